@@ -1,0 +1,97 @@
+// The one typed config of the fleet: every process reads its env through here.
+// A missing or malformed value stops the process at start with one line naming
+// the variable (exit 1), so a mis-set replica never joins the fleet half-configured.
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  darklaunchRedisUrl: string;
+  couchdbUrl: string;
+  apiToken: string;
+  port: number;
+  logLevel: string;
+  queuePrefix: string;
+  workerConcurrency: number;
+  dryRun: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') throw new ConfigError(name, 'is required but not set');
+  return v.trim();
+}
+
+function url(env: Env, name: string, protocols: string[], fallback?: string): string {
+  const raw = env[name]?.trim() || fallback;
+  if (!raw) throw new ConfigError(name, 'is required but not set');
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => p + '//').join(' or ')}`);
+  }
+  return raw;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const queuePrefix = env.QUEUE_PREFIX?.trim() || 'mover';
+  if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) throw new ConfigError('QUEUE_PREFIX', 'may hold only letters, digits, _ . -');
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl,
+    darklaunchRedisUrl: url(env, 'DARKLAUNCH_REDIS_URL', ['redis:', 'rediss:'], redisUrl),
+    couchdbUrl: url(env, 'COUCHDB_URL', ['http:', 'https:']),
+    apiToken: required(env, 'MOVER_API_TOKEN'),
+    port: int(env, 'PORT', 3000, 0, 65535),
+    logLevel,
+    queuePrefix,
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 8, 1, 256),
+    dryRun: bool(env, 'DRY_RUN', false),
+  };
+}
+
+/** For process entry points: load or print one line and exit 1. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+// Everything a process holds open to the stores, built once at start and
+// closed once at shutdown. The api and the workers share this shape.
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { Darklaunch } from './darklaunch.js';
+import { createQueues, type QueueName } from './queues.js';
+import { Couch } from './stores/couch.js';
+import { createPool, type Db } from './stores/postgres.js';
+import { createDarklaunchRedis, createQueueRedis } from './stores/redis.js';
+
+export interface Context {
+  config: Config;
+  log: Logger;
+  db: Db;
+  couch: Couch;
+  queueRedis: Redis;
+  darklaunchRedis: Redis;
+  darklaunch: Darklaunch;
+  queues: Record<QueueName, Queue>;
+}
+
+export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
+  const queueRedis = createQueueRedis(config.redisUrl, 'queues');
+  const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl);
+  return {
+    config,
+    log,
+    db: createPool(config.databaseUrl, opts.dbPoolSize ?? 10),
+    couch: new Couch(config.couchdbUrl),
+    queueRedis,
+    darklaunchRedis,
+    darklaunch: new Darklaunch(darklaunchRedis, log, config.dryRun),
+    queues: createQueues(queueRedis, config.queuePrefix, log),
+  };
+}
+
+export async function closeContext(ctx: Context): Promise<void> {
+  await Promise.allSettled(Object.values(ctx.queues).map((q) => q.close()));
+  await Promise.allSettled([ctx.db.end(), ctx.queueRedis.quit(), ctx.darklaunchRedis.quit()]);
+}

@@ -1,0 +1,80 @@
+// The darklaunch flags the Chef API servers read on every request. Values are
+// the strings "true"/"false". Under DRY_RUN nothing is written: each write that
+// would have happened is logged instead.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { InfrastructureError } from './errors.js';
+
+export const DEFAULT_KEY = 'dl_default';
+export const ORG_CREATION_KEY = 'dl_org__OC_INTERNAL_NO_ORG';
+export const orgKey = (org: string) => `dl_org_${org}`;
+
+export interface OrgFlags {
+  couchdb_containers: boolean | null;
+  couchdb_groups: boolean | null;
+  '503_mode': boolean | null;
+}
+
+const parse = (v: string | null | undefined): boolean | null => (v === 'true' ? true : v === 'false' ? false : null);
+
+export class Darklaunch {
+  constructor(private readonly redis: Redis, private readonly log: Logger, readonly dryRun: boolean) {}
+
+  private async write(key: string, fields: Record<string, string>, context: Record<string, unknown> = {}): Promise<void> {
+    if (this.dryRun) {
+      this.log.info({ ...context, key, fields, dry_run: true }, 'darklaunch write skipped (dry run)');
+      return;
+    }
+    try {
+      await this.redis.hset(key, fields);
+    } catch (err) {
+      throw new InfrastructureError(`darklaunch write ${key}: ${(err as Error).message}`, 'darklaunch', { cause: err });
+    }
+  }
+
+  private org(org: string, fields: Record<string, string>) {
+    return this.write(orgKey(org), fields, { org_name: org });
+  }
+
+  setOrgDown(org: string, down: boolean) {
+    return this.org(org, { '503_mode': String(down) });
+  }
+
+  /** Route an org's containers and groups: true = CouchDB, false = SQL. */
+  routeOrg(org: string, toCouch: boolean) {
+    return this.org(org, { couchdb_containers: String(toCouch), couchdb_groups: String(toCouch) });
+  }
+
+  /** The failure path in one write: served from CouchDB and up again. */
+  routeBackToCouch(org: string) {
+    return this.org(org, { couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+  }
+
+  setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
+    return this.write(DEFAULT_KEY, { couchdb_containers: String(flags.couchdb_containers), couchdb_groups: String(flags.couchdb_groups) });
+  }
+
+  async setOrgCreation(enabled: boolean): Promise<void> {
+    if (!enabled) return this.write(ORG_CREATION_KEY, { disable_new_orgs: 'true' });
+    // Legacy enable_org_creation deletes the field rather than writing "false".
+    if (this.dryRun) {
+      this.log.info({ key: ORG_CREATION_KEY, field: 'disable_new_orgs', dry_run: true }, 'darklaunch delete skipped (dry run)');
+      return;
+    }
+    await this.redis.hdel(ORG_CREATION_KEY, 'disable_new_orgs');
+  }
+
+  async orgCreationEnabled(): Promise<boolean> {
+    return (await this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs')) !== 'true';
+  }
+
+  async getDefault(): Promise<{ couchdb_containers: boolean | null; couchdb_groups: boolean | null }> {
+    const h = await this.redis.hgetall(DEFAULT_KEY);
+    return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups) };
+  }
+
+  async getOrg(org: string): Promise<OrgFlags> {
+    const h = await this.redis.hgetall(orgKey(org));
+    return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups), '503_mode': parse(h['503_mode']) };
+  }
+}

@@ -1,0 +1,102 @@
+// The account snapshot (legacy: the dets files). A refresh writes a new
+// snapshot beside the current one and swaps the pointer in one transaction,
+// so workers see the new data on their next query, with no restart.
+import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
+
+type Q = Db | DbClient;
+const CURRENT = '(SELECT snapshot_id FROM account_snapshot_current)';
+
+export interface AccountOrg {
+  name: string;
+  guid: string;
+  precreated: boolean;
+}
+
+export async function beginSnapshot(db: Db): Promise<string> {
+  const { rows } = await db.query(`INSERT INTO account_snapshots (state) VALUES ('refreshing') RETURNING id`);
+  return String(rows[0].id);
+}
+
+export async function addOrgs(db: Db, snapshotId: string, orgs: AccountOrg[]): Promise<number> {
+  if (!orgs.length) return 0;
+  const { rowCount } = await db.query(
+    `INSERT INTO account_orgs (snapshot_id, name, guid, precreated)
+     SELECT $1, n, g, p FROM unnest($2::text[], $3::text[], $4::bool[]) AS t(n, g, p) ON CONFLICT DO NOTHING`,
+    [snapshotId, orgs.map((o) => o.name), orgs.map((o) => o.guid), orgs.map((o) => o.precreated)],
+  );
+  return rowCount ?? 0;
+}
+
+export async function addAuthzJoins(db: Db, snapshotId: string, joins: { couchId: string; authzId: string }[]): Promise<number> {
+  if (!joins.length) return 0;
+  const { rowCount } = await db.query(
+    `INSERT INTO account_authz (snapshot_id, couch_id, authz_id)
+     SELECT $1, c, a FROM unnest($2::text[], $3::text[]) AS t(c, a) ON CONFLICT DO NOTHING`,
+    [snapshotId, joins.map((j) => j.couchId), joins.map((j) => j.authzId)],
+  );
+  return rowCount ?? 0;
+}
+
+/** The atomic swap: the new snapshot becomes current and the old ones go. */
+export async function finishSnapshot(db: Db, snapshotId: string, skippedDocs: number): Promise<void> {
+  await inTransaction(db, async (c) => {
+    await c.query(
+      `UPDATE account_snapshots SET state = 'ready', finished_at = now(), skipped_docs = $2,
+         orgs = (SELECT count(*) FROM account_orgs WHERE snapshot_id = $1),
+         precreated = (SELECT count(*) FROM account_orgs WHERE snapshot_id = $1 AND precreated),
+         authz_joins = (SELECT count(*) FROM account_authz WHERE snapshot_id = $1)
+       WHERE id = $1`,
+      [snapshotId, skippedDocs],
+    );
+    await c.query(
+      `INSERT INTO account_snapshot_current (singleton, snapshot_id) VALUES (true, $1)
+       ON CONFLICT (singleton) DO UPDATE SET snapshot_id = EXCLUDED.snapshot_id`,
+      [snapshotId],
+    );
+    await c.query('DELETE FROM account_orgs WHERE snapshot_id <> $1', [snapshotId]);
+    await c.query('DELETE FROM account_authz WHERE snapshot_id <> $1', [snapshotId]);
+  });
+}
+
+export async function failSnapshot(db: Db, snapshotId: string, error: string): Promise<void> {
+  await db.query(`UPDATE account_snapshots SET state = 'failed', finished_at = now(), error = $2 WHERE id = $1`, [snapshotId, error]);
+  await db.query('DELETE FROM account_orgs WHERE snapshot_id = $1', [snapshotId]);
+  await db.query('DELETE FROM account_authz WHERE snapshot_id = $1', [snapshotId]);
+}
+
+export interface SnapshotStatus {
+  orgs: number;
+  precreated: number;
+  authzJoins: number;
+  refreshedAt: string | null;
+  state: 'idle' | 'refreshing' | 'failed';
+  error?: string;
+}
+
+export async function snapshotStatus(db: Db): Promise<SnapshotStatus> {
+  const cur = await db.query(`SELECT s.* FROM account_snapshots s WHERE s.id = ${CURRENT}`);
+  const latest = await db.query(`SELECT state, error FROM account_snapshots ORDER BY id DESC LIMIT 1`);
+  const c = cur.rows[0];
+  const l = latest.rows[0];
+  const state = !l || l.state === 'ready' ? 'idle' : (l.state as 'refreshing' | 'failed');
+  return {
+    orgs: c?.orgs ?? 0,
+    precreated: c?.precreated ?? 0,
+    authzJoins: c?.authz_joins ?? 0,
+    refreshedAt: c?.finished_at ? new Date(c.finished_at).toISOString() : null,
+    state,
+    ...(state === 'failed' ? { error: l.error } : {}),
+  };
+}
+
+export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, AccountOrg>> {
+  const { rows } = await q.query(`SELECT name, guid, precreated FROM account_orgs WHERE snapshot_id = ${CURRENT} AND name = ANY($1)`, [names]);
+  return new Map(rows.map((r) => [r.name, { name: r.name, guid: r.guid, precreated: r.precreated }]));
+}
+
+/** couch id → authz id for the given object ids, from the current snapshot. */
+export async function authzIds(q: Q, couchIds: string[]): Promise<Map<string, string>> {
+  if (!couchIds.length) return new Map();
+  const { rows } = await q.query(`SELECT couch_id, authz_id FROM account_authz WHERE snapshot_id = ${CURRENT} AND couch_id = ANY($1)`, [couchIds]);
+  return new Map(rows.map((r) => [r.couch_id, r.authz_id]));
+}

@@ -1,0 +1,26 @@
+// Runtime settings shared by every process: kept in Postgres so a restart or a
+// new replica sees what the operator set.
+import type { Db } from '../stores/postgres.js';
+
+export interface Settings {
+  /** Pacing of org starts (legacy sleep_time), applied as the queue's global rate limit. */
+  sleepTimeMs: number;
+  /** Wait after an org goes dark, so writes in flight can land before the copy. */
+  drainWaitMs: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = { sleepTimeMs: 0, drainWaitMs: 0 };
+
+export async function getSettings(db: Db): Promise<Settings> {
+  const { rows } = await db.query(`SELECT key, value FROM settings WHERE key = ANY($1)`, [Object.keys(DEFAULT_SETTINGS)]);
+  const out: Settings = { ...DEFAULT_SETTINGS };
+  for (const r of rows) (out as unknown as Record<string, unknown>)[r.key] = r.value;
+  return out;
+}
+
+export async function setSetting<K extends keyof Settings>(db: Db, key: K, value: Settings[K]): Promise<void> {
+  await db.query(
+    `INSERT INTO settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+    [key, JSON.stringify(value)],
+  );
+}

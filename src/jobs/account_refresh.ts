@@ -1,0 +1,59 @@
+// account_refresh: reads opscode_account page by page into a new account
+// snapshot and swaps it in (legacy mover_manager:create_account_dets/0).
+import type { Context } from '../context.js';
+import * as snapshot from '../db/account-snapshot.js';
+import { errorMessage } from '../errors.js';
+import { docType, TYPES } from '../stores/couch.js';
+
+export const name = 'account_refresh';
+const HEX32 = /^[0-9a-f]{32}$/i;
+
+export interface RefreshResult {
+  snapshotId: string;
+  orgs: number;
+  authzJoins: number;
+  skippedDocs: number;
+}
+
+export async function process(ctx: Context, pageSize = 5000): Promise<RefreshResult> {
+  const log = ctx.log.child({ job: name });
+  const snapshotId = await snapshot.beginSnapshot(ctx.db);
+  let orgs = 0;
+  let joins = 0;
+  let skipped = 0;
+  const skip = (docId: string, reason: string) => {
+    skipped++;
+    log.warn({ doc_id: docId, reason }, 'account document skipped');
+  };
+  try {
+    for await (const page of ctx.couch.pages(ctx.couch.accountDb, pageSize)) {
+      const pageOrgs: snapshot.AccountOrg[] = [];
+      const pageJoins: { couchId: string; authzId: string }[] = [];
+      for (const doc of page) {
+        if (doc._id.startsWith('_design/')) continue;
+        const t = docType(doc);
+        if (t === TYPES.organization) {
+          const orgName = typeof doc.name === 'string' ? doc.name : '';
+          const guid = typeof doc.guid === 'string' ? doc.guid.toLowerCase() : '';
+          if (!orgName) skip(doc._id, 'organization without a name');
+          else if (!HEX32.test(guid)) skip(doc._id, `organization ${orgName} has no valid guid`);
+          else pageOrgs.push({ name: orgName, guid, precreated: doc.full_name === 'Pre-created' });
+        } else if (t === TYPES.authJoin) {
+          const couchId = doc.user_object_id;
+          const authzId = doc.auth_object_id;
+          if (typeof couchId !== 'string' || !couchId || typeof authzId !== 'string' || !HEX32.test(authzId)) skip(doc._id, 'auth join without a usable user_object_id/auth_object_id');
+          else pageJoins.push({ couchId, authzId: authzId.toLowerCase() });
+        }
+      }
+      orgs += await snapshot.addOrgs(ctx.db, snapshotId, pageOrgs);
+      joins += await snapshot.addAuthzJoins(ctx.db, snapshotId, pageJoins);
+    }
+    await snapshot.finishSnapshot(ctx.db, snapshotId, skipped);
+  } catch (err) {
+    log.error({ err: errorMessage(err), snapshot_id: snapshotId }, 'account refresh failed; the previous snapshot stays current');
+    await snapshot.failSnapshot(ctx.db, snapshotId, errorMessage(err)).catch(() => {});
+    throw err;
+  }
+  log.info({ snapshot_id: snapshotId, orgs, authz_joins: joins, skipped_docs: skipped }, 'account snapshot swapped in');
+  return { snapshotId, orgs, authzJoins: joins, skippedDocs: skipped };
+}

@@ -1,0 +1,95 @@
+// phase_2_migration: the legacy per-org migration, step by step (DOMAIN.md).
+// Steps 1 (ready → started) and 8 (started → completed/failed) are the frame's
+// (src/runs/org-job.ts); this module is what happens in between, and how an
+// org is put back when any of it fails.
+import type { Context } from '../context.js';
+import { authzIds } from '../db/account-snapshot.js';
+import { deleteOrgObjects, insertObjects, readObjects, OBJECT_TABLES } from '../db/org-objects.js';
+import { getSettings } from '../db/settings.js';
+import { OrgDataError } from '../errors.js';
+import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
+import type { OrgJobKind, OrgRef } from '../runs/org-job.js';
+import { classifyPgError, inTransaction } from '../stores/postgres.js';
+
+export const type = 'phase_2_migration';
+
+// The plan made by `migrate` is what `verify` checks SQL against, for the same delivery.
+const plans = new WeakMap<OrgRef, ObjectPlan>();
+
+/** Step 2: the org goes dark (503) so nothing writes while it moves. */
+export async function setDown(ctx: Context, org: OrgRef) {
+  await ctx.darklaunch.setOrgDown(org.orgName, true);
+}
+
+/** Step 3: the drain wait (legacy sleep) - parks the job, holding no worker slot. */
+export async function drainWaitMs(ctx: Context) {
+  return (await getSettings(ctx.db)).drainWaitMs;
+}
+
+/** Step 4: read only the org's containers and groups; write them in one transaction. */
+export async function migrate(ctx: Context, org: OrgRef) {
+  const docs = await ctx.couch.readOrgObjects(org.orgId);
+  let authz: Map<string, string>;
+  try {
+    authz = await authzIds(ctx.db, docs.map((d) => d._id));
+  } catch (err) {
+    throw classifyPgError(err, 'read authz ids');
+  }
+  const plan = planObjects(docs, authz);
+  for (const s of plan.skipped) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
+  for (const id of plan.noRequester) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
+  try {
+    await inTransaction(ctx.db, async (c) => {
+      // Delete first: a job delivered twice leaves one set of rows, not two.
+      await deleteOrgObjects(c, org.orgId);
+      for (const t of OBJECT_TABLES) await insertObjects(c, t, org.orgId, plan[t]);
+    });
+  } catch (err) {
+    throw classifyPgError(err, 'write containers and groups');
+  }
+  plans.set(org, plan);
+  org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length }, 'org objects written');
+}
+
+/** Step 5: SQL holds exactly the planned rows for this org: same ids, names and authz ids, nothing else. */
+export async function verify(ctx: Context, org: OrgRef) {
+  const plan = plans.get(org);
+  if (!plan) throw new OrgDataError('verify: no migration plan in this delivery');
+  for (const t of OBJECT_TABLES) {
+    const want = new Map(plan[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
+    const have = await readObjects(ctx.db, t, org.orgId).catch((err) => { throw classifyPgError(err, 'verify read'); });
+    const extra = have.filter((r) => !want.has(r.id)).map((r) => r.id);
+    const wrong = have.filter((r) => want.has(r.id) && want.get(r.id) !== `${r.name}\u0000${r.authz_id.trim()}`).map((r) => r.id);
+    const missing = [...want.keys()].filter((id) => !have.some((r) => r.id === id));
+    if (extra.length || wrong.length || missing.length) {
+      throw new OrgDataError(`verify: ${t} differ from CouchDB (missing ${missing.length}, extra ${extra.length}, different ${wrong.length})`, { missing, extra, wrong });
+    }
+  }
+}
+
+/** Step 6: route the org's containers and groups to SQL. */
+export async function routeToSql(ctx: Context, org: OrgRef) {
+  await ctx.darklaunch.routeOrg(org.orgName, false);
+}
+
+/** Step 7: the org answers again. */
+export async function setUp(ctx: Context, org: OrgRef) {
+  await ctx.darklaunch.setOrgDown(org.orgName, false);
+}
+
+export const kind: OrgJobKind = {
+  type,
+  steps: [
+    { name: 'set_503', run: setDown },
+    { name: 'drain_wait', waitMs: drainWaitMs },
+    { name: 'migrate', run: migrate },
+    { name: 'verify', run: verify },
+    { name: 'route_to_sql', run: routeToSql },
+    { name: 'clear_503', run: setUp },
+  ],
+  // Served from CouchDB and up again first; only then are the partial rows removed.
+  restoreOutside: (ctx, org) => ctx.darklaunch.routeBackToCouch(org.orgName),
+  restore: async (_ctx, org, c) => {
+    await deleteOrgObjects(c, org.orgId);
+  },
+};

@@ -1,0 +1,30 @@
+import { pino, type Logger } from 'pino';
+
+// Redaction is belt and braces: nothing should put a token or a URL with a
+// password into a log line, but if it does, pino blanks it.
+export function createLogger(level: string, name: string): Logger {
+  return pino({
+    name,
+    level,
+    redact: {
+      paths: ['token', 'password', 'apiToken', 'req.headers.authorization', 'headers.authorization', '*.password', 'config.apiToken'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** A child logger for one org: every line about an org carries these two fields. */
+export function orgLogger(log: Logger, orgName: string, migrationType: string): Logger {
+  return log.child({ org_name: orgName, migration_type: migrationType });
+}
+
+/** Strip user:password from a URL before it is shown anywhere. */
+export function safeUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

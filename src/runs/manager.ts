@@ -1,0 +1,110 @@
+// Starting, watching, halting and re-sizing migration runs (legacy
+// mover_manager). Runs live in Postgres; the queue carries one job per org.
+import type { Context } from '../context.js';
+import * as runs from '../db/runs.js';
+import { getSettings, setSetting } from '../db/settings.js';
+import { readyOrgs } from '../db/state-tracker.js';
+import { ConflictError } from '../errors.js';
+import { applyPacing, isMigrationType, orgJobId, type MigrationType, type OrgJobData } from '../queues.js';
+import { haltFleet } from './halt.js';
+
+const ENQUEUE_CHUNK = 1000;
+
+export const JOB_OPTIONS = {
+  attempts: 1, // an org's failure is handled by the job itself; BullMQ retrying would race the state tracker
+  removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+};
+
+/** Takes the orgs that are ready now (ordered by org_id, up to count) and queues one job each. */
+export async function startRun(ctx: Context, type: MigrationType, count: number | 'all', concurrency: number): Promise<runs.RunRow> {
+  const orgs = await readyOrgs(ctx.db, type, count === 'all' ? null : count);
+  const run = await runs.createRun(ctx.db, type, count === 'all' ? null : count, orgs.length, concurrency);
+  if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');
+  const queue = ctx.queues[type];
+  await queue.setGlobalConcurrency(concurrency);
+  await applyPacing(queue, concurrency, (await getSettings(ctx.db)).sleepTimeMs);
+  for (let i = 0; i < orgs.length; i += ENQUEUE_CHUNK) {
+    await queue.addBulk(
+      orgs.slice(i, i + ENQUEUE_CHUNK).map((o) => ({
+        name: type,
+        data: { runId: run.id, orgName: o.org_name, orgId: o.org_id } satisfies OrgJobData,
+        opts: { ...JOB_OPTIONS, jobId: orgJobId(run.id, o.org_id) },
+      })),
+    );
+  }
+  ctx.log.info({ migration_type: type, run_id: run.id, orgs: orgs.length, concurrency }, 'run started');
+  await runs.finishRunIfDone(ctx.db, run.id);
+  return run;
+}
+
+export interface RunStatus {
+  runId: string | null;
+  state: 'ready' | 'working' | 'halting';
+  orgs_completed: number;
+  objects_remaining: number | 'all';
+  objects_requested: number | 'all';
+  objects_in_progress: number;
+  objects_failed: number;
+  fatal_stop: boolean;
+  concurrency?: number;
+  stop_reason?: string | null;
+  started_at?: string;
+  finished_at?: string | null;
+}
+
+export async function runStatus(ctx: Context, type: string): Promise<RunStatus> {
+  const run = await runs.latestRun(ctx.db, type);
+  if (!run) {
+    return { runId: null, state: 'ready', orgs_completed: 0, objects_remaining: 0, objects_requested: 0, objects_in_progress: 0, objects_failed: 0, fatal_stop: false };
+  }
+  const inProgress = await runs.inProgress(ctx.db, run.id);
+  const notStarted = run.state === 'ready' ? 0 : Math.max(0, run.enqueued - run.orgs_finished - run.orgs_skipped - inProgress);
+  return {
+    runId: run.id,
+    state: run.state,
+    orgs_completed: run.orgs_finished,
+    objects_remaining: notStarted,
+    objects_requested: run.requested ?? 'all',
+    objects_in_progress: inProgress,
+    objects_failed: run.orgs_failed,
+    fatal_stop: run.fatal_stop,
+    concurrency: run.concurrency,
+    stop_reason: run.stop_reason,
+    started_at: run.started_at.toISOString(),
+    finished_at: run.finished_at ? run.finished_at.toISOString() : null,
+  };
+}
+
+async function activeRun(ctx: Context, type: string): Promise<runs.RunRow> {
+  const run = await runs.latestRun(ctx.db, type);
+  if (!run || run.state !== 'working') throw new ConflictError(`no ${type} run is working`, 'not_running');
+  return run;
+}
+
+export async function haltRun(ctx: Context, type: string, by: string): Promise<runs.RunRow> {
+  const run = await activeRun(ctx, type);
+  await haltFleet(ctx, type, run.id, `halted by ${by}`, false);
+  return (await runs.getRun(ctx.db, run.id))!;
+}
+
+/** Fleet-wide: BullMQ's global concurrency caps active jobs across every worker process. */
+export async function setConcurrency(ctx: Context, type: string, concurrency: number): Promise<void> {
+  if (!isMigrationType(type)) return;
+  const run = await runs.latestRun(ctx.db, type);
+  const queue = ctx.queues[type];
+  await queue.setGlobalConcurrency(concurrency);
+  await applyPacing(queue, concurrency, (await getSettings(ctx.db)).sleepTimeMs);
+  if (run && run.state !== 'ready') await runs.setRunConcurrency(ctx.db, run.id, concurrency);
+  ctx.log.info({ migration_type: type, concurrency }, 'concurrency set');
+}
+
+/** The pacing of the per-org migration: every migration queue's rate limit follows at once. */
+export async function setSleepTime(ctx: Context, ms: number): Promise<void> {
+  await setSetting(ctx.db, 'sleepTimeMs', ms);
+  for (const type of ['phase_2_migration'] as const) {
+    const concurrency = (await ctx.queues[type].getGlobalConcurrency()) ?? 1;
+    await applyPacing(ctx.queues[type], concurrency, ms);
+  }
+  ctx.log.info({ sleep_time_ms: ms }, 'sleep time set');
+}

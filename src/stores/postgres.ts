@@ -1,0 +1,38 @@
+import pg from 'pg';
+import { InfrastructureError, OrgDataError } from '../errors.js';
+
+export type Db = pg.Pool;
+export type DbClient = pg.PoolClient;
+
+export function createPool(databaseUrl: string, max = 10): Db {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  // An idle client losing its connection must not crash the process.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+// SQLSTATE classes that mean "this org's data does not fit": integrity
+// violations (23), data exceptions (22). Everything else is the database.
+export function classifyPgError(err: unknown, what: string): Error {
+  const code = (err as { code?: string }).code;
+  if (typeof code === 'string' && (code.startsWith('23') || code.startsWith('22'))) {
+    return new OrgDataError(`${what}: ${(err as Error).message}`, { sqlstate: code });
+  }
+  if (err instanceof OrgDataError || err instanceof InfrastructureError) return err;
+  return new InfrastructureError(`${what}: ${(err as Error)?.message ?? String(err)}`, 'postgres', { cause: err });
+}

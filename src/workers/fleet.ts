@@ -1,0 +1,72 @@
+// The workers of one process: one BullMQ worker per job kind, plus the
+// reconciler. Any number of processes on any number of machines may run this
+// at once; they coordinate only through Redis and Postgres.
+import { Worker, type Job } from 'bullmq';
+import type { Context } from '../context.js';
+import { errorMessage } from '../errors.js';
+import * as accountRefresh from '../jobs/account_refresh.js';
+import { ORG_JOB_KINDS } from '../jobs/index.js';
+import { ACCOUNT_REFRESH, type OrgJobData } from '../queues.js';
+import { runOrgJob } from '../runs/org-job.js';
+import { createQueueRedis } from '../stores/redis.js';
+import { reconcileOnce } from './reconciler.js';
+
+export interface FleetOptions {
+  concurrency: number;
+  reconcileEveryMs?: number;
+  lockDurationMs?: number;
+}
+
+export interface Fleet {
+  workers: Worker[];
+  /** Stops taking jobs; waits up to timeoutMs for running ones, then hands them back (they stall and are re-delivered). */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
+  const workers: Worker[] = [];
+  const connections: ReturnType<typeof createQueueRedis>[] = [];
+  const common = { prefix: ctx.config.queuePrefix, lockDuration: opts.lockDurationMs ?? 30_000, maxStalledCount: 1 };
+  const add = (name: string, concurrency: number, processor: (job: Job, token?: string) => Promise<unknown>) => {
+    // Its own connection: a worker blocks on it while waiting for jobs.
+    const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`);
+    connections.push(connection);
+    const w = new Worker(name, processor, { ...common, concurrency, connection });
+    w.on('error', (err) => ctx.log.error({ queue: name, err: err.message }, 'worker error'));
+    w.on('failed', (job, err) => ctx.log.error({ queue: name, job_id: job?.id, org_name: job?.data?.orgName, migration_type: name, err: err.message }, 'job failed'));
+    workers.push(w);
+  };
+
+  for (const [type, kind] of Object.entries(ORG_JOB_KINDS)) {
+    if (kind) add(type, opts.concurrency, (job, token) => runOrgJob(kind, ctx, job as Job<OrgJobData>, token));
+  }
+  add(ACCOUNT_REFRESH, 1, () => accountRefresh.process(ctx));
+
+  let reconciling = false;
+  const timer = setInterval(async () => {
+    if (reconciling) return;
+    reconciling = true;
+    try {
+      await reconcileOnce(ctx);
+    } catch (err) {
+      ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed');
+    } finally {
+      reconciling = false;
+    }
+  }, opts.reconcileEveryMs ?? 10_000);
+  timer.unref();
+
+  return {
+    workers,
+    async close(timeoutMs = 30_000) {
+      clearInterval(timer);
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
+      if (timedOut) {
+        ctx.log.warn({ timeout_ms: timeoutMs }, 'running jobs did not finish in time; handing them back');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      await Promise.allSettled(connections.map((c) => c.quit()));
+    },
+  };
+}
