@@ -1,0 +1,32 @@
+// Builds the API: external plugins, our plugins, then routes, in that order.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Context } from '../context.js';
+import bullBoard from './plugins/bull-board.js';
+import auth from './plugins/auth.js';
+import context from './plugins/context.js';
+import errors from './plugins/errors.js';
+import account from './routes/account.js';
+import darklaunch from './routes/darklaunch.js';
+import health from './routes/health.js';
+import metrics from './routes/metrics.js';
+import orgs from './routes/orgs.js';
+import runs from './routes/runs.js';
+import settings from './routes/settings.js';
+import stateTracker from './routes/state-tracker.js';
+
+export async function buildApp(ctx: Context): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: 16 * 1024 * 1024, // an org list of 100k names fits
+    // Strict input: no silent type coercion and no silently dropped fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(context, { ctx });
+  await app.register(errors);
+  await app.register(auth, { token: ctx.config.apiToken });
+  await app.register(bullBoard, { ctx });
+
+  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, metrics]) await app.register(routes);
+  return app;
+}

@@ -1,0 +1,22 @@
+// The one error handler: bad input is a 4xx naming the field, never a 500.
+import fp from 'fastify-plugin';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ConflictError, NotFoundError } from '../../errors.js';
+
+export default fp(async function errors(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.validation) {
+      return reply.code(400).send({ error: 'bad_request', message: err.message });
+    }
+    if (err instanceof ConflictError || err instanceof NotFoundError) {
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: (err.code ?? 'bad_request').toLowerCase(), message: err.message });
+    }
+    req.log.error({ err: err.message, stack: err.stack }, 'request failed');
+    return reply.code(status >= 500 ? status : 500).send({ error: 'internal', message: 'internal error; see the api log' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+});

@@ -1,0 +1,32 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { OrgName } from '../schemas.js';
+
+const OrgCreation = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
+const Default = Type.Object({ couchdb_containers: Type.Boolean(), couchdb_groups: Type.Boolean() }, { additionalProperties: false });
+const OrgParams = Type.Object({ name: OrgName });
+
+export default async function darklaunch(app: FastifyInstance) {
+  const dl = app.ctx.darklaunch;
+
+  app.put<{ Body: Static<typeof OrgCreation> }>('/darklaunch/org-creation', { schema: { body: OrgCreation } }, async (req) => {
+    await dl.setOrgCreation(req.body.enabled);
+    req.log.info({ enabled: req.body.enabled }, 'org creation set');
+    return { enabled: await dl.orgCreationEnabled(), dryRun: dl.dryRun };
+  });
+
+  app.get('/darklaunch/org-creation', async () => ({ enabled: await dl.orgCreationEnabled() }));
+
+  app.put<{ Body: Static<typeof Default> }>('/darklaunch/default', { schema: { body: Default } }, async (req) => {
+    await dl.setDefault(req.body);
+    req.log.info(req.body, 'dl_default set');
+    return { ...(await dl.getDefault()), dryRun: dl.dryRun };
+  });
+
+  app.get('/darklaunch/default', async () => dl.getDefault());
+
+  app.get<{ Params: Static<typeof OrgParams> }>('/darklaunch/orgs/:name', { schema: { params: OrgParams } }, async (req) => ({
+    org_name: req.params.name,
+    ...(await dl.getOrg(req.params.name)),
+  }));
+}

@@ -1,0 +1,44 @@
+// Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import * as manager from '../../runs/manager.js';
+import { Concurrency, migrationType, TypeParams, type TypeParamsT } from '../schemas.js';
+
+const StartBody = Type.Object(
+  { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
+  { additionalProperties: false },
+);
+const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
+
+export default async function runs(app: FastifyInstance) {
+  const { ctx } = app;
+
+  app.post<{ Params: TypeParamsT; Body: Static<typeof StartBody> }>(
+    '/migrations/:type/start',
+    { schema: { params: TypeParams, body: StartBody } },
+    async (req, reply) => {
+      const type = migrationType(req.params.type);
+      const run = await manager.startRun(ctx, type, req.body.count, req.body.concurrency ?? 8);
+      return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
+    },
+  );
+
+  app.get<{ Params: TypeParamsT }>('/migrations/:type/status', { schema: { params: TypeParams } }, async (req) => {
+    return manager.runStatus(ctx, migrationType(req.params.type));
+  });
+
+  app.post<{ Params: TypeParamsT }>('/migrations/:type/halt', { schema: { params: TypeParams } }, async (req) => {
+    const run = await manager.haltRun(ctx, migrationType(req.params.type), 'operator');
+    return { runId: run.id, state: run.state };
+  });
+
+  app.put<{ Params: TypeParamsT; Body: Static<typeof ConcurrencyBody> }>(
+    '/migrations/:type/concurrency',
+    { schema: { params: TypeParams, body: ConcurrencyBody } },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      await manager.setConcurrency(ctx, type, req.body.concurrency);
+      return { concurrency: req.body.concurrency };
+    },
+  );
+}

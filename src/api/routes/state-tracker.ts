@@ -1,0 +1,84 @@
+// The state tracker routes (legacy moser_state_tracker from the console).
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { lookupOrgs } from '../../db/account-snapshot.js';
+import { deleteOrgObjects } from '../../db/org-objects.js';
+import * as tracker from '../../db/state-tracker.js';
+import { inTransaction } from '../../stores/postgres.js';
+import { migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
+
+const OrgsBody = Type.Object({ orgs: OrgNames }, { additionalProperties: false });
+const OptionalOrgsBody = Type.Object({ orgs: Type.Optional(OrgNames) }, { additionalProperties: false });
+const ListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Union(tracker.ORG_STATES.map((s) => Type.Literal(s)))),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })),
+    cursor: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+
+type OrgsReq = { Params: TypeParamsT; Body: Static<typeof OrgsBody> };
+const unique = (names: string[]) => [...new Set(names)];
+
+export default async function stateTracker(app: FastifyInstance) {
+  const { db } = app.ctx;
+
+  app.post<OrgsReq>('/migrations/:type/orgs', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+    const type = migrationType(req.params.type);
+    const names = unique(req.body.orgs);
+    const known = await lookupOrgs(db, names);
+    // Pre-created orgs are never captured: the runbook deletes them out of band.
+    const capturable = names.map((n) => known.get(n)).filter((o) => o && !o.precreated) as { name: string; guid: string }[];
+    const unknown = names.filter((n) => !known.get(n) || known.get(n)!.precreated);
+    const { inserted, duplicate } = await tracker.insertOrgs(db, type, capturable);
+    req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length }, 'orgs captured');
+    return { inserted, duplicate, unknown };
+  });
+
+  app.post<{ Params: TypeParamsT; Body: Static<typeof OptionalOrgsBody> }>(
+    '/migrations/:type/ready',
+    { schema: { params: TypeParams, body: OptionalOrgsBody } },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
+      const moved = await tracker.readyHolding(db, type, names);
+      return { updated: moved.length, ...(names ? { skipped: names.filter((n) => !moved.includes(n)) } : {}) };
+    },
+  );
+
+  app.post<OrgsReq>('/migrations/:type/hold', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+    const type = migrationType(req.params.type);
+    const names = unique(req.body.orgs);
+    const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
+    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)) };
+  });
+
+  app.post<OrgsReq>('/migrations/:type/reset', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+    const type = migrationType(req.params.type);
+    const names = unique(req.body.orgs);
+    // failed → holding, and the org's partial SQL rows go with it, in one transaction.
+    const moved = await inTransaction(db, async (c) => {
+      const { rows } = await c.query(
+        `UPDATE org_migration_state SET state = 'holding', fail_location = NULL, fail_detail = NULL, current_step = NULL, updated_at = now()
+         WHERE migration_type = $1 AND org_name = ANY($2) AND state = 'failed' RETURNING org_name, org_id`,
+        [type, names],
+      );
+      if (type === 'phase_2_migration') for (const r of rows) await deleteOrgObjects(c, r.org_id);
+      return rows.map((r) => r.org_name as string);
+    });
+    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)) };
+  });
+
+  app.get<{ Params: TypeParamsT; Querystring: Static<typeof ListQuery> }>(
+    '/migrations/:type/orgs',
+    { schema: { params: TypeParams, querystring: ListQuery } },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 10_000);
+      const rows = await tracker.listOrgs(db, type, { state: req.query.state, limit, cursor: req.query.cursor });
+      const orgs = rows.map(({ org_name, org_id, state, fail_location, migration_start, migration_end }) => ({ org_name, org_id, state, fail_location, migration_start, migration_end }));
+      return { orgs, nextCursor: rows.length === limit ? rows[rows.length - 1].org_name : null };
+    },
+  );
+}

@@ -1,0 +1,97 @@
+// Generates orgs shaped like DOMAIN.md and loads them into a CouchDB-protocol
+// server: opscode_account (orgs and auth joins) and one chef_<guid> database
+// per org. Used by the tests, the demo and the benchmarks.
+import { randomBytes } from 'node:crypto';
+import nano from 'nano';
+import { TYPES } from '../stores/couch.js';
+
+export const CONTAINER_NAMES = ['clients', 'containers', 'cookbooks', 'data', 'environments', 'groups', 'nodes', 'roles', 'sandboxes', 'policies', 'policy_groups', 'cookbook_artifacts'];
+export const GROUP_NAMES = ['admins', 'billing-admins', 'clients', 'users', 'ops'];
+
+export const hex32 = () => randomBytes(16).toString('hex');
+
+export interface OrgSpec {
+  name: string;
+  guid?: string;
+  precreated?: boolean;
+  containers?: number;
+  groups?: number;
+  /** How many of the org's objects get no AuthJoin. */
+  missingAuthz?: number;
+  /** The org's chef_<guid> database is not created. */
+  noDatabase?: boolean;
+  /** Extra documents for the org database (messy data, other types). */
+  extraDocs?: Record<string, unknown>[];
+  /** Other Chef objects (nodes, roles) the migration must ignore. */
+  otherDocs?: number;
+}
+
+export interface SeededOrg {
+  name: string;
+  guid: string;
+  precreated: boolean;
+  /** Objects that should land in SQL: id, name, authz id, table. */
+  expected: { id: string; name: string; authzId: string; table: 'containers' | 'groups' }[];
+  skippedIds: string[];
+}
+
+export function buildOrg(spec: OrgSpec): { org: SeededOrg; accountDocs: Record<string, unknown>[]; orgDocs: Record<string, unknown>[] } {
+  const guid = spec.guid ?? hex32();
+  const accountDocs: Record<string, unknown>[] = [
+    { _id: hex32(), json_class: TYPES.organization, name: spec.name, guid, full_name: spec.precreated ? 'Pre-created' : `${spec.name} Inc.`, org_type: 'Business' },
+  ];
+  const orgDocs: Record<string, unknown>[] = [];
+  const org: SeededOrg = { name: spec.name, guid, precreated: !!spec.precreated, expected: [], skippedIds: [] };
+  const requester = hex32();
+  const objects = [
+    ...CONTAINER_NAMES.slice(0, spec.containers ?? 12).map((n) => ({ table: 'containers' as const, type: TYPES.container, field: 'containername', name: n })),
+    ...Array.from({ length: spec.groups ?? 5 }, (_, i) => GROUP_NAMES[i] ?? `group-${i}`).map((n) => ({ table: 'groups' as const, type: TYPES.group, field: 'groupname', name: n })),
+  ];
+  objects.forEach((o, i) => {
+    const id = hex32();
+    const doc: Record<string, unknown> = { _id: id, 'couchrest-type': o.type, [o.field]: o.name, requester_id: requester, orgname: spec.name };
+    if (o.table === 'containers') doc.containerpath = o.name;
+    else doc.actor_and_group_names = { users: [], clients: [], groups: [] };
+    orgDocs.push(doc);
+    if (i < (spec.missingAuthz ?? 0)) {
+      org.skippedIds.push(id);
+      return;
+    }
+    const authzId = hex32();
+    accountDocs.push({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: authzId });
+    org.expected.push({ id, name: o.name, authzId, table: o.table });
+  });
+  for (let i = 0; i < (spec.otherDocs ?? 0); i++) orgDocs.push({ _id: hex32(), 'couchrest-type': 'Chef::Node', name: `node-${i}` });
+  orgDocs.push(...(spec.extraDocs ?? []));
+  return { org, accountDocs, orgDocs };
+}
+
+/** Loads the orgs into the server; returns what each org should become in SQL. */
+export async function seedEstate(couchUrl: string, specs: OrgSpec[], opts: { accountDb?: string; parallel?: number } = {}): Promise<SeededOrg[]> {
+  const server = nano(couchUrl);
+  const accountDbName = opts.accountDb ?? 'opscode_account';
+  await server.db.create(accountDbName).catch((e) => {
+    if (e.statusCode !== 412) throw e;
+  });
+  const accountDb = server.use(accountDbName);
+  const built = specs.map(buildOrg);
+  const accountDocs = built.flatMap((b) => b.accountDocs);
+  for (let i = 0; i < accountDocs.length; i += 5000) await accountDb.bulk({ docs: accountDocs.slice(i, i + 5000) });
+  const queue = built.filter((b, i) => !specs[i].noDatabase);
+  const parallel = opts.parallel ?? 8;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let b = queue.shift(); b; b = queue.shift()) {
+        const dbName = `chef_${b.org.guid}`;
+        await server.db.create(dbName);
+        await server.use(dbName).bulk({ docs: b.orgDocs });
+      }
+    }),
+  );
+  return built.map((b) => b.org);
+}
+
+/** Adds documents to an existing account or org database. */
+export async function addDocs(couchUrl: string, dbName: string, docs: Record<string, unknown>[]): Promise<void> {
+  await nano(couchUrl).use(dbName).bulk({ docs });
+}

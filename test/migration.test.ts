@@ -1,0 +1,84 @@
+// One org at a time through phase_2_migration, end state of all three stores asserted.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hex32 } from '../src/dev/estate.js';
+import { TYPES } from '../src/stores/couch.js';
+import { createHarness, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness('migration');
+  h.startWorkers();
+});
+afterAll(() => h?.close());
+
+async function migrateOrgs(names: string[]) {
+  await refreshAccount(h);
+  const cap = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: names });
+  expect(cap.status).toBe(200);
+  expect((await h.api('POST', '/migrations/phase_2_migration/ready', { orgs: names })).status).toBe(200);
+  const start = await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 4 });
+  expect(start.status).toBe(202);
+  return waitForRunEnd(h);
+}
+
+const state = async (name: string) => (await h.api('GET', `/orgs/${name}`)).body;
+
+describe('phase_2_migration for one org', () => {
+  it('moves a clean org: rows equal the CouchDB documents, routed to SQL, up, completed', async () => {
+    const [org] = await h.seed([{ name: 'clean-org', otherDocs: 5 }]);
+    const status = await migrateOrgs(['clean-org']);
+    expect(status).toMatchObject({ orgs_completed: 1, objects_failed: 0, fatal_stop: false });
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    const s = await state('clean-org');
+    expect(s.states.phase_2_migration).toMatchObject({ state: 'completed', fail_location: null });
+    expect(s.darklaunch).toEqual({ couchdb_containers: false, couchdb_groups: false, '503_mode': false });
+  });
+
+  it('skips objects without authz data and migrates the rest', async () => {
+    const [org] = await h.seed([{ name: 'no-authz-org', missingAuthz: 3 }]);
+    await migrateOrgs(['no-authz-org']);
+    const rows = await sqlRows(h, org.guid);
+    expect(rows).toEqual(expectedRows(org));
+    expect(rows.containers.length + rows.groups.length).toBe(17 - 3);
+    expect((await state('no-authz-org')).states.phase_2_migration.state).toBe('completed');
+  });
+
+  it('fails an org whose chef_<guid> database is missing, at migrate, served from CouchDB and not dark', async () => {
+    const [org] = await h.seed([{ name: 'no-db-org', noDatabase: true }]);
+    const status = await migrateOrgs(['no-db-org']);
+    expect(status).toMatchObject({ orgs_completed: 1, objects_failed: 1, fatal_stop: false });
+    const s = await state('no-db-org');
+    expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'migrate' });
+    expect(s.darklaunch).toEqual({ couchdb_containers: true, couchdb_groups: true, '503_mode': false });
+    expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
+  });
+
+  it('applies the messy-data rules: no name, duplicate names, odd names; none crashes the org', async () => {
+    const noName = hex32(), dupLater = 'ffff' + hex32().slice(4), dupFirst = '0000' + hex32().slice(4), quoted = hex32(), badRequester = hex32();
+    const extra = [
+      { _id: noName, 'couchrest-type': TYPES.container, containername: '  ' },
+      { _id: dupFirst, 'couchrest-type': TYPES.group, groupname: 'twins' },
+      { _id: dupLater, 'couchrest-type': TYPES.group, groupname: 'twins' },
+      { _id: quoted, 'couchrest-type': TYPES.container, containername: `naïve "quoted" 'name' 日本` },
+      { _id: badRequester, 'couchrest-type': TYPES.group, groupname: 'no-requester' },
+      { _id: hex32(), json_class: 'Chef::Role', name: 'ignored' },
+    ];
+    const [org] = await h.seed([{ name: 'messy-org', containers: 2, groups: 1, extraDocs: extra }]);
+    const joins = [noName, dupFirst, dupLater, quoted, badRequester].map((id) => ({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: hex32() }));
+    const { addDocs } = await import('../src/dev/estate.js');
+    await addDocs(h.pouch.url, 'opscode_account', joins);
+    await migrateOrgs(['messy-org']);
+    const rows = await sqlRows(h, org.guid);
+    const ids = [...rows.containers, ...rows.groups].map((r) => r.id);
+    expect(ids).toContain(dupFirst);
+    expect(ids).toContain(quoted);
+    expect(ids).toContain(badRequester);
+    expect(ids).not.toContain(dupLater);
+    expect(ids).not.toContain(noName);
+    expect(rows.containers.find((r) => r.id === quoted)?.name).toBe(`naïve "quoted" 'name' 日本`);
+    expect(ids.length).toBe(2 + 1 + 3);
+    const lub = await h.ctx.db.query('SELECT last_updated_by FROM "groups" WHERE id = $1', [badRequester]);
+    expect(lub.rows[0].last_updated_by).toBe('0'.repeat(32));
+    expect((await state('messy-org')).states.phase_2_migration.state).toBe('completed');
+  });
+});
