@@ -103,7 +103,7 @@ export async function readyHolding(q: Q, type: string, names?: string[]): Promis
 /** A conditional move of the named orgs, returning the names that moved. */
 export async function moveOrgs(q: Q, type: string, names: string[], from: OrgState, to: OrgState): Promise<string[]> {
   const { rows } = await q.query(
-    `UPDATE org_migration_state SET state = $4, fail_location = CASE WHEN $4 = 'holding' THEN NULL ELSE fail_location END,
+    `UPDATE org_migration_state SET state = $4::org_state, fail_location = CASE WHEN $4::org_state = 'holding' THEN NULL ELSE fail_location END,
             current_step = NULL, updated_at = now()
      WHERE migration_type = $1 AND org_name = ANY($2) AND state = $3 RETURNING org_name`,
     [type, names, from, to],

@@ -62,7 +62,7 @@ export async function startPouchServer(port?: number): Promise<PouchServer> {
     port: p,
     process: child,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGKILL');
         await exited;

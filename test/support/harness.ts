@@ -108,9 +108,13 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     },
     newContext,
     async close() {
+      const dbg = (m: string) => process.env.TEST_DEBUG_CLOSE && console.log(new Date().toISOString(), m);
       await Promise.allSettled(fleets.map((f) => f.close(5000)));
+      dbg('fleets closed');
       await app.close();
+      dbg('app closed');
       await Promise.allSettled(contexts.map(closeContext));
+      dbg('contexts closed');
       await pouch.stop();
       const a = new pg.Client({ connectionString: PG_ADMIN });
       await a.connect();

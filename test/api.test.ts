@@ -1,0 +1,115 @@
+// The HTTP contract's general rules: token, 400 naming the field, 404 for unknown types/orgs, 409 for state.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, refreshAccount, type Harness } from './support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness('api');
+  h.startWorkers();
+});
+afterAll(() => h?.close());
+
+describe('token check', () => {
+  it('rejects a missing or wrong token with 401 on every guarded route, Bull Board included', async () => {
+    for (const url of ['/account', '/settings', '/migrations/phase_2_migration/status', '/admin/queues', '/metrics']) {
+      expect((await h.app.inject({ method: 'GET', url })).statusCode).toBe(401);
+      expect((await h.app.inject({ method: 'GET', url, headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    }
+  });
+
+  it('leaves the health probes open and reports every dependency ready', async () => {
+    expect((await h.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().checks).toEqual({ postgres: 'ok', queue_redis: 'ok', darklaunch_redis: 'ok', couchdb: 'ok' });
+  });
+
+  it('lets a browser into Bull Board with ?token= once, then by cookie', async () => {
+    const first = await h.app.inject({ method: 'GET', url: '/admin/queues?token=test-token-not-secret' });
+    expect(first.statusCode).toBe(200);
+    const cookie = String(first.headers['set-cookie']).split(';')[0];
+    const again = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep']);
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    ['POST', '/migrations/phase_2_migration/orgs', { orgs: 'acme' }, 'orgs'],
+    ['POST', '/migrations/phase_2_migration/orgs', { orgs: [] }, 'orgs'],
+    ['POST', '/migrations/phase_2_migration/orgs', { org: ['acme'] }, 'org'],
+    ['POST', '/migrations/phase_2_migration/start', { count: 0 }, 'count'],
+    ['POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: '8' }, 'concurrency'],
+    ['PUT', '/migrations/phase_2_migration/concurrency', { concurrency: 0 }, 'concurrency'],
+    ['PUT', '/settings/sleep-time', { ms: -1 }, 'ms'],
+    ['PUT', '/settings/sleep-time', { ms: true }, 'ms'],
+    ['PUT', '/darklaunch/default', { couchdb_containers: 'false', couchdb_groups: false }, 'couchdb_containers'],
+    ['PUT', '/darklaunch/org-creation', {}, 'enabled'],
+    ['GET', '/migrations/phase_2_migration/orgs?state=bogus', undefined, 'state'],
+  ])('%s %s %j → 400 naming %s', async (method, url, body, field) => {
+    const res = await h.api(method as 'GET', url, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('bad_request');
+    expect(res.body.message).toContain(field);
+  });
+
+  it('answers malformed JSON with 400, not 500', async () => {
+    const res = await h.api('POST', '/migrations/phase_2_migration/orgs', '{"orgs": [', { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBeTruthy();
+  });
+
+  it('answers an unknown migration type or org with 404', async () => {
+    expect((await h.api('POST', '/migrations/phase_9/ready', {})).status).toBe(404);
+    expect((await h.api('GET', '/migrations/nope/status')).body.error).toBe('unknown_type');
+    expect((await h.api('GET', '/orgs/no-such-org')).status).toBe(404);
+  });
+
+  it('answers halt with nothing running with 409', async () => {
+    expect((await h.api('POST', '/migrations/phase_2_migration/halt')).status).toBe(409);
+  });
+});
+
+describe('capture and settings', () => {
+  it('captures known orgs, reports duplicates, and counts unknown and pre-created names as unknown', async () => {
+    await h.seed([{ name: 'api-a' }, { name: 'api-b' }, { name: 'api-pre', precreated: true }]);
+    const snap = await refreshAccount(h);
+    expect(snap).toMatchObject({ orgs: 3, precreated: 1, authzJoins: 51, state: 'idle' });
+    const res = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a', 'api-b', 'api-pre', 'ghost', 'api-a'] });
+    expect(res.body).toEqual({ inserted: ['api-a', 'api-b'], duplicate: [], unknown: ['api-pre', 'ghost'] });
+    expect((await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a'] })).body.duplicate).toEqual(['api-a']);
+    const list = await h.api('GET', '/migrations/phase_2_migration/orgs?state=holding&limit=10');
+    expect(list.body.orgs.map((o: { org_name: string }) => o.org_name)).toEqual(['api-a', 'api-b']);
+    expect((await h.api('POST', '/migrations/phase_2_migration/ready', {})).body).toEqual({ updated: 2 });
+    expect((await h.api('POST', '/migrations/phase_2_migration/hold', { orgs: ['api-a', 'ghost'] })).body).toEqual({ updated: 1, skipped: ['ghost'] });
+  });
+
+  it('keeps sleep time and drain wait in Postgres and shows them with dry-run', async () => {
+    expect((await h.api('PUT', '/settings/sleep-time', { ms: 250 })).status).toBe(200);
+    expect((await h.api('PUT', '/settings/drain-wait', { ms: 10 })).status).toBe(200);
+    expect((await h.api('GET', '/settings')).body).toEqual({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false });
+    // The pacing lives in the queue's meta as BullMQ's global rate limit.
+    const meta = `${h.config.queuePrefix}:phase_2_migration:meta`;
+    expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '250']);
+    await h.api('PUT', '/settings/sleep-time', { ms: 0 });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual([null, null]);
+  });
+
+  it('flips darklaunch org creation and the default routing', async () => {
+    await h.api('PUT', '/darklaunch/org-creation', { enabled: false });
+    expect(await h.ctx.darklaunchRedis.hget('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe('true');
+    await h.api('PUT', '/darklaunch/org-creation', { enabled: true });
+    expect(await h.ctx.darklaunchRedis.hexists('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe(0);
+    await h.api('PUT', '/darklaunch/default', { couchdb_containers: false, couchdb_groups: false });
+    expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
+    expect((await h.api('GET', '/darklaunch/default')).body).toEqual({ couchdb_containers: false, couchdb_groups: false });
+  });
+
+  it('serves Prometheus metrics', async () => {
+    const res = await h.api('GET', '/metrics');
+    expect(res.text).toContain('mover_orgs{migration_type="phase_2_migration",state="ready"} 1');
+    expect(res.text).toContain('mover_queue_jobs{queue="phase_2_migration",state="waiting"}');
+  });
+});

@@ -1,0 +1,173 @@
+// Whole runs through the fleet: halt, fatal stop when CouchDB goes away,
+// concurrency and pacing across two worker processes, duplicate delivery, reconciler.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from 'bullmq';
+import { kind as phase2 } from '../src/jobs/phase_2_migration.js';
+import { orgJobId, type OrgJobData } from '../src/queues.js';
+import { runOrgJob } from '../src/runs/org-job.js';
+import { startRun } from '../src/runs/manager.js';
+import * as tracker from '../src/db/state-tracker.js';
+import type { Fleet } from '../src/workers/fleet.js';
+import type { SeededOrg } from '../src/dev/estate.js';
+import * as accountRefresh from '../src/jobs/account_refresh.js';
+import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+
+const T = 'phase_2_migration';
+let h: Harness;
+let fleets: Fleet[] = [];
+let batch = 0;
+
+beforeAll(async () => {
+  h = await createHarness('fleet');
+});
+afterAll(() => h?.close());
+afterEach(async () => {
+  await Promise.all(fleets.map((f) => f.close(5000)));
+  fleets = [];
+  await h.api('PUT', '/settings/sleep-time', { ms: 0 });
+});
+
+/** Seeds n fresh orgs, refreshes the snapshot, captures and readies them. */
+async function readyOrgs(n: number, specs: Partial<import('../src/dev/estate.js').OrgSpec> = {}): Promise<SeededOrg[]> {
+  batch++;
+  const orgs = await h.seed(Array.from({ length: n }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(3, '0')}`, ...specs })));
+  // Workers are started per test below, so the refresh job's step runs here directly.
+  await accountRefresh.process(h.ctx);
+  const names = orgs.map((o) => o.name);
+  expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(n);
+  expect((await h.api('POST', `/migrations/${T}/ready`, { orgs: names })).body.updated).toBe(n);
+  return orgs;
+}
+
+const stateOf = async (name: string) => (await tracker.getOrgState(h.ctx.db, T, name))!;
+const flags = (name: string) => h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`);
+
+/** Asserts the end state of every store for each org, whatever it ended as. */
+async function assertNoOrgDarkOrHalfDone(orgs: SeededOrg[]) {
+  for (const org of orgs) {
+    const s = await stateOf(org.name);
+    const f = await flags(org.name);
+    expect(s.state, org.name).not.toBe('started');
+    expect(f['503_mode'] ?? 'false', org.name).toBe('false');
+    const rows = await sqlRows(h, org.guid);
+    if (s.state === 'completed') {
+      expect(rows, org.name).toEqual(expectedRows(org));
+      expect(f).toMatchObject({ couchdb_containers: 'false', couchdb_groups: 'false' });
+    } else {
+      expect(rows, org.name).toEqual({ containers: [], groups: [] });
+      if (s.state === 'failed') expect(f).toMatchObject({ couchdb_containers: 'true', couchdb_groups: 'true' });
+    }
+  }
+}
+
+describe('fleet', () => {
+  it('caps concurrency fleet-wide across two worker processes, and takes a change mid-run', async () => {
+    const orgs = await readyOrgs(24, { otherDocs: 40 });
+    fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));
+    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 })).status).toBe(202);
+    await waitFor('6 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 6);
+    const put = await h.api('PUT', `/migrations/${T}/concurrency`, { concurrency: 4 });
+    expect(put.status).toBe(200);
+    const changedAt = Date.now();
+    const status = await waitForRunEnd(h);
+    expect(status).toMatchObject({ orgs_completed: 24, objects_failed: 0, concurrency: 4, fatal_stop: false });
+    expect(await h.ctx.queueRedis.hget(`${h.config.queuePrefix}:${T}:meta`, 'concurrency')).toBe('4');
+    // Before the change, no two orgs were ever in flight at once, across both processes.
+    const rows = await Promise.all(orgs.map((o) => stateOf(o.name)));
+    const before = rows.filter((r) => r.migration_end!.getTime() < changedAt - 50).sort((a, b) => a.migration_start!.getTime() - b.migration_start!.getTime());
+    expect(before.length).toBeGreaterThanOrEqual(5);
+    for (let i = 1; i < before.length; i++) expect(before[i].migration_start!.getTime()).toBeGreaterThanOrEqual(before[i - 1].migration_end!.getTime());
+    await assertNoOrgDarkOrHalfDone(orgs);
+  });
+
+  it('paces org starts with the queue rate limiter (sleep time)', async () => {
+    const orgs = await readyOrgs(6);
+    fleets.push(h.startWorkers({ concurrency: 4 }));
+    expect((await h.api('PUT', '/settings/sleep-time', { ms: 400 })).status).toBe(200);
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
+    await waitForRunEnd(h);
+    const starts = (await Promise.all(orgs.map((o) => stateOf(o.name)))).map((r) => r.migration_start!.getTime()).sort((a, b) => a - b);
+    // At most `concurrency` (2) starts in any 400 ms window; 30 ms of clock slack.
+    for (let i = 2; i < starts.length; i++) expect(starts[i] - starts[i - 2]).toBeGreaterThanOrEqual(370);
+    await assertNoOrgDarkOrHalfDone(orgs);
+  });
+
+  it('halts fleet-wide: running orgs finish, no new org starts, the rest stay ready', async () => {
+    const orgs = await readyOrgs(12);
+    fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));
+    await h.api('PUT', '/settings/sleep-time', { ms: 300 });
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    await waitFor('2 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 2);
+    const halt = await h.api('POST', `/migrations/${T}/halt`);
+    expect(halt.status).toBe(200);
+    const startedAtHalt = (await Promise.all(orgs.map((o) => stateOf(o.name)))).filter((r) => r.state !== 'ready').length;
+    const status = await waitForRunEnd(h);
+    expect(status.fatal_stop).toBe(false);
+    const end = await Promise.all(orgs.map((o) => stateOf(o.name)));
+    expect(end.filter((r) => r.state !== 'ready').length).toBe(startedAtHalt);
+    expect(end.filter((r) => r.state === 'ready').length).toBeGreaterThanOrEqual(12 - startedAtHalt);
+    expect(await h.ctx.queues[T].getJobCountByTypes('waiting', 'delayed', 'active')).toBe(0);
+    await assertNoOrgDarkOrHalfDone(orgs);
+    // The halted orgs are still ready, so a new run takes them.
+    await h.api('PUT', '/settings/sleep-time', { ms: 0 });
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 4 });
+    expect((await waitForRunEnd(h)).orgs_completed).toBe(12 - startedAtHalt);
+    await assertNoOrgDarkOrHalfDone(orgs);
+  });
+
+  it('treats a job delivered twice (even at once) as one: one set of rows, completed, counted once', async () => {
+    const [org] = await readyOrgs(1);
+    const run = await startRun(h.ctx, T, 'all', 1);
+    const job = (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid))) as Job<OrgJobData>;
+    const results = await Promise.all([runOrgJob(phase2, h.ctx, job, undefined), runOrgJob(phase2, h.ctx, job, undefined)]);
+    const again = await runOrgJob(phase2, h.ctx, job, undefined);
+    expect(results.map((r) => r.outcome).sort()).toEqual(['completed', 'skipped']);
+    expect(again.outcome).toBe('skipped');
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    expect((await stateOf(org.name)).state).toBe('completed');
+    const { rows } = await h.ctx.db.query('SELECT orgs_finished, orgs_failed, state FROM migration_runs WHERE id = $1', [run.id]);
+    expect(rows[0]).toEqual({ orgs_finished: 1, orgs_failed: 0, state: 'ready' });
+    await h.ctx.queues[T].obliterate({ force: true });
+    await assertNoOrgDarkOrHalfDone([org]);
+  });
+
+  it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {
+    const [org] = await readyOrgs(1);
+    const run = await startRun(h.ctx, T, 'all', 1);
+    // What a worker killed mid-migrate leaves behind: started, dark, partial rows, job gone.
+    await tracker.startOrg(h.ctx.db, T, org.name, run.id);
+    await tracker.setStep(h.ctx.db, T, org.name, run.id, 'migrate');
+    await h.ctx.darklaunch.setOrgDown(org.name, true);
+    const e = org.expected[0];
+    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+    await (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid)))!.remove();
+    fleets.push(h.startWorkers());
+    await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'failed');
+    expect(await stateOf(org.name)).toMatchObject({ fail_location: 'migrate' });
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+    await assertNoOrgDarkOrHalfDone([org]);
+    expect((await waitForRunEnd(h)).objects_failed).toBe(1);
+  });
+
+  it('fails the org in flight when CouchDB goes away, restores it, and halts the fleet (fatal_stop)', async () => {
+    const orgs = await readyOrgs(10);
+    fleets.push(h.startWorkers({ concurrency: 2 }));
+    await h.api('PUT', '/settings/sleep-time', { ms: 250 });
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    await waitFor('2 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 2);
+    await h.pouch.stop();
+    const status = await waitForRunEnd(h);
+    expect(status.fatal_stop).toBe(true);
+    expect(status.stop_reason).toMatch(/migrate/);
+    const end = await Promise.all(orgs.map((o) => stateOf(o.name)));
+    const failed = end.filter((r) => r.state === 'failed');
+    expect(failed.length).toBe(1);
+    expect(failed[0].fail_location).toBe('migrate');
+    expect(end.filter((r) => r.state === 'ready').length).toBeGreaterThan(0);
+    await assertNoOrgDarkOrHalfDone(orgs);
+    const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().failing).toEqual(['couchdb']);
+  });
+});

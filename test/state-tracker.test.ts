@@ -1,0 +1,75 @@
+// The state guards: every transition is conditional, so races and stale jobs cannot move an org wrongly.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as runs from '../src/db/runs.js';
+import * as tracker from '../src/db/state-tracker.js';
+import { hex32 } from '../src/dev/estate.js';
+import { createHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+const T = 'phase_2_migration';
+beforeAll(async () => {
+  h = await createHarness('tracker');
+});
+afterAll(() => h?.close());
+
+async function org(name: string, state: tracker.OrgState = 'ready') {
+  const guid = hex32();
+  await tracker.insertOrgs(h.ctx.db, T, [{ name, guid }]);
+  if (state !== 'holding') await tracker.forceState(h.ctx.db, T, name, state);
+  return guid;
+}
+
+describe('state tracker guards', () => {
+  it('reports a second capture of one org as duplicate (legacy 23505)', async () => {
+    const guid = hex32();
+    expect(await tracker.insertOrgs(h.ctx.db, T, [{ name: 'dup', guid }])).toEqual({ inserted: ['dup'], duplicate: [] });
+    expect(await tracker.insertOrgs(h.ctx.db, T, [{ name: 'dup', guid }])).toEqual({ inserted: [], duplicate: ['dup'] });
+    expect((await tracker.getOrgState(h.ctx.db, T, 'dup'))?.state).toBe('holding');
+  });
+
+  it('lets exactly one of many concurrent starts win', async () => {
+    await org('race');
+    const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
+    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.startOrg(h.ctx.db, T, 'race', run.id)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await tracker.getOrgState(h.ctx.db, T, 'race'))).toMatchObject({ state: 'started', run_id: run.id });
+  });
+
+  it('does not start an org for a run that is halting', async () => {
+    await org('late');
+    const run = (await runs.createRun(h.ctx.db, 'guard-test-b', null, 1, 1))!;
+    await runs.haltRun(h.ctx.db, run.id, 'test', false);
+    expect(await tracker.startOrg(h.ctx.db, T, 'late', run.id)).toBeNull();
+    expect((await tracker.getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
+  });
+
+  it('never lets a stale job complete or fail an org another run owns or that already completed', async () => {
+    await org('owned');
+    const a = (await runs.createRun(h.ctx.db, 'guard-test-c', null, 1, 1))!;
+    await tracker.startOrg(h.ctx.db, T, 'owned', a.id);
+    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', '999999')).toBe(false);
+    expect(await tracker.failOrg(h.ctx.db, T, 'owned', '999999', 'migrate', 'stale')).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', a.id)).toBe(true);
+    expect(await tracker.failOrg(h.ctx.db, T, 'owned', a.id, 'migrate', 'late')).toBe(false);
+    expect(await tracker.getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
+  });
+
+  it('moves holding → ready → holding and failed → holding only from the expected state', async () => {
+    await org('h1', 'holding');
+    await org('f1', 'failed');
+    await org('c1', 'completed');
+    expect(await tracker.readyHolding(h.ctx.db, T, ['h1', 'f1', 'c1'])).toEqual(['h1']);
+    expect(await tracker.moveOrgs(h.ctx.db, T, ['h1', 'c1'], 'ready', 'holding')).toEqual(['h1']);
+    expect(await tracker.moveOrgs(h.ctx.db, T, ['f1', 'c1'], 'failed', 'holding')).toEqual(['f1']);
+    const states = await Promise.all(['h1', 'f1', 'c1'].map(async (n) => (await tracker.getOrgState(h.ctx.db, T, n))?.state));
+    expect(states).toEqual(['holding', 'holding', 'completed']);
+  });
+
+  it('allows one active run per migration type', async () => {
+    const first = await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1);
+    expect(first).not.toBeNull();
+    expect(await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1)).toBeNull();
+    expect(await runs.finishRunIfDone(h.ctx.db, first!.id)).toBe(true);
+    expect(await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1)).not.toBeNull();
+  });
+});
