@@ -47,9 +47,9 @@ describe('state tracker guards', () => {
     await org('owned');
     const a = (await runs.createRun(h.ctx.db, 'guard-test-c', null, 1, 1))!;
     await tracker.startOrg(h.ctx.db, T, 'owned', a.id);
-    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', '999999')).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', '999999')).toBeNull();
     expect(await tracker.failOrg(h.ctx.db, T, 'owned', '999999', 'migrate', 'stale')).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', a.id)).toBe(true);
+    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', a.id)).toEqual({ runMayBeDone: true });
     expect(await tracker.failOrg(h.ctx.db, T, 'owned', a.id, 'migrate', 'late')).toBe(false);
     expect(await tracker.getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
   });

@@ -97,6 +97,10 @@ export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, Acc
 /** couch id → authz id for the given object ids, from the current snapshot. */
 export async function authzIds(q: Q, couchIds: string[]): Promise<Map<string, string>> {
   if (!couchIds.length) return new Map();
-  const { rows } = await q.query(`SELECT couch_id, authz_id FROM account_authz WHERE snapshot_id = ${CURRENT} AND couch_id = ANY($1)`, [couchIds]);
+  const { rows } = await q.query({
+    name: 'authz-ids',
+    text: `SELECT couch_id, authz_id FROM account_authz WHERE snapshot_id = ${CURRENT} AND couch_id = ANY($1)`,
+    values: [couchIds],
+  });
   return new Map(rows.map((r) => [r.couch_id, r.authz_id]));
 }

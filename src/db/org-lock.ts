@@ -11,7 +11,7 @@ export interface OrgLock {
 export async function tryLockOrg(db: Db, type: string, orgName: string): Promise<OrgLock | null> {
   const client = await db.connect();
   try {
-    const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', [type, orgName]);
+    const { rows } = await client.query({ name: 'org-lock', text: 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', values: [type, orgName] });
     if (!rows[0].ok) {
       client.release();
       return null;
@@ -23,7 +23,7 @@ export async function tryLockOrg(db: Db, type: string, orgName: string): Promise
   return {
     async release() {
       try {
-        await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [type, orgName]);
+        await client.query({ name: 'org-unlock', text: 'SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', values: [type, orgName] });
         client.release();
       } catch {
         client.release(true); // a broken connection drops its locks with it

@@ -24,3 +24,15 @@ export async function setSetting<K extends keyof Settings>(db: Db, key: K, value
     [key, JSON.stringify(value)],
   );
 }
+
+// Per-org jobs read settings on every org; a second-old value is fresh enough
+// and saves a round trip per org.
+const cache = new WeakMap<Db, { at: number; value: Promise<Settings> }>();
+export function cachedSettings(ctx: { db: Db }, maxAgeMs = 1000): Promise<Settings> {
+  const hit = cache.get(ctx.db);
+  if (hit && Date.now() - hit.at < maxAgeMs) return hit.value;
+  const value = getSettings(ctx.db);
+  cache.set(ctx.db, { at: Date.now(), value });
+  value.catch(() => cache.delete(ctx.db));
+  return value;
+}

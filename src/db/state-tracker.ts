@@ -46,15 +46,16 @@ export async function readyOrgs(q: Q, type: string, limit: number | null): Promi
 }
 
 /** ready → started, only while the run is still working (halt and fatal stop close this door). */
-export async function startOrg(q: Q, type: string, orgName: string, runId: string): Promise<OrgStateRow | null> {
-  const { rows } = await q.query(
-    `UPDATE org_migration_state s SET state = 'started', run_id = $3, migration_start = now() AT TIME ZONE 'utc', migration_end = NULL,
-            fail_location = NULL, fail_detail = NULL, current_step = 'start', updated_at = now()
+export async function startOrg(q: Q, type: string, orgName: string, runId: string, firstStep = 'start'): Promise<OrgStateRow | null> {
+  const { rows } = await q.query({
+    name: 'start-org',
+    text: `UPDATE org_migration_state s SET state = 'started', run_id = $3, migration_start = now() AT TIME ZONE 'utc', migration_end = NULL,
+            fail_location = NULL, fail_detail = NULL, current_step = $4, updated_at = now()
      WHERE s.migration_type = $1 AND s.org_name = $2 AND s.state = 'ready'
        AND EXISTS (SELECT 1 FROM migration_runs r WHERE r.id = $3 AND r.state = 'working')
      RETURNING ${COLUMNS}`,
-    [type, orgName, runId],
-  );
+    values: [type, orgName, runId, firstStep],
+  });
   return rows[0] ?? null;
 }
 
@@ -68,14 +69,21 @@ export async function setStep(q: Q, type: string, orgName: string, runId: string
   return rowCount === 1;
 }
 
-/** started → completed, for the run that started it. */
-export async function completeOrg(q: Q, type: string, orgName: string, runId: string): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc', current_step = NULL, updated_at = now()
-     WHERE migration_type = $1 AND org_name = $2 AND state = 'started' AND run_id = $3`,
-    [type, orgName, runId],
-  );
-  return rowCount === 1;
+/**
+ * started → completed, for the run that started it, and counted in the run
+ * by the same statement (one round trip, and never counted twice).
+ */
+export async function completeOrg(q: Q, type: string, orgName: string, runId: string): Promise<{ runMayBeDone: boolean } | null> {
+  const { rows } = await q.query({
+    name: 'complete-org',
+    text: `WITH moved AS (
+       UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc', current_step = NULL, updated_at = now()
+       WHERE migration_type = $1 AND org_name = $2 AND state = 'started' AND run_id = $3 RETURNING run_id)
+     UPDATE migration_runs r SET orgs_finished = orgs_finished + 1 FROM moved WHERE r.id = moved.run_id
+     RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
+    values: [type, orgName, runId],
+  });
+  return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }
 
 /** started → failed with the step that failed. */

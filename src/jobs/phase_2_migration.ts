@@ -4,12 +4,12 @@
 // org is put back when any of it fails.
 import type { Context } from '../context.js';
 import { authzIds } from '../db/account-snapshot.js';
-import { deleteOrgObjects, insertObjects, readObjects, OBJECT_TABLES } from '../db/org-objects.js';
-import { getSettings } from '../db/settings.js';
+import { deleteOrgObjects, readAllObjects, replaceOrgObjects, OBJECT_TABLES } from '../db/org-objects.js';
+import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import type { OrgJobKind, OrgRef } from '../runs/org-job.js';
-import { classifyPgError, inTransaction } from '../stores/postgres.js';
+import { classifyPgError } from '../stores/postgres.js';
 
 export const type = 'phase_2_migration';
 
@@ -23,7 +23,7 @@ export async function setDown(ctx: Context, org: OrgRef) {
 
 /** Step 3: the drain wait (legacy sleep) - parks the job, holding no worker slot. */
 export async function drainWaitMs(ctx: Context) {
-  return (await getSettings(ctx.db)).drainWaitMs;
+  return (await cachedSettings(ctx)).drainWaitMs;
 }
 
 /** Step 4: read only the org's containers and groups; write them in one transaction. */
@@ -39,11 +39,8 @@ export async function migrate(ctx: Context, org: OrgRef) {
   for (const s of plan.skipped) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
   for (const id of plan.noRequester) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
   try {
-    await inTransaction(ctx.db, async (c) => {
-      // Delete first: a job delivered twice leaves one set of rows, not two.
-      await deleteOrgObjects(c, org.orgId);
-      for (const t of OBJECT_TABLES) await insertObjects(c, t, org.orgId, plan[t]);
-    });
+    // Old rows go in the same statement: a job delivered twice leaves one set of rows, not two.
+    await replaceOrgObjects(ctx.db, org.orgId, plan);
   } catch (err) {
     throw classifyPgError(err, 'write containers and groups');
   }
@@ -55,9 +52,12 @@ export async function migrate(ctx: Context, org: OrgRef) {
 export async function verify(ctx: Context, org: OrgRef) {
   const plan = plans.get(org);
   if (!plan) throw new OrgDataError('verify: no migration plan in this delivery');
+  const all = await readAllObjects(ctx.db, org.orgId).catch((err) => {
+    throw classifyPgError(err, 'verify read');
+  });
   for (const t of OBJECT_TABLES) {
     const want = new Map(plan[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
-    const have = await readObjects(ctx.db, t, org.orgId).catch((err) => { throw classifyPgError(err, 'verify read'); });
+    const have = all[t];
     const extra = have.filter((r) => !want.has(r.id)).map((r) => r.id);
     const wrong = have.filter((r) => want.has(r.id) && want.get(r.id) !== `${r.name}\u0000${r.authz_id.trim()}`).map((r) => r.id);
     const missing = [...want.keys()].filter((id) => !have.some((r) => r.id === id));
@@ -84,7 +84,7 @@ export const kind: OrgJobKind = {
     { name: 'drain_wait', waitMs: drainWaitMs },
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
-    { name: 'route_to_sql', run: routeToSql },
+    { name: 'route_to_sql', run: routeToSql, checkpoint: true },
     { name: 'clear_503', run: setUp },
   ],
   // Served from CouchDB and up again first; only then are the partial rows removed.

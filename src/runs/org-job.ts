@@ -24,6 +24,12 @@ export interface OrgRef {
 
 export interface OrgStep {
   name: string;
+  /**
+   * Recorded in current_step before it runs: what the reconciler reports if
+   * the job is lost there. The first step is recorded by the claim itself, a
+   * wait step whenever it parks; other steps only where it is worth a round trip.
+   */
+  checkpoint?: boolean;
   /** A wait step parks the job (delayed, holding no worker slot) for this long; run() is not called. */
   waitMs?: (ctx: Context) => Promise<number>;
   run?: (ctx: Context, org: OrgRef) => Promise<void>;
@@ -58,7 +64,7 @@ export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobD
 async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
   const { runId, orgName } = job.data;
   const from = job.data.resumeFrom ?? 0;
-  if (!(await claim(ctx, org, from === 0))) {
+  if (!(await claim(ctx, org, from === 0, kind.steps[0]?.name ?? 'start'))) {
     await runs.countSkipped(ctx.db, runId);
     await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
@@ -69,10 +75,11 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
     for (let i = from; i < kind.steps.length; i++) {
       const s = kind.steps[i];
       step = s.name;
-      await tracker.setStep(ctx.db, kind.type, orgName, runId, step);
+      if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, orgName, runId, step);
       if (s.waitMs) {
         const ms = await s.waitMs(ctx);
         if (ms > 0) {
+          await tracker.setStep(ctx.db, kind.type, orgName, runId, step);
           org.log.info({ step, wait_ms: ms }, 'org parked for its drain wait');
           await job.updateData({ ...job.data, resumeFrom: i + 1 });
           await job.moveToDelayed(Date.now() + ms, token);
@@ -84,14 +91,10 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
       await s.run!(ctx, org);
     }
     step = 'complete';
-    const done = await inTransaction(ctx.db, async (c) => {
-      const moved = await tracker.completeOrg(c, kind.type, orgName, runId);
-      if (moved) await runs.countFinished(c, runId, false);
-      return moved;
-    });
+    const done = await tracker.completeOrg(ctx.db, kind.type, orgName, runId);
     if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
     else org.log.info('org completed');
-    await runs.finishRunIfDone(ctx.db, runId);
+    if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'completed' };
   } catch (err) {
     if (err instanceof DelayedError) throw err;
@@ -100,8 +103,8 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
 }
 
 /** ready → started; or, for a job delivered again (stalled, or back from its wait), still ours. */
-async function claim(ctx: Context, org: OrgRef, fresh: boolean): Promise<boolean> {
-  if (fresh && (await tracker.startOrg(ctx.db, org.type, org.orgName, org.runId))) {
+async function claim(ctx: Context, org: OrgRef, fresh: boolean, firstStep: string): Promise<boolean> {
+  if (fresh && (await tracker.startOrg(ctx.db, org.type, org.orgName, org.runId, firstStep))) {
     org.log.info('org started');
     return true;
   }
