@@ -116,12 +116,12 @@ const ratios: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   let cpu = process.cpuUsage();
   let other = process.env.BENCH_VERBOSE ? otherCpu() : {};
-  const a = await fleetPass();
+  const a = process.env.BENCH_ONLY === 'floor' ? 1 : await fleetPass();
   const fleetCpu = process.cpuUsage(cpu);
   if (process.env.BENCH_VERBOSE) console.log('  fleet: cpu-s of other processes', diff(other, otherCpu()));
   cpu = process.cpuUsage();
   other = process.env.BENCH_VERBOSE ? otherCpu() : {};
-  const b = await floorPass();
+  const b = process.env.BENCH_ONLY === 'fleet' ? 1 : await floorPass();
   const floorCpu = process.cpuUsage(cpu);
   if (process.env.BENCH_VERBOSE) console.log('  floor: cpu-s of other processes', diff(other, otherCpu()));
   if (process.env.BENCH_VERBOSE) console.log(`  cpu of this process: fleet ${((fleetCpu.user + fleetCpu.system) / 1000 / a).toFixed(2)} cores, floor ${((floorCpu.user + floorCpu.system) / 1000 / b).toFixed(2)} cores`);
