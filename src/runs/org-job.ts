@@ -64,7 +64,16 @@ export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobD
 async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
   const { runId, orgName } = job.data;
   const from = job.data.resumeFrom ?? 0;
-  if (!(await claim(ctx, org, from === 0, kind.steps[0]?.name ?? 'start'))) {
+  let claimed: boolean;
+  try {
+    claimed = await claim(ctx, org, from === 0, kind.steps[0]?.name ?? 'start');
+  } catch (err) {
+    // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
+    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; halting the run');
+    await haltFleet(ctx, kind.type, runId, `claim of ${orgName}: ${errorMessage(err)}`, true).catch(() => {});
+    throw err;
+  }
+  if (!claimed) {
     await runs.countSkipped(ctx.db, runId);
     await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };

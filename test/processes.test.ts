@@ -1,0 +1,82 @@
+// The process entry points as the Procfile starts them: config errors stop a
+// process with one line and exit 1; SIGTERM stops it cleanly.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/dev/pouch-server.js';
+import { createHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness('processes');
+});
+afterAll(() => h?.close());
+
+function envOf(h: Harness, extra: Record<string, string | undefined> = {}) {
+  const c = h.config;
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    DATABASE_URL: c.databaseUrl,
+    REDIS_URL: c.redisUrl,
+    COUCHDB_URL: c.couchdbUrl,
+    MOVER_API_TOKEN: c.apiToken,
+    QUEUE_PREFIX: c.queuePrefix,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+}
+
+function run(entry: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+async function until(what: string, check: () => boolean, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('process start-up', () => {
+  it.each([
+    ['DATABASE_URL', { DATABASE_URL: undefined }],
+    ['MOVER_API_TOKEN', { MOVER_API_TOKEN: '' }],
+    ['WORKER_CONCURRENCY', { WORKER_CONCURRENCY: 'eight' }],
+    ['REDIS_URL', { REDIS_URL: 'http://not-redis' }],
+    ['DRY_RUN', { DRY_RUN: 'maybe' }],
+  ])('stops with exit 1 and one line naming %s', async (name, extra) => {
+    const p = run('src/workers/worker.ts', envOf(h, extra));
+    expect(await p.exited).toBe(1);
+    const lines = p.err().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(name);
+  });
+
+  it('runs a worker that stops cleanly on SIGTERM and never logs the token', async () => {
+    const p = run('src/workers/worker.ts', envOf(h));
+    await until('worker started', () => p.out().includes('worker started'));
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.out()).toContain('worker stopping');
+    expect(p.out() + p.err()).not.toContain(h.config.apiToken);
+  });
+
+  it('runs the api: healthz answers, readyz sees every store, SIGTERM stops it', async () => {
+    const port = await freePort();
+    const p = run('src/api/server.ts', envOf(h, { PORT: String(port) }));
+    await until('api listening', () => p.out().includes('Server listening'));
+    expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/settings`)).status).toBe(401);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.out() + p.err()).not.toContain(h.config.apiToken);
+  });
+});
