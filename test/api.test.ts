@@ -113,3 +113,29 @@ describe('capture and settings', () => {
     expect(res.text).toContain('mover_queue_jobs{queue="phase_2_migration",state="waiting"}');
   });
 });
+
+describe('reset and dry run', () => {
+  it('reset moves failed orgs to holding and removes their partial SQL rows', async () => {
+    const [org] = await h.seed([{ name: 'api-reset' }]);
+    await refreshAccount(h);
+    await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-reset'] });
+    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed', fail_location = 'verify' WHERE org_name = 'api-reset'`);
+    const e = org.expected[0];
+    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+    expect((await h.api('POST', '/migrations/phase_2_migration/reset', { orgs: ['api-reset', 'api-a'] })).body).toEqual({ updated: 1, skipped: ['api-a'] });
+    const s = (await h.api('GET', '/orgs/api-reset')).body.states.phase_2_migration;
+    expect(s).toMatchObject({ state: 'holding', fail_location: null });
+    expect((await h.ctx.db.query('SELECT count(*)::int AS n FROM containers WHERE org_id = $1', [org.guid])).rows[0].n).toBe(0);
+  });
+
+  it('writes no darklaunch flag under DRY_RUN', async () => {
+    const { Darklaunch } = await import('../src/darklaunch.js');
+    const dl = new Darklaunch(h.ctx.darklaunchRedis, h.ctx.log, true);
+    await dl.setOrgDown('dry-org', true);
+    await dl.routeOrg('dry-org', false);
+    await dl.routeBackToCouch('dry-org');
+    await dl.setDefault({ couchdb_containers: true, couchdb_groups: true });
+    expect(await h.ctx.darklaunchRedis.exists('dl_org_dry-org')).toBe(0);
+    expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
+  });
+});
