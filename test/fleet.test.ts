@@ -93,6 +93,21 @@ describe('fleet', () => {
     await assertNoOrgDarkOrHalfDone(orgs);
   });
 
+  it('parks each org for its drain wait without holding a worker slot', async () => {
+    const orgs = await readyOrgs(3);
+    fleets.push(h.startWorkers({ concurrency: 1 }));
+    await h.api('PUT', '/settings/drain-wait', { ms: 600 });
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    await waitForRunEnd(h);
+    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    const rows = (await Promise.all(orgs.map((o) => stateOf(o.name)))).sort((a, b) => a.migration_start!.getTime() - b.migration_start!.getTime());
+    // Each org waited its 600 ms in 503 ...
+    for (const r of rows) expect(r.migration_end!.getTime() - r.migration_start!.getTime()).toBeGreaterThanOrEqual(550);
+    // ... yet with one slot fleet-wide the next org started while the first was still parked.
+    expect(rows[1].migration_start!.getTime()).toBeLessThan(rows[0].migration_end!.getTime());
+    await assertNoOrgDarkOrHalfDone(orgs);
+  });
+
   it('halts fleet-wide: running orgs finish, no new org starts, the rest stay ready', async () => {
     const orgs = await readyOrgs(12);
     fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));

@@ -16,6 +16,15 @@ try {
   process.exit(1);
 }
 
+// BullMQ loses jobs if Redis evicts keys; say so loudly (managed Redis may refuse CONFIG, which is fine).
+ctx.queueRedis
+  .config('GET', 'maxmemory-policy')
+  .then((r) => {
+    const policy = (r as string[])[1];
+    if (policy && policy !== 'noeviction') log.warn({ maxmemory_policy: policy }, 'queue Redis should run with maxmemory-policy noeviction');
+  })
+  .catch(() => {});
+
 const fleet = startFleet(ctx, { concurrency: config.workerConcurrency });
 log.info({ concurrency: config.workerConcurrency, queue_prefix: config.queuePrefix, dry_run: config.dryRun }, 'worker started');
 
