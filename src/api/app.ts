@@ -6,6 +6,7 @@ import auth from './plugins/auth.js';
 import context from './plugins/context.js';
 import errors from './plugins/errors.js';
 import account from './routes/account.js';
+import auditRoutes from './routes/audit.js';
 import darklaunch from './routes/darklaunch.js';
 import health from './routes/health.js';
 import metrics from './routes/metrics.js';
@@ -22,11 +23,14 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
 
+  // Org lists may come as files: text/plain, one name a line.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
   await app.register(context, { ctx });
   await app.register(errors);
   await app.register(auth, { token: ctx.config.apiToken });
   await app.register(bullBoard, { ctx });
 
-  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, metrics]) await app.register(routes);
+  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, auditRoutes, metrics]) await app.register(routes);
   return app;
 }

@@ -1,3 +1,5 @@
+import { audit } from '../../db/audit.js';
+import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { OrgName } from '../schemas.js';
@@ -11,6 +13,7 @@ export default async function darklaunch(app: FastifyInstance) {
 
   app.put<{ Body: Static<typeof OrgCreation> }>('/darklaunch/org-creation', { schema: { body: OrgCreation } }, async (req) => {
     await dl.setOrgCreation(req.body.enabled);
+    await audit(app.ctx.db, actorOf(req), 'darklaunch.org_creation', { enabled: req.body.enabled, dry_run: dl.dryRun });
     req.log.info({ enabled: req.body.enabled }, 'org creation set');
     return { enabled: await dl.orgCreationEnabled(), dryRun: dl.dryRun };
   });
@@ -19,6 +22,7 @@ export default async function darklaunch(app: FastifyInstance) {
 
   app.put<{ Body: Static<typeof Default> }>('/darklaunch/default', { schema: { body: Default } }, async (req) => {
     await dl.setDefault(req.body);
+    await audit(app.ctx.db, actorOf(req), 'darklaunch.default', { ...req.body, dry_run: dl.dryRun });
     req.log.info(req.body, 'dl_default set');
     return { ...(await dl.getDefault()), dryRun: dl.dryRun };
   });

@@ -1,4 +1,6 @@
 // Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
+import { audit } from '../../db/audit.js';
+import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import * as manager from '../../runs/manager.js';
@@ -19,6 +21,7 @@ export default async function runs(app: FastifyInstance) {
     async (req, reply) => {
       const type = migrationType(req.params.type);
       const run = await manager.startRun(ctx, type, req.body.count, req.body.concurrency ?? 8);
+      await audit(ctx.db, actorOf(req), 'run.start', { migration_type: type, run_id: run.id, count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
     },
   );
@@ -28,7 +31,8 @@ export default async function runs(app: FastifyInstance) {
   });
 
   app.post<{ Params: TypeParamsT }>('/migrations/:type/halt', { schema: { params: TypeParams } }, async (req) => {
-    const run = await manager.haltRun(ctx, migrationType(req.params.type), 'operator');
+    const run = await manager.haltRun(ctx, migrationType(req.params.type), actorOf(req));
+    await audit(ctx.db, actorOf(req), 'run.halt', { migration_type: req.params.type, run_id: run.id });
     return { runId: run.id, state: run.state };
   });
 
@@ -38,6 +42,7 @@ export default async function runs(app: FastifyInstance) {
     async (req) => {
       const type = migrationType(req.params.type);
       await manager.setConcurrency(ctx, type, req.body.concurrency);
+      await audit(ctx.db, actorOf(req), 'run.concurrency', { migration_type: type, concurrency: req.body.concurrency });
       return { concurrency: req.body.concurrency };
     },
   );

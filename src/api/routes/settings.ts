@@ -1,3 +1,5 @@
+import { audit } from '../../db/audit.js';
+import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { getSettings, setSetting } from '../../db/settings.js';
@@ -16,12 +18,16 @@ export default async function settings(app: FastifyInstance) {
   app.get('/settings', show);
 
   app.put<MsReq>('/settings/sleep-time', { schema: { body: Ms } }, async (req) => {
+    const before = await getSettings(ctx.db);
     await setSleepTime(ctx, req.body.ms);
+    await audit(ctx.db, actorOf(req), 'settings.sleep_time', { from: before.sleepTimeMs, to: req.body.ms });
     return show();
   });
 
   app.put<MsReq>('/settings/drain-wait', { schema: { body: Ms } }, async (req) => {
+    const before = await getSettings(ctx.db);
     await setSetting(ctx.db, 'drainWaitMs', req.body.ms);
+    await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: req.body.ms });
     return show();
   });
 }

@@ -6,6 +6,8 @@ import { deleteOrgObjects } from '../../db/org-objects.js';
 import * as tracker from '../../db/state-tracker.js';
 import { inTransaction } from '../../stores/postgres.js';
 import { migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
+import { audit } from '../../db/audit.js';
+import { actorOf, lineResults, orgsFromText } from '../operator-input.js';
 
 const OrgsBody = Type.Object({ orgs: OrgNames }, { additionalProperties: false });
 const OptionalOrgsBody = Type.Object({ orgs: Type.Optional(OrgNames) }, { additionalProperties: false });
@@ -20,11 +22,14 @@ const ListQuery = Type.Object(
 
 type OrgsReq = { Params: TypeParamsT; Body: Static<typeof OrgsBody> };
 const unique = (names: string[]) => [...new Set(names)];
+const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) => lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
 
 export default async function stateTracker(app: FastifyInstance) {
   const { db } = app.ctx;
 
-  app.post<OrgsReq>('/migrations/:type/orgs', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+  const fromFile = { preValidation: orgsFromText };
+
+  app.post<OrgsReq>('/migrations/:type/orgs', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
     const known = await lookupOrgs(db, names);
@@ -33,28 +38,32 @@ export default async function stateTracker(app: FastifyInstance) {
     const unknown = names.filter((n) => !known.get(n) || known.get(n)!.precreated);
     const { inserted, duplicate } = await tracker.insertOrgs(db, type, capturable);
     req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length }, 'orgs captured');
-    return { inserted, duplicate, unknown };
+    await audit(db, actorOf(req), 'orgs.capture', { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown });
+    const outcome = (n: string) => (inserted.includes(n) ? 'inserted' : duplicate.includes(n) ? 'duplicate' : 'unknown');
+    return { inserted, duplicate, unknown, ...lineResults(req, outcome, ['inserted', 'duplicate']) };
   });
 
   app.post<{ Params: TypeParamsT; Body: Static<typeof OptionalOrgsBody> }>(
     '/migrations/:type/ready',
-    { schema: { params: TypeParams, body: OptionalOrgsBody } },
+    { schema: { params: TypeParams, body: OptionalOrgsBody }, ...fromFile },
     async (req) => {
       const type = migrationType(req.params.type);
       const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
       const moved = await tracker.readyHolding(db, type, names);
-      return { updated: moved.length, ...(names ? { skipped: names.filter((n) => !moved.includes(n)) } : {}) };
+      await audit(db, actorOf(req), 'orgs.ready', { migration_type: type, orgs: names ?? 'all holding', updated: moved.length });
+      return { updated: moved.length, ...(names ? { skipped: names.filter((n) => !moved.includes(n)) } : {}), ...movedLines(req, moved) };
     },
   );
 
-  app.post<OrgsReq>('/migrations/:type/hold', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+  app.post<OrgsReq>('/migrations/:type/hold', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
     const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
-    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)) };
+    await audit(db, actorOf(req), 'orgs.hold', { migration_type: type, orgs: names, updated: moved.length });
+    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
   });
 
-  app.post<OrgsReq>('/migrations/:type/reset', { schema: { params: TypeParams, body: OrgsBody } }, async (req) => {
+  app.post<OrgsReq>('/migrations/:type/reset', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
     // failed → holding, and the org's partial SQL rows go with it, in one transaction.
@@ -67,7 +76,8 @@ export default async function stateTracker(app: FastifyInstance) {
       if (type === 'phase_2_migration') for (const r of rows) await deleteOrgObjects(c, r.org_id);
       return rows.map((r) => r.org_name as string);
     });
-    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)) };
+    await audit(db, actorOf(req), 'orgs.reset', { migration_type: type, orgs: names, updated: moved.length });
+    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
   });
 
   app.get<{ Params: TypeParamsT; Querystring: Static<typeof ListQuery> }>(
