@@ -50,6 +50,25 @@ export class Darklaunch {
     return this.org(org, { couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
   }
 
+  /** The prep pass: many orgs pinned to CouchDB in one pipelined round trip. */
+  async pinOrgsToCouch(orgs: string[]): Promise<void> {
+    if (!orgs.length) return;
+    if (this.dryRun) {
+      this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
+      return;
+    }
+    const pipeline = this.redis.pipeline();
+    for (const org of orgs) pipeline.hset(orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' });
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      throw new InfrastructureError(`darklaunch pin: ${(err as Error).message}`, 'darklaunch', { cause: err });
+    }
+    const failed = (results ?? []).find(([e]) => e);
+    if (!results || failed) throw new InfrastructureError(`darklaunch pin: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
+  }
+
   setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
     return this.write(DEFAULT_KEY, { couchdb_containers: String(flags.couchdb_containers), couchdb_groups: String(flags.couchdb_groups) });
   }

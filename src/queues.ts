@@ -3,7 +3,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-export const MIGRATION_TYPES = ['phase_2_migration', 'phase_2_migration_prep'] as const;
+export const MIGRATION_TYPES = ['phase_2_migration', 'phase_2_migration_prep', 'phase_2_revert'] as const;
 export type MigrationType = (typeof MIGRATION_TYPES)[number];
 export const ACCOUNT_REFRESH = 'account_refresh';
 export const QUEUE_NAMES = [...MIGRATION_TYPES, ACCOUNT_REFRESH] as const;

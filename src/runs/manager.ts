@@ -7,17 +7,17 @@ import { readyOrgs } from '../db/state-tracker.js';
 import { ConflictError } from '../errors.js';
 import { applyPacing, isMigrationType, orgJobId, type MigrationType, type OrgJobData } from '../queues.js';
 import { haltFleet } from './halt.js';
+import { JOB_OPTIONS } from './manager-options.js';
+import * as prep from '../jobs/phase_2_migration_prep.js';
+import * as revert from '../jobs/phase_2_revert.js';
 
 const ENQUEUE_CHUNK = 1000;
 
-export const JOB_OPTIONS = {
-  attempts: 1, // an org's failure is handled by the job itself; BullMQ retrying would race the state tracker
-  removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
-  removeOnFail: { age: 30 * 24 * 3600 },
-};
 
 /** Takes the orgs that are ready now (ordered by org_id, up to count) and queues one job each. */
 export async function startRun(ctx: Context, type: MigrationType, count: number | 'all', concurrency: number): Promise<runs.RunRow> {
+  if (type === prep.type) return prep.startPrep(ctx, concurrency);
+  if (type === revert.type) return (await revert.startRevert(ctx, 'all', concurrency)).run;
   const orgs = await readyOrgs(ctx.db, type, count === 'all' ? null : count);
   const run = await runs.createRun(ctx.db, type, count === 'all' ? null : count, orgs.length, concurrency);
   if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');

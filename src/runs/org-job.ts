@@ -11,7 +11,7 @@ import type { OrgJobData } from '../queues.js';
 import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
-import { tryLockOrg } from '../db/org-lock.js';
+import { tryLock } from '../db/advisory-lock.js';
 import { haltFleet } from './halt.js';
 
 export interface OrgRef {
@@ -49,7 +49,7 @@ export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?
 export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
-  const lock = await tryLockOrg(ctx.db, kind.type, orgName);
+  const lock = await tryLock(ctx.db, kind.type, orgName);
   if (!lock) {
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };

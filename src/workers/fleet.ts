@@ -5,6 +5,8 @@ import { Worker, type Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { errorMessage } from '../errors.js';
 import * as accountRefresh from '../jobs/account_refresh.js';
+import * as prep from '../jobs/phase_2_migration_prep.js';
+import * as revert from '../jobs/phase_2_revert.js';
 import { ORG_JOB_KINDS } from '../jobs/index.js';
 import { ACCOUNT_REFRESH, type OrgJobData } from '../queues.js';
 import { runOrgJob } from '../runs/org-job.js';
@@ -40,6 +42,8 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   for (const [type, kind] of Object.entries(ORG_JOB_KINDS)) {
     if (kind) add(type, opts.concurrency, (job, token) => runOrgJob(kind, ctx, job as Job<OrgJobData>, token));
   }
+  add(prep.type, 2, (job) => prep.process(ctx, job as Job<prep.PrepBatch>));
+  add(revert.type, opts.concurrency, (job) => revert.process(ctx, job as Job<revert.RevertJob>));
   add(ACCOUNT_REFRESH, 1, () => accountRefresh.process(ctx));
 
   let reconciling = false;

@@ -6,7 +6,7 @@
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { startedOrgs } from '../db/state-tracker.js';
-import { tryLockOrg } from '../db/org-lock.js';
+import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
 import { ORG_JOB_KINDS } from '../jobs/index.js';
 import { orgLogger } from '../log.js';
@@ -27,7 +27,7 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
       if (LIVE.has(jobState)) continue;
       const log = orgLogger(ctx.log, row.org_name, type).child({ run_id: runId });
       const step = row.current_step ?? 'unknown';
-      const lock = await tryLockOrg(ctx.db, type, row.org_name);
+      const lock = await tryLock(ctx.db, type, row.org_name);
       if (!lock) continue; // a delivery is working on it after all
       try {
         const done = await restoreAndFail(kind, ctx, { type, runId, orgName: row.org_name, orgId: row.org_id, log }, step, `job ${jobState}; resolved by the reconciler`);

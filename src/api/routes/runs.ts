@@ -1,14 +1,22 @@
 // Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
 import { audit } from '../../db/audit.js';
-import { actorOf } from '../operator-input.js';
+import { actorOf, orgsFromText } from '../operator-input.js';
+import * as revert from '../../jobs/phase_2_revert.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import * as manager from '../../runs/manager.js';
-import { Concurrency, migrationType, TypeParams, type TypeParamsT } from '../schemas.js';
+import { Concurrency, migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
 
 const StartBody = Type.Object(
   { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
   { additionalProperties: false },
+);
+const RevertBody = Type.Union(
+  [
+    Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
+    Type.Object({ count: Type.Literal('all'), concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
+  ],
+  
 );
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 
@@ -25,6 +33,14 @@ export default async function runs(app: FastifyInstance) {
       return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
     },
   );
+
+  // Revert takes org names (or all completed orgs), not a count of ready ones.
+  app.post<{ Body: Static<typeof RevertBody> }>('/migrations/phase_2_revert/start', { schema: { body: RevertBody }, preValidation: orgsFromText }, async (req, reply) => {
+    const body = req.body as { orgs?: string[]; count?: 'all'; concurrency?: number };
+    const { run, skipped } = await revert.startRevert(ctx, body.orgs ?? 'all', body.concurrency ?? 8);
+    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: revert.type, run_id: run.id, orgs: body.orgs ?? 'all', skipped });
+    return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
+  });
 
   app.get<{ Params: TypeParamsT }>('/migrations/:type/status', { schema: { params: TypeParams } }, async (req) => {
     return manager.runStatus(ctx, migrationType(req.params.type));

@@ -1,0 +1,34 @@
+// A session advisory lock on (namespace, key), held on its own connection.
+// Per org: held while one delivery of a job works on the org. BullMQ runs a
+// job once at a time unless a worker loses its lock (a stalled event loop)
+// while still running: then two deliveries could race, and the lock makes the
+// second stand aside. Per phase: one process advances a phase at a time.
+import type { Db } from '../stores/postgres.js';
+
+export interface AdvisoryLock {
+  release(): Promise<void>;
+}
+
+export async function tryLock(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
+  const client = await db.connect();
+  try {
+    const { rows } = await client.query({ name: 'advisory-lock', text: 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', values: [namespace, key] });
+    if (!rows[0].ok) {
+      client.release();
+      return null;
+    }
+  } catch (err) {
+    client.release(true);
+    throw err;
+  }
+  return {
+    async release() {
+      try {
+        await client.query({ name: 'advisory-unlock', text: 'SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', values: [namespace, key] });
+        client.release();
+      } catch {
+        client.release(true); // a broken connection drops its locks with it
+      }
+    },
+  };
+}
