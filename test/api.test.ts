@@ -30,7 +30,7 @@ describe('token check', () => {
     const cookie = String(first.headers['set-cookie']).split(';')[0];
     const again = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(again.statusCode).toBe(200);
-    expect(again.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep']);
+    expect(again.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_revert']);
   });
 });
 

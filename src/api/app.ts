@@ -11,6 +11,7 @@ import darklaunch from './routes/darklaunch.js';
 import health from './routes/health.js';
 import metrics from './routes/metrics.js';
 import orgs from './routes/orgs.js';
+import phases from './routes/phases.js';
 import runs from './routes/runs.js';
 import settings from './routes/settings.js';
 import stateTracker from './routes/state-tracker.js';
@@ -31,6 +32,6 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   await app.register(auth, { token: ctx.config.apiToken });
   await app.register(bullBoard, { ctx });
 
-  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, auditRoutes, metrics]) await app.register(routes);
+  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, phases, auditRoutes, metrics]) await app.register(routes);
   return app;
 }

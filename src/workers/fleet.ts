@@ -12,10 +12,13 @@ import { ACCOUNT_REFRESH, type OrgJobData } from '../queues.js';
 import { runOrgJob } from '../runs/org-job.js';
 import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
+import { advancePhases } from '../phases/driver.js';
 
 export interface FleetOptions {
   concurrency: number;
   reconcileEveryMs?: number;
+  /** How often this process looks for phase steps to advance. */
+  phaseTickMs?: number;
   lockDurationMs?: number;
 }
 
@@ -46,24 +49,15 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   add(revert.type, opts.concurrency, (job) => revert.process(ctx, job as Job<revert.RevertJob>));
   add(ACCOUNT_REFRESH, 1, () => accountRefresh.process(ctx));
 
-  let reconciling = false;
-  const timer = setInterval(async () => {
-    if (reconciling) return;
-    reconciling = true;
-    try {
-      await reconcileOnce(ctx);
-    } catch (err) {
-      ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed');
-    } finally {
-      reconciling = false;
-    }
-  }, opts.reconcileEveryMs ?? 10_000);
-  timer.unref();
+  const timers = [
+    every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
+    every(opts.phaseTickMs ?? 1000, () => advancePhases(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed')),
+  ];
 
   return {
     workers,
     async close(timeoutMs = 30_000) {
-      clearInterval(timer);
+      timers.forEach(clearInterval);
       const graceful = Promise.all(workers.map((w) => w.close()));
       const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
       if (timedOut) {
@@ -73,4 +67,22 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
       await Promise.allSettled(connections.map((c) => c.quit()));
     },
   };
+}
+
+/** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */
+function every(ms: number, fn: () => Promise<unknown>, onError: (err: unknown) => void): NodeJS.Timeout {
+  let busy = false;
+  const t = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await fn();
+    } catch (err) {
+      onError(err);
+    } finally {
+      busy = false;
+    }
+  }, ms);
+  t.unref();
+  return t;
 }

@@ -1,0 +1,138 @@
+// The runbook (shared/seed/phase-2-migration-plan.md) as four phases. Step ids
+// follow the runbook's numbering; manual steps carry the runbook's command.
+import { lookupOrgs } from '../db/account-snapshot.js';
+import { getSettings } from '../db/settings.js';
+import { insertOrgs, readyHolding } from '../db/state-tracker.js';
+import * as accountRefresh from '../jobs/account_refresh.js';
+import { setSleepTime } from '../runs/manager.js';
+import { purgeCompletedOrgs } from './purge.js';
+import { runAndWait } from './run-step.js';
+import type { PhaseDef, StepAction } from './types.js';
+
+const T = 'phase_2_migration';
+
+const refresh: StepAction = async (ctx) => {
+  const r = await accountRefresh.process(ctx);
+  return { state: 'done', detail: { orgs: r.orgs, authzJoins: r.authzJoins, skippedDocs: r.skippedDocs } };
+};
+
+const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
+
+export const PHASES: PhaseDef[] = [
+  {
+    n: 1,
+    title: 'Migrate selected orgs',
+    steps: [
+      { id: '1.1', title: 'Refresh the account snapshot', kind: 'auto', action: refresh },
+      {
+        id: '1.2',
+        title: 'Capture the listed orgs as holding',
+        kind: 'auto',
+        action: async (ctx, phase) => {
+          const names = [...new Set((phase.params.orgs as string[]) ?? [])];
+          const known = await lookupOrgs(ctx.db, names);
+          const capturable = names.map((n) => known.get(n)).filter((o) => o && !o.precreated) as { name: string; guid: string }[];
+          const { inserted, duplicate } = await insertOrgs(ctx.db, T, capturable);
+          const unknown = names.filter((n) => !known.has(n));
+          const precreated = names.filter((n) => known.get(n)?.precreated);
+          return { state: 'done', detail: { inserted: inserted.length, duplicate, unknown, precreated } };
+        },
+      },
+      {
+        id: '1.3',
+        title: 'Move the captured orgs from holding to ready',
+        kind: 'auto',
+        action: async (ctx, phase) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T, phase.params.orgs as string[])).length } }),
+      },
+      { id: '1.4', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params)) },
+    ],
+  },
+  {
+    n: 2,
+    title: 'Route new orgs to SQL, pin existing orgs to CouchDB',
+    steps: [
+      { id: '2.1', title: 'Stop the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator stop'" },
+      {
+        id: '2.2',
+        title: 'Disable org creation (darklaunch)',
+        kind: 'auto',
+        action: async (ctx) => {
+          await ctx.darklaunch.setOrgCreation(false);
+          return { state: 'done', detail: { disable_new_orgs: true, dryRun: ctx.darklaunch.dryRun } };
+        },
+      },
+      {
+        id: '2.3',
+        title: 'Delete pre-created orgs',
+        kind: 'manual',
+        command:
+          "knife ssh role:opscode-support 'cd /srv/opscode-platform-debug/current/orgmapper && sudo /srv/opscode-platform-debug/current/orgmapper/scripts/delete-pre-created-orgs.rb /etc/chef/orgmapper.conf all'",
+      },
+      { id: '2.4', title: 'Refresh the account snapshot', kind: 'auto', action: refresh },
+      {
+        id: '2.5',
+        title: 'Prep pass: capture every other org as holding and pin it to CouchDB (no pacing)',
+        kind: 'auto',
+        action: async (ctx, _phase, step) => {
+          // The pacing before the pass is kept in the step, so it is restored even after a restart.
+          if (step.detail.previousSleepTimeMs === undefined) {
+            const previous = (await getSettings(ctx.db)).sleepTimeMs;
+            await setSleepTime(ctx, 0);
+            return { state: 'running', detail: { previousSleepTimeMs: previous } };
+          }
+          const result = await runAndWait(ctx, step, 'phase_2_migration_prep', 4);
+          if (result.state !== 'running') {
+            await setSleepTime(ctx, step.detail.previousSleepTimeMs as number);
+            result.detail = { ...result.detail, sleepTimeRestoredMs: step.detail.previousSleepTimeMs };
+          }
+          return result;
+        },
+      },
+      {
+        id: '2.6',
+        title: 'Route orgs without their own flags to SQL (dl_default)',
+        kind: 'auto',
+        action: async (ctx) => {
+          await ctx.darklaunch.setDefault({ couchdb_containers: false, couchdb_groups: false });
+          return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, dryRun: ctx.darklaunch.dryRun } };
+        },
+      },
+      { id: '2.7', title: 'Start the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator start'" },
+      {
+        id: '2.8',
+        title: 'Re-enable org creation once enough orgs exist (confirm; the darklaunch flip is automated)',
+        kind: 'manual',
+        command: 'mover_org_darklaunch:enable_org_creation(). — confirm this step and the fleet flips it',
+        action: async (ctx) => {
+          await ctx.darklaunch.setOrgCreation(true);
+          return { state: 'done', detail: { disable_new_orgs: false, dryRun: ctx.darklaunch.dryRun } };
+        },
+      },
+    ],
+  },
+  {
+    n: 3,
+    title: 'Migrate the rest',
+    steps: [
+      {
+        id: '3.1',
+        title: 'Set the pacing (sleep time)',
+        kind: 'auto',
+        action: async (ctx, phase) => {
+          const ms = typeof phase.params.sleepTimeMs === 'number' ? phase.params.sleepTimeMs : 5000;
+          await setSleepTime(ctx, ms);
+          return { state: 'done', detail: { sleepTimeMs: ms } };
+        },
+      },
+      { id: '3.2', title: 'Move all holding orgs to ready', kind: 'auto', action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }) },
+      { id: '3.3', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params)) },
+    ],
+  },
+  {
+    n: 4,
+    title: 'Clean up: re-verify completed orgs, then purge their migrated CouchDB documents',
+    steps: [{ id: '4.1', title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents', kind: 'auto', action: purgeCompletedOrgs }],
+  },
+];
+
+export const phaseDef = (n: number) => PHASES.find((p) => p.n === n);

@@ -1,0 +1,88 @@
+// Phase 4 (the runbook left cleanup open; this is our answer): for each
+// completed org, re-verify SQL against CouchDB, then remove the migrated
+// container and group documents from its CouchDB database. An org can only be
+// purged from 'completed' (completed → purge_started is conditional), and only
+// after verifying in the same pass; one that does not verify goes back to
+// 'completed' and is reported. Works a batch per driver tick, resumably.
+import type { Context } from '../context.js';
+import { authzIds } from '../db/account-snapshot.js';
+import { readAllObjects, OBJECT_TABLES } from '../db/org-objects.js';
+import { errorMessage, isDataError } from '../errors.js';
+import { planObjects } from '../migration/plan-objects.js';
+import { orgDatabaseName, type CouchDoc } from '../stores/couch.js';
+import type { StepAction } from './types.js';
+
+const T = 'phase_2_migration';
+const BATCH = 50;
+const REPORT_MAX = 200;
+
+interface Verified {
+  ok: boolean;
+  reason?: string;
+  docs: CouchDoc[];
+}
+
+/** SQL equals what CouchDB holds for the org; `resuming` accepts SQL rows whose documents an earlier pass already purged. */
+async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<Verified> {
+  let docs: CouchDoc[];
+  try {
+    docs = await ctx.couch.readOrgObjects(orgId);
+  } catch (err) {
+    if (isDataError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
+    throw err;
+  }
+  const plan = planObjects(docs, await authzIds(ctx.db, docs.map((d) => d._id)));
+  const sql = await readAllObjects(ctx.db, orgId);
+  for (const t of OBJECT_TABLES) {
+    const have = new Map(sql[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
+    const want = new Map(plan[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
+    for (const [id, v] of want) if (have.get(id) !== v) return { ok: false, reason: `${t} ${id} differs or is missing in SQL`, docs };
+    if (!resuming) for (const id of have.keys()) if (!want.has(id)) return { ok: false, reason: `${t} ${id} is in SQL but not in CouchDB`, docs };
+  }
+  const inSql = new Set(OBJECT_TABLES.flatMap((t) => sql[t].map((r) => r.id)));
+  return { ok: true, docs: docs.filter((d) => inSql.has(d._id)) };
+}
+
+export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
+  const dryRun = phase.params.dryRun === true;
+  const d = step.detail as { cursor?: string; purged?: number; docsRemoved?: number; wouldPurge?: number; wouldRemoveDocs?: number; unverified?: { org: string; reason: string }[] };
+  const detail = { dryRun, purged: d.purged ?? 0, docsRemoved: d.docsRemoved ?? 0, wouldPurge: d.wouldPurge ?? 0, wouldRemoveDocs: d.wouldRemoveDocs ?? 0, unverified: d.unverified ?? [], cursor: d.cursor ?? '' };
+  const { rows } = await ctx.db.query(
+    `SELECT org_name, org_id, state FROM org_migration_state
+     WHERE migration_type = $1 AND state IN ('completed', 'purge_started') AND org_id > $2 ORDER BY org_id LIMIT $3`,
+    [T, detail.cursor, BATCH],
+  );
+  if (!rows.length) return { state: 'done', detail: { ...detail, unverifiedCount: detail.unverified.length } };
+
+  for (const org of rows) {
+    const log = ctx.log.child({ org_name: org.org_name, migration_type: T, step: '4.1' });
+    const resuming = org.state === 'purge_started';
+    if (!dryRun && !resuming) {
+      const moved = await ctx.db.query(
+        `UPDATE org_migration_state SET state = 'purge_started', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`,
+        [T, org.org_name],
+      );
+      if (moved.rowCount !== 1) continue; // moved on meanwhile (reverted): not ours to purge
+    }
+    const v = await verify(ctx, org.org_id, resuming);
+    if (!v.ok) {
+      log.warn({ reason: v.reason }, 'org did not verify; not purged');
+      if (detail.unverified.length < REPORT_MAX) detail.unverified.push({ org: org.org_name, reason: v.reason ?? 'mismatch' });
+      if (!dryRun) await ctx.db.query(`UPDATE org_migration_state SET state = 'completed', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'purge_started'`, [T, org.org_name]);
+      continue;
+    }
+    if (dryRun) {
+      detail.wouldPurge++;
+      detail.wouldRemoveDocs += v.docs.length;
+      continue;
+    }
+    const notDeleted = v.docs.length ? await ctx.couch.bulkDelete(orgDatabaseName(org.org_id), v.docs.map((x) => ({ _id: x._id, _rev: x._rev! }))) : [];
+    if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.org_name}; it stays purge_started and is retried`);
+    await ctx.db.query(`UPDATE org_migration_state SET state = 'purge_successful', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'purge_started'`, [T, org.org_name]);
+    detail.purged++;
+    detail.docsRemoved += v.docs.length;
+    log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');
+  }
+  detail.cursor = rows[rows.length - 1].org_id;
+  return { state: 'running', detail };
+};

@@ -1,0 +1,26 @@
+import type { Context } from '../context.js';
+import type { PhaseRow, StepRow } from '../db/phases.js';
+
+/** What one call of a step's action found: finished, still going (poll again), or stopped. */
+export interface StepResult {
+  state: 'done' | 'running' | 'failed' | 'halted';
+  detail?: Record<string, unknown>;
+}
+
+export type StepAction = (ctx: Context, phase: PhaseRow, step: StepRow) => Promise<StepResult>;
+
+export interface StepDef {
+  id: string;
+  title: string;
+  kind: 'auto' | 'manual';
+  /** For a manual step: the exact command the runbook gives. */
+  command?: string;
+  /** An auto step's work; for a manual step, what the fleet does once the operator confirms. */
+  action?: StepAction;
+}
+
+export interface PhaseDef {
+  n: number;
+  title: string;
+  steps: StepDef[];
+}

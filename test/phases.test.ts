@@ -1,0 +1,163 @@
+// The runbook end to end: four phases through the API, manual steps confirmed,
+// end state of CouchDB, Postgres and the darklaunch Redis asserted.
+import nano from 'nano';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/dev/estate.js';
+import { TYPES } from '../src/stores/couch.js';
+import { createHarness, expectedRows, sqlRows, waitFor, type Harness } from './support/harness.js';
+
+const T = 'phase_2_migration';
+let h: Harness;
+let estate: SeededOrg[];
+const precreated = ['pre-0', 'pre-1'];
+const phase1Orgs = ['org-000', 'org-001', 'org-002', 'org-003', 'org-004'];
+
+beforeAll(async () => {
+  h = await createHarness('phases');
+  h.startWorkers({ phaseTickMs: 100 });
+  estate = await h.seed([
+    ...Array.from({ length: 60 }, (_, i) => ({ name: `org-${String(i).padStart(3, '0')}`, otherDocs: 2 })),
+    ...precreated.map((name) => ({ name, precreated: true })),
+    { name: 'broken-no-db', noDatabase: true },
+    { name: 'broken-authz', missingAuthz: 4 },
+  ]);
+});
+afterAll(() => h?.close());
+
+const phase = async (n: number) => (await h.api('GET', `/phases/${n}`)).body;
+const waitPhase = (n: number, states: string[]) => waitFor(`phase ${n} in ${states}`, async () => {
+  const p = await phase(n);
+  return states.includes(p.state) ? p : null;
+}, 60_000);
+const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
+
+async function confirmWhenWaiting(n: number, id: string) {
+  await waitFor(`step ${id} waiting`, async () => stepOf(await phase(n), id).state === 'waiting_confirmation', 30_000);
+  const res = await h.api('POST', `/phases/${n}/steps/${id}/confirm`, { by: 'alice', note: `did ${id}` });
+  expect(res.status).toBe(200);
+}
+
+async function deletePrecreatedFromCouch() {
+  // What runbook step 2.3's script does, out of band.
+  const db = nano(h.pouch.url).use<Record<string, unknown>>('opscode_account');
+  const { docs } = await db.find({ selector: { json_class: TYPES.organization, full_name: 'Pre-created' } });
+  await db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) });
+}
+
+describe('the four phases', () => {
+  it('phase 1 migrates the listed orgs and reports unknown and pre-created names', async () => {
+    expect((await h.api('POST', '/phases/2/start', {})).status).toBe(409); // needs phase 1
+    const res = await h.api('POST', '/phases/1/start', { orgs: [...phase1Orgs, 'ghost', 'pre-0'], concurrency: 4 });
+    expect(res.status).toBe(202);
+    const p = await waitPhase(1, ['completed', 'failed', 'halted']);
+    expect(p.state).toBe('completed');
+    expect(stepOf(p, '1.2').detail).toMatchObject({ inserted: 5, unknown: ['ghost'], precreated: ['pre-0'] });
+    expect(stepOf(p, '1.4').detail).toMatchObject({ orgsCompleted: 5, orgsFailed: 0 });
+    for (const name of phase1Orgs) expect((await h.api('GET', `/orgs/${name}`)).body.states[T].state).toBe('completed');
+  });
+
+  it('phase 2 pins every other org to CouchDB, flips dl_default and re-enables org creation after confirmations', async () => {
+    expect((await h.api('PUT', '/settings/sleep-time', { ms: 1234 })).status).toBe(200);
+    expect((await h.api('POST', '/phases/2/start', {})).status).toBe(202);
+    await confirmWhenWaiting(2, '2.1');
+    await confirmWhenWaiting(2, '2.3');
+    expect(await h.ctx.darklaunchRedis.hget('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe('true');
+    await deletePrecreatedFromCouch();
+    const p27 = await waitFor('2.7 waiting', async () => {
+      const p = await phase(2);
+      return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;
+    });
+    expect(stepOf(p27, '2.7').detail.command).toContain('opscode-org-creator start');
+    expect(stepOf(p27, '2.5').detail).toMatchObject({ previousSleepTimeMs: 1234, sleepTimeRestoredMs: 1234, orgsInRun: 57 });
+    expect((await h.api('GET', '/settings')).body.sleepTimeMs).toBe(1234);
+    // An org created on the new component between phases: in the account data, never captured.
+    await h.seed([{ name: 'new-after-flip' }]);
+    await confirmWhenWaiting(2, '2.7');
+    expect(await h.ctx.darklaunchRedis.hget('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe('true');
+    await confirmWhenWaiting(2, '2.8');
+    const p = await waitPhase(2, ['completed', 'failed']);
+    expect(p.state).toBe('completed');
+    expect(stepOf(p, '2.8')).toMatchObject({ state: 'done', confirmedBy: 'alice' });
+    expect(await h.ctx.darklaunchRedis.hexists('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe(0);
+    expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
+    // Every uncaptured, non-pre-created org is holding and pinned; phase-1 orgs keep their SQL routing.
+    for (const org of estate.filter((o) => !o.precreated && !phase1Orgs.includes(o.name))) {
+      expect((await h.api('GET', `/orgs/${org.name}`)).body.states[T].state, org.name).toBe('holding');
+      expect(await h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
+    }
+    for (const name of phase1Orgs) expect((await h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`)).couchdb_containers).toBe('false');
+    expect(await h.ctx.darklaunchRedis.exists('dl_org_pre-1')).toBe(0);
+  });
+
+  it('phase 3 migrates the rest; a second start while it runs is 409', async () => {
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', {})).status).toBe(409);
+    const p = await waitPhase(3, ['completed', 'failed', 'halted']);
+    expect(p.state).toBe('completed');
+    await assertMigratedEstate();
+  });
+
+  it('phase 4 needs the confirmation, reports in dry run, then purges only completed and verified orgs', async () => {
+    expect((await h.api('POST', '/phases/4/start', {})).status).toBe(400);
+    expect((await h.api('POST', '/phases/4/start', { confirm: 'yes' })).body.message).toContain('confirm');
+    expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dryRun: true })).status).toBe(202);
+    const dry = await waitPhase(4, ['completed', 'failed']);
+    expect(stepOf(dry, '4.1').detail).toMatchObject({ dryRun: true, purged: 0, wouldPurge: 61, wouldRemoveDocs: 61 * 17 - 4 });
+    await assertMigratedEstate();
+    // Make one completed org fail verification: its CouchDB copy changed after migration.
+    const tampered = estate.find((o) => o.name === 'org-010')!;
+    const tdb = nano(h.pouch.url).use<Record<string, unknown>>(`chef_${tampered.guid}`);
+    const doc = await tdb.get(tampered.expected[0].id);
+    await tdb.insert({ ...doc, [tampered.expected[0].table === 'containers' ? 'containername' : 'groupname']: 'renamed-later' });
+
+    expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data' })).status).toBe(202);
+    const p = await waitPhase(4, ['completed', 'failed']);
+    expect(p.state).toBe('completed');
+    expect(stepOf(p, '4.1').detail).toMatchObject({ purged: 60, unverified: [{ org: 'org-010' }] });
+    for (const org of estate.filter((o) => !o.precreated)) {
+      const state = (await h.api('GET', `/orgs/${org.name}`)).body.states[T].state;
+      const db = nano(h.pouch.url).use(`chef_${org.guid}`);
+      if (org.name === 'broken-no-db') {
+        expect(state).toBe('failed');
+        continue;
+      }
+      const remaining = (await db.list()).rows.map((r) => r.id);
+      if (org.name === 'org-010') {
+        expect(state).toBe('completed');
+        for (const e of org.expected) expect(remaining).toContain(e.id);
+      } else {
+        expect(state, org.name).toBe('purge_successful');
+        for (const e of org.expected) expect(remaining).not.toContain(e.id);
+        // Other documents (nodes) and skipped objects stay.
+        expect(remaining.length).toBe((org.name === 'broken-authz' ? 0 : 2) + org.skippedIds.length);
+      }
+    }
+    const auditLog = (await h.api('GET', '/audit?limit=1000')).body.entries.map((e: any) => `${e.action}:${e.actor}`);
+    expect(auditLog).toEqual(expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator']));
+  });
+});
+
+async function assertMigratedEstate() {
+  for (const org of estate) {
+    const s = (await h.api('GET', `/orgs/${org.name}`)).body;
+    if (org.precreated) {
+      expect(s.states?.[T], org.name).toBeUndefined();
+      continue;
+    }
+    const flags = await h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`);
+    expect(flags['503_mode'] ?? 'false').toBe('false');
+    if (org.name === 'broken-no-db') {
+      expect(s.states[T]).toMatchObject({ state: 'failed', fail_location: 'migrate' });
+      expect(flags).toMatchObject({ couchdb_containers: 'true', couchdb_groups: 'true' });
+      expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
+    } else {
+      expect(s.states[T].state, org.name).toBe('completed');
+      expect(flags).toMatchObject({ couchdb_containers: 'false', couchdb_groups: 'false' });
+      expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    }
+  }
+  // Created after the prep pass: never captured, served from SQL by dl_default.
+  const { rows } = await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE org_name = 'new-after-flip'`);
+  expect(rows[0].n).toBe(0);
+  expect(await h.ctx.darklaunchRedis.exists('dl_org_new-after-flip')).toBe(0);
+}
