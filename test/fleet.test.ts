@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
 import { kind as phase2 } from '../src/jobs/phase_2_migration.js';
 import { orgJobId, type OrgJobData } from '../src/queues.js';
-import { runOrgJob } from '../src/runs/org-job.js';
+import { restoreAndFail, runOrgJob } from '../src/runs/org-job.js';
 import { startRun } from '../src/runs/manager.js';
 import * as tracker from '../src/db/state-tracker.js';
 import type { Fleet } from '../src/workers/fleet.js';
@@ -145,6 +145,19 @@ describe('fleet', () => {
     expect(rows[0]).toEqual({ orgs_finished: 1, orgs_failed: 0, state: 'ready' });
     await h.ctx.queues[T].obliterate({ force: true });
     await assertNoOrgDarkOrHalfDone([org]);
+  });
+
+  it('never restores an org that completed while the reconciler looked (it keeps its SQL routing)', async () => {
+    const [org] = await readyOrgs(1);
+    fleets.push(h.startWorkers());
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    const status = await waitForRunEnd(h);
+    expect((await stateOf(org.name)).state).toBe('completed');
+    const log = h.ctx.log;
+    const restored = await restoreAndFail(phase2, h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log }, 'migrate', 'stale look');
+    expect(restored).toBe(false);
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   });
 
   it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {

@@ -148,15 +148,17 @@ export async function failOrg(kind: OrgJobKind, ctx: Context, org: OrgRef, step:
 }
 
 export async function restoreAndFail(kind: OrgJobKind, ctx: Context, org: OrgRef, step: string, detail: string): Promise<boolean> {
-  if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
   return inTransaction(ctx.db, async (c) => {
-    // Lock the org's row: a second delivery of this job cannot restore over a
-    // run that completed meanwhile.
+    // Lock the org's row and check it first: an org that completed meanwhile
+    // (a job finishing as the reconciler looks) must keep its SQL routing.
     const { rows } = await c.query(
       `SELECT state, run_id FROM org_migration_state WHERE migration_type = $1 AND org_name = $2 FOR UPDATE`,
       [org.type, org.orgName],
     );
     if (rows[0]?.state !== 'started' || String(rows[0].run_id) !== org.runId) return false;
+    // Served from CouchDB and up again before the state says failed; if this
+    // write fails the transaction rolls back and the org stays 'started' for a retry.
+    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
     await kind.restore(ctx, org, c);
     await tracker.failOrg(c, org.type, org.orgName, org.runId, step, detail);
     await runs.countFinished(c, org.runId, true);
