@@ -139,3 +139,26 @@ describe('reset and dry run', () => {
     expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
   });
 });
+
+describe('org lists as files and the audit log', () => {
+  it('accepts text/plain, one org a line, with per-line results and the line of each name that failed', async () => {
+    await h.seed([{ name: 'file-a' }, { name: 'file-b' }]);
+    await refreshAccount(h);
+    const file = '# orgs for tonight\nfile-a\n\n  file-b  \nnobody\n';
+    const res = await h.api('POST', '/migrations/phase_2_migration/orgs', file, { 'content-type': 'text/plain', 'x-mover-actor': 'bob' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ inserted: ['file-a', 'file-b'], unknown: ['nobody'] });
+    expect(res.body.lines).toEqual([
+      { line: 2, org: 'file-a', result: 'inserted' },
+      { line: 4, org: 'file-b', result: 'inserted' },
+      { line: 5, org: 'nobody', result: 'unknown' },
+    ]);
+    expect(res.body.failedLines).toEqual([{ line: 5, org: 'nobody', result: 'unknown' }]);
+    const ready = await h.api('POST', '/migrations/phase_2_migration/ready', 'file-a\nnobody\n', { 'content-type': 'text/plain' });
+    expect(ready.body).toMatchObject({ updated: 1, skipped: ['nobody'], failedLines: [{ line: 2, org: 'nobody', result: 'skipped' }] });
+    expect((await h.api('POST', '/migrations/phase_2_migration/hold', '\n# nothing\n', { 'content-type': 'text/plain' })).status).toBe(400);
+    const entries = (await h.api('GET', '/audit?limit=5')).body.entries;
+    expect(entries[0]).toMatchObject({ actor: 'operator', action: 'orgs.ready', detail: { orgs: ['file-a', 'nobody'], updated: 1 } });
+    expect(entries[1]).toMatchObject({ actor: 'bob', action: 'orgs.capture', detail: { inserted: 2, unknown: ['nobody'] } });
+  });
+});

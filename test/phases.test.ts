@@ -3,8 +3,8 @@
 import nano from 'nano';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeededOrg } from '../src/dev/estate.js';
-import { TYPES } from '../src/stores/couch.js';
 import { createHarness, expectedRows, sqlRows, waitFor, type Harness } from './support/harness.js';
+import { confirmWhenWaiting as confirmStep, deletePrecreatedFromCouch, getPhase, stepOf, waitPhase as waitPhaseOf } from './support/phases.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -24,25 +24,9 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const phase = async (n: number) => (await h.api('GET', `/phases/${n}`)).body;
-const waitPhase = (n: number, states: string[]) => waitFor(`phase ${n} in ${states}`, async () => {
-  const p = await phase(n);
-  return states.includes(p.state) ? p : null;
-}, 60_000);
-const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
-
-async function confirmWhenWaiting(n: number, id: string) {
-  await waitFor(`step ${id} waiting`, async () => stepOf(await phase(n), id).state === 'waiting_confirmation', 30_000);
-  const res = await h.api('POST', `/phases/${n}/steps/${id}/confirm`, { by: 'alice', note: `did ${id}` });
-  expect(res.status).toBe(200);
-}
-
-async function deletePrecreatedFromCouch() {
-  // What runbook step 2.3's script does, out of band.
-  const db = nano(h.pouch.url).use<Record<string, unknown>>('opscode_account');
-  const { docs } = await db.find({ selector: { json_class: TYPES.organization, full_name: 'Pre-created' } });
-  await db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) });
-}
+const phase = (n: number) => getPhase(h, n);
+const waitPhase = (n: number, states: string[]) => waitPhaseOf(h, n, states);
+const confirmWhenWaiting = (n: number, id: string) => confirmStep(h, n, id);
 
 describe('the four phases', () => {
   it('phase 1 migrates the listed orgs and reports unknown and pre-created names', async () => {
@@ -62,7 +46,7 @@ describe('the four phases', () => {
     await confirmWhenWaiting(2, '2.1');
     await confirmWhenWaiting(2, '2.3');
     expect(await h.ctx.darklaunchRedis.hget('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe('true');
-    await deletePrecreatedFromCouch();
+    await deletePrecreatedFromCouch(h);
     const p27 = await waitFor('2.7 waiting', async () => {
       const p = await phase(2);
       return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;

@@ -23,6 +23,8 @@ export interface Harness {
   ctx: Context;
   app: FastifyInstance;
   pouch: PouchServer;
+  /** A new api process's view: the app rebuilt on fresh connections; the old one closed. */
+  restartApi(): Promise<void>;
   redisDb: number;
   api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
@@ -76,15 +78,21 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   };
   const ctx = newContext();
   await migrate(ctx.db);
-  const app = await buildApp(ctx);
+  let app = await buildApp(ctx);
   const fleets: Fleet[] = [];
 
   return {
     config,
     ctx,
-    app,
+    get app() {
+      return app;
+    },
     pouch,
     redisDb,
+    async restartApi() {
+      await app.close();
+      app = await buildApp(newContext());
+    },
     async api(method, url, body, headers = {}) {
       const res = await app.inject({
         method,

@@ -1,0 +1,41 @@
+// Driving phases through the API in tests.
+import nano from 'nano';
+import { expect } from 'vitest';
+import { TYPES } from '../../src/stores/couch.js';
+import { waitFor, type Harness } from './harness.js';
+
+export const getPhase = async (h: Harness, n: number) => (await h.api('GET', `/phases/${n}`)).body;
+export const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
+
+export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 60_000) {
+  return waitFor(`phase ${n} in ${states}`, async () => {
+    const p = await getPhase(h, n);
+    return states.includes(p.state) ? p : null;
+  }, timeoutMs);
+}
+
+export async function confirmWhenWaiting(h: Harness, n: number, id: string, by = 'alice') {
+  await waitFor(`step ${id} waiting`, async () => stepOf(await getPhase(h, n), id).state === 'waiting_confirmation', 30_000);
+  const res = await h.api('POST', `/phases/${n}/steps/${id}/confirm`, { by, note: `did ${id}` });
+  expect(res.status).toBe(200);
+}
+
+/** What runbook step 2.3's script does, out of band. */
+export async function deletePrecreatedFromCouch(h: Harness) {
+  const db = nano(h.pouch.url).use<Record<string, unknown>>('opscode_account');
+  const { docs } = await db.find({ selector: { json_class: TYPES.organization, full_name: 'Pre-created' } });
+  await db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) });
+}
+
+/** Phases 1 and 2 start to end, confirming every manual step. */
+export async function runPhases1And2(h: Harness, phase1Orgs: string[]) {
+  expect((await h.api('POST', '/phases/1/start', { orgs: phase1Orgs, concurrency: 4 })).status).toBe(202);
+  expect((await waitPhase(h, 1, ['completed', 'failed', 'halted'])).state).toBe('completed');
+  expect((await h.api('POST', '/phases/2/start', {})).status).toBe(202);
+  await confirmWhenWaiting(h, 2, '2.1');
+  await confirmWhenWaiting(h, 2, '2.3');
+  await deletePrecreatedFromCouch(h);
+  await confirmWhenWaiting(h, 2, '2.7');
+  await confirmWhenWaiting(h, 2, '2.8');
+  expect((await waitPhase(h, 2, ['completed', 'failed', 'halted'])).state).toBe('completed');
+}
