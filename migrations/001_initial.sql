@@ -66,7 +66,7 @@ CREATE TABLE account_snapshot_current (
 CREATE TABLE account_orgs (
   snapshot_id BIGINT  NOT NULL,
   name        TEXT    NOT NULL,
-  guid        CHAR(32) NOT NULL,
+  guid        TEXT    NOT NULL,  -- TEXT like org_migration_state.org_id, so joins on it use the index
   precreated  BOOLEAN NOT NULL,
   PRIMARY KEY (snapshot_id, name)
 );

@@ -10,13 +10,15 @@ const T = 'phase_2_migration';
 let h: Harness;
 let estate: SeededOrg[];
 const precreated = ['pre-0', 'pre-1'];
+// A few hundred orgs: ORGS plain ones, two pre-created, two broken.
+const ORGS = 240;
 const phase1Orgs = ['org-000', 'org-001', 'org-002', 'org-003', 'org-004'];
 
 beforeAll(async () => {
   h = await createHarness('phases');
   h.startWorkers({ phaseTickMs: 100 });
   estate = await h.seed([
-    ...Array.from({ length: 60 }, (_, i) => ({ name: `org-${String(i).padStart(3, '0')}`, otherDocs: 2 })),
+    ...Array.from({ length: ORGS }, (_, i) => ({ name: `org-${String(i).padStart(3, '0')}`, otherDocs: 2 })),
     ...precreated.map((name) => ({ name, precreated: true })),
     { name: 'broken-no-db', noDatabase: true },
     { name: 'broken-authz', missingAuthz: 4 },
@@ -52,7 +54,7 @@ describe('the four phases', () => {
       return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;
     });
     expect(stepOf(p27, '2.7').detail.command).toContain('opscode-org-creator start');
-    expect(stepOf(p27, '2.5').detail).toMatchObject({ previousSleepTimeMs: 1234, sleepTimeRestoredMs: 1234, orgsInRun: 57 });
+    expect(stepOf(p27, '2.5').detail).toMatchObject({ previousSleepTimeMs: 1234, sleepTimeRestoredMs: 1234, orgsInRun: ORGS + 2 - phase1Orgs.length });
     expect((await h.api('GET', '/settings')).body.sleepTimeMs).toBe(1234);
     // An org created on the new component between phases: in the account data, never captured.
     await h.seed([{ name: 'new-after-flip' }]);
@@ -86,7 +88,7 @@ describe('the four phases', () => {
     expect((await h.api('POST', '/phases/4/start', { confirm: 'yes' })).body.message).toContain('confirm');
     expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dryRun: true })).status).toBe(202);
     const dry = await waitPhase(4, ['completed', 'failed']);
-    expect(stepOf(dry, '4.1').detail).toMatchObject({ dryRun: true, purged: 0, wouldPurge: 61, wouldRemoveDocs: 61 * 17 - 4 });
+    expect(stepOf(dry, '4.1').detail).toMatchObject({ dryRun: true, purged: 0, wouldPurge: ORGS + 1, wouldRemoveDocs: (ORGS + 1) * 17 - 4 });
     await assertMigratedEstate();
     // Make one completed org fail verification: its CouchDB copy changed after migration.
     const tampered = estate.find((o) => o.name === 'org-010')!;
@@ -97,7 +99,7 @@ describe('the four phases', () => {
     expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data' })).status).toBe(202);
     const p = await waitPhase(4, ['completed', 'failed']);
     expect(p.state).toBe('completed');
-    expect(stepOf(p, '4.1').detail).toMatchObject({ purged: 60, unverified: [{ org: 'org-010' }] });
+    expect(stepOf(p, '4.1').detail).toMatchObject({ purged: ORGS, unverified: [{ org: 'org-010' }] });
     for (const org of estate.filter((o) => !o.precreated)) {
       const state = (await h.api('GET', `/orgs/${org.name}`)).body.states[T].state;
       const db = nano(h.pouch.url).use(`chef_${org.guid}`);
@@ -117,7 +119,7 @@ describe('the four phases', () => {
       }
     }
     const auditLog = (await h.api('GET', '/audit?limit=1000')).body.entries.map((e: any) => `${e.action}:${e.actor}`);
-    expect(auditLog).toEqual(expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator']));
+    expect(auditLog).toEqual(expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator', 'phase.step_done:phase 2']));
   });
 });
 

@@ -2,7 +2,7 @@
 // that is not pre-created and not yet captured is pinned to CouchDB
 // (dl_org_<org> couchdb_* = true) and captured as 'holding', before dl_default
 // flips to SQL. Orgs already captured are left alone. Work goes in batches:
-// one job per 1,000 orgs, one pipelined Redis write and one INSERT each.
+// one job per 2,000 orgs, one pipelined Redis write and one INSERT each.
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
@@ -14,7 +14,7 @@ import { classifyPgError } from '../stores/postgres.js';
 export const type = 'phase_2_migration_prep';
 /** The migration type the prep captures orgs for. */
 export const CAPTURES_FOR = 'phase_2_migration';
-export const BATCH_SIZE = 1000;
+export const BATCH_SIZE = 2000;
 
 export interface PrepBatch {
   runId: string;
@@ -28,7 +28,9 @@ async function uncaptured(ctx: Context, names?: string[]): Promise<{ name: strin
     `SELECT a.name, a.guid FROM account_orgs a
      WHERE a.snapshot_id = (SELECT snapshot_id FROM account_snapshot_current) AND NOT a.precreated
        AND ($2::text[] IS NULL OR a.name = ANY($2))
-       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND (s.org_name = a.name OR s.org_id = a.guid))
+       -- Two anti-joins, not one with OR, so each uses its unique index.
+       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_name = a.name)
+       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_id = a.guid)
      ORDER BY a.name`,
     [CAPTURES_FOR, names ?? null],
   );

@@ -5,6 +5,7 @@
 // phase up where it stood.
 import type { Context } from '../context.js';
 import { tryLock } from '../db/advisory-lock.js';
+import { audit } from '../db/audit.js';
 import * as db from '../db/phases.js';
 import { errorMessage } from '../errors.js';
 import { phaseDef } from './definitions.js';
@@ -56,6 +57,8 @@ async function advance(ctx: Context, n: number): Promise<void> {
     if (result.state === 'running') return db.updateStep(ctx.db, n, step.id, 'running', result.detail);
     if (result.state === 'done') {
       await db.updateStep(ctx.db, n, step.id, 'done', result.detail);
+      // The phase acts for the operator who started it (darklaunch flips, pacing): on the record too.
+      await audit(ctx.db, `phase ${n}`, 'phase.step_done', { phase: n, step: step.id, title: stepDef.title, detail: result.detail ?? {} });
       log.info({ step: step.id, detail: result.detail }, 'phase step done');
       continue;
     }
