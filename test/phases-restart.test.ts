@@ -71,4 +71,19 @@ describe('restarts and revert', () => {
     expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');
     await assertEndState();
   });
+
+  it('shows a halted run as a halted phase, and resumes it from the halted step', async () => {
+    await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' });
+    await waitForRunEnd(h, 'phase_2_revert');
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleepTimeMs: 300 })).status).toBe(202);
+    await waitFor('phase 3 migrating', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgsFinished ?? 0) >= 1);
+    expect((await h.api('POST', '/migrations/phase_2_migration/halt', undefined, { 'x-mover-actor': 'carol' })).status).toBe(200);
+    const halted = await waitPhase(h, 3, ['halted', 'failed', 'completed']);
+    expect(halted.state).toBe('halted');
+    expect(stepOf(halted, '3.3')).toMatchObject({ state: 'failed', detail: { stopReason: 'halted by carol' } });
+    const resumed = await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 });
+    expect(resumed.body).toMatchObject({ resumed: true });
+    expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');
+    await assertEndState();
+  });
 });

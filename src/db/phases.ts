@@ -66,7 +66,12 @@ export async function startPhase(
     if (needed && needed.state !== 'completed') throw new ConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
     const resumed = phase.state === 'failed' || phase.state === 'halted';
     if (resumed) {
-      await c.query(`UPDATE phase_steps SET state = 'pending', finished_at = NULL WHERE phase = $1 AND state = 'failed'`, [n]);
+      // The failed step starts over: a new run, not the halted one (its detail named that run).
+      await c.query(
+        `UPDATE phase_steps SET state = 'pending', started_at = NULL, finished_at = NULL, detail = jsonb_build_object('previousAttempt', detail)
+         WHERE phase = $1 AND state = 'failed'`,
+        [n],
+      );
     } else {
       await c.query(`DELETE FROM phase_steps WHERE phase = $1`, [n]);
       await c.query(
