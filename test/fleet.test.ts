@@ -160,6 +160,20 @@ describe('fleet', () => {
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   });
 
+  it('puts back a completed org whose revert job was lost mid-way: routed to SQL and up', async () => {
+    const [org] = await readyOrgs(1);
+    fleets.push(h.startWorkers());
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    await waitForRunEnd(h);
+    // What a revert worker killed after its first flag writes leaves behind.
+    await h.ctx.db.query(`UPDATE org_migration_state SET current_step = 'revert:999' WHERE org_name = $1`, [org.name]);
+    await h.ctx.darklaunch.setOrgDown(org.name, true);
+    await h.ctx.darklaunch.routeOrg(org.name, true);
+    await waitFor('reconciler', async () => (await stateOf(org.name)).current_step === null);
+    expect(await stateOf(org.name)).toMatchObject({ state: 'completed' });
+    await assertNoOrgDarkOrHalfDone([org]);
+  });
+
   it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {
     const [org] = await readyOrgs(1);
     const run = await startRun(h.ctx, T, 'all', 1);

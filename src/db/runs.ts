@@ -88,6 +88,11 @@ export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
   return rowCount === 1;
 }
 
+/** Ends a run whatever its counters say (the reconciler, when its jobs are all gone). */
+export async function endRun(q: Q, id: string): Promise<void> {
+  await q.query(`UPDATE migration_runs SET state = 'ready', finished_at = now() WHERE id = $1 AND state <> 'ready'`, [id]);
+}
+
 export async function inProgress(q: Q, id: string): Promise<number> {
   const { rows } = await q.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE run_id = $1 AND state = 'started'`, [id]);
   return rows[0].n;

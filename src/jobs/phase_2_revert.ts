@@ -16,6 +16,44 @@ import { inTransaction } from '../stores/postgres.js';
 export const type = 'phase_2_revert';
 const MIGRATED = 'phase_2_migration';
 
+export const revertMark = (runId: string) => `revert:${runId}`;
+export const revertJobId = (runId: string, orgId: string) => `r${runId}.${orgId}`;
+
+async function clearRevertMark(ctx: Context, orgName: string) {
+  await ctx.db.query(`UPDATE org_migration_state SET current_step = NULL WHERE migration_type = $1 AND org_name = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgName]);
+}
+
+/**
+ * For the reconciler: a completed org whose revert job was lost mid-way (its
+ * mark is set, its job is not live) is put back as it was — routed to SQL and
+ * up — since it is still completed in SQL.
+ */
+export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) => Promise<boolean>): Promise<string[]> {
+  const { rows } = await ctx.db.query(
+    `SELECT org_name, org_id, current_step FROM org_migration_state WHERE migration_type = $1 AND state = 'completed' AND current_step LIKE 'revert:%'`,
+    [MIGRATED],
+  );
+  const restored: string[] = [];
+  for (const r of rows) {
+    const runId = String(r.current_step).slice('revert:'.length);
+    if (await isLive(revertJobId(runId, r.org_id))) continue;
+    const lock = await tryLock(ctx.db, MIGRATED, r.org_name);
+    if (!lock) continue;
+    try {
+      const still = await ctx.db.query(`SELECT state, current_step FROM org_migration_state WHERE migration_type = $1 AND org_name = $2`, [MIGRATED, r.org_name]);
+      if (still.rows[0]?.state !== 'completed' || still.rows[0].current_step !== r.current_step) continue;
+      await ctx.darklaunch.routeOrg(r.org_name, false);
+      await ctx.darklaunch.setOrgDown(r.org_name, false);
+      await clearRevertMark(ctx, r.org_name);
+      orgLogger(ctx.log, r.org_name, type).warn({ run_id: runId }, 'revert job was lost; org left completed, routed to SQL and up');
+      restored.push(r.org_name);
+    } finally {
+      await lock.release();
+    }
+  }
+  return restored;
+}
+
 export interface RevertJob {
   runId: string;
   orgName: string;
@@ -32,7 +70,7 @@ export async function startRevert(ctx: Context, orgs: string[] | 'all', concurre
   const queue = ctx.queues[type];
   await queue.setGlobalConcurrency(concurrency);
   await queue.addBulk(
-    rows.map((r) => ({ name: type, data: { runId: run.id, orgName: r.org_name, orgId: r.org_id } satisfies RevertJob, opts: { ...JOB_OPTIONS, jobId: `r${run.id}.${r.org_id}` } })),
+    rows.map((r) => ({ name: type, data: { runId: run.id, orgName: r.org_name, orgId: r.org_id } satisfies RevertJob, opts: { ...JOB_OPTIONS, jobId: revertJobId(run.id, r.org_id) } })),
   );
   await runs.finishRunIfDone(ctx.db, run.id);
   const taken = new Set(rows.map((r) => r.org_name as string));
@@ -52,12 +90,14 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<{ outc
       await runs.countSkipped(ctx.db, runId);
       return { outcome: 'skipped' };
     }
+    // Marked before anything changes, so the reconciler can put the org back if this job is lost mid-way.
+    await ctx.db.query(`UPDATE org_migration_state SET current_step = $3 WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`, [MIGRATED, orgName, revertMark(runId)]);
     // Dark while the routing and the rows change, so no request sees half of it.
     await ctx.darklaunch.setOrgDown(orgName, true);
     await ctx.darklaunch.routeOrg(orgName, true);
     reverted = await inTransaction(ctx.db, async (c) => {
       const moved = await c.query(
-        `UPDATE org_migration_state SET state = 'ready', run_id = NULL, migration_start = NULL, migration_end = NULL, fail_location = NULL, fail_detail = NULL, updated_at = now()
+        `UPDATE org_migration_state SET state = 'ready', run_id = NULL, current_step = NULL, migration_start = NULL, migration_end = NULL, fail_location = NULL, fail_detail = NULL, updated_at = now()
          WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`,
         [MIGRATED, orgName],
       );
@@ -68,6 +108,7 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<{ outc
     });
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
     await ctx.darklaunch.setOrgDown(orgName, false);
+    if (!reverted) await clearRevertMark(ctx, orgName);
     log.info({ reverted }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
     return { outcome: reverted ? 'reverted' : 'skipped' };
   } catch (err) {
@@ -75,6 +116,7 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<{ outc
     // Not reverted: it stays completed, so it must stay routed to SQL, and up.
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false).catch(() => {});
     await ctx.darklaunch.setOrgDown(orgName, false).catch(() => {});
+    if (!reverted) await clearRevertMark(ctx, orgName).catch(() => {});
     await runs.countFinished(ctx.db, runId, true).catch(() => {});
     if (!isDataError(err)) await haltFleet(ctx, type, runId, `revert of ${orgName}: ${errorMessage(err)}`, true).catch(() => {});
     throw err;

@@ -12,6 +12,7 @@ import { ORG_JOB_KINDS } from '../jobs/index.js';
 import { orgLogger } from '../log.js';
 import { isMigrationType, orgJobId } from '../queues.js';
 import { restoreAndFail } from '../runs/org-job.js';
+import * as revert from '../jobs/phase_2_revert.js';
 
 const LIVE = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
 
@@ -42,6 +43,9 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
       }
     }
   }
+  const revertQueue = ctx.queues[revert.type];
+  resolved.push(...(await revert.restoreLostReverts(ctx, async (id) => LIVE.has((await (await revertQueue.getJob(id))?.getState()) ?? 'missing'))));
+
   for (const run of await runs.activeRuns(ctx.db)) {
     if (await runs.finishRunIfDone(ctx.db, run.id)) continue;
     // A working run whose jobs are all gone (lost before they claimed their org) would wait forever.
@@ -49,7 +53,7 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
     const counts = await ctx.queues[run.migration_type].getJobCounts('active', 'waiting', 'delayed', 'prioritized');
     const queued = Object.values(counts).reduce((a, b) => a + b, 0);
     if (queued === 0 && (await runs.inProgress(ctx.db, run.id)) === 0) {
-      await ctx.db.query(`UPDATE migration_runs SET state = 'ready', finished_at = now() WHERE id = $1 AND state <> 'ready'`, [run.id]);
+      await runs.endRun(ctx.db, run.id);
       ctx.log.warn({ run_id: run.id, migration_type: run.migration_type }, 'run ended by the reconciler: no jobs left in the queue');
     }
   }
