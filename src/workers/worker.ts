@@ -1,20 +1,10 @@
 // Worker process entry: config, schema, workers, and a bounded graceful stop.
-import { loadConfigOrExit } from '../config.js';
-import { closeContext, createContext } from '../context.js';
-import { migrate } from '../db/migrate.js';
-import { createLogger } from '../log.js';
+import { boot } from '../boot.js';
+import { closeContext } from '../context.js';
 import { startFleet } from './fleet.js';
 
-const config = loadConfigOrExit();
-const log = createLogger(config.logLevel, 'mover-worker');
-const ctx = createContext(config, log);
-
-try {
-  await migrate(ctx.db);
-} catch (err) {
-  log.fatal({ err: (err as Error).message }, 'cannot prepare the database schema');
-  process.exit(1);
-}
+const ctx = await boot('mover-worker');
+const { config, log } = ctx;
 
 // BullMQ loses jobs if Redis evicts keys; say so loudly (managed Redis may refuse CONFIG, which is fine).
 ctx.queueRedis
