@@ -80,9 +80,16 @@ export const PHASES: PhaseDef[] = [
             await setSleepTime(ctx, 0);
             return { state: 'running', detail: { previousSleepTimeMs: previous } };
           }
-          const result = await runAndWait(ctx, step, 'phase_2_migration_prep', 4);
+          const restore = () => setSleepTime(ctx, step.detail.previousSleepTimeMs as number);
+          let result;
+          try {
+            result = await runAndWait(ctx, step, 'phase_2_migration_prep', 4);
+          } catch (err) {
+            await restore(); // whatever happened
+            throw err;
+          }
           if (result.state !== 'running') {
-            await setSleepTime(ctx, step.detail.previousSleepTimeMs as number);
+            await restore();
             result.detail = { ...result.detail, sleepTimeRestoredMs: step.detail.previousSleepTimeMs };
           }
           return result;
