@@ -162,3 +162,21 @@ describe('org lists as files and the audit log', () => {
     expect(entries[1]).toMatchObject({ actor: 'bob', action: 'orgs.capture', detail: { inserted: 2, unknown: ['nobody'] } });
   });
 });
+
+describe('phase routes and bad input', () => {
+  it('lists four phases and answers bad phase input with 400/404/409', async () => {
+    const list = (await h.api('GET', '/phases')).body.phases;
+    expect(list.map((p: any) => [p.phase, p.state])).toEqual([[1, 'not_started'], [2, 'not_started'], [3, 'not_started'], [4, 'not_started']]);
+    expect(list[1].steps.find((s: any) => s.id === '2.1')).toMatchObject({ kind: 'manual', state: 'pending', detail: { command: expect.stringContaining('org-creator stop') } });
+    expect((await h.api('GET', '/phases/9')).status).toBe(404);
+    expect((await h.api('POST', '/phases/9/start', {})).status).toBe(404);
+    const empty = await h.api('POST', '/phases/1/start', { orgs: [] });
+    expect(empty.status).toBe(400);
+    expect(empty.body.message).toContain('orgs');
+    expect((await h.api('POST', '/phases/2/start', { extra: 1 })).status).toBe(400);
+    expect((await h.api('POST', '/phases/3/start', {})).body).toMatchObject({ error: 'phase_not_ready' });
+    expect((await h.api('POST', '/phases/1/steps/1.1/confirm', { by: 'x' })).status).toBe(409);
+    expect((await h.api('POST', '/phases/1/steps/1.1/confirm', {})).body.message).toContain('by');
+    expect((await h.api('POST', '/phases/1/steps/9.9/confirm', { by: 'x' })).status).toBe(404);
+  });
+});
