@@ -43,6 +43,23 @@ describe('phase_2_migration for one org', () => {
     expect((await state('no-authz-org')).states.phase_2_migration.state).toBe('completed');
   });
 
+  it('migrates an object created after the account snapshot, finding its authz id in opscode_account', async () => {
+    const [org] = await h.seed([{ name: 'late-object-org', containers: 2, groups: 1 }]);
+    await refreshAccount(h);
+    const lateId = hex32();
+    const lateAuthz = hex32();
+    const { addDocs } = await import('../src/dev/estate.js');
+    await addDocs(h.pouch.url, `chef_${org.guid}`, [{ _id: lateId, 'couchrest-type': TYPES.group, groupname: 'made-yesterday', requester_id: hex32() }]);
+    await addDocs(h.pouch.url, 'opscode_account', [{ _id: hex32(), json_class: TYPES.authJoin, user_object_id: lateId, auth_object_id: lateAuthz }]);
+    await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['late-object-org'] });
+    await h.api('POST', '/migrations/phase_2_migration/ready', { orgs: ['late-object-org'] });
+    await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 4 });
+    await waitForRunEnd(h);
+    const rows = await sqlRows(h, org.guid);
+    expect(rows.groups).toContainEqual({ id: lateId, name: 'made-yesterday', authz_id: lateAuthz });
+    expect(rows.containers.length + rows.groups.length).toBe(4);
+  });
+
   it('fails an org whose chef_<guid> database is missing, at migrate, served from CouchDB and not dark', async () => {
     const [org] = await h.seed([{ name: 'no-db-org', noDatabase: true }]);
     const status = await migrateOrgs(['no-db-org']);

@@ -18,6 +18,8 @@ export interface RefreshResult {
 export async function process(ctx: Context, pageSize = 5000): Promise<RefreshResult> {
   const log = ctx.log.child({ job: name });
   const snapshotId = await snapshot.beginSnapshot(ctx.db);
+  // Best effort: without it, live AuthJoin look-ups for objects newer than the snapshot scan the database.
+  await ctx.couch.ensureAuthzIndex().catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the authz index on opscode_account'));
   let orgs = 0;
   let joins = 0;
   let skipped = 0;

@@ -3,10 +3,10 @@
 // (src/runs/org-job.ts); this module is what happens in between, and how an
 // org is put back when any of it fails.
 import type { Context } from '../context.js';
-import { authzIds } from '../db/account-snapshot.js';
 import { deleteOrgObjects, readAllObjects, replaceOrgObjects, OBJECT_TABLES } from '../db/org-objects.js';
 import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
+import { authzForDocs } from '../migration/authz.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import type { OrgJobKind, OrgRef } from '../runs/org-job.js';
 import { classifyPgError } from '../stores/postgres.js';
@@ -29,12 +29,7 @@ export async function drainWaitMs(ctx: Context) {
 /** Step 4: read only the org's containers and groups; write them in one transaction. */
 export async function migrate(ctx: Context, org: OrgRef) {
   const docs = await ctx.couch.readOrgObjects(org.orgId);
-  let authz: Map<string, string>;
-  try {
-    authz = await authzIds(ctx.db, docs.map((d) => d._id));
-  } catch (err) {
-    throw classifyPgError(err, 'read authz ids');
-  }
+  const authz = await authzForDocs(ctx, docs, org.log);
   const plan = planObjects(docs, authz);
   for (const s of plan.skipped) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
   for (const id of plan.noRequester) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');

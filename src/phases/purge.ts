@@ -5,7 +5,7 @@
 // after verifying in the same pass; one that does not verify goes back to
 // 'completed' and is reported. Works a batch per driver tick, resumably.
 import type { Context } from '../context.js';
-import { authzIds } from '../db/account-snapshot.js';
+import { authzForDocs } from '../migration/authz.js';
 import { readAllObjects, OBJECT_TABLES } from '../db/org-objects.js';
 import { errorMessage, isDataError } from '../errors.js';
 import { planObjects } from '../migration/plan-objects.js';
@@ -31,7 +31,7 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
     if (isDataError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
     throw err;
   }
-  const plan = planObjects(docs, await authzIds(ctx.db, docs.map((d) => d._id)));
+  const plan = planObjects(docs, await authzForDocs(ctx, docs));
   const sql = await readAllObjects(ctx.db, orgId);
   for (const t of OBJECT_TABLES) {
     const have = new Map(sql[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));

@@ -79,6 +79,33 @@ export class Couch {
     }
   }
 
+  /**
+   * Looks AuthJoins up in opscode_account itself, for objects created after
+   * the account snapshot was taken. Uses the Mango index made by
+   * ensureAuthzIndex when it exists (CouchDB scans without it).
+   */
+  async findAuthJoins(couchIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (!couchIds.length) return out;
+    const db = this.server.use<Record<string, unknown>>(this.accountDb);
+    const res = await couchCall(
+      () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
+      `read ${this.accountDb}`,
+    );
+    for (const d of res.docs as unknown as CouchDoc[]) {
+      if (docType(d) === TYPES.authJoin && typeof d.user_object_id === 'string' && typeof d.auth_object_id === 'string') {
+        out.set(d.user_object_id, d.auth_object_id.toLowerCase());
+      }
+    }
+    return out;
+  }
+
+  /** A Mango index on user_object_id, so live AuthJoin look-ups do not scan opscode_account. */
+  async ensureAuthzIndex(): Promise<void> {
+    const db = this.server.use(this.accountDb);
+    await couchCall(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
+  }
+
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
   async bulkDelete(dbName: string, docs: { _id: string; _rev: string }[]): Promise<string[]> {
     const db = this.server.use(dbName);
