@@ -17,14 +17,3 @@ export function createLogger(level: string, name: string): Logger {
 export function orgLogger(log: Logger, orgName: string, migrationType: string): Logger {
   return log.child({ org_name: orgName, migration_type: migrationType });
 }
-
-/** Strip user:password from a URL before it is shown anywhere. */
-export function safeUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '[unparseable url]';
-  }
-}

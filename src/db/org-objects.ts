@@ -69,11 +69,6 @@ export async function readAllObjects(q: Q, orgId: string): Promise<Record<Object
   return out;
 }
 
-export async function readObjects(q: Q, table: ObjectTable, orgId: string): Promise<{ id: string; name: string; authz_id: string }[]> {
-  const { rows } = await q.query(`SELECT id, name, authz_id FROM ${quoted(table)} WHERE org_id = $1 ORDER BY id`, [orgId]);
-  return rows;
-}
-
 export async function countObjects(q: Q, orgId?: string): Promise<Record<ObjectTable, number>> {
   const out = { containers: 0, groups: 0 };
   for (const t of OBJECT_TABLES) {

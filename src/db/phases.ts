@@ -34,10 +34,6 @@ export async function getPhase(q: Q, n: number): Promise<PhaseRow> {
   return (await q.query(`SELECT * FROM phases WHERE n = $1`, [n])).rows[0];
 }
 
-export async function listPhases(q: Q): Promise<PhaseRow[]> {
-  return (await q.query(`SELECT * FROM phases ORDER BY n`)).rows;
-}
-
 export async function activePhases(q: Q): Promise<PhaseRow[]> {
   return (await q.query(`SELECT * FROM phases WHERE state IN ('running', 'waiting') ORDER BY n`)).rows;
 }

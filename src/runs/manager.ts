@@ -102,9 +102,8 @@ export async function setConcurrency(ctx: Context, type: string, concurrency: nu
 /** The pacing of the per-org migration: every migration queue's rate limit follows at once. */
 export async function setSleepTime(ctx: Context, ms: number): Promise<void> {
   await setSetting(ctx.db, 'sleepTimeMs', ms);
-  for (const type of ['phase_2_migration'] as const) {
-    const concurrency = (await ctx.queues[type].getGlobalConcurrency()) ?? 1;
-    await applyPacing(ctx.queues[type], concurrency, ms);
-  }
+  // Only the per-org migration is paced; the prep pass and revert run unpaced by design.
+  const queue = ctx.queues.phase_2_migration;
+  await applyPacing(queue, (await queue.getGlobalConcurrency()) ?? 1, ms);
   ctx.log.info({ sleep_time_ms: ms }, 'sleep time set');
 }
