@@ -8,7 +8,7 @@ import { closeContext, createContext, type Context } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as tracker from '../src/db/state-tracker.js';
-import { seedEstate, type SeededOrg } from '../src/dev/estate.js';
+import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';
@@ -40,9 +40,11 @@ await ctx.db.query(`CREATE TABLE IF NOT EXISTS floor_containers (LIKE containers
 
 async function resetForFleet() {
   await ctx.db.query(`TRUNCATE containers, "groups"`);
-  await ctx.db.query(`UPDATE org_migration_state SET state = 'ready', run_id = NULL WHERE migration_type = $1`, [T]);
+  await ctx.db.query(`UPDATE org_migration_state SET state = 'ready' WHERE migration_type = $1`, [T]);
+  await ctx.db.query(`DELETE FROM mover.org_progress WHERE migration_type = $1`, [T]);
   await ctx.queues[T].obliterate({ force: true });
   await ctx.darklaunchRedis.flushdb();
+  await seedDarklaunchDefaults(ctx.darklaunchRedis);
 }
 
 async function floorPass(): Promise<number> {
@@ -67,7 +69,7 @@ async function floorOne(org: SeededOrg) {
     if (e) rows[e.table].push({ id: d._id, authz_id: authz.get(d._id)!, name: e.name, last_updated_by: String(d.requester_id), created_at: now, updated_at: now });
   }
   await inTransaction(ctx.db, async (c) => {
-    for (const t of OBJECT_TABLES) await insertObjects(c, `floor_${t}` as never, org.guid, rows[t]);
+    for (const t of OBJECT_TABLES) await insertObjects(c, `floor_${t}`, org.guid, rows[t]);
   });
 }
 
@@ -77,7 +79,7 @@ async function fleetPass(): Promise<number> {
   const start = performance.now();
   const run = await startRun(ctx, T, 'all', P);
   for (;;) {
-    const { rows } = await ctx.db.query(`SELECT state, orgs_finished, orgs_failed FROM migration_runs WHERE id = $1`, [run.id]);
+    const { rows } = await ctx.db.query(`SELECT state, orgs_finished, orgs_failed FROM mover.migration_runs WHERE id = $1`, [run.id]);
     if (rows[0].state === 'ready') {
       if (rows[0].orgs_finished !== N || rows[0].orgs_failed !== 0) throw new Error(`fleet run ended with ${JSON.stringify(rows[0])}`);
       break;

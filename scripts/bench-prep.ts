@@ -40,7 +40,7 @@ async function fleetPass(): Promise<number> {
   const start = performance.now();
   const run = await prep.startPrep(ctx, 4);
   for (;;) {
-    const { rows } = await ctx.db.query(`SELECT state, orgs_finished FROM migration_runs WHERE id = $1`, [run.id]);
+    const { rows } = await ctx.db.query(`SELECT state, orgs_finished FROM mover.migration_runs WHERE id = $1`, [run.id]);
     if (rows[0].state === 'ready') break;
     await new Promise((r) => setTimeout(r, 20));
   }

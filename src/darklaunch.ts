@@ -6,8 +6,22 @@ import type { Logger } from 'pino';
 import { InfrastructureError } from './errors.js';
 
 export const DEFAULT_KEY = 'dl_default';
+export const OVERRIDE_KEY = 'dl_override';
 export const ORG_CREATION_KEY = 'dl_org__OC_INTERNAL_NO_ORG';
 export const orgKey = (org: string) => `dl_org_${org}`;
+
+/** The fields that decide where an org's containers and groups are served from, and whether it answers. */
+export const ROUTING_FIELDS = ['couchdb_containers', 'couchdb_groups', '503_mode'] as const;
+export type RoutingField = (typeof ROUTING_FIELDS)[number];
+
+/** How Chef's front end reads a flag: "true" and "1" mean true; anything else, or no value, false. */
+export const chefTrue = (v: string | null | undefined) => v === 'true' || v === '1';
+
+/** What Chef will do for one org: each field's value and the hash it came from (null: no hash has it). */
+export interface EffectiveRouting {
+  value: Record<RoutingField, boolean>;
+  from: Record<RoutingField, string | null>;
+}
 
 export interface OrgFlags {
   couchdb_containers: boolean | null;
@@ -90,6 +104,34 @@ export class Darklaunch {
   async getDefault(): Promise<{ couchdb_containers: boolean | null; couchdb_groups: boolean | null }> {
     const h = await this.redis.hgetall(DEFAULT_KEY);
     return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups) };
+  }
+
+  /**
+   * The routing Chef applies to an org: dl_default, then dl_org_<org>, then
+   * dl_override, each overriding the one before field by field.
+   */
+  async effectiveRouting(org: string): Promise<EffectiveRouting> {
+    const keys = [DEFAULT_KEY, orgKey(org), OVERRIDE_KEY];
+    let hashes: Record<string, string>[];
+    try {
+      const results = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
+      const failed = (results ?? []).find(([e]) => e);
+      if (!results || failed) throw failed?.[0] ?? new Error('no reply');
+      hashes = results.map(([, h]) => h as Record<string, string>);
+    } catch (err) {
+      throw new InfrastructureError(`darklaunch read for ${org}: ${(err as Error).message}`, 'darklaunch', { cause: err });
+    }
+    const out: EffectiveRouting = { value: {} as EffectiveRouting['value'], from: {} as EffectiveRouting['from'] };
+    for (const field of ROUTING_FIELDS) {
+      const i = [2, 1, 0].find((n) => field in hashes[n]);
+      out.from[field] = i === undefined ? null : keys[i];
+      out.value[field] = i === undefined ? false : chefTrue(hashes[i][field]);
+    }
+    return out;
+  }
+
+  async getOverride(): Promise<Record<string, string>> {
+    return this.redis.hgetall(OVERRIDE_KEY);
   }
 
   async getOrg(org: string): Promise<OrgFlags> {

@@ -15,8 +15,6 @@ export interface OrgJobData {
   runId: string;
   orgName: string;
   orgId: string;
-  /** Set when the job comes back from its drain wait: the index of the step to go on with. */
-  resumeFrom?: number;
 }
 
 /** Deterministic, so a re-sent start cannot queue an org twice and the reconciler can find an org's job. */

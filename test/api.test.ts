@@ -120,12 +120,18 @@ describe('reset and dry run', () => {
     await refreshAccount(h);
     await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-reset'] });
     await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed', fail_location = 'verify' WHERE org_name = 'api-reset'`);
+    // Rows a failed delivery left behind (mover wrote them) ...
     const e = org.expected[0];
     await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+    await h.ctx.db.query(`INSERT INTO mover.org_progress (migration_type, org_id, org_name, rows_in_sql) VALUES ('phase_2_migration', $1, 'api-reset', true)`, [org.guid]);
+    // ... and rows of another org that mover never wrote.
+    const [other] = await h.seed([{ name: 'api-reset-sql-born' }]);
+    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, 'born-on-sql', $4, now(), now())`, [other.expected[0].id, other.guid, other.expected[0].authzId, '0'.repeat(32)]);
     expect((await h.api('POST', '/migrations/phase_2_migration/reset', { orgs: ['api-reset', 'api-a'] })).body).toEqual({ updated: 1, skipped: ['api-a'] });
     const s = (await h.api('GET', '/orgs/api-reset')).body.states.phase_2_migration;
     expect(s).toMatchObject({ state: 'holding', fail_location: null });
     expect((await h.ctx.db.query('SELECT count(*)::int AS n FROM containers WHERE org_id = $1', [org.guid])).rows[0].n).toBe(0);
+    expect((await h.ctx.db.query('SELECT name FROM containers WHERE org_id = $1', [other.guid])).rows).toEqual([{ name: 'born-on-sql' }]);
   });
 
   it('writes no darklaunch flag under DRY_RUN', async () => {

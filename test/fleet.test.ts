@@ -93,18 +93,18 @@ describe('fleet', () => {
     await assertNoOrgDarkOrHalfDone(orgs);
   });
 
-  it('parks each org for its drain wait without holding a worker slot', async () => {
-    const orgs = await readyOrgs(3);
-    fleets.push(h.startWorkers({ concurrency: 1 }));
-    await h.api('PUT', '/settings/drain-wait', { ms: 600 });
+  it('keeps an org in its worker slot through the drain wait, so concurrency bounds the orgs dark at once', async () => {
+    const orgs = await readyOrgs(4);
+    fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));
+    await h.ctx.db.query(`INSERT INTO mover.settings (key, value) VALUES ('drainWaitMs', '400') ON CONFLICT (key) DO UPDATE SET value = '400'`);
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
-    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    await h.ctx.db.query(`UPDATE mover.settings SET value = '0' WHERE key = 'drainWaitMs'`);
     const rows = (await Promise.all(orgs.map((o) => stateOf(o.name)))).sort((a, b) => a.migration_start!.getTime() - b.migration_start!.getTime());
-    // Each org waited its 600 ms in 503 ...
-    for (const r of rows) expect(r.migration_end!.getTime() - r.migration_start!.getTime()).toBeGreaterThanOrEqual(550);
-    // ... yet with one slot fleet-wide the next org started while the first was still parked.
-    expect(rows[1].migration_start!.getTime()).toBeLessThan(rows[0].migration_end!.getTime());
+    // Each org waited its 400 ms in 503 ...
+    for (const r of rows) expect(r.migration_end!.getTime() - r.migration_start!.getTime()).toBeGreaterThanOrEqual(390);
+    // ... and with one place fleet-wide, the next org started only after the one before had finished.
+    for (let i = 1; i < rows.length; i++) expect(rows[i].migration_start!.getTime()).toBeGreaterThanOrEqual(rows[i - 1].migration_end!.getTime());
     await assertNoOrgDarkOrHalfDone(orgs);
   });
 
@@ -141,7 +141,7 @@ describe('fleet', () => {
     expect(again.outcome).toBe('skipped');
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
     expect((await stateOf(org.name)).state).toBe('completed');
-    const { rows } = await h.ctx.db.query('SELECT orgs_finished, orgs_failed, state FROM migration_runs WHERE id = $1', [run.id]);
+    const { rows } = await h.ctx.db.query('SELECT orgs_finished, orgs_failed, state FROM mover.migration_runs WHERE id = $1', [run.id]);
     expect(rows[0]).toEqual({ orgs_finished: 1, orgs_failed: 0, state: 'ready' });
     await h.ctx.queues[T].obliterate({ force: true });
     await assertNoOrgDarkOrHalfDone([org]);
@@ -166,7 +166,7 @@ describe('fleet', () => {
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
     // What a revert worker killed after its first flag writes leaves behind.
-    await h.ctx.db.query(`UPDATE org_migration_state SET current_step = 'revert:999' WHERE org_name = $1`, [org.name]);
+    await h.ctx.db.query(`UPDATE mover.org_progress SET current_step = 'revert:999' WHERE org_name = $1`, [org.name]);
     await h.ctx.darklaunch.setOrgDown(org.name, true);
     await h.ctx.darklaunch.routeOrg(org.name, true);
     await waitFor('reconciler', async () => (await stateOf(org.name)).current_step === null);
@@ -178,11 +178,12 @@ describe('fleet', () => {
     const [org] = await readyOrgs(1);
     const run = await startRun(h.ctx, T, 'all', 1);
     // What a worker killed mid-migrate leaves behind: started, dark, partial rows, job gone.
-    await tracker.startOrg(h.ctx.db, T, org.name, run.id);
-    await tracker.setStep(h.ctx.db, T, org.name, run.id, 'migrate');
+    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
+    await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'migrate');
     await h.ctx.darklaunch.setOrgDown(org.name, true);
     const e = org.expected[0];
     await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+    await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
     await (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid)))!.remove();
     fleets.push(h.startWorkers());
     await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'failed');

@@ -28,30 +28,54 @@ describe('state tracker guards', () => {
   });
 
   it('lets exactly one of many concurrent starts win', async () => {
-    await org('race');
+    const guid = await org('race');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
-    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.startOrg(h.ctx.db, T, 'race', run.id)));
-    expect(results.filter(Boolean)).toHaveLength(1);
+    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, T, guid, run.id)));
+    expect(results.filter((r) => r.claimed)).toHaveLength(1);
     expect((await tracker.getOrgState(h.ctx.db, T, 'race'))).toMatchObject({ state: 'started', run_id: run.id });
+    await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
   });
 
   it('does not start an org for a run that is halting', async () => {
-    await org('late');
+    const guid = await org('late');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-b', null, 1, 1))!;
     await runs.haltRun(h.ctx.db, run.id, 'test', false);
-    expect(await tracker.startOrg(h.ctx.db, T, 'late', run.id)).toBeNull();
+    expect(await tracker.claimOrg(h.ctx.db, T, guid, run.id)).toEqual({ claimed: false, reason: 'run_not_working' });
     expect((await tracker.getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
   });
 
   it('never lets a stale job complete or fail an org another run owns or that already completed', async () => {
-    await org('owned');
+    const guid = await org('owned');
     const a = (await runs.createRun(h.ctx.db, 'guard-test-c', null, 1, 1))!;
-    await tracker.startOrg(h.ctx.db, T, 'owned', a.id);
-    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', '999999')).toBeNull();
-    expect(await tracker.failOrg(h.ctx.db, T, 'owned', '999999', 'migrate', 'stale')).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, T, 'owned', a.id)).toEqual({ runMayBeDone: true });
-    expect(await tracker.failOrg(h.ctx.db, T, 'owned', a.id, 'migrate', 'late')).toBe(false);
+    expect(await tracker.claimOrg(h.ctx.db, T, guid, a.id)).toEqual({ claimed: true });
+    expect(await tracker.completeOrg(h.ctx.db, T, guid, '999999')).toBeNull();
+    expect(await tracker.failOrg(h.ctx.db, T, guid, '999999', 'migrate', 'stale')).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, T, guid, a.id)).toEqual({ runMayBeDone: true });
+    expect(await tracker.failOrg(h.ctx.db, T, guid, a.id, 'migrate', 'late')).toBe(false);
     expect(await tracker.getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
+  });
+
+  it('never has more orgs of a type in flight than the run concurrency, however many claim at once', async () => {
+    const guids = await Promise.all(Array.from({ length: 8 }, (_, i) => org(`gate-${i}`)));
+    const run = (await runs.createRun(h.ctx.db, 'guard-test-e', null, 8, 3))!;
+    const first = await Promise.all(guids.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
+    expect(first.filter((r) => r.claimed)).toHaveLength(3);
+    expect(first.filter((r) => !r.claimed && r.reason === 'at_capacity')).toHaveLength(5);
+    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(3);
+    // One finishes: exactly one more place.
+    const done = guids[first.findIndex((r) => r.claimed)];
+    await tracker.completeOrg(h.ctx.db, T, done, run.id);
+    const waiting = guids.filter((_, i) => !first[i].claimed);
+    const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
+    expect(second.filter((r) => r.claimed)).toHaveLength(1);
+    // An operator forcing a started org elsewhere frees its place once the reconciler's sweep runs.
+    const forced = (await tracker.getOrgState(h.ctx.db, T, (await h.ctx.db.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight LIMIT 1`, [run.id])).rows[0].org_name))!;
+    expect(await tracker.forceState(h.ctx.db, T, forced.org_name, 'failed')).toBe(true);
+    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(2);
+    expect(await tracker.clearStaleInFlight(h.ctx.db, T)).toEqual([]);
+    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'holding' WHERE org_id = ANY($1) AND state = 'started'`, [guids]);
+    expect((await tracker.clearStaleInFlight(h.ctx.db, T)).length).toBe(2);
+    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(0);
   });
 
   it('moves holding → ready → holding and failed → holding only from the expected state', async () => {

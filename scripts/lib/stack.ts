@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../../src/config.js';
 import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
+import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
 
 export interface Stack {
   config: Config;
@@ -48,6 +49,7 @@ export async function createStack(name: string, redisDb: number, overrides: Part
   await admin.end();
   const r = new Redis(`${REDIS}/${redisDb}`);
   await r.flushdb();
+  await seedDarklaunchDefaults(r);
   await r.quit();
   const pouch = await startPouchServer();
   const config: Config = {

@@ -4,7 +4,7 @@
 import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
-const CURRENT = '(SELECT snapshot_id FROM account_snapshot_current)';
+const CURRENT = '(SELECT snapshot_id FROM mover.account_snapshot_current)';
 
 export interface AccountOrg {
   name: string;
@@ -13,14 +13,14 @@ export interface AccountOrg {
 }
 
 export async function beginSnapshot(db: Db): Promise<string> {
-  const { rows } = await db.query(`INSERT INTO account_snapshots (state) VALUES ('refreshing') RETURNING id`);
+  const { rows } = await db.query(`INSERT INTO mover.account_snapshots (state) VALUES ('refreshing') RETURNING id`);
   return String(rows[0].id);
 }
 
 export async function addOrgs(db: Db, snapshotId: string, orgs: AccountOrg[]): Promise<number> {
   if (!orgs.length) return 0;
   const { rowCount } = await db.query(
-    `INSERT INTO account_orgs (snapshot_id, name, guid, precreated)
+    `INSERT INTO mover.account_orgs (snapshot_id, name, guid, precreated)
      SELECT $1, n, g, p FROM unnest($2::text[], $3::text[], $4::bool[]) AS t(n, g, p) ON CONFLICT DO NOTHING`,
     [snapshotId, orgs.map((o) => o.name), orgs.map((o) => o.guid), orgs.map((o) => o.precreated)],
   );
@@ -30,7 +30,7 @@ export async function addOrgs(db: Db, snapshotId: string, orgs: AccountOrg[]): P
 export async function addAuthzJoins(db: Db, snapshotId: string, joins: { couchId: string; authzId: string }[]): Promise<number> {
   if (!joins.length) return 0;
   const { rowCount } = await db.query(
-    `INSERT INTO account_authz (snapshot_id, couch_id, authz_id)
+    `INSERT INTO mover.account_authz (snapshot_id, couch_id, authz_id)
      SELECT $1, c, a FROM unnest($2::text[], $3::text[]) AS t(c, a) ON CONFLICT DO NOTHING`,
     [snapshotId, joins.map((j) => j.couchId), joins.map((j) => j.authzId)],
   );
@@ -41,27 +41,27 @@ export async function addAuthzJoins(db: Db, snapshotId: string, joins: { couchId
 export async function finishSnapshot(db: Db, snapshotId: string, skippedDocs: number): Promise<void> {
   await inTransaction(db, async (c) => {
     await c.query(
-      `UPDATE account_snapshots SET state = 'ready', finished_at = now(), skipped_docs = $2,
-         orgs = (SELECT count(*) FROM account_orgs WHERE snapshot_id = $1),
-         precreated = (SELECT count(*) FROM account_orgs WHERE snapshot_id = $1 AND precreated),
-         authz_joins = (SELECT count(*) FROM account_authz WHERE snapshot_id = $1)
+      `UPDATE mover.account_snapshots SET state = 'ready', finished_at = now(), skipped_docs = $2,
+         orgs = (SELECT count(*) FROM mover.account_orgs WHERE snapshot_id = $1),
+         precreated = (SELECT count(*) FROM mover.account_orgs WHERE snapshot_id = $1 AND precreated),
+         authz_joins = (SELECT count(*) FROM mover.account_authz WHERE snapshot_id = $1)
        WHERE id = $1`,
       [snapshotId, skippedDocs],
     );
     await c.query(
-      `INSERT INTO account_snapshot_current (singleton, snapshot_id) VALUES (true, $1)
+      `INSERT INTO mover.account_snapshot_current (singleton, snapshot_id) VALUES (true, $1)
        ON CONFLICT (singleton) DO UPDATE SET snapshot_id = EXCLUDED.snapshot_id`,
       [snapshotId],
     );
-    await c.query('DELETE FROM account_orgs WHERE snapshot_id <> $1', [snapshotId]);
-    await c.query('DELETE FROM account_authz WHERE snapshot_id <> $1', [snapshotId]);
+    await c.query('DELETE FROM mover.account_orgs WHERE snapshot_id <> $1', [snapshotId]);
+    await c.query('DELETE FROM mover.account_authz WHERE snapshot_id <> $1', [snapshotId]);
   });
 }
 
 export async function failSnapshot(db: Db, snapshotId: string, error: string): Promise<void> {
-  await db.query(`UPDATE account_snapshots SET state = 'failed', finished_at = now(), error = $2 WHERE id = $1`, [snapshotId, error]);
-  await db.query('DELETE FROM account_orgs WHERE snapshot_id = $1', [snapshotId]);
-  await db.query('DELETE FROM account_authz WHERE snapshot_id = $1', [snapshotId]);
+  await db.query(`UPDATE mover.account_snapshots SET state = 'failed', finished_at = now(), error = $2 WHERE id = $1`, [snapshotId, error]);
+  await db.query('DELETE FROM mover.account_orgs WHERE snapshot_id = $1', [snapshotId]);
+  await db.query('DELETE FROM mover.account_authz WHERE snapshot_id = $1', [snapshotId]);
 }
 
 export interface SnapshotStatus {
@@ -74,8 +74,8 @@ export interface SnapshotStatus {
 }
 
 export async function snapshotStatus(db: Db): Promise<SnapshotStatus> {
-  const cur = await db.query(`SELECT s.* FROM account_snapshots s WHERE s.id = ${CURRENT}`);
-  const latest = await db.query(`SELECT state, error FROM account_snapshots ORDER BY id DESC LIMIT 1`);
+  const cur = await db.query(`SELECT s.* FROM mover.account_snapshots s WHERE s.id = ${CURRENT}`);
+  const latest = await db.query(`SELECT state, error FROM mover.account_snapshots ORDER BY id DESC LIMIT 1`);
   const c = cur.rows[0];
   const l = latest.rows[0];
   const state = !l || l.state === 'ready' ? 'idle' : (l.state as 'refreshing' | 'failed');
@@ -90,7 +90,7 @@ export async function snapshotStatus(db: Db): Promise<SnapshotStatus> {
 }
 
 export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, AccountOrg>> {
-  const { rows } = await q.query(`SELECT name, guid, precreated FROM account_orgs WHERE snapshot_id = ${CURRENT} AND name = ANY($1)`, [names]);
+  const { rows } = await q.query(`SELECT name, guid, precreated FROM mover.account_orgs WHERE snapshot_id = ${CURRENT} AND name = ANY($1)`, [names]);
   return new Map(rows.map((r) => [r.name, { name: r.name, guid: r.guid, precreated: r.precreated }]));
 }
 
@@ -99,7 +99,7 @@ export async function authzIds(q: Q, couchIds: string[]): Promise<Map<string, st
   if (!couchIds.length) return new Map();
   const { rows } = await q.query({
     name: 'authz-ids',
-    text: `SELECT couch_id, authz_id FROM account_authz WHERE snapshot_id = ${CURRENT} AND couch_id = ANY($1)`,
+    text: `SELECT couch_id, authz_id FROM mover.account_authz WHERE snapshot_id = ${CURRENT} AND couch_id = ANY($1)`,
     values: [couchIds],
   });
   return new Map(rows.map((r) => [r.couch_id, r.authz_id]));

@@ -16,44 +16,75 @@ export type ObjectTable = 'containers' | 'groups';
 export const OBJECT_TABLES: ObjectTable[] = ['containers', 'groups'];
 const quoted = (t: ObjectTable) => `"${t}"`;
 
-/** Inserts one table's rows for an org in one statement. */
-export async function insertObjects(q: Q, table: ObjectTable, orgId: string, rows: ObjectRow[]): Promise<number> {
+const unnestRows = (base: number) =>
+  `SELECT i, $1, a, n, u, c, m FROM unnest($${base}::text[], $${base + 1}::text[], $${base + 2}::text[], $${base + 3}::text[], $${base + 4}::timestamp[], $${base + 5}::timestamp[]) AS t(i, a, n, u, c, m)`;
+const arrays = (r: ObjectRow[]) => [r.map((x) => x.id), r.map((x) => x.authz_id), r.map((x) => x.name), r.map((x) => x.last_updated_by), r.map((x) => x.created_at), r.map((x) => x.updated_at)];
+
+/** Inserts one table's rows for an org in one statement (the benchmark's floor writes rows this way). */
+export async function insertObjects(q: Q, table: ObjectTable | string, orgId: string, rows: ObjectRow[]): Promise<number> {
   if (!rows.length) return 0;
-  const res = await q.query(
-    `INSERT INTO ${quoted(table)} (id, org_id, authz_id, name, last_updated_by, created_at, updated_at)
-     SELECT i, $1, a, n, u, c, m FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamp[], $7::timestamp[]) AS t(i, a, n, u, c, m)`,
-    [orgId, rows.map((r) => r.id), rows.map((r) => r.authz_id), rows.map((r) => r.name), rows.map((r) => r.last_updated_by), rows.map((r) => r.created_at), rows.map((r) => r.updated_at)],
-  );
+  const res = await q.query(`INSERT INTO "${table}" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)}`, [orgId, ...arrays(rows)]);
   return res.rowCount ?? 0;
 }
 
-/** Both tables in one statement: one round trip on the per-org hot path. */
 /**
  * Replaces all of an org's rows in one statement (atomic on its own, one
  * round trip): the old rows, if a delivery before this one left any, go in
- * the same statement that writes the new ones.
+ * the same statement that writes the new ones. Rows mover did not write (the
+ * org was created on SQL, or its rows came some other way) are never
+ * replaced: then nothing is written and their count comes back, for the
+ * caller to fail the org on.
  */
-export async function replaceOrgObjects(q: Q, orgId: string, rows: Record<ObjectTable, ObjectRow[]>): Promise<void> {
-  const cols = (t: ObjectTable, base: number) =>
-    `SELECT i, $1, a, n, u, c, m FROM unnest($${base}::text[], $${base + 1}::text[], $${base + 2}::text[], $${base + 3}::text[], $${base + 4}::timestamp[], $${base + 5}::timestamp[]) AS t(i, a, n, u, c, m)`;
-  const arrays = (r: ObjectRow[]) => [r.map((x) => x.id), r.map((x) => x.authz_id), r.map((x) => x.name), r.map((x) => x.last_updated_by), r.map((x) => x.created_at), r.map((x) => x.updated_at)];
-  await q.query({
+export async function replaceOrgObjects(q: Q, type: string, orgId: string, rows: Record<ObjectTable, ObjectRow[]>): Promise<{ foreignRows: number }> {
+  const res = await q.query({
     name: 'replace-org-objects',
-    text: `WITH dc AS (DELETE FROM containers WHERE org_id = $1), dg AS (DELETE FROM "groups" WHERE org_id = $1),
-       ic AS (INSERT INTO containers (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${cols('containers', 2)}),
-       ig AS (INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${cols('groups', 8)})
-     SELECT 1`,
-    values: [orgId, ...arrays(rows.containers), ...arrays(rows.groups)],
+    text: `WITH own AS (SELECT COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = $14 AND org_id = $1), false) AS ok),
+       foreign_rows AS (
+         SELECT CASE WHEN (SELECT ok FROM own) THEN 0
+                ELSE (SELECT count(*) FROM containers WHERE org_id = $1) + (SELECT count(*) FROM "groups" WHERE org_id = $1) END AS n),
+       dc AS (DELETE FROM containers WHERE org_id = $1 AND (SELECT ok FROM own)),
+       dg AS (DELETE FROM "groups" WHERE org_id = $1 AND (SELECT ok FROM own)),
+       ic AS (INSERT INTO containers (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)} WHERE (SELECT n FROM foreign_rows) = 0),
+       ig AS (INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(8)} WHERE (SELECT n FROM foreign_rows) = 0),
+       mark AS (UPDATE mover.org_progress SET rows_in_sql = true WHERE migration_type = $14 AND org_id = $1 AND (SELECT n FROM foreign_rows) = 0)
+     SELECT n::int AS foreign_rows FROM foreign_rows`,
+    values: [orgId, ...arrays(rows.containers), ...arrays(rows.groups), type],
   });
+  return { foreignRows: res.rows[0].foreign_rows };
 }
 
-export async function deleteOrgObjects(q: Q, orgId: string): Promise<number> {
+/** Rows of the org in SQL that mover did not write (0 when mover wrote the ones there). */
+export async function foreignRowCount(q: Q, type: string, orgId: string): Promise<number> {
+  const { rows } = await q.query({
+    name: 'foreign-row-count',
+    text: `SELECT CASE WHEN COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = $2 AND org_id = $1), false) THEN 0
+       ELSE (SELECT count(*) FROM containers WHERE org_id = $1) + (SELECT count(*) FROM "groups" WHERE org_id = $1) END::int AS n`,
+    values: [orgId, type],
+  });
+  return rows[0].n;
+}
+
+/** Deletes the org's rows only if mover wrote them (and marks them gone); returns how many went. */
+export async function deleteOwnedOrgObjects(q: Q, type: string, orgId: string): Promise<number> {
   const { rows } = await q.query(
-    `WITH c AS (DELETE FROM containers WHERE org_id = $1 RETURNING 1), g AS (DELETE FROM "groups" WHERE org_id = $1 RETURNING 1)
+    `WITH own AS (UPDATE mover.org_progress SET rows_in_sql = false, updated_at = now() WHERE migration_type = $2 AND org_id = $1 AND rows_in_sql RETURNING org_id),
+       c AS (DELETE FROM containers WHERE org_id = $1 AND EXISTS (SELECT 1 FROM own) RETURNING 1),
+       g AS (DELETE FROM "groups" WHERE org_id = $1 AND EXISTS (SELECT 1 FROM own) RETURNING 1)
      SELECT (SELECT count(*) FROM c)::int + (SELECT count(*) FROM g)::int AS n`,
-    [orgId],
+    [orgId, type],
   );
   return rows[0].n;
+}
+
+/** Of the given org ids, those with any containers or groups row in SQL. */
+export async function orgsWithSqlRows(q: Q, orgIds: string[]): Promise<Set<string>> {
+  if (!orgIds.length) return new Set();
+  const { rows } = await q.query(
+    `SELECT org_id::text AS org_id FROM containers WHERE org_id = ANY($1::bpchar[])
+     UNION SELECT org_id::text FROM "groups" WHERE org_id = ANY($1::bpchar[])`,
+    [orgIds],
+  );
+  return new Set(rows.map((r) => r.org_id));
 }
 
 /** An org's rows of both tables, in one query. */

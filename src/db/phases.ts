@@ -31,15 +31,15 @@ export interface StepRow {
 }
 
 export async function getPhase(q: Q, n: number): Promise<PhaseRow> {
-  return (await q.query(`SELECT * FROM phases WHERE n = $1`, [n])).rows[0];
+  return (await q.query(`SELECT * FROM mover.phases WHERE n = $1`, [n])).rows[0];
 }
 
 export async function activePhases(q: Q): Promise<PhaseRow[]> {
-  return (await q.query(`SELECT * FROM phases WHERE state IN ('running', 'waiting') ORDER BY n`)).rows;
+  return (await q.query(`SELECT * FROM mover.phases WHERE state IN ('running', 'waiting') ORDER BY n`)).rows;
 }
 
 export async function getSteps(q: Q, n: number): Promise<StepRow[]> {
-  return (await q.query(`SELECT * FROM phase_steps WHERE phase = $1 ORDER BY position`, [n])).rows;
+  return (await q.query(`SELECT * FROM mover.phase_steps WHERE phase = $1 ORDER BY position`, [n])).rows;
 }
 
 /**
@@ -55,7 +55,7 @@ export async function startPhase(
   steps: { id: string; title: string; kind: 'auto' | 'manual' }[],
 ): Promise<{ phase: PhaseRow; resumed: boolean }> {
   return inTransaction(db, async (c) => {
-    const { rows } = await c.query(`SELECT * FROM phases WHERE n <= $1 ORDER BY n FOR UPDATE`, [n]);
+    const { rows } = await c.query(`SELECT * FROM mover.phases WHERE n <= $1 ORDER BY n FOR UPDATE`, [n]);
     const phase = rows.find((r) => r.n === n) as PhaseRow;
     const needed = rows.find((r) => r.n === n - 1) as PhaseRow | undefined;
     if (phase.state === 'running' || phase.state === 'waiting') throw new ConflictError(`phase ${n} is ${phase.state}`, 'phase_running');
@@ -64,20 +64,20 @@ export async function startPhase(
     if (resumed) {
       // The failed step starts over: a new run, not the halted one (its detail named that run).
       await c.query(
-        `UPDATE phase_steps SET state = 'pending', started_at = NULL, finished_at = NULL, detail = jsonb_build_object('previousAttempt', detail)
+        `UPDATE mover.phase_steps SET state = 'pending', started_at = NULL, finished_at = NULL, detail = jsonb_build_object('previousAttempt', detail)
          WHERE phase = $1 AND state = 'failed'`,
         [n],
       );
     } else {
-      await c.query(`DELETE FROM phase_steps WHERE phase = $1`, [n]);
+      await c.query(`DELETE FROM mover.phase_steps WHERE phase = $1`, [n]);
       await c.query(
-        `INSERT INTO phase_steps (phase, id, position, title, kind)
+        `INSERT INTO mover.phase_steps (phase, id, position, title, kind)
          SELECT $1, id, pos, title, kind FROM unnest($2::text[], $3::int[], $4::text[], $5::text[]) AS t(id, pos, title, kind)`,
         [n, steps.map((s) => s.id), steps.map((_, i) => i), steps.map((s) => s.title), steps.map((s) => s.kind)],
       );
     }
     const updated = await c.query(
-      `UPDATE phases SET state = 'running', params = $2, started_by = $3, started_at = CASE WHEN $4 THEN started_at ELSE now() END, finished_at = NULL
+      `UPDATE mover.phases SET state = 'running', params = $2, started_by = $3, started_at = CASE WHEN $4 THEN started_at ELSE now() END, finished_at = NULL
        WHERE n = $1 RETURNING *`,
       [n, JSON.stringify(params), actor, resumed],
     );
@@ -87,7 +87,7 @@ export async function startPhase(
 
 export async function setPhaseState(q: Q, n: number, state: PhaseState): Promise<void> {
   await q.query(
-    `UPDATE phases SET state = $2, finished_at = CASE WHEN $2 IN ('completed', 'failed', 'halted') THEN now() ELSE NULL END WHERE n = $1 AND state <> $2`,
+    `UPDATE mover.phases SET state = $2, finished_at = CASE WHEN $2 IN ('completed', 'failed', 'halted') THEN now() ELSE NULL END WHERE n = $1 AND state <> $2`,
     [n, state],
   );
 }
@@ -95,7 +95,7 @@ export async function setPhaseState(q: Q, n: number, state: PhaseState): Promise
 /** Moves a step; detail is merged into what it had. */
 export async function updateStep(q: Q, n: number, id: string, state: StepState, detail: Record<string, unknown> = {}): Promise<void> {
   await q.query(
-    `UPDATE phase_steps SET state = $3, detail = detail || $4::jsonb,
+    `UPDATE mover.phase_steps SET state = $3, detail = detail || $4::jsonb,
        started_at = COALESCE(started_at, CASE WHEN $3 <> 'pending' THEN now() END),
        finished_at = CASE WHEN $3 IN ('done', 'failed', 'skipped') THEN now() ELSE NULL END
      WHERE phase = $1 AND id = $2`,
@@ -106,7 +106,7 @@ export async function updateStep(q: Q, n: number, id: string, state: StepState, 
 /** waiting_confirmation → running (or done), recording who and when; false unless it was waiting. */
 export async function confirmStep(q: Q, n: number, id: string, by: string, note: string | undefined, next: 'running' | 'done'): Promise<boolean> {
   const { rowCount } = await q.query(
-    `UPDATE phase_steps SET state = $3, confirmed_by = $4, confirmed_at = now(),
+    `UPDATE mover.phase_steps SET state = $3, confirmed_by = $4, confirmed_at = now(),
        detail = detail || jsonb_build_object('note', $5::text),
        finished_at = CASE WHEN $3 = 'done' THEN now() ELSE NULL END
      WHERE phase = $1 AND id = $2 AND state = 'waiting_confirmation'`,

@@ -22,7 +22,7 @@ export interface RunRow {
 /** Creates the run; null when one of that type is already active (the partial unique index). */
 export async function createRun(q: Q, type: string, requested: number | null, enqueued: number, concurrency: number): Promise<RunRow | null> {
   const { rows } = await q.query(
-    `INSERT INTO migration_runs (migration_type, state, requested, enqueued, concurrency)
+    `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency)
      VALUES ($1, 'working', $2, $3, $4) ON CONFLICT DO NOTHING RETURNING *`,
     [type, requested, enqueued, concurrency],
   );
@@ -30,24 +30,24 @@ export async function createRun(q: Q, type: string, requested: number | null, en
 }
 
 export async function latestRun(q: Q, type: string): Promise<RunRow | null> {
-  const { rows } = await q.query(`SELECT * FROM migration_runs WHERE migration_type = $1 ORDER BY id DESC LIMIT 1`, [type]);
+  const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE migration_type = $1 ORDER BY id DESC LIMIT 1`, [type]);
   return rows[0] ? normalize(rows[0]) : null;
 }
 
 export async function activeRuns(q: Q): Promise<RunRow[]> {
-  const { rows } = await q.query(`SELECT * FROM migration_runs WHERE state <> 'ready' ORDER BY id`);
+  const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE state <> 'ready' ORDER BY id`);
   return rows.map(normalize);
 }
 
 export async function getRun(q: Q, id: string): Promise<RunRow | null> {
-  const { rows } = await q.query(`SELECT * FROM migration_runs WHERE id = $1`, [id]);
+  const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE id = $1`, [id]);
   return rows[0] ? normalize(rows[0]) : null;
 }
 
 /** working → halting. A fatal stop also records why; a second stop keeps the first reason. */
 export async function haltRun(q: Q, id: string, reason: string, fatal: boolean): Promise<boolean> {
   const { rowCount } = await q.query(
-    `UPDATE migration_runs SET state = 'halting', fatal_stop = fatal_stop OR $3, stop_reason = COALESCE(stop_reason, $2)
+    `UPDATE mover.migration_runs SET state = 'halting', fatal_stop = fatal_stop OR $3, stop_reason = COALESCE(stop_reason, $2)
      WHERE id = $1 AND state = 'working'`,
     [id, reason, fatal],
   );
@@ -56,20 +56,20 @@ export async function haltRun(q: Q, id: string, reason: string, fatal: boolean):
 
 /** A halted run with only a fatal flag to add (a second infra error while halting). */
 export async function markFatal(q: Q, id: string, reason: string): Promise<void> {
-  await q.query(`UPDATE migration_runs SET fatal_stop = true, stop_reason = COALESCE(stop_reason, $2) WHERE id = $1`, [id, reason]);
+  await q.query(`UPDATE mover.migration_runs SET fatal_stop = true, stop_reason = COALESCE(stop_reason, $2) WHERE id = $1`, [id, reason]);
 }
 
 export async function setRunConcurrency(q: Q, id: string, concurrency: number): Promise<void> {
-  await q.query(`UPDATE migration_runs SET concurrency = $2 WHERE id = $1`, [id, concurrency]);
+  await q.query(`UPDATE mover.migration_runs SET concurrency = $2 WHERE id = $1`, [id, concurrency]);
 }
 
 export async function countSkipped(q: Q, id: string): Promise<void> {
-  await q.query(`UPDATE migration_runs SET orgs_skipped = orgs_skipped + 1 WHERE id = $1`, [id]);
+  await q.query(`UPDATE mover.migration_runs SET orgs_skipped = orgs_skipped + 1 WHERE id = $1`, [id]);
 }
 
 /** Counts one finished org of a run; called in the transaction that moved the org. */
 export async function countFinished(q: Q, id: string, failed: boolean): Promise<void> {
-  await q.query(`UPDATE migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + $2 WHERE id = $1`, [id, failed ? 1 : 0]);
+  await q.query(`UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + $2 WHERE id = $1`, [id, failed ? 1 : 0]);
 }
 
 /**
@@ -78,11 +78,11 @@ export async function countFinished(q: Q, id: string, failed: boolean): Promise<
  */
 export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
   const { rowCount } = await q.query(
-    `UPDATE migration_runs r SET state = 'ready', finished_at = now()
+    `UPDATE mover.migration_runs r SET state = 'ready', finished_at = now()
      WHERE r.id = $1 AND (
        (r.state = 'working' AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
        OR (r.state = 'halting' AND NOT EXISTS (
-             SELECT 1 FROM org_migration_state s WHERE s.run_id = r.id AND s.state = 'started')))`,
+             SELECT 1 FROM mover.org_progress p WHERE p.run_id = r.id AND p.in_flight)))`,
     [id],
   );
   return rowCount === 1;
@@ -90,12 +90,19 @@ export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
 
 /** Ends a run whatever its counters say (the reconciler, when its jobs are all gone). */
 export async function endRun(q: Q, id: string): Promise<void> {
-  await q.query(`UPDATE migration_runs SET state = 'ready', finished_at = now() WHERE id = $1 AND state <> 'ready'`, [id]);
+  await q.query(`UPDATE mover.migration_runs SET state = 'ready', finished_at = now() WHERE id = $1 AND state <> 'ready'`, [id]);
 }
 
+/** Orgs of the run in flight (claimed, not yet completed or failed). */
 export async function inProgress(q: Q, id: string): Promise<number> {
-  const { rows } = await q.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE run_id = $1 AND state = 'started'`, [id]);
+  const { rows } = await q.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE run_id = $1 AND in_flight`, [id]);
   return rows[0].n;
+}
+
+/** The names of the run's orgs in flight: the only ones that can be dark. */
+export async function inFlightOrgs(q: Q, id: string): Promise<string[]> {
+  const { rows } = await q.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight`, [id]);
+  return rows.map((r) => r.org_name);
 }
 
 function normalize(r: Record<string, unknown>): RunRow {

@@ -12,7 +12,7 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = { sleepTimeMs: 0, drainWaitMs: 0 };
 
 export async function getSettings(db: Db): Promise<Settings> {
-  const { rows } = await db.query(`SELECT key, value FROM settings WHERE key = ANY($1)`, [Object.keys(DEFAULT_SETTINGS)]);
+  const { rows } = await db.query(`SELECT key, value FROM mover.settings WHERE key = ANY($1)`, [Object.keys(DEFAULT_SETTINGS)]);
   const out: Settings = { ...DEFAULT_SETTINGS };
   for (const r of rows) (out as unknown as Record<string, unknown>)[r.key] = r.value;
   return out;
@@ -20,7 +20,7 @@ export async function getSettings(db: Db): Promise<Settings> {
 
 export async function setSetting<K extends keyof Settings>(db: Db, key: K, value: Settings[K]): Promise<void> {
   await db.query(
-    `INSERT INTO settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+    `INSERT INTO mover.settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
     [key, JSON.stringify(value)],
   );
 }

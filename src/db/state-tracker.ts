@@ -1,8 +1,11 @@
-// The legacy moser_state_tracker, one conditional SQL statement per
-// operation: the expected current state sits in the WHERE clause and the
-// changed rows come back, so two workers can never both start one org and a
-// stale job can never move an org that has moved on.
-import type { Db, DbClient } from '../stores/postgres.js';
+// The legacy moser_state_tracker on Chef's own org_migration_state table, one
+// conditional statement per operation: the expected current state sits in the
+// WHERE clause and the changed rows come back, so two workers can never both
+// start one org and a stale job can never move an org that has moved on.
+// Chef's table keeps only Chef's columns; what the fleet needs beside them
+// (run, step, failure detail, in flight, rows written) is in mover.org_progress,
+// written by the same statements.
+import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
@@ -21,7 +24,8 @@ export interface OrgStateRow {
 }
 
 type Q = Db | DbClient;
-const COLUMNS = 'org_name, org_id, migration_type, state, fail_location, fail_detail, migration_start, migration_end, run_id, current_step';
+const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step`;
+const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
 /** Legacy insert_one_org: 'duplicate' is the legacy 23505, "already captured". */
 export async function insertOrgs(q: Q, type: string, orgs: { name: string; guid: string }[]): Promise<{ inserted: string[]; duplicate: string[] }> {
@@ -45,27 +49,43 @@ export async function readyOrgs(q: Q, type: string, limit: number | null): Promi
   return rows;
 }
 
-/** ready → started, only while the run is still working (halt and fatal stop close this door). */
-export async function startOrg(q: Q, type: string, orgName: string, runId: string, firstStep = 'start'): Promise<OrgStateRow | null> {
-  const { rows } = await q.query({
-    name: 'start-org',
-    text: `UPDATE org_migration_state s SET state = 'started', run_id = $3, migration_start = now() AT TIME ZONE 'utc', migration_end = NULL,
-            fail_location = NULL, fail_detail = NULL, current_step = $4, updated_at = now()
-     WHERE s.migration_type = $1 AND s.org_name = $2 AND s.state = 'ready'
-       AND EXISTS (SELECT 1 FROM migration_runs r WHERE r.id = $3 AND r.state = 'working')
-     RETURNING ${COLUMNS}`,
-    values: [type, orgName, runId, firstStep],
+export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not_working' | 'at_capacity' | 'not_ready' };
+
+/**
+ * ready → started, only while the run is working and fewer orgs of this
+ * migration type are in flight fleet-wide than the run's concurrency: an org
+ * may be dark only while in flight, so this is what bounds the orgs dark at
+ * once, whatever BullMQ does with stalled or re-delivered jobs. The run row
+ * is locked first so claims of one run are counted one at a time (each later
+ * statement sees the claims committed before it).
+ */
+export async function claimOrg(db: Db, type: string, orgId: string, runId: string, firstStep = 'start'): Promise<ClaimResult> {
+  return inTransaction(db, async (c) => {
+    const run = await c.query({ name: 'claim-lock-run', text: `SELECT concurrency FROM mover.migration_runs WHERE id = $1 AND state = 'working' FOR UPDATE`, values: [runId] });
+    if (!run.rows.length) return { claimed: false, reason: 'run_not_working' };
+    const busy = await c.query({ name: 'claim-count', text: `SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight`, values: [type] });
+    if (busy.rows[0].n >= run.rows[0].concurrency) return { claimed: false, reason: 'at_capacity' };
+    const { rowCount } = await c.query({
+      name: 'claim-org',
+      text: `WITH s AS (
+         UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' RETURNING org_name)
+       INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight)
+       SELECT $1, $2, org_name, $3, $4, true FROM s
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, current_step = $4, fail_detail = NULL, in_flight = true, updated_at = now()`,
+      values: [type, orgId, runId, firstStep],
+    });
+    return rowCount === 1 ? { claimed: true } : { claimed: false, reason: 'not_ready' };
   });
-  return rows[0] ?? null;
 }
 
-/** Records the step a started org is in, so a resumed or reconciled job knows where it stood. */
-export async function setStep(q: Q, type: string, orgName: string, runId: string, step: string): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `UPDATE org_migration_state SET current_step = $4, updated_at = now()
-     WHERE migration_type = $1 AND org_name = $2 AND state = 'started' AND run_id = $3`,
-    [type, orgName, runId, step],
-  );
+/** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. */
+export async function setStep(q: Q, type: string, orgId: string, runId: string, step: string): Promise<boolean> {
+  const { rowCount } = await q.query({
+    name: 'set-step',
+    text: `UPDATE mover.org_progress SET current_step = $4, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND in_flight AND run_id = $3`,
+    values: [type, orgId, runId, step],
+  });
   return rowCount === 1;
 }
 
@@ -73,34 +93,56 @@ export async function setStep(q: Q, type: string, orgName: string, runId: string
  * started → completed, for the run that started it, and counted in the run
  * by the same statement (one round trip, and never counted twice).
  */
-export async function completeOrg(q: Q, type: string, orgName: string, runId: string): Promise<{ runMayBeDone: boolean } | null> {
+export async function completeOrg(q: Q, type: string, orgId: string, runId: string): Promise<{ runMayBeDone: boolean } | null> {
   const { rows } = await q.query({
     name: 'complete-org',
-    text: `WITH moved AS (
-       UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc', current_step = NULL, updated_at = now()
-       WHERE migration_type = $1 AND org_name = $2 AND state = 'started' AND run_id = $3 RETURNING run_id)
-     UPDATE migration_runs r SET orgs_finished = orgs_finished + 1 FROM moved WHERE r.id = moved.run_id
+    text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
+       moved AS (
+         UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc'
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
+       progress AS (
+         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, updated_at = now()
+         WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
+     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1 FROM progress WHERE r.id = progress.run_id
      RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
-    values: [type, orgName, runId],
+    values: [type, orgId, runId],
   });
   return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }
 
-/** started → failed with the step that failed. */
-export async function failOrg(q: Q, type: string, orgName: string, runId: string | null, location: string, detail: string): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), fail_detail = $5,
-            migration_end = now() AT TIME ZONE 'utc', current_step = NULL, updated_at = now()
-     WHERE migration_type = $1 AND org_name = $2 AND state = 'started' AND ($3::bigint IS NULL OR run_id = $3)`,
-    [type, orgName, runId, location, detail],
+/** started → failed with the step that failed (run null: whichever run started it). */
+export async function failOrg(q: Q, type: string, orgId: string, runId: string | null, location: string, detail: string): Promise<boolean> {
+  const { rows } = await q.query(
+    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND ($3::bigint IS NULL OR run_id = $3)),
+       moved AS (
+         UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_end = now() AT TIME ZONE 'utc'
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id)
+     UPDATE mover.org_progress SET fail_detail = $5, in_flight = false, current_step = NULL, updated_at = now()
+     WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING 1`,
+    [type, orgId, runId, location, detail],
   );
-  return rowCount === 1;
+  return rows.length === 1;
+}
+
+/**
+ * Locks the org's state row (for a restore in the caller's transaction) and
+ * says whether it is still started by this run: an org that completed or
+ * failed meanwhile must not be touched.
+ */
+export async function lockStartedOrg(c: DbClient, type: string, orgId: string, runId: string): Promise<boolean> {
+  const { rows } = await c.query(
+    `SELECT s.state, p.run_id::text AS run_id FROM org_migration_state s
+     JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
+     WHERE s.migration_type = $1 AND s.org_id = $2 FOR UPDATE OF s`,
+    [type, orgId],
+  );
+  return rows[0]?.state === 'started' && rows[0].run_id === runId;
 }
 
 /** holding → ready: all of them (legacy ready_remaining_migration) or the named ones. */
 export async function readyHolding(q: Q, type: string, names?: string[]): Promise<string[]> {
   const { rows } = await q.query(
-    `UPDATE org_migration_state SET state = 'ready', updated_at = now()
+    `UPDATE org_migration_state SET state = 'ready'
      WHERE migration_type = $1 AND state = 'holding' AND ($2::text[] IS NULL OR org_name = ANY($2))
      RETURNING org_name`,
     [type, names ?? null],
@@ -108,51 +150,92 @@ export async function readyHolding(q: Q, type: string, names?: string[]): Promis
   return rows.map((r) => r.org_name);
 }
 
-/** A conditional move of the named orgs, returning the names that moved. */
+/** A conditional move of the named orgs between two resting states, returning the names that moved. */
 export async function moveOrgs(q: Q, type: string, names: string[], from: OrgState, to: OrgState): Promise<string[]> {
   const { rows } = await q.query(
-    `UPDATE org_migration_state SET state = $4::org_state, fail_location = CASE WHEN $4::org_state = 'holding' THEN NULL ELSE fail_location END,
-            current_step = NULL, updated_at = now()
+    `UPDATE org_migration_state SET state = $4::org_state, fail_location = CASE WHEN $4::org_state = 'holding' THEN NULL ELSE fail_location END
      WHERE migration_type = $1 AND org_name = ANY($2) AND state = $3 RETURNING org_name`,
     [type, names, from, to],
   );
   return rows.map((r) => r.org_name);
 }
 
-/** Legacy force_org_to_state: the operator's override, no guard by design. */
+/** Legacy force_org_to_state: the operator's override, no guard by design (an org forced out of 'started' is no longer in flight). */
 export async function forceState(q: Q, type: string, orgName: string, to: OrgState): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `UPDATE org_migration_state SET state = $3, current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_name = $2`,
+  const { rows } = await q.query(
+    `WITH moved AS (UPDATE org_migration_state SET state = $3 WHERE migration_type = $1 AND org_name = $2 RETURNING org_id),
+       progress AS (
+         UPDATE mover.org_progress p SET in_flight = ($3 = 'started' AND in_flight), current_step = NULL, updated_at = now()
+         FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
+     SELECT count(*)::int AS n FROM moved`,
     [type, orgName, to],
   );
-  return rowCount === 1;
+  return rows[0].n === 1;
 }
 
 export async function getOrgStates(q: Q, orgName: string): Promise<OrgStateRow[]> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM org_migration_state WHERE org_name = $1 ORDER BY migration_type`, [orgName]);
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.org_name = $1 ORDER BY s.migration_type`, [orgName]);
   return rows;
 }
 
 export async function getOrgState(q: Q, type: string, orgName: string): Promise<OrgStateRow | null> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM org_migration_state WHERE migration_type = $1 AND org_name = $2`, [type, orgName]);
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_name = $2`, [type, orgName]);
   return rows[0] ?? null;
 }
 
 /** A page ordered by org_name; the cursor is the last name of the previous page. */
 export async function listOrgs(q: Q, type: string, opts: { state?: OrgState; limit: number; cursor?: string }): Promise<OrgStateRow[]> {
   const { rows } = await q.query(
-    `SELECT ${COLUMNS} FROM org_migration_state
-     WHERE migration_type = $1 AND ($2::org_state IS NULL OR state = $2) AND ($3::text IS NULL OR org_name > $3)
-     ORDER BY org_name LIMIT $4`,
+    `SELECT ${COLUMNS} FROM ${JOINED}
+     WHERE s.migration_type = $1 AND ($2::org_state IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.org_name > $3)
+     ORDER BY s.org_name LIMIT $4`,
     [type, opts.state ?? null, opts.cursor ?? null, opts.limit],
   );
   return rows;
 }
 
-/** Orgs a run started that are still in 'started': what the reconciler looks at. */
+/** Orgs the fleet started that are still in 'started': what the reconciler looks at. */
 export async function startedOrgs(q: Q, type: string): Promise<OrgStateRow[]> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM org_migration_state WHERE migration_type = $1 AND state = 'started'`, [type]);
+  const { rows } = await q.query(
+    `SELECT ${COLUMNS} FROM mover.org_progress p JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     WHERE p.migration_type = $1 AND p.in_flight AND s.state = 'started'`,
+    [type],
+  );
   return rows;
+}
+
+/**
+ * An org marked in flight whose state says otherwise (an operator forced it,
+ * or edited the table by hand) would hold a place in the concurrency for
+ * ever: the reconciler clears such marks.
+ */
+export async function clearStaleInFlight(q: Q, type: string): Promise<string[]> {
+  const { rows } = await q.query(
+    `UPDATE mover.org_progress p SET in_flight = false, updated_at = now()
+     WHERE p.migration_type = $1 AND p.in_flight
+       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = p.migration_type AND s.org_id = p.org_id AND s.state = 'started')
+     RETURNING p.org_name`,
+    [type],
+  );
+  return rows.map((r) => r.org_name);
+}
+
+/** failed → holding; the org's SQL rows that mover wrote go in the same transaction. */
+export async function resetOrgs(db: Db, type: string, names: string[], deleteRows: (c: DbClient, orgId: string) => Promise<unknown>): Promise<string[]> {
+  return inTransaction(db, async (c) => {
+    const { rows } = await c.query(
+      `WITH moved AS (
+         UPDATE org_migration_state SET state = 'holding', fail_location = NULL
+         WHERE migration_type = $1 AND org_name = ANY($2) AND state = 'failed' RETURNING org_name, org_id),
+       progress AS (
+         UPDATE mover.org_progress p SET fail_detail = NULL, current_step = NULL, updated_at = now()
+         FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
+       SELECT org_name, org_id FROM moved`,
+      [type, names],
+    );
+    for (const r of rows) await deleteRows(c, r.org_id);
+    return rows.map((r) => r.org_name as string);
+  });
 }
 
 export async function countByState(q: Q, type?: string): Promise<{ migration_type: string; state: OrgState; count: number }[]> {

@@ -91,6 +91,15 @@ export async function seedEstate(couchUrl: string, specs: OrgSpec[], opts: { acc
   return built.map((b) => b.org);
 }
 
+/**
+ * What a Chef estate's darklaunch Redis holds before phase 2: every org
+ * without flags of its own is served from CouchDB (Chef reads a missing field
+ * as false, which would mean SQL).
+ */
+export async function seedDarklaunchDefaults(redis: { hset(key: string, fields: Record<string, string>): Promise<unknown> }): Promise<void> {
+  await redis.hset('dl_default', { couchdb_containers: 'true', couchdb_groups: 'true' });
+}
+
 /** Adds documents to an existing account or org database. */
 export async function addDocs(couchUrl: string, dbName: string, docs: Record<string, unknown>[]): Promise<void> {
   await nano(couchUrl).use(dbName).bulk({ docs });

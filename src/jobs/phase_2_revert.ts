@@ -5,7 +5,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { tryLock } from '../db/advisory-lock.js';
-import { deleteOrgObjects } from '../db/org-objects.js';
+import { deleteOwnedOrgObjects } from '../db/org-objects.js';
 import * as runs from '../db/runs.js';
 import { ConflictError, errorMessage, isDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
@@ -20,7 +20,7 @@ export const revertMark = (runId: string) => `revert:${runId}`;
 export const revertJobId = (runId: string, orgId: string) => `r${runId}.${orgId}`;
 
 async function clearRevertMark(ctx: Context, orgName: string) {
-  await ctx.db.query(`UPDATE org_migration_state SET current_step = NULL WHERE migration_type = $1 AND org_name = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgName]);
+  await ctx.db.query(`UPDATE mover.org_progress SET current_step = NULL WHERE migration_type = $1 AND org_name = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgName]);
 }
 
 /**
@@ -30,7 +30,9 @@ async function clearRevertMark(ctx: Context, orgName: string) {
  */
 export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) => Promise<boolean>): Promise<string[]> {
   const { rows } = await ctx.db.query(
-    `SELECT org_name, org_id, current_step FROM org_migration_state WHERE migration_type = $1 AND state = 'completed' AND current_step LIKE 'revert:%'`,
+    `SELECT p.org_name, p.org_id, p.current_step FROM mover.org_progress p
+     JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     WHERE p.migration_type = $1 AND p.current_step LIKE 'revert:%' AND s.state = 'completed'`,
     [MIGRATED],
   );
   const restored: string[] = [];
@@ -40,7 +42,11 @@ export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) =
     const lock = await tryLock(ctx.db, MIGRATED, r.org_name);
     if (!lock) continue;
     try {
-      const still = await ctx.db.query(`SELECT state, current_step FROM org_migration_state WHERE migration_type = $1 AND org_name = $2`, [MIGRATED, r.org_name]);
+      const still = await ctx.db.query(
+        `SELECT s.state, p.current_step FROM org_migration_state s JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
+         WHERE s.migration_type = $1 AND s.org_id = $2`,
+        [MIGRATED, r.org_id],
+      );
       if (still.rows[0]?.state !== 'completed' || still.rows[0].current_step !== r.current_step) continue;
       await ctx.darklaunch.routeOrg(r.org_name, false);
       await ctx.darklaunch.setOrgDown(r.org_name, false);
@@ -91,18 +97,19 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<{ outc
       return { outcome: 'skipped' };
     }
     // Marked before anything changes, so the reconciler can put the org back if this job is lost mid-way.
-    await ctx.db.query(`UPDATE org_migration_state SET current_step = $3 WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`, [MIGRATED, orgName, revertMark(runId)]);
+    await ctx.db.query(`UPDATE mover.org_progress SET current_step = $3 WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId, revertMark(runId)]);
     // Dark while the routing and the rows change, so no request sees half of it.
     await ctx.darklaunch.setOrgDown(orgName, true);
     await ctx.darklaunch.routeOrg(orgName, true);
     reverted = await inTransaction(ctx.db, async (c) => {
       const moved = await c.query(
-        `UPDATE org_migration_state SET state = 'ready', run_id = NULL, current_step = NULL, migration_start = NULL, migration_end = NULL, fail_location = NULL, fail_detail = NULL, updated_at = now()
-         WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`,
-        [MIGRATED, orgName],
+        `UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`,
+        [MIGRATED, orgId],
       );
       if (moved.rowCount !== 1) return false;
-      await deleteOrgObjects(c, orgId);
+      await deleteOwnedOrgObjects(c, MIGRATED, orgId);
+      await c.query(`UPDATE mover.org_progress SET run_id = NULL, current_step = NULL, fail_detail = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId]);
       await runs.countFinished(c, runId, false);
       return true;
     });

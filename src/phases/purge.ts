@@ -59,8 +59,8 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
     const resuming = org.state === 'purge_started';
     if (!dryRun && !resuming) {
       const moved = await ctx.db.query(
-        `UPDATE org_migration_state SET state = 'purge_started', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'completed'`,
-        [T, org.org_name],
+        `UPDATE org_migration_state SET state = 'purge_started' WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`,
+        [T, org.org_id],
       );
       if (moved.rowCount !== 1) continue; // moved on meanwhile (reverted): not ours to purge
     }
@@ -68,7 +68,7 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
     if (!v.ok) {
       log.warn({ reason: v.reason }, 'org did not verify; not purged');
       if (detail.unverified.length < REPORT_MAX) detail.unverified.push({ org: org.org_name, reason: v.reason ?? 'mismatch' });
-      if (!dryRun) await ctx.db.query(`UPDATE org_migration_state SET state = 'completed', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'purge_started'`, [T, org.org_name]);
+      if (!dryRun) await ctx.db.query(`UPDATE org_migration_state SET state = 'completed' WHERE migration_type = $1 AND org_id = $2 AND state = 'purge_started'`, [T, org.org_id]);
       continue;
     }
     if (dryRun) {
@@ -78,7 +78,7 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
     }
     const notDeleted = v.docs.length ? await ctx.couch.bulkDelete(orgDatabaseName(org.org_id), v.docs.map((x) => ({ _id: x._id, _rev: x._rev! }))) : [];
     if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.org_name}; it stays purge_started and is retried`);
-    await ctx.db.query(`UPDATE org_migration_state SET state = 'purge_successful', updated_at = now() WHERE migration_type = $1 AND org_name = $2 AND state = 'purge_started'`, [T, org.org_name]);
+    await ctx.db.query(`UPDATE org_migration_state SET state = 'purge_successful' WHERE migration_type = $1 AND org_id = $2 AND state = 'purge_started'`, [T, org.org_id]);
     detail.purged++;
     detail.docsRemoved += v.docs.length;
     log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');

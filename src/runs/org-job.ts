@@ -20,19 +20,19 @@ export interface OrgRef {
   orgName: string;
   orgId: string;
   log: Logger;
+  /** This delivery picked up an org its run had already started (a stalled job delivered again). */
+  resumed?: boolean;
 }
 
 export interface OrgStep {
   name: string;
   /**
    * Recorded in current_step before it runs: what the reconciler reports if
-   * the job is lost there. The first step is recorded by the claim itself, a
-   * wait step whenever it parks; other steps only where it is worth a round trip.
+   * the job is lost there. The first step is recorded by the claim itself;
+   * other steps only where it is worth a round trip.
    */
   checkpoint?: boolean;
-  /** A wait step parks the job (delayed, holding no worker slot) for this long; run() is not called. */
-  waitMs?: (ctx: Context) => Promise<number>;
-  run?: (ctx: Context, org: OrgRef) => Promise<void>;
+  run: (ctx: Context, org: OrgRef) => Promise<void>;
 }
 
 export interface OrgJobKind {
@@ -40,11 +40,14 @@ export interface OrgJobKind {
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: import('../stores/postgres.js').DbClient): Promise<void>;
-  /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
-  restoreOutside?(ctx: Context, org: OrgRef): Promise<void>;
+  /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part; `step` is where the org failed. */
+  restoreOutside?(ctx: Context, org: OrgRef, step: string): Promise<void>;
 }
 
 export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string };
+
+/** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
+export const AT_CAPACITY_RETRY_MS = 1000;
 
 export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
@@ -63,17 +66,23 @@ export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobD
 
 async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
   const { runId, orgName } = job.data;
-  const from = job.data.resumeFrom ?? 0;
-  let claimed: boolean;
+  let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
-    claimed = await claim(ctx, org, from === 0, kind.steps[0]?.name ?? 'start');
+    claim = await claimOrResume(ctx, org, kind.steps[0]?.name ?? 'start');
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
     org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; halting the run');
-    await haltFleet(ctx, kind.type, runId, `claim of ${orgName}: ${errorMessage(err)}`, true).catch(() => {});
+    await haltFleet(ctx, kind.type, runId, `claim of ${orgName}: ${errorMessage(err)}`, true).catch((e) => org.log.error({ err: errorMessage(e) }, 'halt failed too'));
     throw err;
   }
-  if (!claimed) {
+  if (claim === 'at_capacity') {
+    // As many orgs as the concurrency are in flight (some perhaps from a worker
+    // that died): this org waits outside, not dark, holding no slot.
+    org.log.debug('fleet at its concurrency; org waits for a place');
+    await job.moveToDelayed(Date.now() + AT_CAPACITY_RETRY_MS, token);
+    throw new DelayedError();
+  }
+  if (claim === 'skip') {
     await runs.countSkipped(ctx.db, runId);
     await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
@@ -81,49 +90,43 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
 
   let step = 'start';
   try {
-    for (let i = from; i < kind.steps.length; i++) {
-      const s = kind.steps[i];
+    for (const [i, s] of kind.steps.entries()) {
       step = s.name;
-      if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, orgName, runId, step);
-      if (s.waitMs) {
-        const ms = await s.waitMs(ctx);
-        if (ms > 0) {
-          await tracker.setStep(ctx.db, kind.type, orgName, runId, step);
-          org.log.info({ step, wait_ms: ms }, 'org parked for its drain wait');
-          await job.updateData({ ...job.data, resumeFrom: i + 1 });
-          await job.moveToDelayed(Date.now() + ms, token);
-          throw new DelayedError();
-        }
-        continue;
-      }
+      if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, org.orgId, runId, step);
       org.log.debug({ step }, 'step');
-      await s.run!(ctx, org);
+      await s.run(ctx, org);
     }
     step = 'complete';
-    const done = await tracker.completeOrg(ctx.db, kind.type, orgName, runId);
+    const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, runId);
     if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
     else org.log.info('org completed');
     if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'completed' };
   } catch (err) {
-    if (err instanceof DelayedError) throw err;
     return failOrg(kind, ctx, org, step, err);
   }
 }
 
-/** ready → started; or, for a job delivered again (stalled, or back from its wait), still ours. */
-async function claim(ctx: Context, org: OrgRef, fresh: boolean, firstStep: string): Promise<boolean> {
-  if (fresh && (await tracker.startOrg(ctx.db, org.type, org.orgName, org.runId, firstStep))) {
+/**
+ * ready → started (through the concurrency gate); or, for a job delivered
+ * again (it stalled), an org already started by this run: resumed from the
+ * first step, since every step is safe to repeat.
+ */
+async function claimOrResume(ctx: Context, org: OrgRef, firstStep: string): Promise<'go' | 'skip' | 'at_capacity'> {
+  const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, firstStep);
+  if (claim.claimed) {
     org.log.info('org started');
-    return true;
+    return 'go';
   }
   const cur = await tracker.getOrgState(ctx.db, org.type, org.orgName);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
-    if (fresh) org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming from the start (steps are idempotent)');
-    return true;
+    org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming from the start (steps are idempotent)');
+    org.resumed = true;
+    return 'go';
   }
-  org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
-  return false;
+  if (claim.reason === 'at_capacity' && cur?.state === 'ready') return 'at_capacity';
+  org.log.info({ state: cur?.state ?? 'absent', reason: claim.reason }, 'org skipped: not ready for this run');
+  return 'skip';
 }
 
 /**
@@ -135,15 +138,17 @@ export async function failOrg(kind: OrgJobKind, ctx: Context, org: OrgRef, step:
   const message = errorMessage(err);
   const dataError = isDataError(err);
   org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
-  if (!dataError) await haltFleet(ctx, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`, true).catch(() => {});
+  const logHaltError = (e: unknown) => org.log.error({ err: errorMessage(e) }, 'could not record the halt');
+  if (!dataError) await haltFleet(ctx, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`, true).catch(logHaltError);
   try {
     await restoreAndFail(kind, ctx, org, step, message);
   } catch (restoreErr) {
     org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
-    await haltFleet(ctx, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`, true).catch(() => {});
+    await haltFleet(ctx, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`, true).catch(logHaltError);
     throw restoreErr;
   }
-  await runs.finishRunIfDone(ctx.db, org.runId).catch(() => {});
+  // The reconciler ends the run later if this cannot.
+  await runs.finishRunIfDone(ctx.db, org.runId).catch((e) => org.log.warn({ err: errorMessage(e) }, 'could not end the run yet'));
   return { outcome: 'failed', step, reason: message };
 }
 
@@ -151,16 +156,12 @@ export async function restoreAndFail(kind: OrgJobKind, ctx: Context, org: OrgRef
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its SQL routing.
-    const { rows } = await c.query(
-      `SELECT state, run_id FROM org_migration_state WHERE migration_type = $1 AND org_name = $2 FOR UPDATE`,
-      [org.type, org.orgName],
-    );
-    if (rows[0]?.state !== 'started' || String(rows[0].run_id) !== org.runId) return false;
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
     // Served from CouchDB and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
-    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
+    if (kind.restoreOutside) await kind.restoreOutside(ctx, org, step);
     await kind.restore(ctx, org, c);
-    await tracker.failOrg(c, org.type, org.orgName, org.runId, step, detail);
+    await tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail);
     await runs.countFinished(c, org.runId, true);
     return true;
   });

@@ -5,7 +5,7 @@
 // step they were in. It also ends runs that have nothing left to wait for.
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { startedOrgs } from '../db/state-tracker.js';
+import { clearStaleInFlight, startedOrgs } from '../db/state-tracker.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
 import { ORG_JOB_KINDS } from '../jobs/index.js';
@@ -20,6 +20,9 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
   const resolved: string[] = [];
   for (const [type, kind] of Object.entries(ORG_JOB_KINDS)) {
     if (!kind || !isMigrationType(type)) continue;
+    for (const name of await clearStaleInFlight(ctx.db, type)) {
+      orgLogger(ctx.log, name, type).warn('org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed');
+    }
     for (const row of await startedOrgs(ctx.db, type)) {
       if (!row.run_id) continue;
       const runId = String(row.run_id);

@@ -9,7 +9,7 @@ import { buildApp } from '../../src/api/app.js';
 import type { Config } from '../../src/config.js';
 import { closeContext, createContext, type Context } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
-import { seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
+import { seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
 import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
 import { createLogger } from '../../src/log.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
@@ -26,6 +26,8 @@ export interface Harness {
   /** A new api process's view: the app rebuilt on fresh connections; the old one closed. */
   restartApi(): Promise<void>;
   redisDb: number;
+  /** The test database's name (dropped at close). */
+  dbName: string;
   api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
   startWorkers(opts?: Partial<FleetOptions>): Fleet;
@@ -41,7 +43,14 @@ async function allocateRedisDb(): Promise<number> {
   return 1 + (n % 15);
 }
 
-export async function createHarness(name: string, overrides: Partial<Config> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** SQL run on the new database before mover's schema (a Chef Server database as it stands). */
+  preloadSql?: string;
+  /** Called after preloadSql, before mover's schema is applied. */
+  beforeMigrate?: (db: Context['db']) => Promise<void>;
+}
+
+export async function createHarness(name: string, overrides: Partial<Config> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mover_t_${name.replace(/\W/g, '_')}_${suffix}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN });
@@ -52,6 +61,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   const redisDb = await allocateRedisDb();
   const flush = new Redis(`${REDIS_BASE}/${redisDb}`);
   await flush.flushdb();
+  await seedDarklaunchDefaults(flush);
   await flush.quit();
 
   const pouch = await startPouchServer();
@@ -77,6 +87,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     return c;
   };
   const ctx = newContext();
+  if (opts.preloadSql) await ctx.db.query(opts.preloadSql);
+  if (opts.beforeMigrate) await opts.beforeMigrate(ctx.db);
   await migrate(ctx.db);
   let app = await buildApp(ctx);
   const fleets: Fleet[] = [];
@@ -89,6 +101,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     },
     pouch,
     redisDb,
+    dbName,
     async restartApi() {
       await app.close();
       app = await buildApp(newContext());

@@ -2,9 +2,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { lookupOrgs } from '../../db/account-snapshot.js';
-import { deleteOrgObjects } from '../../db/org-objects.js';
+import { deleteOwnedOrgObjects } from '../../db/org-objects.js';
 import * as tracker from '../../db/state-tracker.js';
-import { inTransaction } from '../../stores/postgres.js';
 import { migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
 import { audit } from '../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../operator-input.js';
@@ -66,16 +65,8 @@ export default async function stateTracker(app: FastifyInstance) {
   app.post<OrgsReq>('/migrations/:type/reset', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
-    // failed → holding, and the org's partial SQL rows go with it, in one transaction.
-    const moved = await inTransaction(db, async (c) => {
-      const { rows } = await c.query(
-        `UPDATE org_migration_state SET state = 'holding', fail_location = NULL, fail_detail = NULL, current_step = NULL, updated_at = now()
-         WHERE migration_type = $1 AND org_name = ANY($2) AND state = 'failed' RETURNING org_name, org_id`,
-        [type, names],
-      );
-      if (type === 'phase_2_migration') for (const r of rows) await deleteOrgObjects(c, r.org_id);
-      return rows.map((r) => r.org_name as string);
-    });
+    // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
+    const moved = await tracker.resetOrgs(db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
     await audit(db, actorOf(req), 'orgs.reset', { migration_type: type, orgs: names, updated: moved.length });
     return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
   });
