@@ -6,6 +6,7 @@
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)
 import { closeContext, createContext, type Context } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
+import { setSetting } from '../src/db/settings.js';
 import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
@@ -27,6 +28,8 @@ const log = createLogger('silent', 'bench');
 const ctx = createContext(stack.config, log, { dbPoolSize: P + 4 });
 const workerCtx = createContext(stack.config, log, { dbPoolSize: 2 * P + 4 });
 await migrate(ctx.db);
+// Throughput of the copy itself: no drain wait (nothing writes to the bench estate).
+await setSetting(ctx.db, 'drainWaitMs', 0);
 
 console.log(`seeding ${N} orgs (12 containers + 5 groups each) into PouchDB Server ...`);
 let t0 = Date.now();

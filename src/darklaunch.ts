@@ -130,6 +130,15 @@ export class Darklaunch {
     return out;
   }
 
+  /** Which of these orgs have their own 503_mode up right now (one pipelined round trip). */
+  async orgsDown(orgs: string[]): Promise<string[]> {
+    if (!orgs.length) return [];
+    const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgKey(o), '503_mode'])).exec();
+    const failed = (results ?? []).find(([e]) => e);
+    if (!results || failed) throw new InfrastructureError(`darklaunch read: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
+    return orgs.filter((_, i) => chefTrue(results[i][1] as string | null));
+  }
+
   async getOverride(): Promise<Record<string, string>> {
     return this.redis.hgetall(OVERRIDE_KEY);
   }

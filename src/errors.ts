@@ -38,6 +38,15 @@ export class ConflictError extends Error {
   }
 }
 
+/** A request that validates by its schema but not by the rules (HTTP 400, naming the field first). */
+export class BadRequestError extends Error {
+  readonly statusCode = 400;
+  constructor(message: string, readonly code = 'bad_request') {
+    super(message);
+    this.name = 'BadRequestError';
+  }
+}
+
 /** The named thing does not exist (HTTP 404). */
 export class NotFoundError extends Error {
   readonly statusCode = 404;

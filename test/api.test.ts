@@ -87,13 +87,17 @@ describe('capture and settings', () => {
 
   it('keeps sleep time and drain wait in Postgres and shows them with dry-run', async () => {
     expect((await h.api('PUT', '/settings/sleep-time', { ms: 250 })).status).toBe(200);
-    expect((await h.api('PUT', '/settings/drain-wait', { ms: 10 })).status).toBe(200);
+    const unsafe = await h.api('PUT', '/settings/drain-wait', { ms: 10 });
+    expect(unsafe.status).toBe(400);
+    expect(unsafe.body.message).toMatch(/^acknowledgeRisk: .*5000 ms/);
+    expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true })).status).toBe(200);
     expect((await h.api('GET', '/settings')).body).toEqual({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false });
+    expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drainWaitMs).toBe(5000);
     // The pacing lives in the queue's meta as BullMQ's global rate limit.
     const meta = `${h.config.queuePrefix}:phase_2_migration:meta`;
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '250']);
     await h.api('PUT', '/settings/sleep-time', { ms: 0 });
-    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual([null, null]);
   });
 

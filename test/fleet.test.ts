@@ -64,7 +64,7 @@ describe('fleet', () => {
   it('caps concurrency fleet-wide across two worker processes, and takes a change mid-run', async () => {
     const orgs = await readyOrgs(24, { otherDocs: 40 });
     fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));
-    await h.api('PUT', '/settings/drain-wait', { ms: 0 });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 })).status).toBe(202);
     await waitFor('6 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 6);
     const changedAt = Date.now();

@@ -42,10 +42,13 @@ export async function replaceOrgObjects(q: Q, type: string, orgId: string, rows:
        foreign_rows AS (
          SELECT CASE WHEN (SELECT ok FROM own) THEN 0
                 ELSE (SELECT count(*) FROM containers WHERE org_id = $1) + (SELECT count(*) FROM "groups" WHERE org_id = $1) END AS n),
-       dc AS (DELETE FROM containers WHERE org_id = $1 AND (SELECT ok FROM own)),
-       dg AS (DELETE FROM "groups" WHERE org_id = $1 AND (SELECT ok FROM own)),
-       ic AS (INSERT INTO containers (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)} WHERE (SELECT n FROM foreign_rows) = 0),
-       ig AS (INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(8)} WHERE (SELECT n FROM foreign_rows) = 0),
+       dc AS (DELETE FROM containers WHERE org_id = $1 AND (SELECT ok FROM own) RETURNING 1),
+       dg AS (DELETE FROM "groups" WHERE org_id = $1 AND (SELECT ok FROM own) RETURNING 1),
+       -- Sibling data-modifying CTEs run in no promised order: the inserts read
+       -- this count, so both deletes have run to completion before any row goes in.
+       gone AS (SELECT (SELECT count(*) FROM dc) + (SELECT count(*) FROM dg) AS n),
+       ic AS (INSERT INTO containers (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)} WHERE (SELECT n FROM foreign_rows) = 0 AND (SELECT n FROM gone) >= 0),
+       ig AS (INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(8)} WHERE (SELECT n FROM foreign_rows) = 0 AND (SELECT n FROM gone) >= 0),
        mark AS (UPDATE mover.org_progress SET rows_in_sql = true WHERE migration_type = $14 AND org_id = $1 AND (SELECT n FROM foreign_rows) = 0)
      SELECT n::int AS foreign_rows FROM foreign_rows`,
     values: [orgId, ...arrays(rows.containers), ...arrays(rows.groups), type],

@@ -9,7 +9,10 @@ export interface Settings {
   drainWaitMs: number;
 }
 
-export const DEFAULT_SETTINGS: Settings = { sleepTimeMs: 0, drainWaitMs: 0 };
+/** The runbook's sleep_time after an org goes dark: what the drain wait is unless an operator lowers it knowingly. */
+export const SAFE_DRAIN_WAIT_MS = 5000;
+
+export const DEFAULT_SETTINGS: Settings = { sleepTimeMs: 0, drainWaitMs: SAFE_DRAIN_WAIT_MS };
 
 export async function getSettings(db: Db): Promise<Settings> {
   const { rows } = await db.query(`SELECT key, value FROM mover.settings WHERE key = ANY($1)`, [Object.keys(DEFAULT_SETTINGS)]);

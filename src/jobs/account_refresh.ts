@@ -19,7 +19,7 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
   const log = ctx.log.child({ job: name });
   const snapshotId = await snapshot.beginSnapshot(ctx.db);
   // Best effort: without it, live AuthJoin look-ups for objects newer than the snapshot scan the database.
-  await ctx.couch.ensureAuthzIndex().catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the authz index on opscode_account'));
+  await ctx.couch.ensureAuthzLookup().catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the AuthJoin look-up (index or view) on opscode_account'));
   let orgs = 0;
   let joins = 0;
   let skipped = 0;

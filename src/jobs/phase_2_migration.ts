@@ -1,21 +1,23 @@
-// phase_2_migration: the legacy per-org migration, step by step (DOMAIN.md).
-// Steps 1 (ready → started) and 8 (started → completed/failed) are the frame's
-// (src/runs/org-job.ts); this module is what happens in between, and how an
-// org is put back when any of it fails.
+// phase_2_migration: the legacy per-org migration, step by step (DOMAIN.md),
+// with two steps the legacy tool lacked: a preflight before the org goes dark
+// and a check for writes that landed after the copy. Claiming the org (ready →
+// started) and completing or failing it are the frame's (src/runs/org-job.ts);
+// this module is what happens in between, and how an org is put back when
+// any of it fails.
 import type { Context } from '../context.js';
-import { deleteOwnedOrgObjects, foreignRowCount, readAllObjects, replaceOrgObjects, OBJECT_TABLES } from '../db/org-objects.js';
+import { deleteOwnedOrgObjects, foreignRowCount, readAllObjects, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
 import { authzForDocs } from '../migration/authz.js';
+import { compareRows, describeDiff, diffCount } from '../migration/compare.js';
+import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
+import { orgDatabaseName } from '../stores/couch.js';
 import type { OrgJobKind, OrgRef } from '../runs/org-job.js';
 import { classifyPgError } from '../stores/postgres.js';
 
 export const type = 'phase_2_migration';
-
-// The plan made by `migrate` is what `verify` checks SQL against, for the same delivery.
-const plans = new WeakMap<OrgRef, ObjectPlan>();
 
 /**
  * Step 1: before the org goes dark, make sure it is one this migration may
@@ -58,9 +60,34 @@ export async function drainWait(ctx: Context, org: OrgRef) {
   }
 }
 
-/** Step 4: read only the org's containers and groups; write them in one transaction. */
+/** The copy one delivery made: what verify checks SQL against, and what check_writes compares CouchDB with. */
+interface Copy {
+  plan: ObjectPlan;
+  /** The org database's update_seq, read just before the copy read its documents. */
+  seq: string;
+  /** Every container and group document the copy read, with the revision it read. */
+  revs: Map<string, string | undefined>;
+  copies: number;
+}
+const copies = new WeakMap<OrgRef, Copy>();
+
+/**
+ * A seam for tests: runs right after a copy has read the org's documents, so
+ * a test can land a write in CouchDB at exactly that moment. Unset in the product.
+ */
+export const afterCopyRead: { hook?: (org: OrgRef) => Promise<void> } = {};
+
+/** How many times one delivery copies an org whose CouchDB documents keep changing while it is dark. */
+export const MAX_COPIES = 3;
+/** Rounds of other documents' changes (nodes, roles) check_writes looks through before it gives up. */
+const MAX_CHECKS = 10;
+
+/** Step 4: read only the org's containers and groups; write them in one statement. */
 export async function migrate(ctx: Context, org: OrgRef) {
+  // Before the read: a write landing after this point moves the seq, and check_writes sees it.
+  const seq = await ctx.couch.updateSeq(orgDatabaseName(org.orgId));
   const docs = await ctx.couch.readOrgObjects(org.orgId);
+  await afterCopyRead.hook?.(org);
   const authz = await authzForDocs(ctx, docs, org.log);
   const plan = planObjects(docs, authz);
   for (const s of plan.skipped) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
@@ -73,37 +100,65 @@ export async function migrate(ctx: Context, org: OrgRef) {
     throw classifyPgError(err, 'write containers and groups');
   }
   if (written.foreignRows) {
-    throw new OrgDataError(`SQL already holds ${written.foreignRows} containers/groups rows for this org that mover did not write (created on SQL, or copied some other way); they are left as they are`);
+    throw new OrgDataError(`SQL already holds ${written.foreignRows} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
   }
-  plans.set(org, plan);
-  org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length }, 'org objects written');
+  copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), copies: (copies.get(org)?.copies ?? 0) + 1 });
+  org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');
 }
 
 /** Step 5: SQL holds exactly the planned rows for this org: same ids, names and authz ids, nothing else. */
 export async function verify(ctx: Context, org: OrgRef) {
-  const plan = plans.get(org);
-  if (!plan) throw new OrgDataError('verify: no migration plan in this delivery');
-  const all = await readAllObjects(ctx.db, org.orgId).catch((err) => {
+  const copy = copies.get(org);
+  if (!copy) throw new OrgDataError('verify: no copy in this delivery');
+  const sql = await readAllObjects(ctx.db, org.orgId).catch((err) => {
     throw classifyPgError(err, 'verify read');
   });
-  for (const t of OBJECT_TABLES) {
-    const want = new Map(plan[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
-    const have = all[t];
-    const extra = have.filter((r) => !want.has(r.id)).map((r) => r.id);
-    const wrong = have.filter((r) => want.has(r.id) && want.get(r.id) !== `${r.name}\u0000${r.authz_id.trim()}`).map((r) => r.id);
-    const missing = [...want.keys()].filter((id) => !have.some((r) => r.id === id));
-    if (extra.length || wrong.length || missing.length) {
-      throw new OrgDataError(`verify: ${t} differ from CouchDB (missing ${missing.length}, extra ${extra.length}, different ${wrong.length})`, { missing, extra, wrong });
-    }
-  }
+  const diff = compareRows(copy.plan, sql);
+  if (diffCount(diff)) throw new OrgDataError(`verify: SQL differs from CouchDB (${describeDiff(diff)})`, { diff });
 }
 
-/** Step 6: route the org's containers and groups to SQL. */
+/**
+ * Step 7: no write lost at the switch. Writes the Chef API accepted just
+ * before 503 may land in CouchDB after the copy read it. If the org database
+ * changed since the copy's update_seq and a container or group is among the
+ * changes, the org is copied again (after the drain wait, so the rest can
+ * land), up to MAX_COPIES; past that it fails and is restored, served from
+ * CouchDB, where those writes are.
+ *
+ * It runs after route_to_sql, while the org is still dark: no new request
+ * reaches a dark org, so its routing does not matter yet, and looking last
+ * leaves unguarded only the one flag write that clears 503 (before routing,
+ * the routing write would be unguarded too).
+ */
+export async function checkWrites(ctx: Context, org: OrgRef) {
+  const dbName = orgDatabaseName(org.orgId);
+  for (let check = 1; check <= MAX_CHECKS; check++) {
+    const copy = copies.get(org)!;
+    if ((await ctx.couch.updateSeq(dbName)) === copy.seq) return;
+    const { changes, lastSeq } = await ctx.couch.changesSince(dbName, copy.seq);
+    const late = lateWrites(changes, copy.revs);
+    if (!late.length) {
+      if (!changes.length) return; // the seq moved only in form (a clustered CouchDB): nothing was written
+      copy.seq = lastSeq; // other documents only; look again from there
+      continue;
+    }
+    if (copy.copies >= MAX_COPIES) {
+      throw new OrgDataError(`containers/groups were still being written in CouchDB after ${copy.copies} copies (${late.slice(0, 5).join(', ')}${late.length > 5 ? ', ...' : ''}); the org stays on CouchDB`, { late });
+    }
+    org.log.warn({ late_doc_ids: late.slice(0, 20), copies: copy.copies }, 'containers/groups written after the copy read them; copying the org again');
+    await sleep(Math.max((await cachedSettings(ctx)).drainWaitMs, 250));
+    await migrate(ctx, org);
+    await verify(ctx, org);
+  }
+  throw new OrgDataError(`the org database kept changing through ${MAX_CHECKS} checks; the org stays on CouchDB`);
+}
+
+/** Step 6: route the org's containers and groups to SQL (the org is still dark). */
 export async function routeToSql(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.routeOrg(org.orgName, false);
 }
 
-/** Step 7: the org answers again. */
+/** Step 8: the org answers again. */
 export async function setUp(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.setOrgDown(org.orgName, false);
 }
@@ -117,6 +172,7 @@ export const kind: OrgJobKind = {
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
     { name: 'route_to_sql', run: routeToSql, checkpoint: true },
+    { name: 'check_writes', run: checkWrites },
     { name: 'clear_503', run: setUp },
   ],
   // Served from CouchDB and up again first; only then are the partial rows

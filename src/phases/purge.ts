@@ -9,6 +9,7 @@ import { authzForDocs } from '../migration/authz.js';
 import { readAllObjects, OBJECT_TABLES } from '../db/org-objects.js';
 import { errorMessage, isDataError } from '../errors.js';
 import { planObjects } from '../migration/plan-objects.js';
+import { compareRows } from '../migration/compare.js';
 import { orgDatabaseName, type CouchDoc } from '../stores/couch.js';
 import type { StepAction } from './types.js';
 
@@ -33,12 +34,14 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
   }
   const plan = planObjects(docs, await authzForDocs(ctx, docs));
   const sql = await readAllObjects(ctx.db, orgId);
-  for (const t of OBJECT_TABLES) {
-    const have = new Map(sql[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
-    const want = new Map(plan[t].map((r) => [r.id, `${r.name}\u0000${r.authz_id}`]));
-    for (const [id, v] of want) if (have.get(id) !== v) return { ok: false, reason: `${t} ${id} differs or is missing in SQL`, docs };
-    if (!resuming) for (const id of have.keys()) if (!want.has(id)) return { ok: false, reason: `${t} ${id} is in SQL but not in CouchDB`, docs };
-  }
+  const diff = compareRows(plan, sql);
+  const problems = OBJECT_TABLES.flatMap((t) => [
+    ...diff[t].missing.map((id) => `${t} ${id} is in CouchDB but not in SQL`),
+    ...diff[t].different.map((id) => `${t} ${id} differs between CouchDB and SQL`),
+    // Resuming, SQL rows whose documents an earlier pass purged are expected.
+    ...(resuming ? [] : diff[t].extra.map((id) => `${t} ${id} is in SQL but not in CouchDB`)),
+  ]);
+  if (problems.length) return { ok: false, reason: problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''), docs };
   const inSql = new Set(OBJECT_TABLES.flatMap((t) => sql[t].map((r) => r.id)));
   return { ok: true, docs: docs.filter((d) => inSql.has(d._id)) };
 }

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { getSettings, setSetting } from '../db/settings.js';
 import { readyOrgs } from '../db/state-tracker.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, errorMessage } from '../errors.js';
 import { applyPacing, isMigrationType, orgJobId, type MigrationType, type OrgJobData } from '../queues.js';
 import { haltFleet } from './halt.js';
 import { JOB_OPTIONS } from './manager-options.js';
@@ -47,6 +47,8 @@ export interface RunStatus {
   objects_in_progress: number;
   objects_failed: number;
   fatal_stop: boolean;
+  /** Orgs of the run with 503_mode up now (never more than the concurrency); null if the darklaunch Redis did not answer. */
+  orgs_dark: number | null;
   concurrency?: number;
   stop_reason?: string | null;
   started_at?: string;
@@ -56,9 +58,15 @@ export interface RunStatus {
 export async function runStatus(ctx: Context, type: string): Promise<RunStatus> {
   const run = await runs.latestRun(ctx.db, type);
   if (!run) {
-    return { runId: null, state: 'ready', orgs_completed: 0, objects_remaining: 0, objects_requested: 0, objects_in_progress: 0, objects_failed: 0, fatal_stop: false };
+    return { runId: null, state: 'ready', orgs_completed: 0, objects_remaining: 0, objects_requested: 0, objects_in_progress: 0, objects_failed: 0, fatal_stop: false, orgs_dark: 0 };
   }
-  const inProgress = await runs.inProgress(ctx.db, run.id);
+  const inFlight = await runs.inFlightOrgs(ctx.db, run.id);
+  const inProgress = inFlight.length;
+  // Only an org in flight can be dark: its own 503_mode is asked for each.
+  const dark = await ctx.darklaunch.orgsDown(inFlight).catch((err) => {
+    ctx.log.warn({ err: errorMessage(err), run_id: run.id }, 'could not read which orgs are dark');
+    return null;
+  });
   const notStarted = run.state === 'ready' ? 0 : Math.max(0, run.enqueued - run.orgs_finished - run.orgs_skipped - inProgress);
   return {
     runId: run.id,
@@ -69,6 +77,7 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
     objects_in_progress: inProgress,
     objects_failed: run.orgs_failed,
     fatal_stop: run.fatal_stop,
+    orgs_dark: dark === null ? null : dark.length,
     concurrency: run.concurrency,
     stop_reason: run.stop_reason,
     started_at: run.started_at.toISOString(),

@@ -22,9 +22,53 @@ export function orgDatabaseName(guid: string): string {
   return `chef_${guid}`;
 }
 
+/** What the server can do, decided once per process by asking it (never by catching failures). */
+export interface CouchCapabilities {
+  /** _find / _index (CouchDB 2.0 and later; not 1.x). */
+  mango: boolean;
+  /** What the server said it is, for the logs: "CouchDB 1.6.1", "express-pouchdb 4.2.0". */
+  server: string;
+}
+
+// CouchDB 1.x has no Mango: AuthJoins are looked up there through this view,
+// written into opscode_account by the account refresh (README, "What mover creates").
+export const AUTHZ_VIEW = { ddoc: 'mover', view: 'authz_by_object' };
+const AUTHZ_VIEW_DOC = {
+  language: 'javascript',
+  views: {
+    [AUTHZ_VIEW.view]: {
+      // The same type rule as docType(): the first of json_class, couchrest-type, type that is present.
+      map: `function (doc) {
+  var t = 'json_class' in doc ? doc.json_class : ('couchrest-type' in doc ? doc['couchrest-type'] : doc.type);
+  if (t === '${TYPES.authJoin}' && typeof doc.user_object_id === 'string' && typeof doc.auth_object_id === 'string') emit(doc.user_object_id, doc.auth_object_id);
+}`,
+    },
+  },
+};
+
+/**
+ * What GET / says: CouchDB names itself and its version (Mango from 2.0 on);
+ * any other server (PouchDB Server, a proxy) leaves mango undecided, to be asked.
+ */
+export function fromWelcome(info: Record<string, unknown>): { server: string; mango?: boolean } {
+  const version = String(info.version ?? '?');
+  if (typeof info.couchdb === 'string') return { server: `CouchDB ${version}`, mango: Number.parseInt(version, 10) >= 2 };
+  const vendor = Object.keys(info).find((k) => /welcome/i.test(String(info[k]))) ?? 'unknown server';
+  return { server: `${vendor} ${version}` };
+}
+
+export interface Change {
+  id: string;
+  deleted: boolean;
+  doc?: CouchDoc;
+}
+
 export class Couch {
   readonly server: nano.ServerScope;
-  constructor(url: string, readonly accountDb = 'opscode_account') {
+  private caps?: Promise<CouchCapabilities>;
+  private authzViewReady?: Promise<void>;
+
+  constructor(url: string, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
     this.server = nano({ url });
   }
 
@@ -33,8 +77,33 @@ export class Couch {
   }
 
   /**
-   * Pages through a database with _all_docs, so memory holds one page at a
-   * time however large the database is.
+   * Once per process: a server that says it is CouchDB 1.x has no Mango; any
+   * other is asked for opscode_account's index list (_index), which only a
+   * Mango server answers. A failed question is asked again next time.
+   */
+  capabilities(): Promise<CouchCapabilities> {
+    this.caps ??= this.askCapabilities();
+    this.caps.catch(() => (this.caps = undefined));
+    return this.caps;
+  }
+
+  private async askCapabilities(): Promise<CouchCapabilities> {
+    const { server, mango } = fromWelcome((await couchCall(() => this.server.relax({ path: '' }), 'server info')) as Record<string, unknown>);
+    if (mango !== undefined) return { mango, server };
+    try {
+      await this.server.relax({ db: this.accountDb, path: '_index' });
+      return { mango: true, server };
+    } catch (err) {
+      const e = err as { statusCode?: number; reason?: string; description?: string };
+      const dbMissing = /no_db_file|does not exist/i.test(`${e.reason ?? ''} ${e.description ?? ''}`);
+      if ((e.statusCode === 404 || e.statusCode === 400) && !dbMissing) return { mango: false, server };
+      throw new InfrastructureError(`asking ${server} for Mango on ${this.accountDb}: ${(err as Error).message}`, 'couchdb', { cause: err });
+    }
+  }
+
+  /**
+   * Pages through a database with _all_docs (every CouchDB version has it),
+   * so memory holds one page at a time however large the database is.
    */
   async *pages(dbName: string, pageSize = 2000): AsyncGenerator<CouchDoc[]> {
     const db = this.server.use<Record<string, unknown>>(dbName);
@@ -46,64 +115,108 @@ export class Couch {
       const rows = res.rows.filter((r) => r.doc);
       const page = rows.slice(0, pageSize).map((r) => r.doc as unknown as CouchDoc);
       if (page.length) yield page;
-      if (rows.length <= pageSize) return;
-      startkey = rows[pageSize].id;
+      if (res.rows.length <= pageSize) return;
+      startkey = res.rows[pageSize].id;
     }
   }
 
   /**
-   * Reads only the org's containers and groups with a Mango query (not the
-   * whole org database), paging by _id so a huge org stays within memory.
+   * Only the org's containers and groups. With Mango the server selects them
+   * (paged by _id); on CouchDB 1.x the org database is paged through with
+   * _all_docs and every other document dropped page by page, so memory holds
+   * one page plus the org's containers and groups, whatever else it holds.
    */
-  async readOrgObjects(guid: string, pageSize = 500): Promise<CouchDoc[]> {
+  async readOrgObjects(guid: string): Promise<CouchDoc[]> {
     const dbName = orgDatabaseName(guid);
-    const db = this.server.use<Record<string, unknown>>(dbName);
-    const wanted = [TYPES.container, TYPES.group];
-    const typeMatch = { $or: ['json_class', 'couchrest-type', 'type'].map((f) => ({ [f]: { $in: wanted } })) };
+    const wanted: string[] = [TYPES.container, TYPES.group];
     const out: CouchDoc[] = [];
+    if (!(await this.capabilities()).mango) {
+      for await (const page of this.pages(dbName, this.legacyPageSize)) for (const d of page) if (wanted.includes(docType(d) ?? '')) out.push(d);
+      return out;
+    }
+    const db = this.server.use<Record<string, unknown>>(dbName);
+    const typeMatch = { $or: ['json_class', 'couchrest-type', 'type'].map((f) => ({ [f]: { $in: wanted } })) };
+    const pageSize = 500;
     let after = '';
     for (;;) {
       const res = await couchCall(
-        () =>
-          db.find({
-            selector: { $and: [{ _id: { $gt: after } }, typeMatch] },
-            sort: [{ _id: 'asc' }],
-            limit: pageSize,
-          } as nano.MangoQuery),
+        () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize } as nano.MangoQuery),
         `read ${dbName}`,
       );
       const docs = res.docs as unknown as CouchDoc[];
-      for (const d of docs) if (wanted.includes(docType(d) as never)) out.push(d);
+      for (const d of docs) if (wanted.includes(docType(d) ?? '')) out.push(d);
       if (docs.length < pageSize) return out;
       after = docs[docs.length - 1]._id;
     }
   }
 
+  /** The database's update_seq (a number on 1.x, an opaque string on 2.x and later), as a string. */
+  async updateSeq(dbName: string): Promise<string> {
+    const info = await couchCall(() => this.server.db.get(dbName), `info of ${dbName}`);
+    return String(info.update_seq);
+  }
+
+  /** Every document changed in the database since `seq`, with its body (deleted ones without), and the seq it reached. */
+  async changesSince(dbName: string, seq: string): Promise<{ changes: Change[]; lastSeq: string }> {
+    const res = await couchCall(() => this.server.db.changes(dbName, { since: seq, include_docs: true }), `changes of ${dbName}`);
+    const changes = res.results.map((r) => {
+      const doc = (r as { doc?: CouchDoc }).doc;
+      return { id: r.id, deleted: !!r.deleted, ...(doc && !r.deleted ? { doc } : {}) };
+    });
+    return { changes, lastSeq: String(res.last_seq) };
+  }
+
   /**
    * Looks AuthJoins up in opscode_account itself, for objects created after
-   * the account snapshot was taken. Uses the Mango index made by
-   * ensureAuthzIndex when it exists (CouchDB scans without it).
+   * the account snapshot was taken: with Mango through its index, on 1.x
+   * through mover's view.
    */
   async findAuthJoins(couchIds: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (!couchIds.length) return out;
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
+    const keep = (objectId: unknown, authzId: unknown) => {
+      if (typeof objectId === 'string' && typeof authzId === 'string') out.set(objectId, authzId.toLowerCase());
+    };
+    if (!(await this.capabilities()).mango) {
+      await this.ensureAuthzLookup();
+      const res = await couchCall(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`);
+      for (const r of res.rows) keep(r.key, r.value);
+      return out;
+    }
     const res = await couchCall(
       () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
       `read ${this.accountDb}`,
     );
-    for (const d of res.docs as unknown as CouchDoc[]) {
-      if (docType(d) === TYPES.authJoin && typeof d.user_object_id === 'string' && typeof d.auth_object_id === 'string') {
-        out.set(d.user_object_id, d.auth_object_id.toLowerCase());
-      }
-    }
+    for (const d of res.docs as unknown as CouchDoc[]) if (docType(d) === TYPES.authJoin) keep(d.user_object_id, d.auth_object_id);
     return out;
   }
 
-  /** A Mango index on user_object_id, so live AuthJoin look-ups do not scan opscode_account. */
-  async ensureAuthzIndex(): Promise<void> {
-    const db = this.server.use(this.accountDb);
-    await couchCall(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
+  /**
+   * Makes live AuthJoin look-ups cheap: a Mango index on user_object_id, or
+   * on 1.x the view (written once, then built by CouchDB as it is queried).
+   */
+  ensureAuthzLookup(): Promise<void> {
+    this.authzViewReady ??= this.makeAuthzLookup();
+    this.authzViewReady.catch(() => (this.authzViewReady = undefined));
+    return this.authzViewReady;
+  }
+
+  private async makeAuthzLookup(): Promise<void> {
+    const db = this.server.use<Record<string, unknown>>(this.accountDb);
+    if ((await this.capabilities()).mango) {
+      await couchCall(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
+      return;
+    }
+    const id = `_design/${AUTHZ_VIEW.ddoc}`;
+    let current: Record<string, unknown> | null = null;
+    try {
+      current = await db.get(id);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw couchError(err, `read ${this.accountDb}/${id}`);
+    }
+    if (current && JSON.stringify(current.views) === JSON.stringify(AUTHZ_VIEW_DOC.views)) return;
+    await couchCall(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`);
   }
 
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
@@ -122,11 +235,15 @@ export async function couchCall<T>(fn: () => Promise<T>, what: string): Promise<
   try {
     return await fn();
   } catch (err) {
-    const e = err as { statusCode?: number; message?: string; error?: string };
-    if (e.statusCode === 404) throw new OrgDataError(`${what}: not found in CouchDB`, { statusCode: 404 });
-    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 401 && e.statusCode !== 403 && e.statusCode !== 429) {
-      throw new OrgDataError(`${what}: CouchDB answered ${e.statusCode} ${e.error ?? ''}`.trim(), { statusCode: e.statusCode });
-    }
-    throw new InfrastructureError(`${what}: ${e.message ?? String(err)}`, 'couchdb', { cause: err });
+    throw couchError(err, what);
   }
+}
+
+export function couchError(err: unknown, what: string): Error {
+  const e = err as { statusCode?: number; message?: string; error?: string };
+  if (e.statusCode === 404) return new OrgDataError(`${what}: not found in CouchDB`, { statusCode: 404 });
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 401 && e.statusCode !== 403 && e.statusCode !== 429) {
+    return new OrgDataError(`${what}: CouchDB answered ${e.statusCode} ${e.error ?? ''}`.trim(), { statusCode: e.statusCode });
+  }
+  return new InfrastructureError(`${what}: ${e.message ?? String(err)}`, 'couchdb', { cause: err });
 }

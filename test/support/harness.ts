@@ -9,9 +9,11 @@ import { buildApp } from '../../src/api/app.js';
 import type { Config } from '../../src/config.js';
 import { closeContext, createContext, type Context } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
+import { setSetting } from '../../src/db/settings.js';
 import { seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
 import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
 import { createLogger } from '../../src/log.js';
+import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -22,7 +24,10 @@ export interface Harness {
   config: Config;
   ctx: Context;
   app: FastifyInstance;
+  /** PouchDB Server itself (tests seed it directly, whichever CouchDB mover is given). */
   pouch: PouchServer;
+  /** The CouchDB 1.x proxy mover talks to, when the harness was made with couch: 'couch1'. */
+  couch1?: Couch1Proxy;
   /** A new api process's view: the app rebuilt on fresh connections; the old one closed. */
   restartApi(): Promise<void>;
   redisDb: number;
@@ -48,6 +53,8 @@ export interface HarnessOptions {
   preloadSql?: string;
   /** Called after preloadSql, before mover's schema is applied. */
   beforeMigrate?: (db: Context['db']) => Promise<void>;
+  /** Which CouchDB mover talks to: PouchDB Server as it is (Mango, like 2.x/3.x), or behind a proxy that acts as CouchDB 1.x. */
+  couch?: 'mango' | 'couch1';
 }
 
 export async function createHarness(name: string, overrides: Partial<Config> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -65,12 +72,13 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   await flush.quit();
 
   const pouch = await startPouchServer();
+  const couch1 = opts.couch === 'couch1' ? await startCouch1Proxy(pouch.url) : undefined;
   const databaseUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
   const config: Config = {
     databaseUrl,
     redisUrl: `${REDIS_BASE}/${redisDb}`,
     darklaunchRedisUrl: `${REDIS_BASE}/${redisDb}`,
-    couchdbUrl: pouch.url,
+    couchdbUrl: couch1?.url ?? pouch.url,
     apiToken: TOKEN,
     port: 0,
     logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -90,6 +98,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   if (opts.preloadSql) await ctx.db.query(opts.preloadSql);
   if (opts.beforeMigrate) await opts.beforeMigrate(ctx.db);
   await migrate(ctx.db);
+  // No Chef API writes into the test estates: no drain wait, unless a test sets one.
+  await setSetting(ctx.db, 'drainWaitMs', 0);
   let app = await buildApp(ctx);
   const fleets: Fleet[] = [];
 
@@ -100,6 +110,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       return app;
     },
     pouch,
+    couch1,
     redisDb,
     dbName,
     async restartApi() {
@@ -136,6 +147,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       dbg('app closed');
       await Promise.allSettled(contexts.map(closeContext));
       dbg('contexts closed');
+      await couch1?.close();
       await pouch.stop();
       const a = new pg.Client({ connectionString: PG_ADMIN });
       await a.connect();

@@ -1,14 +1,14 @@
 // The one error handler: bad input is a 4xx naming the field, never a 500.
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
     }
-    if (err instanceof ConflictError || err instanceof NotFoundError) {
+    if (err instanceof ConflictError || err instanceof NotFoundError || err instanceof BadRequestError) {
       return reply.code(err.statusCode).send({ error: err.code, message: err.message });
     }
     const status = err.statusCode ?? 500;

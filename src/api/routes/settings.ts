@@ -2,11 +2,22 @@ import { audit } from '../../db/audit.js';
 import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { getSettings, setSetting } from '../../db/settings.js';
+import { getSettings, SAFE_DRAIN_WAIT_MS, setSetting } from '../../db/settings.js';
+import { BadRequestError } from '../../errors.js';
 import { setSleepTime } from '../../runs/manager.js';
 
 const Ms = Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }) }, { additionalProperties: false });
 type MsReq = { Body: Static<typeof Ms> };
+const DrainWait = Type.Object(
+  {
+    ms: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    // Below the runbook's 5 s, writes the Chef API accepted just before 503 may
+    // land after the copy: mover then copies again or fails the org, but an
+    // operator lowers it knowing that.
+    acknowledgeRisk: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 
 export default async function settings(app: FastifyInstance) {
   const { ctx } = app;
@@ -24,10 +35,17 @@ export default async function settings(app: FastifyInstance) {
     return show();
   });
 
-  app.put<MsReq>('/settings/drain-wait', { schema: { body: Ms } }, async (req) => {
+  app.put<{ Body: Static<typeof DrainWait> }>('/settings/drain-wait', { schema: { body: DrainWait } }, async (req) => {
+    const { ms, acknowledgeRisk } = req.body;
+    if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
+      throw new BadRequestError(
+        `acknowledgeRisk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledgeRisk": true to set ${ms} ms`,
+      );
+    }
     const before = await getSettings(ctx.db);
-    await setSetting(ctx.db, 'drainWaitMs', req.body.ms);
-    await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: req.body.ms });
+    await setSetting(ctx.db, 'drainWaitMs', ms);
+    if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
+    await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
     return show();
   });
 }
