@@ -238,6 +238,12 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
   });
 }
 
+/** The names of a migration type's orgs in any of these states. */
+export async function orgNamesIn(q: Q, type: string, states: OrgState[]): Promise<string[]> {
+  const { rows } = await q.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
+  return rows.map((r) => r.org_name);
+}
+
 export async function countByState(q: Q, type?: string): Promise<{ migration_type: string; state: OrgState; count: number }[]> {
   const { rows } = await q.query(
     `SELECT migration_type, state, count(*)::int AS count FROM org_migration_state WHERE ($1::text IS NULL OR migration_type = $1) GROUP BY 1, 2 ORDER BY 1, 2`,

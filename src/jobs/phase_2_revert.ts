@@ -11,6 +11,7 @@ import { ConflictError, errorMessage, isDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { haltFleet } from '../runs/halt.js';
 import { JOB_OPTIONS } from '../runs/manager-options.js';
+import { routingPreflight } from '../runs/routing-preflight.js';
 import { inTransaction } from '../stores/postgres.js';
 
 export const type = 'phase_2_revert';
@@ -67,6 +68,8 @@ export interface RevertJob {
 }
 
 export async function startRevert(ctx: Context, orgs: string[] | 'all', concurrency: number) {
+  // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
+  await routingPreflight(ctx, 'any');
   const { rows } = await ctx.db.query(
     `SELECT org_name, org_id FROM org_migration_state WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) ORDER BY org_id`,
     [MIGRATED, orgs === 'all' ? null : orgs],

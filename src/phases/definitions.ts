@@ -2,7 +2,8 @@
 // follow the runbook's numbering; manual steps carry the runbook's command.
 import { lookupOrgs } from '../db/account-snapshot.js';
 import { getSettings } from '../db/settings.js';
-import { insertOrgs, readyHolding } from '../db/state-tracker.js';
+import { insertOrgs, orgNamesIn, readyHolding } from '../db/state-tracker.js';
+import { routingPreflight, unpinnedOrgs } from '../runs/routing-preflight.js';
 import * as accountRefresh from '../jobs/account_refresh.js';
 import { setSleepTime } from '../runs/manager.js';
 import { purgeCompletedOrgs } from './purge.js';
@@ -44,7 +45,8 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx, phase) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T, phase.params.orgs as string[])).length } }),
       },
-      { id: '1.4', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params)) },
+      // dl_default must still route orgs without flags of their own to CouchDB.
+      { id: '1.4', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'couchdb') },
     ],
   },
   {
@@ -100,6 +102,14 @@ export const PHASES: PhaseDef[] = [
         title: 'Route orgs without their own flags to SQL (dl_default)',
         kind: 'auto',
         action: async (ctx) => {
+          await routingPreflight(ctx, 'any');
+          // Every org still to migrate must be pinned to CouchDB by its own flags, or the flip strands it on SQL.
+          if (!ctx.darklaunch.dryRun) {
+            const unpinned = await unpinnedOrgs(ctx, await orgNamesIn(ctx.db, T, ['holding', 'ready', 'failed']));
+            if (unpinned.length) {
+              return { state: 'failed', detail: { error: `${unpinned.length} orgs still to migrate have no couchdb_* flags of their own; flipping dl_default would serve them from SQL, where their data is not. Run the prep pass (step 2.5) again, then start phase 2.`, unpinned: unpinned.slice(0, 50) } };
+            }
+          }
           await ctx.darklaunch.setDefault({ couchdb_containers: false, couchdb_groups: false });
           return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, dryRun: ctx.darklaunch.dryRun } };
         },
@@ -132,7 +142,8 @@ export const PHASES: PhaseDef[] = [
         },
       },
       { id: '3.2', title: 'Move all holding orgs to ready', kind: 'auto', action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }) },
-      { id: '3.3', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params)) },
+      // dl_default routes orgs without flags of their own to SQL since step 2.6.
+      { id: '3.3', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'sql') },
     ],
   },
   {

@@ -52,7 +52,9 @@ async function advance(ctx: Context, n: number): Promise<void> {
       result = await stepDef.action(ctx, phase, step);
     } catch (err) {
       log.error({ step: step.id, err: errorMessage(err) }, 'phase step failed');
-      result = { state: 'failed' as const, detail: { error: errorMessage(err) } };
+      // A typed error may carry what the operator needs to act on (the routing preflight's problems).
+      const extra = (err as { detail?: unknown }).detail;
+      result = { state: 'failed' as const, detail: { error: errorMessage(err), ...(extra && typeof extra === 'object' ? extra : {}) } };
     }
     if (result.state === 'running') return db.updateStep(ctx.db, n, step.id, 'running', result.detail);
     if (result.state === 'done') {

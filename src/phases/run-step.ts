@@ -7,15 +7,16 @@ import * as runs from '../db/runs.js';
 import type { StepRow } from '../db/phases.js';
 import type { MigrationType } from '../queues.js';
 import { startRun } from '../runs/manager.js';
+import type { ExpectedDefault } from '../runs/routing-preflight.js';
 import type { StepResult } from './types.js';
 
-export async function runAndWait(ctx: Context, step: StepRow, type: MigrationType, concurrency: number): Promise<StepResult> {
+export async function runAndWait(ctx: Context, step: StepRow, type: MigrationType, concurrency: number, expect: ExpectedDefault = 'any'): Promise<StepResult> {
   let runId = step.detail.runId as string | undefined;
   if (!runId) {
     const latest = await runs.latestRun(ctx.db, type);
     if (latest && step.started_at && latest.started_at >= step.started_at) runId = latest.id; // started before a restart
     else if (latest && latest.state !== 'ready') return { state: 'failed', detail: { error: `another ${type} run (${latest.id}) is active; halt it or wait, then start the phase again` } };
-    else runId = (await startRun(ctx, type, 'all', concurrency)).id;
+    else runId = (await startRun(ctx, type, 'all', concurrency, expect)).id;
     return { state: 'running', detail: { runId, migrationType: type, concurrency } };
   }
   const run = await runs.getRun(ctx.db, runId);

@@ -7,6 +7,7 @@ import { readyOrgs } from '../db/state-tracker.js';
 import { ConflictError, errorMessage } from '../errors.js';
 import { applyPacing, isMigrationType, orgJobId, type MigrationType, type OrgJobData } from '../queues.js';
 import { haltFleet } from './halt.js';
+import { routingPreflight, type ExpectedDefault } from './routing-preflight.js';
 import { JOB_OPTIONS } from './manager-options.js';
 import * as prep from '../jobs/phase_2_migration_prep.js';
 import * as revert from '../jobs/phase_2_revert.js';
@@ -14,10 +15,15 @@ import * as revert from '../jobs/phase_2_revert.js';
 const ENQUEUE_CHUNK = 1000;
 
 
-/** Takes the orgs that are ready now (ordered by org_id, up to count) and queues one job each. */
-export async function startRun(ctx: Context, type: MigrationType, count: number | 'all', concurrency: number): Promise<runs.RunRow> {
+/**
+ * Takes the orgs that are ready now (ordered by org_id, up to count) and
+ * queues one job each. A migration or revert starts only once the routing
+ * Chef applies has been checked (`expect`: what dl_default must say now).
+ */
+export async function startRun(ctx: Context, type: MigrationType, count: number | 'all', concurrency: number, expect: ExpectedDefault = 'any'): Promise<runs.RunRow> {
   if (type === prep.type) return prep.startPrep(ctx, concurrency);
   if (type === revert.type) return (await revert.startRevert(ctx, 'all', concurrency)).run;
+  await routingPreflight(ctx, expect);
   const orgs = await readyOrgs(ctx.db, type, count === 'all' ? null : count);
   const run = await runs.createRun(ctx.db, type, count === 'all' ? null : count, orgs.length, concurrency);
   if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');

@@ -3,6 +3,7 @@ import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { OrgName } from '../schemas.js';
+import { OVERRIDE_KEY, ROUTING_FIELDS } from '../../darklaunch.js';
 
 const OrgCreation = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
 const Default = Type.Object({ couchdb_containers: Type.Boolean(), couchdb_groups: Type.Boolean() }, { additionalProperties: false });
@@ -28,6 +29,13 @@ export default async function darklaunch(app: FastifyInstance) {
   });
 
   app.get('/darklaunch/default', async () => dl.getDefault());
+
+  // dl_override as Chef reads it last: any routing field here overrides every org.
+  app.get('/darklaunch/override', async () => {
+    const fields = await dl.getOverride();
+    const conflicts = ROUTING_FIELDS.filter((f) => f in fields).map((f) => ({ field: f, value: fields[f], fix: `HDEL ${OVERRIDE_KEY} ${f}` }));
+    return { key: OVERRIDE_KEY, fields, conflicts };
+  });
 
   app.get<{ Params: Static<typeof OrgParams> }>('/darklaunch/orgs/:name', { schema: { params: OrgParams } }, async (req) => ({
     org_name: req.params.name,
