@@ -90,16 +90,23 @@ export async function orgsWithSqlRows(q: Q, orgIds: string[]): Promise<Set<strin
   return new Set(rows.map((r) => r.org_id));
 }
 
+export interface SqlObject {
+  id: string;
+  name: string;
+  authz_id: string;
+  last_updated_by: string;
+}
+
 /** An org's rows of both tables, in one query. */
-export async function readAllObjects(q: Q, orgId: string): Promise<Record<ObjectTable, { id: string; name: string; authz_id: string }[]>> {
+export async function readAllObjects(q: Q, orgId: string): Promise<Record<ObjectTable, SqlObject[]>> {
   const { rows } = await q.query({
     name: 'read-all-org-objects',
-    text: `SELECT 'containers' AS t, id, name, authz_id FROM containers WHERE org_id = $1
-     UNION ALL SELECT 'groups', id, name, authz_id FROM "groups" WHERE org_id = $1`,
+    text: `SELECT 'containers' AS t, id, name, authz_id, last_updated_by FROM containers WHERE org_id = $1
+     UNION ALL SELECT 'groups', id, name, authz_id, last_updated_by FROM "groups" WHERE org_id = $1`,
     values: [orgId],
   });
-  const out: Record<ObjectTable, { id: string; name: string; authz_id: string }[]> = { containers: [], groups: [] };
-  for (const r of rows) out[r.t as ObjectTable].push({ id: r.id, name: r.name, authz_id: r.authz_id });
+  const out: Record<ObjectTable, SqlObject[]> = { containers: [], groups: [] };
+  for (const r of rows) out[r.t as ObjectTable].push({ id: r.id, name: r.name, authz_id: r.authz_id, last_updated_by: r.last_updated_by });
   return out;
 }
 

@@ -15,16 +15,17 @@ export interface RunRow {
   orgs_skipped: number;
   fatal_stop: boolean;
   stop_reason: string | null;
+  params: Record<string, unknown>;
   started_at: Date;
   finished_at: Date | null;
 }
 
 /** Creates the run; null when one of that type is already active (the partial unique index). */
-export async function createRun(q: Q, type: string, requested: number | null, enqueued: number, concurrency: number): Promise<RunRow | null> {
+export async function createRun(q: Q, type: string, requested: number | null, enqueued: number, concurrency: number, params: Record<string, unknown> = {}): Promise<RunRow | null> {
   const { rows } = await q.query(
-    `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency)
-     VALUES ($1, 'working', $2, $3, $4) ON CONFLICT DO NOTHING RETURNING *`,
-    [type, requested, enqueued, concurrency],
+    `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, params)
+     VALUES ($1, 'working', $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING *`,
+    [type, requested, enqueued, concurrency, JSON.stringify(params)],
   );
   return rows[0] ? normalize(rows[0]) : null;
 }

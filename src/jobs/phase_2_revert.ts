@@ -1,27 +1,134 @@
 // phase_2_revert (legacy demigration): a completed org goes back to CouchDB.
-// Its SQL containers and groups are deleted, its phase_2_migration state goes
-// back to 'ready', and it is routed to CouchDB. Safe to re-run: an org that is
-// not completed is skipped.
+// The org goes dark and waits the drain wait; then its SQL rows are compared
+// with its CouchDB documents. Anything the Chef API changed on SQL since the
+// migration would be lost (or a deleted object resurrected) by the revert, so
+// by default such an org is refused: it stays completed, on SQL, up, and its
+// differences are recorded. With writeBack, the differences are written to
+// CouchDB first (src/migration/write-back.ts), then it is reverted: routed to
+// CouchDB, its SQL rows deleted, its state back to 'ready'. Safe to re-run: an
+// org that is not completed is skipped.
 import type { Job } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { tryLock } from '../db/advisory-lock.js';
-import { deleteOwnedOrgObjects } from '../db/org-objects.js';
+import * as reverts from '../db/reverts.js';
 import * as runs from '../db/runs.js';
+import { getSettings } from '../db/settings.js';
 import { ConflictError, errorMessage, isDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
+import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
 import { haltFleet } from '../runs/halt.js';
 import { JOB_OPTIONS } from '../runs/manager-options.js';
 import { routingPreflight } from '../runs/routing-preflight.js';
 import { inTransaction } from '../stores/postgres.js';
 
 export const type = 'phase_2_revert';
-const MIGRATED = 'phase_2_migration';
-
-export const revertMark = (runId: string) => `revert:${runId}`;
 export const revertJobId = (runId: string, orgId: string) => `r${runId}.${orgId}`;
 
-async function clearRevertMark(ctx: Context, orgName: string) {
-  await ctx.db.query(`UPDATE mover.org_progress SET current_step = NULL WHERE migration_type = $1 AND org_name = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgName]);
+export interface RevertJob {
+  runId: string;
+  orgName: string;
+  orgId: string;
+  /** Write what changed on SQL since the migration back to CouchDB before reverting, instead of refusing the org. */
+  writeBack?: boolean;
+}
+
+export async function startRevert(ctx: Context, orgs: string[] | 'all', concurrency: number, writeBackChanges = false) {
+  // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
+  await routingPreflight(ctx, 'any');
+  const rows = await reverts.completedOrgs(ctx.db, orgs);
+  const run = await runs.createRun(ctx.db, type, orgs === 'all' ? null : orgs.length, rows.length, concurrency, { writeBack: writeBackChanges });
+  if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');
+  const queue = ctx.queues[type];
+  await queue.setGlobalConcurrency(concurrency);
+  await queue.addBulk(
+    rows.map((r) => ({
+      name: type,
+      data: { runId: run.id, orgName: r.org_name, orgId: r.org_id, writeBack: writeBackChanges } satisfies RevertJob,
+      opts: { ...JOB_OPTIONS, jobId: revertJobId(run.id, r.org_id) },
+    })),
+  );
+  await runs.finishRunIfDone(ctx.db, run.id);
+  const taken = new Set(rows.map((r) => r.org_name));
+  return { run, skipped: orgs === 'all' ? [] : orgs.filter((o) => !taken.has(o)) };
+}
+
+type Outcome = { outcome: 'reverted' | 'refused' | 'skipped'; differences?: Difference[]; writtenBack?: number };
+
+export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcome> {
+  const { runId, orgName, orgId } = job.data;
+  const log = orgLogger(ctx.log, orgName, type).child({ run_id: runId });
+  const lock = await tryLock(ctx.db, reverts.MIGRATED, orgName);
+  if (!lock) return { outcome: 'skipped' };
+  let reverted = false;
+  try {
+    const run = await runs.getRun(ctx.db, runId);
+    if (run?.state !== 'working' || !(await reverts.isCompleted(ctx.db, orgId))) {
+      await runs.countSkipped(ctx.db, runId);
+      return { outcome: 'skipped' };
+    }
+    await reverts.markReverting(ctx.db, orgId, runId);
+    // Dark while it is compared and moved, so no request sees half of it; then
+    // the drain wait, so writes in flight to SQL land before the comparison.
+    await ctx.darklaunch.setOrgDown(orgName, true);
+    await sleep((await getSettings(ctx.db)).drainWaitMs);
+
+    const cmp = await compareOrg(ctx, orgId);
+    let writtenBack = 0;
+    if (cmp.differences.length) {
+      const cannot = cmp.differences.filter((d) => d.change === 'authz_differs');
+      if (!job.data.writeBack || cannot.length) {
+        const why = cannot.length ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back` : 'writeBack was not asked for';
+        await refuse(ctx, orgId, orgName, `${cmp.differences.length} changes made on SQL since the migration would be lost; ${why}`, cmp.differences, runId);
+        log.warn({ differences: cmp.differences.length }, 'revert refused: the org changed on SQL since it migrated; it stays on SQL');
+        return { outcome: 'refused', differences: cmp.differences };
+      }
+      writtenBack = await writeBack(ctx, { name: orgName, guid: orgId }, cmp);
+      const again = await compareOrg(ctx, orgId);
+      if (again.differences.length) throw new Error(`after writing back, ${again.differences.length} differences remain`);
+      log.info({ written_back: writtenBack, differences: cmp.differences.length }, 'changes made on SQL written back to CouchDB');
+    }
+
+    await ctx.darklaunch.routeOrg(orgName, true);
+    reverted = await inTransaction(ctx.db, async (c) => {
+      if (!(await reverts.revertOrg(c, orgId))) return false;
+      await runs.countFinished(c, runId, false);
+      await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
+      return true;
+    });
+    if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
+    await ctx.darklaunch.setOrgDown(orgName, false);
+    if (!reverted) await reverts.clearRevertMark(ctx.db, orgId);
+    log.info({ reverted, written_back: writtenBack }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
+    return { outcome: reverted ? 'reverted' : 'skipped', writtenBack };
+  } catch (err) {
+    log.error({ err: errorMessage(err), reverted }, 'revert failed; putting the org back as it was');
+    // Not reverted: it stays completed, so it must stay routed to SQL, and up.
+    const putBack = async () => {
+      if (!reverted) await ctx.darklaunch.routeOrg(orgName, false);
+      await ctx.darklaunch.setOrgDown(orgName, false);
+      if (!reverted) await reverts.clearRevertMark(ctx.db, orgId);
+      if (!reverted) await reverts.recordResult(ctx.db, { runId, orgName, outcome: 'failed', detail: errorMessage(err) });
+      await runs.countFinished(ctx.db, runId, true);
+    };
+    // If a store is down, the reconciler puts the org back (its mark is still set).
+    await putBack().catch((e) => log.error({ err: errorMessage(e) }, 'could not put the org back yet; the reconciler will'));
+    if (!isDataError(err)) await haltFleet(ctx, type, runId, `revert of ${orgName}: ${errorMessage(err)}`, true).catch((e) => log.error({ err: errorMessage(e) }, 'could not record the halt'));
+    throw err;
+  } finally {
+    await runs.finishRunIfDone(ctx.db, runId).catch((e) => log.warn({ err: errorMessage(e) }, 'could not end the run yet'));
+    await lock.release();
+  }
+}
+
+/** The org stays completed, on SQL and up; what differs is on the record. */
+async function refuse(ctx: Context, orgId: string, orgName: string, detail: string, differences: Difference[], runId: string) {
+  await ctx.darklaunch.setOrgDown(orgName, false);
+  await reverts.clearRevertMark(ctx.db, orgId);
+  await inTransaction(ctx.db, async (c) => {
+    await reverts.recordResult(c, { runId, orgName, outcome: 'refused', differences, detail });
+    await runs.countFinished(c, runId, true);
+  });
 }
 
 /**
@@ -30,28 +137,17 @@ async function clearRevertMark(ctx: Context, orgName: string) {
  * up — since it is still completed in SQL.
  */
 export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) => Promise<boolean>): Promise<string[]> {
-  const { rows } = await ctx.db.query(
-    `SELECT p.org_name, p.org_id, p.current_step FROM mover.org_progress p
-     JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.migration_type = $1 AND p.current_step LIKE 'revert:%' AND s.state = 'completed'`,
-    [MIGRATED],
-  );
   const restored: string[] = [];
-  for (const r of rows) {
-    const runId = String(r.current_step).slice('revert:'.length);
+  for (const r of await reverts.markedReverts(ctx.db)) {
+    const runId = r.current_step.slice('revert:'.length);
     if (await isLive(revertJobId(runId, r.org_id))) continue;
-    const lock = await tryLock(ctx.db, MIGRATED, r.org_name);
+    const lock = await tryLock(ctx.db, reverts.MIGRATED, r.org_name);
     if (!lock) continue;
     try {
-      const still = await ctx.db.query(
-        `SELECT s.state, p.current_step FROM org_migration_state s JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-         WHERE s.migration_type = $1 AND s.org_id = $2`,
-        [MIGRATED, r.org_id],
-      );
-      if (still.rows[0]?.state !== 'completed' || still.rows[0].current_step !== r.current_step) continue;
+      if (!(await reverts.stillMarked(ctx.db, r.org_id, r.current_step))) continue;
       await ctx.darklaunch.routeOrg(r.org_name, false);
       await ctx.darklaunch.setOrgDown(r.org_name, false);
-      await clearRevertMark(ctx, r.org_name);
+      await reverts.clearRevertMark(ctx.db, r.org_id);
       orgLogger(ctx.log, r.org_name, type).warn({ run_id: runId }, 'revert job was lost; org left completed, routed to SQL and up');
       restored.push(r.org_name);
     } finally {
@@ -59,79 +155,4 @@ export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) =
     }
   }
   return restored;
-}
-
-export interface RevertJob {
-  runId: string;
-  orgName: string;
-  orgId: string;
-}
-
-export async function startRevert(ctx: Context, orgs: string[] | 'all', concurrency: number) {
-  // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
-  await routingPreflight(ctx, 'any');
-  const { rows } = await ctx.db.query(
-    `SELECT org_name, org_id FROM org_migration_state WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) ORDER BY org_id`,
-    [MIGRATED, orgs === 'all' ? null : orgs],
-  );
-  const run = await runs.createRun(ctx.db, type, orgs === 'all' ? null : orgs.length, rows.length, concurrency);
-  if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');
-  const queue = ctx.queues[type];
-  await queue.setGlobalConcurrency(concurrency);
-  await queue.addBulk(
-    rows.map((r) => ({ name: type, data: { runId: run.id, orgName: r.org_name, orgId: r.org_id } satisfies RevertJob, opts: { ...JOB_OPTIONS, jobId: revertJobId(run.id, r.org_id) } })),
-  );
-  await runs.finishRunIfDone(ctx.db, run.id);
-  const taken = new Set(rows.map((r) => r.org_name as string));
-  return { run, skipped: orgs === 'all' ? [] : orgs.filter((o) => !taken.has(o)) };
-}
-
-export async function process(ctx: Context, job: Job<RevertJob>): Promise<{ outcome: string }> {
-  const { runId, orgName, orgId } = job.data;
-  const log = orgLogger(ctx.log, orgName, type).child({ run_id: runId });
-  const lock = await tryLock(ctx.db, MIGRATED, orgName);
-  if (!lock) return { outcome: 'skipped' };
-  let reverted = false;
-  try {
-    const run = await runs.getRun(ctx.db, runId);
-    const { rows } = await ctx.db.query(`SELECT state FROM org_migration_state WHERE migration_type = $1 AND org_name = $2`, [MIGRATED, orgName]);
-    if (run?.state !== 'working' || rows[0]?.state !== 'completed') {
-      await runs.countSkipped(ctx.db, runId);
-      return { outcome: 'skipped' };
-    }
-    // Marked before anything changes, so the reconciler can put the org back if this job is lost mid-way.
-    await ctx.db.query(`UPDATE mover.org_progress SET current_step = $3 WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId, revertMark(runId)]);
-    // Dark while the routing and the rows change, so no request sees half of it.
-    await ctx.darklaunch.setOrgDown(orgName, true);
-    await ctx.darklaunch.routeOrg(orgName, true);
-    reverted = await inTransaction(ctx.db, async (c) => {
-      const moved = await c.query(
-        `UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`,
-        [MIGRATED, orgId],
-      );
-      if (moved.rowCount !== 1) return false;
-      await deleteOwnedOrgObjects(c, MIGRATED, orgId);
-      await c.query(`UPDATE mover.org_progress SET run_id = NULL, current_step = NULL, fail_detail = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId]);
-      await runs.countFinished(c, runId, false);
-      return true;
-    });
-    if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
-    await ctx.darklaunch.setOrgDown(orgName, false);
-    if (!reverted) await clearRevertMark(ctx, orgName);
-    log.info({ reverted }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
-    return { outcome: reverted ? 'reverted' : 'skipped' };
-  } catch (err) {
-    log.error({ err: errorMessage(err), reverted }, 'revert failed; putting the org back as it was');
-    // Not reverted: it stays completed, so it must stay routed to SQL, and up.
-    if (!reverted) await ctx.darklaunch.routeOrg(orgName, false).catch(() => {});
-    await ctx.darklaunch.setOrgDown(orgName, false).catch(() => {});
-    if (!reverted) await clearRevertMark(ctx, orgName).catch(() => {});
-    await runs.countFinished(ctx.db, runId, true).catch(() => {});
-    if (!isDataError(err)) await haltFleet(ctx, type, runId, `revert of ${orgName}: ${errorMessage(err)}`, true).catch(() => {});
-    throw err;
-  } finally {
-    await runs.finishRunIfDone(ctx.db, runId).catch(() => {});
-    await lock.release();
-  }
 }

@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { getSettings, setSetting } from '../db/settings.js';
 import { readyOrgs } from '../db/state-tracker.js';
+import { unrevertedInRun } from '../db/reverts.js';
 import { ConflictError, errorMessage } from '../errors.js';
 import { applyPacing, isMigrationType, orgJobId, type MigrationType, type OrgJobData } from '../queues.js';
 import { haltFleet } from './halt.js';
@@ -59,6 +60,9 @@ export interface RunStatus {
   stop_reason?: string | null;
   started_at?: string;
   finished_at?: string | null;
+  /** A revert run: its options, and the orgs it refused or failed, with why. */
+  params?: Record<string, unknown>;
+  not_reverted?: Awaited<ReturnType<typeof unrevertedInRun>>;
 }
 
 export async function runStatus(ctx: Context, type: string): Promise<RunStatus> {
@@ -88,6 +92,7 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
     stop_reason: run.stop_reason,
     started_at: run.started_at.toISOString(),
     finished_at: run.finished_at ? run.finished_at.toISOString() : null,
+    ...(type === revert.type ? { params: run.params, not_reverted: await unrevertedInRun(ctx.db, run.id) } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { lookupOrgs } from '../../db/account-snapshot.js';
 import { getOrgStates } from '../../db/state-tracker.js';
+import { latestResult } from '../../db/reverts.js';
 import { NotFoundError } from '../../errors.js';
 import { OrgName } from '../schemas.js';
 
@@ -21,6 +22,8 @@ export default async function orgs(app: FastifyInstance) {
         states.map((s) => [s.migration_type, { state: s.state, fail_location: s.fail_location, fail_detail: s.fail_detail, migration_start: s.migration_start, migration_end: s.migration_end, current_step: s.current_step, run_id: s.run_id }]),
       ),
       darklaunch: await app.ctx.darklaunch.getOrg(name),
+      // The last revert of the org: reverted, or refused with what changed on SQL.
+      revert: await latestResult(app.ctx.db, name),
     };
   });
 }

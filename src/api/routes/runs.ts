@@ -11,13 +11,13 @@ const StartBody = Type.Object(
   { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
   { additionalProperties: false },
 );
-const RevertBody = Type.Union(
-  [
-    Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
-    Type.Object({ count: Type.Literal('all'), concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
-  ],
-  
-);
+// writeBack: what changed on SQL since an org migrated is written back to
+// CouchDB before it is reverted; without it, such an org is refused.
+const WriteBack = Type.Optional(Type.Boolean());
+const RevertBody = Type.Union([
+  Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
+  Type.Object({ count: Type.Literal('all'), concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
+]);
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 
 export default async function runs(app: FastifyInstance) {
@@ -36,9 +36,9 @@ export default async function runs(app: FastifyInstance) {
 
   // Revert takes org names (or all completed orgs), not a count of ready ones.
   app.post<{ Body: Static<typeof RevertBody> }>('/migrations/phase_2_revert/start', { schema: { body: RevertBody }, preValidation: orgsFromText }, async (req, reply) => {
-    const body = req.body as { orgs?: string[]; count?: 'all'; concurrency?: number };
-    const { run, skipped } = await revert.startRevert(ctx, body.orgs ?? 'all', body.concurrency ?? 8);
-    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: revert.type, run_id: run.id, orgs: body.orgs ?? 'all', skipped });
+    const body = req.body as { orgs?: string[]; count?: 'all'; concurrency?: number; writeBack?: boolean };
+    const { run, skipped } = await revert.startRevert(ctx, body.orgs ?? 'all', body.concurrency ?? 8, body.writeBack === true);
+    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: revert.type, run_id: run.id, orgs: body.orgs ?? 'all', skipped, writeBack: body.writeBack === true });
     return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
   });
 
