@@ -4,12 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDocs, hex32 } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch.js';
-import { createHarness, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { COUCH_KINDS, createHarness, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 
-describe.each([
-  ['CouchDB 2.x/3.x (Mango)', 'mango'],
-  ['CouchDB 1.x (no Mango)', 'couch1'],
-] as const)('on %s', (_label, couch) => {
+describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness(`migration-${couch}`, {}, { couch });

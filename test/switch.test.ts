@@ -7,14 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
-import { createHarness, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { COUCH_KINDS, createHarness, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';
 
-describe.each([
-  ['CouchDB 2.x/3.x (Mango)', 'mango'],
-  ['CouchDB 1.x (no Mango)', 'couch1'],
-] as const)('on %s', (_label, couch) => {
+describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
   let h: Harness;
   let batch = 0;
   beforeAll(async () => {

@@ -48,6 +48,12 @@ async function allocateRedisDb(): Promise<number> {
   return 1 + (n % 15);
 }
 
+/** The two kinds of CouchDB every CouchDB-facing test runs against, for describe.each. */
+export const COUCH_KINDS = [
+  ['CouchDB 2.x/3.x (Mango)', 'mango'],
+  ['CouchDB 1.x (no Mango)', 'couch1'],
+] as const;
+
 export interface HarnessOptions {
   /** SQL run on the new database before mover's schema (a Chef Server database as it stands). */
   preloadSql?: string;
