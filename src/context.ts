@@ -21,13 +21,20 @@ export interface Context {
   queues: Record<QueueName, Queue>;
 }
 
+/**
+ * Each per-org job holds one connection for its lock while it runs (a
+ * migration and a revert job per slot at most) and needs others for its
+ * statements: twice the slots, plus room for the reconciler and phase driver.
+ */
+export const poolSize = (workerConcurrency: number) => Math.max(10, 2 * workerConcurrency + 6);
+
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
   const queueRedis = createQueueRedis(config.redisUrl, 'queues');
   const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl);
   return {
     config,
     log,
-    db: createPool(config.databaseUrl, opts.dbPoolSize ?? 10),
+    db: createPool(config.databaseUrl, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
     couch: new Couch(config.couchdbUrl),
     queueRedis,
     darklaunchRedis,

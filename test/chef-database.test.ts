@@ -8,6 +8,7 @@ import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } fro
 import { runPhases1And2, waitPhase } from './support/phases.js';
 import type { SeededOrg } from '../src/dev/estate.js';
 import type { Db } from '../src/stores/postgres.js';
+import * as objects from '../src/db/org-objects.js';
 
 const FIXTURE = readFileSync(new URL('./fixtures/chef-database.sql', import.meta.url), 'utf8');
 const ZERO = '0'.repeat(32);
@@ -119,5 +120,33 @@ describe('a Chef Server database', () => {
     expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('couchdb_containers is false (dl_default)') });
     expect(await h.ctx.darklaunchRedis.exists('dl_org_chef-beta')).toBe(0);
     expect(await sqlRows(h, 'b2'.repeat(16))).toEqual({ containers: [], groups: [] });
+  });
+
+  it("reaches an org's rows in Chef's tables through their (org_id, name) index, never a scan of the whole table", async () => {
+    // Chef's org_id is CHAR(32): compared as text, PostgreSQL could not use the index.
+    const statements: { text: string; values: unknown[] }[] = [];
+    const capture = { query: async (a: any, b?: any) => {
+      statements.push(typeof a === 'string' ? { text: a, values: b } : { text: a.text, values: a.values });
+      return { rows: [{ foreign_rows: 0, n: 0, t: 'containers' }], rowCount: 0 };
+    } } as any;
+    const org = orgs[0].guid;
+    await objects.replaceOrgObjects(capture, 'phase_2_migration', org, { containers: [], groups: [] });
+    await objects.foreignRowCount(capture, 'phase_2_migration', org);
+    await objects.deleteOwnedOrgObjects(capture, 'phase_2_migration', org);
+    await objects.readAllObjects(capture, org);
+    await objects.orgsWithSqlRows(capture, [org]);
+    const client = await h.ctx.db.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL enable_seqscan = off'); // where an index can serve, the planner must now take it
+      for (const st of statements) {
+        const plan = (await client.query({ text: `EXPLAIN ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN'] as string).join('\n');
+        expect(plan, st.text).not.toMatch(/Seq Scan on (containers|groups)/);
+        expect(plan, st.text).toMatch(/(containers|groups)_org_id_name_key/);
+      }
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 });

@@ -174,6 +174,48 @@ describe('fleet', () => {
     await assertNoOrgDarkOrHalfDone([org]);
   });
 
+  it('brings up an org whose revert job was lost after it committed: routed to CouchDB and up', async () => {
+    const [org] = await readyOrgs(1);
+    fleets.push(h.startWorkers());
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
+    await waitForRunEnd(h);
+    // A revert that committed (ready, rows gone) and died before 503 came down.
+    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'ready' WHERE org_id = $1 AND migration_type = $2`, [org.guid, T]);
+    await h.ctx.db.query(`DELETE FROM containers WHERE org_id = $1`, [org.guid]);
+    await h.ctx.db.query(`DELETE FROM "groups" WHERE org_id = $1`, [org.guid]);
+    await h.ctx.db.query(`UPDATE mover.org_progress SET current_step = 'revert:998', rows_in_sql = false WHERE org_id = $1`, [org.guid]);
+    await h.ctx.darklaunch.routeOrg(org.name, true);
+    await h.ctx.darklaunch.setOrgDown(org.name, true);
+    await waitFor('reconciler', async () => (await stateOf(org.name)).current_step === null);
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+    expect((await stateOf(org.name)).state).toBe('ready');
+  });
+
+  it('finishes, never restores, an org whose job was lost once it was committed to SQL (at clear_503): writes made on SQL stay', async () => {
+    const [org] = await readyOrgs(1);
+    const run = await startRun(h.ctx, T, 'all', 1);
+    // What a worker killed just after 503 came down leaves: started at clear_503, routed to SQL, up, its rows in SQL ...
+    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
+    await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'clear_503');
+    for (const e of org.expected) {
+      await h.ctx.db.query(`INSERT INTO "${e.table}" VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+    }
+    await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
+    await h.ctx.darklaunch.routeOrg(org.name, false);
+    await h.ctx.darklaunch.setOrgDown(org.name, false);
+    // ... and a group the Chef API made on SQL since.
+    const made = { id: 'f'.repeat(32), authz: 'e'.repeat(32) };
+    await h.ctx.db.query(`INSERT INTO "groups" VALUES ($1, $2, $3, 'made-since', $4, now(), now())`, [made.id, org.guid, made.authz, '0'.repeat(32)]);
+    await (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid)))!.remove();
+    fleets.push(h.startWorkers());
+    await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'completed');
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    const rows = await sqlRows(h, org.guid);
+    expect(rows.groups).toContainEqual({ id: made.id, name: 'made-since', authz_id: made.authz });
+    expect(rows.containers).toEqual(expectedRows(org).containers);
+    expect((await waitForRunEnd(h)).objects_failed).toBe(0);
+  });
+
   it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {
     const [org] = await readyOrgs(1);
     const run = await startRun(h.ctx, T, 'all', 1);

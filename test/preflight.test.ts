@@ -3,11 +3,13 @@
 // would route orgs, naming the key and field and how to clear it; nothing is
 // routed meanwhile. Once cleared, starting the phase again goes on from there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hex32 } from '../src/dev/estate.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { confirmWhenWaiting, deletePrecreatedFromCouch, getPhase, stepOf, waitPhase } from './support/phases.js';
 
 let h: Harness;
 const dl = () => h.ctx.darklaunchRedis;
+const SQL_BORN = hex32();
 
 beforeAll(async () => {
   h = await createHarness('preflight');
@@ -69,19 +71,20 @@ describe('routing preflight', () => {
     expect(stepOf(failed, '2.6')).toMatchObject({ state: 'failed', detail: { preflight: [expect.objectContaining({ key: 'dl_override', field: 'couchdb_groups' })] } });
     expect(await dl().hgetall('dl_default')).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
 
-    // An org still to migrate that lost its pin would be stranded by the flip: refused too.
+    // An org still to migrate without its own pin would be stranded on SQL by the flip: 2.6 pins it first.
+    // One with containers/groups in SQL already (made there) is left to be served from SQL.
     await dl().hdel('dl_override', 'couchdb_groups');
     await dl().del('dl_org_pf-two');
-    await h.api('POST', '/phases/2/start', {});
-    const again = await waitPhase(h, 2, ['failed', 'completed', 'halted']);
-    expect(stepOf(again, '2.6')).toMatchObject({ state: 'failed', detail: { unpinned: ['pf-two'] } });
-    expect(await dl().hgetall('dl_default')).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
-
-    await dl().hset('dl_org_pf-two', { couchdb_containers: 'true', couchdb_groups: 'true' });
+    await h.ctx.db.query(`INSERT INTO org_migration_state (org_name, org_id, migration_type) VALUES ('pf-sqlborn', $1, 'phase_2_migration')`, [SQL_BORN]);
+    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, 'clients', $4, now(), now())`, [hex32(), SQL_BORN, hex32(), hex32()]);
     await h.api('POST', '/phases/2/start', {});
     await confirmWhenWaiting(h, 2, '2.7');
     await confirmWhenWaiting(h, 2, '2.8');
-    expect((await waitPhase(h, 2, ['failed', 'completed', 'halted'])).state).toBe('completed');
+    const done = await waitPhase(h, 2, ['failed', 'completed', 'halted']);
+    expect(done.state).toBe('completed');
+    expect(stepOf(done, '2.6').detail).toMatchObject({ pinnedNow: 1, leftOnSql: ['pf-sqlborn'] });
+    expect(await dl().hgetall('dl_org_pf-two')).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
+    expect(await dl().exists('dl_org_pf-sqlborn')).toBe(0);
     expect(await dl().hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
   });
 
@@ -95,6 +98,9 @@ describe('routing preflight', () => {
     await h.api('POST', '/phases/3/start', { sleepTimeMs: 0 });
     expect((await waitPhase(h, 3, ['failed', 'completed', 'halted'])).state).toBe('completed');
     for (const org of ['pf-two', 'pf-three']) expect((await h.api('GET', `/orgs/${org}`)).body.states.phase_2_migration.state).toBe('completed');
+    // The org made on SQL failed its preflight there, untouched.
+    expect((await h.api('GET', '/orgs/pf-sqlborn')).body.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight' });
+    expect(await dl().exists('dl_org_pf-sqlborn')).toBe(0);
     expect((await getPhase(h, 3)).steps.map((s: { state: string }) => s.state)).toEqual(['done', 'done', 'done']);
   });
 });

@@ -62,7 +62,7 @@ describe('db:migrate', () => {
     expect(check.code).toBe(0);
     expect(check.stdout).toMatch(/table containers\s+create/);
     expect(check.stdout).toMatch(/table org_migration_state\s+create/);
-    expect(check.stdout).toMatch(/schema mover\s+apply 001_mover_schema.sql/);
+    expect(check.stdout).toMatch(/schema mover\s+apply 001_mover_schema.sql, 002_adopt_earlier_layout.sql/);
     expect(check.stdout).not.toContain('postgres@');
     expect(await relations(url)).toEqual([]);
 
@@ -115,5 +115,29 @@ describe('db:migrate', () => {
     expect(apply.code).toBe(1);
     expect(apply.stderr).toContain('groups.tenant is NOT NULL without a default');
     expect(await relations(url)).toEqual(before);
+  });
+
+  it("carries an earlier mover layout's per-org progress into schema mover, so its orgs' rows stay mover's", async () => {
+    // What mover set up before its bookkeeping moved to schema mover: extra columns in org_migration_state.
+    const earlier = `${FIXTURE.slice(0, FIXTURE.indexOf('-- Phase 1 moved'))}
+      ALTER TABLE org_migration_state ADD COLUMN run_id BIGINT, ADD COLUMN current_step VARCHAR(50), ADD COLUMN fail_detail TEXT;
+      INSERT INTO org_migration_state (org_name, org_id, migration_type, state, run_id, current_step, fail_detail) VALUES
+        ('done-org', 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1', 'phase_2_migration', 'completed', 3, NULL, NULL),
+        ('busy-org', 'b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2', 'phase_2_migration', 'started', 4, 'migrate', NULL),
+        ('bad-org',  'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', 'phase_2_migration', 'failed', 4, NULL, 'verify: differs'),
+        ('done-org', 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1', 'phase_1_migration', 'completed', NULL, NULL, NULL);`;
+    const url = await database(earlier);
+    const check = await dbMigrate(url, '--check');
+    expect(check.stdout).toMatch(/org_migration_state.run_id is not in Chef's definition; mover leaves it alone/);
+    expect((await dbMigrate(url)).code).toBe(0);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query(`SELECT org_name, run_id::int, current_step, fail_detail, in_flight, rows_in_sql FROM mover.org_progress ORDER BY org_name`);
+    await c.end();
+    expect(rows).toEqual([
+      { org_name: 'bad-org', run_id: 4, current_step: null, fail_detail: 'verify: differs', in_flight: false, rows_in_sql: false },
+      { org_name: 'busy-org', run_id: 4, current_step: 'migrate', in_flight: true, rows_in_sql: true, fail_detail: null },
+      { org_name: 'done-org', run_id: 3, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: true },
+    ]);
   });
 });

@@ -27,6 +27,13 @@ describe('state tracker guards', () => {
     expect((await tracker.getOrgState(h.ctx.db, T, 'dup'))?.state).toBe('holding');
   });
 
+  it('takes a name already captured for the type as captured, even under another guid (an org made again under its name)', async () => {
+    expect((await tracker.insertOrgs(h.ctx.db, T, [{ name: 'renamed-twice', guid: hex32() }])).inserted).toEqual(['renamed-twice']);
+    expect(await tracker.insertOrgs(h.ctx.db, T, [{ name: 'renamed-twice', guid: hex32() }])).toEqual({ inserted: [], duplicate: ['renamed-twice'] });
+    const { rows } = await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE org_name = 'renamed-twice'`);
+    expect(rows[0].n).toBe(1);
+  });
+
   it('lets exactly one of many concurrent starts win', async () => {
     const guid = await org('race');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;

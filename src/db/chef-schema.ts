@@ -51,7 +51,7 @@ interface ColumnRule {
 }
 
 const OBJECT_COLUMNS: ColumnRule[] = [
-  { name: 'id', rule: varcharAtLeast(32), want: 'VARCHAR(36)' },
+  { name: 'id', rule: varcharAtLeast(36), want: 'VARCHAR(36)' },
   { name: 'org_id', rule: hex32, want: 'CHAR(32)' },
   { name: 'authz_id', rule: hex32, want: 'CHAR(32)' },
   { name: 'name', rule: text, want: 'TEXT' },

@@ -2,6 +2,9 @@
 import type { Db, DbClient } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
+// Chef's org_id columns are CHAR(32): every comparison with them casts the
+// parameter to bpchar, or PostgreSQL compares as text and cannot use their
+// (org_id, name) index — a full scan of Chef's tables per org.
 
 export interface ObjectRow {
   id: string;
@@ -41,9 +44,9 @@ export async function replaceOrgObjects(q: Q, type: string, orgId: string, rows:
     text: `WITH own AS (SELECT COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = $14 AND org_id = $1), false) AS ok),
        foreign_rows AS (
          SELECT CASE WHEN (SELECT ok FROM own) THEN 0
-                ELSE (SELECT count(*) FROM containers WHERE org_id = $1) + (SELECT count(*) FROM "groups" WHERE org_id = $1) END AS n),
-       dc AS (DELETE FROM containers WHERE org_id = $1 AND (SELECT ok FROM own) RETURNING 1),
-       dg AS (DELETE FROM "groups" WHERE org_id = $1 AND (SELECT ok FROM own) RETURNING 1),
+                ELSE (SELECT count(*) FROM containers WHERE org_id = $1::bpchar) + (SELECT count(*) FROM "groups" WHERE org_id = $1::bpchar) END AS n),
+       dc AS (DELETE FROM containers WHERE org_id = $1::bpchar AND (SELECT ok FROM own) RETURNING 1),
+       dg AS (DELETE FROM "groups" WHERE org_id = $1::bpchar AND (SELECT ok FROM own) RETURNING 1),
        -- Sibling data-modifying CTEs run in no promised order: the inserts read
        -- this count, so both deletes have run to completion before any row goes in.
        gone AS (SELECT (SELECT count(*) FROM dc) + (SELECT count(*) FROM dg) AS n),
@@ -61,7 +64,7 @@ export async function foreignRowCount(q: Q, type: string, orgId: string): Promis
   const { rows } = await q.query({
     name: 'foreign-row-count',
     text: `SELECT CASE WHEN COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = $2 AND org_id = $1), false) THEN 0
-       ELSE (SELECT count(*) FROM containers WHERE org_id = $1) + (SELECT count(*) FROM "groups" WHERE org_id = $1) END::int AS n`,
+       ELSE (SELECT count(*) FROM containers WHERE org_id = $1::bpchar) + (SELECT count(*) FROM "groups" WHERE org_id = $1::bpchar) END::int AS n`,
     values: [orgId, type],
   });
   return rows[0].n;
@@ -71,8 +74,8 @@ export async function foreignRowCount(q: Q, type: string, orgId: string): Promis
 export async function deleteOwnedOrgObjects(q: Q, type: string, orgId: string): Promise<number> {
   const { rows } = await q.query(
     `WITH own AS (UPDATE mover.org_progress SET rows_in_sql = false, updated_at = now() WHERE migration_type = $2 AND org_id = $1 AND rows_in_sql RETURNING org_id),
-       c AS (DELETE FROM containers WHERE org_id = $1 AND EXISTS (SELECT 1 FROM own) RETURNING 1),
-       g AS (DELETE FROM "groups" WHERE org_id = $1 AND EXISTS (SELECT 1 FROM own) RETURNING 1)
+       c AS (DELETE FROM containers WHERE org_id = $1::bpchar AND EXISTS (SELECT 1 FROM own) RETURNING 1),
+       g AS (DELETE FROM "groups" WHERE org_id = $1::bpchar AND EXISTS (SELECT 1 FROM own) RETURNING 1)
      SELECT (SELECT count(*) FROM c)::int + (SELECT count(*) FROM g)::int AS n`,
     [orgId, type],
   );
@@ -101,8 +104,8 @@ export interface SqlObject {
 export async function readAllObjects(q: Q, orgId: string): Promise<Record<ObjectTable, SqlObject[]>> {
   const { rows } = await q.query({
     name: 'read-all-org-objects',
-    text: `SELECT 'containers' AS t, id, name, authz_id, last_updated_by FROM containers WHERE org_id = $1
-     UNION ALL SELECT 'groups', id, name, authz_id, last_updated_by FROM "groups" WHERE org_id = $1`,
+    text: `SELECT 'containers' AS t, id, name, authz_id, last_updated_by FROM containers WHERE org_id = $1::bpchar
+     UNION ALL SELECT 'groups', id, name, authz_id, last_updated_by FROM "groups" WHERE org_id = $1::bpchar`,
     values: [orgId],
   });
   const out: Record<ObjectTable, SqlObject[]> = { containers: [], groups: [] };
@@ -113,7 +116,7 @@ export async function readAllObjects(q: Q, orgId: string): Promise<Record<Object
 export async function countObjects(q: Q, orgId?: string): Promise<Record<ObjectTable, number>> {
   const out = { containers: 0, groups: 0 };
   for (const t of OBJECT_TABLES) {
-    const { rows } = await q.query(`SELECT count(*)::int AS n FROM ${quoted(t)} WHERE ($1::text IS NULL OR org_id = $1)`, [orgId ?? null]);
+    const { rows } = await q.query(`SELECT count(*)::int AS n FROM ${quoted(t)} WHERE ($1::bpchar IS NULL OR org_id = $1::bpchar)`, [orgId ?? null]);
     out[t] = rows[0].n;
   }
   return out;

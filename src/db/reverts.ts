@@ -30,28 +30,36 @@ export async function clearRevertMark(q: Q, orgId: string): Promise<void> {
   await q.query(`UPDATE mover.org_progress SET current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgId]);
 }
 
-/** Completed orgs marked by a revert: the reconciler checks each one's job. */
-export async function markedReverts(q: Q): Promise<{ org_name: string; org_id: string; current_step: string }[]> {
+/**
+ * Orgs marked by a revert: still completed (the revert had not committed) or
+ * already ready (it committed but may not have brought the org up again).
+ * The reconciler checks each one's job.
+ */
+export async function markedReverts(q: Q): Promise<{ org_name: string; org_id: string; current_step: string; state: 'completed' | 'ready' }[]> {
   const { rows } = await q.query(
-    `SELECT p.org_name, p.org_id, p.current_step FROM mover.org_progress p
+    `SELECT p.org_name, p.org_id, p.current_step, s.state::text AS state FROM mover.org_progress p
      JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.migration_type = $1 AND p.current_step LIKE 'revert:%' AND s.state = 'completed'`,
+     WHERE p.migration_type = $1 AND p.current_step LIKE 'revert:%' AND s.state IN ('completed', 'ready')`,
     [MIGRATED],
   );
   return rows;
 }
 
-/** The mark still says this revert, and the org is still completed. */
-export async function stillMarked(q: Q, orgId: string, mark: string): Promise<boolean> {
+/** The org's state while the mark still says this revert; null when the mark has gone or changed. */
+export async function markedState(q: Q, orgId: string, mark: string): Promise<'completed' | 'ready' | null> {
   const { rows } = await q.query(
-    `SELECT 1 FROM org_migration_state s JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-     WHERE s.migration_type = $1 AND s.org_id = $2 AND s.state = 'completed' AND p.current_step = $3`,
+    `SELECT s.state::text AS state FROM org_migration_state s JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
+     WHERE s.migration_type = $1 AND s.org_id = $2 AND s.state IN ('completed', 'ready') AND p.current_step = $3`,
     [MIGRATED, orgId, mark],
   );
-  return rows.length === 1;
+  return rows[0]?.state ?? null;
 }
 
-/** completed → ready, the org's rows (mover wrote them) deleted, its bookkeeping cleared; false if it moved on meanwhile. */
+/**
+ * completed → ready, the org's rows (mover wrote them) deleted, its run and
+ * failure cleared; false if it moved on meanwhile. The revert mark stays until
+ * the org is up again, so a revert lost after this commit is still found.
+ */
 export async function revertOrg(c: DbClient, orgId: string): Promise<boolean> {
   const moved = await c.query(
     `UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
@@ -60,7 +68,7 @@ export async function revertOrg(c: DbClient, orgId: string): Promise<boolean> {
   );
   if (moved.rowCount !== 1) return false;
   await deleteOwnedOrgObjects(c, MIGRATED, orgId);
-  await c.query(`UPDATE mover.org_progress SET run_id = NULL, current_step = NULL, fail_detail = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId]);
+  await c.query(`UPDATE mover.org_progress SET run_id = NULL, fail_detail = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId]);
   return true;
 }
 

@@ -27,12 +27,18 @@ type Q = Db | DbClient;
 const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step`;
 const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
-/** Legacy insert_one_org: 'duplicate' is the legacy 23505, "already captured". */
+/**
+ * Legacy insert_one_org: 'duplicate' is the legacy 23505, "already captured".
+ * Chef's key is (org_id, migration_type); a name already captured for the
+ * type (an org deleted and made again under its name has a new guid) counts
+ * as captured too, so a name stands for one org of a type.
+ */
 export async function insertOrgs(q: Q, type: string, orgs: { name: string; guid: string }[]): Promise<{ inserted: string[]; duplicate: string[] }> {
   if (!orgs.length) return { inserted: [], duplicate: [] };
   const { rows } = await q.query(
     `INSERT INTO org_migration_state (org_name, org_id, migration_type)
      SELECT n, g, $3 FROM unnest($1::text[], $2::text[]) AS t(n, g)
+     WHERE NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $3 AND s.org_name = t.n)
      ON CONFLICT DO NOTHING RETURNING org_name`,
     [orgs.map((o) => o.name), orgs.map((o) => o.guid), type],
   );
@@ -183,6 +189,11 @@ export async function getOrgState(q: Q, type: string, orgName: string): Promise<
   return rows[0] ?? null;
 }
 
+export async function getOrgStateById(q: Q, type: string, orgId: string): Promise<OrgStateRow | null> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_id = $2`, [type, orgId]);
+  return rows[0] ?? null;
+}
+
 /** A page ordered by org_name; the cursor is the last name of the previous page. */
 export async function listOrgs(q: Q, type: string, opts: { state?: OrgState; limit: number; cursor?: string }): Promise<OrgStateRow[]> {
   const { rows } = await q.query(
@@ -238,10 +249,10 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
   });
 }
 
-/** The names of a migration type's orgs in any of these states. */
-export async function orgNamesIn(q: Q, type: string, states: OrgState[]): Promise<string[]> {
-  const { rows } = await q.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
-  return rows.map((r) => r.org_name);
+/** A migration type's orgs in any of these states. */
+export async function orgsIn(q: Q, type: string, states: OrgState[]): Promise<{ name: string; guid: string }[]> {
+  const { rows } = await q.query(`SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
+  return rows;
 }
 
 export async function countByState(q: Q, type?: string): Promise<{ migration_type: string; state: OrgState; count: number }[]> {

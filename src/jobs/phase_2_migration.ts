@@ -27,14 +27,14 @@ export const type = 'phase_2_migration';
  * it was: restore writes no flag for it and deletes nothing.
  */
 export async function preflight(ctx: Context, org: OrgRef) {
-  // A resumed delivery may find the org routed to SQL by its own earlier steps.
-  if (!org.resumed) {
-    const routing = await ctx.darklaunch.effectiveRouting(org.orgName);
-    const onSql = (['couchdb_containers', 'couchdb_groups'] as const).filter((f) => !routing.value[f]);
-    if (onSql.length) {
-      const why = onSql.map((f) => `${f} is false (${routing.from[f] ?? 'set in no hash'})`).join(', ');
-      throw new OrgDataError(`Chef serves this org from SQL already: ${why}; mover moves only orgs served from CouchDB, so it leaves this one as it is`);
-    }
+  // A resumed delivery was checked by the first one, and may find the org dark
+  // and routed to SQL by that delivery's steps: nothing to check again.
+  if (org.resumed) return;
+  const routing = await ctx.darklaunch.effectiveRouting(org.orgName);
+  const onSql = (['couchdb_containers', 'couchdb_groups'] as const).filter((f) => !routing.value[f]);
+  if (onSql.length) {
+    const why = onSql.map((f) => `${f} is false (${routing.from[f] ?? 'set in no hash'})`).join(', ');
+    throw new OrgDataError(`Chef serves this org from SQL already: ${why}; mover moves only orgs served from CouchDB, so it leaves this one as it is`);
   }
   const foreign = await foreignRowCount(ctx.db, type, org.orgId).catch((err) => {
     throw classifyPgError(err, 'preflight read');
@@ -173,12 +173,15 @@ export const kind: OrgJobKind = {
     { name: 'verify', run: verify },
     { name: 'route_to_sql', run: routeToSql, checkpoint: true },
     { name: 'check_writes', run: checkWrites },
-    { name: 'clear_503', run: setUp },
+    // Past check_writes SQL holds everything: once 503 may have cleared, the org is never moved back.
+    { name: 'clear_503', run: setUp, checkpoint: true },
   ],
+  committedFrom: 'clear_503',
   // Served from CouchDB and up again first; only then are the partial rows
-  // removed. An org that failed its preflight never went dark: no flag to write.
+  // removed. An org whose first delivery failed its preflight never went dark:
+  // no flag to write (a resumed delivery may have found it dark: it writes them).
   restoreOutside: async (ctx, org, step) => {
-    if (step !== 'preflight') await ctx.darklaunch.routeBackToCouch(org.orgName);
+    if (step !== 'preflight' || org.resumed) await ctx.darklaunch.routeBackToCouch(org.orgName);
   },
   restore: async (_ctx, org, c) => {
     await deleteOwnedOrgObjects(c, type, org.orgId);

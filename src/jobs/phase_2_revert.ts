@@ -14,7 +14,7 @@ import { tryLock } from '../db/advisory-lock.js';
 import * as reverts from '../db/reverts.js';
 import * as runs from '../db/runs.js';
 import { getSettings } from '../db/settings.js';
-import { ConflictError, errorMessage, isDataError } from '../errors.js';
+import { ConflictError, errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
 import { haltFleet } from '../runs/halt.js';
@@ -58,7 +58,7 @@ type Outcome = { outcome: 'reverted' | 'refused' | 'skipped'; differences?: Diff
 export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcome> {
   const { runId, orgName, orgId } = job.data;
   const log = orgLogger(ctx.log, orgName, type).child({ run_id: runId });
-  const lock = await tryLock(ctx.db, reverts.MIGRATED, orgName);
+  const lock = await tryLock(ctx.db, reverts.MIGRATED, orgId);
   if (!lock) return { outcome: 'skipped' };
   let reverted = false;
   try {
@@ -85,7 +85,8 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
       }
       writtenBack = await writeBack(ctx, { name: orgName, guid: orgId }, cmp);
       const again = await compareOrg(ctx, orgId);
-      if (again.differences.length) throw new Error(`after writing back, ${again.differences.length} differences remain`);
+      // E.g. a duplicate name the migration skipped shows up once the kept document is renamed: this org's data, not the fleet's.
+      if (again.differences.length) throw new OrgDataError(`after writing back, ${again.differences.length} differences remain between SQL and CouchDB`, { differences: again.differences });
       log.info({ written_back: writtenBack, differences: cmp.differences.length }, 'changes made on SQL written back to CouchDB');
     }
 
@@ -98,18 +99,22 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
     });
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
     await ctx.darklaunch.setOrgDown(orgName, false);
-    if (!reverted) await reverts.clearRevertMark(ctx.db, orgId);
+    // Cleared only once the org is up: until then the reconciler can finish what this job could not.
+    await reverts.clearRevertMark(ctx.db, orgId);
     log.info({ reverted, written_back: writtenBack }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
     return { outcome: reverted ? 'reverted' : 'skipped', writtenBack };
   } catch (err) {
     log.error({ err: errorMessage(err), reverted }, 'revert failed; putting the org back as it was');
     // Not reverted: it stays completed, so it must stay routed to SQL, and up.
+    // Reverted (committed, counted): it only has to come up again.
     const putBack = async () => {
       if (!reverted) await ctx.darklaunch.routeOrg(orgName, false);
       await ctx.darklaunch.setOrgDown(orgName, false);
-      if (!reverted) await reverts.clearRevertMark(ctx.db, orgId);
-      if (!reverted) await reverts.recordResult(ctx.db, { runId, orgName, outcome: 'failed', detail: errorMessage(err) });
-      await runs.countFinished(ctx.db, runId, true);
+      await reverts.clearRevertMark(ctx.db, orgId);
+      if (!reverted) {
+        await reverts.recordResult(ctx.db, { runId, orgName, outcome: 'failed', detail: errorMessage(err) });
+        await runs.countFinished(ctx.db, runId, true);
+      }
     };
     // If a store is down, the reconciler puts the org back (its mark is still set).
     await putBack().catch((e) => log.error({ err: errorMessage(e) }, 'could not put the org back yet; the reconciler will'));
@@ -132,23 +137,27 @@ async function refuse(ctx: Context, orgId: string, orgName: string, detail: stri
 }
 
 /**
- * For the reconciler: a completed org whose revert job was lost mid-way (its
- * mark is set, its job is not live) is put back as it was — routed to SQL and
- * up — since it is still completed in SQL.
+ * For the reconciler: an org whose revert job was lost mid-way (its mark is
+ * set, its job is not live). Still completed: put back as it was, routed to
+ * SQL and up. Already reverted (ready): routed to CouchDB and brought up.
  */
 export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) => Promise<boolean>): Promise<string[]> {
   const restored: string[] = [];
   for (const r of await reverts.markedReverts(ctx.db)) {
     const runId = r.current_step.slice('revert:'.length);
     if (await isLive(revertJobId(runId, r.org_id))) continue;
-    const lock = await tryLock(ctx.db, reverts.MIGRATED, r.org_name);
+    const lock = await tryLock(ctx.db, reverts.MIGRATED, r.org_id);
     if (!lock) continue;
     try {
-      if (!(await reverts.stillMarked(ctx.db, r.org_id, r.current_step))) continue;
-      await ctx.darklaunch.routeOrg(r.org_name, false);
+      const state = await reverts.markedState(ctx.db, r.org_id, r.current_step);
+      if (!state) continue;
+      await ctx.darklaunch.routeOrg(r.org_name, state === 'ready');
       await ctx.darklaunch.setOrgDown(r.org_name, false);
       await reverts.clearRevertMark(ctx.db, r.org_id);
-      orgLogger(ctx.log, r.org_name, type).warn({ run_id: runId }, 'revert job was lost; org left completed, routed to SQL and up');
+      orgLogger(ctx.log, r.org_name, type).warn(
+        { run_id: runId, state },
+        state === 'ready' ? 'revert job was lost after it reverted the org; org routed to CouchDB and up' : 'revert job was lost; org left completed, routed to SQL and up',
+      );
       restored.push(r.org_name);
     } finally {
       await lock.release();

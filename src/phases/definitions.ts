@@ -2,7 +2,9 @@
 // follow the runbook's numbering; manual steps carry the runbook's command.
 import { lookupOrgs } from '../db/account-snapshot.js';
 import { getSettings } from '../db/settings.js';
-import { insertOrgs, orgNamesIn, readyHolding } from '../db/state-tracker.js';
+import { insertOrgs, orgsIn, readyHolding } from '../db/state-tracker.js';
+import { orgsWithSqlRows } from '../db/org-objects.js';
+import type { Context } from '../context.js';
 import { routingPreflight, unpinnedOrgs } from '../runs/routing-preflight.js';
 import * as accountRefresh from '../jobs/account_refresh.js';
 import { setSleepTime } from '../runs/manager.js';
@@ -16,6 +18,28 @@ const refresh: StepAction = async (ctx) => {
   const r = await accountRefresh.process(ctx);
   return { state: 'done', detail: { orgs: r.orgs, authzJoins: r.authzJoins, skippedDocs: r.skippedDocs } };
 };
+
+/**
+ * Before dl_default flips to SQL, every org still to migrate (holding, ready)
+ * must be pinned to CouchDB by flags of its own, or the flip serves it from
+ * SQL, where its data is not. The prep pass pinned the ones it captured; an
+ * org captured otherwise (phase 1, by hand) is pinned here. One whose
+ * containers or groups are in SQL already is left unpinned (served from SQL,
+ * where its data is; phase 3's preflight fails it, untouched) and listed.
+ */
+async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinnedNow: number; leftOnSql: string[] }> {
+  const todo = await orgsIn(ctx.db, T, ['holding', 'ready']);
+  const unpinned = new Set(await unpinnedOrgs(ctx, todo.map((o) => o.name)));
+  const orgs = todo.filter((o) => unpinned.has(o.name));
+  const onSql = await orgsWithSqlRows(ctx.db, orgs.map((o) => o.guid));
+  const pin = orgs.filter((o) => !onSql.has(o.guid));
+  await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name));
+  const log = ctx.log.child({ migration_type: T, step: '2.6' });
+  for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate had no flags of its own; pinned to CouchDB before dl_default flips');
+  const leftOnSql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
+  for (const name of leftOnSql) log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
+  return { pinnedNow: pin.length, leftOnSql: leftOnSql.slice(0, 200) };
+}
 
 const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
 
@@ -103,15 +127,9 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx) => {
           await routingPreflight(ctx, 'any');
-          // Every org still to migrate must be pinned to CouchDB by its own flags, or the flip strands it on SQL.
-          if (!ctx.darklaunch.dryRun) {
-            const unpinned = await unpinnedOrgs(ctx, await orgNamesIn(ctx.db, T, ['holding', 'ready', 'failed']));
-            if (unpinned.length) {
-              return { state: 'failed', detail: { error: `${unpinned.length} orgs still to migrate have no couchdb_* flags of their own; flipping dl_default would serve them from SQL, where their data is not. Run the prep pass (step 2.5) again, then start phase 2.`, unpinned: unpinned.slice(0, 50) } };
-            }
-          }
+          const pins = ctx.darklaunch.dryRun ? { pinnedNow: 0, leftOnSql: [] } : await pinOrgsStillToMigrate(ctx);
           await ctx.darklaunch.setDefault({ couchdb_containers: false, couchdb_groups: false });
-          return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, dryRun: ctx.darklaunch.dryRun } };
+          return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, ...pins, dryRun: ctx.darklaunch.dryRun } };
         },
       },
       { id: '2.7', title: 'Start the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator start'" },

@@ -42,6 +42,14 @@ export interface OrgJobKind {
   restore(ctx: Context, org: OrgRef, q: import('../stores/postgres.js').DbClient): Promise<void>;
   /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part; `step` is where the org failed. */
   restoreOutside?(ctx: Context, org: OrgRef, step: string): Promise<void>;
+  /**
+   * From this step on the org is committed to where it moved (it may be
+   * served from there): a failure no longer restores it, which would lose
+   * what was written there since, but leaves it in flight at this step, and
+   * the next delivery or the reconciler runs the steps from here again (they
+   * must be safe to repeat) and completes it. The step must be a checkpoint.
+   */
+  committedFrom?: string;
 }
 
 export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string };
@@ -52,7 +60,7 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
-  const lock = await tryLock(ctx.db, kind.type, orgName);
+  const lock = await tryLock(ctx.db, kind.type, orgId);
   if (!lock) {
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
@@ -88,41 +96,68 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
   }
 
+  // A delivery that finds its org committed (an earlier one got that far) only finishes it.
+  const from = claim.resumedAt && claim.resumedAt === kind.committedFrom ? committedIndex(kind) : 0;
   let step = 'start';
   try {
-    for (const [i, s] of kind.steps.entries()) {
-      step = s.name;
-      if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, org.orgId, runId, step);
-      org.log.debug({ step }, 'step');
-      await s.run(ctx, org);
-    }
-    step = 'complete';
-    const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, runId);
-    if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
-    else org.log.info('org completed');
-    if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, runId);
-    return { outcome: 'completed' };
+    return await runFrom(kind, ctx, org, from, (s) => (step = s));
   } catch (err) {
+    if (isCommitted(kind, step)) return leaveCommitted(kind, ctx, org, step, err);
     return failOrg(kind, ctx, org, step, err);
   }
+}
+
+const committedIndex = (kind: OrgJobKind) => kind.steps.findIndex((s) => s.name === kind.committedFrom);
+const isCommitted = (kind: OrgJobKind, step: string) =>
+  kind.committedFrom !== undefined && (step === 'complete' || kind.steps.findIndex((s) => s.name === step) >= committedIndex(kind));
+
+/** The kind's steps from index `from`, then started → completed. */
+async function runFrom(kind: OrgJobKind, ctx: Context, org: OrgRef, from: number, at: (step: string) => void): Promise<OrgJobOutcome> {
+  for (let i = from; i < kind.steps.length; i++) {
+    const s = kind.steps[i];
+    at(s.name);
+    if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name);
+    org.log.debug({ step: s.name }, 'step');
+    await s.run(ctx, org);
+  }
+  at('complete');
+  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId);
+  if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
+  else org.log.info('org completed');
+  if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
+  return { outcome: 'completed' };
+}
+
+/** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */
+async function leaveCommitted(kind: OrgJobKind, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
+  org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
+  if (!isDataError(err)) {
+    await haltFleet(ctx, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`, true).catch((e) => org.log.error({ err: errorMessage(e) }, 'could not record the halt'));
+  }
+  throw err;
+}
+
+/** For the reconciler: finishes a committed org whose job was lost (its steps from the committed one, then completion). */
+export async function finishCommitted(kind: OrgJobKind, ctx: Context, org: OrgRef): Promise<OrgJobOutcome> {
+  return runFrom(kind, ctx, org, committedIndex(kind), () => {});
 }
 
 /**
  * ready → started (through the concurrency gate); or, for a job delivered
  * again (it stalled), an org already started by this run: resumed from the
- * first step, since every step is safe to repeat.
+ * first step (every step is safe to repeat), or finished if it was committed.
  */
-async function claimOrResume(ctx: Context, org: OrgRef, firstStep: string): Promise<'go' | 'skip' | 'at_capacity'> {
+async function claimOrResume(ctx: Context, org: OrgRef, firstStep: string): Promise<{ resumedAt?: string } | 'skip' | 'at_capacity'> {
   const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, firstStep);
   if (claim.claimed) {
     org.log.info('org started');
-    return 'go';
+    return {};
   }
-  const cur = await tracker.getOrgState(ctx.db, org.type, org.orgName);
+  const cur = await tracker.getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
-    org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming from the start (steps are idempotent)');
+    org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
     org.resumed = true;
-    return 'go';
+    return { resumedAt: cur.current_step ?? undefined };
   }
   if (claim.reason === 'at_capacity' && cur?.state === 'ready') return 'at_capacity';
   org.log.info({ state: cur?.state ?? 'absent', reason: claim.reason }, 'org skipped: not ready for this run');

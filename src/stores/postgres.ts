@@ -4,8 +4,13 @@ import { InfrastructureError, OrgDataError } from '../errors.js';
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
+/**
+ * A pool that never makes a caller wait for ever: an exhausted pool or an
+ * unreachable server fails the query after 30 s (an infrastructure error,
+ * which halts the run) instead of hanging an org in 503.
+ */
 export function createPool(databaseUrl: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process.
   pool.on('error', () => {});
   return pool;

@@ -2,7 +2,8 @@
 // maxStalledCount, a job removed by hand, a restore that failed while a store
 // was down). It finds orgs left 'started' with no live job and resolves them
 // the safe way: restored (served from CouchDB, not dark) and failed at the
-// step they were in. It also ends runs that have nothing left to wait for.
+// step they were in, or, once committed to SQL (at clear_503), finished. It
+// also ends runs that have nothing left to wait for.
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { clearStaleInFlight, startedOrgs } from '../db/state-tracker.js';
@@ -11,7 +12,7 @@ import { errorMessage } from '../errors.js';
 import { ORG_JOB_KINDS } from '../jobs/index.js';
 import { orgLogger } from '../log.js';
 import { isMigrationType, orgJobId } from '../queues.js';
-import { restoreAndFail } from '../runs/org-job.js';
+import { finishCommitted, restoreAndFail } from '../runs/org-job.js';
 import * as revert from '../jobs/phase_2_revert.js';
 
 const LIVE = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
@@ -31,16 +32,21 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
       if (LIVE.has(jobState)) continue;
       const log = orgLogger(ctx.log, row.org_name, type).child({ run_id: runId });
       const step = row.current_step ?? 'unknown';
-      const lock = await tryLock(ctx.db, type, row.org_name);
+      const lock = await tryLock(ctx.db, type, row.org_id);
       if (!lock) continue; // a delivery is working on it after all
       try {
-        const done = await restoreAndFail(kind, ctx, { type, runId, orgName: row.org_name, orgId: row.org_id, log }, step, `job ${jobState}; resolved by the reconciler`);
-        if (done) {
+        const ref = { type, runId, orgName: row.org_name, orgId: row.org_id, log };
+        if (step === kind.committedFrom) {
+          // Past the point of no return (it may be served from its new home): finished, never moved back.
+          await finishCommitted(kind, ctx, ref);
+          log.warn({ step, job_state: jobState }, 'reconciler finished a committed org whose job was gone');
+          resolved.push(row.org_name);
+        } else if (await restoreAndFail(kind, ctx, ref, step, `job ${jobState}; resolved by the reconciler`)) {
           log.warn({ step, job_state: jobState }, 'reconciler restored a started org whose job was gone and marked it failed');
           resolved.push(row.org_name);
         }
       } catch (err) {
-        log.error({ step, err: errorMessage(err) }, 'reconciler could not restore the org yet; will retry');
+        log.error({ step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
       } finally {
         await lock.release();
       }
