@@ -114,12 +114,14 @@ describe('a Chef Server database', () => {
     await h.ctx.db.query(`UPDATE org_migration_state SET state = 'ready' WHERE org_name = 'chef-beta' AND migration_type = 'phase_2_migration'`);
     // dl_default is false since step 2.6; the revert pinned chef-beta to CouchDB: take its own flags away.
     await h.ctx.darklaunchRedis.del('dl_org_chef-beta');
+    const rowsBefore = await sqlRows(h, 'b2'.repeat(16));
     await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
     const s = (await h.api('GET', '/orgs/chef-beta')).body;
     expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('couchdb_containers is false (dl_default)') });
     expect(await h.ctx.darklaunchRedis.exists('dl_org_chef-beta')).toBe(0);
-    expect(await sqlRows(h, 'b2'.repeat(16))).toEqual({ containers: [], groups: [] });
+    // Never started: whatever SQL held for it (here, rows of the run before) stays as it was.
+    expect(await sqlRows(h, 'b2'.repeat(16))).toEqual(rowsBefore);
   });
 
   it("reaches an org's rows in Chef's tables through their (org_id, name) index, never a scan of the whole table", async () => {

@@ -61,28 +61,46 @@ export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not
  * ready → started, only while the run is working and fewer orgs of this
  * migration type are in flight fleet-wide than the run's concurrency: an org
  * may be dark only while in flight, so this is what bounds the orgs dark at
- * once, whatever BullMQ does with stalled or re-delivered jobs. The run row
- * is locked first so claims of one run are counted one at a time (each later
- * statement sees the claims committed before it).
+ * once, whatever BullMQ does with stalled or re-delivered jobs.
+ *
+ * The run row is locked first, so claims of one run are counted one at a
+ * time: the claim's statement, run after the lock is granted, sees every
+ * claim committed before it. All of it goes to the server as one simple
+ * query (one round trip, the lock held only while the server runs it), so
+ * the values are sent as escaped literals.
  */
 export async function claimOrg(db: Db, type: string, orgId: string, runId: string, firstStep = 'start'): Promise<ClaimResult> {
-  return inTransaction(db, async (c) => {
-    const run = await c.query({ name: 'claim-lock-run', text: `SELECT concurrency FROM mover.migration_runs WHERE id = $1 AND state = 'working' FOR UPDATE`, values: [runId] });
-    if (!run.rows.length) return { claimed: false, reason: 'run_not_working' };
-    const busy = await c.query({ name: 'claim-count', text: `SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight`, values: [type] });
-    if (busy.rows[0].n >= run.rows[0].concurrency) return { claimed: false, reason: 'at_capacity' };
-    const { rowCount } = await c.query({
-      name: 'claim-org',
-      text: `WITH s AS (
-         UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' RETURNING org_name)
-       INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight)
-       SELECT $1, $2, org_name, $3, $4, true FROM s
-       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, current_step = $4, fail_detail = NULL, in_flight = true, updated_at = now()`,
-      values: [type, orgId, runId, firstStep],
-    });
-    return rowCount === 1 ? { claimed: true } : { claimed: false, reason: 'not_ready' };
-  });
+  if (!/^\d+$/.test(runId)) throw new Error(`bad run id ${runId}`);
+  const client = await db.connect();
+  const [t, o, step] = [type, orgId, firstStep].map((v) => client.escapeLiteral(v));
+  const sql = `BEGIN;
+    SELECT 1 FROM mover.migration_runs WHERE id = ${runId} FOR UPDATE;
+    WITH run AS (SELECT concurrency FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
+      busy AS (SELECT count(*) AS n FROM mover.org_progress WHERE migration_type = ${t} AND in_flight),
+      go AS (SELECT EXISTS (SELECT 1 FROM run) AS working, COALESCE((SELECT n FROM busy) < (SELECT concurrency FROM run), false) AS room),
+      s AS (
+        UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
+        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND room FROM go) RETURNING org_name),
+      p AS (
+        INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight)
+        SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true FROM s
+        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, in_flight = true, updated_at = now()
+        RETURNING 1)
+    SELECT (SELECT working FROM go) AS working, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed;
+    COMMIT;`;
+  let broken: Error | undefined;
+  try {
+    const results = (await client.query(sql)) as unknown as { rows: { working: boolean; room: boolean; claimed: number }[] }[];
+    const r = results[2].rows[0];
+    if (r.claimed === 1) return { claimed: true };
+    return { claimed: false, reason: !r.working ? 'run_not_working' : !r.room ? 'at_capacity' : 'not_ready' };
+  } catch (err) {
+    // A statement failed inside the transaction: end it; if even that fails, the connection is dropped, not reused.
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. */
@@ -143,6 +161,25 @@ export async function lockStartedOrg(c: DbClient, type: string, orgId: string, r
     [type, orgId],
   );
   return rows[0]?.state === 'started' && rows[0].run_id === runId;
+}
+
+/**
+ * ready → failed for an org that failed its preflight, never started (so
+ * nothing of it changed), counted in the run; only while the run works.
+ */
+export async function failUnstarted(q: Q, type: string, orgId: string, runId: string, location: string, detail: string): Promise<boolean> {
+  const { rows } = await q.query(
+    `WITH moved AS (
+       UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_start = now() AT TIME ZONE 'utc', migration_end = now() AT TIME ZONE 'utc'
+       WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' AND EXISTS (SELECT 1 FROM mover.migration_runs WHERE id = $3 AND state = 'working')
+       RETURNING org_name),
+     progress AS (
+       INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail) SELECT $1, $2, org_name, $3, $5 FROM moved
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, fail_detail = $5, current_step = NULL, updated_at = now())
+     UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM moved WHERE id = $3 RETURNING 1`,
+    [type, orgId, runId, location, detail],
+  );
+  return rows.length === 1;
 }
 
 /** holding → ready: all of them (legacy ready_remaining_migration) or the named ones. */

@@ -20,16 +20,13 @@ import { classifyPgError } from '../stores/postgres.js';
 export const type = 'phase_2_migration';
 
 /**
- * Step 1: before the org goes dark, make sure it is one this migration may
- * move: Chef serves its containers and groups from CouchDB now (dl_default,
+ * Before the org is claimed: make sure it is one this migration may move.
+ * Chef serves its containers and groups from CouchDB now (dl_default,
  * dl_org_<org>, dl_override as Chef reads them), and SQL holds none of its
- * rows that mover did not write. An org that fails here is left exactly as
- * it was: restore writes no flag for it and deletes nothing.
+ * rows that mover did not write. An org that fails here is never started:
+ * it is failed at 'preflight' exactly as it was.
  */
 export async function preflight(ctx: Context, org: OrgRef) {
-  // A resumed delivery was checked by the first one, and may find the org dark
-  // and routed to SQL by that delivery's steps: nothing to check again.
-  if (org.resumed) return;
   const routing = await ctx.darklaunch.effectiveRouting(org.orgName);
   const onSql = (['couchdb_containers', 'couchdb_groups'] as const).filter((f) => !routing.value[f]);
   if (onSql.length) {
@@ -42,13 +39,13 @@ export async function preflight(ctx: Context, org: OrgRef) {
   if (foreign) throw new OrgDataError(`SQL already holds ${foreign} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
 }
 
-/** Step 2: the org goes dark (503) so nothing writes while it moves. */
+/** Step 1: the org goes dark (503) so nothing writes while it moves. */
 export async function setDown(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.setOrgDown(org.orgName, true);
 }
 
 /**
- * Step 3: the drain wait (legacy sleep_time after going dark), so writes the
+ * Step 2: the drain wait (legacy sleep_time after going dark), so writes the
  * Chef API accepted just before 503 land before the copy. The job keeps its
  * slot while it waits: concurrency is the number of orgs dark at once.
  */
@@ -82,7 +79,7 @@ export const MAX_COPIES = 3;
 /** Rounds of other documents' changes (nodes, roles) check_writes looks through before it gives up. */
 const MAX_CHECKS = 10;
 
-/** Step 4: read only the org's containers and groups; write them in one statement. */
+/** Step 3: read only the org's containers and groups; write them in one statement. */
 export async function migrate(ctx: Context, org: OrgRef) {
   // Before the read: a write landing after this point moves the seq, and check_writes sees it.
   const seq = await ctx.couch.updateSeq(orgDatabaseName(org.orgId));
@@ -106,7 +103,7 @@ export async function migrate(ctx: Context, org: OrgRef) {
   org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');
 }
 
-/** Step 5: SQL holds exactly the planned rows for this org: same ids, names and authz ids, nothing else. */
+/** Step 4: SQL holds exactly the planned rows for this org: same ids, names and authz ids, nothing else. */
 export async function verify(ctx: Context, org: OrgRef) {
   const copy = copies.get(org);
   if (!copy) throw new OrgDataError('verify: no copy in this delivery');
@@ -118,7 +115,7 @@ export async function verify(ctx: Context, org: OrgRef) {
 }
 
 /**
- * Step 7: no write lost at the switch. Writes the Chef API accepted just
+ * Step 6: no write lost at the switch. Writes the Chef API accepted just
  * before 503 may land in CouchDB after the copy read it. If the org database
  * changed since the copy's update_seq and a container or group is among the
  * changes, the org is copied again (after the drain wait, so the rest can
@@ -153,36 +150,34 @@ export async function checkWrites(ctx: Context, org: OrgRef) {
   throw new OrgDataError(`the org database kept changing through ${MAX_CHECKS} checks; the org stays on CouchDB`);
 }
 
-/** Step 6: route the org's containers and groups to SQL (the org is still dark). */
+/** Step 5: route the org's containers and groups to SQL (the org is still dark). */
 export async function routeToSql(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.routeOrg(org.orgName, false);
 }
 
-/** Step 8: the org answers again. */
+/** Step 7: the org answers again. */
 export async function setUp(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.setOrgDown(org.orgName, false);
 }
 
 export const kind: OrgJobKind = {
   type,
+  preflight,
   steps: [
-    { name: 'preflight', run: preflight },
-    { name: 'set_503', run: setDown, checkpoint: true },
-    { name: 'drain_wait', run: drainWait, checkpoint: true },
+    // Recorded by the claim itself: from here on the org may be dark.
+    { name: 'set_503', run: setDown },
+    { name: 'drain_wait', run: drainWait },
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
-    { name: 'route_to_sql', run: routeToSql, checkpoint: true },
+    // No checkpoint: lost here or in check_writes, the org is restored just as from set_503 (a commit saved per org).
+    { name: 'route_to_sql', run: routeToSql },
     { name: 'check_writes', run: checkWrites },
     // Past check_writes SQL holds everything: once 503 may have cleared, the org is never moved back.
     { name: 'clear_503', run: setUp, checkpoint: true },
   ],
   committedFrom: 'clear_503',
-  // Served from CouchDB and up again first; only then are the partial rows
-  // removed. An org whose first delivery failed its preflight never went dark:
-  // no flag to write (a resumed delivery may have found it dark: it writes them).
-  restoreOutside: async (ctx, org, step) => {
-    if (step !== 'preflight' || org.resumed) await ctx.darklaunch.routeBackToCouch(org.orgName);
-  },
+  // Served from CouchDB and up again first; only then are the partial rows removed.
+  restoreOutside: (ctx, org) => ctx.darklaunch.routeBackToCouch(org.orgName),
   restore: async (_ctx, org, c) => {
     await deleteOwnedOrgObjects(c, type, org.orgId);
   },

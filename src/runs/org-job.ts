@@ -27,9 +27,9 @@ export interface OrgRef {
 export interface OrgStep {
   name: string;
   /**
-   * Recorded in current_step before it runs: what the reconciler reports if
-   * the job is lost there. The first step is recorded by the claim itself;
-   * other steps only where it is worth a round trip.
+   * Recorded in current_step before it runs: what the reconciler goes by if
+   * the job is lost there (each is a commit). The first step is recorded by
+   * the claim itself; others only where the reconciler must act differently.
    */
   checkpoint?: boolean;
   run: (ctx: Context, org: OrgRef) => Promise<void>;
@@ -37,6 +37,11 @@ export interface OrgStep {
 
 export interface OrgJobKind {
   type: string;
+  /**
+   * Checks before the org is claimed (nothing changed yet): a data error
+   * fails the org, ready → failed at 'preflight', exactly as it was.
+   */
+  preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: import('../stores/postgres.js').DbClient): Promise<void>;
@@ -76,7 +81,7 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
   const { runId, orgName } = job.data;
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
-    claim = await claimOrResume(ctx, org, kind.steps[0]?.name ?? 'start');
+    claim = await claimOrResume(kind, ctx, org);
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
     org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; halting the run');
@@ -95,6 +100,7 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
     await runs.finishRunIfDone(ctx.db, runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
   }
+  if ('outcome' in claim) return claim;
 
   // A delivery that finds its org committed (an earlier one got that far) only finishes it.
   const from = claim.resumedAt && claim.resumedAt === kind.committedFrom ? committedIndex(kind) : 0;
@@ -143,24 +149,42 @@ export async function finishCommitted(kind: OrgJobKind, ctx: Context, org: OrgRe
 }
 
 /**
- * ready → started (through the concurrency gate); or, for a job delivered
- * again (it stalled), an org already started by this run: resumed from the
- * first step (every step is safe to repeat), or finished if it was committed.
+ * Where this delivery stands. An org its run already started (a stalled job
+ * delivered again) is resumed: from the first step, every step being safe to
+ * repeat, or finished if it was committed. A ready org is checked first (the
+ * kind's preflight; failing it fails the org with nothing changed), then
+ * claimed, ready → started, through the concurrency gate.
  */
-async function claimOrResume(ctx: Context, org: OrgRef, firstStep: string): Promise<{ resumedAt?: string } | 'skip' | 'at_capacity'> {
-  const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, firstStep);
-  if (claim.claimed) {
-    org.log.info('org started');
-    return {};
-  }
+async function claimOrResume(kind: OrgJobKind, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity'> {
   const cur = await tracker.getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
     org.resumed = true;
     return { resumedAt: cur.current_step ?? undefined };
   }
-  if (claim.reason === 'at_capacity' && cur?.state === 'ready') return 'at_capacity';
-  org.log.info({ state: cur?.state ?? 'absent', reason: claim.reason }, 'org skipped: not ready for this run');
+  if (cur?.state !== 'ready') {
+    org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
+    return 'skip';
+  }
+  if (kind.preflight) {
+    try {
+      await kind.preflight(ctx, org);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      const message = errorMessage(err);
+      if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', message))) return 'skip';
+      org.log.error({ step: 'preflight', err: message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
+      await runs.finishRunIfDone(ctx.db, org.runId);
+      return { outcome: 'failed', step: 'preflight', reason: message };
+    }
+  }
+  const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, kind.steps[0].name);
+  if (claim.claimed) {
+    org.log.info('org started');
+    return {};
+  }
+  if (claim.reason === 'at_capacity') return 'at_capacity';
+  org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
 }
 
