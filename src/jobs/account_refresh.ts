@@ -60,7 +60,7 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
     await snapshot.finishSnapshot(ctx.db, snapshotId, skipped);
   } catch (err) {
     log.error({ err: errorMessage(err), snapshot_id: snapshotId }, 'account refresh failed; the previous snapshot stays current');
-    await snapshot.failSnapshot(ctx.db, snapshotId, errorMessage(err)).catch(() => {});
+    await snapshot.failSnapshot(ctx.db, snapshotId, errorMessage(err)).catch((e) => log.error({ err: errorMessage(e), snapshot_id: snapshotId }, 'could not mark the snapshot failed'));
     throw err;
   }
   log.info({ snapshot_id: snapshotId, orgs, authz_joins: joins, skipped_docs: skipped }, 'account snapshot swapped in');

@@ -18,16 +18,18 @@ export function createPool(databaseUrl: string, max = 10): Db {
 
 export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    // The first error is the one that matters; a connection that cannot even roll back is dropped, not reused.
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 

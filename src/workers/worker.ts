@@ -13,7 +13,7 @@ ctx.queueRedis
     const policy = (r as string[])[1];
     if (policy && policy !== 'noeviction') log.warn({ maxmemory_policy: policy }, 'queue Redis should run with maxmemory-policy noeviction');
   })
-  .catch(() => {});
+  .catch((err) => log.debug({ err: (err as Error).message }, 'could not read the queue Redis maxmemory-policy (CONFIG refused?)'));
 
 const fleet = startFleet(ctx, { concurrency: config.workerConcurrency });
 log.info({ concurrency: config.workerConcurrency, queue_prefix: config.queuePrefix, dry_run: config.dryRun }, 'worker started');
