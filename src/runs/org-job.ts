@@ -20,8 +20,6 @@ export interface OrgRef {
   orgName: string;
   orgId: string;
   log: Logger;
-  /** This delivery picked up an org its run had already started (a stalled job delivered again). */
-  resumed?: boolean;
 }
 
 export interface OrgStep {
@@ -45,8 +43,8 @@ export interface OrgJobKind {
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: import('../stores/postgres.js').DbClient): Promise<void>;
-  /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part; `step` is where the org failed. */
-  restoreOutside?(ctx: Context, org: OrgRef, step: string): Promise<void>;
+  /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
+  restoreOutside?(ctx: Context, org: OrgRef): Promise<void>;
   /**
    * From this step on the org is committed to where it moved (it may be
    * served from there): a failure no longer restores it, which would lose
@@ -159,7 +157,6 @@ async function claimOrResume(kind: OrgJobKind, ctx: Context, org: OrgRef): Promi
   const cur = await tracker.getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
-    org.resumed = true;
     return { resumedAt: cur.current_step ?? undefined };
   }
   if (cur?.state !== 'ready') {
@@ -218,7 +215,7 @@ export async function restoreAndFail(kind: OrgJobKind, ctx: Context, org: OrgRef
     if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
     // Served from CouchDB and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
-    if (kind.restoreOutside) await kind.restoreOutside(ctx, org, step);
+    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
     await kind.restore(ctx, org, c);
     await tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail);
     await runs.countFinished(c, org.runId, true);
