@@ -94,6 +94,21 @@ export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, Acc
   return new Map(rows.map((r) => [r.name, { name: r.name, guid: r.guid, precreated: r.precreated }]));
 }
 
+/** Orgs of the current snapshot not pre-created and with no row of the migration type yet (all, or among `names`). */
+export async function uncapturedOrgs(q: Q, type: string, names?: string[]): Promise<{ name: string; guid: string }[]> {
+  const { rows } = await q.query(
+    `SELECT a.name, a.guid FROM mover.account_orgs a
+     WHERE a.snapshot_id = ${CURRENT} AND NOT a.precreated
+       AND ($2::text[] IS NULL OR a.name = ANY($2))
+       -- Two anti-joins, not one with OR, so each uses its index.
+       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_name = a.name)
+       AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_id = a.guid)
+     ORDER BY a.name`,
+    [type, names ?? null],
+  );
+  return rows;
+}
+
 /** couch id → authz id for the given object ids, from the current snapshot. */
 export async function authzIds(q: Q, couchIds: string[]): Promise<Map<string, string>> {
   if (!couchIds.length) return new Map();

@@ -64,13 +64,14 @@ export async function setRunConcurrency(q: Q, id: string, concurrency: number): 
   await q.query(`UPDATE mover.migration_runs SET concurrency = $2 WHERE id = $1`, [id, concurrency]);
 }
 
-export async function countSkipped(q: Q, id: string): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET orgs_skipped = orgs_skipped + 1 WHERE id = $1`, [id]);
+/** Counts jobs (orgs) of a run that had nothing to do: one, or a whole prep batch. */
+export async function countSkipped(q: Q, id: string, orgs = 1): Promise<void> {
+  await q.query(`UPDATE mover.migration_runs SET orgs_skipped = orgs_skipped + $2 WHERE id = $1`, [id, orgs]);
 }
 
 /** Counts one finished org of a run; called in the transaction that moved the org. */
-export async function countFinished(q: Q, id: string, failed: boolean): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + $2 WHERE id = $1`, [id, failed ? 1 : 0]);
+export async function countFinished(q: Q, id: string, failed: boolean, orgs = 1): Promise<void> {
+  await q.query(`UPDATE mover.migration_runs SET orgs_finished = orgs_finished + $3, orgs_failed = orgs_failed + $2 WHERE id = $1`, [id, failed ? orgs : 0, orgs]);
 }
 
 /**

@@ -203,6 +203,22 @@ export async function moveOrgs(q: Q, type: string, names: string[], from: OrgSta
   return rows.map((r) => r.org_name);
 }
 
+/** One org, by id, from one state to another; false if it was not in `from` (it moved on meanwhile). */
+export async function moveOrg(q: Q, type: string, orgId: string, from: OrgState, to: OrgState): Promise<boolean> {
+  const { rowCount } = await q.query(`UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3`, [type, orgId, from, to]);
+  return rowCount === 1;
+}
+
+/** The next orgs for phase 4 (completed, or purge_started by an earlier pass), in org_id order after `cursor`. */
+export async function purgeCandidates(q: Q, type: string, cursor: string, limit: number): Promise<{ org_name: string; org_id: string; state: OrgState }[]> {
+  const { rows } = await q.query(
+    `SELECT org_name, org_id, state FROM org_migration_state
+     WHERE migration_type = $1 AND state IN ('completed', 'purge_started') AND org_id > $2 ORDER BY org_id LIMIT $3`,
+    [type, cursor, limit],
+  );
+  return rows;
+}
+
 /** Legacy force_org_to_state: the operator's override, no guard by design (an org forced out of 'started' is no longer in flight). */
 export async function forceState(q: Q, type: string, orgName: string, to: OrgState): Promise<boolean> {
   const { rows } = await q.query(

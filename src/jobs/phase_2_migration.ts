@@ -36,8 +36,11 @@ export async function preflight(ctx: Context, org: OrgRef) {
   const foreign = await foreignRowCount(ctx.db, type, org.orgId).catch((err) => {
     throw classifyPgError(err, 'preflight read');
   });
-  if (foreign) throw new OrgDataError(`SQL already holds ${foreign} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
+  if (foreign) throw foreignRowsError(foreign);
 }
+
+const foreignRowsError = (n: number) =>
+  new OrgDataError(`SQL already holds ${n} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
 
 /** Step 1: the org goes dark (503) so nothing writes while it moves. */
 export async function setDown(ctx: Context, org: OrgRef) {
@@ -96,9 +99,8 @@ export async function migrate(ctx: Context, org: OrgRef) {
   } catch (err) {
     throw classifyPgError(err, 'write containers and groups');
   }
-  if (written.foreignRows) {
-    throw new OrgDataError(`SQL already holds ${written.foreignRows} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
-  }
+  // Checked at preflight too; this is the statement's own guard against a row that appeared since.
+  if (written.foreignRows) throw foreignRowsError(written.foreignRows);
   copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), copies: (copies.get(org)?.copies ?? 0) + 1 });
   org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');
 }

@@ -10,6 +10,7 @@ import { readAllObjects, OBJECT_TABLES } from '../db/org-objects.js';
 import { errorMessage, isDataError } from '../errors.js';
 import { planObjects } from '../migration/plan-objects.js';
 import { compareRows } from '../migration/compare.js';
+import { moveOrg, purgeCandidates } from '../db/state-tracker.js';
 import { orgDatabaseName, type CouchDoc } from '../stores/couch.js';
 import type { StepAction } from './types.js';
 
@@ -50,28 +51,20 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
   const dryRun = phase.params.dryRun === true;
   const d = step.detail as { cursor?: string; purged?: number; docsRemoved?: number; wouldPurge?: number; wouldRemoveDocs?: number; unverified?: { org: string; reason: string }[] };
   const detail = { dryRun, purged: d.purged ?? 0, docsRemoved: d.docsRemoved ?? 0, wouldPurge: d.wouldPurge ?? 0, wouldRemoveDocs: d.wouldRemoveDocs ?? 0, unverified: d.unverified ?? [], cursor: d.cursor ?? '' };
-  const { rows } = await ctx.db.query(
-    `SELECT org_name, org_id, state FROM org_migration_state
-     WHERE migration_type = $1 AND state IN ('completed', 'purge_started') AND org_id > $2 ORDER BY org_id LIMIT $3`,
-    [T, detail.cursor, BATCH],
-  );
+  const rows = await purgeCandidates(ctx.db, T, detail.cursor, BATCH);
   if (!rows.length) return { state: 'done', detail: { ...detail, unverifiedCount: detail.unverified.length } };
 
   for (const org of rows) {
     const log = ctx.log.child({ org_name: org.org_name, migration_type: T, step: '4.1' });
     const resuming = org.state === 'purge_started';
     if (!dryRun && !resuming) {
-      const moved = await ctx.db.query(
-        `UPDATE org_migration_state SET state = 'purge_started' WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`,
-        [T, org.org_id],
-      );
-      if (moved.rowCount !== 1) continue; // moved on meanwhile (reverted): not ours to purge
+      if (!(await moveOrg(ctx.db, T, org.org_id, 'completed', 'purge_started'))) continue; // moved on meanwhile (reverted): not ours to purge
     }
     const v = await verify(ctx, org.org_id, resuming);
     if (!v.ok) {
       log.warn({ reason: v.reason }, 'org did not verify; not purged');
       if (detail.unverified.length < REPORT_MAX) detail.unverified.push({ org: org.org_name, reason: v.reason ?? 'mismatch' });
-      if (!dryRun) await ctx.db.query(`UPDATE org_migration_state SET state = 'completed' WHERE migration_type = $1 AND org_id = $2 AND state = 'purge_started'`, [T, org.org_id]);
+      if (!dryRun) await moveOrg(ctx.db, T, org.org_id, 'purge_started', 'completed');
       continue;
     }
     if (dryRun) {
@@ -81,7 +74,7 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
     }
     const notDeleted = v.docs.length ? await ctx.couch.bulkDelete(orgDatabaseName(org.org_id), v.docs.map((x) => ({ _id: x._id, _rev: x._rev! }))) : [];
     if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.org_name}; it stays purge_started and is retried`);
-    await ctx.db.query(`UPDATE org_migration_state SET state = 'purge_successful' WHERE migration_type = $1 AND org_id = $2 AND state = 'purge_started'`, [T, org.org_id]);
+    await moveOrg(ctx.db, T, org.org_id, 'purge_started', 'purge_successful');
     detail.purged++;
     detail.docsRemoved += v.docs.length;
     log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');
