@@ -80,7 +80,7 @@ async function fleetPass(): Promise<number> {
   await resetForFleet();
   const fleet = startFleet(workerCtx, { concurrency: P, reconcileEveryMs: 60_000 });
   const start = performance.now();
-  const run = await startRun(ctx, T, 'all', P);
+  const { run } = await startRun(ctx, T, { count: 'all', concurrency: P });
   for (;;) {
     const { rows } = await ctx.db.query(`SELECT state, orgs_finished, orgs_failed FROM mover.migration_runs WHERE id = $1`, [run.id]);
     if (rows[0].state === 'ready') {

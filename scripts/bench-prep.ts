@@ -8,6 +8,7 @@ import { migrate } from '../src/db/migrate.js';
 import { seedEstate } from '../src/dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import * as prep from '../src/jobs/phase_2_migration_prep.js';
+import { startRun } from '../src/runs/manager.js';
 import { createLogger } from '../src/log.js';
 import { orgKey } from '../src/darklaunch.js';
 import { startFleet } from '../src/workers/fleet.js';
@@ -38,7 +39,7 @@ async function fleetPass(): Promise<number> {
   await reset();
   const fleet = startFleet(createContext(stack.config, log), { concurrency: 8, reconcileEveryMs: 60_000, phaseTickMs: 60_000 });
   const start = performance.now();
-  const run = await prep.startPrep(ctx, 4);
+  const { run } = await startRun(ctx, prep.type, { count: 'all', concurrency: 4 });
   for (;;) {
     const { rows } = await ctx.db.query(`SELECT state, orgs_finished FROM mover.migration_runs WHERE id = $1`, [run.id]);
     if (rows[0].state === 'ready') break;

@@ -99,7 +99,7 @@ try {
       if (o.state === 'failed' && !o.fail_location) exitCode = 1;
       if (!['completed', 'failed'].includes(o.state)) exitCode = 1;
     }
-    cursor = page.nextCursor;
+    cursor = page.next_cursor;
   } while (cursor);
   const rows = await countObjects(apiCtx.db);
   const dl = await api('GET', '/orgs/demo-no-database');

@@ -5,7 +5,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { Darklaunch } from './darklaunch.js';
-import { createQueues, type QueueName } from './queues.js';
+import { QUEUE_NAMES } from './jobs/index.js';
+import { settleAll } from './log.js';
+import { createQueues } from './queues.js';
 import { Couch } from './stores/couch.js';
 import { createPool, type Db } from './stores/postgres.js';
 import { createDarklaunchRedis, createQueueRedis } from './stores/redis.js';
@@ -18,7 +20,8 @@ export interface Context {
   queueRedis: Redis;
   darklaunchRedis: Redis;
   darklaunch: Darklaunch;
-  queues: Record<QueueName, Queue>;
+  /** One queue per job kind, by its name (src/jobs/index.ts). */
+  queues: Record<string, Queue>;
 }
 
 /**
@@ -29,21 +32,21 @@ export interface Context {
 export const poolSize = (workerConcurrency: number) => Math.max(10, 2 * workerConcurrency + 6);
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
-  const queueRedis = createQueueRedis(config.redisUrl, 'queues');
-  const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl);
+  const queueRedis = createQueueRedis(config.redisUrl, 'queues', log);
+  const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl, log);
   return {
     config,
     log,
-    db: createPool(config.databaseUrl, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
+    db: createPool(config.databaseUrl, log, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
     couch: new Couch(config.couchdbUrl),
     queueRedis,
     darklaunchRedis,
     darklaunch: new Darklaunch(darklaunchRedis, log, config.dryRun),
-    queues: createQueues(queueRedis, config.queuePrefix, log),
+    queues: createQueues(queueRedis, config.queuePrefix, log, QUEUE_NAMES),
   };
 }
 
 export async function closeContext(ctx: Context): Promise<void> {
-  await Promise.allSettled(Object.values(ctx.queues).map((q) => q.close()));
-  await Promise.allSettled([ctx.db.end(), ctx.queueRedis.quit(), ctx.darklaunchRedis.quit()]);
+  await settleAll(ctx.log, 'closing a queue', Object.values(ctx.queues).map((q) => q.close()));
+  await settleAll(ctx.log, 'closing a store connection', [ctx.db.end(), ctx.queueRedis.quit(), ctx.darklaunchRedis.quit()]);
 }

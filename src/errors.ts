@@ -29,27 +29,28 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** An operator asked for something the current state does not allow (HTTP 409). */
-export class ConflictError extends Error {
-  readonly statusCode = 409;
+// What an operator asked for cannot be done; the API's error handler
+// (src/api/plugins/errors.ts) maps each class to its HTTP status. `code` is
+// the short machine-readable reason the reply carries.
+
+/** The current state does not allow it (a run already active, a step not waiting). */
+export class StateConflictError extends Error {
   constructor(message: string, readonly code = 'conflict') {
     super(message);
-    this.name = 'ConflictError';
+    this.name = 'StateConflictError';
   }
 }
 
-/** A request that validates by its schema but not by the rules (HTTP 400, naming the field first). */
-export class BadRequestError extends Error {
-  readonly statusCode = 400;
+/** Input that passes its schema but not the rules; the message names the field first. */
+export class InvalidInputError extends Error {
   constructor(message: string, readonly code = 'bad_request') {
     super(message);
-    this.name = 'BadRequestError';
+    this.name = 'InvalidInputError';
   }
 }
 
-/** The named thing does not exist (HTTP 404). */
+/** The named thing (org, phase, step, migration type) does not exist. */
 export class NotFoundError extends Error {
-  readonly statusCode = 404;
   constructor(message: string, readonly code = 'not_found') {
     super(message);
     this.name = 'NotFoundError';

@@ -77,7 +77,7 @@ describe('capture and settings', () => {
     const snap = await refreshAccount(h);
     expect(snap).toMatchObject({ orgs: 3, precreated: 1, authzJoins: 51, state: 'idle' });
     const res = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a', 'api-b', 'api-pre', 'ghost', 'api-a'] });
-    expect(res.body).toEqual({ inserted: ['api-a', 'api-b'], duplicate: [], unknown: ['api-pre', 'ghost'] });
+    expect(res.body).toEqual({ inserted: ['api-a', 'api-b'], duplicate: [], unknown: ['api-pre', 'ghost'], precreated: ['api-pre'] });
     expect((await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a'] })).body.duplicate).toEqual(['api-a']);
     const list = await h.api('GET', '/migrations/phase_2_migration/orgs?state=holding&limit=10');
     expect(list.body.orgs.map((o: { org_name: string }) => o.org_name)).toEqual(['api-a', 'api-b']);
@@ -163,9 +163,9 @@ describe('org lists as files and the audit log', () => {
       { line: 4, org: 'file-b', result: 'inserted' },
       { line: 5, org: 'nobody', result: 'unknown' },
     ]);
-    expect(res.body.failedLines).toEqual([{ line: 5, org: 'nobody', result: 'unknown' }]);
+    expect(res.body.failed_lines).toEqual([{ line: 5, org: 'nobody', result: 'unknown' }]);
     const ready = await h.api('POST', '/migrations/phase_2_migration/ready', 'file-a\nnobody\n', { 'content-type': 'text/plain' });
-    expect(ready.body).toMatchObject({ updated: 1, skipped: ['nobody'], failedLines: [{ line: 2, org: 'nobody', result: 'skipped' }] });
+    expect(ready.body).toMatchObject({ updated: 1, skipped: ['nobody'], failed_lines: [{ line: 2, org: 'nobody', result: 'skipped' }] });
     expect((await h.api('POST', '/migrations/phase_2_migration/hold', '\n# nothing\n', { 'content-type': 'text/plain' })).status).toBe(400);
     const entries = (await h.api('GET', '/audit?limit=5')).body.entries;
     expect(entries[0]).toMatchObject({ actor: 'operator', action: 'orgs.ready', detail: { orgs: ['file-a', 'nobody'], updated: 1 } });

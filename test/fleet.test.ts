@@ -2,11 +2,13 @@
 // concurrency and pacing across two worker processes, duplicate delivery, reconciler.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
-import { kind as phase2 } from '../src/jobs/phase_2_migration.js';
-import { orgJobId, type OrgJobData } from '../src/queues.js';
-import { restoreAndFail, runOrgJob } from '../src/runs/org-job.js';
+import { migration as phase2 } from '../src/jobs/phase_2_migration.js';
+import { orgJobId, type OrgJobData } from '../src/jobs/kind.js';
+import { runOrgJob } from '../src/runs/org-job.js';
+import { restoreAndFail } from '../src/runs/org-restore.js';
 import { startRun } from '../src/runs/manager.js';
 import * as tracker from '../src/db/state-tracker.js';
+import { getOrgState } from '../src/db/org-states.js';
 import type { Fleet } from '../src/workers/fleet.js';
 import type { SeededOrg } from '../src/dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
@@ -39,7 +41,7 @@ async function readyOrgs(n: number, specs: Partial<import('../src/dev/estate.js'
   return orgs;
 }
 
-const stateOf = async (name: string) => (await tracker.getOrgState(h.ctx.db, T, name))!;
+const stateOf = async (name: string) => (await getOrgState(h.ctx.db, T, name))!;
 const flags = (name: string) => h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`);
 
 /** Asserts the end state of every store for each org, whatever it ended as. */
@@ -85,11 +87,19 @@ describe('fleet', () => {
     const orgs = await readyOrgs(6);
     fleets.push(h.startWorkers({ concurrency: 4 }));
     expect((await h.api('PUT', '/settings/sleep-time', { ms: 400 })).status).toBe(200);
-    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
-    await waitForRunEnd(h);
-    const starts = (await Promise.all(orgs.map((o) => stateOf(o.name)))).map((r) => r.migration_start!.getTime()).sort((a, b) => a - b);
-    // At most `concurrency` (2) starts in any 400 ms window; 30 ms of clock slack.
-    for (let i = 2; i < starts.length; i++) expect(starts[i] - starts[i - 2]).toBeGreaterThanOrEqual(370);
+    const { runId } = (await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 })).body;
+    expect((await waitForRunEnd(h)).orgs_completed).toBe(6);
+    // When each org's job was taken from the queue (the limiter counts takes, not claims).
+    const jobs = await Promise.all(orgs.map((o) => h.ctx.queues[T].getJob(orgJobId(runId, o.guid))));
+    const taken = jobs.map((j) => j!.processedOn!).sort((a, b) => a - b);
+    // The limiter's promise: at most 2 takes per window of 400 ms, each window
+    // opening at its first take. Takes i and i + 4 are two windows apart at
+    // least, so 400 ms apart at least, however the machine is loaded; 10 ms
+    // covers the limiter's key expiring by Redis' clock while the takes carry the
+    // worker's (rounded to the millisecond).
+    for (let i = 4; i < taken.length; i++) expect(taken[i] - taken[i - 4]).toBeGreaterThanOrEqual(390);
+    // Six orgs at two per window need three windows: the last take is at least two windows after the first.
+    expect(taken[5] - taken[0]).toBeGreaterThanOrEqual(790);
     await assertNoOrgDarkOrHalfDone(orgs);
   });
 
@@ -133,7 +143,7 @@ describe('fleet', () => {
 
   it('treats a job delivered twice (even at once) as one: one set of rows, completed, counted once', async () => {
     const [org] = await readyOrgs(1);
-    const run = await startRun(h.ctx, T, 'all', 1);
+    const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     const job = (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid))) as Job<OrgJobData>;
     const results = await Promise.all([runOrgJob(phase2, h.ctx, job, undefined), runOrgJob(phase2, h.ctx, job, undefined)]);
     const again = await runOrgJob(phase2, h.ctx, job, undefined);
@@ -193,7 +203,7 @@ describe('fleet', () => {
 
   it('finishes, never restores, an org whose job was lost once it was committed to SQL (at clear_503): writes made on SQL stay', async () => {
     const [org] = await readyOrgs(1);
-    const run = await startRun(h.ctx, T, 'all', 1);
+    const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     // What a worker killed just after 503 came down leaves: started at clear_503, routed to SQL, up, its rows in SQL ...
     expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
     await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'clear_503');
@@ -218,7 +228,7 @@ describe('fleet', () => {
 
   it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {
     const [org] = await readyOrgs(1);
-    const run = await startRun(h.ctx, T, 'all', 1);
+    const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     // What a worker killed mid-migrate leaves behind: started, dark, partial rows, job gone.
     expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
     await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'migrate');

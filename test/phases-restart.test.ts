@@ -33,7 +33,7 @@ describe('restarts and revert', () => {
   it('finishes phase 3 after the api and every worker are restarted mid-way', async () => {
     await runPhases1And2(h, ['r-org-00', 'r-org-01']);
     expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleepTimeMs: 250 })).status).toBe(202);
-    await waitFor('some orgs of phase 3 done', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgsFinished ?? 0) >= 3);
+    await waitFor('some orgs of phase 3 done', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 3);
     // Every process goes away ...
     await fleet.close(5000);
     await h.restartApi();
@@ -45,7 +45,7 @@ describe('restarts and revert', () => {
     fleet = h.startWorkers({ phaseTickMs: 100, concurrency: 2 });
     const done = await waitPhase(h, 3, ['completed', 'failed', 'halted']);
     expect(done.state).toBe('completed');
-    expect(stepOf(done, '3.3').detail).toMatchObject({ orgsCompleted: 22, orgsFailed: 0 });
+    expect(stepOf(done, '3.3').detail).toMatchObject({ orgs_completed: 22, orgs_failed: 0 });
     await assertEndState();
   });
 
@@ -76,11 +76,11 @@ describe('restarts and revert', () => {
     await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' });
     await waitForRunEnd(h, 'phase_2_revert');
     expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleepTimeMs: 300 })).status).toBe(202);
-    await waitFor('phase 3 migrating', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgsFinished ?? 0) >= 1);
+    await waitFor('phase 3 migrating', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 1);
     expect((await h.api('POST', '/migrations/phase_2_migration/halt', undefined, { 'x-mover-actor': 'carol' })).status).toBe(200);
     const halted = await waitPhase(h, 3, ['halted', 'failed', 'completed']);
     expect(halted.state).toBe('halted');
-    expect(stepOf(halted, '3.3')).toMatchObject({ state: 'failed', detail: { stopReason: 'halted by carol' } });
+    expect(stepOf(halted, '3.3')).toMatchObject({ state: 'failed', detail: { stop_reason: 'halted by carol' } });
     const resumed = await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 });
     expect(resumed.body).toMatchObject({ resumed: true });
     expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');

@@ -38,7 +38,7 @@ describe('the four phases', () => {
     const p = await waitPhase(1, ['completed', 'failed', 'halted']);
     expect(p.state).toBe('completed');
     expect(stepOf(p, '1.2').detail).toMatchObject({ inserted: 5, unknown: ['ghost'], precreated: ['pre-0'] });
-    expect(stepOf(p, '1.4').detail).toMatchObject({ orgsCompleted: 5, orgsFailed: 0 });
+    expect(stepOf(p, '1.4').detail).toMatchObject({ orgs_completed: 5, orgs_failed: 0 });
     for (const name of phase1Orgs) expect((await h.api('GET', `/orgs/${name}`)).body.states[T].state).toBe('completed');
   });
 
@@ -54,7 +54,7 @@ describe('the four phases', () => {
       return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;
     });
     expect(stepOf(p27, '2.7').detail.command).toContain('opscode-org-creator start');
-    expect(stepOf(p27, '2.5').detail).toMatchObject({ previousSleepTimeMs: 1234, sleepTimeRestoredMs: 1234, orgsInRun: ORGS + 2 - phase1Orgs.length });
+    expect(stepOf(p27, '2.5').detail).toMatchObject({ previous_sleep_time_ms: 1234, sleep_time_restored_ms: 1234, orgs_in_run: ORGS + 2 - phase1Orgs.length });
     expect((await h.api('GET', '/settings')).body.sleepTimeMs).toBe(1234);
     // An org created on the new component between phases: in the account data, never captured.
     await h.seed([{ name: 'new-after-flip' }]);
@@ -63,7 +63,7 @@ describe('the four phases', () => {
     await confirmWhenWaiting(2, '2.8');
     const p = await waitPhase(2, ['completed', 'failed']);
     expect(p.state).toBe('completed');
-    expect(stepOf(p, '2.8')).toMatchObject({ state: 'done', confirmedBy: 'alice' });
+    expect(stepOf(p, '2.8')).toMatchObject({ state: 'done', confirmed_by: 'alice' });
     expect(await h.ctx.darklaunchRedis.hexists('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe(0);
     expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
     // Every uncaptured, non-pre-created org is holding and pinned; phase-1 orgs keep their SQL routing.
@@ -88,7 +88,7 @@ describe('the four phases', () => {
     expect((await h.api('POST', '/phases/4/start', { confirm: 'yes' })).body.message).toContain('confirm');
     expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dryRun: true })).status).toBe(202);
     const dry = await waitPhase(4, ['completed', 'failed']);
-    expect(stepOf(dry, '4.1').detail).toMatchObject({ dryRun: true, purged: 0, wouldPurge: ORGS + 1, wouldRemoveDocs: (ORGS + 1) * 17 - 4 });
+    expect(stepOf(dry, '4.1').detail).toMatchObject({ dry_run: true, purged: 0, would_purge: ORGS + 1, would_remove_docs: (ORGS + 1) * 17 - 4 });
     await assertMigratedEstate();
     // Make one completed org fail verification: its CouchDB copy changed after migration.
     const tampered = estate.find((o) => o.name === 'org-010')!;

@@ -82,7 +82,7 @@ describe('routing preflight', () => {
     await confirmWhenWaiting(h, 2, '2.8');
     const done = await waitPhase(h, 2, ['failed', 'completed', 'halted']);
     expect(done.state).toBe('completed');
-    expect(stepOf(done, '2.6').detail).toMatchObject({ pinnedNow: 1, leftOnSql: ['pf-sqlborn'] });
+    expect(stepOf(done, '2.6').detail).toMatchObject({ pinned_now: 1, left_on_sql: ['pf-sqlborn'] });
     expect(await dl().hgetall('dl_org_pf-two')).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
     expect(await dl().exists('dl_org_pf-sqlborn')).toBe(0);
     expect(await dl().hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
+import { getOrgState } from '../src/db/org-states.js';
 import { hex32 } from '../src/dev/estate.js';
 import { createHarness, type Harness } from './support/harness.js';
 
@@ -24,7 +25,7 @@ describe('state tracker guards', () => {
     const guid = hex32();
     expect(await tracker.insertOrgs(h.ctx.db, T, [{ name: 'dup', guid }])).toEqual({ inserted: ['dup'], duplicate: [] });
     expect(await tracker.insertOrgs(h.ctx.db, T, [{ name: 'dup', guid }])).toEqual({ inserted: [], duplicate: ['dup'] });
-    expect((await tracker.getOrgState(h.ctx.db, T, 'dup'))?.state).toBe('holding');
+    expect((await getOrgState(h.ctx.db, T, 'dup'))?.state).toBe('holding');
   });
 
   it('takes a name already captured for the type as captured, even under another guid (an org made again under its name)', async () => {
@@ -39,7 +40,7 @@ describe('state tracker guards', () => {
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
     const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, T, guid, run.id)));
     expect(results.filter((r) => r.claimed)).toHaveLength(1);
-    expect((await tracker.getOrgState(h.ctx.db, T, 'race'))).toMatchObject({ state: 'started', run_id: run.id });
+    expect((await getOrgState(h.ctx.db, T, 'race'))).toMatchObject({ state: 'started', run_id: run.id });
     await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
   });
 
@@ -48,7 +49,7 @@ describe('state tracker guards', () => {
     const run = (await runs.createRun(h.ctx.db, 'guard-test-b', null, 1, 1))!;
     await runs.haltRun(h.ctx.db, run.id, 'test', false);
     expect(await tracker.claimOrg(h.ctx.db, T, guid, run.id)).toEqual({ claimed: false, reason: 'run_not_working' });
-    expect((await tracker.getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
+    expect((await getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
   });
 
   it('never lets a stale job complete or fail an org another run owns or that already completed', async () => {
@@ -59,7 +60,7 @@ describe('state tracker guards', () => {
     expect(await tracker.failOrg(h.ctx.db, T, guid, '999999', 'migrate', 'stale')).toBe(false);
     expect(await tracker.completeOrg(h.ctx.db, T, guid, a.id)).toEqual({ runMayBeDone: true });
     expect(await tracker.failOrg(h.ctx.db, T, guid, a.id, 'migrate', 'late')).toBe(false);
-    expect(await tracker.getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
+    expect(await getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
   });
 
   it('never has more orgs of a type in flight than the run concurrency, however many claim at once', async () => {
@@ -68,7 +69,7 @@ describe('state tracker guards', () => {
     const first = await Promise.all(guids.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
     expect(first.filter((r) => r.claimed)).toHaveLength(3);
     expect(first.filter((r) => !r.claimed && r.reason === 'at_capacity')).toHaveLength(5);
-    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(3);
+    expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(3);
     // One finishes: exactly one more place.
     const done = guids[first.findIndex((r) => r.claimed)];
     await tracker.completeOrg(h.ctx.db, T, done, run.id);
@@ -76,13 +77,13 @@ describe('state tracker guards', () => {
     const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
     expect(second.filter((r) => r.claimed)).toHaveLength(1);
     // An operator forcing a started org elsewhere frees its place once the reconciler's sweep runs.
-    const forced = (await tracker.getOrgState(h.ctx.db, T, (await h.ctx.db.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight LIMIT 1`, [run.id])).rows[0].org_name))!;
+    const forced = (await getOrgState(h.ctx.db, T, (await h.ctx.db.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight LIMIT 1`, [run.id])).rows[0].org_name))!;
     expect(await tracker.forceState(h.ctx.db, T, forced.org_name, 'failed')).toBe(true);
-    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(2);
+    expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(2);
     expect(await tracker.clearStaleInFlight(h.ctx.db, T)).toEqual([]);
     await h.ctx.db.query(`UPDATE org_migration_state SET state = 'holding' WHERE org_id = ANY($1) AND state = 'started'`, [guids]);
     expect((await tracker.clearStaleInFlight(h.ctx.db, T)).length).toBe(2);
-    expect(await runs.inProgress(h.ctx.db, run.id)).toBe(0);
+    expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(0);
   });
 
   it('moves holding → ready → holding and failed → holding only from the expected state', async () => {
@@ -92,7 +93,7 @@ describe('state tracker guards', () => {
     expect(await tracker.readyHolding(h.ctx.db, T, ['h1', 'f1', 'c1'])).toEqual(['h1']);
     expect(await tracker.moveOrgs(h.ctx.db, T, ['h1', 'c1'], 'ready', 'holding')).toEqual(['h1']);
     expect(await tracker.moveOrgs(h.ctx.db, T, ['f1', 'c1'], 'failed', 'holding')).toEqual(['f1']);
-    const states = await Promise.all(['h1', 'f1', 'c1'].map(async (n) => (await tracker.getOrgState(h.ctx.db, T, n))?.state));
+    const states = await Promise.all(['h1', 'f1', 'c1'].map(async (n) => (await getOrgState(h.ctx.db, T, n))?.state));
     expect(states).toEqual(['holding', 'holding', 'completed']);
   });
 

@@ -39,5 +39,5 @@ export async function orgsFromText(req: FastifyRequest): Promise<void> {
 export function lineResults(req: FastifyRequest, outcomeOf: (org: string) => string, ok: string[]) {
   if (!req.orgLines) return {};
   const lines = req.orgLines.map((l) => ({ ...l, result: outcomeOf(l.org) }));
-  return { lines, failedLines: lines.filter((l) => !ok.includes(l.result)).map((l) => ({ line: l.line, org: l.org, result: l.result })) };
+  return { lines, failed_lines: lines.filter((l) => !ok.includes(l.result)).map((l) => ({ line: l.line, org: l.org, result: l.result })) };
 }

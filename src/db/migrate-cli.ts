@@ -2,6 +2,7 @@
 // mover's schema; with --check, only reports what it would do and changes
 // nothing (exit 1 when a Chef table cannot be adopted). Needs only DATABASE_URL.
 import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
 import { createPool } from '../stores/postgres.js';
 import { migrate, planSchema, SchemaIncompatibleError, type SchemaPlan } from './migrate.js';
 
@@ -35,7 +36,7 @@ function describePlan(plan: SchemaPlan): { lines: string[]; ok: boolean } {
   return { lines, ok };
 }
 
-const db = createPool(databaseUrl, 1);
+const db = createPool(databaseUrl, createLogger(process.env.LOG_LEVEL?.trim().toLowerCase() || 'warn', 'mover-migrate'), 1);
 try {
   if (check) {
     const { lines, ok } = describePlan(await planSchema(db));

@@ -1,6 +1,6 @@
 // The phases and their steps (SQL operations only; what a step does is in src/phases).
 import type { Db, DbClient } from '../stores/postgres.js';
-import { ConflictError } from '../errors.js';
+import { StateConflictError } from '../errors.js';
 import { inTransaction } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
@@ -58,8 +58,8 @@ export async function startPhase(
     const { rows } = await c.query(`SELECT * FROM mover.phases WHERE n <= $1 ORDER BY n FOR UPDATE`, [n]);
     const phase = rows.find((r) => r.n === n) as PhaseRow;
     const needed = rows.find((r) => r.n === n - 1) as PhaseRow | undefined;
-    if (phase.state === 'running' || phase.state === 'waiting') throw new ConflictError(`phase ${n} is ${phase.state}`, 'phase_running');
-    if (needed && needed.state !== 'completed') throw new ConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
+    if (phase.state === 'running' || phase.state === 'waiting') throw new StateConflictError(`phase ${n} is ${phase.state}`, 'phase_running');
+    if (needed && needed.state !== 'completed') throw new StateConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
     const resumed = phase.state === 'failed' || phase.state === 'halted';
     if (resumed) {
       // The failed step starts over: a new run, not the halted one (its detail named that run).

@@ -1,17 +1,19 @@
-// Reverts (legacy demigration), SQL operations only: which orgs a revert takes,
-// the mark on an org a revert is working on (so a lost revert job can be put
-// back), the revert itself, and what each org of a revert run came to.
+// Reverts (legacy demigration), SQL reads and records only: which orgs a
+// revert takes, the orgs a revert marked (so a lost revert job can be put
+// back), and what each org of a revert run came to. The state changes
+// (the mark, completed → ready) are in the state tracker.
 import type { Db, DbClient } from '../stores/postgres.js';
-import { deleteOwnedOrgObjects } from './org-objects.js';
 
 type Q = Db | DbClient;
+/** The migration type a revert takes orgs back from. */
 export const MIGRATED = 'phase_2_migration';
-export const revertMark = (runId: string) => `revert:${runId}`;
 
-export async function completedOrgs(q: Q, names: string[] | 'all'): Promise<{ org_name: string; org_id: string }[]> {
+/** Completed orgs in org_id order: the named ones (or all), at most `limit`. */
+export async function completedOrgs(q: Q, names: string[] | null, limit: number | null): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
-    `SELECT org_name, org_id FROM org_migration_state WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) ORDER BY org_id`,
-    [MIGRATED, names === 'all' ? null : names],
+    `SELECT org_name AS name, org_id AS guid FROM org_migration_state
+     WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) ORDER BY org_id LIMIT $3`,
+    [MIGRATED, names, limit],
   );
   return rows;
 }
@@ -19,15 +21,6 @@ export async function completedOrgs(q: Q, names: string[] | 'all'): Promise<{ or
 export async function isCompleted(q: Q, orgId: string): Promise<boolean> {
   const { rows } = await q.query(`SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`, [MIGRATED, orgId]);
   return rows.length === 1;
-}
-
-/** Set before anything changes, so the reconciler can put the org back if the revert job is lost mid-way. */
-export async function markReverting(q: Q, orgId: string, runId: string): Promise<void> {
-  await q.query(`UPDATE mover.org_progress SET current_step = $3, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId, revertMark(runId)]);
-}
-
-export async function clearRevertMark(q: Q, orgId: string): Promise<void> {
-  await q.query(`UPDATE mover.org_progress SET current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND current_step LIKE 'revert:%'`, [MIGRATED, orgId]);
 }
 
 /**
@@ -53,23 +46,6 @@ export async function markedState(q: Q, orgId: string, mark: string): Promise<'c
     [MIGRATED, orgId, mark],
   );
   return rows[0]?.state ?? null;
-}
-
-/**
- * completed → ready, the org's rows (mover wrote them) deleted, its run and
- * failure cleared; false if it moved on meanwhile. The revert mark stays until
- * the org is up again, so a revert lost after this commit is still found.
- */
-export async function revertOrg(c: DbClient, orgId: string): Promise<boolean> {
-  const moved = await c.query(
-    `UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
-     WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`,
-    [MIGRATED, orgId],
-  );
-  if (moved.rowCount !== 1) return false;
-  await deleteOwnedOrgObjects(c, MIGRATED, orgId);
-  await c.query(`UPDATE mover.org_progress SET run_id = NULL, fail_detail = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [MIGRATED, orgId]);
-  return true;
 }
 
 export type RevertOutcome = 'reverted' | 'refused' | 'failed';

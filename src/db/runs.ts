@@ -95,8 +95,8 @@ export async function endRun(q: Q, id: string): Promise<void> {
   await q.query(`UPDATE mover.migration_runs SET state = 'ready', finished_at = now() WHERE id = $1 AND state <> 'ready'`, [id]);
 }
 
-/** Orgs of the run in flight (claimed, not yet completed or failed). */
-export async function inProgress(q: Q, id: string): Promise<number> {
+/** How many orgs of the run are in flight (claimed, not yet completed or failed). */
+export async function inFlightCount(q: Q, id: string): Promise<number> {
   const { rows } = await q.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE run_id = $1 AND in_flight`, [id]);
   return rows[0].n;
 }

@@ -4,28 +4,14 @@
 // start one org and a stale job can never move an org that has moved on.
 // Chef's table keeps only Chef's columns; what the fleet needs beside them
 // (run, step, failure detail, in flight, rows written) is in mover.org_progress,
-// written by the same statements.
+// written by the same statements. Every write of these two tables is here
+// (the state machine: docs/domain.md); the reads are in src/db/org-states.ts.
 import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
 
-export interface OrgStateRow {
-  org_name: string;
-  org_id: string;
-  migration_type: string;
-  state: OrgState;
-  fail_location: string | null;
-  fail_detail: string | null;
-  migration_start: Date | null;
-  migration_end: Date | null;
-  run_id: string | null;
-  current_step: string | null;
-}
-
 type Q = Db | DbClient;
-const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step`;
-const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
 /**
  * Legacy insert_one_org: 'duplicate' is the legacy 23505, "already captured".
@@ -44,15 +30,6 @@ export async function insertOrgs(q: Q, type: string, orgs: { name: string; guid:
   );
   const inserted = new Set(rows.map((r) => r.org_name as string));
   return { inserted: orgs.filter((o) => inserted.has(o.name)).map((o) => o.name), duplicate: orgs.filter((o) => !inserted.has(o.name)).map((o) => o.name) };
-}
-
-/** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */
-export async function readyOrgs(q: Q, type: string, limit: number | null): Promise<{ org_name: string; org_id: string }[]> {
-  const { rows } = await q.query(
-    `SELECT org_name, org_id FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' ORDER BY org_id LIMIT $2`,
-    [type, limit],
-  );
-  return rows;
 }
 
 export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not_working' | 'at_capacity' | 'not_ready' };
@@ -134,15 +111,20 @@ export async function completeOrg(q: Q, type: string, orgId: string, runId: stri
   return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }
 
-/** started → failed with the step that failed (run null: whichever run started it). */
-export async function failOrg(q: Q, type: string, orgId: string, runId: string | null, location: string, detail: string): Promise<boolean> {
+/**
+ * started → failed with the step that failed, for the run that started it,
+ * and counted in the run by the same statement.
+ */
+export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string): Promise<boolean> {
   const { rows } = await q.query(
-    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND ($3::bigint IS NULL OR run_id = $3)),
+    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
        moved AS (
          UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_end = now() AT TIME ZONE 'utc'
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id)
-     UPDATE mover.org_progress SET fail_detail = $5, in_flight = false, current_step = NULL, updated_at = now()
-     WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING 1`,
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
+       progress AS (
+         UPDATE mover.org_progress SET fail_detail = $5, in_flight = false, current_step = NULL, updated_at = now()
+         WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
+     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM progress WHERE r.id = progress.run_id RETURNING 1`,
     [type, orgId, runId, location, detail],
   );
   return rows.length === 1;
@@ -209,16 +191,6 @@ export async function moveOrg(q: Q, type: string, orgId: string, from: OrgState,
   return rowCount === 1;
 }
 
-/** The next orgs for phase 4 (completed, or purge_started by an earlier pass), in org_id order after `cursor`. */
-export async function purgeCandidates(q: Q, type: string, cursor: string, limit: number): Promise<{ org_name: string; org_id: string; state: OrgState }[]> {
-  const { rows } = await q.query(
-    `SELECT org_name, org_id, state FROM org_migration_state
-     WHERE migration_type = $1 AND state IN ('completed', 'purge_started') AND org_id > $2 ORDER BY org_id LIMIT $3`,
-    [type, cursor, limit],
-  );
-  return rows;
-}
-
 /** Legacy force_org_to_state: the operator's override, no guard by design (an org forced out of 'started' is no longer in flight). */
 export async function forceState(q: Q, type: string, orgName: string, to: OrgState): Promise<boolean> {
   const { rows } = await q.query(
@@ -230,42 +202,6 @@ export async function forceState(q: Q, type: string, orgName: string, to: OrgSta
     [type, orgName, to],
   );
   return rows[0].n === 1;
-}
-
-export async function getOrgStates(q: Q, orgName: string): Promise<OrgStateRow[]> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.org_name = $1 ORDER BY s.migration_type`, [orgName]);
-  return rows;
-}
-
-export async function getOrgState(q: Q, type: string, orgName: string): Promise<OrgStateRow | null> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_name = $2`, [type, orgName]);
-  return rows[0] ?? null;
-}
-
-export async function getOrgStateById(q: Q, type: string, orgId: string): Promise<OrgStateRow | null> {
-  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_id = $2`, [type, orgId]);
-  return rows[0] ?? null;
-}
-
-/** A page ordered by org_name; the cursor is the last name of the previous page. */
-export async function listOrgs(q: Q, type: string, opts: { state?: OrgState; limit: number; cursor?: string }): Promise<OrgStateRow[]> {
-  const { rows } = await q.query(
-    `SELECT ${COLUMNS} FROM ${JOINED}
-     WHERE s.migration_type = $1 AND ($2::org_state IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.org_name > $3)
-     ORDER BY s.org_name LIMIT $4`,
-    [type, opts.state ?? null, opts.cursor ?? null, opts.limit],
-  );
-  return rows;
-}
-
-/** Orgs the fleet started that are still in 'started': what the reconciler looks at. */
-export async function startedOrgs(q: Q, type: string): Promise<OrgStateRow[]> {
-  const { rows } = await q.query(
-    `SELECT ${COLUMNS} FROM mover.org_progress p JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.migration_type = $1 AND p.in_flight AND s.state = 'started'`,
-    [type],
-  );
-  return rows;
 }
 
 /**
@@ -302,16 +238,33 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
   });
 }
 
-/** A migration type's orgs in any of these states. */
-export async function orgsIn(q: Q, type: string, states: OrgState[]): Promise<{ name: string; guid: string }[]> {
-  const { rows } = await q.query(`SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
-  return rows;
+/** The revert's mark on a migrated org, set before anything changes, so the reconciler can put the org back if the revert job is lost. */
+export const revertMark = (runId: string) => `revert:${runId}`;
+
+export async function markReverting(q: Q, type: string, orgId: string, runId: string): Promise<void> {
+  await q.query(`UPDATE mover.org_progress SET current_step = $3, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [type, orgId, revertMark(runId)]);
 }
 
-export async function countByState(q: Q, type?: string): Promise<{ migration_type: string; state: OrgState; count: number }[]> {
+export async function clearRevertMark(q: Q, type: string, orgId: string): Promise<void> {
+  await q.query(`UPDATE mover.org_progress SET current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND current_step LIKE 'revert:%'`, [type, orgId]);
+}
+
+/**
+ * completed → ready (the revert), its run and failure cleared; false if it
+ * moved on meanwhile. The revert mark stays until the org is up again, so a
+ * revert lost after this commit is still found. The caller deletes the org's
+ * rows in the same transaction.
+ */
+export async function revertOrg(q: Q, type: string, orgId: string): Promise<boolean> {
   const { rows } = await q.query(
-    `SELECT migration_type, state, count(*)::int AS count FROM org_migration_state WHERE ($1::text IS NULL OR migration_type = $1) GROUP BY 1, 2 ORDER BY 1, 2`,
-    [type ?? null],
+    `WITH moved AS (
+       UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
+       WHERE migration_type = $1 AND org_id = $2 AND state = 'completed' RETURNING org_id),
+     progress AS (
+       UPDATE mover.org_progress p SET run_id = NULL, fail_detail = NULL, updated_at = now()
+       FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
+     SELECT count(*)::int AS n FROM moved`,
+    [type, orgId],
   );
-  return rows;
+  return rows[0].n === 1;
 }

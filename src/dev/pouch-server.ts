@@ -46,15 +46,17 @@ export async function startPouchServer(port?: number): Promise<PouchServer> {
   });
   const url = `http://127.0.0.1:${p}`;
   const deadline = Date.now() + 30_000;
+  let lastError = 'no answer yet';
   for (;;) {
     try {
       const res = await fetch(url + '/');
       if (res.ok) break;
-    } catch {
-      /* not up yet */
+      lastError = `HTTP ${res.status}`;
+    } catch (err) {
+      lastError = (err as Error).message; // not up yet; said if it never comes up
     }
     if (child.exitCode !== null) throw new Error(`pouchdb-server exited with ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error('pouchdb-server did not start in 30 s');
+    if (Date.now() > deadline) throw new Error(`pouchdb-server did not start in 30 s (${lastError})`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return {

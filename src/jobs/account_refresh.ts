@@ -4,8 +4,12 @@ import type { Context } from '../context.js';
 import * as snapshot from '../db/account-snapshot.js';
 import { errorMessage } from '../errors.js';
 import { docType, TYPES } from '../stores/couch.js';
+import type { JobKind } from './kind.js';
 
-export const name = 'account_refresh';
+export const type = 'account_refresh';
+
+/** A task, not a run: one job at a time, queued by POST /account/refresh or by a phase step. */
+export const kind: JobKind = { type, slotsPerProcess: 1, process: (ctx) => process(ctx) };
 const HEX32 = /^[0-9a-f]{32}$/i;
 
 export interface RefreshResult {
@@ -16,7 +20,7 @@ export interface RefreshResult {
 }
 
 export async function process(ctx: Context, pageSize = 5000): Promise<RefreshResult> {
-  const log = ctx.log.child({ job: name });
+  const log = ctx.log.child({ job: type });
   const snapshotId = await snapshot.beginSnapshot(ctx.db);
   // Best effort: without it, live AuthJoin look-ups for objects newer than the snapshot scan the database.
   await ctx.couch.ensureAuthzLookup().catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the AuthJoin look-up (index or view) on opscode_account'));

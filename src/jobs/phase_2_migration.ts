@@ -1,20 +1,22 @@
-// phase_2_migration: the legacy per-org migration, step by step (DOMAIN.md),
+// phase_2_migration: the legacy per-org migration, step by step (docs/domain.md),
 // with two steps the legacy tool lacked: a preflight before the org goes dark
 // and a check for writes that landed after the copy. Claiming the org (ready →
 // started) and completing or failing it are the frame's (src/runs/org-job.ts);
 // this module is what happens in between, and how an org is put back when
 // any of it fails.
 import type { Context } from '../context.js';
-import { deleteOwnedOrgObjects, foreignRowCount, readAllObjects, replaceOrgObjects } from '../db/org-objects.js';
+import { deleteOwnedOrgObjects, foreignRowCount, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
 import { authzForDocs } from '../migration/authz.js';
-import { compareRows, describeDiff, diffCount } from '../migration/compare.js';
+import { describeDiff, diffCount } from '../migration/compare.js';
+import { verifyAgainstPlan } from '../migration/verify.js';
 import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import { orgDatabaseName } from '../stores/couch.js';
-import type { OrgJobKind, OrgRef } from '../runs/org-job.js';
+import type { OrgMigration, OrgRef } from '../runs/org-job.js';
+import { perOrgKind } from '../runs/per-org-kind.js';
 import { classifyPgError } from '../stores/postgres.js';
 
 export const type = 'phase_2_migration';
@@ -109,10 +111,7 @@ export async function migrate(ctx: Context, org: OrgRef) {
 export async function verify(ctx: Context, org: OrgRef) {
   const copy = copies.get(org);
   if (!copy) throw new OrgDataError('verify: no copy in this delivery');
-  const sql = await readAllObjects(ctx.db, org.orgId).catch((err) => {
-    throw classifyPgError(err, 'verify read');
-  });
-  const diff = compareRows(copy.plan, sql);
+  const { diff } = await verifyAgainstPlan(ctx, org.orgId, copy.plan);
   if (diffCount(diff)) throw new OrgDataError(`verify: SQL differs from CouchDB (${describeDiff(diff)})`, { diff });
 }
 
@@ -162,7 +161,8 @@ export async function setUp(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.setOrgDown(org.orgName, false);
 }
 
-export const kind: OrgJobKind = {
+/** The steps, in the per-org frame's terms (src/runs/org-job.ts). */
+export const migration: OrgMigration = {
   type,
   preflight,
   steps: [
@@ -184,3 +184,5 @@ export const kind: OrgJobKind = {
     await deleteOwnedOrgObjects(c, type, org.orgId);
   },
 };
+
+export const kind = perOrgKind(migration);

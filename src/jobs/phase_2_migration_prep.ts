@@ -6,44 +6,34 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { ConflictError, errorMessage } from '../errors.js';
-import { haltFleet } from '../runs/halt.js';
-import { JOB_OPTIONS } from '../runs/manager-options.js';
+import { errorMessage } from '../errors.js';
+import { haltOnFault } from '../runs/halt.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import { uncapturedOrgs } from '../db/account-snapshot.js';
 import { insertOrgs } from '../db/state-tracker.js';
+import type { BatchJobData, JobKind } from './kind.js';
 
 export const type = 'phase_2_migration_prep';
 /** The migration type the prep captures orgs for. */
 export const CAPTURES_FOR = 'phase_2_migration';
 export const BATCH_SIZE = 2000;
 
-export interface PrepBatch {
-  runId: string;
-  batch: number;
-  orgs: { name: string; guid: string }[];
-}
+export const kind: JobKind = {
+  type,
+  // Batches of 2,000 are heavy on Postgres; two per process is plenty.
+  slotsPerProcess: 2,
+  run: {
+    paced: false, // the runbook runs the prep pass with sleep_time 0
+    batchSize: BATCH_SIZE,
+    // It pins orgs to CouchDB with flags of their own, whatever dl_default says.
+    checksRouting: false,
+    selectTargets: async (ctx, req) => ({ targets: await uncapturedOrgs(ctx.db, CAPTURES_FOR, undefined, req.count === 'all' ? null : req.count) }),
+  },
+  process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+};
 
-export async function startPrep(ctx: Context, concurrency: number): Promise<runs.RunRow> {
-  const orgs = await uncapturedOrgs(ctx.db, CAPTURES_FOR);
-  const run = await runs.createRun(ctx.db, type, null, orgs.length, concurrency);
-  if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');
-  const queue = ctx.queues[type];
-  await queue.setGlobalConcurrency(concurrency);
-  await queue.removeGlobalRateLimit(); // the prep pass runs unpaced (runbook: sleep_time 0)
-  const jobs = [];
-  for (let i = 0; i * BATCH_SIZE < orgs.length; i++) {
-    const data: PrepBatch = { runId: run.id, batch: i, orgs: orgs.slice(i * BATCH_SIZE, (i + 1) * BATCH_SIZE) };
-    jobs.push({ name: type, data, opts: { ...JOB_OPTIONS, jobId: `r${run.id}.b${i}` } });
-  }
-  for (let i = 0; i < jobs.length; i += 100) await queue.addBulk(jobs.slice(i, i + 100));
-  ctx.log.info({ migration_type: type, run_id: run.id, orgs: orgs.length, batches: jobs.length }, 'prep run started');
-  await runs.finishRunIfDone(ctx.db, run.id);
-  return run;
-}
-
-export async function process(ctx: Context, job: Job<PrepBatch>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
+async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
   const { runId, orgs } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch: job.data.batch });
   const run = await runs.getRun(ctx.db, runId);
@@ -71,7 +61,7 @@ export async function process(ctx: Context, job: Job<PrepBatch>): Promise<{ capt
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };
   } catch (err) {
     log.error({ err: errorMessage(err) }, 'prep batch failed; halting the prep run');
-    await haltFleet(ctx, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`, true).catch((e) => log.error({ err: errorMessage(e) }, 'could not record the halt'));
+    await haltOnFault(ctx, log, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`);
     throw err;
   }
 }

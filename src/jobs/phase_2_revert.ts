@@ -11,54 +11,46 @@ import type { Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { tryLock } from '../db/advisory-lock.js';
+import { deleteOwnedOrgObjects } from '../db/org-objects.js';
 import * as reverts from '../db/reverts.js';
 import * as runs from '../db/runs.js';
 import { getSettings } from '../db/settings.js';
-import { ConflictError, errorMessage, isDataError, OrgDataError } from '../errors.js';
+import * as tracker from '../db/state-tracker.js';
+import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
-import { haltFleet } from '../runs/halt.js';
-import { JOB_OPTIONS } from '../runs/manager-options.js';
-import { routingPreflight } from '../runs/routing-preflight.js';
+import { haltOnFault } from '../runs/halt.js';
 import { inTransaction } from '../stores/postgres.js';
+import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
 
 export const type = 'phase_2_revert';
-export const revertJobId = (runId: string, orgId: string) => `r${runId}.${orgId}`;
+const M = reverts.MIGRATED;
 
-export interface RevertJob {
-  runId: string;
-  orgName: string;
-  orgId: string;
-  /** Write what changed on SQL since the migration back to CouchDB before reverting, instead of refusing the org. */
-  writeBack?: boolean;
-}
-
-export async function startRevert(ctx: Context, orgs: string[] | 'all', concurrency: number, writeBackChanges = false) {
-  // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
-  await routingPreflight(ctx, 'any');
-  const rows = await reverts.completedOrgs(ctx.db, orgs);
-  const run = await runs.createRun(ctx.db, type, orgs === 'all' ? null : orgs.length, rows.length, concurrency, { writeBack: writeBackChanges });
-  if (!run) throw new ConflictError(`a ${type} run is already active`, 'run_active');
-  const queue = ctx.queues[type];
-  await queue.setGlobalConcurrency(concurrency);
-  await queue.addBulk(
-    rows.map((r) => ({
-      name: type,
-      data: { runId: run.id, orgName: r.org_name, orgId: r.org_id, writeBack: writeBackChanges } satisfies RevertJob,
-      opts: { ...JOB_OPTIONS, jobId: revertJobId(run.id, r.org_id) },
-    })),
-  );
-  await runs.finishRunIfDone(ctx.db, run.id);
-  const taken = new Set(rows.map((r) => r.org_name));
-  return { run, skipped: orgs === 'all' ? [] : orgs.filter((o) => !taken.has(o)) };
-}
+export const kind: JobKind = {
+  type,
+  run: {
+    // Unpaced: the drain wait inside each job is its pacing.
+    paced: false,
+    batchSize: 1,
+    // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
+    checksRouting: true,
+    async selectTargets(ctx, req) {
+      const targets = await reverts.completedOrgs(ctx.db, req.orgs ?? null, req.count === 'all' ? null : req.count);
+      const taken = new Set(targets.map((t) => t.name));
+      return { targets, skipped: (req.orgs ?? []).filter((o) => !taken.has(o)) };
+    },
+    report: async (ctx, run) => ({ params: run.params, not_reverted: await reverts.unrevertedInRun(ctx.db, run.id) }),
+  },
+  process: (ctx, job) => process(ctx, job as Job<OrgJobData>),
+  reconcile: (ctx, jobState) => restoreLostReverts(ctx, jobState),
+};
 
 type Outcome = { outcome: 'reverted' | 'refused' | 'skipped'; differences?: Difference[]; writtenBack?: number };
 
-export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcome> {
+async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   const { runId, orgName, orgId } = job.data;
   const log = orgLogger(ctx.log, orgName, type).child({ run_id: runId });
-  const lock = await tryLock(ctx.db, reverts.MIGRATED, orgId);
+  const lock = await tryLock(ctx.db, M, orgId);
   if (!lock) return { outcome: 'skipped' };
   let reverted = false;
   try {
@@ -67,7 +59,8 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
       await runs.countSkipped(ctx.db, runId);
       return { outcome: 'skipped' };
     }
-    await reverts.markReverting(ctx.db, orgId, runId);
+    const writeBackAsked = run.params.writeBack === true;
+    await tracker.markReverting(ctx.db, M, orgId, runId);
     // Dark while it is compared and moved, so no request sees half of it; then
     // the drain wait, so writes in flight to SQL land before the comparison.
     await ctx.darklaunch.setOrgDown(orgName, true);
@@ -77,7 +70,7 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
     let writtenBack = 0;
     if (cmp.differences.length) {
       const cannot = cmp.differences.filter((d) => d.change === 'authz_differs');
-      if (!job.data.writeBack || cannot.length) {
+      if (!writeBackAsked || cannot.length) {
         const why = cannot.length ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back` : 'writeBack was not asked for';
         await refuse(ctx, orgId, orgName, `${cmp.differences.length} changes made on SQL since the migration would be lost; ${why}`, cmp.differences, runId);
         log.warn({ differences: cmp.differences.length }, 'revert refused: the org changed on SQL since it migrated; it stays on SQL');
@@ -92,7 +85,8 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
 
     await ctx.darklaunch.routeOrg(orgName, true);
     reverted = await inTransaction(ctx.db, async (c) => {
-      if (!(await reverts.revertOrg(c, orgId))) return false;
+      if (!(await tracker.revertOrg(c, M, orgId))) return false;
+      await deleteOwnedOrgObjects(c, M, orgId);
       await runs.countFinished(c, runId, false);
       await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
       return true;
@@ -100,7 +94,7 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
     await ctx.darklaunch.setOrgDown(orgName, false);
     // Cleared only once the org is up: until then the reconciler can finish what this job could not.
-    await reverts.clearRevertMark(ctx.db, orgId);
+    await tracker.clearRevertMark(ctx.db, M, orgId);
     log.info({ reverted, written_back: writtenBack }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
     return { outcome: reverted ? 'reverted' : 'skipped', writtenBack };
   } catch (err) {
@@ -110,18 +104,26 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
     const putBack = async () => {
       if (!reverted) await ctx.darklaunch.routeOrg(orgName, false);
       await ctx.darklaunch.setOrgDown(orgName, false);
-      await reverts.clearRevertMark(ctx.db, orgId);
+      await tracker.clearRevertMark(ctx.db, M, orgId);
       if (!reverted) {
         await reverts.recordResult(ctx.db, { runId, orgName, outcome: 'failed', detail: errorMessage(err) });
         await runs.countFinished(ctx.db, runId, true);
       }
     };
-    // If a store is down, the reconciler puts the org back (its mark is still set).
-    await putBack().catch((e) => log.error({ err: errorMessage(e) }, 'could not put the org back yet; the reconciler will'));
-    if (!isDataError(err)) await haltFleet(ctx, type, runId, `revert of ${orgName}: ${errorMessage(err)}`, true).catch((e) => log.error({ err: errorMessage(e) }, 'could not record the halt'));
+    try {
+      await putBack();
+    } catch (e) {
+      // A store is down: the reconciler puts the org back (its mark is still set).
+      log.error({ err: errorMessage(e) }, 'could not put the org back yet; the reconciler will');
+    }
+    if (!isDataError(err)) await haltOnFault(ctx, log, type, runId, `revert of ${orgName}: ${errorMessage(err)}`);
     throw err;
   } finally {
-    await runs.finishRunIfDone(ctx.db, runId).catch((e) => log.warn({ err: errorMessage(e) }, 'could not end the run yet'));
+    try {
+      await runs.finishRunIfDone(ctx.db, runId);
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, 'could not end the run yet; the reconciler will');
+    }
     await lock.release();
   }
 }
@@ -129,7 +131,7 @@ export async function process(ctx: Context, job: Job<RevertJob>): Promise<Outcom
 /** The org stays completed, on SQL and up; what differs is on the record. */
 async function refuse(ctx: Context, orgId: string, orgName: string, detail: string, differences: Difference[], runId: string) {
   await ctx.darklaunch.setOrgDown(orgName, false);
-  await reverts.clearRevertMark(ctx.db, orgId);
+  await tracker.clearRevertMark(ctx.db, M, orgId);
   await inTransaction(ctx.db, async (c) => {
     await reverts.recordResult(c, { runId, orgName, outcome: 'refused', differences, detail });
     await runs.countFinished(c, runId, true);
@@ -141,19 +143,19 @@ async function refuse(ctx: Context, orgId: string, orgName: string, detail: stri
  * set, its job is not live). Still completed: put back as it was, routed to
  * SQL and up. Already reverted (ready): routed to CouchDB and brought up.
  */
-export async function restoreLostReverts(ctx: Context, isLive: (jobId: string) => Promise<boolean>): Promise<string[]> {
+async function restoreLostReverts(ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
   const restored: string[] = [];
   for (const r of await reverts.markedReverts(ctx.db)) {
     const runId = r.current_step.slice('revert:'.length);
-    if (await isLive(revertJobId(runId, r.org_id))) continue;
-    const lock = await tryLock(ctx.db, reverts.MIGRATED, r.org_id);
+    if (isLive(await jobState(orgJobId(runId, r.org_id)))) continue;
+    const lock = await tryLock(ctx.db, M, r.org_id);
     if (!lock) continue;
     try {
       const state = await reverts.markedState(ctx.db, r.org_id, r.current_step);
       if (!state) continue;
       await ctx.darklaunch.routeOrg(r.org_name, state === 'ready');
       await ctx.darklaunch.setOrgDown(r.org_name, false);
-      await reverts.clearRevertMark(ctx.db, r.org_id);
+      await tracker.clearRevertMark(ctx.db, M, r.org_id);
       orgLogger(ctx.log, r.org_name, type).warn(
         { run_id: runId, state },
         state === 'ready' ? 'revert job was lost after it reverted the org; org routed to CouchDB and up' : 'revert job was lost; org left completed, routed to SQL and up',

@@ -4,13 +4,10 @@
 // to CouchDB in the legacy document shape, so the revert loses nothing and
 // resurrects nothing.
 import type { Context } from '../context.js';
-import { readAllObjects, type ObjectTable, type SqlObject } from '../db/org-objects.js';
+import type { ObjectTable, SqlObject } from '../db/org-objects.js';
 import { OrgDataError } from '../errors.js';
-import { classifyPgError } from '../stores/postgres.js';
 import { couchCall, orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch.js';
-import { authzForDocs } from './authz.js';
-import { compareRows } from './compare.js';
-import { planObjects } from './plan-objects.js';
+import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
 
 export interface Difference {
@@ -35,12 +32,7 @@ const LEGACY: Record<ObjectTable, { type: string; nameField: string }> = {
 
 /** SQL against CouchDB for one org, with the same rules the migration applied to the documents. */
 export async function compareOrg(ctx: Context, orgId: string): Promise<OrgComparison> {
-  const docs = await ctx.couch.readOrgObjects(orgId);
-  const plan = planObjects(docs, await authzForDocs(ctx, docs));
-  const sql = await readAllObjects(ctx.db, orgId).catch((err) => {
-    throw classifyPgError(err, 'read containers and groups');
-  });
-  const diff = compareRows(plan, sql);
+  const { docs, plan, sql, diff } = await verifyAgainstCouch(ctx, orgId);
   const differences: Difference[] = [];
   for (const table of ['containers', 'groups'] as const) {
     const inSql = new Map(sql[table].map((r) => [r.id, r]));

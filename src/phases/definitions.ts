@@ -1,8 +1,9 @@
-// The runbook (shared/seed/phase-2-migration-plan.md) as four phases. Step ids
+// The runbook (docs/domain.md, "The runbook") as four phases. Step ids
 // follow the runbook's numbering; manual steps carry the runbook's command.
-import { lookupOrgs } from '../db/account-snapshot.js';
+import { captureOrgs } from '../migration/capture.js';
 import { getSettings } from '../db/settings.js';
-import { insertOrgs, orgsIn, readyHolding } from '../db/state-tracker.js';
+import { readyHolding } from '../db/state-tracker.js';
+import { orgsIn } from '../db/org-states.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import type { Context } from '../context.js';
 import { routingPreflight, unpinnedOrgs } from '../runs/routing-preflight.js';
@@ -16,7 +17,7 @@ const T = 'phase_2_migration';
 
 const refresh: StepAction = async (ctx) => {
   const r = await accountRefresh.process(ctx);
-  return { state: 'done', detail: { orgs: r.orgs, authzJoins: r.authzJoins, skippedDocs: r.skippedDocs } };
+  return { state: 'done', detail: { orgs: r.orgs, authz_joins: r.authzJoins, skipped_docs: r.skippedDocs } };
 };
 
 /**
@@ -27,7 +28,7 @@ const refresh: StepAction = async (ctx) => {
  * containers or groups are in SQL already is left unpinned (served from SQL,
  * where its data is; phase 3's preflight fails it, untouched) and listed.
  */
-async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinnedNow: number; leftOnSql: string[] }> {
+async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number; left_on_sql: string[] }> {
   const todo = await orgsIn(ctx.db, T, ['holding', 'ready']);
   const unpinned = new Set(await unpinnedOrgs(ctx, todo.map((o) => o.name)));
   const orgs = todo.filter((o) => unpinned.has(o.name));
@@ -36,9 +37,9 @@ async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinnedNow: number;
   await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name));
   const log = ctx.log.child({ migration_type: T, step: '2.6' });
   for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate had no flags of its own; pinned to CouchDB before dl_default flips');
-  const leftOnSql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
-  for (const name of leftOnSql) log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
-  return { pinnedNow: pin.length, leftOnSql: leftOnSql.slice(0, 200) };
+  const left_on_sql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
+  for (const name of left_on_sql) log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
+  return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200) };
 }
 
 const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
@@ -54,12 +55,7 @@ export const PHASES: PhaseDef[] = [
         title: 'Capture the listed orgs as holding',
         kind: 'auto',
         action: async (ctx, phase) => {
-          const names = [...new Set((phase.params.orgs as string[]) ?? [])];
-          const known = await lookupOrgs(ctx.db, names);
-          const capturable = names.map((n) => known.get(n)).filter((o) => o && !o.precreated) as { name: string; guid: string }[];
-          const { inserted, duplicate } = await insertOrgs(ctx.db, T, capturable);
-          const unknown = names.filter((n) => !known.has(n));
-          const precreated = names.filter((n) => known.get(n)?.precreated);
+          const { inserted, duplicate, unknown, precreated } = await captureOrgs(ctx.db, T, (phase.params.orgs as string[]) ?? []);
           return { state: 'done', detail: { inserted: inserted.length, duplicate, unknown, precreated } };
         },
       },
@@ -84,7 +80,7 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx) => {
           await ctx.darklaunch.setOrgCreation(false);
-          return { state: 'done', detail: { disable_new_orgs: true, dryRun: ctx.darklaunch.dryRun } };
+          return { state: 'done', detail: { disable_new_orgs: true, dry_run: ctx.darklaunch.dryRun } };
         },
       },
       {
@@ -101,12 +97,14 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx, _phase, step) => {
           // The pacing before the pass is kept in the step, so it is restored even after a restart.
-          if (step.detail.previousSleepTimeMs === undefined) {
+          // previousSleepTimeMs: what a step started before field names were snake_case kept.
+          const previousMs = (step.detail.previous_sleep_time_ms ?? step.detail.previousSleepTimeMs) as number | undefined;
+          if (previousMs === undefined) {
             const previous = (await getSettings(ctx.db)).sleepTimeMs;
             await setSleepTime(ctx, 0);
-            return { state: 'running', detail: { previousSleepTimeMs: previous } };
+            return { state: 'running', detail: { previous_sleep_time_ms: previous } };
           }
-          const restore = () => setSleepTime(ctx, step.detail.previousSleepTimeMs as number);
+          const restore = () => setSleepTime(ctx, previousMs);
           let result;
           try {
             result = await runAndWait(ctx, step, 'phase_2_migration_prep', 4);
@@ -116,7 +114,7 @@ export const PHASES: PhaseDef[] = [
           }
           if (result.state !== 'running') {
             await restore();
-            result.detail = { ...result.detail, sleepTimeRestoredMs: step.detail.previousSleepTimeMs };
+            result.detail = { ...result.detail, sleep_time_restored_ms: previousMs };
           }
           return result;
         },
@@ -127,9 +125,9 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx) => {
           await routingPreflight(ctx, 'any');
-          const pins = ctx.darklaunch.dryRun ? { pinnedNow: 0, leftOnSql: [] } : await pinOrgsStillToMigrate(ctx);
+          const pins = ctx.darklaunch.dryRun ? { pinned_now: 0, left_on_sql: [] } : await pinOrgsStillToMigrate(ctx);
           await ctx.darklaunch.setDefault({ couchdb_containers: false, couchdb_groups: false });
-          return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, ...pins, dryRun: ctx.darklaunch.dryRun } };
+          return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, ...pins, dry_run: ctx.darklaunch.dryRun } };
         },
       },
       { id: '2.7', title: 'Start the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator start'" },
@@ -140,7 +138,7 @@ export const PHASES: PhaseDef[] = [
         command: 'mover_org_darklaunch:enable_org_creation(). — confirm this step and the fleet flips it',
         action: async (ctx) => {
           await ctx.darklaunch.setOrgCreation(true);
-          return { state: 'done', detail: { disable_new_orgs: false, dryRun: ctx.darklaunch.dryRun } };
+          return { state: 'done', detail: { disable_new_orgs: false, dry_run: ctx.darklaunch.dryRun } };
         },
       },
     ],
@@ -156,7 +154,7 @@ export const PHASES: PhaseDef[] = [
         action: async (ctx, phase) => {
           const ms = typeof phase.params.sleepTimeMs === 'number' ? phase.params.sleepTimeMs : 5000;
           await setSleepTime(ctx, ms);
-          return { state: 'done', detail: { sleepTimeMs: ms } };
+          return { state: 'done', detail: { sleep_time_ms: ms } };
         },
       },
       { id: '3.2', title: 'Move all holding orgs to ready', kind: 'auto', action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }) },

@@ -5,12 +5,11 @@
 // after verifying in the same pass; one that does not verify goes back to
 // 'completed' and is reported. Works a batch per driver tick, resumably.
 import type { Context } from '../context.js';
-import { authzForDocs } from '../migration/authz.js';
-import { readAllObjects, OBJECT_TABLES } from '../db/org-objects.js';
+import { OBJECT_TABLES } from '../db/org-objects.js';
 import { errorMessage, isDataError } from '../errors.js';
-import { planObjects } from '../migration/plan-objects.js';
-import { compareRows } from '../migration/compare.js';
-import { moveOrg, purgeCandidates } from '../db/state-tracker.js';
+import { verifyAgainstCouch, type Verification } from '../migration/verify.js';
+import { moveOrg } from '../db/state-tracker.js';
+import { purgeCandidates } from '../db/org-states.js';
 import { orgDatabaseName, type CouchDoc } from '../stores/couch.js';
 import type { StepAction } from './types.js';
 
@@ -26,16 +25,14 @@ interface Verified {
 
 /** SQL equals what CouchDB holds for the org; `resuming` accepts SQL rows whose documents an earlier pass already purged. */
 async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<Verified> {
-  let docs: CouchDoc[];
+  let v: Verification & { docs: CouchDoc[] };
   try {
-    docs = await ctx.couch.readOrgObjects(orgId);
+    v = await verifyAgainstCouch(ctx, orgId);
   } catch (err) {
     if (isDataError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
     throw err;
   }
-  const plan = planObjects(docs, await authzForDocs(ctx, docs));
-  const sql = await readAllObjects(ctx.db, orgId);
-  const diff = compareRows(plan, sql);
+  const { diff, sql, docs } = v;
   const problems = OBJECT_TABLES.flatMap((t) => [
     ...diff[t].missing.map((id) => `${t} ${id} is in CouchDB but not in SQL`),
     ...diff[t].different.map((id) => `${t} ${id} differs between CouchDB and SQL`),
@@ -49,10 +46,10 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
 
 export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
   const dryRun = phase.params.dryRun === true;
-  const d = step.detail as { cursor?: string; purged?: number; docsRemoved?: number; wouldPurge?: number; wouldRemoveDocs?: number; unverified?: { org: string; reason: string }[] };
-  const detail = { dryRun, purged: d.purged ?? 0, docsRemoved: d.docsRemoved ?? 0, wouldPurge: d.wouldPurge ?? 0, wouldRemoveDocs: d.wouldRemoveDocs ?? 0, unverified: d.unverified ?? [], cursor: d.cursor ?? '' };
+  const d = step.detail as { cursor?: string; purged?: number; docs_removed?: number; would_purge?: number; would_remove_docs?: number; unverified?: { org: string; reason: string }[] };
+  const detail = { dry_run: dryRun, purged: d.purged ?? 0, docs_removed: d.docs_removed ?? 0, would_purge: d.would_purge ?? 0, would_remove_docs: d.would_remove_docs ?? 0, unverified: d.unverified ?? [], cursor: d.cursor ?? '' };
   const rows = await purgeCandidates(ctx.db, T, detail.cursor, BATCH);
-  if (!rows.length) return { state: 'done', detail: { ...detail, unverifiedCount: detail.unverified.length } };
+  if (!rows.length) return { state: 'done', detail: { ...detail, unverified_count: detail.unverified.length } };
 
   for (const org of rows) {
     const log = ctx.log.child({ org_name: org.org_name, migration_type: T, step: '4.1' });
@@ -68,15 +65,15 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
       continue;
     }
     if (dryRun) {
-      detail.wouldPurge++;
-      detail.wouldRemoveDocs += v.docs.length;
+      detail.would_purge++;
+      detail.would_remove_docs += v.docs.length;
       continue;
     }
     const notDeleted = v.docs.length ? await ctx.couch.bulkDelete(orgDatabaseName(org.org_id), v.docs.map((x) => ({ _id: x._id, _rev: x._rev! }))) : [];
     if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.org_name}; it stays purge_started and is retried`);
     await moveOrg(ctx.db, T, org.org_id, 'purge_started', 'purge_successful');
     detail.purged++;
-    detail.docsRemoved += v.docs.length;
+    detail.docs_removed += v.docs.length;
     log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');
   }
   detail.cursor = rows[rows.length - 1].org_id;

@@ -1,18 +1,37 @@
+import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { isMigrationType } from '../queues.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * Halts a run fleet-wide: the run leaves 'working' (so no worker anywhere can
  * start another of its orgs: the claim checks it) and its waiting jobs are
- * drained. Orgs already started finish; delayed jobs (orgs in their drain
- * wait) are kept, since those orgs are already dark and must be finished.
+ * drained. Orgs already started finish; delayed jobs (orgs waiting for a
+ * place in the concurrency) are kept and skip themselves when they run.
  */
 export async function haltFleet(ctx: Context, type: string, runId: string, reason: string, fatal: boolean): Promise<boolean> {
   const halted = await runs.haltRun(ctx.db, runId, reason, fatal);
   if (!halted && fatal) await runs.markFatal(ctx.db, runId, reason);
   if (halted) ctx.log.warn({ migration_type: type, run_id: runId, fatal_stop: fatal, reason }, 'run halting');
-  if (isMigrationType(type)) await ctx.queues[type].drain(false).catch((err) => ctx.log.error({ err: err.message }, 'queue drain failed'));
+  const queue = ctx.queues[type];
+  if (queue) {
+    // Not fatal to the halt: the run row already stops every claim; jobs left waiting skip themselves.
+    await queue.drain(false).catch((err) => ctx.log.error({ migration_type: type, run_id: runId, err: errorMessage(err) }, 'queue drain failed; waiting jobs will skip themselves'));
+  }
   await runs.finishRunIfDone(ctx.db, runId);
   return halted;
+}
+
+/**
+ * A job that hit an infrastructure error halts its run on its way out. If
+ * even that fails (the store is the one down) the job still goes on to put
+ * its org back: the failure is logged here, once, so no caller has to
+ * remember to.
+ */
+export async function haltOnFault(ctx: Context, log: Logger, type: string, runId: string, reason: string): Promise<void> {
+  try {
+    await haltFleet(ctx, type, runId, reason, true);
+  } catch (err) {
+    log.error({ migration_type: type, run_id: runId, reason, err: errorMessage(err) }, 'could not record the halt');
+  }
 }

@@ -1,18 +1,21 @@
-// The frame every per-org job kind runs in: claim the org (ready → started),
-// walk the kind's steps recording each, and on any error put the org back the
-// way the kind says (never left dark) and mark it failed at that step. A data
-// error fails only that org; anything else halts the run fleet-wide.
+// The frame every per-org migration runs in (docs/architecture.md, "The
+// per-org frame"): claim the org (ready → started), walk the kind's steps
+// recording each, and on any error put the org back the way the kind says
+// (never left dark) and mark it failed at that step (src/runs/org-restore.ts).
+// A data error fails only that org; anything else halts the run fleet-wide.
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import { errorMessage, isDataError } from '../errors.js';
+import type { OrgJobData } from '../jobs/kind.js';
 import { orgLogger } from '../log.js';
-import type { OrgJobData } from '../queues.js';
-import { inTransaction } from '../stores/postgres.js';
+import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
+import { getOrgStateById } from '../db/org-states.js';
 import { tryLock } from '../db/advisory-lock.js';
-import { haltFleet } from './halt.js';
+import { haltOnFault } from './halt.js';
+import { failAndRestore, leaveCommitted } from './org-restore.js';
 
 export interface OrgRef {
   type: string;
@@ -33,7 +36,8 @@ export interface OrgStep {
   run: (ctx: Context, org: OrgRef) => Promise<void>;
 }
 
-export interface OrgJobKind {
+/** A per-org migration: what src/runs/per-org-kind.ts turns into a job kind. */
+export interface OrgMigration {
   type: string;
   /**
    * Checks before the org is claimed (nothing changed yet): a data error
@@ -42,7 +46,7 @@ export interface OrgJobKind {
   preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
-  restore(ctx: Context, org: OrgRef, q: import('../stores/postgres.js').DbClient): Promise<void>;
+  restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
   /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
   restoreOutside?(ctx: Context, org: OrgRef): Promise<void>;
   /**
@@ -60,7 +64,7 @@ export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?
 /** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
 export const AT_CAPACITY_RETRY_MS = 1000;
 
-export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
+export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
   const lock = await tryLock(ctx.db, kind.type, orgId);
@@ -75,15 +79,14 @@ export async function runOrgJob(kind: OrgJobKind, ctx: Context, job: Job<OrgJobD
   }
 }
 
-async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
-  const { runId, orgName } = job.data;
+async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
     claim = await claimOrResume(kind, ctx, org);
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
     org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; halting the run');
-    await haltFleet(ctx, kind.type, runId, `claim of ${orgName}: ${errorMessage(err)}`, true).catch((e) => org.log.error({ err: errorMessage(e) }, 'halt failed too'));
+    await haltOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
     throw err;
   }
   if (claim === 'at_capacity') {
@@ -94,8 +97,8 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
     throw new DelayedError();
   }
   if (claim === 'skip') {
-    await runs.countSkipped(ctx.db, runId);
-    await runs.finishRunIfDone(ctx.db, runId);
+    await runs.countSkipped(ctx.db, org.runId);
+    await runs.finishRunIfDone(ctx.db, org.runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
   }
   if ('outcome' in claim) return claim;
@@ -107,16 +110,16 @@ async function runSteps(kind: OrgJobKind, ctx: Context, job: Job<OrgJobData>, to
     return await runFrom(kind, ctx, org, from, (s) => (step = s));
   } catch (err) {
     if (isCommitted(kind, step)) return leaveCommitted(kind, ctx, org, step, err);
-    return failOrg(kind, ctx, org, step, err);
+    return failAndRestore(kind, ctx, org, step, err);
   }
 }
 
-const committedIndex = (kind: OrgJobKind) => kind.steps.findIndex((s) => s.name === kind.committedFrom);
-const isCommitted = (kind: OrgJobKind, step: string) =>
+const committedIndex = (kind: OrgMigration) => kind.steps.findIndex((s) => s.name === kind.committedFrom);
+const isCommitted = (kind: OrgMigration, step: string) =>
   kind.committedFrom !== undefined && (step === 'complete' || kind.steps.findIndex((s) => s.name === step) >= committedIndex(kind));
 
 /** The kind's steps from index `from`, then started → completed. */
-async function runFrom(kind: OrgJobKind, ctx: Context, org: OrgRef, from: number, at: (step: string) => void): Promise<OrgJobOutcome> {
+async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void): Promise<OrgJobOutcome> {
   for (let i = from; i < kind.steps.length; i++) {
     const s = kind.steps[i];
     at(s.name);
@@ -132,17 +135,8 @@ async function runFrom(kind: OrgJobKind, ctx: Context, org: OrgRef, from: number
   return { outcome: 'completed' };
 }
 
-/** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */
-async function leaveCommitted(kind: OrgJobKind, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
-  org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
-  if (!isDataError(err)) {
-    await haltFleet(ctx, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`, true).catch((e) => org.log.error({ err: errorMessage(e) }, 'could not record the halt'));
-  }
-  throw err;
-}
-
 /** For the reconciler: finishes a committed org whose job was lost (its steps from the committed one, then completion). */
-export async function finishCommitted(kind: OrgJobKind, ctx: Context, org: OrgRef): Promise<OrgJobOutcome> {
+export async function finishCommitted(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<OrgJobOutcome> {
   return runFrom(kind, ctx, org, committedIndex(kind), () => {});
 }
 
@@ -153,8 +147,8 @@ export async function finishCommitted(kind: OrgJobKind, ctx: Context, org: OrgRe
  * kind's preflight; failing it fails the org with nothing changed), then
  * claimed, ready → started, through the concurrency gate.
  */
-async function claimOrResume(kind: OrgJobKind, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity'> {
-  const cur = await tracker.getOrgStateById(ctx.db, org.type, org.orgId);
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity'> {
+  const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
     return { resumedAt: cur.current_step ?? undefined };
@@ -183,42 +177,4 @@ async function claimOrResume(kind: OrgJobKind, ctx: Context, org: OrgRef): Promi
   if (claim.reason === 'at_capacity') return 'at_capacity';
   org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
-}
-
-/**
- * Puts the org back (restore), then started → failed at `step`, counting it
- * in the run. If restoring itself fails the org stays 'started' and the job
- * fails: the reconciler tries again until the stores answer.
- */
-export async function failOrg(kind: OrgJobKind, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<OrgJobOutcome> {
-  const message = errorMessage(err);
-  const dataError = isDataError(err);
-  org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
-  const logHaltError = (e: unknown) => org.log.error({ err: errorMessage(e) }, 'could not record the halt');
-  if (!dataError) await haltFleet(ctx, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`, true).catch(logHaltError);
-  try {
-    await restoreAndFail(kind, ctx, org, step, message);
-  } catch (restoreErr) {
-    org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
-    await haltFleet(ctx, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`, true).catch(logHaltError);
-    throw restoreErr;
-  }
-  // The reconciler ends the run later if this cannot.
-  await runs.finishRunIfDone(ctx.db, org.runId).catch((e) => org.log.warn({ err: errorMessage(e) }, 'could not end the run yet'));
-  return { outcome: 'failed', step, reason: message };
-}
-
-export async function restoreAndFail(kind: OrgJobKind, ctx: Context, org: OrgRef, step: string, detail: string): Promise<boolean> {
-  return inTransaction(ctx.db, async (c) => {
-    // Lock the org's row and check it first: an org that completed meanwhile
-    // (a job finishing as the reconciler looks) must keep its SQL routing.
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
-    // Served from CouchDB and up again before the state says failed; if this
-    // write fails the transaction rolls back and the org stays 'started' for a retry.
-    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
-    await kind.restore(ctx, org, c);
-    await tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail);
-    await runs.countFinished(c, org.runId, true);
-    return true;
-  });
 }

@@ -7,7 +7,7 @@
 // dl_default flip (step 2.6), and before any migration or revert run.
 import type { Context } from '../context.js';
 import { chefTrue, DEFAULT_KEY, orgKey, OVERRIDE_KEY, ROUTING_FIELDS } from '../darklaunch.js';
-import { ConflictError, errorMessage } from '../errors.js';
+import { StateConflictError, errorMessage } from '../errors.js';
 
 /** What dl_default must say now: orgs without their own flags on CouchDB (before step 2.6), on SQL (after it), or either. */
 export type ExpectedDefault = 'couchdb' | 'sql' | 'any';
@@ -21,7 +21,7 @@ export interface RoutingProblem {
   fix?: string;
 }
 
-export class RoutingPreflightError extends ConflictError {
+export class RoutingPreflightError extends StateConflictError {
   readonly detail: { preflight: RoutingProblem[] };
   constructor(readonly problems: RoutingProblem[]) {
     super(`routing preflight failed: ${problems.map((p) => `${p.problem}${p.fix ? ` (fix: ${p.fix})` : ''}`).join('; ')}`, 'routing_preflight_failed');

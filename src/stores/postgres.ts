@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { InfrastructureError, OrgDataError } from '../errors.js';
 
 export type Db = pg.Pool;
@@ -9,10 +10,10 @@ export type DbClient = pg.PoolClient;
  * unreachable server fails the query after 30 s (an infrastructure error,
  * which halts the run) instead of hanging an org in 503.
  */
-export function createPool(databaseUrl: string, max = 10): Db {
+export function createPool(databaseUrl: string, log: Logger, max = 10): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000 });
-  // An idle client losing its connection must not crash the process.
-  pool.on('error', () => {});
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', (err) => log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
   return pool;
 }
 

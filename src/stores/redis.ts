@@ -1,12 +1,38 @@
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** A lost connection emits an error on every reconnect attempt: the first is logged, then one a minute while it lasts. */
+const ERROR_LOG_EVERY_MS = 60_000;
+
+function logErrors(redis: Redis, log: Logger, store: string, purpose: string): void {
+  let last = 0;
+  let suppressed = 0;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_EVERY_MS) {
+      suppressed++;
+      return;
+    }
+    log.warn({ store, connection: purpose, err: err.message, repeats_since_last: suppressed }, 'Redis connection error; ioredis reconnects by itself');
+    last = now;
+    suppressed = 0;
+  });
+  // Reset, so the next outage is logged at once.
+  redis.on('ready', () => {
+    if (last) log.info({ store, connection: purpose }, 'Redis connection ready again');
+    last = 0;
+    suppressed = 0;
+  });
+}
 
 /**
  * Queue connections: BullMQ needs maxRetriesPerRequest: null on the
- * connections its workers block on.
+ * connections its workers block on. Errors surface through /readyz and job
+ * failures; the connection itself never crashes the process.
  */
-export function createQueueRedis(url: string, purpose: string): Redis {
+export function createQueueRedis(url: string, purpose: string, log: Logger): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `mover-${purpose}` });
-  redis.on('error', () => {}); // surfaced through readyz and job failures, not as crashes
+  logErrors(redis, log, 'queue_redis', purpose);
   return redis;
 }
 
@@ -14,8 +40,8 @@ export function createQueueRedis(url: string, purpose: string): Redis {
  * The darklaunch connection retries a few times, then fails the command: a
  * flag write that hangs forever would hang an org in 503 with nobody told.
  */
-export function createDarklaunchRedis(url: string): Redis {
+export function createDarklaunchRedis(url: string, log: Logger): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 3, connectTimeout: 3000, connectionName: 'mover-darklaunch' });
-  redis.on('error', () => {});
+  logErrors(redis, log, 'darklaunch_redis', 'darklaunch');
   return redis;
 }

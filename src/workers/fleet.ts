@@ -4,12 +4,8 @@
 import { Worker, type Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { errorMessage } from '../errors.js';
-import * as accountRefresh from '../jobs/account_refresh.js';
-import * as prep from '../jobs/phase_2_migration_prep.js';
-import * as revert from '../jobs/phase_2_revert.js';
-import { ORG_JOB_KINDS } from '../jobs/index.js';
-import { ACCOUNT_REFRESH, type OrgJobData } from '../queues.js';
-import { runOrgJob } from '../runs/org-job.js';
+import { settleAll } from '../log.js';
+import { JOB_KINDS } from '../jobs/index.js';
 import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
@@ -34,7 +30,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const common = { prefix: ctx.config.queuePrefix, lockDuration: opts.lockDurationMs ?? 30_000, maxStalledCount: 1 };
   const add = (name: string, concurrency: number, processor: (job: Job, token?: string) => Promise<unknown>) => {
     // Its own connection: a worker blocks on it while waiting for jobs.
-    const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`);
+    const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`, ctx.log);
     connections.push(connection);
     const w = new Worker(name, processor, { ...common, concurrency, connection });
     w.on('error', (err) => ctx.log.error({ queue: name, err: err.message }, 'worker error'));
@@ -42,12 +38,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
     workers.push(w);
   };
 
-  for (const [type, kind] of Object.entries(ORG_JOB_KINDS)) {
-    if (kind) add(type, opts.concurrency, (job, token) => runOrgJob(kind, ctx, job as Job<OrgJobData>, token));
-  }
-  add(prep.type, 2, (job) => prep.process(ctx, job as Job<prep.PrepBatch>));
-  add(revert.type, opts.concurrency, (job) => revert.process(ctx, job as Job<revert.RevertJob>));
-  add(ACCOUNT_REFRESH, 1, () => accountRefresh.process(ctx));
+  for (const kind of Object.values(JOB_KINDS)) add(kind.type, kind.slotsPerProcess ?? opts.concurrency, (job, token) => kind.process(ctx, job, token));
 
   const timers = [
     every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
@@ -64,7 +55,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
         ctx.log.warn({ timeout_ms: timeoutMs }, 'running jobs did not finish in time; handing them back');
         await Promise.all(workers.map((w) => w.close(true)));
       }
-      await Promise.allSettled(connections.map((c) => c.quit()));
+      await settleAll(ctx.log, 'closing a worker connection', connections.map((c) => c.quit()));
     },
   };
 }

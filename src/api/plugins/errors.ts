@@ -1,16 +1,27 @@
 // The one error handler: bad input is a 4xx naming the field, never a 500.
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
+import { InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
+
+/** Domain errors → HTTP: the only place that knows both. */
+const STATUS = new Map<Function, number>([
+  [InvalidInputError, 400],
+  [NotFoundError, 404],
+  [StateConflictError, 409],
+]);
+
+function domainStatus(err: Error): number | undefined {
+  for (const [cls, status] of STATUS) if (err instanceof cls) return status;
+  return undefined;
+}
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
     }
-    if (err instanceof ConflictError || err instanceof NotFoundError || err instanceof BadRequestError) {
-      return reply.code(err.statusCode).send({ error: err.code, message: err.message });
-    }
+    const domain = domainStatus(err);
+    if (domain !== undefined) return reply.code(domain).send({ error: err.code, message: err.message });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: (err.code ?? 'bad_request').toLowerCase(), message: err.message });

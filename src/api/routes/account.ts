@@ -2,7 +2,7 @@ import { audit } from '../../db/audit.js';
 import { actorOf } from '../operator-input.js';
 import type { FastifyInstance } from 'fastify';
 import { snapshotStatus } from '../../db/account-snapshot.js';
-import { ACCOUNT_REFRESH } from '../../queues.js';
+import { type as ACCOUNT_REFRESH } from '../../jobs/account_refresh.js';
 
 export default async function account(app: FastifyInstance) {
   app.post('/account/refresh', async (req, reply) => {

@@ -11,6 +11,6 @@ export default async function auditRoutes(app: FastifyInstance) {
   app.get<{ Querystring: Static<typeof Query> }>('/audit', { schema: { querystring: Query } }, async (req) => {
     const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 1000);
     const entries = await listAudit(app.ctx.db, limit, req.query.cursor);
-    return { entries, nextCursor: entries.length === limit ? entries[entries.length - 1].id : null };
+    return { entries, next_cursor: entries.length === limit ? entries[entries.length - 1].id : null };
   });
 }

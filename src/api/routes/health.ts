@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ping } from '../../db/ping.js';
 import { errorMessage } from '../../errors.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
@@ -10,7 +11,7 @@ export default async function health(app: FastifyInstance) {
   app.get('/readyz', async (_req, reply) => {
     const { db, queueRedis, darklaunchRedis, couch } = app.ctx;
     const checks: Record<string, () => Promise<unknown>> = {
-      postgres: () => db.query('SELECT 1'),
+      postgres: () => ping(db),
       queue_redis: () => queueRedis.ping(),
       darklaunch_redis: () => darklaunchRedis.ping(),
       couchdb: () => couch.ping(),

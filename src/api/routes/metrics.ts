@@ -1,6 +1,6 @@
 // Prometheus text format: org states per migration type, queue depths, run flags.
 import type { FastifyInstance } from 'fastify';
-import { countByState } from '../../db/state-tracker.js';
+import { countByState } from '../../db/org-states.js';
 import { activeRuns } from '../../db/runs.js';
 
 export default async function metrics(app: FastifyInstance) {

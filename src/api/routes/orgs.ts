@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { lookupOrgs } from '../../db/account-snapshot.js';
-import { getOrgStates } from '../../db/state-tracker.js';
+import { getOrgStates } from '../../db/org-states.js';
 import { latestResult } from '../../db/reverts.js';
 import { NotFoundError } from '../../errors.js';
 import { OrgName } from '../schemas.js';

@@ -3,7 +3,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../../db/audit.js';
 import * as db from '../../db/phases.js';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { StateConflictError, NotFoundError } from '../../errors.js';
 import { phaseDef, PHASES } from '../../phases/definitions.js';
 import { actorOf } from '../operator-input.js';
 import { Concurrency, OrgNames } from '../schemas.js';
@@ -33,7 +33,7 @@ async function view(app: FastifyInstance, n: number) {
     title: def.title,
     state: phase.state,
     params: phase.params,
-    startedBy: phase.started_by,
+    started_by: phase.started_by,
     startedAt: phase.started_at,
     finishedAt: phase.finished_at,
     steps: def.steps.map((s) => {
@@ -46,7 +46,7 @@ async function view(app: FastifyInstance, n: number) {
         startedAt: r?.started_at ?? null,
         finishedAt: r?.finished_at ?? null,
         detail: { ...(s.command ? { command: s.command } : {}), ...(r?.detail ?? {}) },
-        ...(r?.confirmed_by ? { confirmedBy: r.confirmed_by, confirmedAt: r.confirmed_at } : {}),
+        ...(r?.confirmed_by ? { confirmed_by: r.confirmed_by, confirmed_at: r.confirmed_at } : {}),
       };
     }),
   };
@@ -78,7 +78,7 @@ export default async function phases(app: FastifyInstance) {
       const stepDef = phaseDef(n)!.steps.find((s) => s.id === req.params.id);
       if (!stepDef) throw new NotFoundError(`phase ${n} has no step ${req.params.id}`, 'unknown_step');
       const ok = await db.confirmStep(app.ctx.db, n, stepDef.id, req.body.by, req.body.note, stepDef.action ? 'running' : 'done');
-      if (!ok) throw new ConflictError(`step ${stepDef.id} is not waiting for confirmation`, 'not_waiting');
+      if (!ok) throw new StateConflictError(`step ${stepDef.id} is not waiting for confirmation`, 'not_waiting');
       await db.setPhaseState(app.ctx.db, n, 'running');
       await audit(app.ctx.db, req.body.by, 'phase.confirm', { phase: n, step: stepDef.id, note: req.body.note ?? null });
       return view(app, n);

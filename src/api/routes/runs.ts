@@ -1,7 +1,6 @@
 // Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
 import { audit } from '../../db/audit.js';
 import { actorOf, orgsFromText } from '../operator-input.js';
-import * as revert from '../../jobs/phase_2_revert.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import * as manager from '../../runs/manager.js';
@@ -16,8 +15,9 @@ const StartBody = Type.Object(
 const WriteBack = Type.Optional(Type.Boolean());
 const RevertBody = Type.Union([
   Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
-  Type.Object({ count: Type.Literal('all'), concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
+  Type.Object({ count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
 ]);
+const REVERT = 'phase_2_revert';
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 
 export default async function runs(app: FastifyInstance) {
@@ -28,17 +28,18 @@ export default async function runs(app: FastifyInstance) {
     { schema: { params: TypeParams, body: StartBody } },
     async (req, reply) => {
       const type = migrationType(req.params.type);
-      const run = await manager.startRun(ctx, type, req.body.count, req.body.concurrency ?? 8);
+      const { run } = await manager.startRun(ctx, type, { count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       await audit(ctx.db, actorOf(req), 'run.start', { migration_type: type, run_id: run.id, count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
     },
   );
 
-  // Revert takes org names (or all completed orgs), not a count of ready ones.
-  app.post<{ Body: Static<typeof RevertBody> }>('/migrations/phase_2_revert/start', { schema: { body: RevertBody }, preValidation: orgsFromText }, async (req, reply) => {
-    const body = req.body as { orgs?: string[]; count?: 'all'; concurrency?: number; writeBack?: boolean };
-    const { run, skipped } = await revert.startRevert(ctx, body.orgs ?? 'all', body.concurrency ?? 8, body.writeBack === true);
-    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: revert.type, run_id: run.id, orgs: body.orgs ?? 'all', skipped, writeBack: body.writeBack === true });
+  // Revert takes org names, or a count of completed orgs, and writeBack.
+  app.post<{ Body: Static<typeof RevertBody> }>(`/migrations/${REVERT}/start`, { schema: { body: RevertBody }, preValidation: orgsFromText }, async (req, reply) => {
+    const body = req.body as { orgs?: string[]; count?: number | 'all'; concurrency?: number; writeBack?: boolean };
+    const writeBack = body.writeBack === true;
+    const { run, skipped } = await manager.startRun(ctx, REVERT, { count: body.count ?? 'all', orgs: body.orgs, concurrency: body.concurrency ?? 8, params: { writeBack } });
+    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: REVERT, run_id: run.id, orgs: body.orgs ?? body.count, skipped, writeBack });
     return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
   });
 

@@ -3,7 +3,7 @@ import { actorOf } from '../operator-input.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { getSettings, SAFE_DRAIN_WAIT_MS, setSetting } from '../../db/settings.js';
-import { BadRequestError } from '../../errors.js';
+import { InvalidInputError } from '../../errors.js';
 import { setSleepTime } from '../../runs/manager.js';
 
 const Ms = Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }) }, { additionalProperties: false });
@@ -38,7 +38,7 @@ export default async function settings(app: FastifyInstance) {
   app.put<{ Body: Static<typeof DrainWait> }>('/settings/drain-wait', { schema: { body: DrainWait } }, async (req) => {
     const { ms, acknowledgeRisk } = req.body;
     if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
-      throw new BadRequestError(
+      throw new InvalidInputError(
         `acknowledgeRisk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledgeRisk": true to set ${ms} ms`,
       );
     }

@@ -1,9 +1,10 @@
 // The state tracker routes (legacy moser_state_tracker from the console).
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { lookupOrgs } from '../../db/account-snapshot.js';
+import { captureOrgs } from '../../migration/capture.js';
 import { deleteOwnedOrgObjects } from '../../db/org-objects.js';
 import * as tracker from '../../db/state-tracker.js';
+import { listOrgs } from '../../db/org-states.js';
 import { migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
 import { audit } from '../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../operator-input.js';
@@ -30,16 +31,13 @@ export default async function stateTracker(app: FastifyInstance) {
 
   app.post<OrgsReq>('/migrations/:type/orgs', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
-    const names = unique(req.body.orgs);
-    const known = await lookupOrgs(db, names);
-    // Pre-created orgs are never captured: the runbook deletes them out of band.
-    const capturable = names.map((n) => known.get(n)).filter((o) => o && !o.precreated) as { name: string; guid: string }[];
-    const unknown = names.filter((n) => !known.get(n) || known.get(n)!.precreated);
-    const { inserted, duplicate } = await tracker.insertOrgs(db, type, capturable);
-    req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length }, 'orgs captured');
-    await audit(db, actorOf(req), 'orgs.capture', { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown });
-    const outcome = (n: string) => (inserted.includes(n) ? 'inserted' : duplicate.includes(n) ? 'duplicate' : 'unknown');
-    return { inserted, duplicate, unknown, ...lineResults(req, outcome, ['inserted', 'duplicate']) };
+    const { inserted, duplicate, unknown, precreated } = await captureOrgs(db, type, req.body.orgs);
+    req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length, precreated: precreated.length }, 'orgs captured');
+    await audit(db, actorOf(req), 'orgs.capture', { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown, precreated });
+    const outcome = (n: string) => (inserted.includes(n) ? 'inserted' : duplicate.includes(n) ? 'duplicate' : precreated.includes(n) ? 'precreated' : 'unknown');
+    // The contract counts pre-created orgs as unknown; they are also listed apart.
+    const notCaptured = new Set([...unknown, ...precreated]);
+    return { inserted, duplicate, unknown: unique(req.body.orgs).filter((n) => notCaptured.has(n)), precreated, ...lineResults(req, outcome, ['inserted', 'duplicate']) };
   });
 
   app.post<{ Params: TypeParamsT; Body: Static<typeof OptionalOrgsBody> }>(
@@ -77,9 +75,9 @@ export default async function stateTracker(app: FastifyInstance) {
     async (req) => {
       const type = migrationType(req.params.type);
       const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 10_000);
-      const rows = await tracker.listOrgs(db, type, { state: req.query.state, limit, cursor: req.query.cursor });
+      const rows = await listOrgs(db, type, { state: req.query.state, limit, cursor: req.query.cursor });
       const orgs = rows.map(({ org_name, org_id, state, fail_location, migration_start, migration_end }) => ({ org_name, org_id, state, fail_location, migration_start, migration_end }));
-      return { orgs, nextCursor: rows.length === limit ? rows[rows.length - 1].org_name : null };
+      return { orgs, next_cursor: rows.length === limit ? rows[rows.length - 1].org_name : null };
     },
   );
 }

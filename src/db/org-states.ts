@@ -1,0 +1,92 @@
+// Reads of the state tracker (Chef's org_migration_state with mover's
+// org_progress beside it): one org, pages of orgs, the orgs in a state. The
+// writes are all in src/db/state-tracker.ts.
+import type { Db, DbClient } from '../stores/postgres.js';
+import type { OrgState } from './state-tracker.js';
+
+type Q = Db | DbClient;
+const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step`;
+const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
+
+export interface OrgStateRow {
+  org_name: string;
+  org_id: string;
+  migration_type: string;
+  state: OrgState;
+  fail_location: string | null;
+  fail_detail: string | null;
+  migration_start: Date | null;
+  migration_end: Date | null;
+  run_id: string | null;
+  current_step: string | null;
+}
+
+/** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */
+export async function readyOrgs(q: Q, type: string, limit: number | null): Promise<{ name: string; guid: string }[]> {
+  const { rows } = await q.query(
+    `SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' ORDER BY org_id LIMIT $2`,
+    [type, limit],
+  );
+  return rows;
+}
+
+/** The next orgs for phase 4 (completed, or purge_started by an earlier pass), in org_id order after `cursor`. */
+export async function purgeCandidates(q: Q, type: string, cursor: string, limit: number): Promise<{ org_name: string; org_id: string; state: OrgState }[]> {
+  const { rows } = await q.query(
+    `SELECT org_name, org_id, state FROM org_migration_state
+     WHERE migration_type = $1 AND state IN ('completed', 'purge_started') AND org_id > $2 ORDER BY org_id LIMIT $3`,
+    [type, cursor, limit],
+  );
+  return rows;
+}
+
+export async function getOrgStates(q: Q, orgName: string): Promise<OrgStateRow[]> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.org_name = $1 ORDER BY s.migration_type`, [orgName]);
+  return rows;
+}
+
+export async function getOrgState(q: Q, type: string, orgName: string): Promise<OrgStateRow | null> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_name = $2`, [type, orgName]);
+  return rows[0] ?? null;
+}
+
+export async function getOrgStateById(q: Q, type: string, orgId: string): Promise<OrgStateRow | null> {
+  const { rows } = await q.query(`SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_id = $2`, [type, orgId]);
+  return rows[0] ?? null;
+}
+
+/** A page ordered by org_name; the cursor is the last name of the previous page. */
+export async function listOrgs(q: Q, type: string, opts: { state?: OrgState; limit: number; cursor?: string }): Promise<OrgStateRow[]> {
+  const { rows } = await q.query(
+    `SELECT ${COLUMNS} FROM ${JOINED}
+     WHERE s.migration_type = $1 AND ($2::org_state IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.org_name > $3)
+     ORDER BY s.org_name LIMIT $4`,
+    [type, opts.state ?? null, opts.cursor ?? null, opts.limit],
+  );
+  return rows;
+}
+
+/** Orgs the fleet started that are still in 'started': what the reconciler looks at. */
+export async function startedOrgs(q: Q, type: string): Promise<OrgStateRow[]> {
+  const { rows } = await q.query(
+    `SELECT ${COLUMNS} FROM mover.org_progress p JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     WHERE p.migration_type = $1 AND p.in_flight AND s.state = 'started'`,
+    [type],
+  );
+  return rows;
+}
+
+/** A migration type's orgs in any of these states. */
+export async function orgsIn(q: Q, type: string, states: OrgState[]): Promise<{ name: string; guid: string }[]> {
+  const { rows } = await q.query(`SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
+  return rows;
+}
+
+export async function countByState(q: Q, type?: string): Promise<{ migration_type: string; state: OrgState; count: number }[]> {
+  const { rows } = await q.query(
+    `SELECT migration_type, state, count(*)::int AS count FROM org_migration_state WHERE ($1::text IS NULL OR migration_type = $1) GROUP BY 1, 2 ORDER BY 1, 2`,
+    [type ?? null],
+  );
+  return rows;
+}
+

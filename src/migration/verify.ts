@@ -1,0 +1,38 @@
+// Verification: an org's containers and groups in SQL against the rows its
+// CouchDB documents plan to (src/migration/plan-objects.ts). One comparison
+// for the migration's verify step (against the plan its copy wrote), the
+// purge's re-verification and the revert's look for writes made on SQL
+// (both against a plan made from CouchDB now).
+import type { Logger } from 'pino';
+import type { Context } from '../context.js';
+import { readAllObjects, type ObjectRow, type ObjectTable } from '../db/org-objects.js';
+import { classifyPgError } from '../stores/postgres.js';
+import type { CouchDoc } from '../stores/couch.js';
+import { authzForDocs } from './authz.js';
+import { compareRows, type OrgDiff } from './compare.js';
+import { planObjects, type ObjectPlan } from './plan-objects.js';
+
+export type SqlObjects = Awaited<ReturnType<typeof readAllObjects>>;
+
+export interface Verification {
+  diff: OrgDiff;
+  sql: SqlObjects;
+}
+
+/** SQL against a plan already made (the one the copy wrote). */
+export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>): Promise<Verification> {
+  let sql: SqlObjects;
+  try {
+    sql = await readAllObjects(ctx.db, orgId);
+  } catch (err) {
+    throw classifyPgError(err, 'read containers and groups');
+  }
+  return { diff: compareRows(plan, sql), sql };
+}
+
+/** SQL against what CouchDB holds for the org now, planned by the same rules the migration applied. */
+export async function verifyAgainstCouch(ctx: Context, orgId: string, log?: Logger): Promise<Verification & { docs: CouchDoc[]; plan: ObjectPlan }> {
+  const docs = await ctx.couch.readOrgObjects(orgId);
+  const plan = planObjects(docs, await authzForDocs(ctx, docs, log));
+  return { ...(await verifyAgainstPlan(ctx, orgId, plan)), docs, plan };
+}

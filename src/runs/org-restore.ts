@@ -1,0 +1,58 @@
+// How a per-org migration that failed is put back (docs/architecture.md, "The
+// per-org frame"): before the committed step, restored (served from where it
+// was, up again) and failed at its step; from the committed step on, left in
+// flight to be finished, never moved back.
+import type { Context } from '../context.js';
+import { errorMessage, isDataError } from '../errors.js';
+import { inTransaction } from '../stores/postgres.js';
+import * as runs from '../db/runs.js';
+import * as tracker from '../db/state-tracker.js';
+import { haltOnFault } from './halt.js';
+import type { OrgJobOutcome, OrgMigration, OrgRef } from './org-job.js';
+
+/**
+ * Puts the org back (restore), then started → failed at `step`, counting it
+ * in the run. If restoring itself fails the org stays 'started' and the job
+ * fails: the reconciler tries again until the stores answer.
+ */
+export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<OrgJobOutcome> {
+  const message = errorMessage(err);
+  const dataError = isDataError(err);
+  org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
+  if (!dataError) await haltOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
+  try {
+    await restoreAndFail(kind, ctx, org, step, message);
+  } catch (restoreErr) {
+    org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
+    await haltOnFault(ctx, org.log, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`);
+    throw restoreErr;
+  }
+  try {
+    await runs.finishRunIfDone(ctx.db, org.runId);
+  } catch (e) {
+    org.log.warn({ err: errorMessage(e) }, 'could not end the run yet; the reconciler will');
+  }
+  return { outcome: 'failed', step, reason: message };
+}
+
+/** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */
+export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
+  org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
+  if (!isDataError(err)) await haltOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
+  throw err;
+}
+
+/** Restores the org and marks it failed, in one transaction; false if it is no longer started by this run (left as it is). */
+export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, detail: string): Promise<boolean> {
+  return inTransaction(ctx.db, async (c) => {
+    // Lock the org's row and check it first: an org that completed meanwhile
+    // (a job finishing as the reconciler looks) must keep its new routing.
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
+    // Served from where it was and up again before the state says failed; if this
+    // write fails the transaction rolls back and the org stays 'started' for a retry.
+    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
+    await kind.restore(ctx, org, c);
+    // Failed and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
+    return tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail);
+  });
+}
