@@ -57,9 +57,21 @@ describe('restarts and revert', () => {
     expect((await h.api('GET', '/orgs/r-org-03')).body).toMatchObject({ states: { [T]: { state: 'ready' } }, darklaunch: { couchdb_containers: true, '503_mode': false } });
     expect(await sqlRows(h, reverted.guid)).toEqual({ containers: [], groups: [] });
 
+    // A count takes that many completed orgs, in org_id order, like every kind's count.
+    const completed = [];
+    for (const org of estate.filter((o) => !o.precreated && o.name !== 'r-org-03')) {
+      if ((await h.api('GET', `/orgs/${org.name}`)).body.states[T].state === 'completed') completed.push(org);
+    }
+    const firstTwo = completed.sort((a, b) => (a.guid < b.guid ? -1 : 1)).slice(0, 2);
+    expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 2 })).body).toMatchObject({ orgs: 2, skipped: [] });
+    expect(await waitForRunEnd(h, 'phase_2_revert')).toMatchObject({ orgs_completed: 2, objects_requested: 2, objects_failed: 0 });
+    for (const org of completed) {
+      expect((await h.api('GET', `/orgs/${org.name}`)).body.states[T].state).toBe(firstTwo.includes(org) ? 'ready' : 'completed');
+    }
+
     expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' })).status).toBe(202);
     const status = await waitForRunEnd(h, 'phase_2_revert');
-    expect(status).toMatchObject({ orgs_completed: 23, objects_failed: 0 });
+    expect(status).toMatchObject({ orgs_completed: 21, objects_failed: 0 });
     // Re-running is safe: nothing left to revert.
     expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' })).body.orgs).toBe(0);
     for (const org of estate.filter((o) => !o.precreated)) {
