@@ -1,4 +1,4 @@
-// Generates orgs shaped like DOMAIN.md and loads them into a CouchDB-protocol
+// Generates orgs shaped like Chef's (docs/domain.md) and loads them into a CouchDB-protocol
 // server: opscode_account (orgs and auth joins) and one chef_<guid> database
 // per org. Used by the tests, the demo and the benchmarks.
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The runbook as four phases (API.md, Phases).
+// The runbook as four phases (docs/api.md, Phases; docs/domain.md, section 10).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../../db/audit.js';
