@@ -11,7 +11,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import nano from 'nano';
-import { Couch, TYPES } from '../src/stores/couch.js';
+import { Couch } from '../src/stores/couch.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startCouch1Proxy } from '../test/support/couch1-proxy.js';
 

@@ -9,7 +9,7 @@ import { migrate } from '../src/db/migrate.js';
 import { countObjects } from '../src/db/org-objects.js';
 import { hex32, seedEstate, type OrgSpec } from '../src/dev/estate.js';
 import { createLogger } from '../src/log.js';
-import { TYPES } from '../src/stores/couch.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 import { startFleet } from '../src/workers/fleet.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 

@@ -2,7 +2,7 @@
 // which halt the fleet (InfrastructureError).
 import { describe, expect, it } from 'vitest';
 import { errorMessage, InfrastructureError, isDataError, OrgDataError } from '../src/errors.js';
-import { couchCall, couchError } from '../src/stores/couch.js';
+import { couchCall, couchError } from '../src/stores/couch-errors.js';
 import { classifyPgError } from '../src/stores/postgres.js';
 
 /** An error shaped as pg's DatabaseError: a message and a SQLSTATE in `code`. */

@@ -3,7 +3,7 @@
 // (PouchDB Server as it is, like 2.x/3.x) and one without (the 1.x proxy).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDocs, hex32 } from '../src/dev/estate.js';
-import { TYPES } from '../src/stores/couch.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 import { COUCH_KINDS, createHarness, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 
 describe.each(COUCH_KINDS)('on %s', (_label, couch) => {

@@ -2,7 +2,8 @@
 // server's welcome decides Mango.
 import { describe, expect, it } from 'vitest';
 import { planObjects, UNKNOWN_REQUESTER } from '../src/migration/plan-objects.js';
-import { docType, fromWelcome, TYPES } from '../src/stores/couch.js';
+import { fromWelcome } from '../src/stores/couch.js';
+import { docType, TYPES } from '../src/stores/couch-docs.js';
 
 const id = (n: number) => String(n).padStart(32, '0');
 const authz = (n: number) => 'a' + String(n).padStart(31, '0');
@@ -55,6 +56,60 @@ describe('planObjects', () => {
       ['x'.repeat(37), 'bad_id', undefined],
     ]);
     expect(plan.noRequester).toEqual([id(5), id(6)]);
+  });
+});
+
+describe('planObjects: messy data', () => {
+  it('treats authz ids as one whatever their case: the second of two ids differing only in case is a duplicate, rows hold them lower-case', () => {
+    const docs = [
+      { _id: id(1), 'couchrest-type': TYPES.group, groupname: 'upper' },
+      { _id: id(2), 'couchrest-type': TYPES.group, groupname: 'lower' },
+    ];
+    const plan = planObjects(docs, new Map([[id(1), 'ABCDEF' + '0'.repeat(26)], [id(2), 'abcdef' + '0'.repeat(26)]]));
+    expect(plan.groups).toEqual([expect.objectContaining({ id: id(1), authz_id: 'abcdef' + '0'.repeat(26) })]);
+    expect(plan.skipped).toEqual([{ docId: id(2), table: 'groups', reason: 'duplicate_authz', keptDocId: id(1) }]);
+  });
+
+  it('takes an _id of exactly 36 characters (a UUID with dashes) and skips one of 37', () => {
+    const uuid = '0123abcd-0123-4567-89ab-0123456789ab';
+    const docs = [
+      { _id: uuid, 'couchrest-type': TYPES.container, containername: 'uuid-id' },
+      { _id: uuid + 'x', 'couchrest-type': TYPES.container, containername: 'too-long' },
+    ];
+    const plan = planObjects(docs, new Map([[uuid, authz(1)], [uuid + 'x', authz(2)]]));
+    expect(plan.containers.map((r) => r.id)).toEqual([uuid]);
+    expect(plan.skipped).toEqual([{ docId: uuid + 'x', table: 'containers', reason: 'bad_id' }]);
+  });
+
+  it('keeps names with unicode, quotes and inner spaces exactly, skips blank ones, and keeps one name per table (a group and a container may share it)', () => {
+    const docs = [
+      { _id: id(1), 'couchrest-type': TYPES.group, groupname: "ops' \"ünïcødé\" 组" },
+      { _id: id(2), 'couchrest-type': TYPES.group, groupname: '   ' },
+      { _id: id(3), 'couchrest-type': TYPES.group, groupname: 'shared' },
+      { _id: id(4), 'couchrest-type': TYPES.container, containername: 'shared' },
+      { _id: id(5), 'couchrest-type': TYPES.group, groupname: 'Shared' },
+    ];
+    const plan = planObjects(docs, new Map(docs.map((d, i) => [d._id, authz(i)])));
+    expect(plan.groups.map((r) => r.name)).toEqual(["ops' \"ünïcødé\" 组", 'shared', 'Shared']);
+    expect(plan.containers.map((r) => r.name)).toEqual(['shared']);
+    expect(plan.skipped).toEqual([{ docId: id(2), table: 'groups', reason: 'no_name' }]);
+  });
+
+  it('finds the type by json_class first, ignores every other type, and plans nothing from nothing', () => {
+    const docs = [
+      { _id: id(1), json_class: TYPES.container, 'couchrest-type': 'Chef::Node', containername: 'by-json-class' },
+      { _id: id(2), json_class: 'Chef::Role', 'couchrest-type': TYPES.group, groupname: 'a-role' },
+      { _id: id(3), type: TYPES.group, groupname: 'by-type' },
+    ];
+    const plan = planObjects(docs, new Map(docs.map((d, i) => [d._id, authz(i)])));
+    expect(plan.containers.map((r) => r.name)).toEqual(['by-json-class']);
+    expect(plan.groups.map((r) => r.name)).toEqual(['by-type']);
+    expect(planObjects([], new Map())).toEqual({ containers: [], groups: [], skipped: [], noRequester: [] });
+  });
+
+  it('skips an authz id that is not 32 hex characters as missing', () => {
+    const docs = [{ _id: id(1), 'couchrest-type': TYPES.group, groupname: 'bad-authz' }];
+    expect(planObjects(docs, new Map([[id(1), 'not-hex']])).skipped).toEqual([{ docId: id(1), table: 'groups', reason: 'missing_authz' }]);
   });
 });
 

@@ -6,7 +6,7 @@
 import nano from 'nano';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
-import { TYPES } from '../src/stores/couch.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 import { COUCH_KINDS, createHarness, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';

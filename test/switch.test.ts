@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import nano from 'nano';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
-import { TYPES } from '../src/stores/couch.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
 import { COUCH_KINDS, createHarness, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 

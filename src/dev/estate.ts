@@ -3,7 +3,7 @@
 // per org. Used by the tests, the demo and the benchmarks.
 import { randomBytes } from 'node:crypto';
 import nano from 'nano';
-import { TYPES } from '../stores/couch.js';
+import { TYPES } from '../stores/couch-docs.js';
 
 export const CONTAINER_NAMES = ['clients', 'containers', 'cookbooks', 'data', 'environments', 'groups', 'nodes', 'roles', 'sandboxes', 'policies', 'policy_groups', 'cookbook_artifacts'];
 export const GROUP_NAMES = ['admins', 'billing-admins', 'clients', 'users', 'ops'];

@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import * as snapshot from '../db/account-snapshot.js';
 import { errorMessage } from '../errors.js';
-import { docType, TYPES } from '../stores/couch.js';
+import { docType, TYPES } from '../stores/couch-docs.js';
 import type { JobKind } from './kind.js';
 
 export const type = 'account_refresh';

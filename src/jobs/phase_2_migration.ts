@@ -14,7 +14,7 @@ import { describeDiff, diffCount } from '../migration/compare.js';
 import { verifyAgainstPlan } from '../migration/verify.js';
 import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
-import { orgDatabaseName } from '../stores/couch.js';
+import { orgDatabaseName } from '../stores/couch-docs.js';
 import type { OrgMigration, OrgRef } from '../runs/org-job.js';
 import { perOrgKind } from '../runs/per-org-kind.js';
 import { classifyPgError } from '../stores/postgres.js';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import { authzIds } from '../db/account-snapshot.js';
 import { classifyPgError } from '../stores/postgres.js';
-import type { CouchDoc } from '../stores/couch.js';
+import type { CouchDoc } from '../stores/couch-docs.js';
 
 export async function authzForDocs(ctx: Context, docs: CouchDoc[], log?: Logger): Promise<Map<string, string>> {
   let authz: Map<string, string>;

@@ -2,7 +2,8 @@
 // (requests the Chef API accepted just before 503 went up). Only containers
 // and groups matter: a change to any other document (a node, a role) does not
 // make the copy stale.
-import { docType, TYPES, type Change } from '../stores/couch.js';
+import { type Change } from '../stores/couch.js';
+import { docType, TYPES } from '../stores/couch-docs.js';
 
 const OBJECT_TYPES: string[] = [TYPES.container, TYPES.group];
 

@@ -2,7 +2,7 @@
 // rules for messy data. Every skipped document is returned with its reason so
 // the job can log it with the org name and document id.
 import type { ObjectRow, ObjectTable } from '../db/org-objects.js';
-import { docType, TYPES, type CouchDoc } from '../stores/couch.js';
+import { docType, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 
 export type SkipReason = 'missing_authz' | 'no_name' | 'duplicate_name' | 'duplicate_authz' | 'bad_id';
 

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import { readAllObjects, type ObjectRow, type ObjectTable } from '../db/org-objects.js';
 import { classifyPgError } from '../stores/postgres.js';
-import type { CouchDoc } from '../stores/couch.js';
+import type { CouchDoc } from '../stores/couch-docs.js';
 import { authzForDocs } from './authz.js';
 import { compareRows, type OrgDiff } from './compare.js';
 import { planObjects, type ObjectPlan } from './plan-objects.js';

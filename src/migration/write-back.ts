@@ -6,7 +6,8 @@
 import type { Context } from '../context.js';
 import type { ObjectTable, SqlObject } from '../db/org-objects.js';
 import { OrgDataError } from '../errors.js';
-import { couchCall, orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch.js';
+import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
+import { couchCall } from '../stores/couch-errors.js';
 import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
 

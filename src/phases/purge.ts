@@ -10,7 +10,7 @@ import { errorMessage, isDataError } from '../errors.js';
 import { verifyAgainstCouch, type Verification } from '../migration/verify.js';
 import { moveOrg } from '../db/state-tracker.js';
 import { purgeCandidates } from '../db/org-states.js';
-import { orgDatabaseName, type CouchDoc } from '../stores/couch.js';
+import { orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 import type { StepAction } from './types.js';
 
 const T = 'phase_2_migration';

@@ -1,26 +1,7 @@
 import nano from 'nano';
-import { InfrastructureError, OrgDataError } from '../errors.js';
-
-export type CouchDoc = Record<string, unknown> & { _id: string; _rev?: string };
-
-export const TYPES = {
-  organization: 'Mixlib::Authorization::Models::Organization',
-  authJoin: 'Mixlib::Authorization::AuthJoin',
-  container: 'Mixlib::Authorization::Models::Container',
-  group: 'Mixlib::Authorization::Models::Group',
-} as const;
-
-/** A document's type is the first of these fields that is present (docs/domain.md, section 1). */
-export function docType(doc: Record<string, unknown>): string | undefined {
-  for (const field of ['json_class', 'couchrest-type', 'type']) {
-    if (field in doc) return typeof doc[field] === 'string' ? (doc[field] as string) : undefined;
-  }
-  return undefined;
-}
-
-export function orgDatabaseName(guid: string): string {
-  return `chef_${guid}`;
-}
+import { InfrastructureError } from '../errors.js';
+import { couchCall, couchError } from './couch-errors.js';
+import { docType, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
 
 /** What the server can do, decided once per process by asking it (never by catching failures). */
 export interface CouchCapabilities {
@@ -227,23 +208,3 @@ export class Couch {
   }
 }
 
-/**
- * 404 on a database is the org's problem (its chef_<guid> database is
- * missing); anything else (refused, reset, timeout, 5xx) is CouchDB's.
- */
-export async function couchCall<T>(fn: () => Promise<T>, what: string): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw couchError(err, what);
-  }
-}
-
-export function couchError(err: unknown, what: string): Error {
-  const e = err as { statusCode?: number; message?: string; error?: string };
-  if (e.statusCode === 404) return new OrgDataError(`${what}: not found in CouchDB`, { statusCode: 404 });
-  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 401 && e.statusCode !== 403 && e.statusCode !== 429) {
-    return new OrgDataError(`${what}: CouchDB answered ${e.statusCode} ${e.error ?? ''}`.trim(), { statusCode: e.statusCode });
-  }
-  return new InfrastructureError(`${what}: ${e.message ?? String(err)}`, 'couchdb', { cause: err });
-}

@@ -1,7 +1,7 @@
 // Driving phases through the API in tests.
 import nano from 'nano';
 import { expect } from 'vitest';
-import { TYPES } from '../../src/stores/couch.js';
+import { TYPES } from '../../src/stores/couch-docs.js';
 import { waitFor, type Harness } from './harness.js';
 
 export const getPhase = async (h: Harness, n: number) => (await h.api('GET', `/phases/${n}`)).body;
