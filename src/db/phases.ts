@@ -64,7 +64,7 @@ export async function startPhase(
     if (resumed) {
       // The failed step starts over: a new run, not the halted one (its detail named that run).
       await c.query(
-        `UPDATE mover.phase_steps SET state = 'pending', started_at = NULL, finished_at = NULL, detail = jsonb_build_object('previousAttempt', detail)
+        `UPDATE mover.phase_steps SET state = 'pending', started_at = NULL, finished_at = NULL, detail = jsonb_build_object('previous_attempt', detail)
          WHERE phase = $1 AND state = 'failed'`,
         [n],
       );
