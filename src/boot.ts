@@ -8,6 +8,9 @@ import { createLogger } from './log.js';
 export async function boot(name: string): Promise<Context> {
   const config = loadConfigOrExit();
   const log = createLogger(config.logLevel, name);
+  // The last line of defence for "no process dies because a store went away":
+  // a promise some library rejected with nobody listening is logged, not fatal.
+  process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined }, 'unhandled rejection (a bug to fix); process carries on'));
   const ctx = createContext(config, log);
   try {
     await migrate(ctx.db);

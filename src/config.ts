@@ -13,6 +13,8 @@ export interface Config {
   queuePrefix: string;
   workerConcurrency: number;
   dryRun: boolean;
+  /** How long a store call waits for an unreachable store to come back before its error counts (src/stores/outage.ts). */
+  storeOutageGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = process.env): Config {
     queuePrefix,
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 8, 1, 256),
     dryRun: bool(env, 'DRY_RUN', false),
+    storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
   };
 }
 

@@ -32,16 +32,17 @@ export interface Context {
 export const poolSize = (workerConcurrency: number) => Math.max(10, 2 * workerConcurrency + 6);
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
+  const outage = { graceMs: config.storeOutageGraceMs, log };
   const queueRedis = createQueueRedis(config.redisUrl, 'queues', log);
   const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl, log);
   return {
     config,
     log,
-    db: createPool(config.databaseUrl, log, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
-    couch: new Couch(config.couchdbUrl),
+    db: createPool(config.databaseUrl, outage, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
+    couch: new Couch(config.couchdbUrl, outage),
     queueRedis,
     darklaunchRedis,
-    darklaunch: new Darklaunch(darklaunchRedis, log, config.dryRun),
+    darklaunch: new Darklaunch(darklaunchRedis, outage, config.dryRun),
     queues: createQueues(queueRedis, config.queuePrefix, log, QUEUE_NAMES),
   };
 }

@@ -2,8 +2,8 @@
 // the strings "true"/"false". Under DRY_RUN nothing is written: each write that
 // would have happened is logged instead.
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import { InfrastructureError } from './errors.js';
+import { rideThrough, type OutagePolicy } from './stores/outage.js';
 
 export const DEFAULT_KEY = 'dl_default';
 export const OVERRIDE_KEY = 'dl_override';
@@ -31,8 +31,22 @@ export interface OrgFlags {
 
 const parse = (v: string | null | undefined): boolean | null => (v === 'true' ? true : v === 'false' ? false : null);
 
+/**
+ * Every call rides through a darklaunch Redis that is away (a failover, a
+ * restart), for up to the grace (src/stores/outage.ts): while it is away the
+ * Chef API serves every org 503 anyway, so waiting for it costs nothing, and
+ * an org dark now is brought up as soon as it is back. Every write here is
+ * idempotent, so sending one again is safe.
+ */
 export class Darklaunch {
-  constructor(private readonly redis: Redis, private readonly log: Logger, readonly dryRun: boolean) {}
+  private readonly log;
+  constructor(private readonly redis: Redis, private readonly outage: OutagePolicy, readonly dryRun: boolean) {
+    this.log = outage.log;
+  }
+
+  private ride<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return rideThrough(this.outage, 'darklaunch_redis', what, fn);
+  }
 
   private async write(key: string, fields: Record<string, string>, context: Record<string, unknown> = {}): Promise<void> {
     if (this.dryRun) {
@@ -40,7 +54,7 @@ export class Darklaunch {
       return;
     }
     try {
-      await this.redis.hset(key, fields);
+      await this.ride(`write ${key}`, () => this.redis.hset(key, fields));
     } catch (err) {
       throw new InfrastructureError(`darklaunch write ${key}: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
@@ -71,16 +85,17 @@ export class Darklaunch {
       this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
       return;
     }
-    const pipeline = this.redis.pipeline();
-    for (const org of orgs) pipeline.hset(orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' });
-    let results: [Error | null, unknown][] | null;
     try {
-      results = await pipeline.exec();
+      await this.ride('pin orgs', async () => {
+        const pipeline = this.redis.pipeline();
+        for (const org of orgs) pipeline.hset(orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' });
+        const results = await pipeline.exec();
+        const failed = (results ?? []).find(([e]) => e);
+        if (!results || failed) throw failed?.[0] ?? new Error('no reply');
+      });
     } catch (err) {
       throw new InfrastructureError(`darklaunch pin: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
-    const failed = (results ?? []).find(([e]) => e);
-    if (!results || failed) throw new InfrastructureError(`darklaunch pin: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
   }
 
   setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
@@ -94,15 +109,15 @@ export class Darklaunch {
       this.log.info({ key: ORG_CREATION_KEY, field: 'disable_new_orgs', dry_run: true }, 'darklaunch delete skipped (dry run)');
       return;
     }
-    await this.redis.hdel(ORG_CREATION_KEY, 'disable_new_orgs');
+    await this.ride('enable org creation', () => this.redis.hdel(ORG_CREATION_KEY, 'disable_new_orgs'));
   }
 
   async orgCreationEnabled(): Promise<boolean> {
-    return (await this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs')) !== 'true';
+    return (await this.ride('read org creation', () => this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs'))) !== 'true';
   }
 
   async getDefault(): Promise<{ couchdb_containers: boolean | null; couchdb_groups: boolean | null }> {
-    const h = await this.redis.hgetall(DEFAULT_KEY);
+    const h = await this.ride('read dl_default', () => this.redis.hgetall(DEFAULT_KEY));
     return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups) };
   }
 
@@ -114,10 +129,12 @@ export class Darklaunch {
     const keys = [DEFAULT_KEY, orgKey(org), OVERRIDE_KEY];
     let hashes: Record<string, string>[];
     try {
-      const results = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
-      const failed = (results ?? []).find(([e]) => e);
-      if (!results || failed) throw failed?.[0] ?? new Error('no reply');
-      hashes = results.map(([, h]) => h as Record<string, string>);
+      hashes = await this.ride(`read routing of ${org}`, async () => {
+        const results = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
+        const failed = (results ?? []).find(([e]) => e);
+        if (!results || failed) throw failed?.[0] ?? new Error('no reply');
+        return results.map(([, h]) => h as Record<string, string>);
+      });
     } catch (err) {
       throw new InfrastructureError(`darklaunch read for ${org}: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
@@ -133,6 +150,7 @@ export class Darklaunch {
   /** Which of these orgs have their own 503_mode up right now (one pipelined round trip). */
   async orgsDown(orgs: string[]): Promise<string[]> {
     if (!orgs.length) return [];
+    // Not ridden through: run status asks this and must answer at once (null when the darklaunch Redis is away).
     const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgKey(o), '503_mode'])).exec();
     const failed = (results ?? []).find(([e]) => e);
     if (!results || failed) throw new InfrastructureError(`darklaunch read: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
@@ -140,11 +158,11 @@ export class Darklaunch {
   }
 
   async getOverride(): Promise<Record<string, string>> {
-    return this.redis.hgetall(OVERRIDE_KEY);
+    return this.ride('read dl_override', () => this.redis.hgetall(OVERRIDE_KEY));
   }
 
   async getOrg(org: string): Promise<OrgFlags> {
-    const h = await this.redis.hgetall(orgKey(org));
+    const h = await this.ride(`read ${orgKey(org)}`, () => this.redis.hgetall(orgKey(org)));
     return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups), '503_mode': parse(h['503_mode']) };
   }
 }

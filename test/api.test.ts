@@ -91,7 +91,7 @@ describe('capture and settings', () => {
     expect(unsafe.status).toBe(400);
     expect(unsafe.body.message).toMatch(/^acknowledgeRisk: .*5000 ms/);
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true })).status).toBe(200);
-    expect((await h.api('GET', '/settings')).body).toEqual({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false });
+    expect((await h.api('GET', '/settings')).body).toMatchObject({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false, failureBreaker: { share: 0.2, window: 50 } });
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drainWaitMs).toBe(5000);
     // The pacing lives in the queue's meta as BullMQ's global rate limit.
     const meta = `${h.config.queuePrefix}:phase_2_migration:meta`;
@@ -140,7 +140,7 @@ describe('reset and dry run', () => {
 
   it('writes no darklaunch flag under DRY_RUN', async () => {
     const { Darklaunch } = await import('../src/darklaunch.js');
-    const dl = new Darklaunch(h.ctx.darklaunchRedis, h.ctx.log, true);
+    const dl = new Darklaunch(h.ctx.darklaunchRedis, { graceMs: 0, log: h.ctx.log }, true);
     await dl.setOrgDown('dry-org', true);
     await dl.routeOrg('dry-org', false);
     await dl.routeBackToCouch('dry-org');

@@ -55,6 +55,7 @@ describe('loadConfig: a complete env', () => {
       queuePrefix: 'mover',
       workerConcurrency: 8,
       dryRun: false,
+      storeOutageGraceMs: 60_000,
     };
     expect(loadConfig(env())).toEqual(expected);
   });
@@ -82,6 +83,7 @@ describe('loadConfig: a complete env', () => {
       queuePrefix: 'mover-staging',
       workerConcurrency: 32,
       dryRun: true,
+      storeOutageGraceMs: 60_000,
     });
   });
 
@@ -97,6 +99,7 @@ describe('loadConfig: a complete env', () => {
       QUEUE_PREFIX: ' mover2 ',
       WORKER_CONCURRENCY: ' 4\t',
       DRY_RUN: ' yes ',
+      STORE_OUTAGE_GRACE_MS: ' 15000 ',
     });
     expect(cfg).toEqual({
       databaseUrl: BASE.DATABASE_URL,
@@ -109,6 +112,7 @@ describe('loadConfig: a complete env', () => {
       queuePrefix: 'mover2',
       workerConcurrency: 4,
       dryRun: true,
+      storeOutageGraceMs: 15_000,
     });
   });
 

@@ -104,10 +104,12 @@ describe('classifyPgError', () => {
     expect(infra.message).toBe('couch is down');
   });
 
-  it('throws a TypeError when given null or undefined', () => {
-    // Current behaviour: `.code` is read off the value before any guard.
-    expect(() => classifyPgError(undefined, 'x')).toThrow(TypeError);
-    expect(() => classifyPgError(null, 'x')).toThrow(TypeError);
+  it('makes null or undefined an infrastructure error rather than crashing', () => {
+    for (const v of [undefined, null]) {
+      const e = classifyPgError(v, 'x');
+      expect(e).toBeInstanceOf(InfrastructureError);
+      expect(e.message).toBe(`x: ${String(v)}`);
+    }
   });
 });
 
@@ -139,13 +141,9 @@ describe('couchError', () => {
     expectData(couchError(err, 'read chef_abc'), 'read chef_abc: CouchDB answered 400', { statusCode: 400 });
   });
 
-  it('makes a 408 request timeout a data error too, as any 4xx', () => {
-    // Current behaviour: only 401, 403 and 429 are excepted from the 4xx rule.
-    expectData(couchError(nanoError(408, { error: 'timeout' }), 'read chef_abc'), 'read chef_abc: CouchDB answered 408 timeout', { statusCode: 408 });
-  });
-
-  it('makes 401, 403 and 429 infrastructure errors (credentials or rate, not the org)', () => {
+  it('makes 401, 403, 408 and 429 infrastructure errors (credentials, a timeout or rate, not the org)', () => {
     const cases: [number, { error: string; reason: string }][] = [
+      [408, { error: 'timeout', reason: 'The request could not be processed in a reasonable amount of time.' }],
       [401, { error: 'unauthorized', reason: 'Name or password is incorrect.' }],
       [403, { error: 'forbidden', reason: 'You are not allowed to access this db.' }],
       [429, { error: 'too_many_requests', reason: 'Slow down.' }],
@@ -276,5 +274,51 @@ describe('error classes', () => {
     expect([infra.name, infra.kind, infra.message, infra.store]).toEqual(['InfrastructureError', 'infrastructure', 'i', 'redis']);
     expect(infra.cause).toBe(cause);
     expect(new InfrastructureError('no cause', 'postgres').cause).toBeUndefined();
+  });
+});
+
+describe('isStoreUnreachable (what a call waits out for up to the grace)', () => {
+  it('knows a store that is away by its code, status or message, through the cause chain', async () => {
+    const { isStoreUnreachable, OutcomeUnknownError } = await import('../src/stores/outage.js');
+    const { InfrastructureError: Infra } = await import('../src/errors.js');
+    const coded = (code: string) => Object.assign(new Error('x'), { code });
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '53300']) expect(isStoreUnreachable(coded(code)), code).toBe(true);
+    for (const message of ['Connection terminated unexpectedly', 'Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.', 'Connection is closed.', 'timeout exceeded when trying to connect']) {
+      expect(isStoreUnreachable(new Error(message)), message).toBe(true);
+    }
+    expect(isStoreUnreachable(Object.assign(new Error('couch'), { statusCode: 503 }))).toBe(true);
+    expect(isStoreUnreachable(new Infra('darklaunch write dl_org_a: x', 'darklaunch', { cause: coded('ECONNREFUSED') }))).toBe(true);
+    // Not unreachable: the store answered, or the outcome of a write is unknown (never sent again).
+    for (const code of ['23505', '22P02', '42P01', '40001']) expect(isStoreUnreachable(coded(code)), code).toBe(false);
+    expect(isStoreUnreachable(Object.assign(new Error('couch'), { statusCode: 404 }))).toBe(false);
+    expect(isStoreUnreachable(new OutcomeUnknownError('COMMIT: Connection terminated', { cause: coded('ECONNRESET') }))).toBe(false);
+    expect(isStoreUnreachable(undefined)).toBe(false);
+  });
+
+  it('rides through a store that comes back within the grace, and gives up with the error after it', async () => {
+    const { rideThrough } = await import('../src/stores/outage.js');
+    const { createLogger } = await import('../src/log.js');
+    const log = createLogger('silent', 'test');
+    let calls = 0;
+    const flaky = async () => {
+      if (++calls < 3) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+      return 'ok';
+    };
+    expect(await rideThrough({ graceMs: 5000, log }, 'postgres', 'test', flaky)).toBe('ok');
+    expect(calls).toBe(3);
+    calls = 0;
+    const gone = async () => {
+      calls++;
+      throw Object.assign(new Error('still down'), { code: 'ECONNREFUSED' });
+    };
+    await expect(rideThrough({ graceMs: 250, log }, 'postgres', 'test', gone)).rejects.toThrow('still down');
+    expect(calls).toBeGreaterThan(1);
+    calls = 0;
+    const dataError = async () => {
+      calls++;
+      throw Object.assign(new Error('duplicate key'), { code: '23505' });
+    };
+    await expect(rideThrough({ graceMs: 5000, log }, 'postgres', 'test', dataError)).rejects.toThrow('duplicate key');
+    expect(calls).toBe(1);
   });
 });

@@ -45,6 +45,17 @@ const stateOf = async (name: string) => (await getOrgState(h.ctx.db, T, name))!;
 const flags = (name: string) => h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`);
 
 /** Asserts the end state of every store for each org, whatever it ended as. */
+/** What a worker killed mid-migrate (or Redis losing its last writes) leaves behind: started at migrate, dark, partial rows, job gone. */
+async function leaveStartedWithoutJob(org: SeededOrg, runId: string) {
+  expect(await tracker.claimOrg(h.ctx.db, T, org.guid, runId)).toEqual({ claimed: true });
+  await tracker.setStep(h.ctx.db, T, org.guid, runId, 'migrate');
+  await h.ctx.darklaunch.setOrgDown(org.name, true);
+  const e = org.expected[0];
+  await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
+  await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
+  await (await h.ctx.queues[T].getJob(orgJobId(runId, org.guid)))!.remove();
+}
+
 async function assertNoOrgDarkOrHalfDone(orgs: SeededOrg[]) {
   for (const org of orgs) {
     const s = await stateOf(org.name);
@@ -157,6 +168,25 @@ describe('fleet', () => {
     await assertNoOrgDarkOrHalfDone([org]);
   });
 
+  it('completes an org delivered again after its copy ran (rows left by the earlier delivery are replaced, not a duplicate key)', async () => {
+    const [org] = await readyOrgs(1);
+    const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
+    const job = (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid))) as Job<OrgJobData>;
+    // The first delivery: claimed, dark, copied ... then its worker is killed (nothing more runs).
+    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id, 'set_503')).toEqual({ claimed: true });
+    const ref = { type: T, runId: run.id, orgName: org.name, orgId: org.guid, log: h.ctx.log };
+    for (const step of phase2.steps.slice(0, 3)) await step.run(h.ctx, ref);
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    // The second delivery of the same job resumes the started org from its first step.
+    expect(await runOrgJob(phase2, h.ctx, job, undefined)).toEqual({ outcome: 'completed' });
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    expect((await stateOf(org.name)).state).toBe('completed');
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    const { rows } = await h.ctx.db.query('SELECT orgs_finished, orgs_failed, state FROM mover.migration_runs WHERE id = $1', [run.id]);
+    expect(rows[0]).toEqual({ orgs_finished: 1, orgs_failed: 0, state: 'ready' });
+    await h.ctx.queues[T].obliterate({ force: true });
+  });
+
   it('never restores an org that completed while the reconciler looked (it keeps its SQL routing)', async () => {
     const [org] = await readyOrgs(1);
     fleets.push(h.startWorkers());
@@ -164,7 +194,7 @@ describe('fleet', () => {
     const status = await waitForRunEnd(h);
     expect((await stateOf(org.name)).state).toBe('completed');
     const log = h.ctx.log;
-    const restored = await restoreAndFail(phase2, h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log }, 'migrate', 'stale look');
+    const restored = await restoreAndFail(phase2, h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log }, 'migrate', 'stale look', 'infrastructure');
     expect(restored).toBe(false);
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
@@ -226,43 +256,65 @@ describe('fleet', () => {
     expect((await waitForRunEnd(h)).objects_failed).toBe(0);
   });
 
-  it('reconciles an org left started whose job is gone: routed back, up, rows removed, failed at its step', async () => {
+  it('resumes an org left started whose job is gone: restored, queued again in its run, completed', async () => {
     const [org] = await readyOrgs(1);
     const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
-    // What a worker killed mid-migrate leaves behind: started, dark, partial rows, job gone.
-    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
-    await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'migrate');
-    await h.ctx.darklaunch.setOrgDown(org.name, true);
-    const e = org.expected[0];
-    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
-    await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
-    await (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid)))!.remove();
+    // What Redis losing its last writes leaves behind: started, dark, partial rows, job gone.
+    await leaveStartedWithoutJob(org, run.id);
+    fleets.push(h.startWorkers());
+    const status = await waitForRunEnd(h);
+    expect(status).toMatchObject({ orgs_completed: 1, objects_failed: 0 });
+    expect(await stateOf(org.name)).toMatchObject({ state: 'completed', fail_location: null });
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    const { rows } = await h.ctx.db.query('SELECT requeues FROM mover.org_progress WHERE org_id = $1', [org.guid]);
+    expect(rows[0].requeues).toBe(1);
+  });
+
+  it('fails an org left started whose job is gone when its run no longer works: restored, failed at its step', async () => {
+    const [org] = await readyOrgs(1);
+    const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
+    await leaveStartedWithoutJob(org, run.id);
+    expect((await h.api('POST', `/migrations/${T}/halt`)).status).toBe(200);
     fleets.push(h.startWorkers());
     await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'failed');
     expect(await stateOf(org.name)).toMatchObject({ fail_location: 'migrate' });
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
     await assertNoOrgDarkOrHalfDone([org]);
     expect((await waitForRunEnd(h)).objects_failed).toBe(1);
+    const failures = (await h.api('GET', `/orgs/${org.name}`)).body.failures;
+    expect(failures).toEqual([expect.objectContaining({ migration_type: T, run_id: run.id, step: 'migrate', kind: 'infrastructure', detail: 'job missing; resolved by the reconciler' })]);
   });
 
-  it('fails the org in flight when CouchDB goes away, restores it, and halts the fleet (fatal_stop)', async () => {
+  it('pauses the run when CouchDB stays away past the grace: the org in flight is put back and failed (infrastructure), the breaker opens, nothing else starts', async () => {
     const orgs = await readyOrgs(10);
     fleets.push(h.startWorkers({ concurrency: 2 }));
     await h.api('PUT', '/settings/sleep-time', { ms: 250 });
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     await waitFor('2 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 2);
     await h.pouch.stop();
-    const status = await waitForRunEnd(h);
-    expect(status.fatal_stop).toBe(true);
-    expect(status.stop_reason).toMatch(/migrate/);
+    const open = await waitFor('breaker open, nothing in flight', async () => {
+      const s = (await h.api('GET', `/migrations/${T}/status`)).body;
+      return s.breaker?.state === 'open' && s.objects_in_progress === 0 ? s : null;
+    });
+    expect(open).toMatchObject({ state: 'working', fatal_stop: true, breaker: { state: 'open', kind: 'infrastructure', trips: 1 } });
+    expect(open.stop_reason).toMatch(/migrate/);
+    // Nothing starts while it is open.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed).toBe(open.orgs_completed);
     const end = await Promise.all(orgs.map((o) => stateOf(o.name)));
     const failed = end.filter((r) => r.state === 'failed');
     expect(failed.length).toBe(1);
     expect(failed[0].fail_location).toBe('migrate');
+    expect((await h.api('GET', `/orgs/${failed[0].org_name}`)).body.failures[0]).toMatchObject({ step: 'migrate', kind: 'infrastructure' });
     expect(end.filter((r) => r.state === 'ready').length).toBeGreaterThan(0);
     await assertNoOrgDarkOrHalfDone(orgs);
     const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     expect(ready.json().failing).toEqual(['couchdb']);
+    // An operator's halt ends it like any run.
+    expect((await h.api('POST', `/migrations/${T}/halt`)).status).toBe(200);
+    expect(await waitForRunEnd(h)).toMatchObject({ state: 'ready', fatal_stop: true });
+    await assertNoOrgDarkOrHalfDone(orgs);
   });
 });

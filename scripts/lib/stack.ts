@@ -63,6 +63,7 @@ export async function createStack(name: string, redisDb: number, overrides: Part
     queuePrefix: `${name}-${suffix}`,
     workerConcurrency: 8,
     dryRun: false,
+    storeOutageGraceMs: 60_000,
     ...overrides,
   };
   return {

@@ -3,14 +3,19 @@
 // job once at a time unless a worker loses its lock (a stalled event loop)
 // while still running: then two deliveries could race, and the lock makes the
 // second stand aside. Per phase: one process advances a phase at a time.
-import type { Db } from '../stores/postgres.js';
+import { connectOnce, rideThroughDb, type Db } from '../stores/postgres.js';
 
 export interface AdvisoryLock {
   release(): Promise<void>;
 }
 
-export async function tryLock(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
-  const client = await db.connect();
+/** Rides through a Postgres outage: a lock asked on a connection that broke died with it, so asking again is safe. */
+export function tryLock(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
+  return rideThroughDb(db, 'advisory lock', () => tryLockOnce(db, namespace, key));
+}
+
+async function tryLockOnce(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
+  const client = await connectOnce(db);
   try {
     const { rows } = await client.query({ name: 'advisory-lock', text: 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', values: [namespace, key] });
     if (!rows[0].ok) {

@@ -36,7 +36,8 @@ function describePlan(plan: SchemaPlan): { lines: string[]; ok: boolean } {
   return { lines, ok };
 }
 
-const db = createPool(databaseUrl, createLogger(process.env.LOG_LEVEL?.trim().toLowerCase() || 'warn', 'mover-migrate'), 1);
+// No grace: a schema check or migration run by hand should say at once that the database is not there.
+const db = createPool(databaseUrl, { graceMs: 0, log: createLogger(process.env.LOG_LEVEL?.trim().toLowerCase() || 'warn', 'mover-migrate') }, 1);
 try {
   if (check) {
     const { lines, ok } = describePlan(await planSchema(db));

@@ -31,30 +31,19 @@ export async function insertObjects(q: Q, table: ObjectTable | string, orgId: st
 }
 
 /**
- * Replaces all of an org's rows in one statement (atomic on its own, one
- * round trip): the old rows, if a delivery before this one left any, go in
- * the same statement that writes the new ones. Rows mover did not write (the
- * org was created on SQL, or its rows came some other way) are never
- * replaced: then nothing is written and their count comes back, for the
- * caller to fail the org on.
+ * Replaces all of an org's rows in one call (one round trip, atomic): the old
+ * rows, if a delivery before this one left any, are deleted before the new
+ * ones go in (migrations/003_replace_org_objects.sql says why that takes a
+ * function). Rows mover did not write (the org was created on SQL, or its
+ * rows came some other way) are never replaced: then nothing is written and
+ * their count comes back, for the caller to fail the org on.
  */
 export async function replaceOrgObjects(q: Q, type: string, orgId: string, rows: Record<ObjectTable, ObjectRow[]>): Promise<{ foreignRows: number }> {
   const res = await q.query({
     name: 'replace-org-objects',
-    text: `WITH own AS (SELECT COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = $14 AND org_id = $1), false) AS ok),
-       foreign_rows AS (
-         SELECT CASE WHEN (SELECT ok FROM own) THEN 0
-                ELSE (SELECT count(*) FROM containers WHERE org_id = $1::bpchar) + (SELECT count(*) FROM "groups" WHERE org_id = $1::bpchar) END AS n),
-       dc AS (DELETE FROM containers WHERE org_id = $1::bpchar AND (SELECT ok FROM own) RETURNING 1),
-       dg AS (DELETE FROM "groups" WHERE org_id = $1::bpchar AND (SELECT ok FROM own) RETURNING 1),
-       -- Sibling data-modifying CTEs run in no promised order: the inserts read
-       -- this count, so both deletes have run to completion before any row goes in.
-       gone AS (SELECT (SELECT count(*) FROM dc) + (SELECT count(*) FROM dg) AS n),
-       ic AS (INSERT INTO containers (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)} WHERE (SELECT n FROM foreign_rows) = 0 AND (SELECT n FROM gone) >= 0),
-       ig AS (INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(8)} WHERE (SELECT n FROM foreign_rows) = 0 AND (SELECT n FROM gone) >= 0),
-       mark AS (UPDATE mover.org_progress SET rows_in_sql = true WHERE migration_type = $14 AND org_id = $1 AND (SELECT n FROM foreign_rows) = 0)
-     SELECT n::int AS foreign_rows FROM foreign_rows`,
-    values: [orgId, ...arrays(rows.containers), ...arrays(rows.groups), type],
+    text: `SELECT mover.replace_org_objects($1, $2, $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
+       $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamp[], $14::timestamp[]) AS foreign_rows`,
+    values: [type, orgId, ...arrays(rows.containers), ...arrays(rows.groups)],
   });
   return { foreignRows: res.rows[0].foreign_rows };
 }

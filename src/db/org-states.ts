@@ -90,3 +90,27 @@ export async function countByState(q: Q, type?: string): Promise<{ migration_typ
   return rows;
 }
 
+
+/**
+ * Orgs put back to ready in a working run (a lost job, a closing breaker):
+ * each must have a job waiting for it; the reconciler queues one where it has not.
+ */
+export async function requeuedInWorkingRuns(q: Q, type: string): Promise<{ org_name: string; org_id: string; run_id: string }[]> {
+  const { rows } = await q.query(
+    `SELECT s.org_name, s.org_id, p.run_id::text AS run_id FROM mover.org_progress p
+     JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     JOIN mover.migration_runs r ON r.id = p.run_id
+     WHERE p.migration_type = $1 AND p.requeues > 0 AND s.state = 'ready' AND r.state = 'working'`,
+    [type],
+  );
+  return rows;
+}
+
+/** The org's failures, newest first (mover.org_failures keeps them after the org is retried). */
+export async function orgFailures(q: Q, orgName: string, limit = 20): Promise<{ migration_type: string; run_id: string | null; step: string; kind: string; detail: string | null; at: Date }[]> {
+  const { rows } = await q.query(
+    `SELECT migration_type, run_id::text AS run_id, step, kind, detail, at FROM mover.org_failures WHERE org_name = $1 ORDER BY at DESC, id DESC LIMIT $2`,
+    [orgName, limit],
+  );
+  return rows;
+}

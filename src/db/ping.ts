@@ -1,6 +1,6 @@
-import type { Db } from '../stores/postgres.js';
+import { queryOnce, type Db } from '../stores/postgres.js';
 
-/** The cheapest round trip that proves Postgres answers (GET /readyz). */
+/** The cheapest round trip that proves Postgres answers, sent once (GET /readyz must say "down" at once, not wait). */
 export async function ping(db: Db): Promise<void> {
-  await db.query('SELECT 1');
+  await queryOnce(db, 'SELECT 1');
 }

@@ -16,6 +16,11 @@ export interface RunRow {
   fatal_stop: boolean;
   stop_reason: string | null;
   params: Record<string, unknown>;
+  breaker: 'closed' | 'open' | 'half_open';
+  breaker_kind: 'infrastructure' | 'data' | null;
+  breaker_reason: string | null;
+  breaker_since: Date | null;
+  breaker_trips: number;
   started_at: Date;
   finished_at: Date | null;
 }
@@ -75,14 +80,15 @@ export async function countFinished(q: Q, id: string, failed: boolean, orgs = 1)
 }
 
 /**
- * Ends the run once nothing is left: every job accounted for while working,
+ * Ends the run once nothing is left: every job accounted for while working
+ * (and its breaker closed: an open one may yet put orgs back into the run),
  * or no org still started while halting. Conditional, so any process may try.
  */
 export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE mover.migration_runs r SET state = 'ready', finished_at = now()
      WHERE r.id = $1 AND (
-       (r.state = 'working' AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
+       (r.state = 'working' AND r.breaker = 'closed' AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
        OR (r.state = 'halting' AND NOT EXISTS (
              SELECT 1 FROM mover.org_progress p WHERE p.run_id = r.id AND p.in_flight)))`,
     [id],

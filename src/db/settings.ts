@@ -7,12 +7,26 @@ export interface Settings {
   sleepTimeMs: number;
   /** Wait after an org goes dark, so writes in flight can land before the copy. */
   drainWaitMs: number;
+  /** The failure breaker: a run halts itself when more than this share of its last failureBreakerWindow finished orgs failed on their data. */
+  failureBreakerShare: number;
+  failureBreakerWindow: number;
+  /** How long a run's infrastructure breaker stays open before the stores are probed again. */
+  breakerCoolDownMs: number;
+  /** How long every store must keep answering (half-open) before the breaker closes and the run goes on. */
+  breakerStableMs: number;
 }
 
 /** The runbook's sleep_time after an org goes dark: what the drain wait is unless an operator lowers it knowingly. */
 export const SAFE_DRAIN_WAIT_MS = 5000;
 
-export const DEFAULT_SETTINGS: Settings = { sleepTimeMs: 0, drainWaitMs: SAFE_DRAIN_WAIT_MS };
+export const DEFAULT_SETTINGS: Settings = {
+  sleepTimeMs: 0,
+  drainWaitMs: SAFE_DRAIN_WAIT_MS,
+  failureBreakerShare: 0.2,
+  failureBreakerWindow: 50,
+  breakerCoolDownMs: 10_000,
+  breakerStableMs: 5_000,
+};
 
 export async function getSettings(db: Db): Promise<Settings> {
   const { rows } = await db.query(`SELECT key, value FROM mover.settings WHERE key = ANY($1)`, [Object.keys(DEFAULT_SETTINGS)]);
@@ -36,6 +50,7 @@ export function cachedSettings(ctx: { db: Db }, maxAgeMs = 1000): Promise<Settin
   if (hit && Date.now() - hit.at < maxAgeMs) return hit.value;
   const value = getSettings(ctx.db);
   cache.set(ctx.db, { at: Date.now(), value });
+  // The caller awaiting `value` gets the error; the cache only forgets it, so the next caller asks again.
   value.catch(() => cache.delete(ctx.db));
   return value;
 }

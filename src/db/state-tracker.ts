@@ -4,9 +4,11 @@
 // start one org and a stale job can never move an org that has moved on.
 // Chef's table keeps only Chef's columns; what the fleet needs beside them
 // (run, step, failure detail, in flight, rows written) is in mover.org_progress,
-// written by the same statements. Every write of these two tables is here
-// (the state machine: docs/domain.md); the reads are in src/db/org-states.ts.
-import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
+// written by the same statements. Every state change is here (the state
+// machine: docs/domain.md, section 5); the reads are in src/db/org-states.ts.
+// (src/db/org-objects.ts marks org_progress.rows_in_sql, whose rows mover
+// wrote, in the statements that write or delete them.)
+import { connectOnce, inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
@@ -32,7 +34,7 @@ export async function insertOrgs(q: Q, type: string, orgs: { name: string; guid:
   return { inserted: orgs.filter((o) => inserted.has(o.name)).map((o) => o.name), duplicate: orgs.filter((o) => !inserted.has(o.name)).map((o) => o.name) };
 }
 
-export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not_working' | 'at_capacity' | 'not_ready' };
+export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not_working' | 'breaker_open' | 'at_capacity' | 'not_ready' };
 
 /**
  * ready → started, only while the run is working and fewer orgs of this
@@ -46,31 +48,40 @@ export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not
  * query (one round trip, the lock held only while the server runs it), so
  * the values are sent as escaped literals.
  */
-export async function claimOrg(db: Db, type: string, orgId: string, runId: string, firstStep = 'start'): Promise<ClaimResult> {
+export function claimOrg(db: Db, type: string, orgId: string, runId: string, firstStep = 'start'): Promise<ClaimResult> {
   if (!/^\d+$/.test(runId)) throw new Error(`bad run id ${runId}`);
-  const client = await db.connect();
+  // Safe to send again after a lost connection: if the first one committed, the
+  // org is no longer ready and this says 'not_ready'; the frame then finds it
+  // started by its own run and resumes it.
+  return rideThroughDb(db, 'claim', () => claimOnce(db, type, orgId, runId, firstStep));
+}
+
+async function claimOnce(db: Db, type: string, orgId: string, runId: string, firstStep: string): Promise<ClaimResult> {
+  const client = await connectOnce(db);
   const [t, o, step] = [type, orgId, firstStep].map((v) => client.escapeLiteral(v));
   const sql = `BEGIN;
     SELECT 1 FROM mover.migration_runs WHERE id = ${runId} FOR UPDATE;
-    WITH run AS (SELECT concurrency FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
+    WITH run AS (SELECT concurrency, breaker = 'closed' AS closed FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
       busy AS (SELECT count(*) AS n FROM mover.org_progress WHERE migration_type = ${t} AND in_flight),
-      go AS (SELECT EXISTS (SELECT 1 FROM run) AS working, COALESCE((SELECT n FROM busy) < (SELECT concurrency FROM run), false) AS room),
+      go AS (SELECT EXISTS (SELECT 1 FROM run) AS working, COALESCE((SELECT closed FROM run), false) AS closed,
+             COALESCE((SELECT n FROM busy) < (SELECT concurrency FROM run), false) AS room),
       s AS (
         UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
-        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND room FROM go) RETURNING org_name),
+        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND closed AND room FROM go) RETURNING org_name),
       p AS (
         INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight)
         SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true FROM s
-        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, in_flight = true, updated_at = now()
+        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, fail_kind = NULL,
+          requeues = CASE WHEN p.run_id = ${runId} THEN p.requeues ELSE 0 END, in_flight = true, updated_at = now()
         RETURNING 1)
-    SELECT (SELECT working FROM go) AS working, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed;
+    SELECT (SELECT working FROM go) AS working, (SELECT closed FROM go) AS closed, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed;
     COMMIT;`;
   let broken: Error | undefined;
   try {
-    const results = (await client.query(sql)) as unknown as { rows: { working: boolean; room: boolean; claimed: number }[] }[];
+    const results = (await client.query(sql)) as unknown as { rows: { working: boolean; closed: boolean; room: boolean; claimed: number }[] }[];
     const r = results[2].rows[0];
     if (r.claimed === 1) return { claimed: true };
-    return { claimed: false, reason: !r.working ? 'run_not_working' : !r.room ? 'at_capacity' : 'not_ready' };
+    return { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
   } catch (err) {
     // A statement failed inside the transaction: end it; if even that fails, the connection is dropped, not reused.
     await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -111,23 +122,75 @@ export async function completeOrg(q: Q, type: string, orgId: string, runId: stri
   return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }
 
+export type FailKind = 'data' | 'infrastructure';
+
 /**
  * started → failed with the step that failed, for the run that started it,
- * and counted in the run by the same statement.
+ * counted in the run and kept in the org's failure history, by one statement.
  */
-export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string): Promise<boolean> {
+export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string, kind: FailKind = 'data'): Promise<boolean> {
   const { rows } = await q.query(
     `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
        moved AS (
          UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_end = now() AT TIME ZONE 'utc'
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress SET fail_detail = $5, in_flight = false, current_step = NULL, updated_at = now()
-         WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
+         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = $6, in_flight = false, current_step = NULL, updated_at = now()
+         WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id),
+       history AS (
+         INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail)
+         SELECT $1, org_id, org_name, $3, left($4, 50), $6, $5 FROM moved)
      UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM progress WHERE r.id = progress.run_id RETURNING 1`,
-    [type, orgId, runId, location, detail],
+    [type, orgId, runId, location, detail, kind],
   );
   return rows.length === 1;
+}
+
+/** How many times an org goes back to ready in one run (a lost job, a closing breaker) before it is failed instead. */
+export const MAX_REQUEUES = 3;
+
+/**
+ * started → ready in the same run, for an org whose job was lost and that has
+ * just been restored: it will be claimed again by a new job. Not counted as
+ * finished; false if it moved on, or was requeued MAX_REQUEUES times already.
+ */
+export async function requeueOrg(q: Q, type: string, orgId: string, runId: string): Promise<boolean> {
+  const { rows } = await q.query(
+    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND requeues < $4),
+       moved AS (
+         UPDATE org_migration_state SET state = 'ready', migration_start = NULL
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id)
+     UPDATE mover.org_progress SET in_flight = false, current_step = NULL, requeues = requeues + 1, updated_at = now()
+     WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING 1`,
+    [type, orgId, runId, MAX_REQUEUES],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * failed → ready for the orgs of a run that failed because of the
+ * infrastructure (a breaker that closes retries them), uncounted from the
+ * run's finished and failed orgs by the same statement. Their failures stay
+ * in mover.org_failures.
+ */
+export async function retryInfrastructureFailures(q: Q, type: string, runId: string): Promise<{ org_name: string; org_id: string }[]> {
+  const { rows } = await q.query(
+    `WITH candidates AS (
+       SELECT org_id FROM mover.org_progress
+       WHERE migration_type = $1 AND run_id = $2 AND fail_kind = 'infrastructure' AND NOT in_flight AND requeues < $3),
+       moved AS (
+         UPDATE org_migration_state SET state = 'ready', fail_location = NULL, migration_start = NULL, migration_end = NULL
+         WHERE migration_type = $1 AND state = 'failed' AND org_id IN (SELECT org_id FROM candidates) RETURNING org_id, org_name),
+       progress AS (
+         UPDATE mover.org_progress p SET fail_kind = NULL, fail_detail = NULL, requeues = requeues + 1, updated_at = now()
+         FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id),
+       counted AS (
+         UPDATE mover.migration_runs SET orgs_finished = orgs_finished - (SELECT count(*) FROM moved), orgs_failed = orgs_failed - (SELECT count(*) FROM moved)
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM moved))
+     SELECT org_name, org_id FROM moved ORDER BY org_id`,
+    [type, runId, MAX_REQUEUES],
+  );
+  return rows;
 }
 
 /**
@@ -156,8 +219,10 @@ export async function failUnstarted(q: Q, type: string, orgId: string, runId: st
        WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' AND EXISTS (SELECT 1 FROM mover.migration_runs WHERE id = $3 AND state = 'working')
        RETURNING org_name),
      progress AS (
-       INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail) SELECT $1, $2, org_name, $3, $5 FROM moved
-       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, fail_detail = $5, current_step = NULL, updated_at = now())
+       INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail, fail_kind) SELECT $1, $2, org_name, $3, $5, 'data' FROM moved
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, fail_detail = $5, fail_kind = 'data', current_step = NULL, updated_at = now()),
+     history AS (
+       INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail) SELECT $1, $2, org_name, $3, left($4, 50), 'data', $5 FROM moved)
      UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM moved WHERE id = $3 RETURNING 1`,
     [type, orgId, runId, location, detail],
   );

@@ -4,7 +4,7 @@
 // manager (src/runs/manager.ts) starts, sizes, paces, halts and reports any
 // kind from this description alone; the fleet gives each kind a worker; the
 // reconciler calls each kind's reconcile.
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import type { RunRow } from '../db/runs.js';
 import type { ExpectedDefault } from '../runs/routing-preflight.js';
@@ -71,6 +71,12 @@ export interface JobKind {
    * the org names it resolved. Called by every process's reconciler.
    */
   reconcile?(ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]>;
+  /**
+   * When the run's infrastructure breaker closes (src/runs/breaker.ts): puts
+   * back into the run what failed because of the fault, not its data, and
+   * queues it again; returns the org (or batch) names.
+   */
+  retryAfterBreaker?(ctx: Context, runId: string): Promise<string[]>;
 }
 
 /** A job's BullMQ state, or 'missing' when the queue no longer has it. */
@@ -88,3 +94,13 @@ export const JOB_OPTIONS = {
 /** Deterministic, so a re-sent start cannot queue an org twice and the reconciler can find an org's job. */
 export const orgJobId = (runId: string, orgId: string) => `r${runId}.${orgId}`;
 export const batchJobId = (runId: string, batch: number) => `r${runId}.b${batch}`;
+
+/**
+ * Queues one job per org again in a run, under the same job ids: an old job
+ * left under an id (failed, completed, or lost half-way) is removed first, or
+ * BullMQ would keep it and add nothing.
+ */
+export async function addOrgJobs(queue: Queue, runId: string, orgs: { org_name: string; org_id: string }[]): Promise<void> {
+  for (const o of orgs) await queue.remove(orgJobId(runId, o.org_id));
+  await queue.addBulk(orgs.map((o) => ({ name: o.org_name, data: { runId, orgName: o.org_name, orgId: o.org_id } satisfies OrgJobData, opts: { ...JOB_OPTIONS, jobId: orgJobId(runId, o.org_id) } })));
+}

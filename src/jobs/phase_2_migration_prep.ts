@@ -7,7 +7,7 @@ import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { errorMessage } from '../errors.js';
-import { haltOnFault } from '../runs/halt.js';
+import { tripOnFault } from '../runs/breaker.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import { uncapturedOrgs } from '../db/account-snapshot.js';
@@ -31,6 +31,11 @@ export const kind: JobKind = {
     selectTargets: async (ctx, req) => ({ targets: await uncapturedOrgs(ctx.db, CAPTURES_FOR, undefined, req.count === 'all' ? null : req.count) }),
   },
   process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+  async retryAfterBreaker(ctx, runId) {
+    const failed = (await ctx.queues[type].getFailed()).filter((j) => (j.data as BatchJobData).runId === runId);
+    for (const j of failed) await j.retry();
+    return failed.map((j) => `batch ${(j.data as BatchJobData).batch}`);
+  },
 };
 
 async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
@@ -60,8 +65,11 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
     log.info({ captured: inserted.length, already_captured: orgs.length - inserted.length - onSql.size, on_sql: onSql.size }, 'prep batch done');
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'prep batch failed; halting the prep run');
-    await haltOnFault(ctx, log, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`);
+    log.error({ err: errorMessage(err) }, 'prep batch failed; the prep run pauses');
+    // Its orgs are not counted: the run cannot end without them. A batch is
+    // safe to run again (it captures only what is still uncaptured), so the
+    // breaker, once the stores answer, queues it again.
+    await tripOnFault(ctx, log, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`);
     throw err;
   }
 }

@@ -19,8 +19,9 @@ import * as tracker from '../db/state-tracker.js';
 import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
-import { haltOnFault } from '../runs/halt.js';
-import { inTransaction } from '../stores/postgres.js';
+import { tripOnFault } from '../runs/breaker.js';
+import { classifyPgError, inTransaction } from '../stores/postgres.js';
+import { OutcomeUnknownError } from '../stores/outage.js';
 import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
 
 export const type = 'phase_2_revert';
@@ -84,13 +85,21 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     }
 
     await ctx.darklaunch.routeOrg(orgName, true);
-    reverted = await inTransaction(ctx.db, async (c) => {
-      if (!(await tracker.revertOrg(c, M, orgId))) return false;
-      await deleteOwnedOrgObjects(c, M, orgId);
-      await runs.countFinished(c, runId, false);
-      await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
-      return true;
-    });
+    try {
+      reverted = await inTransaction(ctx.db, async (c) => {
+        if (!(await tracker.revertOrg(c, M, orgId))) return false;
+        await deleteOwnedOrgObjects(c, M, orgId);
+        await runs.countFinished(c, runId, false);
+        await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
+        return true;
+      });
+    } catch (err) {
+      // Its COMMIT's answer lost: whether it reverted is read back, or the
+      // put-back below would route a reverted org (no rows left in SQL) to SQL.
+      if (err instanceof OutcomeUnknownError) reverted = !(await reverts.isCompleted(ctx.db, orgId));
+      // Classified as migrate classifies its write: a constraint or data exception is this org's, anything else the database's.
+      throw classifyPgError(err, 'revert in SQL');
+    }
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
     await ctx.darklaunch.setOrgDown(orgName, false);
     // Cleared only once the org is up: until then the reconciler can finish what this job could not.
@@ -116,7 +125,7 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       // A store is down: the reconciler puts the org back (its mark is still set).
       log.error({ err: errorMessage(e) }, 'could not put the org back yet; the reconciler will');
     }
-    if (!isDataError(err)) await haltOnFault(ctx, log, type, runId, `revert of ${orgName}: ${errorMessage(err)}`);
+    if (!isDataError(err)) await tripOnFault(ctx, log, type, runId, `revert of ${orgName}: ${errorMessage(err)}`);
     throw err;
   } finally {
     try {

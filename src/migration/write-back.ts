@@ -7,7 +7,6 @@ import type { Context } from '../context.js';
 import type { ObjectTable, SqlObject } from '../db/org-objects.js';
 import { OrgDataError } from '../errors.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
-import { couchCall } from '../stores/couch-errors.js';
 import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
 
@@ -87,14 +86,14 @@ export async function writeBack(ctx: Context, org: { name: string; guid: string 
   }
   if (!writes.length) return 0;
   const dbName = orgDatabaseName(org.guid);
-  const results = await couchCall(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
+  const results = await ctx.couch.call(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
   const failed = results.filter((r) => r.error);
   if (failed.length) throw new OrgDataError(`write back to ${dbName}: ${failed.length} documents refused (${failed.map((r) => `${r.id}: ${r.error}`).join(', ')})`);
   // An object made on SQL has no AuthJoin: the revert would skip it as "missing authz data" without one.
   const known = await ctx.couch.findAuthJoins(newObjects.map((r) => r.id));
   const joins = newObjects.filter((r) => !known.has(r.id)).map((r) => ({ _id: randomBytes(16).toString('hex'), json_class: TYPES.authJoin, user_object_id: r.id, auth_object_id: r.authz_id.trim() }));
   if (joins.length) {
-    const res = await couchCall(() => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }), `write back to ${ctx.couch.accountDb}`);
+    const res = await ctx.couch.call(() => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }), `write back to ${ctx.couch.accountDb}`);
     const bad = res.filter((r) => r.error);
     if (bad.length) throw new OrgDataError(`write back to ${ctx.couch.accountDb}: ${bad.length} AuthJoins refused`);
   }

@@ -22,7 +22,10 @@ export async function runAndWait(ctx: Context, step: StepRow, type: string, conc
   const run = await runs.getRun(ctx.db, runId);
   if (!run) return { state: 'failed', detail: { error: `run ${runId} is gone` } };
   const counts = { orgs_finished: run.orgs_finished, orgs_failed: run.orgs_failed, orgs_completed: run.orgs_finished - run.orgs_failed, orgs_in_run: run.enqueued };
-  if (run.state !== 'ready') return { state: 'running', detail: counts };
+  if (run.state !== 'ready') {
+    const breaker = run.breaker === 'closed' ? null : { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since };
+    return { state: 'running', detail: { ...counts, breaker } };
+  }
   if (run.fatal_stop || run.stop_reason) return { state: 'halted', detail: { ...counts, stop_reason: run.stop_reason, fatal_stop: run.fatal_stop } };
   return { state: 'done', detail: counts };
 }

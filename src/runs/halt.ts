@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { errorMessage } from '../errors.js';
@@ -20,18 +19,4 @@ export async function haltFleet(ctx: Context, type: string, runId: string, reaso
   }
   await runs.finishRunIfDone(ctx.db, runId);
   return halted;
-}
-
-/**
- * A job that hit an infrastructure error halts its run on its way out. If
- * even that fails (the store is the one down) the job still goes on to put
- * its org back: the failure is logged here, once, so no caller has to
- * remember to.
- */
-export async function haltOnFault(ctx: Context, log: Logger, type: string, runId: string, reason: string): Promise<void> {
-  try {
-    await haltFleet(ctx, type, runId, reason, true);
-  } catch (err) {
-    log.error({ migration_type: type, run_id: runId, reason, err: errorMessage(err) }, 'could not record the halt');
-  }
 }

@@ -34,9 +34,13 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
   await queue.setGlobalConcurrency(req.concurrency);
+  // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
+  await queue.resume();
   await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
   const jobs = jobsFor(kind, run.id, targets);
-  for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await queue.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
+  // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).
+  const chunk = kind.run.batchSize === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;
+  for (let i = 0; i < jobs.length; i += chunk) await queue.addBulk(jobs.slice(i, i + chunk));
   ctx.log.info({ migration_type: type, run_id: run.id, orgs: targets.length, jobs: jobs.length, concurrency: req.concurrency }, 'run started');
   await runs.finishRunIfDone(ctx.db, run.id);
   return { run, skipped };
@@ -67,6 +71,8 @@ export interface RunStatus {
   fatal_stop: boolean;
   /** Orgs of the run with 503_mode up now (never more than the concurrency); null if the darklaunch Redis did not answer. */
   orgs_dark: number | null;
+  /** The run's circuit breaker (src/runs/breaker.ts): closed, or open / half-open with why and since when. */
+  breaker?: { state: string; kind: string | null; reason: string | null; since: string | null; trips: number };
   concurrency?: number;
   stop_reason?: string | null;
   started_at?: string;
@@ -100,6 +106,7 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
     objects_failed: run.orgs_failed,
     fatal_stop: run.fatal_stop,
     orgs_dark: dark === null ? null : dark.length,
+    breaker: { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since?.toISOString() ?? null, trips: run.breaker_trips },
     concurrency: run.concurrency,
     stop_reason: run.stop_reason,
     started_at: run.started_at.toISOString(),

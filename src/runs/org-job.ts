@@ -14,7 +14,7 @@ import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { getOrgStateById } from '../db/org-states.js';
 import { tryLock } from '../db/advisory-lock.js';
-import { haltOnFault } from './halt.js';
+import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
 
 export interface OrgRef {
@@ -63,6 +63,8 @@ export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?
 
 /** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
 export const AT_CAPACITY_RETRY_MS = 1000;
+/** How long a job whose run's breaker is open waits before it asks again. */
+export const BREAKER_RETRY_MS = 2000;
 
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
@@ -85,15 +87,16 @@ async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, 
     claim = await claimOrResume(kind, ctx, org);
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
-    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; halting the run');
-    await haltOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
+    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
+    await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
     throw err;
   }
-  if (claim === 'at_capacity') {
+  if (claim === 'at_capacity' || claim === 'breaker_open') {
     // As many orgs as the concurrency are in flight (some perhaps from a worker
-    // that died): this org waits outside, not dark, holding no slot.
-    org.log.debug('fleet at its concurrency; org waits for a place');
-    await job.moveToDelayed(Date.now() + AT_CAPACITY_RETRY_MS, token);
+    // that died), or the run is paused by its breaker: this org waits outside,
+    // not dark, holding no slot.
+    org.log.debug({ reason: claim }, 'org waits to be claimed');
+    await job.moveToDelayed(Date.now() + (claim === 'at_capacity' ? AT_CAPACITY_RETRY_MS : BREAKER_RETRY_MS), token);
     throw new DelayedError();
   }
   if (claim === 'skip') {
@@ -147,7 +150,7 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
  * kind's preflight; failing it fails the org with nothing changed), then
  * claimed, ready → started, through the concurrency gate.
  */
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity'> {
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity' | 'breaker_open'> {
   const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
@@ -165,6 +168,7 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Pro
       const message = errorMessage(err);
       if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', message))) return 'skip';
       org.log.error({ step: 'preflight', err: message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
+      await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
       await runs.finishRunIfDone(ctx.db, org.runId);
       return { outcome: 'failed', step: 'preflight', reason: message };
     }
@@ -174,7 +178,15 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Pro
     org.log.info('org started');
     return {};
   }
-  if (claim.reason === 'at_capacity') return 'at_capacity';
+  if (claim.reason === 'at_capacity' || claim.reason === 'breaker_open') return claim.reason;
+  if (claim.reason === 'not_ready') {
+    // A claim sent again after a lost connection may find its own first attempt committed.
+    const now = await getOrgStateById(ctx.db, org.type, org.orgId);
+    if (now?.state === 'started' && now.run_id === org.runId) {
+      org.log.warn('org found started by this run after a claim was sent again; resuming it');
+      return { resumedAt: now.current_step ?? undefined };
+    }
+  }
   org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
 }

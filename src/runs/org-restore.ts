@@ -7,7 +7,7 @@ import { errorMessage, isDataError } from '../errors.js';
 import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
-import { haltOnFault } from './halt.js';
+import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import type { OrgJobOutcome, OrgMigration, OrgRef } from './org-job.js';
 
 /**
@@ -19,14 +19,16 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
   const message = errorMessage(err);
   const dataError = isDataError(err);
   org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
-  if (!dataError) await haltOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
   try {
-    await restoreAndFail(kind, ctx, org, step, message);
+    // Put back first: the org is dark until this is done.
+    await restoreAndFail(kind, ctx, org, step, message, dataError ? 'data' : 'infrastructure');
+    if (!dataError) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
   } catch (restoreErr) {
     org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
-    await haltOnFault(ctx, org.log, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`);
+    await tripOnFault(ctx, org.log, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`);
     throw restoreErr;
   }
+  if (dataError) await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
   try {
     await runs.finishRunIfDone(ctx.db, org.runId);
   } catch (e) {
@@ -38,12 +40,12 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
 /** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */
 export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
   org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
-  if (!isDataError(err)) await haltOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
+  if (!isDataError(err)) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
   throw err;
 }
 
 /** Restores the org and marks it failed, in one transaction; false if it is no longer started by this run (left as it is). */
-export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, detail: string): Promise<boolean> {
+export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, detail: string, failKind: tracker.FailKind): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its new routing.
@@ -53,6 +55,6 @@ export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgR
     if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
     await kind.restore(ctx, org, c);
     // Failed and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
-    return tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail);
+    return tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail, failKind);
   });
 }

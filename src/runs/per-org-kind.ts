@@ -5,12 +5,15 @@
 // of steps passed through here (src/jobs/phase_2_migration.ts is one).
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { readyOrgs, startedOrgs } from '../db/org-states.js';
+import { readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db/org-states.js';
+import { getRun } from '../db/runs.js';
+import * as tracker from '../db/state-tracker.js';
+import { inTransaction } from '../stores/postgres.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
-import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from '../jobs/kind.js';
+import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from '../jobs/kind.js';
 import { orgLogger } from '../log.js';
-import { finishCommitted, runOrgJob, type OrgMigration } from './org-job.js';
+import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
 import { restoreAndFail } from './org-restore.js';
 
 export function perOrgKind(def: OrgMigration): JobKind {
@@ -23,15 +26,23 @@ export function perOrgKind(def: OrgMigration): JobKind {
       selectTargets: async (ctx, req) => ({ targets: await readyOrgs(ctx.db, def.type, req.count === 'all' ? null : req.count) }),
     },
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
-    reconcile: (ctx, jobState) => reconcileStarted(def, ctx, jobState),
+    reconcile: async (ctx, jobState) => [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState))],
+    async retryAfterBreaker(ctx, runId) {
+      const orgs = await tracker.retryInfrastructureFailures(ctx.db, def.type, runId);
+      await addOrgJobs(ctx.queues[def.type], runId, orgs);
+      return orgs.map((o) => o.org_name);
+    },
   };
 }
 
 /**
- * Orgs left 'started' with no live job: restored (served from where they
- * were, not dark) and failed at the step they were in, or, once committed,
- * finished. Each under the org's lock, so a delivery that is running after
- * all is never raced.
+ * Orgs left 'started' with no live job (Redis lost its last writes, a job
+ * removed by hand, a worker killed past the stall limit): restored (served
+ * from where they were, not dark) and, while their run works, put back to
+ * ready and queued again in it; failed at their step only when that cannot
+ * be (the run halted, or the org was requeued MAX_REQUEUES times). Once
+ * committed, finished instead. Each under the org's lock, so a delivery that
+ * is running after all is never raced.
  */
 async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
   const resolved: string[] = [];
@@ -51,7 +62,11 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
         await finishCommitted(def, ctx, org);
         log.warn({ step, job_state: state }, 'reconciler finished a committed org whose job was gone');
         resolved.push(row.org_name);
-      } else if (await restoreAndFail(def, ctx, org, step, `job ${state}; resolved by the reconciler`)) {
+      } else if ((await getRun(ctx.db, runId))?.state === 'working' && (await restoreAndRequeue(def, ctx, org))) {
+        await addOrgJobs(ctx.queues[def.type], runId, [row]);
+        log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and queued it again in its run');
+        resolved.push(row.org_name);
+      } else if (await restoreAndFail(def, ctx, org, step, `job ${state}; resolved by the reconciler`, 'infrastructure')) {
         log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and marked it failed');
         resolved.push(row.org_name);
       }
@@ -62,4 +77,27 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
     }
   }
   return resolved;
+}
+
+/** Restored as a failure would restore it, then started → ready in its run, in one transaction; false if it cannot be requeued. */
+function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
+  return inTransaction(ctx.db, async (c) => {
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
+    if (!(await tracker.requeueOrg(c, org.type, org.orgId, org.runId))) return false;
+    if (def.restoreOutside) await def.restoreOutside(ctx, org);
+    await def.restore(ctx, org, c);
+    return true;
+  });
+}
+
+/** Orgs put back to ready in a working run whose job is not there (its queueing failed, or Redis lost it): queued again. */
+async function queueRequeued(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
+  const queued: string[] = [];
+  for (const row of await requeuedInWorkingRuns(ctx.db, def.type)) {
+    if (isLive(await jobState(orgJobId(row.run_id, row.org_id)))) continue;
+    await addOrgJobs(ctx.queues[def.type], row.run_id, [row]);
+    orgLogger(ctx.log, row.org_name, def.type).warn({ run_id: row.run_id }, 'org ready again in its run had no job; queued it');
+    queued.push(row.org_name);
+  }
+  return queued;
 }

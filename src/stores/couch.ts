@@ -1,6 +1,7 @@
 import nano from 'nano';
 import { InfrastructureError } from '../errors.js';
 import { couchCall, couchError } from './couch-errors.js';
+import { rideThrough, type OutagePolicy } from './outage.js';
 import { docType, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
 
 /** What the server can do, decided once per process by asking it (never by catching failures). */
@@ -49,8 +50,13 @@ export class Couch {
   private caps?: Promise<CouchCapabilities>;
   private authzViewReady?: Promise<void>;
 
-  constructor(url: string, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
+  constructor(url: string, private readonly outage: OutagePolicy, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
     this.server = nano({ url });
+  }
+
+  /** A nano call, its error classified (src/stores/couch-errors.ts), waiting out a CouchDB that is unreachable for up to the grace. */
+  call<T>(fn: () => Promise<T>, what: string): Promise<T> {
+    return rideThrough(this.outage, 'couchdb', what, () => couchCall(fn, what));
   }
 
   async ping(): Promise<void> {
@@ -69,7 +75,7 @@ export class Couch {
   }
 
   private async askCapabilities(): Promise<CouchCapabilities> {
-    const { server, mango } = fromWelcome((await couchCall(() => this.server.relax({ path: '' }), 'server info')) as Record<string, unknown>);
+    const { server, mango } = fromWelcome((await this.call(() => this.server.relax({ path: '' }), 'server info')) as Record<string, unknown>);
     if (mango !== undefined) return { mango, server };
     try {
       await this.server.relax({ db: this.accountDb, path: '_index' });
@@ -92,7 +98,7 @@ export class Couch {
     for (;;) {
       const params: nano.DocumentFetchParams = { include_docs: true, limit: pageSize + 1 };
       if (startkey !== undefined) params.start_key = startkey;
-      const res = await couchCall(() => db.list(params), `read ${dbName}`);
+      const res = await this.call(() => db.list(params), `read ${dbName}`);
       const rows = res.rows.filter((r) => r.doc);
       const page = rows.slice(0, pageSize).map((r) => r.doc as unknown as CouchDoc);
       if (page.length) yield page;
@@ -120,7 +126,7 @@ export class Couch {
     const pageSize = 500;
     let after = '';
     for (;;) {
-      const res = await couchCall(
+      const res = await this.call(
         () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize } as nano.MangoQuery),
         `read ${dbName}`,
       );
@@ -133,13 +139,13 @@ export class Couch {
 
   /** The database's update_seq (a number on 1.x, an opaque string on 2.x and later), as a string. */
   async updateSeq(dbName: string): Promise<string> {
-    const info = await couchCall(() => this.server.db.get(dbName), `info of ${dbName}`);
+    const info = await this.call(() => this.server.db.get(dbName), `info of ${dbName}`);
     return String(info.update_seq);
   }
 
   /** Every document changed in the database since `seq`, with its body (deleted ones without), and the seq it reached. */
   async changesSince(dbName: string, seq: string): Promise<{ changes: Change[]; lastSeq: string }> {
-    const res = await couchCall(() => this.server.db.changes(dbName, { since: seq, include_docs: true }), `changes of ${dbName}`);
+    const res = await this.call(() => this.server.db.changes(dbName, { since: seq, include_docs: true }), `changes of ${dbName}`);
     const changes = res.results.map((r) => {
       const doc = (r as { doc?: CouchDoc }).doc;
       return { id: r.id, deleted: !!r.deleted, ...(doc && !r.deleted ? { doc } : {}) };
@@ -161,11 +167,11 @@ export class Couch {
     };
     if (!(await this.capabilities()).mango) {
       await this.ensureAuthzLookup();
-      const res = await couchCall(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`);
+      const res = await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`);
       for (const r of res.rows) keep(r.key, r.value);
       return out;
     }
-    const res = await couchCall(
+    const res = await this.call(
       () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
       `read ${this.accountDb}`,
     );
@@ -186,7 +192,7 @@ export class Couch {
   private async makeAuthzLookup(): Promise<void> {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     if ((await this.capabilities()).mango) {
-      await couchCall(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
+      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
       return;
     }
     const id = `_design/${AUTHZ_VIEW.ddoc}`;
@@ -197,13 +203,13 @@ export class Couch {
       if ((err as { statusCode?: number }).statusCode !== 404) throw couchError(err, `read ${this.accountDb}/${id}`);
     }
     if (current && JSON.stringify(current.views) === JSON.stringify(AUTHZ_VIEW_DOC.views)) return;
-    await couchCall(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`);
+    await this.call(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`);
   }
 
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
   async bulkDelete(dbName: string, docs: { _id: string; _rev: string }[]): Promise<string[]> {
     const db = this.server.use(dbName);
-    const res = await couchCall(() => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
+    const res = await this.call(() => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
     return res.filter((r) => r.error).map((r) => r.id ?? '');
   }
 }

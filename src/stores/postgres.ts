@@ -1,46 +1,113 @@
 import pg from 'pg';
-import type { Logger } from 'pino';
 import { InfrastructureError, OrgDataError } from '../errors.js';
+import { OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
 
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
+const rawQueries = new WeakMap<Db, Db['query']>();
+const rawConnects = new WeakMap<Db, () => Promise<DbClient>>();
+const policies = new WeakMap<Db, OutagePolicy>();
+const guarded = new WeakSet<DbClient>();
+
 /**
- * A pool that never makes a caller wait for ever: an exhausted pool or an
- * unreachable server fails the query after 30 s (an infrastructure error,
- * which halts the run) instead of hanging an org in 503.
+ * A pool whose calls ride through a Postgres restart (src/stores/outage.ts):
+ * a query or a connect that finds the server gone is tried again until it
+ * answers, for up to the grace. A connection waits at most 30 s for a free
+ * slot in the pool, so nothing hangs for ever with an org in 503.
  */
-export function createPool(databaseUrl: string, log: Logger, max = 10): Db {
+export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', (err) => log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
+  pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
+  const rawQuery = pool.query.bind(pool) as Db['query'];
+  const rawConnect = pool.connect.bind(pool) as () => Promise<DbClient>;
+  rawQueries.set(pool, rawQuery);
+  rawConnects.set(pool, async () => guard(await rawConnect(), policy));
+  policies.set(pool, policy);
+  // Only the promise forms are used in mover; every single statement it sends outside a transaction is safe to send again.
+  pool.query = ((...args: Parameters<Db['query']>) => rideThrough(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
+  const original = pool.connect.bind(pool) as (cb: (err: Error | undefined, client: DbClient, done: () => void) => void) => void;
+  pool.connect = ((cb?: (err: Error | undefined, client: DbClient, done: () => void) => void) => {
+    // pg's own pool.query takes its connection with a callback: left as it is (the query around it rides through).
+    if (cb) return original(cb);
+    return rideThrough(policy, 'postgres', 'connect', rawConnect).then((client) => guard(client, policy));
+  }) as Db['connect'];
   return pool;
 }
 
-export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    // The first error is the one that matters; a connection that cannot even roll back is dropped, not reused.
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    client.release(broken);
+/**
+ * A client checked out with no query running (an advisory lock held through
+ * a drain wait) gets the server's goodbye as an 'error' event: without a
+ * listener the process would die.
+ */
+function guard(client: DbClient, policy: OutagePolicy): DbClient {
+  if (!guarded.has(client)) {
+    guarded.add(client);
+    client.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'Postgres connection in use lost; its work fails and is retried'));
   }
+  return client;
+}
+
+/** A connection taken once, not waited for: for work that rides through an outage as a whole (rideThroughDb). */
+export function connectOnce(db: Db): Promise<DbClient> {
+  const raw = rawConnects.get(db);
+  return raw ? raw() : db.connect();
+}
+
+/** fn, ridden through a Postgres outage with the pool's grace; fn must be safe to run again (src/stores/outage.ts). */
+export function rideThroughDb<T>(db: Db, what: string, fn: () => Promise<T>): Promise<T> {
+  const policy = policies.get(db);
+  return policy ? rideThrough(policy, 'postgres', what, fn) : fn();
+}
+
+/** One statement, sent once: for health checks, which must say "down" at once rather than wait. */
+export async function queryOnce(db: Db, text: string): Promise<void> {
+  const raw = rawQueries.get(db);
+  await (raw ? raw(text) : db.query(text));
+}
+
+/**
+ * fn in one transaction. If the connection fails before COMMIT is sent, the
+ * server has rolled the transaction back and the whole of it runs again once
+ * the server answers (fn must be safe to run again: ours are conditional).
+ * If it fails during COMMIT nobody knows whether it committed: that is never
+ * retried, but thrown as an OutcomeUnknownError for the caller to settle.
+ */
+export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>): Promise<T> {
+  // The raw connect inside: the retry around the whole transaction covers it, so the grace is not waited twice.
+  const once = async () => {
+    const client = await connectOnce(db);
+    let broken: Error | undefined;
+    let committing = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      committing = true;
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // The first error is the one that matters; a connection that cannot even roll back is dropped, not reused.
+      if (!committing) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      else broken = err as Error;
+      if (committing) throw new OutcomeUnknownError(`COMMIT: ${(err as Error).message}`, { cause: err });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+  return rideThroughDb(db, 'transaction', once);
 }
 
 // SQLSTATE classes that mean "this org's data does not fit": integrity
-// violations (23), data exceptions (22). Everything else is the database.
+// violations (23), data exceptions (22). Everything else is the database,
+// and the error keeps its cause, so whether the store was merely unreachable
+// (src/stores/outage.ts) can still be told.
 export function classifyPgError(err: unknown, what: string): Error {
-  const code = (err as { code?: string }).code;
+  const code = (err as { code?: string } | null | undefined)?.code;
   if (typeof code === 'string' && (code.startsWith('23') || code.startsWith('22'))) {
     return new OrgDataError(`${what}: ${(err as Error).message}`, { sqlstate: code });
   }
   if (err instanceof OrgDataError || err instanceof InfrastructureError) return err;
-  return new InfrastructureError(`${what}: ${(err as Error)?.message ?? String(err)}`, 'postgres', { cause: err });
+  return new InfrastructureError(`${what}: ${(err as Error | undefined)?.message ?? String(err)}`, 'postgres', { cause: err });
 }

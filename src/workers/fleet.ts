@@ -9,6 +9,7 @@ import { JOB_KINDS } from '../jobs/index.js';
 import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
+import { tendBreakers } from '../runs/breaker.js';
 
 export interface FleetOptions {
   concurrency: number;
@@ -16,6 +17,8 @@ export interface FleetOptions {
   /** How often this process looks for phase steps to advance. */
   phaseTickMs?: number;
   lockDurationMs?: number;
+  /** How often this process looks after runs whose breaker is open. */
+  breakerTickMs?: number;
 }
 
 export interface Fleet {
@@ -43,6 +46,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const timers = [
     every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
     every(opts.phaseTickMs ?? 1000, () => advancePhases(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed')),
+    every(opts.breakerTickMs ?? 2000, () => tendBreakers(ctx, JOB_KINDS), (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker pass failed')),
   ];
 
   return {

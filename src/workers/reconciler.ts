@@ -35,7 +35,7 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
     if (await runs.finishRunIfDone(ctx.db, run.id)) continue;
     // A working run whose jobs are all gone (lost before they claimed their org) would wait forever.
     const queue = ctx.queues[run.migration_type];
-    if (!queue || Date.now() - run.started_at.getTime() < EMPTY_RUN_GRACE_MS) continue;
+    if (!queue || run.breaker !== 'closed' || Date.now() - run.started_at.getTime() < EMPTY_RUN_GRACE_MS) continue;
     const counts = await queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
     const queued = Object.values(counts).reduce((a, b) => a + b, 0);
     if (queued === 0 && (await runs.inFlightCount(ctx.db, run.id)) === 0) {

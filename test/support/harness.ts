@@ -35,7 +35,8 @@ export interface Harness {
   dbName: string;
   api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
-  startWorkers(opts?: Partial<FleetOptions>): Fleet;
+  /** A worker process's fleet, on its own connections (`config`: what differs from the harness's, e.g. a CouchDB behind a proxy). */
+  startWorkers(opts?: Partial<FleetOptions>, config?: Partial<Config>): Fleet;
   /** A second process's view: its own connections to the same stores. */
   newContext(overrides?: Partial<Config>): Context;
   close(): Promise<void>;
@@ -91,6 +92,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     queuePrefix: `t-${name}-${suffix}`,
     workerConcurrency: 4,
     dryRun: false,
+    // Short: a test that takes a store away should not wait a minute for it (test/faults.test.ts sets its own).
+    storeOutageGraceMs: 1500,
     ...overrides,
   };
   const log = createLogger(config.logLevel, `test-${name}`);
@@ -139,8 +142,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       return { status: res.statusCode, body: parsed, text: res.body };
     },
     seed: (specs) => seedEstate(pouch.url, specs),
-    startWorkers(opts = {}) {
-      const fleet = startFleet(newContext(), { concurrency: 4, reconcileEveryMs: 500, ...opts });
+    startWorkers(opts = {}, o = {}) {
+      const fleet = startFleet(newContext(o), { concurrency: 4, reconcileEveryMs: 500, breakerTickMs: 250, ...opts });
       fleets.push(fleet);
       return fleet;
     },
@@ -202,7 +205,7 @@ export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', time
 }
 
 /** Every SQL row of one org, by table. */
-export async function sqlRows(h: Harness, guid: string) {
+export async function sqlRows(h: { ctx: Pick<Context, 'db'> }, guid: string) {
   const c = await h.ctx.db.query(`SELECT id, name, authz_id FROM containers WHERE org_id = $1 ORDER BY id`, [guid]);
   const g = await h.ctx.db.query(`SELECT id, name, authz_id FROM "groups" WHERE org_id = $1 ORDER BY id`, [guid]);
   return { containers: c.rows, groups: g.rows };

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { lookupOrgs } from '../../db/account-snapshot.js';
-import { getOrgStates } from '../../db/org-states.js';
+import { getOrgStates, orgFailures } from '../../db/org-states.js';
 import { latestResult } from '../../db/reverts.js';
 import { NotFoundError } from '../../errors.js';
 import { OrgName } from '../schemas.js';
@@ -24,6 +24,8 @@ export default async function orgs(app: FastifyInstance) {
       darklaunch: await app.ctx.darklaunch.getOrg(name),
       // The last revert of the org: reverted, or refused with what changed on SQL.
       revert: await latestResult(app.ctx.db, name),
+      // Every time it failed, newest first, whatever became of it since (a fault's failures are retried).
+      failures: await orgFailures(app.ctx.db, name),
     };
   });
 }

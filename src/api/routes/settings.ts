@@ -19,11 +19,35 @@ const DrainWait = Type.Object(
   { additionalProperties: false },
 );
 
+const FailureBreaker = Type.Object(
+  {
+    // The run halts itself when more than this share of its last `window` finished orgs failed on their data.
+    share: Type.Number({ minimum: 0, maximum: 1 }),
+    window: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  },
+  { additionalProperties: false },
+);
+const Breaker = Type.Object(
+  {
+    // An open infrastructure breaker waits this long before probing the stores, then needs them answering for stableMs.
+    coolDownMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+    stableMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+  },
+  { additionalProperties: false },
+);
+
 export default async function settings(app: FastifyInstance) {
   const { ctx } = app;
   const show = async () => {
     const s = await getSettings(ctx.db);
-    return { sleepTimeMs: s.sleepTimeMs, drainWaitMs: s.drainWaitMs, dryRun: ctx.config.dryRun };
+    return {
+      sleepTimeMs: s.sleepTimeMs,
+      drainWaitMs: s.drainWaitMs,
+      dryRun: ctx.config.dryRun,
+      failureBreaker: { share: s.failureBreakerShare, window: s.failureBreakerWindow },
+      breaker: { coolDownMs: s.breakerCoolDownMs, stableMs: s.breakerStableMs },
+      storeOutageGraceMs: ctx.config.storeOutageGraceMs,
+    };
   };
 
   app.get('/settings', show);
@@ -46,6 +70,22 @@ export default async function settings(app: FastifyInstance) {
     await setSetting(ctx.db, 'drainWaitMs', ms);
     if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
     await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
+    return show();
+  });
+
+  app.put<{ Body: Static<typeof FailureBreaker> }>('/settings/failure-breaker', { schema: { body: FailureBreaker } }, async (req) => {
+    const before = await getSettings(ctx.db);
+    await setSetting(ctx.db, 'failureBreakerShare', req.body.share);
+    await setSetting(ctx.db, 'failureBreakerWindow', req.body.window);
+    await audit(ctx.db, actorOf(req), 'settings.failure_breaker', { from: { share: before.failureBreakerShare, window: before.failureBreakerWindow }, to: req.body });
+    return show();
+  });
+
+  app.put<{ Body: Static<typeof Breaker> }>('/settings/breaker', { schema: { body: Breaker } }, async (req) => {
+    const before = await getSettings(ctx.db);
+    await setSetting(ctx.db, 'breakerCoolDownMs', req.body.coolDownMs);
+    await setSetting(ctx.db, 'breakerStableMs', req.body.stableMs);
+    await audit(ctx.db, actorOf(req), 'settings.breaker', { from: { coolDownMs: before.breakerCoolDownMs, stableMs: before.breakerStableMs }, to: req.body });
     return show();
   });
 }
