@@ -15,6 +15,12 @@ export interface Config {
   dryRun: boolean;
   /** How long a store call waits for an unreachable store to come back before its error counts (src/stores/outage.ts). */
   storeOutageGraceMs: number;
+  /**
+   * How long a worker's hold on a job lasts without renewal: a worker killed
+   * mid-job has its jobs delivered again after about this long (BullMQ's lock
+   * and stall check).
+   */
+  jobLockMs: number;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +89,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 8, 1, 256),
     dryRun: bool(env, 'DRY_RUN', false),
     storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
+    jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000),
   };
 }
 

@@ -56,6 +56,7 @@ describe('loadConfig: a complete env', () => {
       workerConcurrency: 8,
       dryRun: false,
       storeOutageGraceMs: 60_000,
+      jobLockMs: 30_000,
     };
     expect(loadConfig(env())).toEqual(expected);
   });
@@ -84,6 +85,7 @@ describe('loadConfig: a complete env', () => {
       workerConcurrency: 32,
       dryRun: true,
       storeOutageGraceMs: 60_000,
+      jobLockMs: 30_000,
     });
   });
 
@@ -113,6 +115,7 @@ describe('loadConfig: a complete env', () => {
       workerConcurrency: 4,
       dryRun: true,
       storeOutageGraceMs: 15_000,
+      jobLockMs: 30_000,
     });
   });
 

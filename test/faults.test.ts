@@ -45,6 +45,7 @@ function spawnProcess(name: string, entry: string, extra: Record<string, string>
     QUEUE_PREFIX: config.queuePrefix,
     WORKER_CONCURRENCY: '4',
     STORE_OUTAGE_GRACE_MS: String(config.storeOutageGraceMs),
+    JOB_LOCK_MS: String(config.jobLockMs),
     LOG_LEVEL: 'warn',
     ...extra,
   };
@@ -86,6 +87,7 @@ beforeAll(async () => {
     workerConcurrency: 4,
     dryRun: false,
     storeOutageGraceMs: 30_000,
+    jobLockMs: 5_000,
   };
   ctx = createContext(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'faults-test'));
   await migrate(ctx.db);
@@ -127,7 +129,13 @@ async function assertRunRodeThrough(orgs: SeededOrg[], runId: string) {
     const r = await getRun(ctx.db, runId);
     return r?.state === 'ready' ? r : null;
   }, 120_000);
-  expect({ finished: run.orgs_finished, failed: run.orgs_failed, breaker: run.breaker }).toEqual({ finished: orgs.length, failed: 0, breaker: 'closed' });
+  const states = await Promise.all(orgs.map(async (o) => `${o.name}:${(await getOrgState(ctx.db, T, o.name))?.state}`));
+  expect({ finished: run.orgs_finished, failed: run.orgs_failed, skipped: run.orgs_skipped, breaker: run.breaker }, `${states.join(' ')}\n${processes.map((p) => `--- ${p.name}\n${p.log().slice(-4000)}`).join('\n')}`).toEqual({
+    finished: orgs.length,
+    failed: 0,
+    skipped: 0,
+    breaker: 'closed',
+  });
   for (const org of orgs) {
     expect((await getOrgState(ctx.db, T, org.name))?.state, org.name).toBe('completed');
     expect(await ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`), org.name).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
@@ -137,6 +145,21 @@ async function assertRunRodeThrough(orgs: SeededOrg[], runId: string) {
 }
 
 describe('a store that goes away mid-run costs a pause, not failed orgs, dark orgs or dead processes', () => {
+  it('workers are SIGKILLed mid-run (twice) and replaced, as a supervisor would', async () => {
+    const { orgs, runId } = await runUnderWay(ORGS);
+    for (const name of ['worker-1', 'worker-2']) {
+      const i = processes.findIndex((p) => p.name === name);
+      const [victim] = processes.splice(i, 1);
+      victim.child.kill('SIGKILL');
+      spawnProcess(`${name} (replacement)`, 'src/workers/worker.ts');
+      await until('some more orgs done', async () => {
+        const r = await getRun(ctx.db, runId);
+        return r && r.orgs_finished >= ORGS / 2;
+      });
+    }
+    await assertRunRodeThrough(orgs, runId);
+  }, 180_000);
+
   it('Redis (queues and darklaunch) crashes and restarts from its append-only file 3 s later', async () => {
     const { orgs, runId } = await runUnderWay(ORGS);
     await redis.crash();

@@ -64,6 +64,7 @@ export async function createStack(name: string, redisDb: number, overrides: Part
     workerConcurrency: 8,
     dryRun: false,
     storeOutageGraceMs: 60_000,
+    jobLockMs: 30_000,
     ...overrides,
   };
   return {

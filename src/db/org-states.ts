@@ -114,3 +114,14 @@ export async function orgFailures(q: Q, orgName: string, limit = 20): Promise<{ 
   );
   return rows;
 }
+
+/** Orgs a run took that are still ready (not claimed yet): when its queue is empty, their jobs were lost. */
+export async function readyInRun(q: Q, type: string, runId: string, limit = 10_000): Promise<{ org_name: string; org_id: string }[]> {
+  const { rows } = await q.query(
+    `SELECT s.org_name, s.org_id FROM mover.org_progress p
+     JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     WHERE p.migration_type = $1 AND p.run_id = $2 AND s.state = 'ready' AND NOT p.in_flight ORDER BY s.org_id LIMIT $3`,
+    [type, runId, limit],
+  );
+  return rows;
+}

@@ -333,3 +333,18 @@ export async function revertOrg(q: Q, type: string, orgId: string): Promise<bool
   );
   return rows[0].n === 1;
 }
+
+/**
+ * Marks the orgs a run has just taken (queued a job for) with its run id, so
+ * an org whose job Redis lost before any worker claimed it can still be found
+ * and queued again. Orgs in flight in another run are left alone.
+ */
+export async function takeOrgs(q: Q, type: string, runId: string, orgs: { name: string; guid: string }[]): Promise<void> {
+  if (!orgs.length) return;
+  await q.query(
+    `INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id)
+     SELECT $1, g, n, $2 FROM unnest($3::text[], $4::text[]) AS t(g, n)
+     ON CONFLICT (migration_type, org_id) DO UPDATE SET run_id = $2, requeues = 0, updated_at = now() WHERE NOT p.in_flight`,
+    [type, runId, orgs.map((o) => o.guid), orgs.map((o) => o.name)],
+  );
+}

@@ -55,6 +55,8 @@ export interface RunSpec {
   selectTargets(ctx: Context, req: RunRequest): Promise<{ targets: OrgTarget[]; skipped?: string[] }>;
   /** Kind-specific fields for the run's status (revert: what it refused). */
   report?(ctx: Context, run: RunRow): Promise<Record<string, unknown>>;
+  /** Records that the run took these orgs, once it exists and before their jobs are queued (a per-org migration marks them, to find lost jobs). */
+  taken?(ctx: Context, runId: string, targets: OrgTarget[]): Promise<void>;
 }
 
 export interface JobKind {

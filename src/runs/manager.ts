@@ -37,6 +37,7 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
   await queue.resume();
   await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
+  for (let i = 0; i < targets.length; i += 10 * ENQUEUE_CHUNK) await kind.run.taken?.(ctx, run.id, targets.slice(i, i + 10 * ENQUEUE_CHUNK));
   const jobs = jobsFor(kind, run.id, targets);
   // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).
   const chunk = kind.run.batchSize === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;

@@ -99,6 +99,10 @@ async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, 
     await job.moveToDelayed(Date.now() + (claim === 'at_capacity' ? AT_CAPACITY_RETRY_MS : BREAKER_RETRY_MS), token);
     throw new DelayedError();
   }
+  if (claim === 'finished') {
+    // A job delivered again (Redis lost that it had finished, or it stalled) for an org this run already counted.
+    return { outcome: 'skipped', reason: 'org already finished in this run' };
+  }
   if (claim === 'skip') {
     await runs.countSkipped(ctx.db, org.runId);
     await runs.finishRunIfDone(ctx.db, org.runId);
@@ -150,11 +154,15 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
  * kind's preflight; failing it fails the org with nothing changed), then
  * claimed, ready → started, through the concurrency gate.
  */
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'at_capacity' | 'breaker_open'> {
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
   if (cur?.state === 'started' && cur.run_id === org.runId) {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
     return { resumedAt: cur.current_step ?? undefined };
+  }
+  if (cur?.run_id === org.runId && (cur.state === 'completed' || cur.state === 'failed')) {
+    org.log.warn({ state: cur.state }, 'job delivered again for an org this run already finished; nothing to do');
+    return 'finished';
   }
   if (cur?.state !== 'ready') {
     org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');

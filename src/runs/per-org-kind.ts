@@ -5,8 +5,8 @@
 // of steps passed through here (src/jobs/phase_2_migration.ts is one).
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db/org-states.js';
-import { getRun } from '../db/runs.js';
+import { readyInRun, readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db/org-states.js';
+import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { inTransaction } from '../stores/postgres.js';
 import { tryLock } from '../db/advisory-lock.js';
@@ -24,9 +24,10 @@ export function perOrgKind(def: OrgMigration): JobKind {
       batchSize: 1,
       checksRouting: true,
       selectTargets: async (ctx, req) => ({ targets: await readyOrgs(ctx.db, def.type, req.count === 'all' ? null : req.count) }),
+      taken: (ctx, runId, targets) => tracker.takeOrgs(ctx.db, def.type, runId, targets),
     },
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
-    reconcile: async (ctx, jobState) => [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState))],
+    reconcile: async (ctx, jobState) => [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...(await queueLost(def, ctx))],
     async retryAfterBreaker(ctx, runId) {
       const orgs = await tracker.retryInfrastructureFailures(ctx.db, def.type, runId);
       await addOrgJobs(ctx.queues[def.type], runId, orgs);
@@ -98,6 +99,29 @@ async function queueRequeued(def: OrgMigration, ctx: Context, jobState: (jobId: 
     await addOrgJobs(ctx.queues[def.type], row.run_id, [row]);
     orgLogger(ctx.log, row.org_name, def.type).warn({ run_id: row.run_id }, 'org ready again in its run had no job; queued it');
     queued.push(row.org_name);
+  }
+  return queued;
+}
+
+/**
+ * A working run whose queue holds nothing for it and has nothing in flight,
+ * yet has orgs it took still ready: their jobs were lost before any worker
+ * claimed them (Redis lost its last writes). They are queued again.
+ */
+const LOST_JOB_GRACE_MS = 15_000;
+
+async function queueLost(def: OrgMigration, ctx: Context): Promise<string[]> {
+  const queued: string[] = [];
+  for (const run of await activeRuns(ctx.db)) {
+    // A young run may still be queueing its jobs.
+    if (run.migration_type !== def.type || run.state !== 'working' || run.breaker !== 'closed' || Date.now() - run.started_at.getTime() < LOST_JOB_GRACE_MS) continue;
+    const counts = await ctx.queues[def.type].getJobCounts('active', 'waiting', 'delayed', 'prioritized');
+    if (Object.values(counts).some((n) => n > 0)) continue;
+    const lost = await readyInRun(ctx.db, def.type, run.id);
+    if (!lost.length) continue;
+    await addOrgJobs(ctx.queues[def.type], run.id, lost);
+    ctx.log.warn({ migration_type: def.type, run_id: run.id, orgs: lost.length, first: lost[0].org_name }, 'orgs of a working run had no job left in the queue; queued them again');
+    queued.push(...lost.map((o) => o.org_name));
   }
   return queued;
 }

@@ -30,7 +30,9 @@ export interface Fleet {
 export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const workers: Worker[] = [];
   const connections: ReturnType<typeof createQueueRedis>[] = [];
-  const common = { prefix: ctx.config.queuePrefix, lockDuration: opts.lockDurationMs ?? 30_000, maxStalledCount: 1 };
+  const lockDuration = opts.lockDurationMs ?? ctx.config.jobLockMs ?? 30_000;
+  // The stall check runs as often as a lock lasts: a killed worker's jobs go back to the queue within about two lock lengths.
+  const common = { prefix: ctx.config.queuePrefix, lockDuration, stalledInterval: lockDuration, maxStalledCount: 1 };
   const add = (name: string, concurrency: number, processor: (job: Job, token?: string) => Promise<unknown>) => {
     // Its own connection: a worker blocks on it while waiting for jobs.
     const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`, ctx.log);

@@ -94,6 +94,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     dryRun: false,
     // Short: a test that takes a store away should not wait a minute for it (test/faults.test.ts sets its own).
     storeOutageGraceMs: 1500,
+    jobLockMs: 30_000,
     ...overrides,
   };
   const log = createLogger(config.logLevel, `test-${name}`);
