@@ -71,6 +71,12 @@ export interface RevertResult {
   at: Date;
 }
 
+/** Whether this revert run has recorded an outcome for the org (it was counted then). */
+export async function hasResult(q: Q, runId: string, orgName: string): Promise<boolean> {
+  const { rows } = await q.query(`SELECT 1 FROM mover.revert_results WHERE run_id = $1 AND org_name = $2`, [runId, orgName]);
+  return rows.length === 1;
+}
+
 /** The org's latest revert result, for GET /orgs/:name. */
 export async function latestResult(q: Q, orgName: string): Promise<RevertResult | null> {
   const { rows } = await q.query(`SELECT run_id::text AS run_id, org_name, outcome, written_back, differences, detail, at FROM mover.revert_results WHERE org_name = $1 ORDER BY at DESC LIMIT 1`, [orgName]);

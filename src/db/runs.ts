@@ -80,6 +80,20 @@ export async function countFinished(q: Q, id: string, failed: boolean, orgs = 1)
 }
 
 /**
+ * Counts a batch's orgs in the run, finished or skipped, once: a batch
+ * delivered again counts nothing. False if it was counted before.
+ */
+export async function countBatch(q: Q, id: string, batch: number, orgs: number, as: 'finished' | 'skipped'): Promise<boolean> {
+  const column = as === 'finished' ? 'orgs_finished' : 'orgs_skipped';
+  const { rows } = await q.query(
+    `WITH first AS (INSERT INTO mover.run_batches (run_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1)
+     UPDATE mover.migration_runs SET ${column} = ${column} + $3 WHERE id = $1 AND EXISTS (SELECT 1 FROM first) RETURNING 1`,
+    [id, batch, orgs],
+  );
+  return rows.length === 1;
+}
+
+/**
  * Ends the run once nothing is left: every job accounted for while working
  * (and its breaker closed: an open one may yet put orgs back into the run),
  * or no org still started while halting. Conditional, so any process may try.

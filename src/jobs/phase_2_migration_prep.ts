@@ -43,7 +43,7 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch: job.data.batch });
   const run = await runs.getRun(ctx.db, runId);
   if (!run || run.state !== 'working') {
-    await runs.countSkipped(ctx.db, runId, orgs.length);
+    await runs.countBatch(ctx.db, runId, job.data.batch, orgs.length, 'skipped');
     await runs.finishRunIfDone(ctx.db, runId);
     return { captured: 0, alreadyCaptured: 0, skipped: true };
   }
@@ -60,7 +60,7 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
     // Pin first, capture second: a captured org is always pinned, even if this job dies in between.
     await ctx.darklaunch.pinOrgsToCouch(todo.map((o) => o.name));
     const { inserted } = await insertOrgs(ctx.db, CAPTURES_FOR, todo).catch((err) => { throw classifyPgError(err, 'prep capture'); });
-    await runs.countFinished(ctx.db, runId, false, orgs.length);
+    if (!(await runs.countBatch(ctx.db, runId, job.data.batch, orgs.length, 'finished'))) log.warn('batch delivered again; its orgs were counted the first time');
     await runs.finishRunIfDone(ctx.db, runId);
     log.info({ captured: inserted.length, already_captured: orgs.length - inserted.length - onSql.size, on_sql: onSql.size }, 'prep batch done');
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };

@@ -57,6 +57,8 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   try {
     const run = await runs.getRun(ctx.db, runId);
     if (run?.state !== 'working' || !(await reverts.isCompleted(ctx.db, orgId))) {
+      // A job delivered again for an org this run already has a result for was counted the first time.
+      if (await reverts.hasResult(ctx.db, runId, orgName)) return { outcome: 'skipped' };
       await runs.countSkipped(ctx.db, runId);
       return { outcome: 'skipped' };
     }
