@@ -1,0 +1,175 @@
+// npm run bench:faults — what a store fault costs a run: 600 orgs (BENCH_ORGS)
+// through 3 worker processes and an api process (as the Procfile starts them)
+// over a private redis-server and PostgreSQL and a CouchDB (PouchDB Server)
+// behind a proxy that can be cut. One run with no fault, then one per fault:
+// 20 worker SIGKILLs (each worker replaced at once, as a supervisor would),
+// Redis crash + restart after 3 s, Postgres crash + restart after 3 s, CouchDB
+// unreachable for 10 s. For each: orgs completed / failed / stuck (started) /
+// dark, processes that exited on their own, and the seconds the fault added.
+//   BENCH_ORGS (600)  BENCH_CONCURRENCY (12)  BENCH_DRAIN_WAIT_MS (500)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../src/config.js';
+import { closeContext, createContext, type Context } from '../src/context.js';
+import { migrate } from '../src/db/migrate.js';
+import { getRun } from '../src/db/runs.js';
+import { setSetting } from '../src/db/settings.js';
+import { readyHolding } from '../src/db/state-tracker.js';
+import { getOrgState } from '../src/db/org-states.js';
+import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
+import { freePort, startPouchServer } from '../src/dev/pouch-server.js';
+import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
+import * as accountRefresh from '../src/jobs/account_refresh.js';
+import { createLogger } from '../src/log.js';
+import { captureOrgs } from '../src/migration/capture.js';
+import { startRun } from '../src/runs/manager.js';
+
+const N = Number(process.env.BENCH_ORGS ?? 600);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
+const DRAIN_WAIT_MS = Number(process.env.BENCH_DRAIN_WAIT_MS ?? 500);
+const WORKERS = 3;
+const T = 'phase_2_migration';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
+const couch = await startCutProxy(Number(new URL(pouch.url).port));
+const config: Config = {
+  databaseUrl: pg.url,
+  redisUrl: redis.url,
+  darklaunchRedisUrl: redis.url,
+  couchdbUrl: couch.url,
+  apiToken: randomBytes(8).toString('hex'),
+  port: await freePort(),
+  logLevel: 'silent',
+  queuePrefix: 'bench-faults',
+  workerConcurrency: Math.ceil(CONCURRENCY / WORKERS),
+  dryRun: false,
+  storeOutageGraceMs: 60_000,
+  jobLockMs: 30_000,
+};
+const ctx: Context = createContext(config, createLogger('silent', 'bench-faults'));
+await migrate(ctx.db);
+await seedDarklaunchDefaults(ctx.darklaunchRedis);
+await setSetting(ctx.db, 'drainWaitMs', DRAIN_WAIT_MS);
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  killedOnPurpose: boolean;
+}
+const procs: Proc[] = [];
+let exitedOnTheirOwn = 0;
+function spawnProcess(name: string, entry: string, extra: Record<string, string> = {}): Proc {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: config.databaseUrl,
+    REDIS_URL: config.redisUrl,
+    COUCHDB_URL: config.couchdbUrl,
+    MOVER_API_TOKEN: config.apiToken,
+    QUEUE_PREFIX: config.queuePrefix,
+    WORKER_CONCURRENCY: String(config.workerConcurrency),
+    LOG_LEVEL: 'silent',
+    ...extra,
+  };
+  const p: Proc = { name, child: spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: 'ignore' }), killedOnPurpose: false };
+  p.child.on('exit', () => {
+    if (!p.killedOnPurpose) exitedOnTheirOwn++;
+  });
+  procs.push(p);
+  return p;
+}
+for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'src/workers/worker.ts');
+spawnProcess('api', 'src/api/server.ts', { PORT: String(config.port) });
+
+let batch = 0;
+async function prepare(): Promise<SeededOrg[]> {
+  batch++;
+  const orgs = await seedEstate(pouch.url, Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })), { parallel: 8 });
+  await accountRefresh.process(ctx);
+  const names = orgs.map((o) => o.name);
+  await captureOrgs(ctx.db, T, names);
+  await readyHolding(ctx.db, T, names);
+  return orgs;
+}
+
+async function measure(label: string, fault?: (runId: string) => Promise<void>): Promise<Record<string, string | number>> {
+  const orgs = await prepare();
+  const before = exitedOnTheirOwn;
+  const t0 = Date.now();
+  const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
+  if (fault) {
+    while (((await getRun(ctx.db, run.id))?.orgs_finished ?? 0) < N / 4) await sleep(100);
+    await fault(run.id);
+  }
+  const deadline = Date.now() + 15 * 60_000;
+  let end = await getRun(ctx.db, run.id);
+  while (end?.state !== 'ready' && Date.now() < deadline) {
+    await sleep(250);
+    end = await getRun(ctx.db, run.id).catch(() => end);
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  let completed = 0;
+  let failed = 0;
+  let stuck = 0;
+  let dark = 0;
+  for (const o of orgs) {
+    const state = (await getOrgState(ctx.db, T, o.name))?.state;
+    if (state === 'completed') completed++;
+    else if (state === 'failed') failed++;
+    else if (state === 'started') stuck++;
+    if ((await ctx.darklaunchRedis.hget(`dl_org_${o.name}`, '503_mode')) === 'true') dark++;
+  }
+  const row = { fault: label, orgs: N, completed, failed, stuck, dark, exited: exitedOnTheirOwn - before, run_s: Number(seconds.toFixed(1)), ended: end?.state === 'ready' ? 'yes' : 'NO' };
+  console.log(JSON.stringify(row));
+  return row;
+}
+
+const rows: Record<string, string | number>[] = [];
+console.log(`${N} orgs a run, ${WORKERS} worker processes, concurrency ${CONCURRENCY}, drain wait ${DRAIN_WAIT_MS} ms, STORE_OUTAGE_GRACE_MS 60000, JOB_LOCK_MS 30000`);
+rows.push(await measure('none (baseline)'));
+rows.push(
+  await measure('20 worker SIGKILLs, each replaced at once', async () => {
+    for (let k = 0; k < 20; k++) {
+      const workers = procs.filter((p) => p.name.startsWith('worker') && p.child.exitCode === null && p.child.signalCode === null);
+      const victim = workers[k % workers.length];
+      victim.killedOnPurpose = true;
+      victim.child.kill('SIGKILL');
+      procs.splice(procs.indexOf(victim), 1);
+      spawnProcess(victim.name, 'src/workers/worker.ts');
+      await sleep(1500);
+    }
+  }),
+);
+rows.push(
+  await measure('Redis crash, restarted from its AOF after 3 s', async () => {
+    await redis.crash();
+    await sleep(3000);
+    await redis.restart();
+  }),
+);
+rows.push(
+  await measure('Postgres crash (immediate), restarted after 3 s', async () => {
+    await pg.crash();
+    await sleep(3000);
+    await pg.restart();
+  }),
+);
+rows.push(
+  await measure('CouchDB unreachable for 10 s', async () => {
+    await couch.down();
+    await sleep(10_000);
+    await couch.up();
+  }),
+);
+
+const base = Number(rows[0].run_s);
+console.log('\n| fault | completed | failed | stuck | dark | processes exited | run (s) | added (s) |\n|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.fault} | ${r.completed} / ${r.orgs} | ${r.failed} | ${r.stuck} | ${r.dark} | ${r.exited} | ${r.run_s}${r.ended === 'yes' ? '' : ' (did not end)'} | ${r === rows[0] ? '—' : (Number(r.run_s) - base).toFixed(1)} |`);
+
+for (const p of procs) {
+  p.killedOnPurpose = true;
+  p.child.kill('SIGKILL');
+}
+await closeContext(ctx);
+await Promise.all([redis.stop(), pg.stop(), couch.close(), pouch.stop()]);
+process.exit(0);
