@@ -6,6 +6,12 @@
 import { connectOnce, rideThroughDb, type Db } from '../stores/postgres.js';
 
 export interface AdvisoryLock {
+  /**
+   * True once the lock's connection broke (a Postgres restart): the server
+   * dropped the lock with it, and another delivery or the reconciler may hold
+   * it now. Whoever holds it must check before acting on what it guards.
+   */
+  readonly lost: boolean;
   release(): Promise<void>;
 }
 
@@ -26,8 +32,18 @@ async function tryLockOnce(db: Db, namespace: string, key: string): Promise<Advi
     client.release(true);
     throw err;
   }
+  let lost = false;
+  // The pool's own listener logs the error; this one only remembers that the lock went with the connection.
+  const markLost = () => (lost = true);
+  client.on('error', markLost);
+  client.on('end', markLost);
   return {
+    get lost() {
+      return lost;
+    },
     async release() {
+      client.off('error', markLost);
+      client.off('end', markLost);
       try {
         await client.query({ name: 'advisory-unlock', text: 'SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', values: [namespace, key] });
         client.release();

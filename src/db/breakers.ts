@@ -11,10 +11,13 @@ export type BreakerKind = 'infrastructure' | 'data';
  * closed → open (or open again, from half-open) while the run works. It
  * counts a trip only from closed, and keeps the first reason of a trip.
  * fatal_stop says, as in the legacy status, that an error stopped the run.
+ * A data breaker halts the run in the same statement (working → halting):
+ * nothing closes it but an operator.
  */
 export async function openBreaker(q: Q, runId: string, kind: BreakerKind, reason: string): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE mover.migration_runs SET breaker = 'open', breaker_kind = $2, breaker_since = now(),
+       state = CASE WHEN $2 = 'data' AND state = 'working' THEN 'halting' ELSE state END,
        breaker_reason = CASE WHEN breaker = 'closed' THEN $3 ELSE breaker_reason END,
        breaker_trips = breaker_trips + CASE WHEN breaker = 'closed' THEN 1 ELSE 0 END,
        fatal_stop = true, stop_reason = COALESCE(stop_reason, $3)

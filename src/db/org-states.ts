@@ -5,7 +5,7 @@ import type { Db, DbClient } from '../stores/postgres.js';
 import type { OrgState } from './state-tracker.js';
 
 type Q = Db | DbClient;
-const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step`;
+const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues`;
 const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
 export interface OrgStateRow {
@@ -19,6 +19,8 @@ export interface OrgStateRow {
   migration_end: Date | null;
   run_id: string | null;
   current_step: string | null;
+  /** Times the org went back to ready in its run (the claim's generation: a delivery holding an older one no longer owns the org). */
+  requeues: number;
 }
 
 /** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */

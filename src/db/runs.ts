@@ -69,26 +69,18 @@ export async function setRunConcurrency(q: Q, id: string, concurrency: number): 
   await q.query(`UPDATE mover.migration_runs SET concurrency = $2 WHERE id = $1`, [id, concurrency]);
 }
 
-/** Counts jobs (orgs) of a run that had nothing to do: one, or a whole prep batch. */
-export async function countSkipped(q: Q, id: string, orgs = 1): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET orgs_skipped = orgs_skipped + $2 WHERE id = $1`, [id, orgs]);
-}
-
-/** Counts one finished org of a run; called in the transaction that moved the org. */
-export async function countFinished(q: Q, id: string, failed: boolean, orgs = 1): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET orgs_finished = orgs_finished + $3, orgs_failed = orgs_failed + $2 WHERE id = $1`, [id, failed ? orgs : 0, orgs]);
-}
-
 /**
- * Counts a batch's orgs in the run, finished or skipped, once: a batch
- * delivered again counts nothing. False if it was counted before.
+ * Counts an item of the run (an org skipped, a prep batch's orgs finished or
+ * skipped) once: the same item counted again (a job delivered twice, a
+ * statement sent again after its answer was lost) adds nothing. False if it
+ * was counted before.
  */
-export async function countBatch(q: Q, id: string, batch: number, orgs: number, as: 'finished' | 'skipped'): Promise<boolean> {
-  const column = as === 'finished' ? 'orgs_finished' : 'orgs_skipped';
+export async function countOnce(q: Q, id: string, item: string, add: { finished?: number; failed?: number; skipped?: number }): Promise<boolean> {
   const { rows } = await q.query(
-    `WITH first AS (INSERT INTO mover.run_batches (run_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1)
-     UPDATE mover.migration_runs SET ${column} = ${column} + $3 WHERE id = $1 AND EXISTS (SELECT 1 FROM first) RETURNING 1`,
-    [id, batch, orgs],
+    `WITH first AS (INSERT INTO mover.run_counted (run_id, item) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1)
+     UPDATE mover.migration_runs SET orgs_finished = orgs_finished + $3, orgs_failed = orgs_failed + $4, orgs_skipped = orgs_skipped + $5
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM first) RETURNING 1`,
+    [id, item, add.finished ?? 0, add.failed ?? 0, add.skipped ?? 0],
   );
   return rows.length === 1;
 }

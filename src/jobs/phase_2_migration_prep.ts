@@ -6,7 +6,8 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isDataError } from '../errors.js';
+import { haltFleet } from '../runs/halt.js';
 import { tripOnFault } from '../runs/breaker.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
@@ -43,7 +44,7 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch: job.data.batch });
   const run = await runs.getRun(ctx.db, runId);
   if (!run || run.state !== 'working') {
-    await runs.countBatch(ctx.db, runId, job.data.batch, orgs.length, 'skipped');
+    await runs.countOnce(ctx.db, runId, `batch:${job.data.batch}`, { skipped: orgs.length });
     await runs.finishRunIfDone(ctx.db, runId);
     return { captured: 0, alreadyCaptured: 0, skipped: true };
   }
@@ -60,11 +61,17 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
     // Pin first, capture second: a captured org is always pinned, even if this job dies in between.
     await ctx.darklaunch.pinOrgsToCouch(todo.map((o) => o.name));
     const { inserted } = await insertOrgs(ctx.db, CAPTURES_FOR, todo).catch((err) => { throw classifyPgError(err, 'prep capture'); });
-    if (!(await runs.countBatch(ctx.db, runId, job.data.batch, orgs.length, 'finished'))) log.warn('batch delivered again; its orgs were counted the first time');
+    if (!(await runs.countOnce(ctx.db, runId, `batch:${job.data.batch}`, { finished: orgs.length }))) log.warn('batch delivered again; its orgs were counted the first time');
     await runs.finishRunIfDone(ctx.db, runId);
     log.info({ captured: inserted.length, already_captured: orgs.length - inserted.length - onSql.size, on_sql: onSql.size }, 'prep batch done');
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };
   } catch (err) {
+    // A data error (a row Postgres refuses) would fail again on every retry: the run halts for an operator.
+    if (isDataError(err)) {
+      log.error({ err: errorMessage(err) }, 'prep batch failed on its data; halting the prep run');
+      await haltFleet(ctx, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`, true).catch((e) => log.error({ err: errorMessage(e) }, 'could not record the halt'));
+      throw err;
+    }
     log.error({ err: errorMessage(err) }, 'prep batch failed; the prep run pauses');
     // Its orgs are not counted: the run cannot end without them. A batch is
     // safe to run again (it captures only what is still uncaptured), so the

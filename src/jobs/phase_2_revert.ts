@@ -54,12 +54,14 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   const lock = await tryLock(ctx.db, M, orgId);
   if (!lock) return { outcome: 'skipped' };
   let reverted = false;
+  // Set when a COMMIT's answer was lost and the org could not be read back: nobody knows if it reverted.
+  let unknown = false;
   try {
+    // A job delivered again for an org this run already has a result for was counted the first time.
+    if (await reverts.hasResult(ctx.db, runId, orgName)) return { outcome: 'skipped' };
     const run = await runs.getRun(ctx.db, runId);
     if (run?.state !== 'working' || !(await reverts.isCompleted(ctx.db, orgId))) {
-      // A job delivered again for an org this run already has a result for was counted the first time.
-      if (await reverts.hasResult(ctx.db, runId, orgName)) return { outcome: 'skipped' };
-      await runs.countSkipped(ctx.db, runId);
+      await runs.countOnce(ctx.db, runId, `skip:${orgId}`, { skipped: 1 });
       return { outcome: 'skipped' };
     }
     const writeBackAsked = run.params.writeBack === true;
@@ -91,14 +93,21 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       reverted = await inTransaction(ctx.db, async (c) => {
         if (!(await tracker.revertOrg(c, M, orgId))) return false;
         await deleteOwnedOrgObjects(c, M, orgId);
-        await runs.countFinished(c, runId, false);
+        await runs.countOnce(c, runId, `result:${orgId}`, { finished: 1 });
         await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
         return true;
       });
     } catch (err) {
       // Its COMMIT's answer lost: whether it reverted is read back, or the
       // put-back below would route a reverted org (no rows left in SQL) to SQL.
-      if (err instanceof OutcomeUnknownError) reverted = !(await reverts.isCompleted(ctx.db, orgId));
+      if (err instanceof OutcomeUnknownError) {
+        try {
+          reverted = !(await reverts.isCompleted(ctx.db, orgId));
+        } catch (readErr) {
+          unknown = true;
+          log.error({ err: errorMessage(readErr) }, 'could not read back whether the revert committed; the org stays dark with its mark for the reconciler');
+        }
+      }
       // Classified as migrate classifies its write: a constraint or data exception is this org's, anything else the database's.
       throw classifyPgError(err, 'revert in SQL');
     }
@@ -109,6 +118,11 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     log.info({ reverted, written_back: writtenBack }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
     return { outcome: reverted ? 'reverted' : 'skipped', writtenBack };
   } catch (err) {
+    if (unknown) {
+      // Putting it back either way could serve it from where its rows are not: the reconciler reads its state once Postgres answers.
+      await tripOnFault(ctx, log, type, runId, `revert of ${orgName}: ${errorMessage(err)}`);
+      throw err;
+    }
     log.error({ err: errorMessage(err), reverted }, 'revert failed; putting the org back as it was');
     // Not reverted: it stays completed, so it must stay routed to SQL, and up.
     // Reverted (committed, counted): it only has to come up again.
@@ -118,7 +132,7 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       await tracker.clearRevertMark(ctx.db, M, orgId);
       if (!reverted) {
         await reverts.recordResult(ctx.db, { runId, orgName, outcome: 'failed', detail: errorMessage(err) });
-        await runs.countFinished(ctx.db, runId, true);
+        await runs.countOnce(ctx.db, runId, `result:${orgId}`, { finished: 1, failed: 1 });
       }
     };
     try {
@@ -145,7 +159,7 @@ async function refuse(ctx: Context, orgId: string, orgName: string, detail: stri
   await tracker.clearRevertMark(ctx.db, M, orgId);
   await inTransaction(ctx.db, async (c) => {
     await reverts.recordResult(c, { runId, orgName, outcome: 'refused', differences, detail });
-    await runs.countFinished(c, runId, true);
+    await runs.countOnce(c, runId, `result:${orgId}`, { finished: 1, failed: 1 });
   });
 }
 

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import * as breakers from '../db/breakers.js';
-import { finishRunIfDone, getRun } from '../db/runs.js';
+import { activeRuns, finishRunIfDone, getRun } from '../db/runs.js';
 import { cachedSettings, getSettings } from '../db/settings.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
@@ -52,7 +52,8 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
     const { finished, failed } = await breakers.recentDataFailures(ctx.db, runId, window);
     if (finished < window || failed / finished <= share) return;
     const reason = `failure breaker: ${failed} of the last ${finished} finished orgs failed on their data (more than ${Math.round(share * 100)}%); look at their fail_detail before starting again`;
-    if (await breakers.openBreaker(ctx.db, runId, 'data', reason)) log.error({ migration_type: type, run_id: runId, failed, finished }, 'failure breaker open: halting the run');
+    // Opening it halts the run in the same statement; haltFleet then drains the waiting jobs and ends it once nothing is in flight.
+    if (await breakers.openBreaker(ctx.db, runId, 'data', reason)) log.error({ migration_type: type, run_id: runId, failed, finished }, 'failure breaker open: run halted');
     await haltFleet(ctx, type, runId, reason, true);
   } catch (err) {
     log.error({ migration_type: type, run_id: runId, err: errorMessage(err) }, 'could not check the failure breaker');
@@ -61,6 +62,7 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
 
 /** One pass of the tender, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts). */
 export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>): Promise<void> {
+  await alignQueues(ctx);
   for (const tripped of await breakers.trippedRuns(ctx.db)) {
     const lock = await tryLock(ctx.db, 'mover-breaker', tripped.id);
     if (!lock) continue;
@@ -99,5 +101,24 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
     log.warn({ retried: retried.length, orgs: retried.slice(0, 20), trips: run.breaker_trips, reason: run.breaker_reason }, 'breaker closed: the run goes on; orgs failed by the fault are ready again');
     // Nothing put back and nothing left: the run ends now (while open it could not).
     await finishRunIfDone(ctx.db, runId);
+  }
+}
+
+/**
+ * A working run's queue is paused exactly while its breaker is open or
+ * half-open. A pause sent while the queue Redis was away can land after the
+ * breaker closed (and would stall the run), a resume can be lost: each pass
+ * puts the queue right.
+ */
+async function alignQueues(ctx: Context): Promise<void> {
+  for (const run of await activeRuns(ctx.db)) {
+    const queue = ctx.queues[run.migration_type];
+    if (!queue || run.state !== 'working') continue;
+    const paused = await queue.isPaused();
+    const shouldPause = run.breaker !== 'closed';
+    if (paused === shouldPause) continue;
+    if (shouldPause) await queue.pause();
+    else await queue.resume();
+    ctx.log.warn({ migration_type: run.migration_type, run_id: run.id, breaker: run.breaker }, shouldPause ? 'queue paused to match its open breaker' : 'queue was paused with its breaker closed; resumed');
   }
 }

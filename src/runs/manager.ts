@@ -2,6 +2,7 @@
 // mover_manager). Runs live in Postgres; the queue carries the kind's jobs.
 // Nothing here knows one kind from another: each kind's RunSpec says how its
 // orgs are selected, batched and paced (src/jobs/kind.ts).
+import { randomUUID } from 'node:crypto';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { getSettings, setSetting } from '../db/settings.js';
@@ -30,7 +31,9 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   if (kind.run.checksRouting) await routingPreflight(ctx, req.expectRouting ?? 'any');
   const { targets, skipped = [] } = await kind.run.selectTargets(ctx, req);
   const requested = req.count !== 'all' ? req.count : req.orgs ? req.orgs.length : null;
-  const run = await runs.createRun(ctx.db, type, requested, targets.length, req.concurrency, req.params ?? {});
+  // The request's own id, kept with the run: an INSERT sent again after its answer was lost finds the run it made.
+  const requestId = randomUUID();
+  const run = (await runs.createRun(ctx.db, type, requested, targets.length, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
   await queue.setGlobalConcurrency(req.concurrency);
@@ -45,6 +48,11 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   ctx.log.info({ migration_type: type, run_id: run.id, orgs: targets.length, jobs: jobs.length, concurrency: req.concurrency }, 'run started');
   await runs.finishRunIfDone(ctx.db, run.id);
   return { run, skipped };
+}
+
+async function ownRun(ctx: Context, type: string, requestId: string): Promise<runs.RunRow | null> {
+  const latest = await runs.latestRun(ctx.db, type);
+  return latest?.params.requestId === requestId ? latest : null;
 }
 
 /** One job per org, named after it (what Bull Board lists), or one per batch of the kind's size. */

@@ -13,7 +13,7 @@ import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { getOrgStateById } from '../db/org-states.js';
-import { tryLock } from '../db/advisory-lock.js';
+import { tryLock, type AdvisoryLock } from '../db/advisory-lock.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
 
@@ -66,6 +66,20 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
+/** What makes this delivery the one that acts on the org: its lock, and the claim's generation (org_progress.requeues). */
+interface Ownership {
+  lock: AdvisoryLock;
+  generation: number;
+}
+
+/** This delivery no longer owns its org (its lock went with a Postgres connection, and someone else acted): it stops, touching nothing. */
+class OwnershipLostError extends Error {
+  constructor(why: string) {
+    super(`this delivery no longer owns the org: ${why}`);
+    this.name = 'OwnershipLostError';
+  }
+}
+
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
@@ -74,14 +88,34 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
+  const owner: Ownership = { lock, generation: 0 };
   try {
-    return await runSteps(kind, ctx, job, token, org);
+    return await runSteps(kind, ctx, job, token, org, owner);
   } finally {
-    await lock.release();
+    await owner.lock.release();
   }
 }
 
-async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef): Promise<OrgJobOutcome> {
+/**
+ * Before each step: the delivery still owns its org. A Postgres restart drops
+ * the org's advisory lock with its connection; then the lock is taken again
+ * and the org read back: still started by this run at the same generation,
+ * nobody acted on it meanwhile, and the delivery goes on.
+ */
+async function checkOwnership(ctx: Context, org: OrgRef, owner: Ownership): Promise<void> {
+  if (!owner.lock.lost) return;
+  org.log.warn('the org lock went with a Postgres connection; taking it again');
+  const again = await tryLock(ctx.db, org.type, org.orgId);
+  if (!again) throw new OwnershipLostError('another delivery or the reconciler holds its lock');
+  await owner.lock.release();
+  owner.lock = again;
+  const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
+  if (cur?.state !== 'started' || cur.run_id !== org.runId || cur.requeues !== owner.generation) {
+    throw new OwnershipLostError(`it is ${cur?.state ?? 'absent'} now (run ${cur?.run_id}, generation ${cur?.requeues})`);
+  }
+}
+
+async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef, owner: Ownership): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
     claim = await claimOrResume(kind, ctx, org);
@@ -104,18 +138,23 @@ async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, 
     return { outcome: 'skipped', reason: 'org already finished in this run' };
   }
   if (claim === 'skip') {
-    await runs.countSkipped(ctx.db, org.runId);
+    await runs.countOnce(ctx.db, org.runId, `skip:${org.orgId}`, { skipped: 1 });
     await runs.finishRunIfDone(ctx.db, org.runId);
     return { outcome: 'skipped', reason: 'org not ready for this run (held, already done, or the run halted)' };
   }
   if ('outcome' in claim) return claim;
 
+  owner.generation = claim.generation;
   // A delivery that finds its org committed (an earlier one got that far) only finishes it.
   const from = claim.resumedAt && claim.resumedAt === kind.committedFrom ? committedIndex(kind) : 0;
   let step = 'start';
   try {
-    return await runFrom(kind, ctx, org, from, (s) => (step = s));
+    return await runFrom(kind, ctx, org, from, (s) => (step = s), owner);
   } catch (err) {
+    if (err instanceof OwnershipLostError) {
+      org.log.warn({ step, err: err.message }, 'delivery stops; the org is left to whoever owns it now');
+      return { outcome: 'skipped', reason: err.message };
+    }
     if (isCommitted(kind, step)) return leaveCommitted(kind, ctx, org, step, err);
     return failAndRestore(kind, ctx, org, step, err);
   }
@@ -126,11 +165,14 @@ const isCommitted = (kind: OrgMigration, step: string) =>
   kind.committedFrom !== undefined && (step === 'complete' || kind.steps.findIndex((s) => s.name === step) >= committedIndex(kind));
 
 /** The kind's steps from index `from`, then started → completed. */
-async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void): Promise<OrgJobOutcome> {
+async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void, owner?: Ownership): Promise<OrgJobOutcome> {
   for (let i = from; i < kind.steps.length; i++) {
     const s = kind.steps[i];
     at(s.name);
-    if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name);
+    if (owner) await checkOwnership(ctx, org, owner);
+    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name))) {
+      throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
+    }
     org.log.debug({ step: s.name }, 'step');
     await s.run(ctx, org);
   }
@@ -154,27 +196,25 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
  * kind's preflight; failing it fails the org with nothing changed), then
  * claimed, ready → started, through the concurrency gate.
  */
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ resumedAt?: string } | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
+type Claim = { resumedAt?: string; generation: number };
+
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
-  if (cur?.state === 'started' && cur.run_id === org.runId) {
-    org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
-    return { resumedAt: cur.current_step ?? undefined };
-  }
-  if (cur?.run_id === org.runId && (cur.state === 'completed' || cur.state === 'failed')) {
-    org.log.warn({ state: cur.state }, 'job delivered again for an org this run already finished; nothing to do');
-    return 'finished';
-  }
+  const mine = alreadyMine(cur, org);
+  if (mine) return mine;
   if (cur?.state !== 'ready') {
     org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
     return 'skip';
   }
+  // The claim keeps the generation when the run took the org, else starts it at 0.
+  const generation = cur.run_id === org.runId ? cur.requeues : 0;
   if (kind.preflight) {
     try {
       await kind.preflight(ctx, org);
     } catch (err) {
       if (!isDataError(err)) throw err;
       const message = errorMessage(err);
-      if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', message))) return 'skip';
+      if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', message))) return (await readBack(ctx, org)) ?? 'skip';
       org.log.error({ step: 'preflight', err: message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
       await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
       await runs.finishRunIfDone(ctx.db, org.runId);
@@ -184,17 +224,28 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Pro
   const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, kind.steps[0].name);
   if (claim.claimed) {
     org.log.info('org started');
-    return {};
+    return { generation };
   }
   if (claim.reason === 'at_capacity' || claim.reason === 'breaker_open') return claim.reason;
-  if (claim.reason === 'not_ready') {
-    // A claim sent again after a lost connection may find its own first attempt committed.
-    const now = await getOrgStateById(ctx.db, org.type, org.orgId);
-    if (now?.state === 'started' && now.run_id === org.runId) {
-      org.log.warn('org found started by this run after a claim was sent again; resuming it');
-      return { resumedAt: now.current_step ?? undefined };
-    }
-  }
+  // A statement sent again after a lost connection may find its own first attempt committed.
+  const again = await readBack(ctx, org);
+  if (again) return again;
   org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
 }
+
+/** The org as this run left it: started (resume it) or finished (counted already); null if it is not this run's. */
+function alreadyMine(cur: Awaited<ReturnType<typeof getOrgStateById>>, org: OrgRef): Claim | 'finished' | null {
+  if (cur?.run_id !== org.runId) return null;
+  if (cur.state === 'started') {
+    org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
+    return { resumedAt: cur.current_step ?? undefined, generation: cur.requeues };
+  }
+  if (cur.state === 'completed' || cur.state === 'failed') {
+    org.log.warn({ state: cur.state }, 'job delivered again for an org this run already finished; nothing to do');
+    return 'finished';
+  }
+  return null;
+}
+
+const readBack = async (ctx: Context, org: OrgRef) => alreadyMine(await getOrgStateById(ctx.db, org.type, org.orgId), org);

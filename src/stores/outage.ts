@@ -48,10 +48,22 @@ export class OutcomeUnknownError extends Error {
   }
 }
 
+/**
+ * A store that stayed unreachable past the grace. Not unreachable any more in
+ * the sense of isStoreUnreachable: a caller that rides through too must not
+ * wait a second grace for the same outage.
+ */
+export class GraceExpiredError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'GraceExpiredError';
+  }
+}
+
 /** Whether the error (or any error in its cause chain) says the store is unreachable right now. */
 export function isStoreUnreachable(err: unknown): boolean {
   for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof OutcomeUnknownError) return false;
+    if (e instanceof OutcomeUnknownError || e instanceof GraceExpiredError) return false;
     const { code, statusCode, message } = e as { code?: unknown; statusCode?: unknown; message?: unknown };
     if (typeof code === 'string' && (NET_CODES.has(code) || PG_CODES.has(code))) return true;
     if (typeof statusCode === 'number' && HTTP_UNAVAILABLE.has(statusCode)) return true;
@@ -84,7 +96,7 @@ export async function rideThrough<T>(policy: OutagePolicy, store: string, what: 
       }
       if (Date.now() - since >= policy.graceMs) {
         policy.log.error({ store, what, err: message, waited_ms: Date.now() - since }, 'store still unreachable after the grace; giving up');
-        throw err;
+        throw new GraceExpiredError(`${store} unreachable for ${Math.round((Date.now() - since) / 1000)} s (${what}): ${message}`, { cause: err });
       }
       await sleep(Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt));
     }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { InfrastructureError, OrgDataError } from '../errors.js';
-import { OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
+import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
 
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
@@ -17,7 +17,8 @@ const guarded = new WeakSet<DbClient>();
  * slot in the pool, so nothing hangs for ever with an org in 503.
  */
 export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000 });
+  // keepAlive: a connection whose server vanished without a word errors in minutes, not after TCP's quarter of an hour.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
   const rawQuery = pool.query.bind(pool) as Db['query'];
@@ -90,7 +91,8 @@ export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>):
       // The first error is the one that matters; a connection that cannot even roll back is dropped, not reused.
       if (!committing) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       else broken = err as Error;
-      if (committing) throw new OutcomeUnknownError(`COMMIT: ${(err as Error).message}`, { cause: err });
+      // A COMMIT the server answered with an error (a deferred constraint, a serialization failure) did not commit; one whose connection broke may have.
+      if (committing && isStoreUnreachable(err)) throw new OutcomeUnknownError(`COMMIT: ${(err as Error).message}`, { cause: err });
       throw err;
     } finally {
       client.release(broken);
