@@ -24,13 +24,34 @@ describe('token check', () => {
     expect(ready.json().checks).toEqual({ postgres: 'ok', queue_redis: 'ok', darklaunch_redis: 'ok', couchdb: 'ok' });
   });
 
-  it('lets a browser into Bull Board with ?token= once, then by cookie', async () => {
+  it('lets a browser into Bull Board with ?token= once: a cookie, and the token out of the address bar at once', async () => {
     const first = await h.app.inject({ method: 'GET', url: '/admin/queues?token=test-token-not-secret' });
-    expect(first.statusCode).toBe(200);
-    const cookie = String(first.headers['set-cookie']).split(';')[0];
+    expect(first.statusCode).toBe(303);
+    expect(first.headers.location).toBe('/admin/queues');
+    const setCookie = String(first.headers['set-cookie']);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    const cookie = setCookie.split(';')[0];
     const again = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(again.statusCode).toBe(200);
     expect(again.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_revert']);
+  });
+
+  it('signs a browser in with a form that posts the token (never in a URL), and refuses a wrong one', async () => {
+    const page = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: { accept: 'text/html' } });
+    expect(page.statusCode).toBe(401);
+    expect(page.body).toContain('<form method="post" action="/login">');
+    const wrong = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=guess&next=%2Fadmin%2Fqueues', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const right = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=test-token-not-secret&next=%2Fadmin%2Fqueues', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(right.statusCode).toBe(303);
+    expect(right.headers.location).toBe('/admin/queues');
+    const cookie = String(right.headers['set-cookie']).split(';')[0];
+    expect((await h.app.inject({ method: 'GET', url: '/settings', headers: { cookie } })).statusCode).toBe(200);
+    // Never sent on to another site.
+    const away = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=test-token-not-secret&next=https%3A%2F%2Fevil.example', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(away.headers.location).toBe('/admin/queues');
   });
 });
 

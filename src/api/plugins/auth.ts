@@ -1,11 +1,18 @@
-// Every route but the health probes needs the bearer token. A browser opening
-// Bull Board passes it once as ?token= and gets a cookie for the rest.
+// Every route but the health probes and the login form needs the token: as
+// `Authorization: Bearer <token>` (the CLI, scripts), or as the HttpOnly
+// cookie a browser gets from the login form (Bull Board, the runbook page).
+// The token never travels in a URL a browser keeps: the contract's one-time
+// `?token=` on Bull Board still works, but answers with the cookie and a
+// redirect to the same page without it; and every URL the api logs has any
+// token query parameter blanked (src/log.ts scrubs the token from every line).
 import { timingSafeEqual } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
 import fp from 'fastify-plugin';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 
-const OPEN = new Set(['/healthz', '/readyz']);
-const COOKIE = 'mover_token';
+const OPEN = new Set(['/healthz', '/readyz', '/login']);
+export const TOKEN_COOKIE = 'mover_token';
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -13,31 +20,57 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function cookieToken(req: FastifyRequest): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === COOKIE) return decodeURIComponent(v.join('='));
-  }
-  return undefined;
+/** Where the login form may send the browser on: a path of this api, never another site. */
+const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : '/admin/queues');
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(next: string, failed: boolean): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mover: sign in</title>
+<style>body{font:15px system-ui,sans-serif;max-width:26rem;margin:4rem auto;color:#222}input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.8rem;padding:.4rem 1rem}.err{color:#b00}</style></head>
+<body><h1>mover</h1>${failed ? '<p class="err">That token is not the one this api was started with.</p>' : ''}
+<form method="post" action="/login"><label for="token">API token (MOVER_API_TOKEN)</label>
+<input id="token" name="token" type="password" autocomplete="current-password" autofocus>
+<input type="hidden" name="next" value="${escapeHtml(next)}"><button type="submit">Sign in</button></form></body></html>`;
 }
 
 export default fp(async function auth(app: FastifyInstance, opts: { token: string }) {
+  await app.register(cookie);
+  await app.register(formbody);
+  const setCookie = (reply: FastifyReply) =>
+    reply.setCookie(TOKEN_COOKIE, opts.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
+
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (OPEN.has(path)) return;
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (bearer && same(bearer, opts.token)) return;
+    const fromCookie = req.cookies[TOKEN_COOKIE];
+    if (fromCookie && same(fromCookie, opts.token)) return;
     if (path.startsWith('/admin/queues')) {
-      const queryToken = (req.query as Record<string, string> | undefined)?.token;
+      const url = new URL(req.url, 'http://mover');
+      const queryToken = url.searchParams.get('token');
       if (queryToken && same(queryToken, opts.token)) {
-        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(queryToken)}; Path=/admin/queues; HttpOnly; SameSite=Strict`);
-        return;
+        // Let in once, by cookie from now on, and out of the address bar and history at once.
+        url.searchParams.delete('token');
+        return setCookie(reply).redirect(url.pathname + url.search, 303);
       }
-      const fromCookie = cookieToken(req);
-      if (fromCookie && same(fromCookie, opts.token)) return;
     }
+    const wantsHtml = req.method === 'GET' && (req.headers.accept ?? '').includes('text/html');
+    if (wantsHtml) return reply.code(401).type('text/html').send(loginPage(safeNext(req.url.replace(/([?&])token=[^&]*/g, '$1')), false));
     return reply.code(401).send({ error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <MOVER_API_TOKEN>)' });
+  });
+
+  app.get('/login', async (req, reply) => reply.type('text/html').send(loginPage(safeNext((req.query as { next?: string }).next), false)));
+
+  // The form posts the token in the body: it never appears in a URL, a log line or the browser's history.
+  app.post('/login', async (req, reply) => {
+    const body = (req.body ?? {}) as { token?: unknown; next?: unknown };
+    const next = safeNext(body.next);
+    if (typeof body.token !== 'string' || !same(body.token, opts.token)) {
+      req.log.warn('sign-in with a wrong token');
+      return reply.code(401).type('text/html').send(loginPage(next, true));
+    }
+    return setCookie(reply).redirect(next, 303);
   });
 });
