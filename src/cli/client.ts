@@ -1,0 +1,53 @@
+// The CLI's side of the HTTP API: it runs anywhere an operator has the api's
+// URL and token (MOVER_API_URL, MOVER_API_TOKEN), and turns every failure into
+// one line and a documented exit code.
+
+/** Exit codes (README, "The mover CLI"): 0 done, 1 error, 2 usage, 3 conflict (409), 4 not found (404). */
+export const EXIT = { ok: 0, error: 1, usage: 2, conflict: 3, notFound: 4 } as const;
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface Api {
+  url: string;
+  call<T = any>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, contentType?: string): Promise<T>;
+}
+
+export function apiFromEnv(env: Record<string, string | undefined> = process.env): Api {
+  const url = (env.MOVER_API_URL?.trim() || 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const token = env.MOVER_API_TOKEN?.trim();
+  return {
+    url,
+    async call(method, path, body, contentType = 'application/json') {
+      if (!token) throw new CliError('MOVER_API_TOKEN is not set: the api answers nothing without it', EXIT.usage);
+      let res: Response;
+      try {
+        res = await fetch(url + path, {
+          method,
+          headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}), 'x-mover-actor': env.USER ?? 'mover-cli' },
+          body: body === undefined ? undefined : contentType === 'application/json' ? JSON.stringify(body) : String(body),
+        });
+      } catch (err) {
+        throw new CliError(`cannot reach the api at ${url} (MOVER_API_URL): ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, EXIT.error);
+      }
+      const text = await res.text();
+      let data: any = text;
+      try {
+        data = text ? JSON.parse(text) : null;
+      } catch (err) {
+        // Not JSON (the metrics text): handed back as it is.
+        data = text || String(err);
+      }
+      if (res.ok) return data;
+      const why = typeof data === 'object' && data ? `${data.error ?? res.status}: ${data.message ?? text}` : text;
+      if (res.status === 401) throw new CliError(`401 unauthorized: the api refused MOVER_API_TOKEN`, EXIT.error);
+      if (res.status === 409) throw new CliError(`409 ${why}`, EXIT.conflict);
+      if (res.status === 404) throw new CliError(`404 ${why}`, EXIT.notFound);
+      throw new CliError(`${res.status} ${why}`, EXIT.error);
+    },
+  };
+}

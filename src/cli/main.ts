@@ -1,0 +1,202 @@
+// mover — the operator's console (legacy `mover console`), over the HTTP API.
+// Every call of the runbook by the operator's words; `--json` on every
+// command for scripts; exit codes: 0 done, 1 error, 2 usage, 3 conflict,
+// 4 not found. README, "The mover CLI".
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { apiFromEnv, CliError, EXIT, type Api } from './client.js';
+import { phaseLines, runLine, stdout, watchAccount, watchPhase, watchRun } from './progress.js';
+
+const T = 'phase_2_migration';
+const api: Api = apiFromEnv();
+const program = new Command('mover').description('Move Chef orgs from CouchDB to PostgreSQL: the runbook, runs, orgs and settings of a mover fleet (MOVER_API_URL, MOVER_API_TOKEN)');
+program.addOption(new Option('--json', 'print the API reply as JSON (for scripts)')).exitOverride().showHelpAfterError();
+
+const json = () => program.opts().json === true;
+/** Prints the reply as JSON with --json, else the human lines. */
+function show(reply: unknown, lines: () => string | string[]): void {
+  if (json()) process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+  else process.stdout.write(`${[lines()].flat().join('\n')}\n`);
+}
+const int = (v: string) => {
+  if (!/^\d+$/.test(v)) throw new CliError(`not a whole number: "${v}"`, EXIT.usage);
+  return Number(v);
+};
+const countOf = (v: string) => (v === 'all' ? 'all' : int(v));
+/** Org names from arguments and/or --file (one a line, # comments and blank lines ignored). */
+function orgNames(args: string[], file?: string): string[] {
+  const fromFile = file ? readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean) : [];
+  const names = [...args, ...fromFile];
+  if (!names.length) throw new CliError('name at least one org, or give --file', EXIT.usage);
+  return names;
+}
+
+// --- phases (the runbook) ---
+const phase = program.command('phase').description('the runbook: four phases of steps');
+phase.command('list').description('every phase and its state').action(async () => {
+  const r = await api.call('GET', '/phases');
+  show(r, () => r.phases.map((p: any) => `phase ${p.phase}: ${p.title} — ${p.state}`));
+});
+phase.command('show <n>').description("a phase's steps, and what a waiting step asks").action(async (n: string) => {
+  const r = await api.call('GET', `/phases/${int(n)}`);
+  show(r, () => phaseLines(r));
+});
+phase
+  .command('start <n>')
+  .description('start (or resume) phase n: 1 migrate listed orgs, 2 route new orgs to SQL, 3 migrate the rest, 4 purge')
+  .option('--orgs-file <file>', 'phase 1: the orgs to migrate, one a line')
+  .option('--orgs <names...>', 'phase 1: the orgs to migrate')
+  .option('--concurrency <n>', 'phases 1 and 3: orgs in flight at once')
+  .option('--sleep-time <ms>', 'phase 3: pacing of org starts')
+  .option('--confirm <word>', 'phase 4: purge-couchdb-data')
+  .option('--dry-run', 'phase 4: report what would be purged, change nothing')
+  .option('--watch', 'follow it until it completes, fails or waits for you')
+  .action(async (n: string, o: any) => {
+    const body: Record<string, unknown> = {};
+    if (o.orgsFile || o.orgs) body.orgs = orgNames(o.orgs ?? [], o.orgsFile);
+    if (o.concurrency) body.concurrency = int(o.concurrency);
+    if (o.sleepTime) body.sleepTimeMs = int(o.sleepTime);
+    if (o.confirm) body.confirm = o.confirm;
+    if (o.dryRun) body.dryRun = true;
+    const r = await api.call('POST', `/phases/${int(n)}/start`, body);
+    show(r, () => `phase ${r.phase} ${r.resumed ? 'resumed' : 'started'} (${r.state}); follow it: mover phase watch ${r.phase}`);
+    if (o.watch && !json()) await finishWatch(await watchPhase(api, int(n), stdout));
+  });
+phase
+  .command('confirm <n> <step>')
+  .description('say a manual step is done')
+  .requiredOption('--by <name>', 'who did it (on the audit record)')
+  .option('--note <text>', 'what was done')
+  .action(async (n: string, step: string, o: { by: string; note?: string }) => {
+    const r = await api.call('POST', `/phases/${int(n)}/steps/${step}/confirm`, { by: o.by, ...(o.note ? { note: o.note } : {}) });
+    show(r, () => [`step ${step} confirmed by ${o.by}`, ...phaseLines(r)]);
+  });
+phase
+  .command('watch <n>')
+  .description('follow a phase live: its steps, its run, the manual step waiting for you')
+  .option('--until-done', 'keep watching through manual steps until the phase completes, fails or halts')
+  .action(async (n: string, o: { untilDone?: boolean }) => {
+    const r = await watchPhase(api, int(n), json() ? { tty: false, write: () => {} } : stdout, { untilDone: o.untilDone });
+    if (json()) show(r, () => '');
+    await finishWatch(r);
+  });
+
+async function finishWatch(p: any): Promise<void> {
+  if (p.state === 'failed' || p.state === 'halted') throw new CliError(`phase ${p.phase} ${p.state}`, EXIT.error);
+}
+
+// --- the account snapshot ---
+const account = program.command('account').description('the account snapshot (orgs and AuthJoins from opscode_account)');
+account.command('show').action(async () => {
+  const r = await api.call('GET', '/account');
+  show(r, () => `${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins, refreshed ${r.refreshedAt ?? 'never'} — ${r.state}`);
+});
+account.command('refresh').description('read opscode_account again, and wait for it').option('--no-wait', 'queue it and return').action(async (o: { wait: boolean }) => {
+  const job = await api.call('POST', '/account/refresh');
+  if (!o.wait) return show(job, () => `refresh queued (job ${job.jobId})`);
+  const r = await watchAccount(api, json() ? { tty: false, write: () => {} } : stdout);
+  show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins — ${r.state}`);
+  if (r.state === 'failed') throw new CliError('the account refresh failed; see the worker log', EXIT.error);
+});
+
+// --- orgs (the state tracker) ---
+const orgs = program.command('orgs').description('orgs in the state tracker');
+const typeOpt = () => new Option('--type <type>', 'migration type').default(T);
+for (const [name, path, what] of [
+  ['capture', 'orgs', 'capture orgs as holding (legacy insert_one_org)'],
+  ['ready', 'ready', 'holding → ready (all holding orgs when none is named)'],
+  ['hold', 'hold', 'ready → holding'],
+  ['reset', 'reset', "failed → holding; their SQL rows mover wrote are deleted"],
+] as const) {
+  orgs
+    .command(`${name} [names...]`)
+    .description(what)
+    .option('--file <file>', 'org names, one a line')
+    .addOption(typeOpt())
+    .action(async (names: string[], o: { file?: string; type: string }) => {
+      const all = name === 'ready' && !names.length && !o.file;
+      const r = await api.call('POST', `/migrations/${o.type}/${path}`, all ? {} : { orgs: orgNames(names, o.file) });
+      show(r, () =>
+        name === 'capture'
+          ? [`inserted ${r.inserted.length}, duplicate ${r.duplicate.length}, unknown ${r.unknown.length}`, ...r.unknown.map((u: string) => `  unknown: ${u}`)]
+          : [`updated ${r.updated}`, ...(r.skipped ?? []).map((s: string) => `  skipped: ${s}`)],
+      );
+    });
+}
+orgs.command('show <name>').description("an org's states, failures and darklaunch flags").action(async (name: string) => {
+  const r = await api.call('GET', `/orgs/${encodeURIComponent(name)}`);
+  show(r, () => [
+    `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
+    ...Object.entries(r.states).map(([t, s]: [string, any]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`),
+    `  darklaunch: couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
+    ...(r.failures ?? []).slice(0, 5).map((f: any) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
+  ]);
+});
+
+// --- runs ---
+const run = program.command('run').description('runs of a migration type (legacy mover_manager)');
+run
+  .command('start [type]')
+  .option('--count <n>', 'how many ready orgs, or all', 'all')
+  .option('--concurrency <n>', 'orgs in flight at once, fleet-wide', '8')
+  .option('--watch', 'follow it until it ends')
+  .action(async (type = T, o: any) => {
+    const r = await api.call('POST', `/migrations/${type}/start`, { count: countOf(o.count), concurrency: int(o.concurrency) });
+    show(r, () => `run ${r.runId} started: ${r.orgs} orgs`);
+    if (o.watch && !json()) await watchRun(api, type, stdout);
+  });
+run.command('status [type]').option('--watch', 'follow it live until it ends').action(async (type = T, o: { watch?: boolean }) => {
+  if (o.watch && !json()) return void (await watchRun(api, type, stdout));
+  const r = await api.call('GET', `/migrations/${type}/status`);
+  show(r, () => [`run ${r.runId ?? '-'}: ${runLine(r, null, false)}`, ...(r.stop_reason ? [`  stopped: ${r.stop_reason}`] : [])]);
+});
+run.command('halt [type]').description('start no more orgs anywhere; running ones finish').action(async (type = T) => {
+  const r = await api.call('POST', `/migrations/${type}/halt`);
+  show(r, () => `run ${r.runId}: ${r.state}`);
+});
+run.command('concurrency <n> [type]').description('orgs in flight at once, fleet-wide, now').action(async (n: string, type = T) => {
+  const r = await api.call('PUT', `/migrations/${type}/concurrency`, { concurrency: int(n) });
+  show(r, () => `concurrency ${r.concurrency}`);
+});
+
+program
+  .command('revert [names...]')
+  .description('send completed orgs back to CouchDB (refused if they changed on SQL, unless --write-back)')
+  .option('--all', 'every completed org')
+  .option('--count <n>', 'this many completed orgs, by org_id')
+  .option('--file <file>', 'org names, one a line')
+  .option('--write-back', 'write what changed on SQL back to CouchDB first')
+  .option('--concurrency <n>', 'orgs at once', '8')
+  .action(async (names: string[], o: any) => {
+    const which = o.all ? { count: 'all' } : o.count ? { count: int(o.count) } : { orgs: orgNames(names, o.file) };
+    const r = await api.call('POST', '/migrations/phase_2_revert/start', { ...which, concurrency: int(o.concurrency), writeBack: o.writeBack === true });
+    show(r, () => [`revert run ${r.runId}: ${r.orgs} orgs`, ...r.skipped.map((s: string) => `  skipped (not completed): ${s}`)]);
+  });
+
+// --- settings and audit ---
+const settings = program.command('settings').description('pacing, drain wait, breakers');
+settings.command('show').action(async () => {
+  const r = await api.call('GET', '/settings');
+  show(r, () => Object.entries(r).map(([k, v]) => `${k}: ${JSON.stringify(v)}`));
+});
+settings.command('sleep-time <ms>').description('pacing of org starts (legacy sleep_time); 0 removes it').action(async (ms: string) => {
+  const r = await api.call('PUT', '/settings/sleep-time', { ms: int(ms) });
+  show(r, () => `sleep time ${r.sleepTimeMs} ms`);
+});
+settings.command('drain-wait <ms>').option('--acknowledge-risk', 'below 5000 ms: writes in flight at the 503 switch have less time to land').action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
+  const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledgeRisk: true } : {}) });
+  show(r, () => `drain wait ${r.drainWaitMs} ms`);
+});
+program.command('audit').description('who changed what, newest first').option('--limit <n>', 'entries', '50').action(async (o: { limit: string }) => {
+  const r = await api.call('GET', `/audit?limit=${int(o.limit)}`);
+  show(r, () => r.entries.map((e: any) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  const code = err instanceof CliError ? err.exitCode : EXIT.error;
+  process.stderr.write(`mover: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(code);
+}

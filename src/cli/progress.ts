@@ -1,0 +1,102 @@
+// Live progress for work that takes time: a run's bar (orgs finished of the
+// run's total, orgs/s, ETA, failed, dark now, the breaker), a phase's steps
+// with the waiting manual step's command, the account refresh. On a TTY one
+// line is redrawn; otherwise (a pipe, a log) plain lines, one per change.
+import type { Api } from './client.js';
+
+export interface Out {
+  tty: boolean;
+  write(s: string): void;
+}
+
+export const stdout: Out = { tty: Boolean(process.stdout.isTTY), write: (s) => process.stdout.write(s) };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function duration(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '?';
+  const m = Math.floor(s / 60);
+  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+}
+
+/** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
+export function runLine(status: any, rate: number | null, tty: boolean): string {
+  const total = status.orgs_completed + status.objects_in_progress + (typeof status.objects_remaining === 'number' ? status.objects_remaining : 0);
+  const done = status.orgs_completed;
+  const width = 24;
+  const filled = total ? Math.round((done / total) * width) : 0;
+  const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
+  const eta = rate && rate > 0 ? duration((total - done) / rate) : '?';
+  const breaker = status.breaker && status.breaker.state !== 'closed' ? `  BREAKER ${status.breaker.state.toUpperCase()}: ${status.breaker.reason}` : '';
+  return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}  ${status.state}${breaker}`;
+}
+
+/** Follows a run until it ends; returns its last status. */
+export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000): Promise<any> {
+  const seen: { at: number; done: number }[] = [];
+  let last = '';
+  for (;;) {
+    const status = await api.call('GET', `/migrations/${type}/status`);
+    seen.push({ at: Date.now(), done: status.orgs_completed });
+    // orgs/s over the last minute of samples.
+    const from = seen.find((s) => Date.now() - s.at <= 60_000) ?? seen[0];
+    const rate = seen.length > 1 && Date.now() > from.at ? ((status.orgs_completed - from.done) * 1000) / (Date.now() - from.at) : null;
+    const line = runLine(status, rate, out.tty);
+    if (out.tty) out.write(`\r\x1b[2K${line}`);
+    else if (line.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed') !== last.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed')) out.write(`${line}\n`);
+    last = line;
+    if (status.state === 'ready') {
+      if (out.tty) out.write('\n');
+      return status;
+    }
+    await sleep(everyMs);
+  }
+}
+
+const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', waiting_confirmation: '?', failed: '!', pending: ' ' };
+
+/** A phase's steps, one a line, with what a waiting manual step asks of the operator. */
+export function phaseLines(phase: any): string[] {
+  const lines = [`phase ${phase.phase}: ${phase.title} — ${phase.state}`];
+  for (const s of phase.steps) {
+    const progress = s.detail?.orgs_in_run !== undefined ? ` (${s.detail.orgs_finished ?? 0}/${s.detail.orgs_in_run} orgs, ${s.detail.orgs_failed ?? 0} failed)` : '';
+    lines.push(`  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`);
+    if (s.state === 'waiting_confirmation') {
+      lines.push(`        waiting for you: ${s.detail?.command ?? s.command ?? '(a manual step)'}`);
+      lines.push(`        then: mover phase confirm ${phase.phase} ${s.id} --by <your name> [--note "..."]`);
+    }
+    if (s.detail?.breaker) lines.push(`        breaker ${s.detail.breaker.state}: ${s.detail.breaker.reason}`);
+  }
+  return lines;
+}
+
+/** Follows a phase until it completes, fails, halts or waits for a confirmation; returns its last view. */
+export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<any> {
+  let last = '';
+  let drawn = 0;
+  for (;;) {
+    const phase = await api.call('GET', `/phases/${n}`);
+    const text = phaseLines(phase).join('\n');
+    if (text !== last) {
+      // On a TTY the block is redrawn in place; elsewhere each change is printed once.
+      if (out.tty && drawn) out.write(`\x1b[${drawn}A\x1b[0J`);
+      out.write(`${text}\n`);
+      drawn = text.split('\n').length;
+      last = text;
+    }
+    const ended = ['completed', 'failed', 'halted', 'not_started'].includes(phase.state);
+    if (ended || (phase.state === 'waiting' && !opts.untilDone)) return phase;
+    await sleep(opts.everyMs ?? 1000);
+  }
+}
+
+/** Follows the account refresh until the snapshot is no longer refreshing. */
+export async function watchAccount(api: Api, out: Out, everyMs = 500): Promise<any> {
+  for (let i = 0; ; i++) {
+    const account = await api.call('GET', '/account');
+    if (account.state !== 'refreshing') return account;
+    if (out.tty) out.write(`\r\x1b[2Krefreshing the account snapshot ${'|/-\\'[i % 4]}`);
+    else if (i === 0) out.write('refreshing the account snapshot\n');
+    await sleep(everyMs);
+  }
+}
