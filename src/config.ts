@@ -21,6 +21,8 @@ export interface Config {
    * and stall check).
    */
   jobLockMs: number;
+  /** A worker serves its own process metrics on this port (GET /metrics); unset: none. */
+  metricsPort?: number;
 }
 
 export class ConfigError extends Error {
@@ -90,6 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
     dryRun: bool(env, 'DRY_RUN', false),
     storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
     jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000),
+    ...(env.METRICS_PORT?.trim() ? { metricsPort: int(env, 'METRICS_PORT', 0, 1, 65535) } : {}),
   };
 }
 

@@ -132,10 +132,13 @@ describe('capture and settings', () => {
     expect((await h.api('GET', '/darklaunch/default')).body).toEqual({ couchdb_containers: false, couchdb_groups: false });
   });
 
-  it('serves Prometheus metrics', async () => {
+  it('serves Prometheus metrics: process, fleet and per-org figures, labels escaped by prom-client', async () => {
     const res = await h.api('GET', '/metrics');
     expect(res.text).toContain('mover_orgs{migration_type="phase_2_migration",state="ready"} 1');
     expect(res.text).toContain('mover_queue_jobs{queue="phase_2_migration",state="waiting"}');
+    expect(res.text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(res.text).toContain('# TYPE mover_step_duration_seconds histogram');
+    expect(res.text).toMatch(/^mover_orgs_dark \d+$/m);
   });
 });
 

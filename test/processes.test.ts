@@ -59,9 +59,14 @@ describe('process start-up', () => {
     expect(lines[0]).toContain(name);
   });
 
-  it('runs a worker that stops cleanly on SIGTERM and never logs the token', async () => {
-    const p = run('src/workers/worker.ts', envOf(h));
+  it('runs a worker that serves its own metrics on METRICS_PORT, stops cleanly on SIGTERM and never logs the token', async () => {
+    const metricsPort = await freePort();
+    const p = run('src/workers/worker.ts', envOf(h, { METRICS_PORT: String(metricsPort) }));
     await until('worker started', () => p.out().includes('worker started'));
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(metrics).toContain('# TYPE mover_org_duration_seconds histogram');
+    expect(metrics).toContain('# TYPE mover_orgs_finished_total counter');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.out()).toContain('worker stopping');

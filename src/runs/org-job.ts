@@ -16,6 +16,7 @@ import { getOrgStateById } from '../db/org-states.js';
 import { tryLock, type AdvisoryLock } from '../db/advisory-lock.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
+import { orgDuration, orgsFinished, stepDuration } from '../metrics.js';
 
 export interface OrgRef {
   type: string;
@@ -59,7 +60,7 @@ export interface OrgMigration {
   committedFrom?: string;
 }
 
-export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string };
+export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string; kind?: 'data' | 'infrastructure' };
 
 /** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
 export const AT_CAPACITY_RETRY_MS = 1000;
@@ -89,8 +90,14 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
   const owner: Ownership = { lock, generation: 0 };
+  const started = Date.now();
   try {
-    return await runSteps(kind, ctx, job, token, org, owner);
+    const result = await runSteps(kind, ctx, job, token, org, owner);
+    if (result.outcome !== 'skipped') {
+      orgDuration.observe({ migration_type: kind.type, outcome: result.outcome }, (Date.now() - started) / 1000);
+      orgsFinished.inc({ migration_type: kind.type, outcome: result.outcome, fail_location: result.step ?? '', kind: result.kind ?? '' });
+    }
+    return result;
   } finally {
     await owner.lock.release();
   }
@@ -174,7 +181,12 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
       throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
     }
     org.log.debug({ step: s.name }, 'step');
-    await s.run(ctx, org);
+    const timer = stepDuration.startTimer({ migration_type: kind.type, step: s.name });
+    try {
+      await s.run(ctx, org);
+    } finally {
+      timer();
+    }
   }
   at('complete');
   const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId);
@@ -218,7 +230,7 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Pro
       org.log.error({ step: 'preflight', err: message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
       await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
       await runs.finishRunIfDone(ctx.db, org.runId);
-      return { outcome: 'failed', step: 'preflight', reason: message };
+      return { outcome: 'failed', step: 'preflight', reason: message, kind: 'data' };
     }
   }
   const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, kind.steps[0].name);

@@ -34,7 +34,7 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
   } catch (e) {
     org.log.warn({ err: errorMessage(e) }, 'could not end the run yet; the reconciler will');
   }
-  return { outcome: 'failed', step, reason: message };
+  return { outcome: 'failed', step, reason: message, kind: dataError ? 'data' : 'infrastructure' };
 }
 
 /** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */

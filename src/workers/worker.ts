@@ -2,6 +2,7 @@
 import { boot } from '../boot.js';
 import { closeContext } from '../context.js';
 import { startFleet } from './fleet.js';
+import { serveMetrics } from '../metrics.js';
 
 const ctx = await boot('mover-worker');
 const { config, log } = ctx;
@@ -16,6 +17,7 @@ ctx.queueRedis
   .catch((err) => log.debug({ err: (err as Error).message }, 'could not read the queue Redis maxmemory-policy (CONFIG refused?)'));
 
 const fleet = startFleet(ctx, { concurrency: config.workerConcurrency });
+const metricsServer = config.metricsPort ? serveMetrics(config.metricsPort, log) : undefined;
 log.info({ concurrency: config.workerConcurrency, queue_prefix: config.queuePrefix, dry_run: config.dryRun }, 'worker started');
 
 let stopping = false;
@@ -23,6 +25,7 @@ async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'worker stopping: no new jobs; running ones get 25 s');
+  metricsServer?.close();
   await fleet.close(25_000);
   await closeContext(ctx);
   process.exit(0);

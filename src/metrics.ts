@@ -1,0 +1,147 @@
+// Metrics operators can alert on (prom-client). Each process counts what it
+// does in its own registry (default process metrics, per-org and per-step
+// durations, orgs finished by outcome and failing step), served by the api at
+// /metrics and by a worker on METRICS_PORT; Prometheus sums the processes.
+// The api adds what describes the fleet as a whole, read from cheap sources
+// only: queue depths, runs and their breakers, orgs dark now, and org counts
+// by state from a cache refreshed in the background (never a GROUP BY over the
+// state table inside a scrape).
+import { createServer, type Server } from 'node:http';
+import client, { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Context } from './context.js';
+import { countByState } from './db/org-states.js';
+import { activeRuns, inFlightOrgs } from './db/runs.js';
+import { errorMessage } from './errors.js';
+
+/** This process's registry: default process metrics and what its workers count. */
+export const registry = new Registry();
+client.collectDefaultMetrics({ register: registry });
+
+const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 300];
+
+export const orgDuration = new client.Histogram({
+  name: 'mover_org_duration_seconds',
+  help: 'Time from claiming an org to completing or failing it (the org is dark for most of it).',
+  labelNames: ['migration_type', 'outcome'],
+  buckets: DURATION_BUCKETS,
+  registers: [registry],
+});
+
+export const stepDuration = new client.Histogram({
+  name: 'mover_step_duration_seconds',
+  help: 'Time each step of a per-org migration took, whatever its outcome.',
+  labelNames: ['migration_type', 'step'],
+  buckets: DURATION_BUCKETS,
+  registers: [registry],
+});
+
+export const orgsFinished = new client.Counter({
+  name: 'mover_orgs_finished_total',
+  help: 'Orgs this process finished, by outcome (completed, failed) and, for a failure, the step it failed at (fail_location) and its kind (data, infrastructure).',
+  labelNames: ['migration_type', 'outcome', 'fail_location', 'kind'],
+  registers: [registry],
+});
+
+const ORG_COUNTS_MAX_AGE_MS = 30_000;
+
+/** The fleet-wide gauges of one api (a registry per app, so a rebuilt app in tests does not collide). */
+export function fleetRegistry(ctx: Context): Registry {
+  const fleet = new Registry();
+  let orgCounts: { at: number; rows: Awaited<ReturnType<typeof countByState>>; refreshing?: Promise<void> } = { at: 0, rows: [] };
+  const refreshOrgCounts = () => {
+    orgCounts.refreshing ??= countByState(ctx.db).then(
+      (rows) => void (orgCounts = { at: Date.now(), rows }),
+      (err) => {
+        ctx.log.warn({ err: errorMessage(err) }, 'could not count orgs by state for /metrics; the last counts stay');
+        orgCounts.refreshing = undefined;
+      },
+    );
+    return orgCounts.refreshing;
+  };
+  new client.Gauge({
+    name: 'mover_orgs',
+    help: `Orgs in the state tracker by migration type and state (counted in the background, at most ${ORG_COUNTS_MAX_AGE_MS / 1000} s old).`,
+    labelNames: ['migration_type', 'state'],
+    registers: [fleet],
+    async collect() {
+      // The first scrape waits for a count; later ones answer from the last one and refresh it behind.
+      if (!orgCounts.at) await refreshOrgCounts();
+      else if (Date.now() - orgCounts.at > ORG_COUNTS_MAX_AGE_MS) void refreshOrgCounts();
+      this.reset();
+      for (const r of orgCounts.rows) this.set({ migration_type: r.migration_type, state: r.state }, r.count);
+    },
+  });
+  new client.Gauge({
+    name: 'mover_queue_jobs',
+    help: 'Jobs in each queue by BullMQ state.',
+    labelNames: ['queue', 'state'],
+    registers: [fleet],
+    async collect() {
+      this.reset();
+      for (const [name, q] of Object.entries(ctx.queues)) {
+        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
+        for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
+      }
+    },
+  });
+  const runs = { list: [] as Awaited<ReturnType<typeof activeRuns>> };
+  new client.Gauge({
+    name: 'mover_run_active',
+    help: 'Active runs (1) by migration type, state (working, halting), fatal_stop and breaker (closed, open, half_open).',
+    labelNames: ['migration_type', 'state', 'fatal_stop', 'breaker'],
+    registers: [fleet],
+    async collect() {
+      runs.list = await activeRuns(ctx.db);
+      this.reset();
+      for (const r of runs.list) this.set({ migration_type: r.migration_type, state: r.state, fatal_stop: String(r.fatal_stop), breaker: r.breaker }, 1);
+    },
+  });
+  new client.Gauge({
+    name: 'mover_run_orgs',
+    help: "Orgs of each active run by where they stand: enqueued, finished, failed, in_flight.",
+    labelNames: ['migration_type', 'run_id', 'count'],
+    registers: [fleet],
+    async collect() {
+      this.reset();
+      for (const r of await activeRuns(ctx.db)) {
+        const inFlight = await inFlightOrgs(ctx.db, r.id);
+        for (const [count, n] of Object.entries({ enqueued: r.enqueued, finished: r.orgs_finished, failed: r.orgs_failed, in_flight: inFlight.length })) this.set({ migration_type: r.migration_type, run_id: r.id, count }, n);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'mover_orgs_dark',
+    help: 'Orgs of active runs with 503_mode up right now (only orgs in flight can be); -1 when the darklaunch Redis does not answer.',
+    registers: [fleet],
+    async collect() {
+      const names = (await Promise.all((await activeRuns(ctx.db)).map((r) => inFlightOrgs(ctx.db, r.id)))).flat();
+      try {
+        this.set((await ctx.darklaunch.orgsDown(names)).length);
+      } catch (err) {
+        ctx.log.warn({ err: errorMessage(err) }, 'could not read which orgs are dark for /metrics');
+        this.set(-1);
+      }
+    },
+  });
+  return fleet;
+}
+
+/** A worker process's own metrics on METRICS_PORT (GET /metrics), when set. */
+export function serveMetrics(port: number, log: Logger): Server {
+  const server = createServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'could not collect metrics');
+      res.writeHead(500).end();
+    }
+  });
+  server.on('error', (err) => log.error({ port, err: err.message }, 'metrics server error'));
+  server.listen(port, () => log.info({ port }, 'worker metrics on /metrics'));
+  return server;
+}
