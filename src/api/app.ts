@@ -1,5 +1,7 @@
 // Builds the API: external plugins, our plugins, then routes, in that order.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { Context } from '../context.js';
 import bullBoard from './plugins/bull-board.js';
 import auth from './plugins/auth.js';
@@ -27,6 +29,17 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   // Org lists may come as files: text/plain, one name a line.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+  // The OpenAPI document is made from the routes' own schemas: /docs/json, browsable at /docs (behind the token).
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'mover', version: '1', description: 'Moves Chef orgs\' containers and groups from CouchDB to PostgreSQL. docs/api.md says it in words.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    // Bull Board's own routes and the docs' are not the API.
+    transform: ({ schema, url }) => ({ schema: /^\/(admin\/queues|docs|login)/.test(url) ? { ...schema, hide: true } : schema, url }),
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(context, { ctx });
   await app.register(errors);
   await app.register(auth, { token: ctx.config.apiToken });

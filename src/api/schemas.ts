@@ -12,3 +12,25 @@ export const Concurrency = Type.Integer({ minimum: 1, maximum: 1000 });
 export function migrationType(type: string): string {
   return kindOf(type).type;
 }
+
+// --- Replies: every route declares what it answers (OpenAPI at /docs; docs/openapi.json). ---
+
+/** Any JSON value, serialized as it is (free-form details, dates as ISO strings). */
+export const Json = (description: string) => Type.Unknown({ description });
+/** An object with the named fields, and whatever else the reply carries beside them. */
+export const Reply = <P extends Record<string, import('@sinclair/typebox').TSchema>>(props: P, description?: string) => Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
+export const ErrorReply = Type.Object({ error: Type.String({ description: 'a short code' }), message: Type.String({ description: 'what is wrong, naming the field' }) }, { additionalProperties: true });
+const ERRORS = {
+  400: ErrorReply,
+  401: ErrorReply,
+  404: ErrorReply,
+  409: ErrorReply,
+} as const;
+/** The route's success reply and the errors every guarded route may answer. */
+export function replies(ok: import('@sinclair/typebox').TSchema, code: 200 | 202 = 200): Record<number, import('@sinclair/typebox').TSchema> {
+  return { [code]: ok, ...ERRORS };
+}
+export const OrgLines = {
+  lines: Type.Optional(Json('text/plain bodies: each line with its org and result')),
+  failed_lines: Type.Optional(Json('text/plain bodies: the lines whose org was not taken')),
+};

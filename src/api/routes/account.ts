@@ -1,20 +1,34 @@
-import { audit } from '../../db/audit.js';
-import { actorOf } from '../operator-input.js';
+// The account snapshot (legacy "build updated dets files").
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { audit } from '../../db/audit.js';
 import { snapshotStatus } from '../../db/account-snapshot.js';
 import { type as ACCOUNT_REFRESH } from '../../jobs/account_refresh.js';
+import { actorOf } from '../operator-input.js';
+import { Json, replies, Reply } from '../schemas.js';
 
-export default async function account(app: FastifyInstance) {
-  app.post('/account/refresh', async (req, reply) => {
+const Refreshing = Reply({ jobId: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
+const Account = Reply({
+  orgs: Type.Integer(),
+  precreated: Type.Integer(),
+  authzJoins: Type.Integer(),
+  refreshedAt: Json('ISO date-time of the current snapshot, or null'),
+  state: Type.Union([Type.Literal('idle'), Type.Literal('refreshing'), Type.Literal('failed')]),
+});
+
+export default async function account(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post('/account/refresh', { schema: { summary: 'Read opscode_account into a new snapshot', response: replies(Refreshing, 202) } }, async (req, reply) => {
     const queue = app.ctx.queues[ACCOUNT_REFRESH];
     // One refresh at a time across the fleet: a second request joins the one already queued or running.
     const [pending] = await queue.getJobs(['waiting', 'active', 'prioritized'], 0, 0);
     const job = pending ?? (await queue.add(ACCOUNT_REFRESH, {}, { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }));
     await audit(app.ctx.db, actorOf(req), 'account.refresh', { job_id: job.id });
-    return reply.code(202).send({ jobId: job.id });
+    return reply.code(202).send({ jobId: String(job.id) });
   });
 
-  app.get('/account', async () => {
+  app.get('/account', { schema: { summary: 'The current account snapshot', response: replies(Account) } }, async () => {
     const status = await snapshotStatus(app.ctx.db);
     const pending = await app.ctx.queues[ACCOUNT_REFRESH].getJobCountByTypes('waiting', 'active', 'prioritized');
     return pending > 0 ? { ...status, state: 'refreshing' } : status;

@@ -1,11 +1,12 @@
 // Prometheus text: this process's metrics and the fleet's (src/metrics.ts).
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { Type } from '@sinclair/typebox';
 import { fleetRegistry, registry } from '../../metrics.js';
 
 export default async function metrics(app: FastifyInstance) {
   const fleet = fleetRegistry(app.ctx);
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus text: this process and the fleet', produces: ['text/plain'], response: { 200: Type.String() } } }, async (_req, reply) => {
     const merged = Registry.merge([registry, fleet]);
     return reply.type(merged.contentType).send(await merged.metrics());
   });

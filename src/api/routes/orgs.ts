@@ -1,15 +1,26 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { lookupOrgs } from '../../db/account-snapshot.js';
 import { getOrgStates, orgFailures } from '../../db/org-states.js';
 import { latestResult } from '../../db/reverts.js';
 import { NotFoundError } from '../../errors.js';
-import { OrgName } from '../schemas.js';
+import { Json, OrgName, replies, Reply } from '../schemas.js';
 
 const Params = Type.Object({ name: OrgName });
+const Org = Reply({
+  org_name: Type.String(),
+  org_id: Type.Union([Type.String(), Type.Null()]),
+  precreated: Type.Boolean(),
+  states: Json('by migration type: {state, fail_location, fail_detail, migration_start, migration_end, current_step, run_id}'),
+  darklaunch: Json('{couchdb_containers, couchdb_groups, 503_mode}: true, false or null'),
+  revert: Json('the latest revert result, or null'),
+  failures: Json('every failure, newest first: {migration_type, run_id, step, kind, detail, at}'),
+});
 
-export default async function orgs(app: FastifyInstance) {
-  app.get<{ Params: Static<typeof Params> }>('/orgs/:name', { schema: { params: Params } }, async (req) => {
+export default async function orgs(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get('/orgs/:name', { schema: { summary: "One org: its states, failures, revert and darklaunch flags", params: Params, response: replies(Org) } }, async (req) => {
     const { name } = req.params;
     const [account, states] = await Promise.all([lookupOrgs(app.ctx.db, [name]), getOrgStates(app.ctx.db, name)]);
     const org = account.get(name);

@@ -1,12 +1,13 @@
 // The runbook as four phases (docs/api.md, Phases; docs/domain.md, section 10).
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../../db/audit.js';
 import * as db from '../../db/phases.js';
 import { StateConflictError, NotFoundError } from '../../errors.js';
 import { phaseDef, PHASES } from '../../phases/definitions.js';
 import { actorOf } from '../operator-input.js';
-import { Concurrency, OrgNames } from '../schemas.js';
+import { Concurrency, Json, OrgNames, replies, Reply } from '../schemas.js';
 
 const BODIES: Record<number, TSchema> = {
   1: Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
@@ -16,6 +17,26 @@ const BODIES: Record<number, TSchema> = {
 };
 const PhaseParams = Type.Object({ n: Type.String({ pattern: '^[0-9]+$' }) });
 const StepParams = Type.Object({ n: Type.String({ pattern: '^[0-9]+$' }), id: Type.String({ maxLength: 10 }) });
+const Step = Reply({
+  id: Type.String({ description: "the runbook's numbering, 1.1 … 4.x" }),
+  title: Type.String(),
+  kind: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
+  state: Type.String({ description: 'pending, running, waiting_confirmation, done, failed or skipped' }),
+  startedAt: Json('ISO date-time or null'),
+  finishedAt: Json('ISO date-time or null'),
+  detail: Json("what the step reports: counts, run_id, error, a manual step's command, the breaker"),
+});
+const Phase = Reply({
+  phase: Type.Integer(),
+  title: Type.String(),
+  state: Type.String({ description: 'not_started, running, waiting, completed, failed or halted' }),
+  params: Json('what the phase was started with'),
+  started_by: Json('who started it, or null'),
+  startedAt: Json('ISO date-time or null'),
+  finishedAt: Json('ISO date-time or null'),
+  steps: Type.Array(Step),
+});
+const Started = Reply({ phase: Type.Integer(), state: Type.String(), resumed: Type.Boolean() });
 const Confirm = Type.Object({ by: Type.String({ minLength: 1, maxLength: 100 }), note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false });
 
 function phaseNumber(raw: string): number {
@@ -52,27 +73,29 @@ async function view(app: FastifyInstance, n: number) {
   };
 }
 
-export default async function phases(app: FastifyInstance) {
-  app.get('/phases', async () => ({ phases: await Promise.all(PHASES.map((p) => view(app, p.n))) }));
+export default async function phases(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get('/phases', { schema: { summary: 'The four phases of the runbook', response: replies(Reply({ phases: Type.Array(Phase) })) } }, async () => ({ phases: await Promise.all(PHASES.map((p) => view(app, p.n))) }));
 
-  app.get<{ Params: Static<typeof PhaseParams> }>('/phases/:n', { schema: { params: PhaseParams } }, async (req) => view(app, phaseNumber(req.params.n)));
+  app.get('/phases/:n', { schema: { summary: 'One phase and its steps', params: PhaseParams, response: replies(Phase) } }, async (req) => view(app, phaseNumber(req.params.n)));
 
   for (const def of PHASES) {
-    app.post<{ Body: Record<string, unknown> }>(`/phases/${def.n}/start`, { schema: { body: BODIES[def.n] } }, async (req, reply) => {
+    fastify.post(`/phases/${def.n}/start`, { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(Started, 202) } }, async (req, reply) => {
       const actor = actorOf(req);
-      const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, req.body ?? {}, actor, def.steps);
-      await audit(app.ctx.db, actor, resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params: req.body ?? {} });
+      const params = (req.body ?? {}) as Record<string, unknown>;
+      const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps);
+      await audit(app.ctx.db, actor, resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params });
       return reply.code(202).send({ phase: def.n, state: phase.state, resumed });
     });
   }
-  app.post<{ Params: Static<typeof PhaseParams> }>('/phases/:n/start', { schema: { params: PhaseParams } }, async (req) => {
+  app.post('/phases/:n/start', { schema: { summary: 'A phase number that does not exist: 404', params: PhaseParams, response: replies(Started, 202) } }, async (req) => {
     phaseNumber(req.params.n);
     throw new NotFoundError(`no phase ${req.params.n}`);
   });
 
-  app.post<{ Params: Static<typeof StepParams>; Body: Static<typeof Confirm> }>(
+  app.post(
     '/phases/:n/steps/:id/confirm',
-    { schema: { params: StepParams, body: Confirm } },
+    { schema: { summary: 'Say a manual step was done (409 unless it is waiting_confirmation)', params: StepParams, body: Confirm, response: replies(Phase) } },
     async (req) => {
       const n = phaseNumber(req.params.n);
       const stepDef = phaseDef(n)!.steps.find((s) => s.id === req.params.id);

@@ -1,10 +1,11 @@
 // Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
 import { audit } from '../../db/audit.js';
 import { actorOf, orgsFromText } from '../operator-input.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as manager from '../../runs/manager.js';
-import { Concurrency, migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
+import { Concurrency, Json, migrationType, OrgNames, replies, Reply, TypeParams } from '../schemas.js';
 
 const StartBody = Type.Object(
   { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
@@ -19,13 +20,37 @@ const RevertBody = Type.Union([
 ]);
 const REVERT = 'phase_2_revert';
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
+const Started = Reply({ runId: Type.String(), orgs: Type.Integer({ description: 'orgs the run takes' }), skipped: Type.Optional(Type.Array(Type.String(), { description: 'revert: named orgs that are not completed' })) });
+const Count = Json('a number, or "all"');
+const Status = Reply(
+  {
+    runId: Type.Union([Type.String(), Type.Null()]),
+    state: Type.Union([Type.Literal('ready'), Type.Literal('working'), Type.Literal('halting')]),
+    orgs_completed: Type.Integer({ description: 'orgs of the run whose job finished, succeeded or failed' }),
+    objects_remaining: Count,
+    objects_requested: Count,
+    objects_in_progress: Type.Integer(),
+    objects_failed: Type.Integer(),
+    fatal_stop: Type.Boolean(),
+    orgs_dark: Type.Union([Type.Integer(), Type.Null()]),
+    breaker: Type.Optional(Json('{state: closed|open|half_open, kind, reason, since, trips}')),
+    concurrency: Type.Optional(Type.Integer()),
+    stop_reason: Type.Optional(Json('why the run stopped, or null')),
+    started_at: Type.Optional(Type.String()),
+    finished_at: Type.Optional(Json('ISO date-time or null')),
+    params: Type.Optional(Json('revert: its options')),
+    not_reverted: Type.Optional(Json('revert: the orgs refused or failed, with why')),
+  },
+  'The latest run of the type (legacy mover_manager status)',
+);
 
-export default async function runs(app: FastifyInstance) {
+export default async function runs(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = app;
 
-  app.post<{ Params: TypeParamsT; Body: Static<typeof StartBody> }>(
+  app.post(
     '/migrations/:type/start',
-    { schema: { params: TypeParams, body: StartBody } },
+    { schema: { summary: 'Start a run: count ready orgs (or all), concurrency orgs in flight fleet-wide', params: TypeParams, body: StartBody, response: replies(Started, 202) } },
     async (req, reply) => {
       const type = migrationType(req.params.type);
       const { run } = await manager.startRun(ctx, type, { count: req.body.count, concurrency: req.body.concurrency ?? 8 });
@@ -35,27 +60,28 @@ export default async function runs(app: FastifyInstance) {
   );
 
   // Revert takes org names, or a count of completed orgs, and writeBack.
-  app.post<{ Body: Static<typeof RevertBody> }>(`/migrations/${REVERT}/start`, { schema: { body: RevertBody }, preValidation: orgsFromText }, async (req, reply) => {
-    const body = req.body as { orgs?: string[]; count?: number | 'all'; concurrency?: number; writeBack?: boolean };
+  app.post(`/migrations/${REVERT}/start`, { schema: { summary: 'Revert completed orgs to CouchDB: named ones, or a count of them by org_id', body: RevertBody, response: replies(Started, 202) }, preValidation: orgsFromText }, async (req, reply) => {
+    const body = req.body;
     const writeBack = body.writeBack === true;
-    const { run, skipped } = await manager.startRun(ctx, REVERT, { count: body.count ?? 'all', orgs: body.orgs, concurrency: body.concurrency ?? 8, params: { writeBack } });
-    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: REVERT, run_id: run.id, orgs: body.orgs ?? body.count, skipped, writeBack });
+    const which = 'orgs' in body ? { count: 'all' as const, orgs: body.orgs } : { count: body.count };
+    const { run, skipped } = await manager.startRun(ctx, REVERT, { ...which, concurrency: body.concurrency ?? 8, params: { writeBack } });
+    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: REVERT, run_id: run.id, orgs: 'orgs' in body ? body.orgs : body.count, skipped, writeBack });
     return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
   });
 
-  app.get<{ Params: TypeParamsT }>('/migrations/:type/status', { schema: { params: TypeParams } }, async (req) => {
+  app.get('/migrations/:type/status', { schema: { summary: 'The latest run of the type', params: TypeParams, response: replies(Status) } }, async (req) => {
     return manager.runStatus(ctx, migrationType(req.params.type));
   });
 
-  app.post<{ Params: TypeParamsT }>('/migrations/:type/halt', { schema: { params: TypeParams } }, async (req) => {
+  app.post('/migrations/:type/halt', { schema: { summary: 'No new org starts anywhere; running ones finish (409 when nothing runs)', params: TypeParams, response: replies(Reply({ runId: Type.String(), state: Type.String() })) } }, async (req) => {
     const run = await manager.haltRun(ctx, migrationType(req.params.type), actorOf(req));
     await audit(ctx.db, actorOf(req), 'run.halt', { migration_type: req.params.type, run_id: run.id });
     return { runId: run.id, state: run.state };
   });
 
-  app.put<{ Params: TypeParamsT; Body: Static<typeof ConcurrencyBody> }>(
+  app.put(
     '/migrations/:type/concurrency',
-    { schema: { params: TypeParams, body: ConcurrencyBody } },
+    { schema: { summary: 'Orgs in flight at once, fleet-wide, from now on', params: TypeParams, body: ConcurrencyBody, response: replies(Reply({ concurrency: Type.Integer() })) } },
     async (req) => {
       const type = migrationType(req.params.type);
       await manager.setConcurrency(ctx, type, req.body.concurrency);

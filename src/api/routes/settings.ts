@@ -1,13 +1,14 @@
 import { audit } from '../../db/audit.js';
 import { actorOf } from '../operator-input.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Json, replies, Reply } from '../schemas.js';
 import { getSettings, SAFE_DRAIN_WAIT_MS, setSetting } from '../../db/settings.js';
 import { InvalidInputError } from '../../errors.js';
 import { setSleepTime } from '../../runs/manager.js';
 
 const Ms = Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }) }, { additionalProperties: false });
-type MsReq = { Body: Static<typeof Ms> };
 const DrainWait = Type.Object(
   {
     ms: Type.Integer({ minimum: 0, maximum: 600_000 }),
@@ -36,7 +37,17 @@ const Breaker = Type.Object(
   { additionalProperties: false },
 );
 
-export default async function settings(app: FastifyInstance) {
+const Shown = Reply({
+  sleepTimeMs: Type.Integer({ description: 'pacing of org starts (legacy sleep_time)' }),
+  drainWaitMs: Type.Integer({ description: 'wait after an org goes dark, before the copy' }),
+  dryRun: Type.Boolean(),
+  failureBreaker: Json('{share, window}'),
+  breaker: Json('{coolDownMs, stableMs}'),
+  storeOutageGraceMs: Type.Integer(),
+});
+
+export default async function settings(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = app;
   const show = async () => {
     const s = await getSettings(ctx.db);
@@ -50,16 +61,16 @@ export default async function settings(app: FastifyInstance) {
     };
   };
 
-  app.get('/settings', show);
+  app.get('/settings', { schema: { summary: 'Pacing, drain wait, dry run, breakers', response: replies(Shown) } }, show);
 
-  app.put<MsReq>('/settings/sleep-time', { schema: { body: Ms } }, async (req) => {
+  app.put('/settings/sleep-time', { schema: { summary: 'Pacing of org starts (the queue rate limit); 0 removes it', body: Ms, response: replies(Shown) } }, async (req) => {
     const before = await getSettings(ctx.db);
     await setSleepTime(ctx, req.body.ms);
     await audit(ctx.db, actorOf(req), 'settings.sleep_time', { from: before.sleepTimeMs, to: req.body.ms });
     return show();
   });
 
-  app.put<{ Body: Static<typeof DrainWait> }>('/settings/drain-wait', { schema: { body: DrainWait } }, async (req) => {
+  app.put('/settings/drain-wait', { schema: { summary: 'The drain wait after an org goes dark; below 5000 ms needs acknowledgeRisk', body: DrainWait, response: replies(Shown) } }, async (req) => {
     const { ms, acknowledgeRisk } = req.body;
     if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
       throw new InvalidInputError(
@@ -73,7 +84,7 @@ export default async function settings(app: FastifyInstance) {
     return show();
   });
 
-  app.put<{ Body: Static<typeof FailureBreaker> }>('/settings/failure-breaker', { schema: { body: FailureBreaker } }, async (req) => {
+  app.put('/settings/failure-breaker', { schema: { summary: 'When too many data failures halt a run', body: FailureBreaker, response: replies(Shown) } }, async (req) => {
     const before = await getSettings(ctx.db);
     await setSetting(ctx.db, 'failureBreakerShare', req.body.share);
     await setSetting(ctx.db, 'failureBreakerWindow', req.body.window);
@@ -81,7 +92,7 @@ export default async function settings(app: FastifyInstance) {
     return show();
   });
 
-  app.put<{ Body: Static<typeof Breaker> }>('/settings/breaker', { schema: { body: Breaker } }, async (req) => {
+  app.put('/settings/breaker', { schema: { summary: 'How an open infrastructure breaker probes and closes', body: Breaker, response: replies(Shown) } }, async (req) => {
     const before = await getSettings(ctx.db);
     await setSetting(ctx.db, 'breakerCoolDownMs', req.body.coolDownMs);
     await setSetting(ctx.db, 'breakerStableMs', req.body.stableMs);

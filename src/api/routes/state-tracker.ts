@@ -1,11 +1,12 @@
 // The state tracker routes (legacy moser_state_tracker from the console).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { captureOrgs } from '../../migration/capture.js';
 import { deleteOwnedOrgObjects } from '../../db/org-objects.js';
 import * as tracker from '../../db/state-tracker.js';
 import { listOrgs } from '../../db/org-states.js';
-import { migrationType, OrgNames, TypeParams, type TypeParamsT } from '../schemas.js';
+import { Json, migrationType, OrgLines, OrgNames, replies, Reply, TypeParams } from '../schemas.js';
 import { audit } from '../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../operator-input.js';
 
@@ -20,16 +21,20 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-type OrgsReq = { Params: TypeParamsT; Body: Static<typeof OrgsBody> };
+const Names = Type.Array(Type.String());
+const Captured = Reply({ inserted: Names, duplicate: Names, unknown: Type.Array(Type.String(), { description: 'not in the snapshot, or pre-created' }), precreated: Names, ...OrgLines });
+const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
+const Page = Reply({ orgs: Json('[{org_name, org_id, state, fail_location, migration_start, migration_end}]'), next_cursor: Json('the last org_name, to pass as cursor; null on the last page') });
 const unique = (names: string[]) => [...new Set(names)];
 const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) => lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
 
-export default async function stateTracker(app: FastifyInstance) {
+export default async function stateTracker(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.ctx;
 
   const fromFile = { preValidation: orgsFromText };
 
-  app.post<OrgsReq>('/migrations/:type/orgs', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
+  app.post('/migrations/:type/orgs', { schema: { summary: 'Capture orgs as holding (legacy insert_one_org)', params: TypeParams, body: OrgsBody, response: replies(Captured) }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const { inserted, duplicate, unknown, precreated } = await captureOrgs(db, type, req.body.orgs);
     req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length, precreated: precreated.length }, 'orgs captured');
@@ -40,9 +45,9 @@ export default async function stateTracker(app: FastifyInstance) {
     return { inserted, duplicate, unknown: unique(req.body.orgs).filter((n) => notCaptured.has(n)), precreated, ...lineResults(req, outcome, ['inserted', 'duplicate']) };
   });
 
-  app.post<{ Params: TypeParamsT; Body: Static<typeof OptionalOrgsBody> }>(
+  app.post(
     '/migrations/:type/ready',
-    { schema: { params: TypeParams, body: OptionalOrgsBody }, ...fromFile },
+    { schema: { summary: 'holding → ready: all holding orgs, or the named ones', params: TypeParams, body: OptionalOrgsBody, response: replies(Moved) }, ...fromFile },
     async (req) => {
       const type = migrationType(req.params.type);
       const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
@@ -52,7 +57,7 @@ export default async function stateTracker(app: FastifyInstance) {
     },
   );
 
-  app.post<OrgsReq>('/migrations/:type/hold', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
+  app.post('/migrations/:type/hold', { schema: { summary: 'ready → holding', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
     const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
@@ -60,7 +65,7 @@ export default async function stateTracker(app: FastifyInstance) {
     return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
   });
 
-  app.post<OrgsReq>('/migrations/:type/reset', { schema: { params: TypeParams, body: OrgsBody }, ...fromFile }, async (req) => {
+  app.post('/migrations/:type/reset', { schema: { summary: 'failed → holding; the rows mover wrote for them are deleted', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile }, async (req) => {
     const type = migrationType(req.params.type);
     const names = unique(req.body.orgs);
     // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
@@ -69,9 +74,9 @@ export default async function stateTracker(app: FastifyInstance) {
     return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
   });
 
-  app.get<{ Params: TypeParamsT; Querystring: Static<typeof ListQuery> }>(
+  app.get(
     '/migrations/:type/orgs',
-    { schema: { params: TypeParams, querystring: ListQuery } },
+    { schema: { summary: 'A page of orgs of the type, by name', params: TypeParams, querystring: ListQuery, response: replies(Page) } },
     async (req) => {
       const type = migrationType(req.params.type);
       const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 10_000);
