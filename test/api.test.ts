@@ -51,7 +51,7 @@ describe('token check', () => {
     expect((await h.app.inject({ method: 'GET', url: '/settings', headers: { cookie } })).statusCode).toBe(200);
     // Never sent on to another site.
     const away = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=test-token-not-secret&next=https%3A%2F%2Fevil.example', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    expect(away.headers.location).toBe('/admin/queues');
+    expect(away.headers.location).toBe('/runbook');
   });
 });
 

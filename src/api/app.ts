@@ -14,6 +14,7 @@ import health from './routes/health.js';
 import metrics from './routes/metrics.js';
 import orgs from './routes/orgs.js';
 import phases from './routes/phases.js';
+import runbookPage from './routes/runbook-page.js';
 import runs from './routes/runs.js';
 import settings from './routes/settings.js';
 import stateTracker from './routes/state-tracker.js';
@@ -37,7 +38,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
     // Bull Board's own routes and the docs' are not the API.
-    transform: ({ schema, url }) => ({ schema: /^\/(admin\/queues|docs|login)/.test(url) ? { ...schema, hide: true } : schema, url }),
+    transform: ({ schema, url }) => ({ schema: /^\/(admin\/queues|docs|login|runbook)/.test(url) ? { ...schema, hide: true } : schema, url }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(context, { ctx });
@@ -45,6 +46,6 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   await app.register(auth, { token: ctx.config.apiToken });
   await app.register(bullBoard, { ctx });
 
-  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, phases, auditRoutes, metrics]) await app.register(routes);
+  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, phases, auditRoutes, metrics, runbookPage]) await app.register(routes);
   return app;
 }

@@ -21,7 +21,7 @@ function same(a: string, b: string): boolean {
 }
 
 /** Where the login form may send the browser on: a path of this api, never another site. */
-const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : '/admin/queues');
+const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : '/runbook');
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
