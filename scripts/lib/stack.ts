@@ -1,12 +1,14 @@
 // Brings up an isolated mover stack on this machine for the demo and the
 // benchmarks: a PouchDB Server (CouchDB protocol), a fresh Postgres database,
-// a Redis database index and queue prefix of its own.
+// a Redis database index and queue prefix of its own. The demo also starts
+// throwaway Redis and PostgreSQL servers where none is reachable.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../../src/config.js';
 import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
 import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
+import { startPrivatePostgres, startPrivateRedis } from '../../src/dev/private-stores.js';
 
 export interface Stack {
   config: Config;
@@ -14,8 +16,56 @@ export interface Stack {
   dropAll(): Promise<void>;
 }
 
-const PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS = process.env.MOVER_REDIS_BASE_URL ?? 'redis://127.0.0.1:6379';
+let PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let REDIS = process.env.MOVER_REDIS_BASE_URL ?? 'redis://127.0.0.1:6379';
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+  redis.on('error', () => {}); // the answer is the boolean below
+  try {
+    await redis.connect();
+    await redis.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {}); // the answer is the boolean below
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Uses the Redis and PostgreSQL already reachable; starts a throwaway server
+ * (on a free port, data in a temporary folder) for each one that is not, and
+ * says which. Returns how to stop the ones it started.
+ */
+export async function ensureServices(say: (s: string) => void): Promise<{ stop(): Promise<void> }> {
+  const started: { stop(): Promise<void> }[] = [];
+  if (!(await redisAnswers(REDIS))) {
+    const redis = await startPrivateRedis();
+    started.push(redis);
+    say(`no Redis at ${REDIS}: started a throwaway redis-server at ${redis.url}`);
+    REDIS = redis.url;
+  }
+  if (!(await postgresAnswers(PG_ADMIN))) {
+    const postgres = await startPrivatePostgres();
+    started.push(postgres);
+    say(`no PostgreSQL at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}: started a throwaway cluster at ${postgres.url}`);
+    PG_ADMIN = postgres.url;
+  }
+  return { stop: async () => void (await Promise.all(started.map((s) => s.stop()))) };
+}
 
 /** One line naming what is missing and how to start it, then exit 1. */
 export async function checkServicesOrExit(): Promise<void> {
