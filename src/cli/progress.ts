@@ -74,9 +74,20 @@ export function phaseLines(phase: any): string[] {
 export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<any> {
   let last = '';
   let drawn = 0;
+  const seen: { at: number; done: number }[] = [];
   for (;;) {
     const phase = await api.call('GET', `/phases/${n}`);
-    const text = phaseLines(phase).join('\n');
+    const lines = phaseLines(phase);
+    // A step running a migration: its run's bar, rate, ETA, failures and dark orgs under the steps.
+    const running = phase.steps.find((s: any) => s.state === 'running' && s.detail?.migration_type);
+    if (running) {
+      const status = await api.call('GET', `/migrations/${running.detail.migration_type}/status`);
+      seen.push({ at: Date.now(), done: status.orgs_completed });
+      const from = seen.find((x) => Date.now() - x.at <= 60_000) ?? seen[0];
+      const rate = Date.now() > from.at && seen.length > 1 ? ((status.orgs_completed - from.done) * 1000) / (Date.now() - from.at) : null;
+      lines.push(`  ${runLine(status, rate, out.tty)}`);
+    }
+    const text = (out.tty ? lines : lines.map((l) => l.replace(/ {2}[\d.-]+ orgs\/s {2}ETA \S+/, ''))).join('\n');
     if (text !== last) {
       // On a TTY the block is redrawn in place; elsewhere each change is printed once.
       if (out.tty && drawn) out.write(`\x1b[${drawn}A\x1b[0J`);
