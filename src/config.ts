@@ -23,7 +23,16 @@ export interface Config {
   jobLockMs: number;
   /** A worker serves its own process metrics on this port (GET /metrics); unset: none. */
   metricsPort?: number;
+  /** The queue Redis is a Redis Cluster (REDIS_URL names one of its nodes); the darklaunch Redis stays a single server. */
+  redisCluster?: boolean;
 }
+
+/**
+ * The key prefix of every queue. On a Redis Cluster it is a hash tag
+ * ({mover}): BullMQ's scripts touch many keys of a queue at once, and a
+ * cluster runs a script only on keys of one slot.
+ */
+export const bullPrefix = (config: Pick<Config, 'queuePrefix' | 'redisCluster'>) => (config.redisCluster ? `{${config.queuePrefix}}` : config.queuePrefix);
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, problem: string) {
@@ -79,7 +88,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
   const queuePrefix = env.QUEUE_PREFIX?.trim() || 'mover';
   if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) throw new ConfigError('QUEUE_PREFIX', 'may hold only letters, digits, _ . -');
+  const redisCluster = bool(env, 'REDIS_CLUSTER', false);
+  // On a cluster the darklaunch hashes would be spread over its nodes, where Chef does not read them.
+  if (redisCluster && !env.DARKLAUNCH_REDIS_URL?.trim()) throw new ConfigError('DARKLAUNCH_REDIS_URL', 'is required when REDIS_CLUSTER is true: the darklaunch Redis is a single server, not the queue cluster');
   return {
+    ...(redisCluster ? { redisCluster } : {}),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl,
     darklaunchRedisUrl: url(env, 'DARKLAUNCH_REDIS_URL', ['redis:', 'rediss:'], redisUrl),

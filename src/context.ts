@@ -1,9 +1,9 @@
 // Everything a process holds open to the stores, built once at start and
 // closed once at shutdown. The api and the workers share this shape.
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { bullPrefix, type Config } from './config.js';
 import { Darklaunch } from './darklaunch.js';
 import { QUEUE_NAMES } from './jobs/index.js';
 import { settleAll } from './log.js';
@@ -17,7 +17,7 @@ export interface Context {
   log: Logger;
   db: Db;
   couch: Couch;
-  queueRedis: Redis;
+  queueRedis: Redis | Cluster;
   darklaunchRedis: Redis;
   darklaunch: Darklaunch;
   /** One queue per job kind, by its name (src/jobs/index.ts). */
@@ -33,7 +33,7 @@ export const poolSize = (workerConcurrency: number) => Math.max(10, 2 * workerCo
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
   const outage = { graceMs: config.storeOutageGraceMs, log };
-  const queueRedis = createQueueRedis(config.redisUrl, 'queues', log);
+  const queueRedis = createQueueRedis(config.redisUrl, 'queues', log, config.redisCluster);
   const darklaunchRedis = createDarklaunchRedis(config.darklaunchRedisUrl, log);
   return {
     config,
@@ -43,7 +43,7 @@ export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: 
     queueRedis,
     darklaunchRedis,
     darklaunch: new Darklaunch(darklaunchRedis, outage, config.dryRun),
-    queues: createQueues(queueRedis, config.queuePrefix, log, QUEUE_NAMES),
+    queues: createQueues(queueRedis, bullPrefix(config), log, QUEUE_NAMES),
   };
 }
 

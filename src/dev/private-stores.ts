@@ -153,3 +153,32 @@ export async function startCutProxy(targetPort: number): Promise<CutProxy> {
   await listen();
   return { url: `http://127.0.0.1:${port}`, down: shut, up: listen, close: shut };
 }
+
+/** A Redis Cluster of `masters` nodes (no replicas) on free ports, made with redis-cli --cluster create. */
+export async function startPrivateRedisCluster(masters = 3): Promise<{ url: string; ports: number[]; stop(): Promise<void> }> {
+  const nodes: { port: number; dir: string; child: ChildProcess }[] = [];
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'mover-cluster-'));
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--appendonly', 'no', '--save', ''], { stdio: 'ignore' });
+    nodes.push({ port, dir, child });
+  }
+  for (const n of nodes) await until(`cluster node on ${n.port}`, () => answers(n.port));
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+  if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+  await until('the cluster to be ok', async () => {
+    const info = spawnSync('redis-cli', ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' });
+    return /cluster_state:ok/.test(info.stdout);
+  });
+  return {
+    url: `redis://127.0.0.1:${nodes[0].port}`,
+    ports: nodes.map((n) => n.port),
+    async stop() {
+      for (const n of nodes) {
+        n.child.kill('SIGKILL');
+        await exited(n.child);
+        rmSync(n.dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -3,6 +3,7 @@
 // at once; they coordinate only through Redis and Postgres.
 import { Worker, type Job } from 'bullmq';
 import type { Context } from '../context.js';
+import { bullPrefix } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { settleAll } from '../log.js';
 import { JOB_KINDS } from '../jobs/index.js';
@@ -32,10 +33,10 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const connections: ReturnType<typeof createQueueRedis>[] = [];
   const lockDuration = opts.lockDurationMs ?? ctx.config.jobLockMs ?? 30_000;
   // The stall check runs as often as a lock lasts: a killed worker's jobs go back to the queue within about two lock lengths.
-  const common = { prefix: ctx.config.queuePrefix, lockDuration, stalledInterval: lockDuration, maxStalledCount: 1 };
+  const common = { prefix: bullPrefix(ctx.config), lockDuration, stalledInterval: lockDuration, maxStalledCount: 1 };
   const add = (name: string, concurrency: number, processor: (job: Job, token?: string) => Promise<unknown>) => {
     // Its own connection: a worker blocks on it while waiting for jobs.
-    const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`, ctx.log);
+    const connection = createQueueRedis(ctx.config.redisUrl, `worker-${name}`, ctx.log, ctx.config.redisCluster);
     connections.push(connection);
     const w = new Worker(name, processor, { ...common, concurrency, connection });
     w.on('error', (err) => ctx.log.error({ queue: name, err: err.message }, 'worker error'));
