@@ -44,7 +44,7 @@ export function buildOrg(spec: OrgSpec): { org: SeededOrg; accountDocs: Record<s
   const org: SeededOrg = { name: spec.name, guid, precreated: !!spec.precreated, expected: [], skippedIds: [] };
   const requester = hex32();
   const objects = [
-    ...CONTAINER_NAMES.slice(0, spec.containers ?? 12).map((n) => ({ table: 'containers' as const, type: TYPES.container, field: 'containername', name: n })),
+    ...Array.from({ length: spec.containers ?? 12 }, (_, i) => CONTAINER_NAMES[i] ?? `container-${i}`).map((n) => ({ table: 'containers' as const, type: TYPES.container, field: 'containername', name: n })),
     ...Array.from({ length: spec.groups ?? 5 }, (_, i) => GROUP_NAMES[i] ?? `group-${i}`).map((n) => ({ table: 'groups' as const, type: TYPES.group, field: 'groupname', name: n })),
   ];
   objects.forEach((o, i) => {
@@ -84,7 +84,8 @@ export async function seedEstate(couchUrl: string, specs: OrgSpec[], opts: { acc
       for (let b = queue.shift(); b; b = queue.shift()) {
         const dbName = `chef_${b.org.guid}`;
         await server.db.create(dbName);
-        await server.use(dbName).bulk({ docs: b.orgDocs });
+        // In pieces: a huge org's database is written 5,000 documents a request.
+        for (let i = 0; i < b.orgDocs.length; i += 5000) await server.use(dbName).bulk({ docs: b.orgDocs.slice(i, i + 5000) });
       }
     }),
   );
