@@ -44,6 +44,8 @@ export const orgsFinished = new client.Counter({
 });
 
 const ORG_COUNTS_MAX_AGE_MS = 30_000;
+/** How long a scrape waits for a fresh count of orgs by state before it answers with the last one (or none yet). */
+const ORG_COUNTS_WAIT_MS = 25;
 
 /** The fleet-wide gauges of one api (a registry per app, so a rebuilt app in tests does not collide). */
 export function fleetRegistry(ctx: Context): Registry {
@@ -61,13 +63,13 @@ export function fleetRegistry(ctx: Context): Registry {
   };
   new client.Gauge({
     name: 'mover_orgs',
-    help: `Orgs in the state tracker by migration type and state (counted in the background, at most ${ORG_COUNTS_MAX_AGE_MS / 1000} s old).`,
+    help: `Orgs in the state tracker by migration type and state (counted in the background, usually at most ${ORG_COUNTS_MAX_AGE_MS / 1000} s old; absent until the first count ends).`,
     labelNames: ['migration_type', 'state'],
     registers: [fleet],
     async collect() {
-      // The first scrape waits for a count; later ones answer from the last one and refresh it behind.
-      if (!orgCounts.at) await refreshOrgCounts();
-      else if (Date.now() - orgCounts.at > ORG_COUNTS_MAX_AGE_MS) void refreshOrgCounts();
+      // A stale count is refreshed; the scrape waits for it only a moment (a small table answers
+      // within it), else answers with the last count, or none before the first finishes.
+      if (Date.now() - orgCounts.at > ORG_COUNTS_MAX_AGE_MS) await Promise.race([refreshOrgCounts(), new Promise((r) => setTimeout(r, ORG_COUNTS_WAIT_MS))]);
       this.reset();
       for (const r of orgCounts.rows) this.set({ migration_type: r.migration_type, state: r.state }, r.count);
     },

@@ -128,12 +128,12 @@ export async function readyInRun(q: Q, type: string, runId: string, limit = 10_0
   return rows;
 }
 
-/** A run's failed orgs by the step they failed at (its own rows only: bounded by the run's size, through org_progress_run). */
+/** A run's failed orgs by the step they failed at: only its rows with a failure kind (org_progress_run_failed), not the whole run. */
 export async function failuresByStep(q: Q, runId: string): Promise<Record<string, number>> {
   const { rows } = await q.query(
     `SELECT s.fail_location AS step, count(*)::int AS n FROM mover.org_progress p
      JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.run_id = $1 AND s.state = 'failed' GROUP BY 1 ORDER BY 2 DESC`,
+     WHERE p.run_id = $1 AND p.fail_kind IS NOT NULL AND s.state = 'failed' GROUP BY 1 ORDER BY 2 DESC`,
     [runId],
   );
   return Object.fromEntries(rows.map((r) => [r.step ?? 'unknown', r.n]));

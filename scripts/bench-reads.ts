@@ -1,0 +1,87 @@
+// npm run bench:reads — what an operator's or a dashboard's reads cost with a
+// million orgs in the state tracker (BENCH_ORGS) and a run of 80% of them in
+// progress: p50 and p99 of BENCH_CALLS (40) calls of each read, through the
+// HTTP API of one api process (this one). The rows are written straight into
+// Postgres (generate_series): a realistic mix of states, org_progress rows
+// for the run, a few hundred failed, 150 in flight.
+import { buildApp } from '../src/api/app.js';
+import { closeContext, createContext } from '../src/context.js';
+import { migrate } from '../src/db/migrate.js';
+import { createLogger } from '../src/log.js';
+import { createStack, ensureServices } from './lib/stack.js';
+
+const N = Number(process.env.BENCH_ORGS ?? 1_000_000);
+const CALLS = Number(process.env.BENCH_CALLS ?? 40);
+const T = 'phase_2_migration';
+
+const services = await ensureServices((s) => console.log(s));
+const stack = await createStack('reads', 15);
+const ctx = createContext(stack.config, createLogger('silent', 'bench-reads'));
+await migrate(ctx.db);
+
+let t = Date.now();
+const inRun = Math.floor(N * 0.8);
+// A run of 80% of the orgs: the first 40% of it finished (a few hundred failed), 150 in flight, the rest ready.
+const { rows: [run] } = await ctx.db.query(
+  `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, orgs_finished, orgs_failed) VALUES ($1, 'working', NULL, $2, 150, $3, 300) RETURNING id`,
+  [T, inRun, Math.floor(inRun * 0.4)],
+);
+await ctx.db.query(
+  `INSERT INTO org_migration_state (org_name, org_id, migration_type, state, fail_location, migration_start, migration_end)
+   SELECT 'org-' || lpad(i::text, 7, '0'), lpad(to_hex(i), 32, '0'), $1,
+     (CASE WHEN i > $3 THEN 'holding' WHEN i <= 300 THEN 'failed' WHEN i <= $4 THEN 'completed' WHEN i <= $4 + 150 THEN 'started' ELSE 'ready' END)::org_state,
+     CASE WHEN i <= 300 THEN 'migrate' END,
+     CASE WHEN i <= $4 + 150 THEN now() - interval '1 hour' END,
+     CASE WHEN i <= $4 THEN now() - interval '30 minutes' END
+   FROM generate_series(1, $2) AS i`,
+  [T, N, inRun, Math.floor(inRun * 0.4)],
+);
+await ctx.db.query(
+  `INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, in_flight, fail_kind, rows_in_sql)
+   SELECT $1, lpad(to_hex(i), 32, '0'), 'org-' || lpad(i::text, 7, '0'), $2, i > $3 AND i <= $3 + 150, CASE WHEN i <= 300 THEN 'data' END, i <= $3
+   FROM generate_series(1, $4) AS i`,
+  [T, run.id, Math.floor(inRun * 0.4), inRun],
+);
+await ctx.db.query(`INSERT INTO mover.audit_log (actor, action, detail) SELECT 'bench', 'orgs.ready', jsonb_build_object('n', i) FROM generate_series(1, 10000) AS i`);
+await ctx.db.query('ANALYZE');
+console.log(`${N} orgs (${inRun} in a working run, 150 in flight) written in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+
+const app = await buildApp(ctx);
+const url = await app.listen({ host: '127.0.0.1', port: 0 });
+const headers = { authorization: `Bearer ${stack.config.apiToken}` };
+const reads: [string, string][] = [
+  ['run status', `/migrations/${T}/status`],
+  ['phases', '/phases'],
+  ['one phase', '/phases/3'],
+  ['one org', '/orgs/org-0500000'],
+  ['metrics', '/metrics'],
+  ['audit, first page', '/audit?limit=100'],
+  ['org list, first page', `/migrations/${T}/orgs?limit=100`],
+  ['org list, failed', `/migrations/${T}/orgs?state=failed&limit=100`],
+  ['org list, a later page', `/migrations/${T}/orgs?limit=100&cursor=org-0900000`],
+  ['failures by step', `/migrations/${T}/failures`],
+  ['account', '/account'],
+];
+console.log(`\n| read | first call (ms) | p50 (ms) | p99 (ms) |\n|---|---|---|---|`);
+for (const [name, path] of reads) {
+  // The first call of a route also compiles its reply serializer: shown apart, not among the calls measured.
+  t = performance.now();
+  await (await fetch(url + path, { headers })).arrayBuffer();
+  const first = (performance.now() - t).toFixed(1);
+  const ms: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    t = performance.now();
+    const res = await fetch(url + path, { headers });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`${path}: ${res.status}`);
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  const q = (p: number) => ms[Math.min(ms.length - 1, Math.ceil(p * ms.length) - 1)].toFixed(1);
+  console.log(`| ${name} | ${first} | ${q(0.5)} | ${q(0.99)} |`);
+}
+await app.close();
+await closeContext(ctx);
+await stack.dropAll();
+await services.stop();
+process.exit(0);
