@@ -1,6 +1,6 @@
 // The HTTP contract's general rules: token, 400 naming the field, 404 for unknown types/orgs, 409 for state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, refreshAccount, type Harness } from './support/harness.js';
+import { createHarness, refreshAccount, waitFor, type Harness } from './support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -133,7 +133,11 @@ describe('capture and settings', () => {
   });
 
   it('serves Prometheus metrics: process, fleet and per-org figures, labels escaped by prom-client', async () => {
-    const res = await h.api('GET', '/metrics');
+    // The org counts come from a background count: a scrape waits for it only a moment, so a later one has it.
+    const res = await waitFor('org counts in /metrics', async () => {
+      const r = await h.api('GET', '/metrics');
+      return r.text.includes('mover_orgs{') ? r : null;
+    }, 10_000);
     expect(res.text).toContain('mover_orgs{migration_type="phase_2_migration",state="ready"} 1');
     expect(res.text).toContain('mover_queue_jobs{queue="phase_2_migration",state="waiting"}');
     expect(res.text).toMatch(/^process_resident_memory_bytes \d+/m);
