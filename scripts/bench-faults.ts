@@ -18,6 +18,7 @@ import { readyHolding } from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort, startPouchServer } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
@@ -60,17 +61,7 @@ interface Proc {
 const procs: Proc[] = [];
 let exitedOnTheirOwn = 0;
 function spawnProcess(name: string, entry: string, extra: Record<string, string> = {}): Proc {
-  const env = {
-    PATH: process.env.PATH ?? '',
-    DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
-    COUCHDB_URL: config.couchdbUrl,
-    MOVER_API_TOKEN: config.apiToken,
-    QUEUE_PREFIX: config.queuePrefix,
-    WORKER_CONCURRENCY: String(config.workerConcurrency),
-    LOG_LEVEL: 'silent',
-    ...extra,
-  };
+  const env = processEnv(config, { WORKER_CONCURRENCY: String(config.workerConcurrency), LOG_LEVEL: 'silent', ...extra });
   const p: Proc = { name, child: spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: 'ignore' }), killedOnPurpose: false };
   p.child.on('exit', () => {
     if (!p.killedOnPurpose) exitedOnTheirOwn++;

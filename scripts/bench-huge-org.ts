@@ -12,6 +12,7 @@ import type { PhaseRow, StepRow } from '../src/db/phases.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedEstate } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
@@ -42,7 +43,7 @@ await api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
 const metricsPort = await freePort();
 const { config } = stack;
 const worker = spawn(process.execPath, ['--import', 'tsx', 'src/workers/worker.ts'], {
-  env: { PATH: process.env.PATH ?? '', DATABASE_URL: config.databaseUrl, REDIS_URL: config.redisUrl, COUCHDB_URL: config.couchdbUrl, MOVER_API_TOKEN: config.apiToken, QUEUE_PREFIX: config.queuePrefix, LOG_LEVEL: 'silent', METRICS_PORT: String(metricsPort) },
+  env: processEnv(config, { LOG_LEVEL: 'silent', METRICS_PORT: String(metricsPort) }),
   stdio: 'ignore',
 });
 let peak = 0;

@@ -80,34 +80,40 @@ export function fleetRegistry(ctx: Context): Registry {
     labelNames: ['queue', 'state'],
     registers: [fleet],
     async collect() {
+      const all = await Promise.all(Object.entries(ctx.queues).map(async ([name, q]) => [name, await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized')] as const));
       this.reset();
-      for (const [name, q] of Object.entries(ctx.queues)) {
-        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
-      }
+      for (const [name, counts] of all) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
     },
   });
-  const runs = { list: [] as Awaited<ReturnType<typeof activeRuns>> };
+  // The three run gauges below read the same runs and in-flight orgs: read once per scrape (they collect together).
+  let runsRead: { at: number; value: Promise<{ run: Awaited<ReturnType<typeof activeRuns>>[number]; inFlight: string[] }[]> } | undefined;
+  const runsNow = () => {
+    if (!runsRead || Date.now() - runsRead.at > 1000) {
+      const value = activeRuns(ctx.db).then((list) => Promise.all(list.map(async (run) => ({ run, inFlight: await inFlightOrgs(ctx.db, run.id) }))));
+      runsRead = { at: Date.now(), value };
+    }
+    return runsRead.value;
+  };
   new client.Gauge({
     name: 'mover_run_active',
     help: 'Active runs (1) by migration type, state (working, halting), fatal_stop and breaker (closed, open, half_open).',
     labelNames: ['migration_type', 'state', 'fatal_stop', 'breaker'],
     registers: [fleet],
     async collect() {
-      runs.list = await activeRuns(ctx.db);
+      const runs = await runsNow();
       this.reset();
-      for (const r of runs.list) this.set({ migration_type: r.migration_type, state: r.state, fatal_stop: String(r.fatal_stop), breaker: r.breaker }, 1);
+      for (const { run: r } of runs) this.set({ migration_type: r.migration_type, state: r.state, fatal_stop: String(r.fatal_stop), breaker: r.breaker }, 1);
     },
   });
   new client.Gauge({
     name: 'mover_run_orgs',
-    help: "Orgs of each active run by where they stand: enqueued, finished, failed, in_flight.",
+    help: 'Orgs of each active run by where they stand: enqueued, finished, failed, in_flight.',
     labelNames: ['migration_type', 'run_id', 'count'],
     registers: [fleet],
     async collect() {
+      const runs = await runsNow();
       this.reset();
-      for (const r of await activeRuns(ctx.db)) {
-        const inFlight = await inFlightOrgs(ctx.db, r.id);
+      for (const { run: r, inFlight } of runs) {
         for (const [count, n] of Object.entries({ enqueued: r.enqueued, finished: r.orgs_finished, failed: r.orgs_failed, in_flight: inFlight.length })) this.set({ migration_type: r.migration_type, run_id: r.id, count }, n);
       }
     },
@@ -117,7 +123,7 @@ export function fleetRegistry(ctx: Context): Registry {
     help: 'Orgs of active runs with 503_mode up right now (only orgs in flight can be); -1 when the darklaunch Redis does not answer.',
     registers: [fleet],
     async collect() {
-      const names = (await Promise.all((await activeRuns(ctx.db)).map((r) => inFlightOrgs(ctx.db, r.id)))).flat();
+      const names = (await runsNow()).flatMap((r) => r.inFlight);
       try {
         this.set((await ctx.darklaunch.orgsDown(names)).length);
       } catch (err) {

@@ -16,6 +16,7 @@ import { readyHolding } from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort, startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
@@ -36,19 +37,13 @@ let apiUrl: string;
 const processes: { name: string; child: ChildProcess; log: () => string }[] = [];
 
 function spawnProcess(name: string, entry: string, extra: Record<string, string> = {}) {
-  const env = {
-    PATH: process.env.PATH ?? '',
-    DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
-    COUCHDB_URL: config.couchdbUrl,
-    MOVER_API_TOKEN: config.apiToken,
-    QUEUE_PREFIX: config.queuePrefix,
+  const env = processEnv(config, {
     WORKER_CONCURRENCY: '4',
     STORE_OUTAGE_GRACE_MS: String(config.storeOutageGraceMs),
     JOB_LOCK_MS: String(config.jobLockMs),
     LOG_LEVEL: 'warn',
     ...extra,
-  };
+  });
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
@@ -160,41 +155,30 @@ describe('a store that goes away mid-run costs a pause, not failed orgs, dark or
     await assertRunRodeThrough(orgs, runId);
   }, 180_000);
 
-  it('Redis (queues and darklaunch) crashes and restarts from its append-only file 3 s later', async () => {
+  /** A run under way; the store goes (and /readyz names it), stays away `ms`, comes back; the run rides through. */
+  async function outage(store: string, take: () => Promise<void>, bring: () => Promise<void>, ms: number) {
     const { orgs, runId } = await runUnderWay(ORGS);
-    await redis.crash();
-    await until('/readyz to name the Redis that is down', async () => {
+    await take();
+    await until(`/readyz to name ${store}`, async () => {
       const r = await readyz();
-      return r.status === 503 && r.body.failing?.includes('queue_redis');
+      return r.status === 503 && r.body.failing?.includes(store);
     });
-    await new Promise((r) => setTimeout(r, 3000));
-    await redis.restart();
+    await new Promise((r) => setTimeout(r, ms));
+    await bring();
     await assertRunRodeThrough(orgs, runId);
+  }
+
+  it('Redis (queues and darklaunch) crashes and restarts from its append-only file 3 s later', async () => {
+    await outage('queue_redis', () => redis.crash(), () => redis.restart(), 3000);
     expect((await readyz()).status).toBe(200);
   }, 180_000);
 
   it('PostgreSQL crashes (immediate shutdown) and restarts 3 s later', async () => {
-    const { orgs, runId } = await runUnderWay(ORGS);
-    await pg.crash();
-    await until('/readyz to name Postgres', async () => {
-      const r = await readyz();
-      return r.status === 503 && r.body.failing?.includes('postgres');
-    });
-    await new Promise((r) => setTimeout(r, 3000));
-    await pg.restart();
-    await assertRunRodeThrough(orgs, runId);
+    await outage('postgres', () => pg.crash(), () => pg.restart(), 3000);
     expect((await readyz()).status).toBe(200);
   }, 180_000);
 
   it('CouchDB is unreachable for 5 s', async () => {
-    const { orgs, runId } = await runUnderWay(ORGS);
-    await couch.down();
-    await until('/readyz to name CouchDB', async () => {
-      const r = await readyz();
-      return r.status === 503 && r.body.failing?.includes('couchdb');
-    });
-    await new Promise((r) => setTimeout(r, 5000));
-    await couch.up();
-    await assertRunRodeThrough(orgs, runId);
+    await outage('couchdb', () => couch.down(), () => couch.up(), 5000);
   }, 180_000);
 });

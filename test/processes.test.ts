@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
@@ -11,20 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-function envOf(h: Harness, extra: Record<string, string | undefined> = {}) {
-  const c = h.config;
-  const env: Record<string, string | undefined> = {
-    PATH: process.env.PATH,
-    DATABASE_URL: c.databaseUrl,
-    REDIS_URL: c.redisUrl,
-    COUCHDB_URL: c.couchdbUrl,
-    MOVER_API_TOKEN: c.apiToken,
-    QUEUE_PREFIX: c.queuePrefix,
-    LOG_LEVEL: 'info',
-    ...extra,
-  };
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
-}
+const envOf = (h: Harness, extra: Record<string, string | undefined> = {}) => processEnv(h.config, { LOG_LEVEL: 'info', ...extra });
 
 function run(entry: string, env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const PASSWORD = 'pw-Zq8-not-in-any-log';
@@ -15,16 +16,11 @@ beforeAll(async () => {
   h = await createHarness('secrets');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH ?? '',
+  const env = processEnv(h.config, {
     // Trust auth ignores the password, so the stores work; the processes still know it.
     DATABASE_URL: h.config.databaseUrl.replace('postgres://postgres@', `postgres://postgres:${PASSWORD}@`),
-    REDIS_URL: h.config.redisUrl,
-    COUCHDB_URL: h.config.couchdbUrl,
-    MOVER_API_TOKEN: h.config.apiToken,
-    QUEUE_PREFIX: h.config.queuePrefix,
     LOG_LEVEL: 'trace',
-  };
+  });
   for (const [entry, extra] of [['src/api/server.ts', { PORT: String(port) }], ['src/workers/worker.ts', {}]] as const) {
     const p = { child: spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] }), out: '' };
     p.child.stdout!.on('data', (d) => (p.out += d));

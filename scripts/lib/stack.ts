@@ -69,22 +69,11 @@ export async function ensureServices(say: (s: string) => void): Promise<{ stop()
 
 /** One line naming what is missing and how to start it, then exit 1. */
 export async function checkServicesOrExit(): Promise<void> {
-  const redis = new Redis(REDIS, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch {
+  if (!(await redisAnswers(REDIS))) {
     console.error(`Redis is not reachable at ${REDIS}; start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`);
     process.exit(1);
-  } finally {
-    redis.disconnect();
   }
-  const client = new pg.Client({ connectionString: PG_ADMIN, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.end();
-  } catch {
+  if (!(await postgresAnswers(PG_ADMIN))) {
     console.error(`PostgreSQL is not reachable at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
     process.exit(1);
   }

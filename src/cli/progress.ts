@@ -19,6 +19,13 @@ function duration(s: number): string {
   return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
+/** Records this sample of orgs finished and returns orgs/s over the last minute of samples (null until there are two). */
+function rateOf(seen: { at: number; done: number }[], done: number): number | null {
+  seen.push({ at: Date.now(), done });
+  const from = seen.find((x) => Date.now() - x.at <= 60_000) ?? seen[0];
+  return seen.length > 1 && Date.now() > from.at ? ((done - from.done) * 1000) / (Date.now() - from.at) : null;
+}
+
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
 export function runLine(status: any, rate: number | null, tty: boolean): string {
   const total = status.orgs_completed + status.objects_in_progress + (typeof status.objects_remaining === 'number' ? status.objects_remaining : 0);
@@ -37,10 +44,7 @@ export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000)
   let last = '';
   for (;;) {
     const status = await api.call('GET', `/migrations/${type}/status`);
-    seen.push({ at: Date.now(), done: status.orgs_completed });
-    // orgs/s over the last minute of samples.
-    const from = seen.find((s) => Date.now() - s.at <= 60_000) ?? seen[0];
-    const rate = seen.length > 1 && Date.now() > from.at ? ((status.orgs_completed - from.done) * 1000) / (Date.now() - from.at) : null;
+    const rate = rateOf(seen, status.orgs_completed);
     const line = runLine(status, rate, out.tty);
     if (out.tty) out.write(`\r\x1b[2K${line}`);
     else if (line.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed') !== last.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed')) out.write(`${line}\n`);
@@ -82,9 +86,7 @@ export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDon
     const running = phase.steps.find((s: any) => s.state === 'running' && s.detail?.migration_type);
     if (running) {
       const status = await api.call('GET', `/migrations/${running.detail.migration_type}/status`);
-      seen.push({ at: Date.now(), done: status.orgs_completed });
-      const from = seen.find((x) => Date.now() - x.at <= 60_000) ?? seen[0];
-      const rate = Date.now() > from.at && seen.length > 1 ? ((status.orgs_completed - from.done) * 1000) / (Date.now() - from.at) : null;
+      const rate = rateOf(seen, status.orgs_completed);
       lines.push(`  ${runLine(status, rate, out.tty)}`);
     }
     const text = (out.tty ? lines : lines.map((l) => l.replace(/ {2}[\d.-]+ orgs\/s {2}ETA \S+/, ''))).join('\n');

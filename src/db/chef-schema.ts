@@ -5,8 +5,8 @@
 // can hold what mover writes. mover never alters them (docs: README, "What
 // mover expects of the Chef database").
 import type { DbClient } from '../stores/postgres.js';
+import { ORG_STATES } from './state-tracker.js';
 
-export const ORG_STATE_VALUES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'];
 
 /** One Chef object, in the order they must be created. */
 export interface ChefObject {
@@ -113,9 +113,9 @@ async function checkType(c: DbClient, plan: ObjectPlan): Promise<void> {
     return;
   }
   const labels: string[] = rows[0].labels;
-  const missing = ORG_STATE_VALUES.filter((v) => !labels.includes(v));
+  const missing = ORG_STATES.filter((v) => !labels.includes(v));
   if (missing.length) plan.problems.push(`type org_state lacks the value(s) ${missing.join(', ')}`);
-  const extra = labels.filter((v) => !ORG_STATE_VALUES.includes(v));
+  const extra = labels.filter((v) => !(ORG_STATES as readonly string[]).includes(v));
   if (extra.length) plan.notes.push(`type org_state has values Chef does not define: ${extra.join(', ')}`);
 }
 

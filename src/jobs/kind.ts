@@ -104,5 +104,12 @@ export const batchJobId = (runId: string, batch: number) => `r${runId}.b${batch}
  */
 export async function addOrgJobs(queue: Queue, runId: string, orgs: { org_name: string; org_id: string }[]): Promise<void> {
   for (const o of orgs) await queue.remove(orgJobId(runId, o.org_id));
-  await queue.addBulk(orgs.map((o) => ({ name: o.org_name, data: { runId, orgName: o.org_name, orgId: o.org_id } satisfies OrgJobData, opts: { ...JOB_OPTIONS, jobId: orgJobId(runId, o.org_id) } })));
+  await queue.addBulk(orgs.map((o) => orgJob(runId, o.org_name, o.org_id)));
 }
+
+/** One org's job: named after the org (what Bull Board lists), under its deterministic id. */
+export const orgJob = (runId: string, orgName: string, orgId: string) => ({
+  name: orgName,
+  data: { runId, orgName, orgId } satisfies OrgJobData,
+  opts: { ...JOB_OPTIONS, jobId: orgJobId(runId, orgId) },
+});

@@ -8,7 +8,7 @@ import * as runs from '../db/runs.js';
 import { getSettings, setSetting } from '../db/settings.js';
 import { errorMessage, NotFoundError, StateConflictError } from '../errors.js';
 import { MIGRATION_TYPES, runKind, type RunKind } from '../jobs/index.js';
-import { batchJobId, JOB_OPTIONS, orgJobId, type BatchJobData, type OrgJobData, type OrgTarget, type RunRequest } from '../jobs/kind.js';
+import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../jobs/kind.js';
 import { applyPacing } from '../queues.js';
 import { haltFleet } from './halt.js';
 import { routingPreflight } from './routing-preflight.js';
@@ -59,7 +59,7 @@ async function ownRun(ctx: Context, type: string, requestId: string): Promise<ru
 function jobsFor(kind: RunKind, runId: string, targets: OrgTarget[]) {
   const size = kind.run.batchSize;
   if (size === 1) {
-    return targets.map((o) => ({ name: o.name, data: { runId, orgName: o.name, orgId: o.guid } satisfies OrgJobData, opts: { ...JOB_OPTIONS, jobId: orgJobId(runId, o.guid) } }));
+    return targets.map((o) => orgJob(runId, o.name, o.guid));
   }
   const jobs = [];
   for (let b = 0; b * size < targets.length; b++) {

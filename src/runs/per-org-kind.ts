@@ -27,7 +27,13 @@ export function perOrgKind(def: OrgMigration): JobKind {
       taken: (ctx, runId, targets) => tracker.takeOrgs(ctx.db, def.type, runId, targets),
     },
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
-    reconcile: async (ctx, jobState) => [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...(await queueLost(def, ctx))],
+    async reconcile(ctx, jobState) {
+      // Only the per-org frame marks orgs in flight: a mark an operator's forced state left behind frees its place.
+      for (const name of await tracker.clearStaleInFlight(ctx.db, def.type)) {
+        orgLogger(ctx.log, name, def.type).warn('org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed');
+      }
+      return [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...(await queueLost(def, ctx))];
+    },
     async retryAfterBreaker(ctx, runId) {
       const orgs = await tracker.retryInfrastructureFailures(ctx.db, def.type, runId);
       await addOrgJobs(ctx.queues[def.type], runId, orgs);

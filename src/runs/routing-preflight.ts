@@ -6,6 +6,7 @@
 // flags of its own. Run before phase 1's and phase 3's migrations, before the
 // dl_default flip (step 2.6), and before any migration or revert run.
 import type { Context } from '../context.js';
+import { withTimeout } from '../stores/health.js';
 import { chefTrue, DEFAULT_KEY, orgKey, OVERRIDE_KEY, ROUTING_FIELDS } from '../darklaunch.js';
 import { StateConflictError, errorMessage } from '../errors.js';
 
@@ -45,7 +46,7 @@ export async function routingPreflight(ctx: Context, expect: ExpectedDefault): P
   let dlDefault: Record<string, string>;
   let dlOverride: Record<string, string>;
   try {
-    await Promise.race([ctx.darklaunchRedis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS).unref())]);
+    await withTimeout(ctx.darklaunchRedis.ping(), PING_TIMEOUT_MS);
     [dlDefault, dlOverride] = await Promise.all([ctx.darklaunchRedis.hgetall(DEFAULT_KEY), ctx.darklaunchRedis.hgetall(OVERRIDE_KEY)]);
   } catch (err) {
     throw new RoutingPreflightError([{ key: DEFAULT_KEY, problem: `the darklaunch Redis did not answer (${errorMessage(err)}); while it is down Chef answers 503 for every org` }]);

@@ -69,8 +69,11 @@ export class Couch {
    * Mango server answers. A failed question is asked again next time.
    */
   capabilities(): Promise<CouchCapabilities> {
-    this.caps ??= this.askCapabilities();
-    this.caps.catch(() => (this.caps = undefined));
+    if (!this.caps) {
+      this.caps = this.askCapabilities();
+      // The caller gets the error; the cache only forgets it, so the next call asks again.
+      this.caps.catch(() => (this.caps = undefined));
+    }
     return this.caps;
   }
 
@@ -184,8 +187,10 @@ export class Couch {
    * on 1.x the view (written once, then built by CouchDB as it is queried).
    */
   ensureAuthzLookup(): Promise<void> {
-    this.authzViewReady ??= this.makeAuthzLookup();
-    this.authzViewReady.catch(() => (this.authzViewReady = undefined));
+    if (!this.authzViewReady) {
+      this.authzViewReady = this.makeAuthzLookup();
+      this.authzViewReady.catch(() => (this.authzViewReady = undefined));
+    }
     return this.authzViewReady;
   }
 

@@ -8,7 +8,8 @@ import { errorMessage } from '../errors.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
+/** p, or an error once ms have passed without an answer. */
+export const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref())]);
 
 export interface StoreHealth {

@@ -5,10 +5,10 @@ import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
-const rawQueries = new WeakMap<Db, Db['query']>();
-const rawConnects = new WeakMap<Db, () => Promise<DbClient>>();
-const policies = new WeakMap<Db, OutagePolicy>();
+/** Each pool's own calls, sent once (not ridden through), and its outage policy. */
+const unridden = new WeakMap<Db, { query: Db['query']; connect: () => Promise<DbClient>; policy: OutagePolicy }>();
 const guarded = new WeakSet<DbClient>();
+type ConnectCallback = (err: Error | undefined, client: DbClient, done: () => void) => void;
 
 /**
  * A pool whose calls ride through a Postgres restart (src/stores/outage.ts):
@@ -22,17 +22,15 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
   const rawQuery = pool.query.bind(pool) as Db['query'];
-  const rawConnect = pool.connect.bind(pool) as () => Promise<DbClient>;
-  rawQueries.set(pool, rawQuery);
-  rawConnects.set(pool, async () => guard(await rawConnect(), policy));
-  policies.set(pool, policy);
+  const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
+  const connectGuarded = async () => guard(await rawConnect(), policy);
+  unridden.set(pool, { query: rawQuery, connect: connectGuarded, policy });
   // Only the promise forms are used in mover; every single statement it sends outside a transaction is safe to send again.
   pool.query = ((...args: Parameters<Db['query']>) => rideThrough(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
-  const original = pool.connect.bind(pool) as (cb: (err: Error | undefined, client: DbClient, done: () => void) => void) => void;
-  pool.connect = ((cb?: (err: Error | undefined, client: DbClient, done: () => void) => void) => {
+  pool.connect = ((cb?: ConnectCallback) => {
     // pg's own pool.query takes its connection with a callback: left as it is (the query around it rides through).
-    if (cb) return original(cb);
-    return rideThrough(policy, 'postgres', 'connect', rawConnect).then((client) => guard(client, policy));
+    if (cb) return rawConnect(cb);
+    return rideThrough(policy, 'postgres', 'connect', connectGuarded);
   }) as Db['connect'];
   return pool;
 }
@@ -52,20 +50,20 @@ function guard(client: DbClient, policy: OutagePolicy): DbClient {
 
 /** A connection taken once, not waited for: for work that rides through an outage as a whole (rideThroughDb). */
 export function connectOnce(db: Db): Promise<DbClient> {
-  const raw = rawConnects.get(db);
-  return raw ? raw() : db.connect();
+  const raw = unridden.get(db);
+  return raw ? raw.connect() : db.connect();
 }
 
 /** fn, ridden through a Postgres outage with the pool's grace; fn must be safe to run again (src/stores/outage.ts). */
 export function rideThroughDb<T>(db: Db, what: string, fn: () => Promise<T>): Promise<T> {
-  const policy = policies.get(db);
+  const policy = unridden.get(db)?.policy;
   return policy ? rideThrough(policy, 'postgres', what, fn) : fn();
 }
 
 /** One statement, sent once: for health checks, which must say "down" at once rather than wait. */
 export async function queryOnce(db: Db, text: string): Promise<void> {
-  const raw = rawQueries.get(db);
-  await (raw ? raw(text) : db.query(text));
+  const raw = unridden.get(db);
+  await (raw ? raw.query(text) : db.query(text));
 }
 
 /**

@@ -1,32 +1,24 @@
 // The reconciler: BullMQ can lose track of a job (a worker killed past
 // maxStalledCount, a job removed by hand, a restore that failed while a store
 // was down). Each kind says how it finds and resolves its work whose job is
-// gone (JobKind.reconcile); this pass calls every kind's, clears in-flight
-// marks an operator's forced state left behind, and ends runs that have
-// nothing left to wait for.
+// gone (JobKind.reconcile); this pass calls every kind's and ends runs that
+// have nothing left to wait for.
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { clearStaleInFlight } from '../db/state-tracker.js';
-import { JOB_KINDS, MIGRATION_TYPES } from '../jobs/index.js';
+import { JOB_KINDS } from '../jobs/index.js';
 import type { JobState } from '../jobs/kind.js';
-import { orgLogger } from '../log.js';
 
 /** A run this young may still be enqueueing its jobs: never ended for want of them. */
 const EMPTY_RUN_GRACE_MS = 30_000;
 
 export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] }> {
   const resolved: string[] = [];
-  for (const type of MIGRATION_TYPES) {
-    for (const name of await clearStaleInFlight(ctx.db, type)) {
-      orgLogger(ctx.log, name, type).warn('org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed');
-    }
-  }
   for (const kind of Object.values(JOB_KINDS)) {
     if (!kind.reconcile) continue;
     const queue = ctx.queues[kind.type];
     const jobState = async (jobId: string): Promise<JobState> => {
-      const job = await queue.getJob(jobId);
-      return job ? await job.getState() : 'missing';
+      const state = await queue.getJobState(jobId);
+      return state === 'unknown' ? 'missing' : state;
     };
     resolved.push(...(await kind.reconcile(ctx, jobState)));
   }

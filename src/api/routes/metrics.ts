@@ -5,9 +5,9 @@ import { Type } from '@sinclair/typebox';
 import { fleetRegistry, registry } from '../../metrics.js';
 
 export default async function metrics(app: FastifyInstance) {
-  const fleet = fleetRegistry(app.ctx);
+  // Every metric is registered once, so the two registries are merged once.
+  const merged = Registry.merge([registry, fleetRegistry(app.ctx)]);
   app.get('/metrics', { schema: { summary: 'Prometheus text: this process and the fleet', produces: ['text/plain'], response: { 200: Type.String() } } }, async (_req, reply) => {
-    const merged = Registry.merge([registry, fleet]);
     return reply.type(merged.contentType).send(await merged.metrics());
   });
 }

@@ -1,0 +1,19 @@
+// The environment an api or worker process is started with (as the Procfile
+// does) for a given config: what the tests, the fault benchmark and the huge
+// org benchmark spawn. `extra` adds or overrides variables; an undefined
+// value removes one (a test of a missing variable).
+import type { Config } from '../config.js';
+
+export function processEnv(config: Config, extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    DATABASE_URL: config.databaseUrl,
+    REDIS_URL: config.redisUrl,
+    ...(config.darklaunchRedisUrl !== config.redisUrl ? { DARKLAUNCH_REDIS_URL: config.darklaunchRedisUrl } : {}),
+    COUCHDB_URL: config.couchdbUrl,
+    MOVER_API_TOKEN: config.apiToken,
+    QUEUE_PREFIX: config.queuePrefix,
+    ...extra,
+  };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
