@@ -25,11 +25,13 @@ export interface Context {
 }
 
 /**
- * Each per-org job holds one connection for its lock while it runs (a
- * migration and a revert job per slot at most) and needs others for its
- * statements: twice the slots, plus room for the reconciler and phase driver.
+ * A per-org job holds no connection while it waits (its lease is a row,
+ * src/runs/org-lease.ts): connections are for statements in progress, a
+ * few milliseconds of each org's seconds. A quarter of the slots, plus room
+ * for the reconciler, phase driver and breaker tender, keeps 3 processes of
+ * 64 slots under Postgres's default 100 connections.
  */
-export const poolSize = (workerConcurrency: number) => Math.max(10, 2 * workerConcurrency + 6);
+export const poolSize = (workerConcurrency: number) => Math.max(10, Math.ceil(workerConcurrency / 4) + 8);
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
   const outage = { graceMs: config.storeOutageGraceMs, log };

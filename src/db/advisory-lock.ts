@@ -1,8 +1,7 @@
-// A session advisory lock on (namespace, key), held on its own connection.
-// Per org: held while one delivery of a job works on the org. BullMQ runs a
-// job once at a time unless a worker loses its lock (a stalled event loop)
-// while still running: then two deliveries could race, and the lock makes the
-// second stand aside. Per phase: one process advances a phase at a time.
+// A session advisory lock on (namespace, key), held on its own connection,
+// for the few things one process at a time does: advance a phase, tend a
+// run's breaker. (Orgs are guarded by leases, src/runs/org-lease.ts, which
+// hold no connection.)
 import { connectOnce, rideThroughDb, type Db } from '../stores/postgres.js';
 
 export interface AdvisoryLock {

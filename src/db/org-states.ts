@@ -5,8 +5,8 @@ import type { Db, DbClient } from '../stores/postgres.js';
 import type { OrgState } from './state-tracker.js';
 
 type Q = Db | DbClient;
-const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues`;
-const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
+export const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues`;
+export const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
 export interface OrgStateRow {
   org_name: string;

@@ -10,7 +10,6 @@
 import type { Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
-import { tryLock } from '../db/advisory-lock.js';
 import { deleteOwnedOrgObjects } from '../db/org-objects.js';
 import * as reverts from '../db/reverts.js';
 import * as runs from '../db/runs.js';
@@ -20,6 +19,7 @@ import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
 import { tripOnFault } from '../runs/breaker.js';
+import { takeOrgLease } from '../runs/org-lease.js';
 import { classifyPgError, inTransaction } from '../stores/postgres.js';
 import { OutcomeUnknownError } from '../stores/outage.js';
 import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
@@ -51,8 +51,9 @@ type Outcome = { outcome: 'reverted' | 'refused' | 'skipped'; differences?: Diff
 async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   const { runId, orgName, orgId } = job.data;
   const log = orgLogger(ctx.log, orgName, type).child({ run_id: runId });
-  const lock = await tryLock(ctx.db, M, orgId);
-  if (!lock) return { outcome: 'skipped' };
+  // The migrated org's lease: a revert never races a migration delivery or the reconciler.
+  const taken = await takeOrgLease(ctx, M, orgId, orgName);
+  if (!taken) return { outcome: 'skipped' };
   let reverted = false;
   // Set when a COMMIT's answer was lost and the org could not be read back: nobody knows if it reverted.
   let unknown = false;
@@ -149,7 +150,7 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     } catch (e) {
       log.warn({ err: errorMessage(e) }, 'could not end the run yet; the reconciler will');
     }
-    await lock.release();
+    await taken.lease.release();
   }
 }
 
@@ -173,8 +174,8 @@ async function restoreLostReverts(ctx: Context, jobState: (jobId: string) => Pro
   for (const r of await reverts.markedReverts(ctx.db)) {
     const runId = r.current_step.slice('revert:'.length);
     if (isLive(await jobState(orgJobId(runId, r.org_id)))) continue;
-    const lock = await tryLock(ctx.db, M, r.org_id);
-    if (!lock) continue;
+    const taken = await takeOrgLease(ctx, M, r.org_id, r.org_name);
+    if (!taken) continue;
     try {
       const state = await reverts.markedState(ctx.db, r.org_id, r.current_step);
       if (!state) continue;
@@ -187,7 +188,7 @@ async function restoreLostReverts(ctx: Context, jobState: (jobId: string) => Pro
       );
       restored.push(r.org_name);
     } finally {
-      await lock.release();
+      await taken.lease.release();
     }
   }
   return restored;

@@ -12,8 +12,8 @@ import { orgLogger } from '../log.js';
 import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
-import { getOrgStateById } from '../db/org-states.js';
-import { tryLock, type AdvisoryLock } from '../db/advisory-lock.js';
+import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
+import { takeOrgLease, type OrgLease } from './org-lease.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
 import { orgDuration, orgsFinished, stepDuration } from '../metrics.js';
@@ -67,13 +67,13 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
-/** What makes this delivery the one that acts on the org: its lock, and the claim's generation (org_progress.requeues). */
+/** What makes this delivery the one that acts on the org: its lease (src/runs/org-lease.ts), and the claim's generation (org_progress.requeues). */
 interface Ownership {
-  lock: AdvisoryLock;
+  lease: OrgLease;
   generation: number;
 }
 
-/** This delivery no longer owns its org (its lock went with a Postgres connection, and someone else acted): it stops, touching nothing. */
+/** This delivery no longer owns its org (its lease lapsed, and someone else acted): it stops, touching nothing. */
 class OwnershipLostError extends Error {
   constructor(why: string) {
     super(`this delivery no longer owns the org: ${why}`);
@@ -84,48 +84,56 @@ class OwnershipLostError extends Error {
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
-  const lock = await tryLock(ctx.db, kind.type, orgId);
-  if (!lock) {
+  // The lease and the org's state in one round trip.
+  const taken = await takeOrgLease(ctx, kind.type, orgId, orgName);
+  if (!taken) {
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
-  const owner: Ownership = { lock, generation: 0 };
+  const owner: Ownership = { lease: taken.lease, generation: 0 };
   const started = Date.now();
   try {
-    const result = await runSteps(kind, ctx, job, token, org, owner);
+    const result = await runSteps(kind, ctx, job, token, org, owner, taken.org);
     if (result.outcome !== 'skipped') {
       orgDuration.observe({ migration_type: kind.type, outcome: result.outcome }, (Date.now() - started) / 1000);
       orgsFinished.inc({ migration_type: kind.type, outcome: result.outcome, fail_location: result.step ?? '', kind: result.kind ?? '' });
     }
     return result;
   } finally {
-    await owner.lock.release();
+    await owner.lease.release();
   }
 }
 
 /**
- * Before each step: the delivery still owns its org. A Postgres restart drops
- * the org's advisory lock with its connection; then the lock is taken again
- * and the org read back: still started by this run at the same generation,
- * nobody acted on it meanwhile, and the delivery goes on.
+ * Before each step: the delivery still owns its org. If its process could
+ * not vouch for the lease (renewals failed past its time, or the event loop
+ * stalled past it), the lease is taken again and the org read back: still
+ * started by this run at the same generation, nobody acted on it meanwhile,
+ * and the delivery goes on.
  */
-async function checkOwnership(ctx: Context, org: OrgRef, owner: Ownership): Promise<void> {
-  if (!owner.lock.lost) return;
-  org.log.warn('the org lock went with a Postgres connection; taking it again');
-  const again = await tryLock(ctx.db, org.type, org.orgId);
-  if (!again) throw new OwnershipLostError('another delivery or the reconciler holds its lock');
-  await owner.lock.release();
-  owner.lock = again;
-  const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
+async function checkOwnership(org: OrgRef, owner: Ownership): Promise<void> {
+  if (!owner.lease.lost) return;
+  org.log.warn('the org lease may have lapsed; taking it again');
+  const again = await owner.lease.retake();
+  if (!again) throw new OwnershipLostError('another delivery or the reconciler holds its lease');
+  const cur = again.org;
   if (cur?.state !== 'started' || cur.run_id !== org.runId || cur.requeues !== owner.generation) {
     throw new OwnershipLostError(`it is ${cur?.state ?? 'absent'} now (run ${cur?.run_id}, generation ${cur?.requeues})`);
   }
 }
 
-async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef, owner: Ownership): Promise<OrgJobOutcome> {
+async function runSteps(
+  kind: OrgMigration,
+  ctx: Context,
+  job: Job<OrgJobData>,
+  token: string | undefined,
+  org: OrgRef,
+  owner: Ownership,
+  cur: OrgStateRow | null,
+): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
-    claim = await claimOrResume(kind, ctx, org);
+    claim = await claimOrResume(kind, ctx, org, cur);
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
     org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
@@ -176,7 +184,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
   for (let i = from; i < kind.steps.length; i++) {
     const s = kind.steps[i];
     at(s.name);
-    if (owner) await checkOwnership(ctx, org, owner);
+    if (owner) await checkOwnership(org, owner);
     if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name))) {
       throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
     }
@@ -210,8 +218,12 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
  */
 type Claim = { resumedAt?: string; generation: number };
 
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
-  const cur = await getOrgStateById(ctx.db, org.type, org.orgId);
+async function claimOrResume(
+  kind: OrgMigration,
+  ctx: Context,
+  org: OrgRef,
+  cur: OrgStateRow | null,
+): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const mine = alreadyMine(cur, org);
   if (mine) return mine;
   if (cur?.state !== 'ready') {
@@ -247,7 +259,7 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef): Pro
 }
 
 /** The org as this run left it: started (resume it) or finished (counted already); null if it is not this run's. */
-function alreadyMine(cur: Awaited<ReturnType<typeof getOrgStateById>>, org: OrgRef): Claim | 'finished' | null {
+function alreadyMine(cur: OrgStateRow | null, org: OrgRef): Claim | 'finished' | null {
   if (cur?.run_id !== org.runId) return null;
   if (cur.state === 'started') {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');

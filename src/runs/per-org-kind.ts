@@ -9,12 +9,12 @@ import { readyInRun, readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db
 import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { inTransaction } from '../stores/postgres.js';
-import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
 import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from '../jobs/kind.js';
 import { orgLogger } from '../log.js';
 import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
 import { restoreAndFail } from './org-restore.js';
+import { takeOrgLease } from './org-lease.js';
 
 export function perOrgKind(def: OrgMigration): JobKind {
   return {
@@ -48,7 +48,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
  * from where they were, not dark) and, while their run works, put back to
  * ready and queued again in it; failed at their step only when that cannot
  * be (the run halted, or the org was requeued MAX_REQUEUES times). Once
- * committed, finished instead. Each under the org's lock, so a delivery that
+ * committed, finished instead. Each under the org's lease, so a delivery that
  * is running after all is never raced.
  */
 async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
@@ -60,8 +60,8 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
     if (isLive(state)) continue;
     const log = orgLogger(ctx.log, row.org_name, def.type).child({ run_id: runId });
     const step = row.current_step ?? 'unknown';
-    const lock = await tryLock(ctx.db, def.type, row.org_id);
-    if (!lock) continue; // a delivery is working on it after all
+    const taken = await takeOrgLease(ctx, def.type, row.org_id, row.org_name);
+    if (!taken) continue; // a delivery is working on it after all
     try {
       const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log };
       if (step === def.committedFrom) {
@@ -80,7 +80,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
     } catch (err) {
       log.error({ step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
     } finally {
-      await lock.release();
+      await taken.lease.release();
     }
   }
   return resolved;

@@ -11,6 +11,7 @@ import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
 import { tendBreakers } from '../runs/breaker.js';
+import { activeRuns } from '../db/runs.js';
 
 export interface FleetOptions {
   concurrency: number;
@@ -20,6 +21,8 @@ export interface FleetOptions {
   lockDurationMs?: number;
   /** How often this process looks after runs whose breaker is open. */
   breakerTickMs?: number;
+  /** How often this process fits its per-org slots to the runs' concurrency. */
+  slotsTickMs?: number;
 }
 
 export interface Fleet {
@@ -45,11 +48,13 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   };
 
   for (const kind of Object.values(JOB_KINDS)) add(kind.type, kind.slotsPerProcess ?? opts.concurrency, (job, token) => kind.process(ctx, job, token));
+  const fitted = workers.filter((w) => JOB_KINDS[w.name]?.slotsPerProcess === undefined);
 
   const timers = [
     every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
     every(opts.phaseTickMs ?? 1000, () => advancePhases(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed')),
     every(opts.breakerTickMs ?? 2000, () => tendBreakers(ctx, JOB_KINDS), (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker pass failed')),
+    every(opts.slotsTickMs ?? 2000, () => fitSlots(ctx, fitted, opts.concurrency), (err) => ctx.log.error({ err: errorMessage(err) }, 'slot fitting pass failed')),
   ];
 
   return {
@@ -65,6 +70,26 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
       await settleAll(ctx.log, 'closing a worker connection', connections.map((c) => c.quit()));
     },
   };
+}
+
+/**
+ * A process takes no more of a type's jobs at once than its run lets be in
+ * flight fleet-wide (and at most its own slots): a job beyond the run's
+ * concurrency only finds the gate closed and waits again (AT_CAPACITY_RETRY_MS),
+ * so idle slots would cost a claim and a few Redis calls each, every second.
+ * With no run of the type active the slots stay as they are.
+ */
+async function fitSlots(ctx: Context, workers: Worker[], most: number): Promise<void> {
+  const runs = await activeRuns(ctx.db);
+  for (const w of workers) {
+    const mine = runs.filter((r) => r.migration_type === w.name && r.state === 'working');
+    if (!mine.length) continue;
+    const slots = Math.min(most, Math.max(1, ...mine.map((r) => r.concurrency)));
+    if (w.concurrency !== slots) {
+      ctx.log.info({ migration_type: w.name, slots, was: w.concurrency }, 'worker slots fitted to the run concurrency');
+      w.concurrency = slots;
+    }
+  }
 }
 
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */

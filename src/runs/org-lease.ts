@@ -1,0 +1,140 @@
+// Who acts on an org (docs/architecture.md, "Who acts on an org"): the one
+// holding its lease, a row in mover.org_progress with an owner token and a
+// time. Each process keeps its leases alive with one statement every third
+// of a lease, for all of them at once, so a thousand orgs in flight cost no
+// Postgres connection each (the advisory lock it replaces held one through
+// the drain wait). A lease outlives a Postgres restart: it is in the table.
+// A process that dies lets its leases lapse within ORG_LEASE_MS, before
+// BullMQ hands its jobs to another worker (two job lock lengths).
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Context } from '../context.js';
+import type { Db } from '../stores/postgres.js';
+import type { Logger } from 'pino';
+import { releaseLease, renewLeases, takeLease } from '../db/org-leases.js';
+import type { OrgStateRow } from '../db/org-states.js';
+import { errorMessage } from '../errors.js';
+
+export interface OrgLease {
+  /**
+   * True when this process cannot vouch that the lease is still its own:
+   * another took it, or renewals have failed (Postgres away) for longer than
+   * a lease lasts. Whoever holds it checks before acting on the org again
+   * (retake), and stops if the org moved on meanwhile.
+   */
+  readonly lost: boolean;
+  /** Takes the lease again for the same owner and reads the org back; null if another holds it now. */
+  retake(): Promise<{ org: OrgStateRow | null } | null>;
+  release(): Promise<void>;
+}
+
+/** How long a lease lasts without renewal: half the job lock, so a dead process's leases lapse before its jobs come back. */
+export const orgLeaseMs = (jobLockMs: number) => Math.max(2000, Math.floor(jobLockMs / 2));
+
+interface Held {
+  type: string;
+  orgId: string;
+  /** Local time until which the last renewal vouches for the lease. */
+  goodUntil: number;
+  takenByAnother: boolean;
+}
+
+class LeaseKeeper {
+  private readonly held = new Map<string, Held>();
+  private timer?: NodeJS.Timeout;
+  private failing = false;
+
+  constructor(
+    private readonly db: Db,
+    readonly ms: number,
+    private readonly log: Logger,
+  ) {}
+
+  add(owner: string, h: Held): void {
+    this.held.set(owner, h);
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.renew(), Math.floor(this.ms / 3));
+      this.timer.unref();
+    }
+  }
+
+  remove(owner: string): void {
+    this.held.delete(owner);
+    if (!this.held.size && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  get(owner: string): Held | undefined {
+    return this.held.get(owner);
+  }
+
+  private async renew(): Promise<void> {
+    const owners = [...this.held.keys()];
+    if (!owners.length) return;
+    const asked = Date.now();
+    try {
+      const mine = await renewLeases(this.db, owners, this.ms);
+      for (const owner of owners) {
+        const h = this.held.get(owner);
+        if (!h) continue;
+        if (mine.has(owner)) h.goodUntil = asked + this.ms;
+        else if (!h.takenByAnother) {
+          h.takenByAnother = true;
+          this.log.warn({ migration_type: h.type, org_id: h.orgId }, 'org lease was taken by another (this process stalled past it); the delivery will stop before its next step');
+        }
+      }
+      if (this.failing) this.log.info({ leases: owners.length }, 'org leases renewed again');
+      this.failing = false;
+    } catch (err) {
+      // Postgres away: the leases stay in the table; past their time this process no longer vouches for them (lost).
+      if (!this.failing) this.log.warn({ leases: owners.length, err: errorMessage(err) }, 'could not renew org leases; trying again');
+      this.failing = true;
+    }
+  }
+}
+
+const keepers = new WeakMap<Db, LeaseKeeper>();
+
+function keeperOf(ctx: Context): LeaseKeeper {
+  let k = keepers.get(ctx.db);
+  if (!k) {
+    k = new LeaseKeeper(ctx.db, orgLeaseMs(ctx.config.jobLockMs), ctx.log);
+    keepers.set(ctx.db, k);
+  }
+  return k;
+}
+
+/** The org's lease and the org as it stands, or null if another holds the lease. */
+export async function takeOrgLease(ctx: Context, type: string, orgId: string, orgName: string): Promise<{ lease: OrgLease; org: OrgStateRow | null } | null> {
+  const keeper = keeperOf(ctx);
+  const owner = `${hostname()}:${process.pid}:${randomUUID()}`;
+  const asked = Date.now();
+  const first = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
+  if (!first.leased) return null;
+  keeper.add(owner, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
+  const lease: OrgLease = {
+    get lost() {
+      const h = keeper.get(owner);
+      return !h || h.takenByAnother || Date.now() > h.goodUntil;
+    },
+    async retake() {
+      const at = Date.now();
+      const again = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
+      if (!again.leased) return null;
+      keeper.add(owner, { type, orgId, goodUntil: at + keeper.ms, takenByAnother: false });
+      return { org: again.org };
+    },
+    async release() {
+      keeper.remove(owner);
+      try {
+        await releaseLease(ctx.db, type, orgId, owner);
+      } catch (err) {
+        // It lapses by itself within a lease's time.
+        ctx.log.warn({ migration_type: type, org_id: orgId, err: errorMessage(err) }, 'could not release an org lease; it lapses by itself');
+      }
+    },
+  };
+  return { lease, org: first.org };
+}

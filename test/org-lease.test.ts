@@ -1,0 +1,84 @@
+// The org lease (src/runs/org-lease.ts): one holder at a time, renewed by its
+// process with no connection held, free again when released or lapsed, and a
+// holder that was overtaken knows it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tracker from '../src/db/state-tracker.js';
+import { hex32 } from '../src/dev/estate.js';
+import { orgLeaseMs, takeOrgLease } from '../src/runs/org-lease.js';
+import { createHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+const T = 'phase_2_migration';
+// A 2 s lease (half the job lock), renewed every 666 ms.
+beforeAll(async () => {
+  h = await createHarness('lease', { jobLockMs: 4000 });
+});
+afterAll(() => h?.close());
+
+async function org(name: string) {
+  const guid = hex32();
+  await tracker.insertOrgs(h.ctx.db, T, [{ name, guid }]);
+  return guid;
+}
+
+const leaseRow = async (guid: string) =>
+  (await h.ctx.db.query(`SELECT lease_owner, lease_until > now() AS current FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid])).rows[0];
+
+describe('org lease', () => {
+  it('has one holder at a time, reads the org with the lease, and is free once released', async () => {
+    const guid = await org('lease-one');
+    const first = await takeOrgLease(h.ctx, T, guid, 'lease-one');
+    expect(first?.org).toMatchObject({ org_name: 'lease-one', state: 'holding', run_id: null, requeues: 0 });
+    expect(await takeOrgLease(h.ctx, T, guid, 'lease-one')).toBeNull();
+    await first!.lease.release();
+    expect(await leaseRow(guid)).toEqual({ lease_owner: null, current: null });
+    const second = await takeOrgLease(h.ctx, T, guid, 'lease-one');
+    expect(second).not.toBeNull();
+    expect((await leaseRow(guid)).current).toBe(true);
+    await second!.lease.release();
+  });
+
+  it('is kept alive by its process past its own length, and holds no connection meanwhile', async () => {
+    expect(orgLeaseMs(h.ctx.config.jobLockMs)).toBe(2000);
+    const guids = await Promise.all(['kept-a', 'kept-b', 'kept-c'].map(org));
+    const leases = await Promise.all(guids.map((g, i) => takeOrgLease(h.ctx, T, g, `kept-${'abc'[i]}`)));
+    expect(h.ctx.db.totalCount - h.ctx.db.idleCount).toBe(0);
+    await sleep(3000);
+    for (const [i, l] of leases.entries()) {
+      expect(l!.lease.lost).toBe(false);
+      expect((await leaseRow(guids[i])).current).toBe(true);
+      expect(await takeOrgLease(h.ctx, T, guids[i], 'kept')).toBeNull();
+    }
+    await Promise.all(leases.map((l) => l!.lease.release()));
+    expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE org_id = ANY($1) AND lease_owner IS NOT NULL`, [guids])).rows[0].n).toBe(0);
+  });
+
+  it('lapses when its holder stops renewing it; the holder then knows it lost it and cannot take it back', async () => {
+    const guid = await org('lease-lapsed');
+    const stale = await takeOrgLease(h.ctx, T, guid, 'lease-lapsed');
+    // The holder's process stalled: its lease ran out before it renewed.
+    await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
+    const other = await takeOrgLease(h.ctx, T, guid, 'lease-lapsed');
+    expect(other).not.toBeNull();
+    await sleep(1000); // the next renewal finds the lease is another's
+    expect(stale!.lease.lost).toBe(true);
+    expect(await stale!.lease.retake()).toBeNull();
+    await stale!.lease.release(); // releases nothing of the other's
+    expect((await leaseRow(guid)).current).toBe(true);
+    expect(other!.lease.lost).toBe(false);
+    await other!.lease.release();
+    expect((await leaseRow(guid)).lease_owner).toBeNull();
+  });
+
+  it('is taken again by its own holder when the holder could not vouch for it but nobody else took it', async () => {
+    const guid = await org('lease-retaken');
+    const held = await takeOrgLease(h.ctx, T, guid, 'lease-retaken');
+    await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
+    const again = await held!.lease.retake();
+    expect(again?.org).toMatchObject({ org_name: 'lease-retaken', state: 'holding' });
+    expect(held!.lease.lost).toBe(false);
+    expect((await leaseRow(guid)).current).toBe(true);
+    await held!.lease.release();
+  });
+});
