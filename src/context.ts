@@ -27,11 +27,12 @@ export interface Context {
 /**
  * A per-org job holds no connection while it waits (its lease is a row,
  * src/runs/org-lease.ts): connections are for statements in progress, a
- * few milliseconds of each org's seconds. A quarter of the slots, plus room
- * for the reconciler, phase driver and breaker tender, keeps 3 processes of
- * 64 slots under Postgres's default 100 connections.
+ * few milliseconds of each org's seconds (bench:scale counts the
+ * connections in use). An eighth of the slots, plus room for the reconciler,
+ * phase driver and breaker tender: 16 for 64 slots, so 3 worker processes
+ * and an api stay well under Postgres's default 100 connections.
  */
-export const poolSize = (workerConcurrency: number) => Math.max(10, Math.ceil(workerConcurrency / 4) + 8);
+export const poolSize = (workerConcurrency: number) => Math.max(10, Math.ceil(workerConcurrency / 8) + 8);
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
   const outage = { graceMs: config.storeOutageGraceMs, log };

@@ -1,0 +1,104 @@
+// npm run bench:pacing — production pacing at scale (issue 10, item 6): the
+// safe drain wait (5 s, the default) keeps every org dark at least that long,
+// so a run's speed is the orgs in flight at once over ~5 s. BENCH_ORGS (1200)
+// clean orgs through 3 worker processes and an api, as the Procfile starts
+// them with default settings, over a private redis-server and PostgreSQL and
+// a PouchDB Server; one run at concurrency BENCH_CONCURRENCY (150). Prints
+// the run's time against the ideal (orgs × drain wait / concurrency), each
+// org's dark time (its state row's start to end) p50/p99/max, the peak
+// Postgres connections and every process's peak RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../src/config.js';
+import { closeContext, createContext } from '../src/context.js';
+import { migrate } from '../src/db/migrate.js';
+import { getRun } from '../src/db/runs.js';
+import { getSettings } from '../src/db/settings.js';
+import { readyHolding } from '../src/db/state-tracker.js';
+import { seedDarklaunchDefaults, seedEstate } from '../src/dev/estate.js';
+import { freePort, startPouchServer } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
+import { startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
+import * as accountRefresh from '../src/jobs/account_refresh.js';
+import { createLogger } from '../src/log.js';
+import { captureOrgs } from '../src/migration/capture.js';
+import { startRun } from '../src/runs/manager.js';
+import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
+
+const N = Number(process.env.BENCH_ORGS ?? 1200);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
+const WORKERS = 3;
+const T = 'phase_2_migration';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
+const config: Config = {
+  databaseUrl: pg.url,
+  redisUrl: redis.url,
+  darklaunchRedisUrl: redis.url,
+  couchdbUrl: pouch.url,
+  apiToken: randomBytes(8).toString('hex'),
+  port: await freePort(),
+  logLevel: 'silent',
+  queuePrefix: 'bench-pacing',
+  workerConcurrency: 8, // this script's own context only; the processes keep their default
+  dryRun: false,
+  storeOutageGraceMs: 60_000,
+  jobLockMs: 30_000,
+};
+const ctx = createContext(config, createLogger('silent', 'bench-pacing'), { dbPoolSize: 4 });
+await migrate(ctx.db);
+await seedDarklaunchDefaults(ctx.darklaunchRedis);
+
+const t0 = Date.now();
+const orgs = await seedEstate(pouch.url, Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })), { parallel: 8 });
+await accountRefresh.process(ctx);
+const names = orgs.map((o) => o.name);
+await captureOrgs(ctx.db, T, names);
+await readyHolding(ctx.db, T, names);
+console.log(`estate of ${N} orgs seeded and captured in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+const children: Record<string, ChildProcess> = {};
+// Default settings: only the stores, the token and the logging are set.
+const spawnProcess = (name: string, entry: string, extra: Record<string, string> = {}) =>
+  (children[name] = spawn(process.execPath, ['--import', 'tsx', entry], { env: processEnv(config, { LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'ignore', 'inherit'] }));
+for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'src/workers/worker.ts');
+spawnProcess('api', 'src/api/server.ts', { PORT: String(config.port) });
+await sleep(3000); // the processes start (tsx compiles them) before the clock starts
+
+const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
+const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), bench: process.pid }));
+const conns = sampleConnections(ctx.db);
+const started = Date.now();
+const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
+let end = await getRun(ctx.db, run.id);
+while (end?.state !== 'ready' && Date.now() - started < 20 * 60_000) {
+  await sleep(200);
+  end = await getRun(ctx.db, run.id);
+}
+const seconds = (Date.now() - started) / 1000;
+const peaks = rss.stop();
+const peakConnections = await conns.stop();
+
+const { rows } = await ctx.db.query(
+  `SELECT state, extract(epoch FROM migration_end - migration_start) AS dark_s FROM org_migration_state WHERE migration_type = $1 AND org_name = ANY($2)`,
+  [T, names],
+);
+const completed = rows.filter((r) => r.state === 'completed').length;
+const dark = rows.filter((r) => r.dark_s !== null).map((r) => Number(r.dark_s));
+const ideal = (N * drainWaitMs) / 1000 / CONCURRENCY;
+const stillDark = (await Promise.all(names.map((n) => ctx.darklaunchRedis.hget(`dl_org_${n}`, '503_mode')))).filter((v) => v === 'true').length;
+
+console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms`);
+console.log(`| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | orgs still dark | peak Postgres connections |`);
+console.log(`|---|---|---|---|---|---|---|---|---|`);
+console.log(
+  `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | ${stillDark} | ${peakConnections} |`,
+);
+console.log(`peak RSS (MiB): ${Object.entries(peaks).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ')}`);
+console.log(JSON.stringify({ bench: 'pacing', orgs: N, completed, run_s: seconds, ideal_s: ideal, ratio: seconds / ideal, dark_p50_s: percentile(dark, 50), dark_p99_s: percentile(dark, 99), dark_max_s: Math.max(...dark), still_dark: stillDark, peak_connections: peakConnections, peak_rss_mib: peaks }));
+
+for (const c of Object.values(children)) c.kill('SIGKILL');
+await closeContext(ctx);
+await Promise.all([redis.stop(), pg.stop(), pouch.stop()]);
+process.exit(0);

@@ -1,0 +1,69 @@
+// What a benchmark samples while it runs: each process's resident memory
+// (from /proc, so any process, ours or a store's) and the Postgres
+// connections in use. Peaks are what the benchmarks print.
+import { readFileSync } from 'node:fs';
+import type pg from 'pg';
+
+/** Resident set of a process in MiB, or 0 if it is gone. */
+export function rssMiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/** Samples the named processes' RSS every `everyMs` until stopped; peak per name. */
+export function sampleRss(pids: () => Record<string, number>, everyMs = 250): { peaks: Record<string, number>; stop(): Record<string, number> } {
+  const peaks: Record<string, number> = {};
+  const take = () => {
+    for (const [name, pid] of Object.entries(pids())) peaks[name] = Math.max(peaks[name] ?? 0, rssMiB(pid));
+  };
+  take();
+  const t = setInterval(take, everyMs);
+  return {
+    peaks,
+    stop() {
+      clearInterval(t);
+      take();
+      return peaks;
+    },
+  };
+}
+
+/** Samples the connections open to the database (other than this sampler's own) every `everyMs`; the peak. */
+export function sampleConnections(db: pg.Pool, everyMs = 250): { stop(): Promise<number> } {
+  let peak = 0;
+  let busy = false;
+  const t = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+      peak = Math.max(peak, rows[0].n);
+    } catch (err) {
+      console.error(`connection sample failed: ${(err as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(t);
+      return peak;
+    },
+  };
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+};
+
+/** The p-th percentile (0–100), nearest rank. */
+export const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+};
