@@ -43,35 +43,18 @@ export const orgsFinished = new client.Counter({
   registers: [registry],
 });
 
-const ORG_COUNTS_MAX_AGE_MS = 30_000;
-/** How long a scrape waits for a fresh count of orgs by state before it answers with the last one (or none yet). */
-const ORG_COUNTS_WAIT_MS = 25;
-
 /** The fleet-wide gauges of one api (a registry per app, so a rebuilt app in tests does not collide). */
 export function fleetRegistry(ctx: Context): Registry {
   const fleet = new Registry();
-  let orgCounts: { at: number; rows: Awaited<ReturnType<typeof countByState>>; refreshing?: Promise<void> } = { at: 0, rows: [] };
-  const refreshOrgCounts = () => {
-    orgCounts.refreshing ??= countByState(ctx.db).then(
-      (rows) => void (orgCounts = { at: Date.now(), rows }),
-      (err) => {
-        ctx.log.warn({ err: errorMessage(err) }, 'could not count orgs by state for /metrics; the last counts stay');
-        orgCounts.refreshing = undefined;
-      },
-    );
-    return orgCounts.refreshing;
-  };
   new client.Gauge({
     name: 'mover_orgs',
-    help: `Orgs in the state tracker by migration type and state (counted in the background, usually at most ${ORG_COUNTS_MAX_AGE_MS / 1000} s old; absent until the first count ends).`,
+    help: 'Orgs in the state tracker by migration type and state (from counters the state changes keep; a hand edit of the table shows once the reconciler resyncs).',
     labelNames: ['migration_type', 'state'],
     registers: [fleet],
     async collect() {
-      // A stale count is refreshed; the scrape waits for it only a moment (a small table answers
-      // within it), else answers with the last count, or none before the first finishes.
-      if (Date.now() - orgCounts.at > ORG_COUNTS_MAX_AGE_MS) await Promise.race([refreshOrgCounts(), new Promise((r) => setTimeout(r, ORG_COUNTS_WAIT_MS))]);
+      const rows = await countByState(ctx.db);
       this.reset();
-      for (const r of orgCounts.rows) this.set({ migration_type: r.migration_type, state: r.state }, r.count);
+      for (const r of rows) this.set({ migration_type: r.migration_type, state: r.state }, r.count);
     },
   });
   new client.Gauge({

@@ -155,7 +155,11 @@ describe('reset and dry run', () => {
     // Rows a failed delivery left behind (mover wrote them) ...
     const e = org.expected[0];
     await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
-    await h.ctx.db.query(`INSERT INTO mover.org_progress (migration_type, org_id, org_name, rows_in_sql) VALUES ('phase_2_migration', $1, 'api-reset', true)`, [org.guid]);
+    await h.ctx.db.query(
+      `INSERT INTO mover.org_progress (migration_type, org_id, org_name, rows_in_sql) VALUES ('phase_2_migration', $1, 'api-reset', true)
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET rows_in_sql = true`,
+      [org.guid],
+    );
     // ... and rows of another org that mover never wrote.
     const [other] = await h.seed([{ name: 'api-reset-sql-born' }]);
     await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, 'born-on-sql', $4, now(), now())`, [other.expected[0].id, other.guid, other.expected[0].authzId, '0'.repeat(32)]);

@@ -132,12 +132,24 @@ describe('db:migrate', () => {
     expect((await dbMigrate(url)).code).toBe(0);
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    const { rows } = await c.query(`SELECT org_name, run_id::int, current_step, fail_detail, in_flight, rows_in_sql FROM mover.org_progress ORDER BY org_name`);
+    const { rows } = await c.query(
+      `SELECT org_name, migration_type, state, run_id::int, current_step, fail_detail, in_flight, rows_in_sql FROM mover.org_progress ORDER BY org_name, migration_type`,
+    );
+    const counts = await c.query(`SELECT migration_type, state, sum(n)::int AS n FROM mover.org_state_counts GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2`);
     await c.end();
+    const p2 = 'phase_2_migration';
     expect(rows).toEqual([
-      { org_name: 'bad-org', run_id: 4, current_step: null, fail_detail: 'verify: differs', in_flight: false, rows_in_sql: false },
-      { org_name: 'busy-org', run_id: 4, current_step: 'migrate', in_flight: true, rows_in_sql: true, fail_detail: null },
-      { org_name: 'done-org', run_id: 3, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: true },
+      { org_name: 'bad-org', migration_type: p2, state: 'failed', run_id: 4, current_step: null, fail_detail: 'verify: differs', in_flight: false, rows_in_sql: false },
+      { org_name: 'busy-org', migration_type: p2, state: 'started', run_id: 4, current_step: 'migrate', in_flight: true, rows_in_sql: true, fail_detail: null },
+      // Every org gets a progress row with its state (the state mirror, migrations/008), phase 1's too.
+      { org_name: 'done-org', migration_type: 'phase_1_migration', state: 'completed', run_id: null, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: false },
+      { org_name: 'done-org', migration_type: p2, state: 'completed', run_id: 3, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: true },
+    ]);
+    expect(counts.rows).toEqual([
+      { migration_type: 'phase_1_migration', state: 'completed', n: 1 },
+      { migration_type: p2, state: 'completed', n: 1 },
+      { migration_type: p2, state: 'failed', n: 1 },
+      { migration_type: p2, state: 'started', n: 1 },
     ]);
   });
 });

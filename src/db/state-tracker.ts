@@ -7,13 +7,26 @@
 // written by the same statements. Every state change is here (the state
 // machine: docs/domain.md, section 5); the reads are in src/db/org-states.ts.
 // (src/db/org-objects.ts marks org_progress.rows_in_sql, whose rows mover
-// wrote, in the statements that write or delete them.)
+// wrote, in the statements that write or delete them.) Each statement that
+// changes an org's state also writes it to org_progress.state, the mirror
+// the reads at scale go by (migrations/008_org_state_mirror.sql).
 import { connectOnce, inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
 
 type Q = Db | DbClient;
+
+/**
+ * The CTE that mirrors the orgs a statement moved (its CTE `moved`, which
+ * returns migration_type, org_id, org_name and state) into org_progress.state,
+ * creating the org's progress row if it has none. Only for statements that
+ * do not otherwise write the same progress rows.
+ */
+const MIRROR = `mirror AS (
+  INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, state)
+  SELECT migration_type, org_id, org_name, state::text FROM moved
+  ON CONFLICT (migration_type, org_id) DO UPDATE SET state = EXCLUDED.state)`;
 
 /**
  * Legacy insert_one_org: 'duplicate' is the legacy 23505, "already captured".
@@ -24,10 +37,13 @@ type Q = Db | DbClient;
 export async function insertOrgs(q: Q, type: string, orgs: { name: string; guid: string }[]): Promise<{ inserted: string[]; duplicate: string[] }> {
   if (!orgs.length) return { inserted: [], duplicate: [] };
   const { rows } = await q.query(
-    `INSERT INTO org_migration_state (org_name, org_id, migration_type)
-     SELECT n, g, $3 FROM unnest($1::text[], $2::text[]) AS t(n, g)
-     WHERE NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $3 AND s.org_name = t.n)
-     ON CONFLICT DO NOTHING RETURNING org_name`,
+    `WITH moved AS (
+       INSERT INTO org_migration_state (org_name, org_id, migration_type)
+       SELECT n, g, $3 FROM unnest($1::text[], $2::text[]) AS t(n, g)
+       WHERE NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $3 AND s.org_name = t.n)
+       ON CONFLICT DO NOTHING RETURNING migration_type, org_id, org_name, state),
+     ${MIRROR}
+     SELECT org_name FROM moved`,
     [orgs.map((o) => o.name), orgs.map((o) => o.guid), type],
   );
   const inserted = new Set(rows.map((r) => r.org_name as string));
@@ -69,9 +85,9 @@ async function claimOnce(db: Db, type: string, orgId: string, runId: string, fir
         UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
         WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND closed AND room FROM go) RETURNING org_name),
       p AS (
-        INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight)
-        SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true FROM s
-        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, fail_kind = NULL,
+        INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight, state)
+        SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true, 'started' FROM s
+        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, fail_kind = NULL, state = 'started',
           requeues = CASE WHEN p.run_id = ${runId} THEN p.requeues ELSE 0 END, in_flight = true, updated_at = now()
         RETURNING 1)
     SELECT (SELECT working FROM go) AS working, (SELECT closed FROM go) AS closed, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed;
@@ -113,7 +129,7 @@ export async function completeOrg(q: Q, type: string, orgId: string, runId: stri
          UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
        progress AS (
-         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, updated_at = now()
+         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = 'completed', updated_at = now()
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
      UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1 FROM progress WHERE r.id = progress.run_id
      RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
@@ -135,7 +151,7 @@ export async function failOrg(q: Q, type: string, orgId: string, runId: string, 
          UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = $6, in_flight = false, current_step = NULL, updated_at = now()
+         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = $6, in_flight = false, current_step = NULL, state = 'failed', updated_at = now()
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id),
        history AS (
          INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail)
@@ -160,7 +176,7 @@ export async function requeueOrg(q: Q, type: string, orgId: string, runId: strin
        moved AS (
          UPDATE org_migration_state SET state = 'ready', migration_start = NULL
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id)
-     UPDATE mover.org_progress SET in_flight = false, current_step = NULL, requeues = requeues + 1, updated_at = now()
+     UPDATE mover.org_progress SET in_flight = false, current_step = NULL, requeues = requeues + 1, state = 'ready', updated_at = now()
      WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING 1`,
     [type, orgId, runId, MAX_REQUEUES],
   );
@@ -182,7 +198,7 @@ export async function retryInfrastructureFailures(q: Q, type: string, runId: str
          UPDATE org_migration_state SET state = 'ready', fail_location = NULL, migration_start = NULL, migration_end = NULL
          WHERE migration_type = $1 AND state = 'failed' AND org_id IN (SELECT org_id FROM candidates) RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress p SET fail_kind = NULL, fail_detail = NULL, requeues = requeues + 1, updated_at = now()
+         UPDATE mover.org_progress p SET fail_kind = NULL, fail_detail = NULL, requeues = requeues + 1, state = 'ready', updated_at = now()
          FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id),
        counted AS (
          UPDATE mover.migration_runs SET orgs_finished = orgs_finished - (SELECT count(*) FROM moved), orgs_failed = orgs_failed - (SELECT count(*) FROM moved)
@@ -219,8 +235,8 @@ export async function failUnstarted(q: Q, type: string, orgId: string, runId: st
        WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' AND EXISTS (SELECT 1 FROM mover.migration_runs WHERE id = $3 AND state = 'working')
        RETURNING org_name),
      progress AS (
-       INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail, fail_kind) SELECT $1, $2, org_name, $3, $5, 'data' FROM moved
-       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, fail_detail = $5, fail_kind = 'data', current_step = NULL, updated_at = now()),
+       INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail, fail_kind, state) SELECT $1, $2, org_name, $3, $5, 'data', 'failed' FROM moved
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = $3, fail_detail = $5, fail_kind = 'data', current_step = NULL, state = 'failed', updated_at = now()),
      history AS (
        INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail) SELECT $1, $2, org_name, $3, left($4, 50), 'data', $5 FROM moved)
      UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM moved WHERE id = $3 RETURNING 1`,
@@ -232,9 +248,12 @@ export async function failUnstarted(q: Q, type: string, orgId: string, runId: st
 /** holding → ready: all of them (legacy ready_remaining_migration) or the named ones. */
 export async function readyHolding(q: Q, type: string, names?: string[]): Promise<string[]> {
   const { rows } = await q.query(
-    `UPDATE org_migration_state SET state = 'ready'
-     WHERE migration_type = $1 AND state = 'holding' AND ($2::text[] IS NULL OR org_name = ANY($2))
-     RETURNING org_name`,
+    `WITH moved AS (
+       UPDATE org_migration_state SET state = 'ready'
+       WHERE migration_type = $1 AND state = 'holding' AND ($2::text[] IS NULL OR org_name = ANY($2))
+       RETURNING migration_type, org_id, org_name, state),
+     ${MIRROR}
+     SELECT org_name FROM moved`,
     [type, names ?? null],
   );
   return rows.map((r) => r.org_name);
@@ -243,8 +262,11 @@ export async function readyHolding(q: Q, type: string, names?: string[]): Promis
 /** A conditional move of the named orgs between two resting states, returning the names that moved. */
 export async function moveOrgs(q: Q, type: string, names: string[], from: OrgState, to: OrgState): Promise<string[]> {
   const { rows } = await q.query(
-    `UPDATE org_migration_state SET state = $4::org_state, fail_location = CASE WHEN $4::org_state = 'holding' THEN NULL ELSE fail_location END
-     WHERE migration_type = $1 AND org_name = ANY($2) AND state = $3 RETURNING org_name`,
+    `WITH moved AS (
+       UPDATE org_migration_state SET state = $4::org_state, fail_location = CASE WHEN $4::org_state = 'holding' THEN NULL ELSE fail_location END
+       WHERE migration_type = $1 AND org_name = ANY($2) AND state = $3 RETURNING migration_type, org_id, org_name, state),
+     ${MIRROR}
+     SELECT org_name FROM moved`,
     [type, names, from, to],
   );
   return rows.map((r) => r.org_name);
@@ -252,17 +274,23 @@ export async function moveOrgs(q: Q, type: string, names: string[], from: OrgSta
 
 /** One org, by id, from one state to another; false if it was not in `from` (it moved on meanwhile). */
 export async function moveOrg(q: Q, type: string, orgId: string, from: OrgState, to: OrgState): Promise<boolean> {
-  const { rowCount } = await q.query(`UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3`, [type, orgId, from, to]);
-  return rowCount === 1;
+  const { rows } = await q.query(
+    `WITH moved AS (
+       UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3 RETURNING migration_type, org_id, org_name, state),
+     ${MIRROR}
+     SELECT 1 FROM moved`,
+    [type, orgId, from, to],
+  );
+  return rows.length === 1;
 }
 
 /** Legacy force_org_to_state: the operator's override, no guard by design (an org forced out of 'started' is no longer in flight). */
 export async function forceState(q: Q, type: string, orgName: string, to: OrgState): Promise<boolean> {
   const { rows } = await q.query(
-    `WITH moved AS (UPDATE org_migration_state SET state = $3 WHERE migration_type = $1 AND org_name = $2 RETURNING org_id),
+    `WITH moved AS (UPDATE org_migration_state SET state = $3 WHERE migration_type = $1 AND org_name = $2 RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress p SET in_flight = ($3 = 'started' AND in_flight), current_step = NULL, updated_at = now()
-         FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
+         INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, state) SELECT $1, org_id, org_name, $3 FROM moved
+         ON CONFLICT (migration_type, org_id) DO UPDATE SET in_flight = ($3 = 'started' AND p.in_flight), current_step = NULL, state = $3, updated_at = now())
      SELECT count(*)::int AS n FROM moved`,
     [type, orgName, to],
   );
@@ -293,8 +321,8 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
          UPDATE org_migration_state SET state = 'holding', fail_location = NULL
          WHERE migration_type = $1 AND org_name = ANY($2) AND state = 'failed' RETURNING org_name, org_id),
        progress AS (
-         UPDATE mover.org_progress p SET fail_detail = NULL, current_step = NULL, updated_at = now()
-         FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
+         INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, state) SELECT $1, org_id, org_name, 'holding' FROM moved
+         ON CONFLICT (migration_type, org_id) DO UPDATE SET fail_detail = NULL, current_step = NULL, state = 'holding', updated_at = now())
        SELECT org_name, org_id FROM moved`,
       [type, names],
     );
@@ -326,7 +354,7 @@ export async function revertOrg(q: Q, type: string, orgId: string): Promise<bool
        UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
        WHERE migration_type = $1 AND org_id = $2 AND state = 'completed' RETURNING org_id),
      progress AS (
-       UPDATE mover.org_progress p SET run_id = NULL, fail_detail = NULL, updated_at = now()
+       UPDATE mover.org_progress p SET run_id = NULL, fail_detail = NULL, state = 'ready', updated_at = now()
        FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
      SELECT count(*)::int AS n FROM moved`,
     [type, orgId],
@@ -342,9 +370,34 @@ export async function revertOrg(q: Q, type: string, orgId: string): Promise<bool
 export async function takeOrgs(q: Q, type: string, runId: string, orgs: { name: string; guid: string }[]): Promise<void> {
   if (!orgs.length) return;
   await q.query(
-    `INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id)
-     SELECT $1, g, n, $2 FROM unnest($3::text[], $4::text[]) AS t(g, n)
+    `INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, state)
+     SELECT $1, g, n, $2, 'ready' FROM unnest($3::text[], $4::text[]) AS t(g, n)
      ON CONFLICT (migration_type, org_id) DO UPDATE SET run_id = $2, requeues = 0, updated_at = now() WHERE NOT p.in_flight`,
     [type, runId, orgs.map((o) => o.guid), orgs.map((o) => o.name)],
   );
+}
+
+/**
+ * Catches the state mirror (org_progress.state) up with Chef's table where
+ * something other than mover changed it (an operator's hand edit, the legacy
+ * tool): the reconciler runs it now and then. Returns how many orgs it fixed.
+ * A mirror row it writes from a stale read (an org moved meanwhile) is fixed
+ * by the next pass; the mirror serves reads only, never a decision.
+ */
+export async function resyncStateMirror(q: Q): Promise<number> {
+  const { rows } = await q.query(
+    `WITH differs AS (
+       SELECT s.migration_type, s.org_id, s.org_name, s.state::text AS state FROM org_migration_state s
+       LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
+       WHERE p.state IS DISTINCT FROM s.state::text),
+     fixed AS (
+       INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, state) SELECT * FROM differs
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET state = EXCLUDED.state RETURNING 1),
+     gone AS (
+       UPDATE mover.org_progress p SET state = NULL
+       WHERE p.state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = p.migration_type AND s.org_id = p.org_id)
+       RETURNING 1)
+     SELECT (SELECT count(*) FROM fixed)::int + (SELECT count(*) FROM gone)::int AS n`,
+  );
+  return rows[0].n;
 }

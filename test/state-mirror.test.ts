@@ -1,0 +1,80 @@
+// The state mirror and counters (migrations/008_org_state_mirror.sql): the
+// org list by state and the counts by state agree with Chef's table after
+// every kind of state change, including a hand edit once resynced.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as runs from '../src/db/runs.js';
+import * as tracker from '../src/db/state-tracker.js';
+import { countByState, listOrgs } from '../src/db/org-states.js';
+import { hex32 } from '../src/dev/estate.js';
+import { createHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+const T = 'phase_2_migration';
+beforeAll(async () => {
+  h = await createHarness('mirror');
+});
+afterAll(() => h?.close());
+
+/** Counts by state straight from Chef's table, the truth the counters must match. */
+async function truth() {
+  const { rows } = await h.ctx.db.query(`SELECT migration_type, state::text AS state, count(*)::int AS count FROM org_migration_state GROUP BY 1, 2 ORDER BY 1, 2`);
+  return rows;
+}
+const names = (rows: { org_name: string }[]) => rows.map((r) => r.org_name);
+
+describe('state mirror', () => {
+  it('keeps the counts and the list by state in step with every transition', async () => {
+    const orgs = Array.from({ length: 40 }, (_, i) => ({ name: `m-${String(i).padStart(2, '0')}`, guid: hex32() }));
+    await tracker.insertOrgs(h.ctx.db, T, orgs);
+    await tracker.insertOrgs(h.ctx.db, 'phase_2_migration_prep', orgs.slice(0, 5));
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+
+    await tracker.readyHolding(h.ctx.db, T, names(orgs.slice(0, 30).map((o) => ({ org_name: o.name }))));
+    const run = (await runs.createRun(h.ctx.db, T, null, 30, 100))!;
+    await tracker.takeOrgs(h.ctx.db, T, run.id, orgs.slice(0, 30));
+    // Ten claimed at once: the striped counters take concurrent claims.
+    const claims = await Promise.all(orgs.slice(0, 10).map((o) => tracker.claimOrg(h.ctx.db, T, o.guid, run.id)));
+    expect(claims.every((c) => c.claimed)).toBe(true);
+    for (const o of orgs.slice(0, 4)) await tracker.completeOrg(h.ctx.db, T, o.guid, run.id);
+    for (const o of orgs.slice(4, 6)) await tracker.failOrg(h.ctx.db, T, o.guid, run.id, 'verify', 'differs');
+    await tracker.requeueOrg(h.ctx.db, T, orgs[6].guid, run.id);
+    await tracker.failUnstarted(h.ctx.db, T, orgs[20].guid, run.id, 'preflight', 'rows in SQL');
+    await tracker.resetOrgs(h.ctx.db, T, [orgs[5].name], async () => {});
+    await tracker.moveOrgs(h.ctx.db, T, [orgs[0].name], 'completed', 'purge_started');
+    await tracker.moveOrg(h.ctx.db, T, orgs[0].guid, 'purge_started', 'purge_successful');
+    await tracker.revertOrg(h.ctx.db, T, orgs[1].guid);
+    await tracker.forceState(h.ctx.db, T, orgs[35].name, 'failed');
+
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+    expect(await countByState(h.ctx.db, T)).toEqual((await truth()).filter((r) => r.migration_type === T));
+    const { rows: failed } = await h.ctx.db.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = 'failed' ORDER BY org_name`, [T]);
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).toEqual(names(failed));
+    expect(names(failed)).toEqual(['m-04', 'm-20', 'm-35']);
+    // Pages by state, cursor by name.
+    const first = await listOrgs(h.ctx.db, T, { state: 'started', limit: 2 });
+    const second = await listOrgs(h.ctx.db, T, { state: 'started', limit: 10, cursor: first[1].org_name });
+    expect([...names(first), ...names(second)]).toEqual(['m-07', 'm-08', 'm-09']);
+  });
+
+  it('catches up with a hand edit of Chef table at the resync; until then the list leaves the org out rather than misstate it', async () => {
+    const guid = hex32();
+    await tracker.insertOrgs(h.ctx.db, T, [{ name: 'hand-edited', guid }]);
+    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed' WHERE org_id = $1`, [guid]);
+    // A row written by hand, with no progress row at all.
+    await h.ctx.db.query(`INSERT INTO org_migration_state (org_name, org_id, migration_type, state) VALUES ('hand-made', $1, $2, 'ready')`, [hex32(), T]);
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'holding', limit: 100 }))).not.toContain('hand-edited');
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).not.toContain('hand-edited');
+    expect(await countByState(h.ctx.db)).not.toEqual(await truth());
+
+    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(2);
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).toContain('hand-edited');
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'ready', limit: 100 }))).toContain('hand-made');
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(0);
+
+    // A row deleted by hand leaves the counts at the next resync.
+    await h.ctx.db.query(`DELETE FROM org_migration_state WHERE org_name = 'hand-made'`);
+    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(1);
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+  });
+});
