@@ -1,32 +1,45 @@
 // npm run bench:migrate — migrates N generated orgs (12 containers + 5 groups
-// each) through the fleet with sleep time 0, and times the floor beside it: a
-// bare loop that reads the same documents from the same CouchDB server and
-// inserts the same rows into the same Postgres with the same parallelism.
-// Fleet and floor alternate (A B A B ...) so drift hits both alike.
-//   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)
-import { closeContext, createContext, type Context } from '../src/context.js';
+// each) through real worker processes (BENCH_WORKERS, 2, as the Procfile
+// starts them) with sleep time and drain wait 0, and times two floors beside
+// it: bare loops that read the same documents from the same CouchDB server,
+// one with the fleet's own query (Mango _find here) and one with the
+// fastest read the server offers for a whole small database (_all_docs with
+// the documents), and insert the same rows into the same Postgres with the
+// same parallelism. Fleet and floors alternate (A B C A B C ...) so drift
+// hits all alike. It also counts the round trips one org costs the fleet:
+// Postgres statements, darklaunch Redis commands and CouchDB requests from
+// the workers' own counters (mover_store_round_trips_total), and BullMQ's
+// Redis commands from the Redis server's command count.
+//   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { setSetting } from '../src/db/settings.js';
 import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
+import { freePort } from '../src/dev/pouch-server.js';
+import { processEnv } from '../src/dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';
+import { orgDatabaseName, TYPES, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
-import { startFleet } from '../src/workers/fleet.js';
+import { roundTrips } from '../src/stores/round-trips.js';
+import { median, moverArgs } from './lib/samplers.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const P = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const T = 'phase_2_migration';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await checkServicesOrExit();
 const stack = await createStack('bench', 13);
 const log = createLogger('silent', 'bench');
 const ctx = createContext(stack.config, log, { dbPoolSize: P + 4 });
-const workerCtx = createContext(stack.config, log, { dbPoolSize: 2 * P + 4 });
 await migrate(ctx.db);
 // Throughput of the copy itself: no drain wait (nothing writes to the bench estate).
 await setSetting(ctx.db, 'drainWaitMs', 0);
@@ -50,20 +63,30 @@ async function resetForFleet() {
   await seedDarklaunchDefaults(ctx.darklaunchRedis);
 }
 
-async function floorPass(): Promise<number> {
+type Read = (org: SeededOrg) => Promise<CouchDoc[]>;
+/** The fleet's own query for an org's containers and groups (Mango where the server has it). */
+const readLikeFleet: Read = (org) => ctx.couch.readOrgObjects(org.guid);
+/** The whole org database in one request, filtered here: the fastest read of a small database. */
+const readAllDocs: Read = async (org) => {
+  const res = await ctx.couch.server.use<Record<string, unknown>>(orgDatabaseName(org.guid)).list({ include_docs: true });
+  const wanted: string[] = [TYPES.container, TYPES.group];
+  return res.rows.map((r) => r.doc as unknown as CouchDoc).filter((d) => d && wanted.includes(String(d['couchrest-type'])));
+};
+
+async function floorPass(read: Read): Promise<number> {
   await ctx.db.query(`TRUNCATE floor_containers, floor_groups`);
   const queue = [...orgs];
   const start = performance.now();
   await Promise.all(
     Array.from({ length: P }, async () => {
-      for (let org = queue.shift(); org; org = queue.shift()) await floorOne(org);
+      for (let org = queue.shift(); org; org = queue.shift()) await floorOne(org, read);
     }),
   );
   return performance.now() - start;
 }
 
-async function floorOne(org: SeededOrg) {
-  const docs = await ctx.couch.readOrgObjects(org.guid);
+async function floorOne(org: SeededOrg, read: Read) {
+  const docs = await read(org);
   const authz = new Map(org.expected.map((e) => [e.id, e.authzId]));
   const now = new Date();
   const rows: Record<string, ObjectRow[]> = { containers: [], groups: [] };
@@ -76,9 +99,43 @@ async function floorOne(org: SeededOrg) {
   });
 }
 
-async function fleetPass(): Promise<number> {
+// The workers, as the Procfile starts them, each serving its metrics.
+const metricsPorts: number[] = [];
+const children: ChildProcess[] = [];
+for (let i = 0; i < WORKERS; i++) {
+  const port = await freePort();
+  metricsPorts.push(port);
+  children.push(
+    spawn(process.execPath, moverArgs('workers/worker'), {
+      env: processEnv(stack.config, { LOG_LEVEL: 'warn', WORKER_CONCURRENCY: String(Math.ceil(P / WORKERS)), METRICS_PORT: String(port) }),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
+}
+
+/** The workers' round trips so far, summed, by store. */
+async function workerRoundTrips(): Promise<Record<string, number>> {
+  const total: Record<string, number> = { postgres: 0, darklaunch_redis: 0, couchdb: 0 };
+  for (const port of metricsPorts) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^mover_store_round_trips_total\{store="(\w+)"\} (\d+)/gm)) total[m[1]] += Number(m[2]);
+  }
+  return total;
+}
+async function redisCommands(): Promise<number> {
+  return Number(/total_commands_processed:(\d+)/.exec(await ctx.queueRedis.info('stats'))?.[1]);
+}
+for (let i = 0; ; i++) {
+  const up = await workerRoundTrips().then(() => true, () => false);
+  if (up) break;
+  if (i > 120) throw new Error('worker processes did not start');
+  await sleep(500);
+}
+
+async function fleetPass(): Promise<{ ms: number; perOrg: Record<string, number> }> {
   await resetForFleet();
-  const fleet = startFleet(workerCtx, { concurrency: P, reconcileEveryMs: 60_000 });
+  const before = await workerRoundTrips();
+  const redisBefore = await redisCommands();
   const start = performance.now();
   const { run } = await startRun(ctx, T, { count: 'all', concurrency: P });
   for (;;) {
@@ -87,60 +144,56 @@ async function fleetPass(): Promise<number> {
       if (rows[0].orgs_finished !== N || rows[0].orgs_failed !== 0) throw new Error(`fleet run ended with ${JSON.stringify(rows[0])}`);
       break;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   const ms = performance.now() - start;
-  await fleet.close();
+  // The polling above is this process's own (one command a poll is not on Redis); the workers' counts are theirs alone.
+  const redisAll = (await redisCommands()) - redisBefore;
+  const after = await workerRoundTrips();
+  const perOrg: Record<string, number> = {};
+  for (const k of Object.keys(after)) perOrg[k] = (after[k] - before[k]) / N;
+  perOrg.bullmq_redis = (redisAll - (after.darklaunch_redis - before.darklaunch_redis) - 2) / N;
   const { rows } = await ctx.db.query(`SELECT (SELECT count(*) FROM containers)::int AS c, (SELECT count(*) FROM "groups")::int AS g`);
   if (rows[0].c !== N * 12 || rows[0].g !== N * 5) throw new Error(`fleet wrote ${rows[0].c} containers and ${rows[0].g} groups`);
-  return ms;
+  return { ms, perOrg };
 }
 
-// CPU seconds used so far by the other processes on the box (verbose mode): pouch, postgres, redis.
-import { execSync } from 'node:child_process';
-function otherCpu(): Record<string, number> {
-  const out: Record<string, number> = {};
-  const tick = 100;
-  for (const [name, pattern] of [['couch', 'pouchdb-server'], ['postgres', 'postgres'], ['redis', 'redis-server']]) {
-    let total = 0;
-    const pids = execSync(`pgrep -f ${pattern} || true`).toString().split('\n').filter(Boolean);
-    for (const pid of pids) {
-      try {
-        const f = execSync(`cat /proc/${pid}/stat`).toString().split(') ')[1].split(' ');
-        total += (Number(f[11]) + Number(f[12])) / tick;
-      } catch { /* gone */ }
-    }
-    out[name] = total;
-  }
-  return out;
-}
-const diff = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, +(b[k] - a[k]).toFixed(2)]));
 const fleetMs: number[] = [];
-const floorMs: number[] = [];
+const mangoMs: number[] = [];
+const allDocsMs: number[] = [];
 const ratios: number[] = [];
+let perOrg: Record<string, number> = {};
+const floorTrips: Record<string, Record<string, number>> = {};
+const floorRun = async (name: string, read: Read) => {
+  const before = roundTrips();
+  const ms = await floorPass(read);
+  const after = roundTrips();
+  floorTrips[name] = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v - before[k as keyof typeof before]) / N]));
+  return ms;
+};
 for (let r = 0; r < ROUNDS; r++) {
-  let cpu = process.cpuUsage();
-  let other = process.env.BENCH_VERBOSE ? otherCpu() : {};
-  const a = process.env.BENCH_ONLY === 'floor' ? 1 : await fleetPass();
-  const fleetCpu = process.cpuUsage(cpu);
-  if (process.env.BENCH_VERBOSE) console.log('  fleet: cpu-s of other processes', diff(other, otherCpu()));
-  cpu = process.cpuUsage();
-  other = process.env.BENCH_VERBOSE ? otherCpu() : {};
-  const b = process.env.BENCH_ONLY === 'fleet' ? 1 : await floorPass();
-  const floorCpu = process.cpuUsage(cpu);
-  if (process.env.BENCH_VERBOSE) console.log('  floor: cpu-s of other processes', diff(other, otherCpu()));
-  if (process.env.BENCH_VERBOSE) console.log(`  cpu of this process: fleet ${((fleetCpu.user + fleetCpu.system) / 1000 / a).toFixed(2)} cores, floor ${((floorCpu.user + floorCpu.system) / 1000 / b).toFixed(2)} cores`);
-  fleetMs.push(a);
-  floorMs.push(b);
-  ratios.push(a / b);
-  console.log(`round ${r + 1}: fleet ${(N / (a / 1000)).toFixed(0)} orgs/s, floor ${(N / (b / 1000)).toFixed(0)} orgs/s, fleet/floor time ${(a / b).toFixed(2)}`);
+  const a = await fleetPass();
+  const b = await floorRun('fleet query', readLikeFleet);
+  const c = await floorRun('_all_docs', readAllDocs);
+  perOrg = a.perOrg;
+  fleetMs.push(a.ms);
+  mangoMs.push(b);
+  allDocsMs.push(c);
+  ratios.push(a.ms / Math.min(b, c));
+  const rate = (ms: number) => (N / (ms / 1000)).toFixed(0);
+  console.log(`round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`);
 }
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-console.log(`\n${N} orgs, parallelism ${P}, ${ROUNDS} rounds (medians):`);
+const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+console.log(`\n${N} orgs, ${WORKERS} worker processes, concurrency ${P}, ${ROUNDS} rounds (medians):`);
 console.log(`  fleet: ${(N / (median(fleetMs) / 1000)).toFixed(0)} orgs/s (${(median(fleetMs) / 1000).toFixed(2)} s)`);
-console.log(`  floor: ${(N / (median(floorMs) / 1000)).toFixed(0)} orgs/s (${(median(floorMs) / 1000).toFixed(2)} s)`);
-console.log(`  fleet/floor time ratio: ${median(ratios).toFixed(2)} (target <= 1.5)`);
+console.log(`  floor, fleet's query: ${(N / (median(mangoMs) / 1000)).toFixed(0)} orgs/s (${(median(mangoMs) / 1000).toFixed(2)} s)`);
+console.log(`  floor, _all_docs: ${(N / (median(allDocsMs) / 1000)).toFixed(0)} orgs/s (${(median(allDocsMs) / 1000).toFixed(2)} s)`);
+console.log(`  fleet/fastest floor time ratio: ${median(ratios).toFixed(2)} (target <= 1.5)`);
+console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
+for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
+console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips }));
 
-await closeContext(workerCtx);
+for (const c of children) c.kill('SIGTERM');
 await closeContext(ctx);
 await stack.dropAll();
+process.exit(0);

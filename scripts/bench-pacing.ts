@@ -23,7 +23,7 @@ import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
-import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
+import { moverArgs, percentile, sampleConnections, sampleRss } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
@@ -60,10 +60,10 @@ console.log(`estate of ${N} orgs seeded and captured in ${((Date.now() - t0) / 1
 
 const children: Record<string, ChildProcess> = {};
 // Default settings: only the stores, the token and the logging are set.
-const spawnProcess = (name: string, entry: string, extra: Record<string, string> = {}) =>
-  (children[name] = spawn(process.execPath, ['--import', 'tsx', entry], { env: processEnv(config, { LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'ignore', 'inherit'] }));
-for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'src/workers/worker.ts');
-spawnProcess('api', 'src/api/server.ts', { PORT: String(config.port) });
+const spawnProcess = (name: string, entry: 'api/server' | 'workers/worker', extra: Record<string, string> = {}) =>
+  (children[name] = spawn(process.execPath, moverArgs(entry), { env: processEnv(config, { LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'ignore', 'inherit'] }));
+for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'workers/worker');
+spawnProcess('api', 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);

@@ -1,6 +1,7 @@
 // The darklaunch flags the Chef API servers read on every request. Values are
 // the strings "true"/"false". Under DRY_RUN nothing is written: each write that
 // would have happened is logged instead.
+import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
 import { InfrastructureError } from './errors.js';
 import { rideThrough, type OutagePolicy } from './stores/outage.js';
@@ -45,7 +46,10 @@ export class Darklaunch {
   }
 
   private ride<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return rideThrough(this.outage, 'darklaunch_redis', what, fn);
+    return rideThrough(this.outage, 'darklaunch_redis', what, () => {
+      countRoundTrip('darklaunch_redis');
+      return fn();
+    });
   }
 
   private async write(key: string, fields: Record<string, string>, context: Record<string, unknown> = {}): Promise<void> {

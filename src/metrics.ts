@@ -4,8 +4,8 @@
 // /metrics and by a worker on METRICS_PORT; Prometheus sums the processes.
 // The api adds what describes the fleet as a whole, read from cheap sources
 // only: queue depths, runs and their breakers, orgs dark now, and org counts
-// by state from a cache refreshed in the background (never a GROUP BY over the
-// state table inside a scrape).
+// by state from the counters the state changes keep (never a GROUP BY over
+// the state table inside a scrape).
 import { createServer, type Server } from 'node:http';
 import client, { Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -13,10 +13,12 @@ import type { Context } from './context.js';
 import { countByState } from './db/org-states.js';
 import { activeRuns, inFlightOrgs } from './db/runs.js';
 import { errorMessage } from './errors.js';
+import { storeRoundTrips } from './stores/round-trips.js';
 
 /** This process's registry: default process metrics and what its workers count. */
 export const registry = new Registry();
 client.collectDefaultMetrics({ register: registry });
+registry.registerMetric(storeRoundTrips);
 
 const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 300];
 

@@ -67,3 +67,12 @@ export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
 };
+
+/**
+ * How a benchmark starts an api or worker process: as the Procfile does
+ * (`node dist/...`, built by bench:scale, which sets BENCH_DIST=1), or from
+ * the sources through tsx, whose loader adds some 40 MiB to each process.
+ */
+export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
+  return process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`];
+}

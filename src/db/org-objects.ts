@@ -36,16 +36,27 @@ export async function insertObjects(q: Q, table: ObjectTable | string, orgId: st
  * ones go in (migrations/003_replace_org_objects.sql says why that takes a
  * function). Rows mover did not write (the org was created on SQL, or its
  * rows came some other way) are never replaced: then nothing is written and
- * their count comes back, for the caller to fail the org on.
+ * their count comes back, for the caller to fail the org on. Otherwise the
+ * org's rows as SQL then holds them come back, for verify
+ * (migrations/009_replace_and_read_org_objects.sql).
  */
-export async function replaceOrgObjects(q: Q, type: string, orgId: string, rows: Record<ObjectTable, ObjectRow[]>): Promise<{ foreignRows: number }> {
+export async function replaceOrgObjects(
+  q: Q,
+  type: string,
+  orgId: string,
+  rows: Record<ObjectTable, ObjectRow[]>,
+): Promise<{ foreignRows: number; sql?: Record<ObjectTable, SqlObject[]> }> {
   const res = await q.query({
-    name: 'replace-org-objects',
-    text: `SELECT mover.replace_org_objects($1, $2, $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
-       $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamp[], $14::timestamp[]) AS foreign_rows`,
+    name: 'replace-and-read-org-objects',
+    text: `SELECT mover.replace_and_read_org_objects($1, $2, $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
+       $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamp[], $14::timestamp[]) AS r`,
     values: [type, orgId, ...arrays(rows.containers), ...arrays(rows.groups)],
   });
-  return { foreignRows: res.rows[0].foreign_rows };
+  const r = res.rows[0].r as { foreign_rows: number; rows?: [ObjectTable, string, string, string, string][] };
+  if (r.foreign_rows || !r.rows) return { foreignRows: r.foreign_rows };
+  const sql: Record<ObjectTable, SqlObject[]> = { containers: [], groups: [] };
+  for (const [t, id, name, authz_id, last_updated_by] of r.rows) sql[t].push({ id, name, authz_id, last_updated_by });
+  return { foreignRows: 0, sql };
 }
 
 /** Rows of the org in SQL that mover did not write (0 when mover wrote the ones there). */

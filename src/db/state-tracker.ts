@@ -119,9 +119,10 @@ export async function setStep(q: Q, type: string, orgId: string, runId: string, 
 
 /**
  * started → completed, for the run that started it, and counted in the run
- * by the same statement (one round trip, and never counted twice).
+ * by the same statement (one round trip, and never counted twice). Given the
+ * org lease's owner token, it gives the lease up too.
  */
-export async function completeOrg(q: Q, type: string, orgId: string, runId: string): Promise<{ runMayBeDone: boolean } | null> {
+export async function completeOrg(q: Q, type: string, orgId: string, runId: string, leaseOwner: string | null = null): Promise<{ runMayBeDone: boolean } | null> {
   const { rows } = await q.query({
     name: 'complete-org',
     text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
@@ -129,11 +130,12 @@ export async function completeOrg(q: Q, type: string, orgId: string, runId: stri
          UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
        progress AS (
-         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = 'completed', updated_at = now()
+         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = 'completed', updated_at = now(),
+           lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
      UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1 FROM progress WHERE r.id = progress.run_id
      RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
-    values: [type, orgId, runId],
+    values: [type, orgId, runId, leaseOwner],
   });
   return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }

@@ -11,7 +11,7 @@ import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
 import { authzForDocs } from '../migration/authz.js';
 import { describeDiff, diffCount } from '../migration/compare.js';
-import { verifyAgainstPlan } from '../migration/verify.js';
+import { verifyAgainstPlan, type SqlObjects } from '../migration/verify.js';
 import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import { orgDatabaseName } from '../stores/couch-docs.js';
@@ -69,6 +69,8 @@ interface Copy {
   seq: string;
   /** Every container and group document the copy read, with the revision it read. */
   revs: Map<string, string | undefined>;
+  /** The org's rows as the copy's write answered SQL held them after it. */
+  written?: SqlObjects;
   copies: number;
 }
 const copies = new WeakMap<OrgRef, Copy>();
@@ -103,15 +105,19 @@ export async function migrate(ctx: Context, org: OrgRef) {
   }
   // Checked at preflight too; this is the statement's own guard against a row that appeared since.
   if (written.foreignRows) throw foreignRowsError(written.foreignRows);
-  copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), copies: (copies.get(org)?.copies ?? 0) + 1 });
+  copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), written: written.sql, copies: (copies.get(org)?.copies ?? 0) + 1 });
   org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');
 }
 
-/** Step 4: SQL holds exactly the planned rows for this org: same ids, names and authz ids, nothing else. */
+/**
+ * Step 4: SQL holds exactly the planned rows for this org: same ids, names
+ * and authz ids, nothing else. Checked on the rows the copy's write answered
+ * with (read by that same call, after its inserts), so it costs no round trip.
+ */
 export async function verify(ctx: Context, org: OrgRef) {
   const copy = copies.get(org);
   if (!copy) throw new OrgDataError('verify: no copy in this delivery');
-  const { diff } = await verifyAgainstPlan(ctx, org.orgId, copy.plan);
+  const { diff } = await verifyAgainstPlan(ctx, org.orgId, copy.plan, copy.written);
   if (diffCount(diff)) throw new OrgDataError(`verify: SQL differs from CouchDB (${describeDiff(diff)})`, { diff });
 }
 

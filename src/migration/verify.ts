@@ -19,8 +19,13 @@ export interface Verification {
   sql: SqlObjects;
 }
 
-/** SQL against a plan already made (the one the copy wrote). */
-export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>): Promise<Verification> {
+/**
+ * SQL against a plan already made (the one the copy wrote). `written` is what
+ * the copy's write answered SQL held after it (src/db/org-objects.ts
+ * replaceOrgObjects): then nothing is read again.
+ */
+export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>, written?: SqlObjects): Promise<Verification> {
+  if (written) return { diff: compareRows(plan, written), sql: written };
   let sql: SqlObjects;
   try {
     sql = await readAllObjects(ctx.db, orgId);

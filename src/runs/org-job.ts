@@ -197,7 +197,8 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     }
   }
   at('complete');
-  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId);
+  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, owner?.lease.handingOver());
+  if (done) owner?.lease.handedOver();
   if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
   else org.log.info('org completed');
   if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);

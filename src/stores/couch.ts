@@ -1,3 +1,4 @@
+import { countRoundTrip } from './round-trips.js';
 import nano from 'nano';
 import { InfrastructureError } from '../errors.js';
 import { couchCall, couchError } from './couch-errors.js';
@@ -56,7 +57,10 @@ export class Couch {
 
   /** A nano call, its error classified (src/stores/couch-errors.ts), waiting out a CouchDB that is unreachable for up to the grace. */
   call<T>(fn: () => Promise<T>, what: string): Promise<T> {
-    return rideThrough(this.outage, 'couchdb', what, () => couchCall(fn, what));
+    return rideThrough(this.outage, 'couchdb', what, () => {
+      countRoundTrip('couchdb');
+      return couchCall(fn, what);
+    });
   }
 
   async ping(): Promise<void> {
@@ -102,6 +106,8 @@ export class Couch {
       const params: nano.DocumentFetchParams = { include_docs: true, limit: pageSize + 1 };
       if (startkey !== undefined) params.start_key = startkey;
       const res = await this.call(() => db.list(params), `read ${dbName}`);
+      // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
+      if (!Array.isArray(res?.rows)) throw new InfrastructureError(`read ${dbName}: the server answered _all_docs without rows`, 'couchdb');
       const rows = res.rows.filter((r) => r.doc);
       const page = rows.slice(0, pageSize).map((r) => r.doc as unknown as CouchDoc);
       if (page.length) yield page;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { InfrastructureError, OrgDataError } from '../errors.js';
+import { countRoundTrip } from './round-trips.js';
 import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
 
 export type Db = pg.Pool;
@@ -21,7 +22,11 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
-  const rawQuery = pool.query.bind(pool) as Db['query'];
+  const boundQuery = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
+  const rawQuery = ((...args: unknown[]) => {
+    countRoundTrip('postgres');
+    return boundQuery(...args);
+  }) as Db['query'];
   const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
   const connectGuarded = async () => guard(await rawConnect(), policy);
   unridden.set(pool, { query: rawQuery, connect: connectGuarded, policy });
@@ -43,6 +48,11 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
 function guard(client: DbClient, policy: OutagePolicy): DbClient {
   if (!guarded.has(client)) {
     guarded.add(client);
+    const query = client.query.bind(client) as (...a: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => {
+      countRoundTrip('postgres');
+      return query(...args);
+    }) as DbClient['query'];
     client.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'Postgres connection in use lost; its work fails and is retried'));
   }
   return client;
