@@ -17,6 +17,7 @@ import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
 import { createStack, ensureServices } from './lib/stack.js';
+import { moverArgs } from './lib/samplers.js';
 
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 5000);
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 2000);
@@ -42,7 +43,7 @@ await api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
 
 const metricsPort = await freePort();
 const { config } = stack;
-const worker = spawn(process.execPath, ['--import', 'tsx', 'src/workers/worker.ts'], {
+const worker = spawn(process.execPath, moverArgs('workers/worker'), {
   env: processEnv(config, { LOG_LEVEL: 'silent', METRICS_PORT: String(metricsPort) }),
   stdio: 'ignore',
 });

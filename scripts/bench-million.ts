@@ -17,6 +17,7 @@ import { migrate } from '../src/db/migrate.js';
 import { buildOrg } from '../src/dev/estate.js';
 import { processEnv } from '../src/dev/processes.js';
 import { freePort } from '../src/dev/pouch-server.js';
+import { startPrivateRedis } from '../src/dev/private-stores.js';
 import { createLogger } from '../src/log.js';
 import { moverArgs, sampleRss } from './lib/samplers.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
@@ -28,9 +29,11 @@ const WORKERS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await checkServicesOrExit();
+// A private Redis: a million pins and the queues stay apart from anything else on the machine.
+const redis = await startPrivateRedis();
 const stack = await createStack('million', 13);
 const port = await freePort();
-const config = { ...stack.config, port };
+const config = { ...stack.config, port, redisUrl: redis.url, darklaunchRedisUrl: redis.url };
 const ctx = createContext(config, createLogger('silent', 'bench-million'), { dbPoolSize: 4 });
 await migrate(ctx.db);
 
@@ -128,4 +131,5 @@ function fmt(p: Record<string, number>) {
 for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);
 await stack.dropAll();
+await redis.stop();
 process.exit(0);

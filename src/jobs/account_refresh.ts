@@ -57,7 +57,7 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
     // CouchDB builds a view or Mango index on its first query: ask it once
     // now, so no org waits for that build later with 503 up.
     const warm = Date.now();
-    await ctx.couch.findAuthJoins(['mover-warm-up']).then(
+    await ctx.couch.warmAuthzLookup().then(
       () => log.info({ ms: Date.now() - warm }, 'AuthJoin look-up on opscode_account built'),
       (err) => log.warn({ err: errorMessage(err) }, 'could not build the AuthJoin look-up on opscode_account; the first org that needs it will'),
     );

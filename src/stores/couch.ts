@@ -16,6 +16,8 @@ export interface CouchCapabilities {
 // CouchDB 1.x has no Mango: AuthJoins are looked up there through this view,
 // written into opscode_account by the account refresh (README, "What mover creates").
 export const AUTHZ_VIEW = { ddoc: 'mover', view: 'authz_by_object' };
+/** The Mango index the AuthJoin look-up uses (CouchDB 2.x and later). */
+export const AUTHZ_INDEX = { ddoc: 'mover-authz', name: 'mover-authz-by-object' };
 const AUTHZ_VIEW_DOC = {
   language: 'javascript',
   views: {
@@ -189,6 +191,27 @@ export class Couch {
   }
 
   /**
+   * Asks the AuthJoin look-up once, by one key, so the server builds (or
+   * brings up to date) its index or view now rather than while an org waits
+   * with 503 up. An equality on the indexed field, naming the index: a query
+   * the index certainly serves (an $in of many keys may be answered by a
+   * scan of the whole database instead, which on a large opscode_account
+   * costs more than the build).
+   */
+  async warmAuthzLookup(): Promise<void> {
+    const db = this.server.use<Record<string, unknown>>(this.accountDb);
+    await this.ensureAuthzLookup();
+    if (!(await this.capabilities()).mango) {
+      await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { key: 'mover-warm-up' }), `read ${this.accountDb}`);
+      return;
+    }
+    await this.call(
+      () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 } as nano.MangoQuery),
+      `read ${this.accountDb}`,
+    );
+  }
+
+  /**
    * Makes live AuthJoin look-ups cheap: a Mango index on user_object_id, or
    * on 1.x the view (written once, then built by CouchDB as it is queried).
    */
@@ -203,7 +226,7 @@ export class Couch {
   private async makeAuthzLookup(): Promise<void> {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     if ((await this.capabilities()).mango) {
-      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: 'mover-authz-by-object', ddoc: 'mover-authz' }), `index ${this.accountDb}`);
+      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }), `index ${this.accountDb}`);
       return;
     }
     const id = `_design/${AUTHZ_VIEW.ddoc}`;
