@@ -101,6 +101,9 @@ describe('state tracker guards', () => {
     const first = await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1);
     expect(first).not.toBeNull();
     expect(await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1)).toBeNull();
+    // Not while its starter is still queueing its jobs, whatever its counts say.
+    expect(await runs.finishRunIfDone(h.ctx.db, first!.id)).toBe(false);
+    expect(await runs.doneEnqueueing(h.ctx.db, first!.id)).toBe(true);
     expect(await runs.finishRunIfDone(h.ctx.db, first!.id)).toBe(true);
     expect(await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1)).not.toBeNull();
   });

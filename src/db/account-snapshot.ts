@@ -95,16 +95,16 @@ export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, Acc
 }
 
 /** Orgs of the current snapshot not pre-created and with no row of the migration type yet (all, or among `names`). */
-export async function uncapturedOrgs(q: Q, type: string, names?: string[], limit: number | null = null): Promise<{ name: string; guid: string }[]> {
+export async function uncapturedOrgs(q: Q, type: string, names?: string[], limit: number | null = null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
     `SELECT a.name, a.guid FROM mover.account_orgs a
      WHERE a.snapshot_id = ${CURRENT} AND NOT a.precreated
-       AND ($2::text[] IS NULL OR a.name = ANY($2))
+       AND ($2::text[] IS NULL OR a.name = ANY($2)) AND ($4::text IS NULL OR a.name > $4)
        -- Two anti-joins, not one with OR, so each uses its index.
        AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_name = a.name)
        AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = $1 AND s.org_id = a.guid)
      ORDER BY a.name LIMIT $3`,
-    [type, names ?? null, limit],
+    [type, names ?? null, limit, after],
   );
   return rows;
 }

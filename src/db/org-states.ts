@@ -24,10 +24,10 @@ export interface OrgStateRow {
 }
 
 /** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */
-export async function readyOrgs(q: Q, type: string, limit: number | null): Promise<{ name: string; guid: string }[]> {
+export async function readyOrgs(q: Q, type: string, limit: number | null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
-    `SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' ORDER BY org_id LIMIT $2`,
-    [type, limit],
+    `SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' AND ($3::text IS NULL OR org_id > $3) ORDER BY org_id LIMIT $2`,
+    [type, limit, after],
   );
   return rows;
 }

@@ -9,11 +9,12 @@ type Q = Db | DbClient;
 export const MIGRATED = 'phase_2_migration';
 
 /** Completed orgs in org_id order: the named ones (or all), at most `limit`. */
-export async function completedOrgs(q: Q, names: string[] | null, limit: number | null): Promise<{ name: string; guid: string }[]> {
+export async function completedOrgs(q: Q, names: string[] | null, limit: number | null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
     `SELECT org_name AS name, org_id AS guid FROM org_migration_state
-     WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) ORDER BY org_id LIMIT $3`,
-    [MIGRATED, names, limit],
+     WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) AND ($4::text IS NULL OR org_id > $4)
+     ORDER BY org_id LIMIT $3`,
+    [MIGRATED, names, limit, after],
   );
   return rows;
 }

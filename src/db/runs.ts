@@ -21,6 +21,9 @@ export interface RunRow {
   breaker_reason: string | null;
   breaker_since: Date | null;
   breaker_trips: number;
+  /** Its starter is still queueing its jobs, page by page (migrations/010): it cannot end yet. */
+  enqueueing: boolean;
+  enqueue_beat: Date | null;
   started_at: Date;
   finished_at: Date | null;
 }
@@ -28,8 +31,8 @@ export interface RunRow {
 /** Creates the run; null when one of that type is already active (the partial unique index). */
 export async function createRun(q: Q, type: string, requested: number | null, enqueued: number, concurrency: number, params: Record<string, unknown> = {}): Promise<RunRow | null> {
   const { rows } = await q.query(
-    `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, params)
-     VALUES ($1, 'working', $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING *`,
+    `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, params, enqueueing, enqueue_beat)
+     VALUES ($1, 'working', $2, $3, $4, $5, true, now()) ON CONFLICT DO NOTHING RETURNING *`,
     [type, requested, enqueued, concurrency, JSON.stringify(params)],
   );
   return rows[0] ? normalize(rows[0]) : null;
@@ -94,11 +97,22 @@ export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE mover.migration_runs r SET state = 'ready', finished_at = now()
      WHERE r.id = $1 AND (
-       (r.state = 'working' AND r.breaker = 'closed' AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
+       (r.state = 'working' AND r.breaker = 'closed' AND NOT r.enqueueing AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
        OR (r.state = 'halting' AND NOT EXISTS (
              SELECT 1 FROM mover.org_progress p WHERE p.run_id = r.id AND p.in_flight)))`,
     [id],
   );
+  return rowCount === 1;
+}
+
+/** Counts a page of orgs as queued, before their jobs are added (so the run can never have finished more than it counts). */
+export async function addEnqueued(q: Q, id: string, n: number): Promise<void> {
+  await q.query(`UPDATE mover.migration_runs SET enqueued = enqueued + $2, enqueue_beat = now() WHERE id = $1`, [id, n]);
+}
+
+/** Every page is queued (or its starter is gone): the run may end once its queued orgs are finished. */
+export async function doneEnqueueing(q: Q, id: string): Promise<boolean> {
+  const { rowCount } = await q.query(`UPDATE mover.migration_runs SET enqueueing = false WHERE id = $1 AND enqueueing`, [id]);
   return rowCount === 1;
 }
 

@@ -16,6 +16,12 @@ export interface OrgTarget {
 }
 
 /** What an operator (or a phase step) asks a run to do. */
+/** A page of a run's targets (runs are queued page by page, src/runs/manager.ts). */
+export interface TargetPage {
+  after: string | null;
+  size: number;
+}
+
 export interface RunRequest {
   /** How many of the kind's targets, in its order; 'all' for every one. */
   count: number | 'all';
@@ -51,8 +57,13 @@ export interface RunSpec {
   batchSize: number;
   /** Whether the routing Chef applies is checked before a run starts (src/runs/routing-preflight.ts). */
   checksRouting: boolean;
-  /** The orgs a run takes now, in order, at most `count`; names asked for but not taken come back as skipped. */
-  selectTargets(ctx: Context, req: RunRequest): Promise<{ targets: OrgTarget[]; skipped?: string[] }>;
+  /**
+   * One page of the orgs a run takes now, in the kind's order: at most
+   * `page.size`, after the key `page.after` (null: from the first). `last` is
+   * the key of the page's last org, the next page's `after`. Only the names
+   * in `req.orgs` where the kind takes names; the run manager counts.
+   */
+  selectTargets(ctx: Context, req: RunRequest, page: TargetPage): Promise<{ targets: OrgTarget[]; last: string | null }>;
   /** Kind-specific fields for the run's status (revert: what it refused). */
   report?(ctx: Context, run: RunRow): Promise<Record<string, unknown>>;
   /** Records that the run took these orgs, once it exists and before their jobs are queued (a per-org migration marks them, to find lost jobs). */

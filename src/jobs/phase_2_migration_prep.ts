@@ -29,7 +29,10 @@ export const kind: JobKind = {
     batchSize: BATCH_SIZE,
     // It pins orgs to CouchDB with flags of their own, whatever dl_default says.
     checksRouting: false,
-    selectTargets: async (ctx, req) => ({ targets: await uncapturedOrgs(ctx.db, CAPTURES_FOR, undefined, req.count === 'all' ? null : req.count) }),
+    selectTargets: async (ctx, _req, page) => {
+      const targets = await uncapturedOrgs(ctx.db, CAPTURES_FOR, undefined, page.size, page.after);
+      return { targets, last: targets.at(-1)?.name ?? null };
+    },
   },
   process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
   async retryAfterBreaker(ctx, runId) {

@@ -35,10 +35,9 @@ export const kind: JobKind = {
     batchSize: 1,
     // Routing orgs back to CouchDB means nothing while dl_override decides for every org.
     checksRouting: true,
-    async selectTargets(ctx, req) {
-      const targets = await reverts.completedOrgs(ctx.db, req.orgs ?? null, req.count === 'all' ? null : req.count);
-      const taken = new Set(targets.map((t) => t.name));
-      return { targets, skipped: (req.orgs ?? []).filter((o) => !taken.has(o)) };
+    async selectTargets(ctx, req, page) {
+      const targets = await reverts.completedOrgs(ctx.db, req.orgs ?? null, page.size, page.after);
+      return { targets, last: targets.at(-1)?.guid ?? null };
     },
     report: async (ctx, run) => ({ params: run.params, not_reverted: await reverts.unrevertedInRun(ctx.db, run.id) }),
   },

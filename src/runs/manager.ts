@@ -29,25 +29,64 @@ export function kindOf(type: string): RunKind {
 export async function startRun(ctx: Context, type: string, req: RunRequest): Promise<{ run: runs.RunRow; skipped: string[] }> {
   const kind = kindOf(type);
   if (kind.run.checksRouting) await routingPreflight(ctx, req.expectRouting ?? 'any');
-  const { targets, skipped = [] } = await kind.run.selectTargets(ctx, req);
   const requested = req.count !== 'all' ? req.count : req.orgs ? req.orgs.length : null;
   // The request's own id, kept with the run: an INSERT sent again after its answer was lost finds the run it made.
   const requestId = randomUUID();
-  const run = (await runs.createRun(ctx.db, type, requested, targets.length, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
+  const run = (await runs.createRun(ctx.db, type, requested, 0, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
   await queue.setGlobalConcurrency(req.concurrency);
   // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
   await queue.resume();
   await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
-  for (let i = 0; i < targets.length; i += 10 * ENQUEUE_CHUNK) await kind.run.taken?.(ctx, run.id, targets.slice(i, i + 10 * ENQUEUE_CHUNK));
-  const jobs = jobsFor(kind, run.id, targets);
-  // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).
-  const chunk = kind.run.batchSize === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;
-  for (let i = 0; i < jobs.length; i += chunk) await queue.addBulk(jobs.slice(i, i + chunk));
-  ctx.log.info({ migration_type: type, run_id: run.id, orgs: targets.length, jobs: jobs.length, concurrency: req.concurrency }, 'run started');
+  let taken: Set<string>;
+  try {
+    taken = await enqueuePages(ctx, kind, run.id, req);
+  } finally {
+    // Queued, or its starter failed part-way: the run goes on with the orgs it queued.
+    await runs.doneEnqueueing(ctx.db, run.id);
+  }
+  const skipped = (req.orgs ?? []).filter((o) => !taken.has(o));
+  const { enqueued } = (await runs.getRun(ctx.db, run.id)) ?? run;
+  ctx.log.info({ migration_type: type, run_id: run.id, orgs: enqueued, concurrency: req.concurrency }, 'run started');
   await runs.finishRunIfDone(ctx.db, run.id);
-  return { run, skipped };
+  return { run: { ...run, enqueued, enqueueing: false }, skipped };
+}
+
+/** Orgs a run reads, counts and queues at a time: a million-org run never sits in the starter's memory. A seam for tests. */
+export const runPaging = { orgsPerPage: 10 * ENQUEUE_CHUNK };
+
+/**
+ * The kind's targets, page by page: each page is counted in the run before
+ * its jobs are queued, so the run's count never trails what its workers
+ * finish. Returns the names it took when the request named orgs.
+ */
+async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: RunRequest): Promise<Set<string>> {
+  const queue = ctx.queues[kind.type];
+  const size = kind.run.batchSize;
+  // A batch kind's page holds whole batches.
+  const pageSize = size === 1 ? runPaging.orgsPerPage : Math.max(1, Math.floor(runPaging.orgsPerPage / size)) * size;
+  const taken = new Set<string>();
+  let left = req.count === 'all' ? Infinity : req.count;
+  let after: string | null = null;
+  let batch = 0;
+  while (left > 0) {
+    const want = Math.min(pageSize, left);
+    const page = await kind.run.selectTargets(ctx, req, { after, size: want });
+    if (!page.targets.length) break;
+    if (req.orgs) for (const t of page.targets) taken.add(t.name);
+    await runs.addEnqueued(ctx.db, runId, page.targets.length);
+    await kind.run.taken?.(ctx, runId, page.targets);
+    const jobs = jobsFor(kind, runId, page.targets, batch);
+    batch += jobs.length;
+    // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).
+    const chunk = size === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;
+    for (let i = 0; i < jobs.length; i += chunk) await queue.addBulk(jobs.slice(i, i + chunk));
+    left -= page.targets.length;
+    after = page.last;
+    if (page.targets.length < want) break;
+  }
+  return taken;
 }
 
 async function ownRun(ctx: Context, type: string, requestId: string): Promise<runs.RunRow | null> {
@@ -56,15 +95,16 @@ async function ownRun(ctx: Context, type: string, requestId: string): Promise<ru
 }
 
 /** One job per org, named after it (what Bull Board lists), or one per batch of the kind's size. */
-function jobsFor(kind: RunKind, runId: string, targets: OrgTarget[]) {
+function jobsFor(kind: RunKind, runId: string, targets: OrgTarget[], firstBatch = 0) {
   const size = kind.run.batchSize;
   if (size === 1) {
     return targets.map((o) => orgJob(runId, o.name, o.guid));
   }
   const jobs = [];
   for (let b = 0; b * size < targets.length; b++) {
-    const data: BatchJobData = { runId, batch: b, orgs: targets.slice(b * size, (b + 1) * size) };
-    jobs.push({ name: `batch ${b}`, data, opts: { ...JOB_OPTIONS, jobId: batchJobId(runId, b) } });
+    const n = firstBatch + b;
+    const data: BatchJobData = { runId, batch: n, orgs: targets.slice(b * size, (b + 1) * size) };
+    jobs.push({ name: `batch ${n}`, data, opts: { ...JOB_OPTIONS, jobId: batchJobId(runId, n) } });
   }
   return jobs;
 }

@@ -23,7 +23,10 @@ export function perOrgKind(def: OrgMigration): JobKind {
       paced: true,
       batchSize: 1,
       checksRouting: true,
-      selectTargets: async (ctx, req) => ({ targets: await readyOrgs(ctx.db, def.type, req.count === 'all' ? null : req.count) }),
+      selectTargets: async (ctx, _req, page) => {
+        const targets = await readyOrgs(ctx.db, def.type, page.size, page.after);
+        return { targets, last: targets.at(-1)?.guid ?? null };
+      },
       taken: (ctx, runId, targets) => tracker.takeOrgs(ctx.db, def.type, runId, targets),
     },
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
@@ -120,7 +123,7 @@ async function queueLost(def: OrgMigration, ctx: Context): Promise<string[]> {
   const queued: string[] = [];
   for (const run of await activeRuns(ctx.db)) {
     // A young run may still be queueing its jobs.
-    if (run.migration_type !== def.type || run.state !== 'working' || run.breaker !== 'closed' || Date.now() - run.started_at.getTime() < LOST_JOB_GRACE_MS) continue;
+    if (run.migration_type !== def.type || run.state !== 'working' || run.breaker !== 'closed' || run.enqueueing || Date.now() - run.started_at.getTime() < LOST_JOB_GRACE_MS) continue;
     const counts = await ctx.queues[def.type].getJobCounts('active', 'waiting', 'delayed', 'prioritized');
     if (Object.values(counts).some((n) => n > 0)) continue;
     const lost = await readyInRun(ctx.db, def.type, run.id);

@@ -31,6 +31,9 @@ async function resyncMirror(ctx: Context): Promise<void> {
   }
 }
 
+/** A run still queueing whose starter has not queued a page for this long is taken to have lost its starter. */
+const STARTER_GONE_MS = 2 * 60_000;
+
 /** A run this young may still be enqueueing its jobs: never ended for want of them. */
 const EMPTY_RUN_GRACE_MS = 30_000;
 
@@ -48,6 +51,13 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
   }
 
   for (const run of await runs.activeRuns(ctx.db)) {
+    if (run.enqueueing) {
+      // Its starter queues a page every few seconds at most; one silent this long died part-way (an api restart).
+      if (Date.now() - (run.enqueue_beat ?? run.started_at).getTime() < STARTER_GONE_MS) continue;
+      if (await runs.doneEnqueueing(ctx.db, run.id)) {
+        ctx.log.warn({ run_id: run.id, migration_type: run.migration_type, orgs: run.enqueued }, 'the process queueing this run stopped part-way; the run goes on with the orgs it queued (the rest stay for a next run)');
+      }
+    }
     if (await runs.finishRunIfDone(ctx.db, run.id)) continue;
     // A working run whose jobs are all gone (lost before they claimed their org) would wait forever.
     const queue = ctx.queues[run.migration_type];
