@@ -6,6 +6,15 @@ import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
+// Every statement any client sends is one round trip (src/stores/round-trips.ts),
+// whether it goes by pool.query or by a client checked out for a transaction:
+// counted once, where pg sends it.
+const sendQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  countRoundTrip('postgres');
+  return sendQuery.apply(this, args);
+} as typeof pg.Client.prototype.query;
+
 /** Each pool's own calls, sent once (not ridden through), and its outage policy. */
 const unridden = new WeakMap<Db, { query: Db['query']; connect: () => Promise<DbClient>; policy: OutagePolicy }>();
 const guarded = new WeakSet<DbClient>();
@@ -22,11 +31,7 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
-  const boundQuery = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
-  const rawQuery = ((...args: unknown[]) => {
-    countRoundTrip('postgres');
-    return boundQuery(...args);
-  }) as Db['query'];
+  const rawQuery = pool.query.bind(pool) as Db['query'];
   const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
   const connectGuarded = async () => guard(await rawConnect(), policy);
   unridden.set(pool, { query: rawQuery, connect: connectGuarded, policy });
@@ -48,11 +53,6 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
 function guard(client: DbClient, policy: OutagePolicy): DbClient {
   if (!guarded.has(client)) {
     guarded.add(client);
-    const query = client.query.bind(client) as (...a: unknown[]) => unknown;
-    client.query = ((...args: unknown[]) => {
-      countRoundTrip('postgres');
-      return query(...args);
-    }) as DbClient['query'];
     client.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'Postgres connection in use lost; its work fails and is retried'));
   }
   return client;
