@@ -11,6 +11,7 @@
 // the workers' own counters (mover_store_round_trips_total), and BullMQ's
 // Redis commands from the Redis server's command count.
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)
+//   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
@@ -26,7 +27,8 @@ import { startRun } from '../src/runs/manager.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
 import { roundTrips } from '../src/stores/round-trips.js';
-import { median, moverArgs } from './lib/samplers.js';
+import { execSync } from 'node:child_process';
+import { cpuSeconds, median, moverArgs } from './lib/samplers.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 5000);
@@ -107,7 +109,7 @@ for (let i = 0; i < WORKERS; i++) {
   const port = await freePort();
   metricsPorts.push(port);
   children.push(
-    spawn(process.execPath, moverArgs('workers/worker'), {
+    spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...moverArgs('workers/worker')], {
       env: processEnv(stack.config, { LOG_LEVEL: 'warn', WORKER_CONCURRENCY: String(Math.ceil(P / WORKERS)), METRICS_PORT: String(port) }),
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
@@ -139,6 +141,20 @@ for (let i = 0; ; i++) {
   if (i > 120) throw new Error('worker processes did not start');
   await sleep(500);
 }
+
+/** CPU seconds used so far by each group of processes on the box: where a pass's time goes. */
+function cpuByProcess(): Record<string, number> {
+  const pids = (pattern: string) => execSync(`pgrep -f '${pattern}' || true`).toString().split('\n').filter(Boolean).map(Number);
+  const sum = (ps: number[]) => ps.reduce((n, p) => n + cpuSeconds(p), 0);
+  return {
+    workers: sum(children.map((c) => c.pid ?? 0)),
+    bench: sum([process.pid]),
+    couchdb: sum([stack.pouch.process.pid ?? 0]),
+    postgres: sum(pids('postgres')),
+    redis: sum(pids('redis-server')),
+  };
+}
+const cpuSpent = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
 
 async function fleetPass(): Promise<{ ms: number; perOrg: Record<string, number> }> {
   await resetForFleet();
@@ -172,15 +188,20 @@ const allDocsMs: number[] = [];
 const ratios: number[] = [];
 let perOrg: Record<string, number> = {};
 const floorTrips: Record<string, Record<string, number>> = {};
+const cpu: Record<string, Record<string, number>> = {};
 const floorRun = async (name: string, read: Read) => {
   const before = roundTrips();
+  const cpu0 = cpuByProcess();
   const ms = await floorPass(read);
+  cpu[`floor (${name})`] = cpuSpent(cpu0, cpuByProcess());
   const after = roundTrips();
   floorTrips[name] = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v - before[k as keyof typeof before]) / N]));
   return ms;
 };
 for (let r = 0; r < ROUNDS; r++) {
+  const cpu0 = cpuByProcess();
   const a = await fleetPass();
+  cpu.fleet = cpuSpent(cpu0, cpuByProcess());
   const b = await floorRun('fleet query', readLikeFleet);
   const c = await floorRun('_all_docs', readAllDocs);
   perOrg = a.perOrg;
@@ -199,9 +220,11 @@ console.log(`  floor, _all_docs: ${(N / (median(allDocsMs) / 1000)).toFixed(0)} 
 console.log(`  fleet/fastest floor time ratio: ${median(ratios).toFixed(2)} (target <= 1.5)`);
 console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
 for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
-console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips }));
+for (const [name, c] of Object.entries(cpu)) console.log(`  CPU ms per org, ${name} (last round): ${fmt(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / N])))}`);
+console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
 
 for (const c of children) c.kill('SIGTERM');
+await sleep(3000); // a worker writes its CPU profile (BENCH_CPU_PROF) as it exits
 await closeContext(ctx);
 await stack.dropAll();
 process.exit(0);

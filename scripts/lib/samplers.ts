@@ -76,3 +76,14 @@ export const percentile = (xs: number[], p: number) => {
 export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
   return process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`];
 }
+
+/** CPU seconds (user + system) a process has used so far, or 0 if it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 1/100 s on Linux
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
