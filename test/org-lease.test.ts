@@ -3,7 +3,9 @@
 // holder that was overtaken knows it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
+import { inTransaction } from '../src/stores/postgres.js';
 import { hex32 } from '../src/dev/estate.js';
 import { orgLeaseMs, takeOrgLease } from '../src/runs/org-lease.js';
 import { createHarness, type Harness } from './support/harness.js';
@@ -80,5 +82,31 @@ describe('org lease', () => {
     expect(held!.lease.lost).toBe(false);
     expect((await leaseRow(guid)).current).toBe(true);
     await held!.lease.release();
+  });
+
+  it('fences the statements that move an org: a holder overtaken after a stall can neither checkpoint, complete nor restore it', async () => {
+    const guid = await org('lease-fenced');
+    await tracker.readyHolding(h.ctx.db, T, ['lease-fenced']);
+    const run = (await runs.createRun(h.ctx.db, T, null, 1, 1))!;
+    await runs.doneEnqueueing(h.ctx.db, run.id);
+    const stalled = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
+    expect((await tracker.claimOrg(h.ctx.db, T, guid, run.id, 'set_503')).claimed).toBe(true);
+    // It stalls past its lease; a new delivery takes the org over.
+    await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
+    const other = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
+    expect(other?.org).toMatchObject({ state: 'started', run_id: run.id, current_step: 'set_503' });
+    const me = stalled!.lease.owner;
+    expect(await tracker.setStep(h.ctx.db, T, guid, run.id, 'clear_503', me)).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, T, guid, run.id, me)).toBeNull();
+    expect(await inTransaction(h.ctx.db, (c) => tracker.lockStartedOrg(c, T, guid, run.id, me))).toBe(false);
+    const row = (await h.ctx.db.query(`SELECT state, current_step, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0];
+    expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.owner });
+    // The holder does all three.
+    expect(await tracker.setStep(h.ctx.db, T, guid, run.id, 'clear_503', other!.lease.owner)).toBe(true);
+    expect(await tracker.completeOrg(h.ctx.db, T, guid, run.id, other!.lease.handingOver())).not.toBeNull();
+    other!.lease.handedOver();
+    expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({ state: 'completed', lease_owner: null });
+    await stalled!.lease.release();
+    await other!.lease.release();
   });
 });

@@ -1,7 +1,7 @@
 // Runs are queued page by page (src/runs/manager.ts): a run of more orgs than
 // a page takes each org once, in order, honours its count and named orgs
-// across pages, never ends while its starter is still queueing, and goes on
-// with what was queued when its starter dies part-way.
+// across pages, never ends while its starter is still queueing, and halts
+// (never passing for done) when its starter dies part-way.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
@@ -52,7 +52,7 @@ describe('runs queued page by page', () => {
     expect(rows.map((r) => r.org_name)).toEqual(names.slice(0, 5));
   }, 60_000);
 
-  it('goes on with what was queued when its starter died part-way', async () => {
+  it('halts, saying so, when its starter died part-way', async () => {
     // What a starter that died after creating the run leaves: a run still marked queueing, silent since.
     const run = (await runs.createRun(h.ctx.db, T, null, 0, 2))!;
     expect(run.enqueueing).toBe(true);
@@ -60,6 +60,11 @@ describe('runs queued page by page', () => {
     expect((await runs.getRun(h.ctx.db, run.id))?.state).toBe('working'); // its starter may still be at it
     await h.ctx.db.query(`UPDATE mover.migration_runs SET enqueue_beat = now() - interval '3 minutes' WHERE id = $1`, [run.id]);
     await reconcileOnce(h.ctx);
-    expect(await runs.getRun(h.ctx.db, run.id)).toMatchObject({ enqueueing: false, state: 'ready', enqueued: 0 });
+    expect((await runs.getRun(h.ctx.db, run.id))?.enqueueing).toBe(true); // silent 3 minutes: maybe slow, not dead
+    await h.ctx.db.query(`UPDATE mover.migration_runs SET enqueue_beat = now() - interval '6 minutes' WHERE id = $1`, [run.id]);
+    await reconcileOnce(h.ctx);
+    // Halted, saying how far it got, never passing for done; its starter, if it was alive after all, can queue no more.
+    expect(await runs.getRun(h.ctx.db, run.id)).toMatchObject({ enqueueing: false, state: 'ready', enqueued: 0, fatal_stop: true, stop_reason: 'its starter stopped after queueing 0 orgs; the rest were not queued' });
+    expect(await runs.addEnqueued(h.ctx.db, run.id, 10)).toBe(false);
   });
 });

@@ -98,7 +98,7 @@ export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
     `UPDATE mover.migration_runs r SET state = 'ready', finished_at = now()
      WHERE r.id = $1 AND (
        (r.state = 'working' AND r.breaker = 'closed' AND NOT r.enqueueing AND r.orgs_finished + r.orgs_skipped >= r.enqueued)
-       OR (r.state = 'halting' AND NOT EXISTS (
+       OR (r.state = 'halting' AND NOT r.enqueueing AND NOT EXISTS (
              SELECT 1 FROM mover.org_progress p WHERE p.run_id = r.id AND p.in_flight)))`,
     [id],
   );
@@ -106,8 +106,28 @@ export async function finishRunIfDone(q: Q, id: string): Promise<boolean> {
 }
 
 /** Counts a page of orgs as queued, before their jobs are added (so the run can never have finished more than it counts). */
-export async function addEnqueued(q: Q, id: string, n: number): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET enqueued = enqueued + $2, enqueue_beat = now() WHERE id = $1`, [id, n]);
+export async function addEnqueued(q: Q, id: string, n: number): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `UPDATE mover.migration_runs SET enqueued = enqueued + $2, enqueue_beat = now() WHERE id = $1 AND state = 'working' AND enqueueing`,
+    [id, n],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * A run whose starter has queued nothing for `ms` (it died part-way: an api
+ * restart) stops queueing and halts, its reason saying how far it got, so it
+ * never passes for done; null if it is not such a run.
+ */
+export async function haltStaleEnqueueing(q: Q, id: string, ms: number): Promise<{ enqueued: number } | null> {
+  const { rows } = await q.query(
+    `UPDATE mover.migration_runs SET enqueueing = false,
+       state = CASE WHEN state = 'working' THEN 'halting' ELSE state END, fatal_stop = fatal_stop OR state = 'working',
+       stop_reason = COALESCE(stop_reason, 'its starter stopped after queueing ' || enqueued || ' orgs; the rest were not queued')
+     WHERE id = $1 AND enqueueing AND enqueue_beat < now() - $2 * interval '1 millisecond' RETURNING enqueued`,
+    [id, ms],
+  );
+  return rows[0] ?? null;
 }
 
 /** Every page is queued (or its starter is gone): the run may end once its queued orgs are finished. */

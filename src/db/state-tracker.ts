@@ -108,11 +108,12 @@ async function claimOnce(db: Db, type: string, orgId: string, runId: string, fir
 }
 
 /** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. */
-export async function setStep(q: Q, type: string, orgId: string, runId: string, step: string): Promise<boolean> {
+export async function setStep(q: Q, type: string, orgId: string, runId: string, step: string, leaseOwner: string | null = null): Promise<boolean> {
   const { rowCount } = await q.query({
     name: 'set-step',
-    text: `UPDATE mover.org_progress SET current_step = $4, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND in_flight AND run_id = $3`,
-    values: [type, orgId, runId, step],
+    text: `UPDATE mover.org_progress SET current_step = $4, updated_at = now()
+       WHERE migration_type = $1 AND org_id = $2 AND in_flight AND run_id = $3 AND ($5::text IS NULL OR lease_owner = $5)`,
+    values: [type, orgId, runId, step, leaseOwner],
   });
   return rowCount === 1;
 }
@@ -120,12 +121,13 @@ export async function setStep(q: Q, type: string, orgId: string, runId: string, 
 /**
  * started → completed, for the run that started it, and counted in the run
  * by the same statement (one round trip, and never counted twice). Given the
- * org lease's owner token, it gives the lease up too.
+ * org lease's owner token, only for the lease's holder, and it gives the
+ * lease up too.
  */
 export async function completeOrg(q: Q, type: string, orgId: string, runId: string, leaseOwner: string | null = null): Promise<{ runMayBeDone: boolean } | null> {
   const { rows } = await q.query({
     name: 'complete-org',
-    text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
+    text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND ($4::text IS NULL OR lease_owner = $4)),
        moved AS (
          UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
@@ -212,18 +214,19 @@ export async function retryInfrastructureFailures(q: Q, type: string, runId: str
 }
 
 /**
- * Locks the org's state row (for a restore in the caller's transaction) and
- * says whether it is still started by this run: an org that completed or
- * failed meanwhile must not be touched.
+ * Locks the org's state and progress rows (for a restore in the caller's
+ * transaction) and says whether it is still started by this run, and, given
+ * a lease token, still held by that lease: an org that completed or failed
+ * meanwhile, or that another delivery took over, must not be touched.
  */
-export async function lockStartedOrg(c: DbClient, type: string, orgId: string, runId: string): Promise<boolean> {
+export async function lockStartedOrg(c: DbClient, type: string, orgId: string, runId: string, leaseOwner: string | null = null): Promise<boolean> {
   const { rows } = await c.query(
-    `SELECT s.state, p.run_id::text AS run_id FROM org_migration_state s
+    `SELECT s.state, p.run_id::text AS run_id, p.lease_owner FROM org_migration_state s
      JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-     WHERE s.migration_type = $1 AND s.org_id = $2 FOR UPDATE OF s`,
+     WHERE s.migration_type = $1 AND s.org_id = $2 FOR UPDATE OF s, p`,
     [type, orgId],
   );
-  return rows[0]?.state === 'started' && rows[0].run_id === runId;
+  return rows[0]?.state === 'started' && rows[0].run_id === runId && (leaseOwner === null || rows[0].lease_owner === leaseOwner);
 }
 
 /**
@@ -350,16 +353,18 @@ export async function clearRevertMark(q: Q, type: string, orgId: string): Promis
  * revert lost after this commit is still found. The caller deletes the org's
  * rows in the same transaction.
  */
-export async function revertOrg(q: Q, type: string, orgId: string): Promise<boolean> {
+export async function revertOrg(q: Q, type: string, orgId: string, leaseOwner: string | null = null): Promise<boolean> {
   const { rows } = await q.query(
     `WITH moved AS (
        UPDATE org_migration_state SET state = 'ready', migration_start = NULL, migration_end = NULL, fail_location = NULL
-       WHERE migration_type = $1 AND org_id = $2 AND state = 'completed' RETURNING org_id),
+       WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'
+         AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND lease_owner = $3))
+       RETURNING org_id),
      progress AS (
        UPDATE mover.org_progress p SET run_id = NULL, fail_detail = NULL, state = 'ready', updated_at = now()
        FROM moved WHERE p.migration_type = $1 AND p.org_id = moved.org_id)
      SELECT count(*)::int AS n FROM moved`,
-    [type, orgId],
+    [type, orgId, leaseOwner],
   );
   return rows[0].n === 1;
 }
@@ -383,23 +388,37 @@ export async function takeOrgs(q: Q, type: string, runId: string, orgs: { name: 
  * Catches the state mirror (org_progress.state) up with Chef's table where
  * something other than mover changed it (an operator's hand edit, the legacy
  * tool): the reconciler runs it now and then. Returns how many orgs it fixed.
- * A mirror row it writes from a stale read (an org moved meanwhile) is fixed
- * by the next pass; the mirror serves reads only, never a decision.
+ * Three statements, each firing one counter trigger (its counter rows taken
+ * in key order). A mirror row that moved since the comparison read it is
+ * left to the statement that moved it.
  */
 export async function resyncStateMirror(q: Q): Promise<number> {
-  const { rows } = await q.query(
-    `WITH differs AS (
-       SELECT s.migration_type, s.org_id, s.org_name, s.state::text AS state FROM org_migration_state s
-       LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-       WHERE p.state IS DISTINCT FROM s.state::text),
-     fixed AS (
-       INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, state) SELECT * FROM differs
-       ON CONFLICT (migration_type, org_id) DO UPDATE SET state = EXCLUDED.state RETURNING 1),
-     gone AS (
-       UPDATE mover.org_progress p SET state = NULL
-       WHERE p.state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = p.migration_type AND s.org_id = p.org_id)
-       RETURNING 1)
-     SELECT (SELECT count(*) FROM fixed)::int + (SELECT count(*) FROM gone)::int AS n`,
+  const missing = await q.query(
+    `INSERT INTO mover.org_progress (migration_type, org_id, org_name, state)
+     SELECT s.migration_type, s.org_id, s.org_name, s.state::text FROM org_migration_state s
+     WHERE NOT EXISTS (SELECT 1 FROM mover.org_progress p WHERE p.migration_type = s.migration_type AND p.org_id = s.org_id)
+     ON CONFLICT (migration_type, org_id) DO NOTHING`,
   );
-  return rows[0].n;
+  const differs = await q.query(
+    `UPDATE mover.org_progress p SET state = d.state
+     FROM (SELECT s.migration_type, s.org_id, s.state::text AS state, m.state AS was FROM org_migration_state s
+           JOIN mover.org_progress m ON m.migration_type = s.migration_type AND m.org_id = s.org_id
+           WHERE m.state IS DISTINCT FROM s.state::text) d
+     WHERE p.migration_type = d.migration_type AND p.org_id = d.org_id AND p.state IS NOT DISTINCT FROM d.was`,
+  );
+  const gone = await q.query(
+    `UPDATE mover.org_progress p SET state = NULL
+     WHERE p.state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM org_migration_state s WHERE s.migration_type = p.migration_type AND s.org_id = p.org_id)`,
+  );
+  return (missing.rowCount ?? 0) + (differs.rowCount ?? 0) + (gone.rowCount ?? 0);
+}
+
+/** Claims a fleet-wide chore for this process if it last ran more than `everyMs` ago; false if it is not due or another took it. */
+export async function claimChore(q: Q, task: string, everyMs: number): Promise<boolean> {
+  const { rows } = await q.query(
+    `INSERT INTO mover.maintenance AS m (task, last_run) VALUES ($1, now())
+     ON CONFLICT (task) DO UPDATE SET last_run = now() WHERE m.last_run < now() - $2 * interval '1 millisecond' RETURNING 1`,
+    [task, everyMs],
+  );
+  return rows.length === 1;
 }

@@ -7,6 +7,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import type { RunRow } from '../db/runs.js';
+import type { DbClient } from '../stores/postgres.js';
 import type { ExpectedDefault } from '../runs/routing-preflight.js';
 
 /** One org a run takes: its name and guid (Chef's org_id). */
@@ -67,7 +68,7 @@ export interface RunSpec {
   /** Kind-specific fields for the run's status (revert: what it refused). */
   report?(ctx: Context, run: RunRow): Promise<Record<string, unknown>>;
   /** Records that the run took these orgs, once it exists and before their jobs are queued (a per-org migration marks them, to find lost jobs). */
-  taken?(ctx: Context, runId: string, targets: OrgTarget[]): Promise<void>;
+  taken?(q: DbClient, runId: string, targets: OrgTarget[]): Promise<void>;
 }
 
 export interface JobKind {

@@ -19,7 +19,7 @@ import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
 import { tripOnFault } from '../runs/breaker.js';
-import { takeOrgLease } from '../runs/org-lease.js';
+import { stillHeld, takeOrgLease } from '../runs/org-lease.js';
 import { classifyPgError, inTransaction } from '../stores/postgres.js';
 import { OutcomeUnknownError } from '../stores/outage.js';
 import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
@@ -45,6 +45,14 @@ export const kind: JobKind = {
   reconcile: (ctx, jobState) => restoreLostReverts(ctx, jobState),
 };
 
+/** This revert no longer holds the org's lease (it stalled past it and another took the org). */
+class LeaseLostError extends Error {
+  constructor() {
+    super('the org lease was taken over');
+    this.name = 'LeaseLostError';
+  }
+}
+
 type Outcome = { outcome: 'reverted' | 'refused' | 'skipped'; differences?: Difference[]; writtenBack?: number };
 
 async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
@@ -56,6 +64,10 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   let reverted = false;
   // Set when a COMMIT's answer was lost and the org could not be read back: nobody knows if it reverted.
   let unknown = false;
+  // Before each darklaunch write: a revert that stalled past its lease (another took the org over) must not touch the org's flags.
+  const mine = async () => {
+    if (!(await stillHeld(taken.lease))) throw new LeaseLostError();
+  };
   try {
     // A job delivered again for an org this run already has a result for was counted the first time.
     if (await reverts.hasResult(ctx.db, runId, orgName)) return { outcome: 'skipped' };
@@ -68,6 +80,7 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     await tracker.markReverting(ctx.db, M, orgId, runId);
     // Dark while it is compared and moved, so no request sees half of it; then
     // the drain wait, so writes in flight to SQL land before the comparison.
+    await mine();
     await ctx.darklaunch.setOrgDown(orgName, true);
     await sleep((await getSettings(ctx.db)).drainWaitMs);
 
@@ -88,10 +101,11 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       log.info({ written_back: writtenBack, differences: cmp.differences.length }, 'changes made on SQL written back to CouchDB');
     }
 
+    await mine();
     await ctx.darklaunch.routeOrg(orgName, true);
     try {
       reverted = await inTransaction(ctx.db, async (c) => {
-        if (!(await tracker.revertOrg(c, M, orgId))) return false;
+        if (!(await tracker.revertOrg(c, M, orgId, taken.lease.owner))) return false;
         await deleteOwnedOrgObjects(c, M, orgId);
         await runs.countOnce(c, runId, `result:${orgId}`, { finished: 1 });
         await reverts.recordResult(c, { runId, orgName, outcome: 'reverted', writtenBack, differences: cmp.differences });
@@ -111,6 +125,7 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       // Classified as migrate classifies its write: a constraint or data exception is this org's, anything else the database's.
       throw classifyPgError(err, 'revert in SQL');
     }
+    if (!reverted) await mine(); // not reverted because another took the org over: its flags are the other's now
     if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
     await ctx.darklaunch.setOrgDown(orgName, false);
     // Cleared only once the org is up: until then the reconciler can finish what this job could not.
@@ -118,6 +133,10 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     log.info({ reverted, written_back: writtenBack }, reverted ? 'org reverted to CouchDB' : 'org no longer completed; left as it was');
     return { outcome: reverted ? 'reverted' : 'skipped', writtenBack };
   } catch (err) {
+    if (err instanceof LeaseLostError) {
+      log.warn('revert stalled past its org lease and another took the org over; this one stops, touching nothing');
+      return { outcome: 'skipped' };
+    }
     if (unknown) {
       // Putting it back either way could serve it from where its rows are not: the reconciler reads its state once Postgres answers.
       await tripOnFault(ctx, log, type, runId, `revert of ${orgName}: ${errorMessage(err)}`);

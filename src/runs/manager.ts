@@ -10,6 +10,7 @@ import { errorMessage, NotFoundError, StateConflictError } from '../errors.js';
 import { MIGRATION_TYPES, runKind, type RunKind } from '../jobs/index.js';
 import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../jobs/kind.js';
 import { applyPacing } from '../queues.js';
+import { inTransaction } from '../stores/postgres.js';
 import { haltFleet } from './halt.js';
 import { routingPreflight } from './routing-preflight.js';
 
@@ -35,15 +36,20 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   const run = (await runs.createRun(ctx.db, type, requested, 0, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
-  await queue.setGlobalConcurrency(req.concurrency);
-  // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
-  await queue.resume();
-  await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
   let taken: Set<string>;
   try {
+    await queue.setGlobalConcurrency(req.concurrency);
+    // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
+    await queue.resume();
+    await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
     taken = await enqueuePages(ctx, kind, run.id, req);
+  } catch (err) {
+    // Not all of its orgs were queued: the run must not pass for done. It halts (the orgs it queued
+    // finish or skip), says why, and the rest stay as they are for the next start.
+    ctx.log.error({ migration_type: type, run_id: run.id, err: errorMessage(err) }, 'could not queue all of the run; halting it');
+    await runs.haltRun(ctx.db, run.id, `not all of its orgs could be queued: ${errorMessage(err)}`, true);
+    throw err;
   } finally {
-    // Queued, or its starter failed part-way: the run goes on with the orgs it queued.
     await runs.doneEnqueueing(ctx.db, run.id);
   }
   const skipped = (req.orgs ?? []).filter((o) => !taken.has(o));
@@ -74,9 +80,18 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
     const want = Math.min(pageSize, left);
     const page = await kind.run.selectTargets(ctx, req, { after, size: want });
     if (!page.targets.length) break;
+    // Counted and marked together, and only while the run still works and is this starter's to queue
+    // (a halt, or a reconciler that took this starter for dead, stops it here).
+    const counted = await inTransaction(ctx.db, async (c) => {
+      if (!(await runs.addEnqueued(c, runId, page.targets.length))) return false;
+      await kind.run.taken?.(c, runId, page.targets);
+      return true;
+    });
+    if (!counted) {
+      ctx.log.warn({ migration_type: kind.type, run_id: runId }, 'run halted (or its queueing was taken over) while it was being queued; the rest is not queued');
+      break;
+    }
     if (req.orgs) for (const t of page.targets) taken.add(t.name);
-    await runs.addEnqueued(ctx.db, runId, page.targets.length);
-    await kind.run.taken?.(ctx, runId, page.targets);
     const jobs = jobsFor(kind, runId, page.targets, batch);
     batch += jobs.length;
     // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).

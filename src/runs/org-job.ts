@@ -24,6 +24,8 @@ export interface OrgRef {
   orgName: string;
   orgId: string;
   log: Logger;
+  /** The token of the org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder. */
+  leaseOwner?: string;
 }
 
 export interface OrgStep {
@@ -91,6 +93,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
   const owner: Ownership = { lease: taken.lease, generation: 0 };
+  org.leaseOwner = taken.lease.owner;
   const started = Date.now();
   try {
     const result = await runSteps(kind, ctx, job, token, org, owner, taken.org);
@@ -166,13 +169,23 @@ async function runSteps(
   try {
     return await runFrom(kind, ctx, org, from, (s) => (step = s), owner);
   } catch (err) {
-    if (err instanceof OwnershipLostError) {
-      org.log.warn({ step, err: err.message }, 'delivery stops; the org is left to whoever owns it now');
-      return { outcome: 'skipped', reason: err.message };
+    if (err instanceof OwnershipLostError) return standAside(org, step, err);
+    // A delivery that stalled past its lease may fail because another took the org over: then it touches nothing.
+    try {
+      await checkOwnership(org, owner);
+    } catch (lost) {
+      if (lost instanceof OwnershipLostError) return standAside(org, step, lost);
+      // The store is away: the restore below is fenced by the lease in SQL all the same.
+      org.log.warn({ step, err: errorMessage(lost) }, 'could not confirm the org lease before restoring; the restore checks it itself');
     }
     if (isCommitted(kind, step)) return leaveCommitted(kind, ctx, org, step, err);
     return failAndRestore(kind, ctx, org, step, err);
   }
+}
+
+function standAside(org: OrgRef, step: string, err: OwnershipLostError): OrgJobOutcome {
+  org.log.warn({ step, err: err.message }, 'delivery stops; the org is left to whoever owns it now');
+  return { outcome: 'skipped', reason: err.message };
 }
 
 const committedIndex = (kind: OrgMigration) => kind.steps.findIndex((s) => s.name === kind.committedFrom);
@@ -185,7 +198,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     const s = kind.steps[i];
     at(s.name);
     if (owner) await checkOwnership(org, owner);
-    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name))) {
+    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name, org.leaseOwner ?? null))) {
       throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
     }
     org.log.debug({ step: s.name }, 'step');
@@ -197,7 +210,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     }
   }
   at('complete');
-  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, owner?.lease.handingOver());
+  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, owner?.lease.handingOver() ?? org.leaseOwner ?? null);
   if (done) owner?.lease.handedOver();
   if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
   else org.log.info('org completed');

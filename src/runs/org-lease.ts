@@ -23,6 +23,8 @@ export interface OrgLease {
    * (retake), and stops if the org moved on meanwhile.
    */
   readonly lost: boolean;
+  /** The lease's token: statements that must only run for its holder carry it (they fence on it). */
+  readonly owner: string;
   /** Takes the lease again for the same owner and reads the org back; null if another holds it now. */
   retake(): Promise<{ org: OrgStateRow | null } | null>;
   /**
@@ -36,8 +38,12 @@ export interface OrgLease {
   release(): Promise<void>;
 }
 
-/** How long a lease lasts without renewal: half the job lock, so a dead process's leases lapse before its jobs come back. */
-export const orgLeaseMs = (jobLockMs: number) => Math.max(2000, Math.floor(jobLockMs / 2));
+/**
+ * How long a lease lasts without renewal: a third of the job lock. BullMQ
+ * renews a job's lock every half lock, so a dead process's jobs come back at
+ * least half a lock after its death; its leases have lapsed by then.
+ */
+export const orgLeaseMs = (jobLockMs: number) => Math.max(2000, Math.floor(jobLockMs / 3));
 
 interface Held {
   type: string;
@@ -51,6 +57,8 @@ class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private timer?: NodeJS.Timeout;
   private failing = false;
+  /** A renewal still waiting (Postgres away, ridden through): the next tick does not start another. */
+  private renewing = false;
 
   constructor(
     private readonly db: Db,
@@ -80,14 +88,15 @@ class LeaseKeeper {
 
   private async renew(): Promise<void> {
     const owners = [...this.held.keys()];
-    if (!owners.length) return;
+    if (!owners.length || this.renewing) return;
+    this.renewing = true;
     const asked = Date.now();
     try {
       const mine = await renewLeases(this.db, owners, this.ms);
       for (const owner of owners) {
         const h = this.held.get(owner);
         if (!h) continue;
-        if (mine.has(owner)) h.goodUntil = asked + this.ms;
+        if (mine.has(owner)) h.goodUntil = Math.max(h.goodUntil, asked + this.ms);
         else if (!h.takenByAnother) {
           h.takenByAnother = true;
           this.log.warn({ migration_type: h.type, org_id: h.orgId }, 'org lease was taken by another (this process stalled past it); the delivery will stop before its next step');
@@ -99,6 +108,8 @@ class LeaseKeeper {
       // Postgres away: the leases stay in the table; past their time this process no longer vouches for them (lost).
       if (!this.failing) this.log.warn({ leases: owners.length, err: errorMessage(err) }, 'could not renew org leases; trying again');
       this.failing = true;
+    } finally {
+      this.renewing = false;
     }
   }
 }
@@ -124,6 +135,7 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
   keeper.add(owner, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
   let released = false;
   const lease: OrgLease = {
+    owner,
     handingOver() {
       keeper.remove(owner);
       return owner;
@@ -155,4 +167,15 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
     },
   };
   return { lease, org: first.org };
+}
+
+/**
+ * Whether this process still holds the lease: at once when its renewals
+ * vouch for it, else by taking it again (nobody else took it meanwhile). For
+ * a holder with no generation to check (a revert): the org is its own only
+ * while this is true, so it asks before each write outside Postgres.
+ */
+export async function stillHeld(lease: OrgLease): Promise<boolean> {
+  if (!lease.lost) return true;
+  return (await lease.retake()) !== null;
 }

@@ -49,7 +49,7 @@ export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgR
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its new routing.
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.leaseOwner ?? null))) return false;
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
     if (kind.restoreOutside) await kind.restoreOutside(ctx, org);

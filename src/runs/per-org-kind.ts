@@ -27,7 +27,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
         const targets = await readyOrgs(ctx.db, def.type, page.size, page.after);
         return { targets, last: targets.at(-1)?.guid ?? null };
       },
-      taken: (ctx, runId, targets) => tracker.takeOrgs(ctx.db, def.type, runId, targets),
+      taken: (q, runId, targets) => tracker.takeOrgs(q, def.type, runId, targets),
     },
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
     async reconcile(ctx, jobState) {
@@ -66,7 +66,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
     const taken = await takeOrgLease(ctx, def.type, row.org_id, row.org_name);
     if (!taken) continue; // a delivery is working on it after all
     try {
-      const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log };
+      const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log, leaseOwner: taken.lease.owner };
       if (step === def.committedFrom) {
         // Past the point of no return (it may be served from its new home): finished, never moved back.
         await finishCommitted(def, ctx, org);
@@ -92,7 +92,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
 /** Restored as a failure would restore it, then started → ready in its run, in one transaction; false if it cannot be requeued. */
 function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId))) return false;
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.leaseOwner ?? null))) return false;
     if (!(await tracker.requeueOrg(c, org.type, org.orgId, org.runId))) return false;
     if (def.restoreOutside) await def.restoreOutside(ctx, org);
     await def.restore(ctx, org, c);

@@ -7,32 +7,29 @@ import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { JOB_KINDS } from '../jobs/index.js';
 import type { JobState } from '../jobs/kind.js';
-import { tryLock } from '../db/advisory-lock.js';
-import { resyncStateMirror } from '../db/state-tracker.js';
+import { claimChore, resyncStateMirror } from '../db/state-tracker.js';
+import { errorMessage } from '../errors.js';
 
 /**
- * How often a process catches the state mirror up with hand edits of Chef's
- * table (one full comparison: 3.5 s of Postgres at a million orgs, bench:reads); one process
- * at a time, by lock. The first pass after a start does it at once.
+ * How often the fleet catches the state mirror up with hand edits of Chef's
+ * table (one full comparison: 3.5 s of Postgres at a million orgs,
+ * bench:reads). One process in the fleet does it each time (claimChore).
  */
 const RESYNC_EVERY_MS = 5 * 60_000;
-const lastResync = new WeakMap<Context, number>();
 
 async function resyncMirror(ctx: Context): Promise<void> {
-  if (Date.now() - (lastResync.get(ctx) ?? 0) < RESYNC_EVERY_MS) return;
-  lastResync.set(ctx, Date.now());
-  const lock = await tryLock(ctx.db, 'state-mirror', 'resync');
-  if (!lock) return;
+  if (!(await claimChore(ctx.db, 'state-mirror-resync', RESYNC_EVERY_MS))) return;
   try {
     const fixed = await resyncStateMirror(ctx.db);
     if (fixed) ctx.log.warn({ orgs: fixed }, 'org states changed outside mover (by hand?); the state mirror caught up');
-  } finally {
-    await lock.release();
+  } catch (err) {
+    // Not this pass's business to fail for: the orgs are reconciled all the same, and the resync is due again in 5 minutes.
+    ctx.log.error({ err: errorMessage(err) }, 'could not resync the state mirror; it is tried again at the next interval');
   }
 }
 
-/** A run still queueing whose starter has not queued a page for this long is taken to have lost its starter. */
-const STARTER_GONE_MS = 2 * 60_000;
+/** A run still queueing whose starter has not queued a page for this long (by the database's clock) is taken to have lost its starter. */
+const STARTER_GONE_MS = 5 * 60_000;
 
 /** A run this young may still be enqueueing its jobs: never ended for want of them. */
 const EMPTY_RUN_GRACE_MS = 30_000;
@@ -52,11 +49,13 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
 
   for (const run of await runs.activeRuns(ctx.db)) {
     if (run.enqueueing) {
-      // Its starter queues a page every few seconds at most; one silent this long died part-way (an api restart).
-      if (Date.now() - (run.enqueue_beat ?? run.started_at).getTime() < STARTER_GONE_MS) continue;
-      if (await runs.doneEnqueueing(ctx.db, run.id)) {
-        ctx.log.warn({ run_id: run.id, migration_type: run.migration_type, orgs: run.enqueued }, 'the process queueing this run stopped part-way; the run goes on with the orgs it queued (the rest stay for a next run)');
-      }
+      // Its starter queues a page every few seconds; one silent this long died part-way (an api restart).
+      const stale = await runs.haltStaleEnqueueing(ctx.db, run.id, STARTER_GONE_MS);
+      if (!stale) continue;
+      ctx.log.error(
+        { run_id: run.id, migration_type: run.migration_type, orgs: stale.enqueued },
+        'the process queueing this run stopped part-way; the run halts once the orgs it queued are done (start it again for the rest)',
+      );
     }
     if (await runs.finishRunIfDone(ctx.db, run.id)) continue;
     // A working run whose jobs are all gone (lost before they claimed their org) would wait forever.
