@@ -7,7 +7,7 @@
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { resyncStateMirror } from '../src/db/state-tracker.js';
+import { repairStateCounts, resyncStateMirror } from '../src/db/state-tracker.js';
 import { createLogger } from '../src/log.js';
 import { createStack, ensureServices } from './lib/stack.js';
 
@@ -51,6 +51,9 @@ console.log(`state mirror caught up with ${mirrored} hand-written orgs in ${((Da
 t = Date.now();
 const again = await resyncStateMirror(ctx.db);
 console.log(`a resync pass with nothing to fix (${again}): ${((Date.now() - t) / 1000).toFixed(1)} s`);
+t = Date.now();
+const drifted = await repairStateCounts(ctx.db);
+console.log(`the counters' check against the mirror (${drifted} rows drifted): ${((Date.now() - t) / 1000).toFixed(1)} s`);
 await ctx.db.query(`INSERT INTO mover.audit_log (actor, action, detail) SELECT 'bench', 'orgs.ready', jsonb_build_object('n', i) FROM generate_series(1, 10000) AS i`);
 await ctx.db.query('ANALYZE');
 

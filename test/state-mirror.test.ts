@@ -77,4 +77,15 @@ describe('state mirror', () => {
     expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(1);
     expect(await countByState(h.ctx.db)).toEqual(await truth());
   });
+
+  it('rebuilds the counts by state when they drifted from the orgs, and leaves right ones alone', async () => {
+    expect(await tracker.repairStateCounts(h.ctx.db)).toBe(0);
+    // What a TRUNCATE, or a change made with triggers disabled, leaves.
+    await h.ctx.db.query(`DELETE FROM mover.org_state_counts WHERE state = 'ready'`);
+    await h.ctx.db.query(`UPDATE mover.org_state_counts SET n = n + 5 WHERE state = 'holding'`);
+    expect(await countByState(h.ctx.db)).not.toEqual(await truth());
+    expect(await tracker.repairStateCounts(h.ctx.db)).toBeGreaterThan(0);
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+    expect(await tracker.repairStateCounts(h.ctx.db)).toBe(0);
+  });
 });
