@@ -441,6 +441,8 @@ export async function repairStateCounts(db: Db): Promise<number> {
   });
   if (!wrong) return 0;
   await inTransaction(db, async (c) => {
+    // Every state change waits behind this lock's request: never for long (a lock timeout skips the rebuild to the next pass).
+    await c.query(`SET LOCAL lock_timeout = '2s'`);
     await c.query('LOCK TABLE mover.org_state_counts IN EXCLUSIVE MODE');
     await c.query('DELETE FROM mover.org_state_counts');
     await c.query(`INSERT INTO mover.org_state_counts (migration_type, state, stripe, n) ${COUNT_TRUTH}`);

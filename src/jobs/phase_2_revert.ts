@@ -19,7 +19,7 @@ import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
 import { tripOnFault } from '../runs/breaker.js';
-import { stillHeld, takeOrgLease } from '../runs/org-lease.js';
+import { takeOrgLease } from '../runs/org-lease.js';
 import { classifyPgError, inTransaction } from '../stores/postgres.js';
 import { OutcomeUnknownError } from '../stores/outage.js';
 import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
@@ -65,8 +65,11 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
   // Set when a COMMIT's answer was lost and the org could not be read back: nobody knows if it reverted.
   let unknown = false;
   // Before each darklaunch write: a revert that stalled past its lease (another took the org over) must not touch the org's flags.
+  // Taking the lease back proves nothing if another revert finished the org and let it go: the org must still be completed, marked by this run.
   const mine = async () => {
-    if (!(await stillHeld(taken.lease))) throw new LeaseLostError();
+    if (!taken.lease.lost) return;
+    const again = await taken.lease.retake();
+    if (again?.org?.state !== 'completed' || again.org.current_step !== tracker.revertMark(runId)) throw new LeaseLostError();
   };
   try {
     // A job delivered again for an org this run already has a result for was counted the first time.

@@ -24,8 +24,8 @@ export interface OrgRef {
   orgName: string;
   orgId: string;
   log: Logger;
-  /** The token of the org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder. */
-  leaseOwner?: string;
+  /** The org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder (they carry its token). */
+  lease?: OrgLease;
 }
 
 export interface OrgStep {
@@ -93,7 +93,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
   const owner: Ownership = { lease: taken.lease, generation: 0 };
-  org.leaseOwner = taken.lease.owner;
+  org.lease = taken.lease;
   const started = Date.now();
   try {
     const result = await runSteps(kind, ctx, job, token, org, owner, taken.org);
@@ -198,7 +198,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     const s = kind.steps[i];
     at(s.name);
     if (owner) await checkOwnership(org, owner);
-    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name, org.leaseOwner ?? null))) {
+    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name, org.lease?.owner ?? null))) {
       throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
     }
     org.log.debug({ step: s.name }, 'step');
@@ -210,11 +210,16 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     }
   }
   at('complete');
-  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, owner?.lease.handingOver() ?? org.leaseOwner ?? null);
-  if (done) owner?.lease.handedOver();
-  if (!done) org.log.warn('org was no longer started by this run when it completed; left as it is');
+  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, org.lease?.handingOver() ?? null);
+  if (done) org.lease?.handedOver();
+  if (!done) org.log.warn('org was no longer started by this run (or its lease is another\'s) when it completed; left as it is');
   else org.log.info('org completed');
-  if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
+  try {
+    if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
+  } catch (err) {
+    // The org is completed; the run's end is the reconciler's to notice then.
+    org.log.warn({ err: errorMessage(err) }, 'could not end the run yet; the reconciler will');
+  }
   return { outcome: 'completed' };
 }
 

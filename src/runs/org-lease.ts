@@ -148,6 +148,8 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
       return !h || h.takenByAnother || Date.now() > h.goodUntil;
     },
     async retake() {
+      // Given up already (by a completion, or released): nothing to take back.
+      if (released) return null;
       const at = Date.now();
       const again = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
       if (!again.leased) return null;
@@ -169,13 +171,3 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
   return { lease, org: first.org };
 }
 
-/**
- * Whether this process still holds the lease: at once when its renewals
- * vouch for it, else by taking it again (nobody else took it meanwhile). For
- * a holder with no generation to check (a revert): the org is its own only
- * while this is true, so it asks before each write outside Postgres.
- */
-export async function stillHeld(lease: OrgLease): Promise<boolean> {
-  if (!lease.lost) return true;
-  return (await lease.retake()) !== null;
-}

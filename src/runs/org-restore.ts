@@ -21,7 +21,11 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
   org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
   try {
     // Put back first: the org is dark until this is done.
-    await restoreAndFail(kind, ctx, org, step, message, dataError ? 'data' : 'infrastructure');
+    if (!(await restoreAndFail(kind, ctx, org, step, message, dataError ? 'data' : 'infrastructure'))) {
+      // Another delivery or the reconciler holds the org now, or it moved on: theirs to finish.
+      org.log.warn({ step }, 'org no longer this delivery\'s to restore; left to whoever holds it');
+      return { outcome: 'skipped', step, reason: 'the org is no longer this delivery\'s' };
+    }
     if (!dataError) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
   } catch (restoreErr) {
     org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
@@ -49,7 +53,7 @@ export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgR
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its new routing.
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.leaseOwner ?? null))) return false;
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.lease?.owner ?? null))) return false;
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
     if (kind.restoreOutside) await kind.restoreOutside(ctx, org);

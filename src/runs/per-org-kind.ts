@@ -62,11 +62,13 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
     const state = await jobState(orgJobId(runId, row.org_id));
     if (isLive(state)) continue;
     const log = orgLogger(ctx.log, row.org_name, def.type).child({ run_id: runId });
-    const step = row.current_step ?? 'unknown';
     const taken = await takeOrgLease(ctx, def.type, row.org_id, row.org_name);
     if (!taken) continue; // a delivery is working on it after all
     try {
-      const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log, leaseOwner: taken.lease.owner };
+      // As it is now, under the lease: a delivery may have moved it since the list was read.
+      if (taken.org?.state !== 'started' || taken.org.run_id !== runId) continue;
+      const step = taken.org.current_step ?? 'unknown';
+      const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log, lease: taken.lease };
       if (step === def.committedFrom) {
         // Past the point of no return (it may be served from its new home): finished, never moved back.
         await finishCommitted(def, ctx, org);
@@ -81,7 +83,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
         resolved.push(row.org_name);
       }
     } catch (err) {
-      log.error({ step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
+      log.error({ step: taken.org?.current_step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
     } finally {
       await taken.lease.release();
     }
@@ -92,7 +94,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
 /** Restored as a failure would restore it, then started → ready in its run, in one transaction; false if it cannot be requeued. */
 function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.leaseOwner ?? null))) return false;
+    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.lease?.owner ?? null))) return false;
     if (!(await tracker.requeueOrg(c, org.type, org.orgId, org.runId))) return false;
     if (def.restoreOutside) await def.restoreOutside(ctx, org);
     await def.restore(ctx, org, c);
