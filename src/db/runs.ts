@@ -114,6 +114,11 @@ export async function addEnqueued(q: Q, id: string, n: number): Promise<boolean>
   return rowCount === 1;
 }
 
+/** The starter is still queueing this run (it rode out a slow page). */
+export async function beatEnqueueing(q: Q, id: string): Promise<void> {
+  await q.query(`UPDATE mover.migration_runs SET enqueue_beat = now() WHERE id = $1 AND enqueueing`, [id]);
+}
+
 /**
  * A run whose starter has queued nothing for `ms` (it died part-way: an api
  * restart) stops queueing and halts, its reason saying how far it got, so it

@@ -47,11 +47,16 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
     // Not all of its orgs were queued: the run must not pass for done. It halts (the orgs it queued
     // finish or skip), says why, and the rest stay as they are for the next start.
     ctx.log.error({ migration_type: type, run_id: run.id, err: errorMessage(err) }, 'could not queue all of the run; halting it');
-    await runs.haltRun(ctx.db, run.id, `not all of its orgs could be queued: ${errorMessage(err)}`, true);
+    try {
+      await runs.haltRun(ctx.db, run.id, `not all of its orgs could be queued: ${errorMessage(err)}`, true);
+      await runs.doneEnqueueing(ctx.db, run.id);
+    } catch (haltErr) {
+      // Left marked as queueing, it cannot end as if complete: the reconciler halts it once this starter has been silent long enough.
+      ctx.log.error({ migration_type: type, run_id: run.id, err: errorMessage(haltErr) }, 'could not halt the part-queued run; the reconciler will');
+    }
     throw err;
-  } finally {
-    await runs.doneEnqueueing(ctx.db, run.id);
   }
+  await runs.doneEnqueueing(ctx.db, run.id);
   const skipped = (req.orgs ?? []).filter((o) => !taken.has(o));
   const { enqueued } = (await runs.getRun(ctx.db, run.id)) ?? run;
   ctx.log.info({ migration_type: type, run_id: run.id, orgs: enqueued, concurrency: req.concurrency }, 'run started');
@@ -96,7 +101,11 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
     batch += jobs.length;
     // Per call: 1,000 one-org jobs, or 100 batches (a prep batch carries 2,000 orgs).
     const chunk = size === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;
-    for (let i = 0; i < jobs.length; i += chunk) await queue.addBulk(jobs.slice(i, i + chunk));
+    for (let i = 0; i < jobs.length; i += chunk) {
+      await queue.addBulk(jobs.slice(i, i + chunk));
+      // Alive, for the reconciler, however long a store outage made this page.
+      await runs.beatEnqueueing(ctx.db, runId);
+    }
     left -= page.targets.length;
     after = page.last;
     if (page.targets.length < want) break;
