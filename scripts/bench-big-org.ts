@@ -16,6 +16,7 @@ import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startCouch1Proxy } from '../test/support/couch1-proxy.js';
+import { median } from './lib/samplers.js';
 
 const hex = () => randomBytes(16).toString('hex');
 
@@ -88,7 +89,6 @@ for (let r = 0; r < ROUNDS; r++) {
     }
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`\n| reader | org database | read time (median) | peak RSS of the process (median) |\n|---|---|---|---|`);
 for (const c of cases) {
   for (const size of [N, N / 10]) {

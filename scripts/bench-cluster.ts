@@ -7,26 +7,23 @@
 // concurrency, and the paced run's length and its most starts in any sliding
 // second against what the limiter's fixed windows allow: both limits held
 // fleet-wide through the cluster.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { getRun } from '../src/db/runs.js';
 import { setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { seedEstate } from '../src/dev/estate.js';
-import { processEnv } from '../src/dev/processes.js';
 import { startPrivateRedisCluster } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
-import { moverArgs } from './lib/samplers.js';
+import { spawnMover, waitForRunEnd } from './lib/fleet.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 24);
 const T = 'phase_2_migration';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await checkServicesOrExit();
 const cluster = await startPrivateRedisCluster(3);
@@ -38,7 +35,7 @@ await setSetting(ctx.db, 'drainWaitMs', 0);
 
 const children: ChildProcess[] = [];
 for (let i = 0; i < 3; i++) {
-  children.push(spawn(process.execPath, moverArgs('workers/worker'), { env: processEnv(config, { LOG_LEVEL: 'warn', REDIS_CLUSTER: 'true' }), stdio: ['ignore', 'ignore', 'inherit'] }));
+  children.push(spawnMover(config, 'workers/worker', { REDIS_CLUSTER: 'true' }));
 }
 
 async function runOrgs(prefix: string, n: number, concurrency: number) {
@@ -49,12 +46,7 @@ async function runOrgs(prefix: string, n: number, concurrency: number) {
   await readyHolding(ctx.db, T, names);
   const t0 = Date.now();
   const { run } = await startRun(ctx, T, { count: 'all', concurrency });
-  let end = await getRun(ctx.db, run.id);
-  while (end?.state !== 'ready') {
-    if (Date.now() - t0 > 15 * 60_000) throw new Error('run did not end');
-    await sleep(100);
-    end = await getRun(ctx.db, run.id);
-  }
+  await waitForRunEnd(ctx.db, run.id, 15 * 60_000, 100);
   const seconds = (Date.now() - t0) / 1000;
   const { rows } = await ctx.db.query(
     `SELECT state, extract(epoch FROM migration_start) * 1000 AS s, extract(epoch FROM migration_end) * 1000 AS e FROM org_migration_state WHERE migration_type = $1 AND org_name = ANY($2)`,

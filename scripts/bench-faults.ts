@@ -7,9 +7,7 @@
 // unreachable for 10 s. For each: orgs completed / failed / stuck (started) /
 // dark, processes that exited on their own, and the seconds the fault added.
 //   BENCH_ORGS (600)  BENCH_CONCURRENCY (12)  BENCH_DRAIN_WAIT_MS (500)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { Config } from '../src/config.js';
+import type { ChildProcess } from 'node:child_process';
 import { closeContext, createContext, type Context } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { getRun } from '../src/db/runs.js';
@@ -17,13 +15,13 @@ import { setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
-import { freePort, startPouchServer } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
+import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
+import { benchConfig, spawnMover } from './lib/fleet.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 600);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
@@ -34,20 +32,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
 const couch = await startCutProxy(Number(new URL(pouch.url).port));
-const config: Config = {
-  databaseUrl: pg.url,
-  redisUrl: redis.url,
-  darklaunchRedisUrl: redis.url,
-  couchdbUrl: couch.url,
-  apiToken: randomBytes(8).toString('hex'),
-  port: await freePort(),
-  logLevel: 'silent',
-  queuePrefix: 'bench-faults',
-  workerConcurrency: Math.ceil(CONCURRENCY / WORKERS),
-  dryRun: false,
-  storeOutageGraceMs: 60_000,
-  jobLockMs: 30_000,
-};
+const config = await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-faults', Math.ceil(CONCURRENCY / WORKERS));
 const ctx: Context = createContext(config, createLogger('silent', 'bench-faults'));
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
@@ -60,17 +45,16 @@ interface Proc {
 }
 const procs: Proc[] = [];
 let exitedOnTheirOwn = 0;
-function spawnProcess(name: string, entry: string, extra: Record<string, string> = {}): Proc {
-  const env = processEnv(config, { WORKER_CONCURRENCY: String(config.workerConcurrency), LOG_LEVEL: 'silent', ...extra });
-  const p: Proc = { name, child: spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: 'ignore' }), killedOnPurpose: false };
+function spawnProcess(name: string, entry: 'api/server' | 'workers/worker', extra: Record<string, string> = {}): Proc {
+  const p: Proc = { name, child: spawnMover(config, entry, { WORKER_CONCURRENCY: String(config.workerConcurrency), LOG_LEVEL: 'silent', ...extra }), killedOnPurpose: false };
   p.child.on('exit', () => {
     if (!p.killedOnPurpose) exitedOnTheirOwn++;
   });
   procs.push(p);
   return p;
 }
-for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'src/workers/worker.ts');
-spawnProcess('api', 'src/api/server.ts', { PORT: String(config.port) });
+for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'workers/worker');
+spawnProcess('api', 'api/server', { PORT: String(config.port) });
 
 let batch = 0;
 async function prepare(): Promise<SeededOrg[]> {
@@ -126,7 +110,7 @@ rows.push(
       victim.killedOnPurpose = true;
       victim.child.kill('SIGKILL');
       procs.splice(procs.indexOf(victim), 1);
-      spawnProcess(victim.name, 'src/workers/worker.ts');
+      spawnProcess(victim.name, 'workers/worker');
       await sleep(1500);
     }
   }),

@@ -5,19 +5,17 @@
 // migrated again, then purged; the time of each and the worker's peak RSS
 // (sampled from its own process_resident_memory_bytes every 100 ms) are
 // printed. The api runs in this process.
-import { spawn } from 'node:child_process';
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import type { PhaseRow, StepRow } from '../src/db/phases.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedEstate } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
 import { createStack, ensureServices } from './lib/stack.js';
-import { moverArgs } from './lib/samplers.js';
+import { spawnMover } from './lib/fleet.js';
 
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 5000);
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 2000);
@@ -43,10 +41,7 @@ await api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
 
 const metricsPort = await freePort();
 const { config } = stack;
-const worker = spawn(process.execPath, moverArgs('workers/worker'), {
-  env: processEnv(config, { LOG_LEVEL: 'silent', METRICS_PORT: String(metricsPort) }),
-  stdio: 'ignore',
-});
+const worker = spawnMover(config, 'workers/worker', { LOG_LEVEL: 'silent', METRICS_PORT: String(metricsPort) });
 let peak = 0;
 let sampling = true;
 const sampler = (async () => {

@@ -12,7 +12,8 @@
 // Redis commands from the Redis server's command count.
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)
 //   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { setSetting } from '../src/db/settings.js';
@@ -20,15 +21,14 @@ import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-obje
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
 import { roundTrips } from '../src/stores/round-trips.js';
-import { execSync } from 'node:child_process';
-import { cpuSeconds, median, moverArgs } from './lib/samplers.js';
+import { spawnMover } from './lib/fleet.js';
+import { cpuSeconds, median } from './lib/samplers.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 5000);
@@ -36,7 +36,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const P = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const T = 'phase_2_migration';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await checkServicesOrExit();
 const stack = await createStack('bench', 13);
@@ -109,10 +108,12 @@ for (let i = 0; i < WORKERS; i++) {
   const port = await freePort();
   metricsPorts.push(port);
   children.push(
-    spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...moverArgs('workers/worker')], {
-      env: processEnv(stack.config, { LOG_LEVEL: 'warn', WORKER_CONCURRENCY: String(Math.ceil(P / WORKERS)), METRICS_PORT: String(port) }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    }),
+    spawnMover(
+      stack.config,
+      'workers/worker',
+      { WORKER_CONCURRENCY: String(Math.ceil(P / WORKERS)), METRICS_PORT: String(port) },
+      process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
+    ),
   );
 }
 

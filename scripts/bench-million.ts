@@ -10,23 +10,23 @@
 // PouchDB Server holds 2.2 million documents in memory only with a bigger
 // heap than Node's default: run with NODE_OPTIONS=--max-old-space-size=16384
 // (bench:scale does); mover's processes are started without it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import nano from 'nano';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { buildOrg } from '../src/dev/estate.js';
-import { processEnv } from '../src/dev/processes.js';
 import { freePort } from '../src/dev/pouch-server.js';
 import { startPrivateRedis } from '../src/dev/private-stores.js';
 import { createLogger } from '../src/log.js';
-import { moverArgs, sampleRss } from './lib/samplers.js';
+import { spawnMover } from './lib/fleet.js';
+import { sampleRss } from './lib/samplers.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const ACCOUNT_ORGS = Number(process.env.BENCH_ACCOUNT_ORGS ?? 200_000);
 const JOINS = Number(process.env.BENCH_JOINS_PER_ORG ?? 10);
 const PREP_ORGS = Number(process.env.BENCH_PREP_ORGS ?? 1_000_000);
 const WORKERS = 3;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await checkServicesOrExit();
 // A private Redis: a million pins and the queues stay apart from anything else on the machine.
@@ -52,10 +52,8 @@ const seededDocs = (await accountDb.info()).doc_count;
 console.log(`opscode_account: ${ACCOUNT_ORGS} orgs, ${ACCOUNT_ORGS * JOINS} AuthJoins (${seededDocs} documents) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
 
 const children: Record<string, ChildProcess> = {};
-const spawnProcess = (name: string, entry: 'api/server' | 'workers/worker', extra: Record<string, string> = {}) =>
-  (children[name] = spawn(process.execPath, moverArgs(entry), { env: processEnv(config, { LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'ignore', 'inherit'] }));
-for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'workers/worker');
-spawnProcess('api', 'api/server', { PORT: String(port) });
+for (let i = 1; i <= WORKERS; i++) children[`worker-${i}`] = spawnMover(config, 'workers/worker');
+children.api = spawnMover(config, 'api/server', { PORT: String(port) });
 const api = `http://127.0.0.1:${port}`;
 const headers = { authorization: `Bearer ${config.apiToken}`, 'content-type': 'application/json' };
 for (let i = 0; ; i++) {

@@ -7,45 +7,30 @@
 // the run's time against the ideal (orgs × drain wait / concurrency), each
 // org's dark time (its state row's start to end) p50/p99/max, the peak
 // Postgres connections and every process's peak RSS.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { Config } from '../src/config.js';
+import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { getRun } from '../src/db/runs.js';
 import { getSettings } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate } from '../src/dev/estate.js';
-import { freePort, startPouchServer } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
+import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
-import { moverArgs, percentile, sampleConnections, sampleRss } from './lib/samplers.js';
+import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
+import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
 const WORKERS = 3;
 const T = 'phase_2_migration';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
-const config: Config = {
-  databaseUrl: pg.url,
-  redisUrl: redis.url,
-  darklaunchRedisUrl: redis.url,
-  couchdbUrl: pouch.url,
-  apiToken: randomBytes(8).toString('hex'),
-  port: await freePort(),
-  logLevel: 'silent',
-  queuePrefix: 'bench-pacing',
-  workerConcurrency: 8, // this script's own context only; the processes keep their default
-  dryRun: false,
-  storeOutageGraceMs: 60_000,
-  jobLockMs: 30_000,
-};
+// workerConcurrency is this script's own context's; the processes keep their default.
+const config = await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: pouch.url }, 'bench-pacing');
 const ctx = createContext(config, createLogger('silent', 'bench-pacing'), { dbPoolSize: 4 });
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
@@ -60,10 +45,8 @@ console.log(`estate of ${N} orgs seeded and captured in ${((Date.now() - t0) / 1
 
 const children: Record<string, ChildProcess> = {};
 // Default settings: only the stores, the token and the logging are set.
-const spawnProcess = (name: string, entry: 'api/server' | 'workers/worker', extra: Record<string, string> = {}) =>
-  (children[name] = spawn(process.execPath, moverArgs(entry), { env: processEnv(config, { LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'ignore', 'inherit'] }));
-for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'workers/worker');
-spawnProcess('api', 'api/server', { PORT: String(config.port) });
+for (let i = 1; i <= WORKERS; i++) children[`worker-${i}`] = spawnMover(config, 'workers/worker');
+children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
@@ -71,11 +54,7 @@ const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).ma
 const conns = sampleConnections(ctx.db);
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
-let end = await getRun(ctx.db, run.id);
-while (end?.state !== 'ready' && Date.now() - started < 20 * 60_000) {
-  await sleep(200);
-  end = await getRun(ctx.db, run.id);
-}
+await waitForRunEnd(ctx.db, run.id, 20 * 60_000);
 const seconds = (Date.now() - started) / 1000;
 const peaks = rss.stop();
 const peakConnections = await conns.stop();

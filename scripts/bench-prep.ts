@@ -13,6 +13,7 @@ import { createLogger } from '../src/log.js';
 import { orgKey } from '../src/darklaunch.js';
 import { startFleet } from '../src/workers/fleet.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
+import { median } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -77,7 +78,6 @@ for (let r = 0; r < ROUNDS; r++) {
   ratios.push(x / y);
   console.log(`round ${r + 1}: prep ${(N / (x / 1000)).toFixed(0)} orgs/s, floor ${(N / (y / 1000)).toFixed(0)} orgs/s, prep/floor time ${(x / y).toFixed(2)}`);
 }
-const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 console.log(`\n${N} orgs, ${ROUNDS} rounds (medians):`);
 console.log(`  prep:  ${(N / (median(a) / 1000)).toFixed(0)} orgs/s (${(median(a) / 1000).toFixed(2)} s)`);
 console.log(`  floor: ${(N / (median(b) / 1000)).toFixed(0)} orgs/s (${(median(b) / 1000).toFixed(2)} s)`);

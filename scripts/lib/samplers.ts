@@ -68,15 +68,6 @@ export const percentile = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
 };
 
-/**
- * How a benchmark starts an api or worker process: as the Procfile does
- * (`node dist/...`, built by bench:scale, which sets BENCH_DIST=1), or from
- * the sources through tsx, whose loader adds some 40 MiB to each process.
- */
-export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
-  return process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`];
-}
-
 /** CPU seconds (user + system) a process has used so far, or 0 if it is gone. */
 export function cpuSeconds(pid: number): number {
   try {

@@ -45,7 +45,7 @@ export async function replaceOrgObjects(
   type: string,
   orgId: string,
   rows: Record<ObjectTable, ObjectRow[]>,
-): Promise<{ foreignRows: number; sql?: Record<ObjectTable, SqlObject[]> }> {
+): Promise<{ foreignRows: number; sql: Record<ObjectTable, SqlObject[]> }> {
   const res = await q.query({
     name: 'replace-and-read-org-objects',
     text: `SELECT mover.replace_and_read_org_objects($1, $2, $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
@@ -53,10 +53,10 @@ export async function replaceOrgObjects(
     values: [type, orgId, ...arrays(rows.containers), ...arrays(rows.groups)],
   });
   const r = res.rows[0].r as { foreign_rows: number; rows?: [ObjectTable, string, string, string, string][] };
-  if (r.foreign_rows || !r.rows) return { foreignRows: r.foreign_rows };
   const sql: Record<ObjectTable, SqlObject[]> = { containers: [], groups: [] };
-  for (const [t, id, name, authz_id, last_updated_by] of r.rows) sql[t].push({ id, name, authz_id, last_updated_by });
-  return { foreignRows: 0, sql };
+  // Rows come back only when nothing foreign stopped the write.
+  for (const [t, id, name, authz_id, last_updated_by] of r.rows ?? []) sql[t].push({ id, name, authz_id, last_updated_by });
+  return { foreignRows: r.foreign_rows, sql };
 }
 
 /** Rows of the org in SQL that mover did not write (0 when mover wrote the ones there). */

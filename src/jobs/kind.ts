@@ -16,13 +16,13 @@ export interface OrgTarget {
   guid: string;
 }
 
-/** What an operator (or a phase step) asks a run to do. */
 /** A page of a run's targets (runs are queued page by page, src/runs/manager.ts). */
 export interface TargetPage {
   after: string | null;
   size: number;
 }
 
+/** What an operator (or a phase step) asks a run to do. */
 export interface RunRequest {
   /** How many of the kind's targets, in its order; 'all' for every one. */
   count: number | 'all';

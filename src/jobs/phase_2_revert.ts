@@ -128,8 +128,10 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       // Classified as migrate classifies its write: a constraint or data exception is this org's, anything else the database's.
       throw classifyPgError(err, 'revert in SQL');
     }
-    if (!reverted) await mine(); // not reverted because another took the org over: its flags are the other's now
-    if (!reverted) await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
+    if (!reverted) {
+      await mine(); // not reverted because another took the org over: its flags are the other's now
+      await ctx.darklaunch.routeOrg(orgName, false); // it moved on meanwhile: leave its routing as it was
+    }
     await ctx.darklaunch.setOrgDown(orgName, false);
     // Cleared only once the org is up: until then the reconciler can finish what this job could not.
     await tracker.clearRevertMark(ctx.db, M, orgId);

@@ -1,8 +1,9 @@
 // Verification: an org's containers and groups in SQL against the rows its
-// CouchDB documents plan to (src/migration/plan-objects.ts). One comparison
-// for the migration's verify step (against the plan its copy wrote), the
-// purge's re-verification and the revert's look for writes made on SQL
-// (both against a plan made from CouchDB now).
+// CouchDB documents plan to (src/migration/plan-objects.ts), read from SQL
+// now: the purge's re-verification and the revert's look for writes made on
+// SQL (both against a plan made from CouchDB now). The migration's verify
+// step compares the same way (compareRows) on the rows its copy's write
+// returned, with no read of its own.
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import { readAllObjects, type ObjectRow, type ObjectTable } from '../db/org-objects.js';
@@ -19,13 +20,8 @@ export interface Verification {
   sql: SqlObjects;
 }
 
-/**
- * SQL against a plan already made (the one the copy wrote). `written` is what
- * the copy's write answered SQL held after it (src/db/org-objects.ts
- * replaceOrgObjects): then nothing is read again.
- */
-export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>, written?: SqlObjects): Promise<Verification> {
-  if (written) return { diff: compareRows(plan, written), sql: written };
+/** SQL against a plan already made, read from SQL now. */
+export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>): Promise<Verification> {
   let sql: SqlObjects;
   try {
     sql = await readAllObjects(ctx.db, orgId);

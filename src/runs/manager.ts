@@ -36,13 +36,13 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   const run = (await runs.createRun(ctx.db, type, requested, 0, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
-  let taken: Set<string>;
+  let queued: { taken: Set<string>; enqueued: number };
   try {
     await queue.setGlobalConcurrency(req.concurrency);
     // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
     await queue.resume();
     await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
-    taken = await enqueuePages(ctx, kind, run.id, req);
+    queued = await enqueuePages(ctx, kind, run.id, req);
   } catch (err) {
     // Not all of its orgs were queued: the run must not pass for done. It halts (the orgs it queued
     // finish or skip), says why, and the rest stay as they are for the next start.
@@ -57,12 +57,15 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
     throw err;
   }
   await runs.doneEnqueueing(ctx.db, run.id);
-  const skipped = (req.orgs ?? []).filter((o) => !taken.has(o));
-  const { enqueued } = (await runs.getRun(ctx.db, run.id)) ?? run;
+  const skipped = (req.orgs ?? []).filter((o) => !queued.taken.has(o));
+  const { enqueued } = queued;
   ctx.log.info({ migration_type: type, run_id: run.id, orgs: enqueued, concurrency: req.concurrency }, 'run started');
   await runs.finishRunIfDone(ctx.db, run.id);
   return { run: { ...run, enqueued, enqueueing: false }, skipped };
 }
+
+/** How often a starter slowed inside a page says it is alive (the reconciler gives up on it after 5 minutes of silence). */
+const BEAT_EVERY_MS = 30_000;
 
 /** Orgs a run reads, counts and queues at a time: a million-org run never sits in the starter's memory. A seam for tests. */
 export const runPaging = { orgsPerPage: 10 * ENQUEUE_CHUNK };
@@ -70,9 +73,10 @@ export const runPaging = { orgsPerPage: 10 * ENQUEUE_CHUNK };
 /**
  * The kind's targets, page by page: each page is counted in the run before
  * its jobs are queued, so the run's count never trails what its workers
- * finish. Returns the names it took when the request named orgs.
+ * finish. Returns how many it queued, and the names it took when the
+ * request named orgs.
  */
-async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: RunRequest): Promise<Set<string>> {
+async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: RunRequest): Promise<{ taken: Set<string>; enqueued: number }> {
   const queue = ctx.queues[kind.type];
   const size = kind.run.batchSize;
   // A batch kind's page holds whole batches.
@@ -81,6 +85,8 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
   let left = req.count === 'all' ? Infinity : req.count;
   let after: string | null = null;
   let batch = 0;
+  let enqueued = 0;
+  let beat = Date.now();
   while (left > 0) {
     const want = Math.min(pageSize, left);
     const page = await kind.run.selectTargets(ctx, req, { after, size: want });
@@ -103,14 +109,18 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
     const chunk = size === 1 ? ENQUEUE_CHUNK : ENQUEUE_CHUNK / 10;
     for (let i = 0; i < jobs.length; i += chunk) {
       await queue.addBulk(jobs.slice(i, i + chunk));
-      // Alive, for the reconciler, however long a store outage made this page.
-      await runs.beatEnqueueing(ctx.db, runId);
+      // Alive, for the reconciler, however long a store outage made this page (the page's count beat last).
+      if (Date.now() - beat > BEAT_EVERY_MS) {
+        await runs.beatEnqueueing(ctx.db, runId);
+        beat = Date.now();
+      }
     }
+    enqueued += page.targets.length;
     left -= page.targets.length;
     after = page.last;
     if (page.targets.length < want) break;
   }
-  return taken;
+  return { taken, enqueued };
 }
 
 async function ownRun(ctx: Context, type: string, requestId: string): Promise<runs.RunRow | null> {

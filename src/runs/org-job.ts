@@ -69,9 +69,8 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
-/** What makes this delivery the one that acts on the org: its lease (src/runs/org-lease.ts), and the claim's generation (org_progress.requeues). */
+/** What makes this delivery the one that acts on the org: its lease (OrgRef.lease, src/runs/org-lease.ts), and the claim's generation (org_progress.requeues). */
 interface Ownership {
-  lease: OrgLease;
   generation: number;
 }
 
@@ -92,8 +91,8 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
-  const owner: Ownership = { lease: taken.lease, generation: 0 };
   org.lease = taken.lease;
+  const owner: Ownership = { generation: 0 };
   const started = Date.now();
   try {
     const result = await runSteps(kind, ctx, job, token, org, owner, taken.org);
@@ -103,7 +102,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     }
     return result;
   } finally {
-    await owner.lease.release();
+    await taken.lease.release();
   }
 }
 
@@ -115,9 +114,9 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
  * and the delivery goes on.
  */
 async function checkOwnership(org: OrgRef, owner: Ownership): Promise<void> {
-  if (!owner.lease.lost) return;
+  if (!org.lease?.lost) return;
   org.log.warn('the org lease may have lapsed; taking it again');
-  const again = await owner.lease.retake();
+  const again = await org.lease.retake();
   if (!again) throw new OwnershipLostError('another delivery or the reconciler holds its lease');
   const cur = again.org;
   if (cur?.state !== 'started' || cur.run_id !== org.runId || cur.requeues !== owner.generation) {

@@ -115,6 +115,8 @@ class LeaseKeeper {
 }
 
 const keepers = new WeakMap<Db, LeaseKeeper>();
+/** Who holds a lease, for an operator reading org_progress: this host and process. */
+const OWNER_PREFIX = `${hostname()}:${process.pid}`;
 
 function keeperOf(ctx: Context): LeaseKeeper {
   let k = keepers.get(ctx.db);
@@ -128,7 +130,7 @@ function keeperOf(ctx: Context): LeaseKeeper {
 /** The org's lease and the org as it stands, or null if another holds the lease. */
 export async function takeOrgLease(ctx: Context, type: string, orgId: string, orgName: string): Promise<{ lease: OrgLease; org: OrgStateRow | null } | null> {
   const keeper = keeperOf(ctx);
-  const owner = `${hostname()}:${process.pid}:${randomUUID()}`;
+  const owner = `${OWNER_PREFIX}:${randomUUID()}`;
   const asked = Date.now();
   const first = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
   if (!first.leased) return null;
