@@ -65,7 +65,7 @@ export async function drainWait(ctx: Context, org: OrgRef) {
 /** The copy one delivery made: what verify checks SQL against, and what check_writes compares CouchDB with. */
 interface Copy {
   plan: ObjectPlan;
-  /** The org database's update_seq, read just before the copy read its documents. */
+  /** The org database's update_seq as of the copy's read (or just before it). */
   seq: string;
   /** Every container and group document the copy read, with the revision it read. */
   revs: Map<string, string | undefined>;
@@ -88,9 +88,8 @@ const MAX_CHECKS = 10;
 
 /** Step 3: read only the org's containers and groups; write them in one statement. */
 export async function migrate(ctx: Context, org: OrgRef) {
-  // Before the read: a write landing after this point moves the seq, and check_writes sees it.
-  const seq = await ctx.couch.updateSeq(orgDatabaseName(org.orgId));
-  const docs = await ctx.couch.readOrgObjects(org.orgId);
+  // The seq is from no later than the read: a write landing after it moves the seq, and check_writes sees it.
+  const { docs, seq } = await ctx.couch.copyOrgObjects(org.orgId);
   await afterCopyRead.hook?.(org);
   const authz = await authzForDocs(ctx, docs, org.log);
   const plan = planObjects(docs, authz);

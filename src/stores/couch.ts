@@ -42,6 +42,9 @@ export function fromWelcome(info: Record<string, unknown>): { server: string; ma
   return { server: `${vendor} ${version}` };
 }
 
+const ORG_OBJECT_TYPES: string[] = [TYPES.container, TYPES.group];
+const isOrgObject = (d: CouchDoc) => ORG_OBJECT_TYPES.includes(docType(d) ?? '');
+
 export interface Change {
   id: string;
   deleted: boolean;
@@ -52,6 +55,8 @@ export class Couch {
   readonly server: nano.ServerScope;
   private caps?: Promise<CouchCapabilities>;
   private authzViewReady?: Promise<void>;
+  /** Whether this server returns update_seq with _all_docs; set false the first time it does not. */
+  private seqWithAllDocs = true;
 
   constructor(url: string, private readonly outage: OutagePolicy, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
     this.server = nano({ url });
@@ -98,51 +103,99 @@ export class Couch {
   }
 
   /**
-   * Pages through a database with _all_docs (every CouchDB version has it),
-   * so memory holds one page at a time however large the database is.
+   * One page of _all_docs with the documents, from `startkey` on: `next` is
+   * the id the next page starts at (none: this was the last page) and `seq`
+   * the database's update_seq the page was read at, when asked for and the
+   * server says it (CouchDB answers `update_seq=true` on _all_docs from the
+   * snapshot it read; a server that ignores the parameter leaves it out).
    */
-  async *pages(dbName: string, pageSize = 2000): AsyncGenerator<CouchDoc[]> {
+  private async allDocsPage(dbName: string, startkey: string | undefined, size: number, withSeq = false): Promise<{ docs: CouchDoc[]; next?: string; seq?: string }> {
     const db = this.server.use<Record<string, unknown>>(dbName);
-    let startkey: string | undefined;
-    for (;;) {
-      const params: nano.DocumentFetchParams = { include_docs: true, limit: pageSize + 1 };
-      if (startkey !== undefined) params.start_key = startkey;
-      const res = await this.call(() => db.list(params), `read ${dbName}`);
-      // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
-      if (!Array.isArray(res?.rows)) throw new InfrastructureError(`read ${dbName}: the server answered _all_docs without rows`, 'couchdb');
-      const rows = res.rows.filter((r) => r.doc);
-      const page = rows.slice(0, pageSize).map((r) => r.doc as unknown as CouchDoc);
-      if (page.length) yield page;
-      if (res.rows.length <= pageSize) return;
-      startkey = res.rows[pageSize].id;
-    }
+    const params: nano.DocumentFetchParams & { update_seq?: boolean } = { include_docs: true, limit: size + 1 };
+    if (startkey !== undefined) params.start_key = startkey;
+    if (withSeq) params.update_seq = true;
+    const res = (await this.call(() => db.list(params), `read ${dbName}`)) as nano.DocumentListResponse<Record<string, unknown>> & { update_seq?: unknown };
+    // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
+    if (!Array.isArray(res?.rows)) throw new InfrastructureError(`read ${dbName}: the server answered _all_docs without rows`, 'couchdb');
+    const docs = res.rows.slice(0, size).flatMap((r) => (r.doc ? [r.doc as unknown as CouchDoc] : []));
+    return {
+      docs,
+      ...(res.rows.length > size ? { next: res.rows[size].id } : {}),
+      ...(res.update_seq !== undefined && res.update_seq !== null ? { seq: String(res.update_seq) } : {}),
+    };
   }
 
   /**
-   * Only the org's containers and groups. With Mango the server selects them
-   * (paged by _id); on CouchDB 1.x the org database is paged through with
-   * _all_docs and every other document dropped page by page, so memory holds
-   * one page plus the org's containers and groups, whatever else it holds.
+   * Pages through a database with _all_docs (every CouchDB version has it),
+   * so memory holds one page at a time however large the database is.
    */
-  async readOrgObjects(guid: string): Promise<CouchDoc[]> {
-    const dbName = orgDatabaseName(guid);
-    const wanted: string[] = [TYPES.container, TYPES.group];
-    const out: CouchDoc[] = [];
-    if (!(await this.capabilities()).mango) {
-      for await (const page of this.pages(dbName, this.legacyPageSize)) for (const d of page) if (wanted.includes(docType(d) ?? '')) out.push(d);
-      return out;
+  async *pages(dbName: string, pageSize = 2000, startkey?: string): AsyncGenerator<CouchDoc[]> {
+    for (let key: string | undefined = startkey, first = true; first || key !== undefined; first = false) {
+      const page = await this.allDocsPage(dbName, key, pageSize);
+      if (page.docs.length) yield page.docs;
+      key = page.next;
     }
+  }
+
+  /** Only the org's containers and groups (see copyOrgObjects). */
+  async readOrgObjects(guid: string): Promise<CouchDoc[]> {
+    return (await this.copyOrgObjects(guid)).docs;
+  }
+
+  /**
+   * The org's containers and groups, and an update_seq of its database from
+   * no later than the read of any of them: a write landing after the read
+   * moves the seq past it (the migration's check_writes goes by that).
+   *
+   * The first request reads the database's first page (legacyPageSize
+   * documents) with _all_docs, with the seq it read them at: an org database
+   * that small (most orgs: a dozen containers, a few groups, a few nodes) is
+   * read whole by that one request, cheaper for the server than a Mango query,
+   * which scans the database the same way (no index on the type fields).
+   * A larger one goes on from there: with Mango the server selects the rest;
+   * on CouchDB 1.x it is paged through with _all_docs, every other document
+   * dropped page by page, so memory holds one page plus the org's containers
+   * and groups, whatever else it holds.
+   *
+   * A server that does not return update_seq with _all_docs has its seq read
+   * on its own first, then the database read from its start (and this
+   * process remembers not to ask again).
+   */
+  async copyOrgObjects(guid: string): Promise<{ docs: CouchDoc[]; seq: string }> {
+    const dbName = orgDatabaseName(guid);
+    const size = this.legacyPageSize;
+    let first = this.seqWithAllDocs ? await this.allDocsPage(dbName, undefined, size, true) : undefined;
+    let seq = first?.seq;
+    if (seq === undefined) {
+      if (first) this.seqWithAllDocs = false;
+      seq = await this.updateSeq(dbName);
+      first = await this.allDocsPage(dbName, undefined, size);
+    }
+    const out = first!.docs.filter(isOrgObject);
+    if (first!.next === undefined) return { docs: out, seq };
+    if ((await this.capabilities()).mango) {
+      // From the start, not from the page's last id: Mango and _all_docs need not order ids alike; the first page's objects are not kept twice.
+      const seen = new Set(out.map((d) => d._id));
+      out.push(...(await this.findOrgObjects(dbName, '')).filter((d) => !seen.has(d._id)));
+    } else {
+      for await (const page of this.pages(dbName, size, first!.next)) out.push(...page.filter(isOrgObject));
+    }
+    return { docs: out, seq };
+  }
+
+  /** With Mango: the containers and groups whose _id sorts after `after`, paged by _id. */
+  private async findOrgObjects(dbName: string, after: string): Promise<CouchDoc[]> {
     const db = this.server.use<Record<string, unknown>>(dbName);
-    const typeMatch = { $or: ['json_class', 'couchrest-type', 'type'].map((f) => ({ [f]: { $in: wanted } })) };
+    const typeMatch = { $or: ['json_class', 'couchrest-type', 'type'].map((f) => ({ [f]: { $in: ORG_OBJECT_TYPES } })) };
     const pageSize = 500;
-    let after = '';
+    const out: CouchDoc[] = [];
     for (;;) {
       const res = await this.call(
         () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize } as nano.MangoQuery),
         `read ${dbName}`,
       );
       const docs = res.docs as unknown as CouchDoc[];
-      for (const d of docs) if (wanted.includes(docType(d) ?? '')) out.push(d);
+      out.push(...docs.filter(isOrgObject));
       if (docs.length < pageSize) return out;
       after = docs[docs.length - 1]._id;
     }

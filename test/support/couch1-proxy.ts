@@ -2,7 +2,8 @@
 // CouchDB 1.6.1 and answers _find, _index and _explain with 404
 // {"error":"not_found"}, as 1.x does (Mango came with 2.0). Everything else
 // passes through. It counts the Mango requests it refused, so a test can
-// show the 1.x path never asked for them.
+// show the 1.x path never asked for them. Given query parameters to drop, it
+// removes them from every request, as a server that ignores them would.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { freePort } from '../../src/dev/pouch-server.js';
 
@@ -13,9 +14,16 @@ export interface Couch1Proxy {
   close(): Promise<void>;
 }
 
+function dropParams(url: string, names: string[]): string {
+  if (!names.length || !url.includes('?')) return url;
+  const u = new URL(url, 'http://proxy');
+  for (const n of names) u.searchParams.delete(n);
+  return u.pathname + u.search;
+}
+
 const MANGO = /\/(_find|_index|_explain)(\/|$|\?)/;
 
-export async function startCouch1Proxy(upstreamUrl: string): Promise<Couch1Proxy> {
+export async function startCouch1Proxy(upstreamUrl: string, opts: { dropParams?: string[] } = {}): Promise<Couch1Proxy> {
   const upstream = new URL(upstreamUrl);
   const refused: string[] = [];
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -23,7 +31,7 @@ export async function startCouch1Proxy(upstreamUrl: string): Promise<Couch1Proxy
     res.end(JSON.stringify(body));
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
+    const url = dropParams(req.url ?? '/', opts.dropParams ?? []);
     if (url === '/' || url.startsWith('/?')) return send(res, 200, { couchdb: 'Welcome', version: '1.6.1', vendor: { name: 'The Apache Software Foundation', version: '1.6.1' } });
     if (MANGO.test(url)) {
       refused.push(`${req.method} ${url}`);

@@ -1,0 +1,102 @@
+// How an org's containers and groups are read for the copy (Couch.copyOrgObjects):
+// a small org database in one request that also says the update_seq it was
+// read at; a larger one paged on (Mango, or _all_docs on CouchDB 1.x); and a
+// server that does not return update_seq with _all_docs has the seq read on
+// its own before the documents. Against PouchDB Server and the 1.x proxy.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedEstate, addDocs, hex32, type SeededOrg } from '../src/dev/estate.js';
+import { startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
+import { createLogger } from '../src/log.js';
+import { Couch } from '../src/stores/couch.js';
+import { orgDatabaseName } from '../src/stores/couch-docs.js';
+import { roundTrips } from '../src/stores/round-trips.js';
+import { startCouch1Proxy, type Couch1Proxy } from './support/couch1-proxy.js';
+
+const PAGE = 10;
+let pouch: PouchServer;
+const proxies: Couch1Proxy[] = [];
+let small: SeededOrg;
+let large: SeededOrg;
+
+const couchAt = (url: string) => new Couch(url, { graceMs: 0, log: createLogger('silent', 'couch-read-test') }, 'opscode_account', PAGE);
+const dbSeq = async (org: SeededOrg) => String((await (await fetch(`${pouch.url}/${orgDatabaseName(org.guid)}`)).json()).update_seq);
+const ids = (docs: { _id: string }[]) => docs.map((d) => d._id).sort();
+const expectedIds = (org: SeededOrg) => org.expected.map((e) => e.id).sort();
+
+/** What one call cost in CouchDB requests, and what it returned. */
+async function copyCounted(couch: Couch, org: SeededOrg) {
+  await couch.capabilities(); // asked once per process; not what is measured here
+  const before = roundTrips().couchdb;
+  const copy = await couch.copyOrgObjects(org.guid);
+  return { ...copy, requests: roundTrips().couchdb - before };
+}
+
+beforeAll(async () => {
+  pouch = await startPouchServer();
+  // 5 containers + 3 groups; the large one also holds 25 other documents, so it spans pages of 10.
+  [small, large] = await seedEstate(pouch.url, [
+    { name: 'small', containers: 5, groups: 3 },
+    { name: 'large', containers: 5, groups: 3, otherDocs: 25 },
+  ]);
+}, 60_000);
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  await pouch?.stop();
+});
+
+describe('with Mango (PouchDB Server)', () => {
+  it('reads a small org database in one request, with the seq it read it at', async () => {
+    const couch = couchAt(pouch.url);
+    const copy = await copyCounted(couch, small);
+    expect(copy.requests).toBe(1);
+    expect(ids(copy.docs)).toEqual(expectedIds(small));
+    expect(copy.seq).toBe(await dbSeq(small));
+  });
+
+  it('reads a larger one on with Mango, each object once', async () => {
+    const couch = couchAt(pouch.url);
+    const copy = await copyCounted(couch, large);
+    expect(copy.requests).toBe(2);
+    expect(ids(copy.docs)).toEqual(expectedIds(large));
+    expect(copy.seq).toBe(await dbSeq(large));
+  });
+
+  it('gives the seq from before a write that lands after the read', async () => {
+    const couch = couchAt(pouch.url);
+    const [org] = await seedEstate(pouch.url, [{ name: `late-${hex32().slice(0, 6)}`, containers: 2, groups: 1 }]);
+    const copy = await couch.copyOrgObjects(org.guid);
+    await addDocs(pouch.url, orgDatabaseName(org.guid), [{ _id: hex32(), 'couchrest-type': 'Mixlib::Authorization::Models::Group', groupname: 'late' }]);
+    expect(await couch.updateSeq(orgDatabaseName(org.guid))).not.toBe(copy.seq);
+    const { changes } = await couch.changesSince(orgDatabaseName(org.guid), copy.seq);
+    expect(changes.map((c) => c.doc?.groupname)).toEqual(['late']);
+  });
+});
+
+describe('on CouchDB 1.x (the proxy)', () => {
+  it('pages a larger org database with _all_docs, never asking for Mango', async () => {
+    const proxy = await startCouch1Proxy(pouch.url);
+    proxies.push(proxy);
+    const couch = couchAt(proxy.url);
+    const copy = await copyCounted(couch, large);
+    // 33 documents in pages of 10: four requests.
+    expect(copy.requests).toBe(4);
+    expect(ids(copy.docs)).toEqual(expectedIds(large));
+    expect(copy.seq).toBe(await dbSeq(large));
+    expect(proxy.refused).toEqual([]);
+  });
+
+  it('on a server that does not return update_seq with _all_docs, reads the seq first, then the documents, and remembers', async () => {
+    const proxy = await startCouch1Proxy(pouch.url, { dropParams: ['update_seq'] });
+    proxies.push(proxy);
+    const couch = couchAt(proxy.url);
+    const first = await copyCounted(couch, small);
+    // The page asked with the seq (which did not come), the seq on its own, the page again.
+    expect(first.requests).toBe(3);
+    expect(ids(first.docs)).toEqual(expectedIds(small));
+    expect(first.seq).toBe(await dbSeq(small));
+    const again = await copyCounted(couch, large);
+    expect(again.requests).toBe(1 + 4);
+    expect(ids(again.docs)).toEqual(expectedIds(large));
+    expect(again.seq).toBe(await dbSeq(large));
+  });
+});
