@@ -77,6 +77,11 @@ export class Darklaunch {
     return this.org(org, { couchdb_containers: String(toCouch), couchdb_groups: String(toCouch) });
   }
 
+  /** The migration's switch in one write: served from SQL and up again. */
+  routeToSqlAndUp(org: string) {
+    return this.org(org, { couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+  }
+
   /** The failure path in one write: served from CouchDB and up again. */
   routeBackToCouch(org: string) {
     return this.org(org, { couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });

@@ -121,17 +121,16 @@ export async function verify(_ctx: Context, org: OrgRef) {
 }
 
 /**
- * Step 6: no write lost at the switch. Writes the Chef API accepted just
- * before 503 may land in CouchDB after the copy read it. If the org database
- * changed since the copy's update_seq and a container or group is among the
- * changes, the org is copied again (after the drain wait, so the rest can
- * land), up to MAX_COPIES; past that it fails and is restored, served from
- * CouchDB, where those writes are.
+ * Step 5: no write lost at the switch. Writes the Chef API accepted just
+ * before 503 went up may land in CouchDB after the copy read it. If the org
+ * database changed since the copy's update_seq and a container or group is
+ * among the changes, the org is copied again (after the drain wait, so the
+ * rest can land), up to MAX_COPIES; past that it fails and is restored,
+ * served from CouchDB, where those writes are.
  *
- * It runs after route_to_sql, while the org is still dark: no new request
- * reaches a dark org, so its routing does not matter yet, and looking last
- * leaves unguarded only the one flag write that clears 503 (before routing,
- * the routing write would be unguarded too).
+ * It is the last look before the switch, while the org is still dark and
+ * still routed to CouchDB: no new request reaches a dark org, and the switch
+ * (clear_503) is one write, so only that write is left unguarded.
  */
 export async function checkWrites(ctx: Context, org: OrgRef) {
   const dbName = orgDatabaseName(org.orgId);
@@ -156,14 +155,13 @@ export async function checkWrites(ctx: Context, org: OrgRef) {
   throw new OrgDataError(`the org database kept changing through ${MAX_CHECKS} checks; the org stays on CouchDB`);
 }
 
-/** Step 5: route the org's containers and groups to SQL (the org is still dark). */
-export async function routeToSql(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.routeOrg(org.orgName, false);
-}
-
-/** Step 7: the org answers again. */
-export async function setUp(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.setOrgDown(org.orgName, false);
+/**
+ * Step 6, the switch: routed to SQL and up again in one write (one HSET of
+ * dl_org_<org>): Chef sees the org either dark on CouchDB or up on SQL,
+ * and this is the only write check_writes cannot look after.
+ */
+export async function switchToSql(ctx: Context, org: OrgRef) {
+  await ctx.darklaunch.routeToSqlAndUp(org.orgName);
 }
 
 /** The steps, in the per-org frame's terms (src/runs/org-job.ts). */
@@ -176,11 +174,11 @@ export const migration: OrgMigration = {
     { name: 'drain_wait', run: drainWait },
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
-    // No checkpoint: lost here or in check_writes, the org is restored just as from set_503 (a commit saved per org).
-    { name: 'route_to_sql', run: routeToSql },
+    // No checkpoint: lost here, the org is restored just as from set_503 (a commit saved per org).
     { name: 'check_writes', run: checkWrites },
-    // Past check_writes SQL holds everything: once 503 may have cleared, the org is never moved back.
-    { name: 'clear_503', run: setUp, checkpoint: true },
+    // Past check_writes SQL holds everything: once the switch may have been written, the org is never moved back.
+    // (Named for the 503 it clears, as before routing went in the same write: an org left at clear_503 by an older mover is committed all the same.)
+    { name: 'clear_503', run: switchToSql, checkpoint: true },
   ],
   committedFrom: 'clear_503',
   // Served from CouchDB and up again first; only then are the partial rows removed.
