@@ -11,6 +11,8 @@
 // changes an org's state also writes it to org_progress.state, the mirror
 // the reads at scale go by (migrations/008_org_state_mirror.sql).
 import { connectOnce, inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
+import { takeLeaseSql } from './org-leases.js';
+import { COLUMNS, JOINED, type OrgStateRow } from './org-states.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
@@ -73,31 +75,53 @@ export function claimOrg(db: Db, type: string, orgId: string, runId: string, fir
 }
 
 async function claimOnce(db: Db, type: string, orgId: string, runId: string, firstStep: string): Promise<ClaimResult> {
-  const client = await connectOnce(db);
-  const [t, o, step] = [type, orgId, firstStep].map((v) => client.escapeLiteral(v));
-  const sql = `BEGIN;
-    SELECT 1 FROM mover.migration_runs WHERE id = ${runId} FOR UPDATE;
-    WITH run AS (SELECT concurrency, breaker = 'closed' AS closed FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
+  const r = await simpleTransaction(db, (lit) => {
+    const [t, o] = [lit(type), lit(orgId)];
+    return [
+      `SELECT 1 FROM mover.migration_runs WHERE id = ${runId} FOR UPDATE`,
+      `WITH ${claimCtes(t, o, runId, lit(firstStep), 'true')}
+       SELECT (SELECT working FROM go) AS working, (SELECT closed FROM go) AS closed, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed`,
+    ];
+  });
+  return claimResult(r[1][0] as Parameters<typeof claimResult>[0]);
+}
+
+/**
+ * The claim's CTEs (go: whether the run lets it; s, p: the claim itself),
+ * over escaped literals; `also` is a further SQL condition the claim needs.
+ * Run after the run row is locked (see claimOrg).
+ */
+function claimCtes(t: string, o: string, runId: string, step: string, also: string): string {
+  return `run AS (SELECT concurrency, breaker = 'closed' AS closed FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
       busy AS (SELECT count(*) AS n FROM mover.org_progress WHERE migration_type = ${t} AND in_flight),
       go AS (SELECT EXISTS (SELECT 1 FROM run) AS working, COALESCE((SELECT closed FROM run), false) AS closed,
              COALESCE((SELECT n FROM busy) < (SELECT concurrency FROM run), false) AS room),
       s AS (
         UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
-        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND closed AND room FROM go) RETURNING org_name),
+        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND closed AND room FROM go) AND ${also} RETURNING org_name),
       p AS (
         INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight, state)
         SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true, 'started' FROM s
         ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, fail_kind = NULL, state = 'started',
           requeues = CASE WHEN p.run_id = ${runId} THEN p.requeues ELSE 0 END, in_flight = true, updated_at = now()
-        RETURNING 1)
-    SELECT (SELECT working FROM go) AS working, (SELECT closed FROM go) AS closed, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed;
-    COMMIT;`;
+        RETURNING 1)`;
+}
+
+const claimResult = (r: { working: boolean; closed: boolean; room: boolean; claimed: number }): ClaimResult =>
+  r.claimed === 1 ? { claimed: true } : { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
+
+/**
+ * Statements sent as one simple query between BEGIN and COMMIT: one round
+ * trip, and locks held only while the server runs them. Values go in as
+ * escaped literals (`lit`); returns each statement's rows.
+ */
+async function simpleTransaction(db: Db, build: (lit: (v: string) => string) => string[]): Promise<Record<string, any>[][]> {
+  const client = await connectOnce(db);
   let broken: Error | undefined;
   try {
-    const results = (await client.query(sql)) as unknown as { rows: { working: boolean; closed: boolean; room: boolean; claimed: number }[] }[];
-    const r = results[2].rows[0];
-    if (r.claimed === 1) return { claimed: true };
-    return { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
+    const statements = build((v) => client.escapeLiteral(v));
+    const results = (await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n') + ';')) as unknown as { rows: Record<string, any>[] }[];
+    return results.slice(1, -1).map((r) => r.rows);
   } catch (err) {
     // A statement failed inside the transaction: end it; if even that fails, the connection is dropped, not reused.
     await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -105,6 +129,55 @@ async function claimOnce(db: Db, type: string, orgId: string, runId: string, fir
   } finally {
     client.release(broken);
   }
+}
+
+/** What a delivery asks of leaseAndClaim besides the concurrency gate: its preflight's verdicts. */
+export interface ClaimAsk {
+  runId: string;
+  firstStep: string;
+  /** The kind's preflight refused the org outside Postgres (its routing, say): it is not claimed. */
+  refused: boolean;
+  /**
+   * The kind's preflight in Postgres: a SQL expression over the escaped
+   * migration type and org id counting what makes the org unfit to start
+   * (0: fit). Evaluated in the claim's own statement.
+   */
+  unfitCount?: (t: string, o: string) => string;
+}
+
+export type LeaseAndClaim = { leased: false } | { leased: true; org: OrgStateRow | null; claim: ClaimResult; unfit: number };
+
+/**
+ * A delivery's start in one round trip: takes the org's lease for `owner`
+ * (as takeLease), then, holding it, claims the org (as claimOrg) unless the
+ * preflight refused it or found it unfit; answers the org as it stood
+ * before the claim (read after the lease, so never older than whatever the
+ * lease waited for). Safe to send again after a lost connection: a first
+ * attempt that committed shows as the org started by this run.
+ */
+export function leaseAndClaim(db: Db, type: string, orgId: string, orgName: string, owner: string, leaseMs: number, ask: ClaimAsk): Promise<LeaseAndClaim> {
+  if (!/^\d+$/.test(ask.runId)) throw new Error(`bad run id ${ask.runId}`);
+  if (!Number.isInteger(leaseMs)) throw new Error(`bad lease time ${leaseMs}`);
+  return rideThroughDb(db, 'lease and claim', async () => {
+    const r = await simpleTransaction(db, (lit) => {
+      const [t, o, me] = [lit(type), lit(orgId), lit(owner)];
+      const mine = `SELECT 1 FROM mover.org_progress WHERE migration_type = ${t} AND org_id = ${o} AND lease_owner = ${me}`;
+      return [
+        takeLeaseSql(t, o, lit(orgName), me, leaseMs),
+        // The run row is locked only by a claim that can happen: the lease is ours and the org ready.
+        `SELECT 1 FROM mover.migration_runs WHERE id = ${ask.runId} AND EXISTS (${mine}) AND EXISTS (SELECT 1 FROM org_migration_state WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready') FOR UPDATE`,
+        `WITH lease AS (${mine}),
+           cur AS (SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = ${t} AND s.org_id = ${o}),
+           unfit AS (SELECT CASE WHEN (SELECT state FROM cur) = 'ready' THEN (${ask.unfitCount ? ask.unfitCount(t, o) : '0'}) ELSE 0 END::int AS n),
+           ${claimCtes(t, o, ask.runId, lit(ask.firstStep), `EXISTS (SELECT 1 FROM lease) AND ${ask.refused ? 'false' : 'true'} AND (SELECT n FROM unfit) = 0`)}
+         SELECT EXISTS (SELECT 1 FROM lease) AS leased, (SELECT n FROM unfit) AS unfit, go.working, go.closed, go.room, (SELECT count(*) FROM p)::int AS claimed, cur.*
+         FROM go LEFT JOIN cur ON true`,
+      ];
+    });
+    const { leased, unfit, working, closed, room, claimed, ...org } = r[2][0];
+    if (!leased) return { leased: false };
+    return { leased: true, org: org.org_id ? (org as OrgStateRow) : null, claim: claimResult({ working, closed, room, claimed }), unfit };
+  });
 }
 
 /** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. */

@@ -5,7 +5,7 @@
 // this module is what happens in between, and how an org is put back when
 // any of it fails.
 import type { Context } from '../context.js';
-import { deleteOwnedOrgObjects, foreignRowCount, replaceOrgObjects } from '../db/org-objects.js';
+import { deleteOwnedOrgObjects, foreignRowsSql, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
@@ -25,8 +25,9 @@ export const type = 'phase_2_migration';
  * Before the org is claimed: make sure it is one this migration may move.
  * Chef serves its containers and groups from CouchDB now (dl_default,
  * dl_org_<org>, dl_override as Chef reads them), and SQL holds none of its
- * rows that mover did not write. An org that fails here is never started:
- * it is failed at 'preflight' exactly as it was.
+ * rows that mover did not write (claimGuard below, checked by the claim's
+ * own statement). An org that fails either is never started: it is failed at
+ * 'preflight' exactly as it was.
  */
 export async function preflight(ctx: Context, org: OrgRef) {
   const routing = await ctx.darklaunch.effectiveRouting(org.orgName);
@@ -35,10 +36,6 @@ export async function preflight(ctx: Context, org: OrgRef) {
     const why = onSql.map((f) => `${f} is false (${routing.from[f] ?? 'set in no hash'})`).join(', ');
     throw new OrgDataError(`Chef serves this org from SQL already: ${why}; mover moves only orgs served from CouchDB, so it leaves this one as it is`);
   }
-  const foreign = await foreignRowCount(ctx.db, type, org.orgId).catch((err) => {
-    throw classifyPgError(err, 'preflight read');
-  });
-  if (foreign) throw foreignRowsError(foreign);
 }
 
 const foreignRowsError = (n: number) =>
@@ -168,6 +165,7 @@ export async function switchToSql(ctx: Context, org: OrgRef) {
 export const migration: OrgMigration = {
   type,
   preflight,
+  claimGuard: { unfitCount: foreignRowsSql, refusal: foreignRowsError },
   steps: [
     // Recorded by the claim itself: from here on the org may be dark.
     { name: 'set_503', run: setDown },

@@ -13,7 +13,7 @@ import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
-import { takeOrgLease, type OrgLease } from './org-lease.js';
+import { takeOrgLeaseAndClaim, type OrgLease } from './org-lease.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
 import { orgDuration, orgsFinished, stepDuration } from '../metrics.js';
@@ -43,10 +43,20 @@ export interface OrgStep {
 export interface OrgMigration {
   type: string;
   /**
-   * Checks before the org is claimed (nothing changed yet): a data error
-   * fails the org, ready → failed at 'preflight', exactly as it was.
+   * Checks outside Postgres before the org is claimed (nothing changed yet),
+   * made before the delivery's lease-and-claim round trip: a data error
+   * keeps a ready org from being claimed and fails it, ready → failed at
+   * 'preflight', exactly as it was. (An org found not ready, a delivery
+   * resuming it, say, goes by its state and the verdict is not used.)
    */
   preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
+  /**
+   * The preflight in Postgres, checked by the claim's own statement: a SQL
+   * expression counting what makes the org unfit to start (see ClaimAsk in
+   * src/db/state-tracker.ts), and the data error a non-zero count fails the
+   * org with, at 'preflight'.
+   */
+  claimGuard?: { unfitCount: (t: string, o: string) => string; refusal: (n: number) => Error };
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
@@ -85,8 +95,19 @@ class OwnershipLostError extends Error {
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
   const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
-  // The lease and the org's state in one round trip.
-  const taken = await takeOrgLease(ctx, kind.type, orgId, orgName);
+  let taken: Taken | null;
+  try {
+    // The preflight first (it changes nothing); then the lease, the org's state and the claim in one round trip.
+    const refusal = await preflightRefusal(kind, ctx, org);
+    const ask = { runId, firstStep: kind.steps[0].name, refused: refusal !== undefined, unfitCount: kind.claimGuard?.unfitCount };
+    const got = await takeOrgLeaseAndClaim(ctx, kind.type, orgId, orgName, ask);
+    taken = got && { ...got, refusal };
+  } catch (err) {
+    // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
+    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
+    await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
+    throw err;
+  }
   if (!taken) {
     org.log.warn('another delivery of this org is running; this one stands aside');
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
@@ -95,7 +116,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
   const owner: Ownership = { generation: 0 };
   const started = Date.now();
   try {
-    const result = await runSteps(kind, ctx, job, token, org, owner, taken.org);
+    const result = await runSteps(kind, ctx, job, token, org, owner, taken);
     if (result.outcome !== 'skipped') {
       orgDuration.observe({ migration_type: kind.type, outcome: result.outcome }, (Date.now() - started) / 1000);
       orgsFinished.inc({ migration_type: kind.type, outcome: result.outcome, fail_location: result.step ?? '', kind: result.kind ?? '' });
@@ -131,11 +152,11 @@ async function runSteps(
   token: string | undefined,
   org: OrgRef,
   owner: Ownership,
-  cur: OrgStateRow | null,
+  taken: Taken,
 ): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
-    claim = await claimOrResume(kind, ctx, org, cur);
+    claim = await claimOrResume(kind, ctx, org, taken);
   } catch (err) {
     // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
     org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
@@ -228,52 +249,58 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
 }
 
 /**
- * Where this delivery stands. An org its run already started (a stalled job
- * delivered again) is resumed: from the first step, every step being safe to
- * repeat, or finished if it was committed. A ready org is checked first (the
- * kind's preflight; failing it fails the org with nothing changed), then
- * claimed, ready → started, through the concurrency gate.
+ * Where this delivery stands, from what its lease-and-claim found. An org its
+ * run already started (a stalled job delivered again) is resumed: from the
+ * first step, every step being safe to repeat, or finished if it was
+ * committed. A ready org was claimed, ready → started, through the
+ * concurrency gate, unless the kind's preflight refused it: then it is
+ * failed, nothing of it changed.
  */
 type Claim = { resumedAt?: string; generation: number };
 
-async function claimOrResume(
-  kind: OrgMigration,
-  ctx: Context,
-  org: OrgRef,
-  cur: OrgStateRow | null,
-): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
+/** What the delivery's start found (takeOrgLeaseAndClaim), with its preflight's refusal. */
+type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { refusal?: string };
+
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, taken: Taken): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
+  const cur = taken.org;
   const mine = alreadyMine(cur, org);
   if (mine) return mine;
   if (cur?.state !== 'ready') {
     org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
     return 'skip';
   }
-  // The claim keeps the generation when the run took the org, else starts it at 0.
-  const generation = cur.run_id === org.runId ? cur.requeues : 0;
-  if (kind.preflight) {
-    try {
-      await kind.preflight(ctx, org);
-    } catch (err) {
-      if (!isDataError(err)) throw err;
-      const message = errorMessage(err);
-      if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', message))) return (await readBack(ctx, org)) ?? 'skip';
-      org.log.error({ step: 'preflight', err: message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
-      await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
-      await runs.finishRunIfDone(ctx.db, org.runId);
-      return { outcome: 'failed', step: 'preflight', reason: message, kind: 'data' };
-    }
+  const refusal = taken.refusal ?? (taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : undefined);
+  if (refusal !== undefined) {
+    if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', refusal))) return (await readBack(ctx, org)) ?? 'skip';
+    org.log.error({ step: 'preflight', err: refusal, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
+    await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
+    await runs.finishRunIfDone(ctx.db, org.runId);
+    return { outcome: 'failed', step: 'preflight', reason: refusal, kind: 'data' };
   }
-  const claim = await tracker.claimOrg(ctx.db, org.type, org.orgId, org.runId, kind.steps[0].name);
+  const claim = taken.claim;
   if (claim.claimed) {
     org.log.info('org started');
-    return { generation };
+    // The claim keeps the generation when the run took the org, else starts it at 0.
+    return { generation: cur.run_id === org.runId ? cur.requeues : 0 };
   }
   if (claim.reason === 'at_capacity' || claim.reason === 'breaker_open') return claim.reason;
-  // A statement sent again after a lost connection may find its own first attempt committed.
+  // The org moved between the statement's read and its claim (another statement changed it): read it again.
   const again = await readBack(ctx, org);
   if (again) return again;
   org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
+}
+
+/** The kind's preflight verdict: undefined if it passed, the data error's message if it refused the org; any other error is thrown. */
+async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<string | undefined> {
+  if (!kind.preflight) return undefined;
+  try {
+    await kind.preflight(ctx, org);
+    return undefined;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    return errorMessage(err);
+  }
 }
 
 /** The org as this run left it: started (resume it) or finished (counted already); null if it is not this run's. */

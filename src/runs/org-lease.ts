@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { releaseLease, renewLeases, takeLease } from '../db/org-leases.js';
 import type { OrgStateRow } from '../db/org-states.js';
 import { errorMessage } from '../errors.js';
+import { leaseAndClaim, type ClaimAsk, type ClaimResult } from '../db/state-tracker.js';
 
 export interface OrgLease {
   /**
@@ -130,13 +131,40 @@ function keeperOf(ctx: Context): LeaseKeeper {
 /** The org's lease and the org as it stands, or null if another holds the lease. */
 export async function takeOrgLease(ctx: Context, type: string, orgId: string, orgName: string): Promise<{ lease: OrgLease; org: OrgStateRow | null } | null> {
   const keeper = keeperOf(ctx);
-  const owner = `${OWNER_PREFIX}:${randomUUID()}`;
+  const owner = newOwner();
   const asked = Date.now();
   const first = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
   if (!first.leased) return null;
+  return { lease: heldLease(ctx, keeper, type, orgId, orgName, owner, asked), org: first.org };
+}
+
+/**
+ * A delivery's start: the org's lease and, holding it, the claim, in one
+ * round trip (leaseAndClaim, src/db/state-tracker.ts); null if another holds
+ * the lease.
+ */
+export async function takeOrgLeaseAndClaim(
+  ctx: Context,
+  type: string,
+  orgId: string,
+  orgName: string,
+  ask: ClaimAsk,
+): Promise<{ lease: OrgLease; org: OrgStateRow | null; claim: ClaimResult; unfit: number } | null> {
+  const keeper = keeperOf(ctx);
+  const owner = newOwner();
+  const asked = Date.now();
+  const r = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, ask);
+  if (!r.leased) return null;
+  return { lease: heldLease(ctx, keeper, type, orgId, orgName, owner, asked), org: r.org, claim: r.claim, unfit: r.unfit };
+}
+
+const newOwner = () => `${OWNER_PREFIX}:${randomUUID()}`;
+
+/** The lease `owner` holds since `asked`, kept alive by the process's keeper. */
+function heldLease(ctx: Context, keeper: LeaseKeeper, type: string, orgId: string, orgName: string, owner: string, asked: number): OrgLease {
   keeper.add(owner, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
   let released = false;
-  const lease: OrgLease = {
+  return {
     owner,
     handingOver() {
       keeper.remove(owner);
@@ -170,6 +198,4 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
       }
     },
   };
-  return { lease, org: first.org };
 }
-
