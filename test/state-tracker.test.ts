@@ -108,3 +108,37 @@ describe('state tracker guards', () => {
     expect(await runs.createRun(h.ctx.db, 'guard-test-d', 5, 0, 1)).not.toBeNull();
   });
 });
+
+describe('a delivery start: lease and claim in one round trip', () => {
+  const lease = (guid: string, name: string, owner: string, ask: Partial<tracker.ClaimAsk> & { runId: string }) =>
+    tracker.leaseAndClaim(h.ctx.db, T, guid, name, owner, 10_000, { firstStep: 'set_503', refused: false, ...ask });
+  const progress = async (guid: string) =>
+    (await h.ctx.db.query(`SELECT lease_owner, in_flight, current_step, state FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid])).rows[0];
+
+  it('claims a ready org under its lease and answers the org as it was before the claim; sent again, it finds it started by its run', async () => {
+    const guid = await org('lc-ready');
+    const run = (await runs.createRun(h.ctx.db, 'lease-claim-a', null, 1, 1))!;
+    const first = await lease(guid, 'lc-ready', 'owner-a', { runId: run.id });
+    expect(first).toMatchObject({ leased: true, claim: { claimed: true }, unfit: 0, org: { state: 'ready' } });
+    expect(await progress(guid)).toEqual({ lease_owner: 'owner-a', in_flight: true, current_step: 'set_503', state: 'started' });
+    const again = await lease(guid, 'lc-ready', 'owner-a', { runId: run.id });
+    expect(again).toMatchObject({ leased: true, claim: { claimed: false }, org: { state: 'started', run_id: run.id, current_step: 'set_503' } });
+    // Another owner finds the lease taken and claims nothing.
+    expect(await lease(guid, 'lc-ready', 'owner-b', { runId: run.id })).toEqual({ leased: false });
+    expect(await progress(guid)).toMatchObject({ lease_owner: 'owner-a', state: 'started' });
+    await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
+  });
+
+  it('claims nothing when the preflight refused the org or its guard counts something unfit, and says what it counted', async () => {
+    const refusedGuid = await org('lc-refused');
+    const unfitGuid = await org('lc-unfit');
+    const run = (await runs.createRun(h.ctx.db, 'lease-claim-b', null, 2, 1))!;
+    expect(await lease(refusedGuid, 'lc-refused', 'owner-c', { runId: run.id, refused: true })).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 0, org: { state: 'ready' } });
+    const unfit = await lease(unfitGuid, 'lc-unfit', 'owner-d', { runId: run.id, unfitCount: () => '3' });
+    expect(unfit).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 3, org: { state: 'ready' } });
+    for (const name of ['lc-refused', 'lc-unfit']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
+    expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'owner-c', in_flight: false });
+    expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'owner-d', in_flight: false });
+    expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0].n).toBe(0);
+  });
+});
