@@ -4,6 +4,7 @@ import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { hex32 } from '../src/dev/estate.js';
+import { countObjects, insertObjects } from '../src/db/org-objects.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
@@ -134,11 +135,16 @@ describe('a delivery start: lease and claim in one round trip', () => {
     const unfitGuid = await org('lc-unfit');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-b', null, 2, 1))!;
     expect(await lease(refusedGuid, 'lc-refused', 'owner-c', { runId: run.id, refused: true })).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 0, org: { state: 'ready' } });
-    const unfit = await lease(unfitGuid, 'lc-unfit', 'owner-d', { runId: run.id, unfitCount: () => '3' });
+    // Three rows of the org in SQL that mover did not write.
+    const row = (name: string) => ({ id: hex32(), authz_id: hex32(), name, last_updated_by: hex32(), created_at: new Date(), updated_at: new Date() });
+    await insertObjects(h.ctx.db, 'containers', unfitGuid, [row('c1'), row('c2')]);
+    await insertObjects(h.ctx.db, 'groups', unfitGuid, [row('g1')]);
+    const unfit = await lease(unfitGuid, 'lc-unfit', 'owner-d', { runId: run.id, guard: 'foreign_rows' });
     expect(unfit).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 3, org: { state: 'ready' } });
     for (const name of ['lc-refused', 'lc-unfit']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
     expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'owner-c', in_flight: false });
     expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'owner-d', in_flight: false });
     expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0].n).toBe(0);
+    expect(await countObjects(h.ctx.db, unfitGuid)).toEqual({ containers: 2, groups: 1 });
   });
 });

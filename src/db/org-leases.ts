@@ -5,23 +5,17 @@ import type { Db } from '../stores/postgres.js';
 import { COLUMNS, getOrgStateById, JOINED, type OrgStateRow } from './org-states.js';
 
 /**
- * The lease's upsert over the given SQL values (parameters or escaped
- * literals): an org with no progress row yet gets one. Shared with the
- * delivery's lease-and-claim (src/db/state-tracker.ts).
- */
-export const takeLeaseSql = (type: string, orgId: string, orgName: string, owner: string, ms: string | number) => `INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, lease_owner, lease_until)
-       VALUES (${type}, ${orgId}, ${orgName}, ${owner}, now() + ${ms} * interval '1 millisecond')
-       ON CONFLICT (migration_type, org_id) DO UPDATE SET lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until
-       WHERE p.lease_owner IS NULL OR p.lease_owner = EXCLUDED.lease_owner OR p.lease_until < now()`;
-
-/**
  * Takes the org's lease for `owner` and, in the same round trip, reads the
  * org as it stands (null if it is not in the state tracker).
  */
 export async function takeLease(db: Db, type: string, orgId: string, orgName: string, owner: string, ms: number): Promise<{ leased: boolean; org: OrgStateRow | null }> {
   const { rows } = await db.query({
     name: 'take-org-lease',
-    text: `WITH l AS (${takeLeaseSql('$1', '$2', '$3', '$4', '$5')}
+    text: `WITH l AS (
+       INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, lease_owner, lease_until)
+       VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')
+       ON CONFLICT (migration_type, org_id) DO UPDATE SET lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until
+       WHERE p.lease_owner IS NULL OR p.lease_owner = EXCLUDED.lease_owner OR p.lease_until < now()
        RETURNING p.state AS now_state, p.run_id::text AS now_run_id, p.requeues AS now_requeues, p.current_step AS now_step)
      SELECT EXISTS (SELECT 1 FROM l) AS leased, (SELECT to_jsonb(l) FROM l) AS now, o.* FROM (SELECT 1) one
      LEFT JOIN (SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_id = $2) o ON true`,

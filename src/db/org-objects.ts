@@ -61,14 +61,9 @@ export async function replaceOrgObjects(
 
 /** Rows of the org in SQL that mover did not write (0 when mover wrote the ones there). */
 export async function foreignRowCount(q: Q, type: string, orgId: string): Promise<number> {
-  const { rows } = await q.query({ name: 'foreign-row-count', text: `SELECT ${foreignRowsSql('$2', '$1')}::int AS n`, values: [orgId, type] });
+  const { rows } = await q.query({ name: 'foreign-row-count', text: `SELECT mover.foreign_row_count($1, $2) AS n`, values: [type, orgId] });
   return rows[0].n;
 }
-
-/** foreignRowCount as a SQL expression over the given SQL values (parameters or escaped literals): what the migration's claim checks in its own statement. */
-export const foreignRowsSql = (type: string, orgId: string) =>
-  `CASE WHEN COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = ${type} AND org_id = ${orgId}), false) THEN 0
-       ELSE (SELECT count(*) FROM containers WHERE org_id = ${orgId}::bpchar) + (SELECT count(*) FROM "groups" WHERE org_id = ${orgId}::bpchar) END`;
 
 /** Deletes the org's rows only if mover wrote them (and marks them gone); returns how many went. */
 export async function deleteOwnedOrgObjects(q: Q, type: string, orgId: string): Promise<number> {

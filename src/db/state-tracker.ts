@@ -11,8 +11,7 @@
 // changes an org's state also writes it to org_progress.state, the mirror
 // the reads at scale go by (migrations/008_org_state_mirror.sql).
 import { connectOnce, inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
-import { takeLeaseSql } from './org-leases.js';
-import { COLUMNS, JOINED, type OrgStateRow } from './org-states.js';
+import type { OrgStateRow } from './org-states.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
 export type OrgState = (typeof ORG_STATES)[number];
@@ -131,52 +130,43 @@ async function simpleTransaction(db: Db, build: (lit: (v: string) => string) => 
   }
 }
 
+/** A kind's preflight in Postgres, checked inside the claim (mover.lease_and_claim knows each by name): 'foreign_rows' counts the org's containers and groups rows mover did not write. */
+export type ClaimGuard = 'foreign_rows';
+
 /** What a delivery asks of leaseAndClaim besides the concurrency gate: its preflight's verdicts. */
 export interface ClaimAsk {
   runId: string;
   firstStep: string;
   /** The kind's preflight refused the org outside Postgres (its routing, say): it is not claimed. */
   refused: boolean;
-  /**
-   * The kind's preflight in Postgres: a SQL expression over the escaped
-   * migration type and org id counting what makes the org unfit to start
-   * (0: fit). Evaluated in the claim's own statement.
-   */
-  unfitCount?: (t: string, o: string) => string;
+  /** The kind's preflight in Postgres: a non-zero count makes the org unfit, and it is not claimed. */
+  guard?: ClaimGuard;
 }
 
-export type LeaseAndClaim = { leased: false } | { leased: true; org: OrgStateRow | null; claim: ClaimResult; unfit: number };
+/** An org as a delivery's start found it: what decides whether it claims, resumes or skips. */
+export type OrgStanding = Pick<OrgStateRow, 'state' | 'run_id' | 'current_step' | 'requeues'>;
+
+export type LeaseAndClaim = { leased: false } | { leased: true; org: OrgStanding | null; claim: ClaimResult; unfit: number };
 
 /**
- * A delivery's start in one round trip: takes the org's lease for `owner`
+ * A delivery's start in one round trip (mover.lease_and_claim,
+ * migrations/012_lease_and_claim.sql): takes the org's lease for `owner`
  * (as takeLease), then, holding it, claims the org (as claimOrg) unless the
- * preflight refused it or found it unfit; answers the org as it stood
- * before the claim (read after the lease, so never older than whatever the
- * lease waited for). Safe to send again after a lost connection: a first
- * attempt that committed shows as the org started by this run.
+ * preflight refused it or its guard found it unfit; answers the org as it
+ * stood before the claim, read after the lease. Safe to send again after a
+ * lost connection: a first attempt that committed shows as the org started
+ * by this run.
  */
 export function leaseAndClaim(db: Db, type: string, orgId: string, orgName: string, owner: string, leaseMs: number, ask: ClaimAsk): Promise<LeaseAndClaim> {
-  if (!/^\d+$/.test(ask.runId)) throw new Error(`bad run id ${ask.runId}`);
-  if (!Number.isInteger(leaseMs)) throw new Error(`bad lease time ${leaseMs}`);
   return rideThroughDb(db, 'lease and claim', async () => {
-    const r = await simpleTransaction(db, (lit) => {
-      const [t, o, me] = [lit(type), lit(orgId), lit(owner)];
-      const mine = `SELECT 1 FROM mover.org_progress WHERE migration_type = ${t} AND org_id = ${o} AND lease_owner = ${me}`;
-      return [
-        takeLeaseSql(t, o, lit(orgName), me, leaseMs),
-        // The run row is locked only by a claim that can happen: the lease is ours and the org ready.
-        `SELECT 1 FROM mover.migration_runs WHERE id = ${ask.runId} AND EXISTS (${mine}) AND EXISTS (SELECT 1 FROM org_migration_state WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready') FOR UPDATE`,
-        `WITH lease AS (${mine}),
-           cur AS (SELECT ${COLUMNS} FROM ${JOINED} WHERE s.migration_type = ${t} AND s.org_id = ${o}),
-           unfit AS (SELECT CASE WHEN (SELECT state FROM cur) = 'ready' THEN (${ask.unfitCount ? ask.unfitCount(t, o) : '0'}) ELSE 0 END::int AS n),
-           ${claimCtes(t, o, ask.runId, lit(ask.firstStep), `EXISTS (SELECT 1 FROM lease) AND ${ask.refused ? 'false' : 'true'} AND (SELECT n FROM unfit) = 0`)}
-         SELECT EXISTS (SELECT 1 FROM lease) AS leased, (SELECT n FROM unfit) AS unfit, go.working, go.closed, go.room, (SELECT count(*) FROM p)::int AS claimed, cur.*
-         FROM go LEFT JOIN cur ON true`,
-      ];
+    const { rows } = await db.query({
+      name: 'lease-and-claim',
+      text: `SELECT mover.lease_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
+      values: [type, orgId, orgName, owner, Math.round(leaseMs), ask.runId, ask.firstStep, ask.refused, ask.guard ?? null],
     });
-    const { leased, unfit, working, closed, room, claimed, ...org } = r[2][0];
-    if (!leased) return { leased: false };
-    return { leased: true, org: org.org_id ? (org as OrgStateRow) : null, claim: claimResult({ working, closed, room, claimed }), unfit };
+    const r = rows[0].r as { leased: boolean; org: OrgStanding | null; unfit: number; working: boolean; closed: boolean; room: boolean; claimed: boolean };
+    if (!r.leased) return { leased: false };
+    return { leased: true, org: r.org, claim: claimResult({ ...r, claimed: r.claimed ? 1 : 0 }), unfit: r.unfit };
   });
 }
 

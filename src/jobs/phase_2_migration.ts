@@ -5,7 +5,7 @@
 // this module is what happens in between, and how an org is put back when
 // any of it fails.
 import type { Context } from '../context.js';
-import { deleteOwnedOrgObjects, foreignRowsSql, replaceOrgObjects } from '../db/org-objects.js';
+import { deleteOwnedOrgObjects, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cachedSettings } from '../db/settings.js';
 import { OrgDataError } from '../errors.js';
@@ -165,7 +165,7 @@ export async function switchToSql(ctx: Context, org: OrgRef) {
 export const migration: OrgMigration = {
   type,
   preflight,
-  claimGuard: { unfitCount: foreignRowsSql, refusal: foreignRowsError },
+  claimGuard: { name: 'foreign_rows', refusal: foreignRowsError },
   steps: [
     // Recorded by the claim itself: from here on the org may be dark.
     { name: 'set_503', run: setDown },

@@ -12,6 +12,7 @@ import { orgLogger } from '../log.js';
 import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
+import type { ClaimGuard, OrgStanding } from '../db/state-tracker.js';
 import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim, type OrgLease } from './org-lease.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
@@ -51,12 +52,11 @@ export interface OrgMigration {
    */
   preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
   /**
-   * The preflight in Postgres, checked by the claim's own statement: a SQL
-   * expression counting what makes the org unfit to start (see ClaimAsk in
-   * src/db/state-tracker.ts), and the data error a non-zero count fails the
-   * org with, at 'preflight'.
+   * The preflight in Postgres, checked inside the claim: the guard's name
+   * (ClaimGuard in src/db/state-tracker.ts), and the data error a non-zero
+   * count fails the org with, at 'preflight'.
    */
-  claimGuard?: { unfitCount: (t: string, o: string) => string; refusal: (n: number) => Error };
+  claimGuard?: { name: ClaimGuard; refusal: (n: number) => Error };
   steps: OrgStep[];
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
@@ -99,7 +99,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
   try {
     // The preflight first (it changes nothing); then the lease, the org's state and the claim in one round trip.
     const refusal = await preflightRefusal(kind, ctx, org);
-    const ask = { runId, firstStep: kind.steps[0].name, refused: refusal !== undefined, unfitCount: kind.claimGuard?.unfitCount };
+    const ask = { runId, firstStep: kind.steps[0].name, refused: refusal !== undefined, guard: kind.claimGuard?.name };
     const got = await takeOrgLeaseAndClaim(ctx, kind.type, orgId, orgName, ask);
     taken = got && { ...got, refusal };
   } catch (err) {
@@ -304,7 +304,7 @@ async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): 
 }
 
 /** The org as this run left it: started (resume it) or finished (counted already); null if it is not this run's. */
-function alreadyMine(cur: OrgStateRow | null, org: OrgRef): Claim | 'finished' | null {
+function alreadyMine(cur: OrgStanding | null, org: OrgRef): Claim | 'finished' | null {
   if (cur?.run_id !== org.runId) return null;
   if (cur.state === 'started') {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { releaseLease, renewLeases, takeLease } from '../db/org-leases.js';
 import type { OrgStateRow } from '../db/org-states.js';
 import { errorMessage } from '../errors.js';
-import { leaseAndClaim, type ClaimAsk, type ClaimResult } from '../db/state-tracker.js';
+import { leaseAndClaim, type ClaimAsk, type ClaimResult, type OrgStanding } from '../db/state-tracker.js';
 
 export interface OrgLease {
   /**
@@ -149,7 +149,7 @@ export async function takeOrgLeaseAndClaim(
   orgId: string,
   orgName: string,
   ask: ClaimAsk,
-): Promise<{ lease: OrgLease; org: OrgStateRow | null; claim: ClaimResult; unfit: number } | null> {
+): Promise<{ lease: OrgLease; org: OrgStanding | null; claim: ClaimResult; unfit: number } | null> {
   const keeper = keeperOf(ctx);
   const owner = newOwner();
   const asked = Date.now();
