@@ -3,6 +3,8 @@
 // read at; a larger one paged on (Mango, or _all_docs on CouchDB 1.x); and a
 // server that does not return update_seq with _all_docs has the seq read on
 // its own before the documents. Against PouchDB Server and the 1.x proxy.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedEstate, addDocs, hex32, type SeededOrg } from '../src/dev/estate.js';
 import { startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
@@ -98,5 +100,24 @@ describe('on CouchDB 1.x (the proxy)', () => {
     expect(again.requests).toBe(1 + 4);
     expect(ids(again.docs)).toEqual(expectedIds(large));
     expect(again.seq).toBe(await dbSeq(large));
+  });
+});
+
+describe('requests', () => {
+  it('ask for uncompressed answers (nano asks for gzip unless told otherwise)', async () => {
+    let seen: string | undefined;
+    const server = createServer((req, res) => {
+      seen = req.headers['accept-encoding'];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"update_seq":"7-x"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const couch = couchAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      expect(await couch.updateSeq('chef_x')).toBe('7-x');
+      expect(seen).toBe('identity');
+    } finally {
+      server.close();
+    }
   });
 });

@@ -59,7 +59,9 @@ export class Couch {
   private seqWithAllDocs = true;
 
   constructor(url: string, private readonly outage: OutagePolicy, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
-    this.server = nano({ url });
+    // Uncompressed answers: CouchDB itself sends none compressed, and where something in front of it
+    // (PouchDB Server, a proxy) would, mover sits next to it: gzip costs both ends more CPU than the bytes cost.
+    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } } as nano.Configuration);
   }
 
   /** A nano call, its error classified (src/stores/couch-errors.ts), waiting out a CouchDB that is unreachable for up to the grace. */
