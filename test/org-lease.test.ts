@@ -9,6 +9,12 @@ import { inTransaction } from '../src/stores/postgres.js';
 import { hex32 } from '../src/dev/estate.js';
 import { orgLeaseMs, takeOrgLease } from '../src/runs/org-lease.js';
 import { createHarness, type Harness } from './support/harness.js';
+import { DelayedError, type Job } from 'bullmq';
+import { OrgDataError } from '../src/errors.js';
+import { getOrgStateById } from '../src/db/org-states.js';
+import type { OrgJobData } from '../src/jobs/kind.js';
+import { migration } from '../src/jobs/phase_2_migration.js';
+import { runOrgJob, type OrgMigration } from '../src/runs/org-job.js';
 
 let h: Harness;
 const T = 'phase_2_migration';
@@ -108,5 +114,33 @@ describe('org lease', () => {
     expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({ state: 'completed', lease_owner: null });
     await stalled!.lease.release();
     await other!.lease.release();
+  });
+});
+
+describe('a delivery whose preflight refusal does not hold under the lease', () => {
+  it('asks the claim again later: the org stays ready, not failed, its lease given up', async () => {
+    const guid = await org('lease-ask-again');
+    await tracker.readyHolding(h.ctx.db, T, ['lease-ask-again']);
+    // A run of its own (another of this file's may still be active for the type).
+    const run = (await runs.createRun(h.ctx.db, 'lease-ask-again-run', null, 1, 1))!;
+    await tracker.takeOrgs(h.ctx.db, T, run.id, [{ name: 'lease-ask-again', guid }]);
+    // Refuses when read before the lease (as a revert still holding the org would make it), passes under it.
+    let asked = 0;
+    const kind: OrgMigration = {
+      ...migration,
+      preflight: async () => {
+        if (asked++ === 0) throw new OrgDataError('served from SQL (read while another held the org)');
+      },
+    };
+    let delayedTo = 0;
+    const job = { data: { runId: run.id, orgName: 'lease-ask-again', orgId: guid }, moveToDelayed: async (ts: number) => void (delayedTo = ts) } as unknown as Job<OrgJobData>;
+    await expect(runOrgJob(kind, h.ctx, job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(asked).toBe(2);
+    expect(delayedTo).toBeGreaterThan(Date.now());
+    const s = await getOrgStateById(h.ctx.db, T, guid);
+    expect(s).toMatchObject({ state: 'ready', fail_location: null });
+    expect(await leaseRow(guid)).toEqual({ lease_owner: null, current: null });
+    expect((await runs.getRun(h.ctx.db, run.id))).toMatchObject({ orgs_failed: 0, orgs_finished: 0 });
+    await runs.haltRun(h.ctx.db, run.id, 'test over', false);
   });
 });

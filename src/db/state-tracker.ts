@@ -10,7 +10,7 @@
 // wrote, in the statements that write or delete them.) Each statement that
 // changes an org's state also writes it to org_progress.state, the mirror
 // the reads at scale go by (migrations/008_org_state_mirror.sql).
-import { connectOnce, inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
+import { inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
 import type { OrgStateRow } from './org-states.js';
 
 export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
@@ -59,76 +59,25 @@ export type ClaimResult = { claimed: true } | { claimed: false; reason: 'run_not
  * may be dark only while in flight, so this is what bounds the orgs dark at
  * once, whatever BullMQ does with stalled or re-delivered jobs.
  *
- * The run row is locked first, so claims of one run are counted one at a
- * time: the claim's statement, run after the lock is granted, sees every
- * claim committed before it. All of it goes to the server as one simple
- * query (one round trip, the lock held only while the server runs it), so
- * the values are sent as escaped literals.
+ * mover.claim_org (migrations/012_lease_and_claim.sql) locks the run row
+ * first, so claims of one run are counted one at a time: the count, read
+ * after the lock is granted, sees every claim committed before it; the lock
+ * is held only while the server runs the call. A delivery claims through
+ * leaseAndClaim (below), which calls the same function under the org's
+ * lease; this is the claim alone (tests, tools).
  */
 export function claimOrg(db: Db, type: string, orgId: string, runId: string, firstStep = 'start'): Promise<ClaimResult> {
-  if (!/^\d+$/.test(runId)) throw new Error(`bad run id ${runId}`);
   // Safe to send again after a lost connection: if the first one committed, the
-  // org is no longer ready and this says 'not_ready'; the frame then finds it
-  // started by its own run and resumes it.
-  return rideThroughDb(db, 'claim', () => claimOnce(db, type, orgId, runId, firstStep));
-}
-
-async function claimOnce(db: Db, type: string, orgId: string, runId: string, firstStep: string): Promise<ClaimResult> {
-  const r = await simpleTransaction(db, (lit) => {
-    const [t, o] = [lit(type), lit(orgId)];
-    return [
-      `SELECT 1 FROM mover.migration_runs WHERE id = ${runId} FOR UPDATE`,
-      `WITH ${claimCtes(t, o, runId, lit(firstStep), 'true')}
-       SELECT (SELECT working FROM go) AS working, (SELECT closed FROM go) AS closed, (SELECT room FROM go) AS room, (SELECT count(*) FROM p)::int AS claimed`,
-    ];
+  // org is no longer ready and this says 'not_ready'.
+  return rideThroughDb(db, 'claim', async () => {
+    const { rows } = await db.query({ name: 'claim-org', text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL) AS r`, values: [type, orgId, runId, firstStep] });
+    const r = rows[0].r as { working: boolean; closed: boolean; room: boolean; claimed: boolean };
+    return claimResult(r);
   });
-  return claimResult(r[1][0] as Parameters<typeof claimResult>[0]);
 }
 
-/**
- * The claim's CTEs (go: whether the run lets it; s, p: the claim itself),
- * over escaped literals; `also` is a further SQL condition the claim needs.
- * Run after the run row is locked (see claimOrg).
- */
-function claimCtes(t: string, o: string, runId: string, step: string, also: string): string {
-  return `run AS (SELECT concurrency, breaker = 'closed' AS closed FROM mover.migration_runs WHERE id = ${runId} AND state = 'working'),
-      busy AS (SELECT count(*) AS n FROM mover.org_progress WHERE migration_type = ${t} AND in_flight),
-      go AS (SELECT EXISTS (SELECT 1 FROM run) AS working, COALESCE((SELECT closed FROM run), false) AS closed,
-             COALESCE((SELECT n FROM busy) < (SELECT concurrency FROM run), false) AS room),
-      s AS (
-        UPDATE org_migration_state SET state = 'started', migration_start = now() AT TIME ZONE 'utc', migration_end = NULL, fail_location = NULL
-        WHERE migration_type = ${t} AND org_id = ${o} AND state = 'ready' AND (SELECT working AND closed AND room FROM go) AND ${also} RETURNING org_name),
-      p AS (
-        INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, current_step, in_flight, state)
-        SELECT ${t}, ${o}, org_name, ${runId}, ${step}, true, 'started' FROM s
-        ON CONFLICT (migration_type, org_id) DO UPDATE SET org_name = EXCLUDED.org_name, run_id = ${runId}, current_step = ${step}, fail_detail = NULL, fail_kind = NULL, state = 'started',
-          requeues = CASE WHEN p.run_id = ${runId} THEN p.requeues ELSE 0 END, in_flight = true, updated_at = now()
-        RETURNING 1)`;
-}
-
-const claimResult = (r: { working: boolean; closed: boolean; room: boolean; claimed: number }): ClaimResult =>
-  r.claimed === 1 ? { claimed: true } : { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
-
-/**
- * Statements sent as one simple query between BEGIN and COMMIT: one round
- * trip, and locks held only while the server runs them. Values go in as
- * escaped literals (`lit`); returns each statement's rows.
- */
-async function simpleTransaction(db: Db, build: (lit: (v: string) => string) => string[]): Promise<Record<string, any>[][]> {
-  const client = await connectOnce(db);
-  let broken: Error | undefined;
-  try {
-    const statements = build((v) => client.escapeLiteral(v));
-    const results = (await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n') + ';')) as unknown as { rows: Record<string, any>[] }[];
-    return results.slice(1, -1).map((r) => r.rows);
-  } catch (err) {
-    // A statement failed inside the transaction: end it; if even that fails, the connection is dropped, not reused.
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
+const claimResult = (r: { working: boolean; closed: boolean; room: boolean; claimed: boolean }): ClaimResult =>
+  r.claimed ? { claimed: true } : { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
 
 /** A kind's preflight in Postgres, checked inside the claim (mover.lease_and_claim knows each by name): 'foreign_rows' counts the org's containers and groups rows mover did not write. */
 export type ClaimGuard = 'foreign_rows';
@@ -166,7 +115,7 @@ export function leaseAndClaim(db: Db, type: string, orgId: string, orgName: stri
     });
     const r = rows[0].r as { leased: boolean; org: OrgStanding | null; unfit: number; working: boolean; closed: boolean; room: boolean; claimed: boolean };
     if (!r.leased) return { leased: false };
-    return { leased: true, org: r.org, claim: claimResult({ ...r, claimed: r.claimed ? 1 : 0 }), unfit: r.unfit };
+    return { leased: true, org: r.org, claim: claimResult(r), unfit: r.unfit };
   });
 }
 

@@ -99,7 +99,7 @@ export async function migrate(ctx: Context, org: OrgRef) {
   } catch (err) {
     throw classifyPgError(err, 'write containers and groups');
   }
-  // Checked at preflight too; this is the statement's own guard against a row that appeared since.
+  // Checked by the claim too (claimGuard); this is the statement's own guard against a row that appeared since.
   if (written.foreignRows) throw foreignRowsError(written.foreignRows);
   copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), written: written.sql, copies: (copies.get(org)?.copies ?? 0) + 1 });
   org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');

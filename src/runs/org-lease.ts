@@ -153,7 +153,16 @@ export async function takeOrgLeaseAndClaim(
   const keeper = keeperOf(ctx);
   const owner = newOwner();
   const asked = Date.now();
-  const r = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, ask);
+  let r: Awaited<ReturnType<typeof leaseAndClaim>>;
+  try {
+    r = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, ask);
+  } catch (err) {
+    // The call may have committed with its answer lost: give the lease up, so the reconciler need not wait for it to lapse.
+    await releaseLease(ctx.db, type, orgId, owner).catch((e) =>
+      ctx.log.warn({ migration_type: type, org_id: orgId, err: errorMessage(e) }, 'could not release an org lease; it lapses by itself'),
+    );
+    throw err;
+  }
   if (!r.leased) return null;
   return { lease: heldLease(ctx, keeper, type, orgId, orgName, owner, asked), org: r.org, claim: r.claim, unfit: r.unfit };
 }
