@@ -47,15 +47,6 @@ export async function closeBreaker(q: Q, runId: string, stableMs: number): Promi
   return rowCount === 1;
 }
 
-/** Working runs whose infrastructure breaker is open or half-open: what the breaker tender looks after. */
-export async function trippedRuns(q: Q): Promise<{ id: string; migration_type: string; breaker: BreakerState; breaker_since: Date }[]> {
-  const { rows } = await q.query(
-    `SELECT id::text AS id, migration_type, breaker, breaker_since FROM mover.migration_runs
-     WHERE state = 'working' AND breaker <> 'closed' AND breaker_kind = 'infrastructure' ORDER BY id`,
-  );
-  return rows;
-}
-
 /** Of the run's last `window` finished orgs (newest first), how many failed on their data. */
 export async function recentDataFailures(q: Q, runId: string, window: number): Promise<{ finished: number; failed: number }> {
   const { rows } = await q.query(

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import * as breakers from '../db/breakers.js';
-import { activeRuns, finishRunIfDone, getRun } from '../db/runs.js';
+import { activeRuns, finishRunIfDone, getRun, type RunRow } from '../db/runs.js';
 import { cachedSettings, getSettings } from '../db/settings.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
@@ -61,9 +61,11 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
 }
 
 /** One pass of the tender, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts). */
-export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>): Promise<void> {
-  await alignQueues(ctx);
-  for (const tripped of await breakers.trippedRuns(ctx.db)) {
+export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>, active?: RunRow[]): Promise<void> {
+  const runs = active ?? (await activeRuns(ctx.db));
+  await alignQueues(ctx, runs);
+  // Tripped by a store fault: a data-failure breaker waits for the operator.
+  for (const tripped of runs.filter((r) => r.state === 'working' && r.breaker !== 'closed' && r.breaker_kind === 'infrastructure')) {
     const lock = await tryLock(ctx.db, 'mover-breaker', tripped.id);
     if (!lock) continue;
     try {
@@ -110,8 +112,8 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
  * breaker closed (and would stall the run), a resume can be lost: each pass
  * puts the queue right.
  */
-async function alignQueues(ctx: Context): Promise<void> {
-  for (const run of await activeRuns(ctx.db)) {
+async function alignQueues(ctx: Context, runs: RunRow[]): Promise<void> {
+  for (const run of runs) {
     const queue = ctx.queues[run.migration_type];
     if (!queue || run.state !== 'working') continue;
     const paused = await queue.isPaused();

@@ -11,7 +11,7 @@ import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
 import { tendBreakers } from '../runs/breaker.js';
-import { activeRuns } from '../db/runs.js';
+import { activeRuns, type RunRow } from '../db/runs.js';
 
 export interface FleetOptions {
   concurrency: number;
@@ -19,10 +19,8 @@ export interface FleetOptions {
   /** How often this process looks for phase steps to advance. */
   phaseTickMs?: number;
   lockDurationMs?: number;
-  /** How often this process looks after runs whose breaker is open. */
+  /** How often this process looks after runs whose breaker is open and fits its per-org slots to the runs' concurrency (one read of the active runs serves both). */
   breakerTickMs?: number;
-  /** How often this process fits its per-org slots to the runs' concurrency. */
-  slotsTickMs?: number;
 }
 
 export interface Fleet {
@@ -53,8 +51,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const timers = [
     every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
     every(opts.phaseTickMs ?? 1000, () => advancePhases(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed')),
-    every(opts.breakerTickMs ?? 2000, () => tendBreakers(ctx, JOB_KINDS), (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker pass failed')),
-    every(opts.slotsTickMs ?? 2000, () => fitSlots(ctx, fitted, opts.concurrency), (err) => ctx.log.error({ err: errorMessage(err) }, 'slot fitting pass failed')),
+    every(opts.breakerTickMs ?? 2000, () => tendRuns(ctx, fitted, opts.concurrency), (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker and slot pass failed')),
   ];
 
   return {
@@ -79,8 +76,7 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
  * so idle slots would cost a claim and a few Redis calls each, every second.
  * With no run of the type active the slots stay as they are.
  */
-async function fitSlots(ctx: Context, workers: Worker[], most: number): Promise<void> {
-  const runs = await activeRuns(ctx.db);
+function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[]): void {
   for (const w of workers) {
     const mine = runs.filter((r) => r.migration_type === w.name && r.state === 'working');
     if (!mine.length) continue;
@@ -90,6 +86,13 @@ async function fitSlots(ctx: Context, workers: Worker[], most: number): Promise<
       w.concurrency = slots;
     }
   }
+}
+
+/** The runs' breakers, then this process's slots, from one read of the active runs. */
+async function tendRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
+  const runs = await activeRuns(ctx.db);
+  await tendBreakers(ctx, JOB_KINDS, runs);
+  fitSlots(ctx, fitted, most, runs);
 }
 
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */
