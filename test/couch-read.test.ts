@@ -10,6 +10,7 @@ import { seedEstate, addDocs, hex32, type SeededOrg } from '../src/dev/estate.js
 import { startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
 import { createLogger } from '../src/log.js';
 import { Couch } from '../src/stores/couch.js';
+import { InfrastructureError, OrgDataError } from '../src/errors.js';
 import { orgDatabaseName } from '../src/stores/couch-docs.js';
 import { roundTrips } from '../src/stores/round-trips.js';
 import { startCouch1Proxy, type Couch1Proxy } from './support/couch1-proxy.js';
@@ -119,5 +120,22 @@ describe('requests', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('the account database missing', () => {
+  it('is the fleet\'s problem, not an org\'s: its look-ups fail as infrastructure, on both paths', async () => {
+    const proxy = await startCouch1Proxy(pouch.url);
+    proxies.push(proxy);
+    for (const url of [pouch.url, proxy.url]) {
+      const couch = new Couch(url, { graceMs: 0, log: createLogger('silent', 'couch-read-test') }, 'no_such_account_db', PAGE);
+      const lookUp = couch.findAuthJoins([hex32()]);
+      await expect(lookUp).rejects.toBeInstanceOf(InfrastructureError);
+      await expect(lookUp).rejects.toThrow(/no_such_account_db/);
+      // An org database that is missing stays the org's own problem.
+      await expect(couch.copyOrgObjects(hex32())).rejects.toBeInstanceOf(OrgDataError);
+    }
+    // Nothing was made on the way.
+    expect((await fetch(`${pouch.url}/no_such_account_db`)).status).toBe(404);
   });
 });

@@ -1,6 +1,6 @@
 import { countRoundTrip } from './round-trips.js';
 import nano from 'nano';
-import { InfrastructureError } from '../errors.js';
+import { InfrastructureError, OrgDataError } from '../errors.js';
 import { couchCall, couchError } from './couch-errors.js';
 import { rideThrough, type OutagePolicy } from './outage.js';
 import { docType, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
@@ -64,11 +64,24 @@ export class Couch {
     this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } } as nano.Configuration);
   }
 
-  /** A nano call, its error classified (src/stores/couch-errors.ts), waiting out a CouchDB that is unreachable for up to the grace. */
-  call<T>(fn: () => Promise<T>, what: string): Promise<T> {
-    return rideThrough(this.outage, 'couchdb', what, () => {
+  /**
+   * A nano call, its error classified (src/stores/couch-errors.ts), waiting
+   * out a CouchDB that is unreachable for up to the grace. Given the database
+   * it asks: a 404 from opscode_account (or mover's index or view in it) is
+   * not an org's data problem but the account database missing or changed
+   * under mover, an infrastructure error that halts the run with the reason.
+   */
+  call<T>(fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
+    return rideThrough(this.outage, 'couchdb', what, async () => {
       countRoundTrip('couchdb');
-      return couchCall(fn, what);
+      try {
+        return await couchCall(fn, what);
+      } catch (err) {
+        if (dbName === this.accountDb && err instanceof OrgDataError && err.detail?.statusCode === 404) {
+          throw new InfrastructureError(`${what}: ${this.accountDb} (or mover's index or view in it) is not there; check COUCHDB_URL, then refresh the account snapshot`, 'couchdb', { cause: err });
+        }
+        throw err;
+      }
     });
   }
 
@@ -116,7 +129,7 @@ export class Couch {
     const params: nano.DocumentFetchParams & { update_seq?: boolean } = { include_docs: true, limit: size + 1 };
     if (startkey !== undefined) params.start_key = startkey;
     if (withSeq) params.update_seq = true;
-    const res = (await this.call(() => db.list(params), `read ${dbName}`)) as nano.DocumentListResponse<Record<string, unknown>> & { update_seq?: unknown };
+    const res = (await this.call(() => db.list(params), `read ${dbName}`, dbName)) as nano.DocumentListResponse<Record<string, unknown>> & { update_seq?: unknown };
     // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
     if (!Array.isArray(res?.rows)) throw new InfrastructureError(`read ${dbName}: the server answered _all_docs without rows`, 'couchdb');
     const docs = res.rows.slice(0, size).flatMap((r) => (r.doc ? [r.doc as unknown as CouchDoc] : []));
@@ -233,13 +246,14 @@ export class Couch {
     };
     if (!(await this.capabilities()).mango) {
       await this.ensureAuthzLookup();
-      const res = await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`);
+      const res = await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`, this.accountDb);
       for (const r of res.rows) keep(r.key, r.value);
       return out;
     }
     const res = await this.call(
       () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
       `read ${this.accountDb}`,
+      this.accountDb,
     );
     for (const d of res.docs as unknown as CouchDoc[]) if (docType(d) === TYPES.authJoin) keep(d.user_object_id, d.auth_object_id);
     return out;
@@ -257,12 +271,13 @@ export class Couch {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     await this.ensureAuthzLookup();
     if (!(await this.capabilities()).mango) {
-      await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { key: 'mover-warm-up' }), `read ${this.accountDb}`);
+      await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { key: 'mover-warm-up' }), `read ${this.accountDb}`, this.accountDb);
       return;
     }
     await this.call(
       () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 } as nano.MangoQuery),
       `read ${this.accountDb}`,
+      this.accountDb,
     );
   }
 
@@ -281,7 +296,7 @@ export class Couch {
   private async makeAuthzLookup(): Promise<void> {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     if ((await this.capabilities()).mango) {
-      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }), `index ${this.accountDb}`);
+      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }), `index ${this.accountDb}`, this.accountDb);
       return;
     }
     const id = `_design/${AUTHZ_VIEW.ddoc}`;
@@ -292,7 +307,7 @@ export class Couch {
       if ((err as { statusCode?: number }).statusCode !== 404) throw couchError(err, `read ${this.accountDb}/${id}`);
     }
     if (current && JSON.stringify(current.views) === JSON.stringify(AUTHZ_VIEW_DOC.views)) return;
-    await this.call(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`);
+    await this.call(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`, this.accountDb);
   }
 
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
