@@ -93,7 +93,7 @@ export async function writeBack(ctx: Context, org: { name: string; guid: string 
   const known = await ctx.couch.findAuthJoins(newObjects.map((r) => r.id));
   const joins = newObjects.filter((r) => !known.has(r.id)).map((r) => ({ _id: randomBytes(16).toString('hex'), json_class: TYPES.authJoin, user_object_id: r.id, auth_object_id: r.authz_id.trim() }));
   if (joins.length) {
-    const res = await ctx.couch.call(() => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }), `write back to ${ctx.couch.accountDb}`);
+    const res = await ctx.couch.call(() => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }), `write back to ${ctx.couch.accountDb}`, ctx.couch.accountDb);
     const bad = res.filter((r) => r.error);
     if (bad.length) throw new OrgDataError(`write back to ${ctx.couch.accountDb}: ${bad.length} AuthJoins refused`);
   }

@@ -163,12 +163,12 @@ async function runSteps(
     await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
     throw err;
   }
-  if (claim === 'at_capacity' || claim === 'breaker_open' || claim === 'ask_again') {
+  if (claim === 'at_capacity' || claim === 'breaker_open') {
     // As many orgs as the concurrency are in flight (some perhaps from a worker
-    // that died), or the run is paused by its breaker, or the preflight's
-    // refusal did not hold: this org waits outside, not dark, holding no slot.
+    // that died), or the run is paused by its breaker: this org waits outside,
+    // not dark, holding no slot.
     org.log.debug({ reason: claim }, 'org waits to be claimed');
-    await job.moveToDelayed(Date.now() + (claim === 'breaker_open' ? BREAKER_RETRY_MS : AT_CAPACITY_RETRY_MS), token);
+    await job.moveToDelayed(Date.now() + (claim === 'at_capacity' ? AT_CAPACITY_RETRY_MS : BREAKER_RETRY_MS), token);
     throw new DelayedError();
   }
   if (claim === 'finished') {
@@ -261,7 +261,7 @@ type Claim = { resumedAt?: string; generation: number };
 /** What the delivery's start found (takeOrgLeaseAndClaim), with its preflight's refusal. */
 type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { refusal?: string };
 
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, taken: Taken): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open' | 'ask_again'> {
+async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, taken: Taken): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = taken.org;
   const mine = alreadyMine(cur, org);
   if (mine) return mine;
@@ -269,15 +269,20 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, take
     org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
     return 'skip';
   }
-  let refusal = taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : taken.refusal;
-  if (refusal !== undefined && refusal === taken.refusal) {
+  const unfit = taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : undefined;
+  if (unfit === undefined && taken.refusal !== undefined) {
     // Read before the lease: whoever held it then (a revert putting the org back) may have changed what it read. Asked again, now under the lease.
-    refusal = await preflightRefusal(kind, ctx, org);
+    const refusal = await preflightRefusal(kind, ctx, org);
     if (refusal === undefined) {
-      org.log.info('the preflight passes now (the org changed while it was read); the claim is asked again');
-      return 'ask_again';
+      org.log.info('the preflight passes now (the org changed while it was first read); claiming it');
+      const again = await taken.claimAgain();
+      // The lease lapsed meanwhile and another delivery holds it: the org is that delivery's.
+      if (!again) return { outcome: 'skipped', reason: 'another delivery took the org lease' };
+      return claimOrResume(kind, ctx, org, { ...taken, ...again, refusal: undefined });
     }
+    taken = { ...taken, refusal };
   }
+  const refusal = unfit ?? taken.refusal;
   if (refusal !== undefined) {
     if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', refusal))) return (await readBack(ctx, org)) ?? 'skip';
     org.log.error({ step: 'preflight', err: refusal, error_kind: 'data' }, 'org failed its preflight; nothing was changed');

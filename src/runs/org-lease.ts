@@ -149,7 +149,7 @@ export async function takeOrgLeaseAndClaim(
   orgId: string,
   orgName: string,
   ask: ClaimAsk,
-): Promise<{ lease: OrgLease; org: OrgStanding | null; claim: ClaimResult; unfit: number } | null> {
+): Promise<{ lease: OrgLease; org: OrgStanding | null; claim: ClaimResult; unfit: number; claimAgain: () => Promise<ClaimedAgain> } | null> {
   const keeper = keeperOf(ctx);
   const owner = newOwner();
   const asked = Date.now();
@@ -157,15 +157,24 @@ export async function takeOrgLeaseAndClaim(
   try {
     r = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, ask);
   } catch (err) {
-    // The call may have committed with its answer lost: give the lease up, so the reconciler need not wait for it to lapse.
-    await releaseLease(ctx.db, type, orgId, owner).catch((e) =>
+    // The call may have committed with its answer lost: give the lease up, so the reconciler need not wait for it to lapse
+    // (not waited for: with Postgres away the error must not wait on it too).
+    void releaseLease(ctx.db, type, orgId, owner).catch((e) =>
       ctx.log.warn({ migration_type: type, org_id: orgId, err: errorMessage(e) }, 'could not release an org lease; it lapses by itself'),
     );
     throw err;
   }
   if (!r.leased) return null;
-  return { lease: heldLease(ctx, keeper, type, orgId, orgName, owner, asked), org: r.org, claim: r.claim, unfit: r.unfit };
+  const lease = heldLease(ctx, keeper, type, orgId, orgName, owner, asked);
+  /** The same call again by the lease's holder, its preflight now passed (the first verdict was read before the lease). */
+  const claimAgain = async (): Promise<ClaimedAgain> => {
+    const again = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, { ...ask, refused: false });
+    return again.leased ? { org: again.org, claim: again.claim, unfit: again.unfit } : null;
+  };
+  return { lease, org: r.org, claim: r.claim, unfit: r.unfit, claimAgain };
 }
+
+type ClaimedAgain = { org: OrgStanding | null; claim: ClaimResult; unfit: number } | null;
 
 const newOwner = () => `${OWNER_PREFIX}:${randomUUID()}`;
 

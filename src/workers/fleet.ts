@@ -91,8 +91,9 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
 /** The runs' breakers, then this process's slots, from one read of the active runs. */
 async function tendRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
   const runs = await activeRuns(ctx.db);
-  await tendBreakers(ctx, JOB_KINDS, runs);
+  // First, so a tender that fails or runs long never keeps the slots from being fitted.
   fitSlots(ctx, fitted, most, runs);
+  await tendBreakers(ctx, JOB_KINDS, runs);
 }
 
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */
