@@ -151,7 +151,8 @@ function cpuByProcess(): Record<string, number> {
     workers: sum(children.map((c) => c.pid ?? 0)),
     bench: sum([process.pid]),
     couchdb: sum([stack.pouch.process.pid ?? 0]),
-    postgres: sum(pids('postgres')),
+    // Backends that exit mid-pass would take their CPU with them: the postmaster's reaped-children time keeps it.
+    postgres: sum(pids('postgres')) + pids('bin/postgres -D').reduce((n, p) => n + cpuSeconds(p, { reaped: true }) - cpuSeconds(p), 0),
     redis: sum(pids('redis-server')),
   };
 }

@@ -69,10 +69,12 @@ export const percentile = (xs: number[], p: number) => {
 };
 
 /** CPU seconds (user + system) a process has used so far, or 0 if it is gone. */
-export function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number, opts: { reaped?: boolean } = {}): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 1/100 s on Linux
+    // utime + stime, and with `reaped` the CPU of children it has waited for (cutime + cstime): what a
+    // postmaster's exited backends spent. Clock ticks of 1/100 s on Linux.
+    return (Number(fields[11]) + Number(fields[12]) + (opts.reaped ? Number(fields[13]) + Number(fields[14]) : 0)) / 100;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
