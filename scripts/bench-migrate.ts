@@ -5,8 +5,10 @@
 // one with the fleet's own query (Mango _find here) and one with the
 // fastest read the server offers for a whole small database (_all_docs with
 // the documents), and insert the same rows into the same Postgres with the
-// same parallelism. Fleet and floors alternate (A B C A B C ...) so drift
-// hits all alike. It also counts the round trips one org costs the fleet:
+// same parallelism. A third loop, the protocol, makes the fleet's own store
+// calls for each org without its machinery (see protocolPass), which splits
+// the fleet's cost into what the protocol costs and what the machinery adds.
+// Fleet and loops alternate (A B C D A B C D ...) so drift hits all alike. It also counts the round trips one org costs the fleet:
 // Postgres statements, darklaunch Redis commands and CouchDB requests from
 // the workers' own counters (mover_store_round_trips_total), and BullMQ's
 // Redis commands from the Redis server's command count.
@@ -17,7 +19,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { setSetting } from '../src/db/settings.js';
-import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
+import { insertObjects, OBJECT_TABLES, replaceOrgObjects, type ObjectRow } from '../src/db/org-objects.js';
+import * as runs from '../src/db/runs.js';
+import { authzForDocs } from '../src/migration/authz.js';
+import { compareRows, diffCount } from '../src/migration/compare.js';
+import { planObjects } from '../src/migration/plan-objects.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
@@ -99,6 +105,51 @@ async function floorOne(org: SeededOrg, read: Read) {
   await inTransaction(ctx.db, async (c) => {
     for (const t of OBJECT_TABLES) await insertObjects(c, `floor_${t}`, org.guid, rows[t]);
   });
+}
+
+/**
+ * The protocol floor: the fleet's own store calls for one org, in its order
+ * (routing read, lease and claim, 503 on, the copy with its seq, the AuthJoin
+ * look-up, the write, the seq at check_writes, the checkpoint, the switch,
+ * the completion), by a bare loop with the same parallelism and none of the
+ * fleet's machinery (BullMQ, the frame, logs, metrics). Fleet / protocol is
+ * what the machinery costs; protocol / floor is what the protocol costs.
+ * Its run is of a type of its own, so no worker acts on it; its orgs are
+ * leased while in flight, so no reconciler does.
+ */
+async function protocolPass(): Promise<number> {
+  await resetForFleet();
+  const run = await runs.createRun(ctx.db, 'bench-protocol', null, N, P);
+  if (!run) throw new Error('a bench-protocol run is still active');
+  await tracker.takeOrgs(ctx.db, T, run.id, orgs.map((o) => ({ name: o.name, guid: o.guid })));
+  const queue = [...orgs];
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: P }, async () => {
+      for (let org = queue.shift(); org; org = queue.shift()) await protocolOne(org, run.id);
+    }),
+  );
+  const ms = performance.now() - start;
+  await runs.endRun(ctx.db, run.id);
+  const { rows } = await ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE migration_type = $1 AND state = 'completed'`, [T]);
+  if (rows[0].n !== N) throw new Error(`protocol pass completed ${rows[0].n} orgs`);
+  return ms;
+}
+
+async function protocolOne(org: SeededOrg, runId: string) {
+  const owner = `bench-protocol:${org.guid}`;
+  await ctx.darklaunch.effectiveRouting(org.name);
+  const started = await tracker.leaseAndClaim(ctx.db, T, org.guid, org.name, owner, 60_000, { runId, firstStep: 'set_503', refused: false, guard: 'foreign_rows' });
+  if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.name}`);
+  await ctx.darklaunch.setOrgDown(org.name, true);
+  const { docs, seq } = await ctx.couch.copyOrgObjects(org.guid);
+  const plan = planObjects(docs, await authzForDocs(ctx, docs));
+  const written = await replaceOrgObjects(ctx.db, T, org.guid, plan);
+  if (diffCount(compareRows(plan, written.sql))) throw new Error(`protocol pass wrote ${org.name} wrongly`);
+  if ((await ctx.couch.updateSeq(orgDatabaseName(org.guid))) !== seq) throw new Error(`${org.name} changed in CouchDB`);
+  await tracker.setStep(ctx.db, T, org.guid, runId, 'clear_503', owner);
+  await ctx.darklaunch.routeToSqlAndUp(org.name);
+  await tracker.completeOrg(ctx.db, T, org.guid, runId, owner);
 }
 
 // The workers, as the Procfile starts them, each serving its metrics.
@@ -187,14 +238,15 @@ async function fleetPass(): Promise<{ ms: number; perOrg: Record<string, number>
 const fleetMs: number[] = [];
 const mangoMs: number[] = [];
 const allDocsMs: number[] = [];
+const protocolMs: number[] = [];
 const ratios: number[] = [];
 let perOrg: Record<string, number> = {};
 const floorTrips: Record<string, Record<string, number>> = {};
 const cpu: Record<string, Record<string, number>> = {};
-const floorRun = async (name: string, read: Read) => {
+const floorRun = async (name: string, pass: () => Promise<number>) => {
   const before = roundTrips();
   const cpu0 = cpuByProcess();
-  const ms = await floorPass(read);
+  const ms = await pass();
   cpu[`floor (${name})`] = cpuSpent(cpu0, cpuByProcess());
   const after = roundTrips();
   floorTrips[name] = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v - before[k as keyof typeof before]) / N]));
@@ -204,26 +256,30 @@ for (let r = 0; r < ROUNDS; r++) {
   const cpu0 = cpuByProcess();
   const a = await fleetPass();
   cpu.fleet = cpuSpent(cpu0, cpuByProcess());
-  const b = await floorRun('fleet query', readLikeFleet);
-  const c = await floorRun('_all_docs', readAllDocs);
+  const b = await floorRun('fleet query', () => floorPass(readLikeFleet));
+  const c = await floorRun('_all_docs', () => floorPass(readAllDocs));
+  const d = await floorRun('protocol', protocolPass);
   perOrg = a.perOrg;
   fleetMs.push(a.ms);
   mangoMs.push(b);
   allDocsMs.push(c);
+  protocolMs.push(d);
   ratios.push(a.ms / Math.min(b, c));
   const rate = (ms: number) => (N / (ms / 1000)).toFixed(0);
-  console.log(`round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`);
+  console.log(`round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`);
 }
 const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
 console.log(`\n${N} orgs, ${WORKERS} worker processes, concurrency ${P}, ${ROUNDS} rounds (medians):`);
 console.log(`  fleet: ${(N / (median(fleetMs) / 1000)).toFixed(0)} orgs/s (${(median(fleetMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, fleet's query: ${(N / (median(mangoMs) / 1000)).toFixed(0)} orgs/s (${(median(mangoMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, _all_docs: ${(N / (median(allDocsMs) / 1000)).toFixed(0)} orgs/s (${(median(allDocsMs) / 1000).toFixed(2)} s)`);
+console.log(`  protocol (the fleet's round trips in a bare loop): ${(N / (median(protocolMs) / 1000)).toFixed(0)} orgs/s (${(median(protocolMs) / 1000).toFixed(2)} s)`);
 console.log(`  fleet/fastest floor time ratio: ${median(ratios).toFixed(2)} (target <= 1.5)`);
+console.log(`  of which the protocol (protocol/fastest floor): ${(median(protocolMs) / Math.min(median(mangoMs), median(allDocsMs))).toFixed(2)}, and the fleet's machinery (fleet/protocol): ${(median(fleetMs) / median(protocolMs)).toFixed(2)}`);
 console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
 for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
 for (const [name, c] of Object.entries(cpu)) console.log(`  CPU ms per org, ${name} (last round): ${fmt(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / N])))}`);
-console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
+console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), protocol_ms: median(protocolMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
 
 for (const c of children) c.kill('SIGTERM');
 await sleep(3000); // a worker writes its CPU profile (BENCH_CPU_PROF) as it exits
