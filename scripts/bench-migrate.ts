@@ -19,18 +19,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { setSetting } from '../src/db/settings.js';
-import { insertObjects, OBJECT_TABLES, replaceOrgObjects, type ObjectRow } from '../src/db/org-objects.js';
+import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as runs from '../src/db/runs.js';
-import { authzForDocs } from '../src/migration/authz.js';
-import { compareRows, diffCount } from '../src/migration/compare.js';
-import { planObjects } from '../src/migration/plan-objects.js';
+import { migration } from '../src/jobs/phase_2_migration.js';
+import type { OrgRef } from '../src/runs/org-job.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';
-import { orgDatabaseName, TYPES, type CouchDoc } from '../src/stores/couch-docs.js';
+import { isOrgObject, orgDatabaseName, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
 import { roundTrips } from '../src/stores/round-trips.js';
 import { spawnMover } from './lib/fleet.js';
@@ -77,8 +76,7 @@ const readLikeFleet: Read = (org) => ctx.couch.readOrgObjects(org.guid);
 const readAllDocs: Read = async (org) => {
   const db = ctx.couch.server.use<Record<string, unknown>>(orgDatabaseName(org.guid));
   const res = await ctx.couch.call(() => db.list({ include_docs: true }), 'floor read');
-  const wanted: string[] = [TYPES.container, TYPES.group];
-  return res.rows.map((r) => r.doc as unknown as CouchDoc).filter((d) => d && wanted.includes(String(d['couchrest-type'])));
+  return res.rows.map((r) => r.doc as unknown as CouchDoc).filter((d) => d && isOrgObject(d));
 };
 
 async function floorPass(read: Read): Promise<number> {
@@ -109,9 +107,9 @@ async function floorOne(org: SeededOrg, read: Read) {
 
 /**
  * The protocol floor: the fleet's own store calls for one org, in its order
- * (routing read, lease and claim, 503 on, the copy with its seq, the AuthJoin
- * look-up, the write, the seq at check_writes, the checkpoint, the switch,
- * the completion), by a bare loop with the same parallelism and none of the
+ * (the migration's preflight, lease and claim, steps and completion: routing
+ * read, 503 on, the copy with its seq, the AuthJoin look-up, the write, the
+ * seq at check_writes, the checkpoint, the switch), by a bare loop with the same parallelism and none of the
  * fleet's machinery (BullMQ, the frame, logs, metrics). Fleet / protocol is
  * what the machinery costs; protocol / floor is what the protocol costs.
  * Its run is of a type of its own, so no worker acts on it; its orgs are
@@ -136,20 +134,19 @@ async function protocolPass(): Promise<number> {
   return ms;
 }
 
-async function protocolOne(org: SeededOrg, runId: string) {
-  const owner = `bench-protocol:${org.guid}`;
-  await ctx.darklaunch.effectiveRouting(org.name);
-  const started = await tracker.leaseAndClaim(ctx.db, T, org.guid, org.name, owner, 60_000, { runId, firstStep: 'set_503', refused: false, guard: 'foreign_rows' });
-  if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.name}`);
-  await ctx.darklaunch.setOrgDown(org.name, true);
-  const { docs, seq } = await ctx.couch.copyOrgObjects(org.guid);
-  const plan = planObjects(docs, await authzForDocs(ctx, docs));
-  const written = await replaceOrgObjects(ctx.db, T, org.guid, plan);
-  if (diffCount(compareRows(plan, written.sql))) throw new Error(`protocol pass wrote ${org.name} wrongly`);
-  if ((await ctx.couch.updateSeq(orgDatabaseName(org.guid))) !== seq) throw new Error(`${org.name} changed in CouchDB`);
-  await tracker.setStep(ctx.db, T, org.guid, runId, 'clear_503', owner);
-  await ctx.darklaunch.routeToSqlAndUp(org.name);
-  await tracker.completeOrg(ctx.db, T, org.guid, runId, owner);
+/** One org through the migration's own preflight, start, steps (checkpoints recorded) and completion: the frame's calls without the frame. */
+async function protocolOne(seeded: SeededOrg, runId: string) {
+  const owner = `bench-protocol:${seeded.guid}`;
+  const org: OrgRef = { type: T, runId, orgName: seeded.name, orgId: seeded.guid, log };
+  await migration.preflight?.(ctx, org);
+  const ask = { runId, firstStep: migration.steps[0].name, refused: false, guard: migration.claimGuard?.name };
+  const started = await tracker.leaseAndClaim(ctx.db, T, org.orgId, org.orgName, owner, 60_000, ask);
+  if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.orgName}`);
+  for (const [i, step] of migration.steps.entries()) {
+    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, T, org.orgId, runId, step.name, owner);
+    await step.run(ctx, org);
+  }
+  await tracker.completeOrg(ctx.db, T, org.orgId, runId, owner);
 }
 
 // The workers, as the Procfile starts them, each serving its metrics.

@@ -1,5 +1,6 @@
 // Migration runs (legacy mover_manager's state), one row per start.
 import type { Db, DbClient } from '../stores/postgres.js';
+import type { BreakerState } from './breakers.js';
 
 type Q = Db | DbClient;
 
@@ -16,7 +17,7 @@ export interface RunRow {
   fatal_stop: boolean;
   stop_reason: string | null;
   params: Record<string, unknown>;
-  breaker: 'closed' | 'open' | 'half_open';
+  breaker: BreakerState;
   breaker_kind: 'infrastructure' | 'data' | null;
   breaker_reason: string | null;
   breaker_since: Date | null;

@@ -3,9 +3,7 @@
 // and groups matter: a change to any other document (a node, a role) does not
 // make the copy stale.
 import { type Change } from '../stores/couch.js';
-import { docType, TYPES } from '../stores/couch-docs.js';
-
-const OBJECT_TYPES: string[] = [TYPES.container, TYPES.group];
+import { isOrgObject } from '../stores/couch-docs.js';
 
 /**
  * The ids of changes the copy missed: a document the copy read that now has
@@ -17,7 +15,7 @@ export function lateWrites(changes: Change[], read: Map<string, string | undefin
   for (const c of changes) {
     if (read.has(c.id)) {
       if (c.deleted || c.doc?._rev !== read.get(c.id)) late.push(c.id);
-    } else if (!c.deleted && c.doc && OBJECT_TYPES.includes(docType(c.doc) ?? '')) {
+    } else if (!c.deleted && c.doc && isOrgObject(c.doc)) {
       late.push(c.id);
     }
   }

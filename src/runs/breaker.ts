@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import * as breakers from '../db/breakers.js';
-import { activeRuns, finishRunIfDone, getRun, type RunRow } from '../db/runs.js';
+import { finishRunIfDone, getRun, type RunRow } from '../db/runs.js';
 import { cachedSettings, getSettings } from '../db/settings.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
@@ -60,9 +60,8 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
   }
 }
 
-/** One pass of the tender, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts). */
-export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>, active?: RunRow[]): Promise<void> {
-  const runs = active ?? (await activeRuns(ctx.db));
+/** One pass of the tender, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts), `runs` the active runs as just read. */
+export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>, runs: RunRow[]): Promise<void> {
   await alignQueues(ctx, runs);
   // Tripped by a store fault: a data-failure breaker waits for the operator.
   for (const tripped of runs.filter((r) => r.state === 'working' && r.breaker !== 'closed' && r.breaker_kind === 'infrastructure')) {

@@ -103,10 +103,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     const got = await takeOrgLeaseAndClaim(ctx, kind.type, orgId, orgName, ask);
     taken = got && { ...got, refusal };
   } catch (err) {
-    // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
-    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
-    await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
-    throw err;
+    return claimFailed(kind, ctx, org, err);
   }
   if (!taken) {
     org.log.warn('another delivery of this org is running; this one stands aside');
@@ -158,10 +155,7 @@ async function runSteps(
   try {
     claim = await claimOrResume(kind, ctx, org, taken);
   } catch (err) {
-    // Nothing was changed for this org yet; a store that fails here halts the fleet all the same.
-    org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
-    await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
-    throw err;
+    return claimFailed(kind, ctx, org, err);
   }
   if (claim === 'at_capacity' || claim === 'breaker_open') {
     // As many orgs as the concurrency are in flight (some perhaps from a worker
@@ -201,6 +195,13 @@ async function runSteps(
     if (isCommitted(kind, step)) return leaveCommitted(kind, ctx, org, step, err);
     return failAndRestore(kind, ctx, org, step, err);
   }
+}
+
+/** A store failed before anything of the org changed: the run's breaker opens all the same, and the error goes on. */
+async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgRef, err: unknown): Promise<never> {
+  org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
+  await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
+  throw err;
 }
 
 function standAside(org: OrgRef, step: string, err: OwnershipLostError): OrgJobOutcome {
@@ -269,10 +270,10 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, take
     org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
     return 'skip';
   }
-  const unfit = taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : undefined;
-  if (unfit === undefined && taken.refusal !== undefined) {
+  let refusal = taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : undefined;
+  if (refusal === undefined && taken.refusal !== undefined) {
     // Read before the lease: whoever held it then (a revert putting the org back) may have changed what it read. Asked again, now under the lease.
-    const refusal = await preflightRefusal(kind, ctx, org);
+    refusal = await preflightRefusal(kind, ctx, org);
     if (refusal === undefined) {
       org.log.info('the preflight passes now (the org changed while it was first read); claiming it');
       const again = await taken.claimAgain();
@@ -280,9 +281,7 @@ async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, take
       if (!again) return { outcome: 'skipped', reason: 'another delivery took the org lease' };
       return claimOrResume(kind, ctx, org, { ...taken, ...again, refusal: undefined });
     }
-    taken = { ...taken, refusal };
   }
-  const refusal = unfit ?? taken.refusal;
   if (refusal !== undefined) {
     if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', refusal))) return (await readBack(ctx, org)) ?? 'skip';
     org.log.error({ step: 'preflight', err: refusal, error_kind: 'data' }, 'org failed its preflight; nothing was changed');

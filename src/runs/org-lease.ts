@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { releaseLease, renewLeases, takeLease } from '../db/org-leases.js';
 import type { OrgStateRow } from '../db/org-states.js';
 import { errorMessage } from '../errors.js';
-import { leaseAndClaim, type ClaimAsk, type ClaimResult, type OrgStanding } from '../db/state-tracker.js';
+import { leaseAndClaim, type ClaimAsk, type LeaseAndClaim } from '../db/state-tracker.js';
 
 export interface OrgLease {
   /**
@@ -149,7 +149,7 @@ export async function takeOrgLeaseAndClaim(
   orgId: string,
   orgName: string,
   ask: ClaimAsk,
-): Promise<{ lease: OrgLease; org: OrgStanding | null; claim: ClaimResult; unfit: number; claimAgain: () => Promise<ClaimedAgain> } | null> {
+): Promise<(NonNullable<ClaimedAgain> & { lease: OrgLease; claimAgain: () => Promise<ClaimedAgain> }) | null> {
   const keeper = keeperOf(ctx);
   const owner = newOwner();
   const asked = Date.now();
@@ -168,13 +168,14 @@ export async function takeOrgLeaseAndClaim(
   const lease = heldLease(ctx, keeper, type, orgId, orgName, owner, asked);
   /** The same call again by the lease's holder, its preflight now passed (the first verdict was read before the lease). */
   const claimAgain = async (): Promise<ClaimedAgain> => {
-    const again = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, { ...ask, refused: false });
-    return again.leased ? { org: again.org, claim: again.claim, unfit: again.unfit } : null;
+    const { leased, ...again } = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, { ...ask, refused: false });
+    return leased ? (again as NonNullable<ClaimedAgain>) : null;
   };
   return { lease, org: r.org, claim: r.claim, unfit: r.unfit, claimAgain };
 }
 
-type ClaimedAgain = { org: OrgStanding | null; claim: ClaimResult; unfit: number } | null;
+/** What the same call found when made again: as the first, or null if the lease is another's now. */
+type ClaimedAgain = Omit<Extract<LeaseAndClaim, { leased: true }>, 'leased'> | null;
 
 const newOwner = () => `${OWNER_PREFIX}:${randomUUID()}`;
 

@@ -17,6 +17,10 @@ export function docType(doc: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** The types of the only documents of an org database this migration moves: containers and groups. */
+export const ORG_OBJECT_TYPES: string[] = [TYPES.container, TYPES.group];
+export const isOrgObject = (doc: Record<string, unknown>): boolean => ORG_OBJECT_TYPES.includes(docType(doc) ?? '');
+
 export function orgDatabaseName(guid: string): string {
   return `chef_${guid}`;
 }

@@ -3,7 +3,7 @@ import nano from 'nano';
 import { InfrastructureError, OrgDataError } from '../errors.js';
 import { couchCall, couchError } from './couch-errors.js';
 import { rideThrough, type OutagePolicy } from './outage.js';
-import { docType, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
+import { docType, isOrgObject, ORG_OBJECT_TYPES, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
 
 /** What the server can do, decided once per process by asking it (never by catching failures). */
 export interface CouchCapabilities {
@@ -41,9 +41,6 @@ export function fromWelcome(info: Record<string, unknown>): { server: string; ma
   const vendor = Object.keys(info).find((k) => /welcome/i.test(String(info[k]))) ?? 'unknown server';
   return { server: `${vendor} ${version}` };
 }
-
-const ORG_OBJECT_TYPES: string[] = [TYPES.container, TYPES.group];
-const isOrgObject = (d: CouchDoc) => ORG_OBJECT_TYPES.includes(docType(d) ?? '');
 
 export interface Change {
   id: string;
@@ -145,11 +142,12 @@ export class Couch {
    * so memory holds one page at a time however large the database is.
    */
   async *pages(dbName: string, pageSize = 2000, startkey?: string): AsyncGenerator<CouchDoc[]> {
-    for (let key: string | undefined = startkey, first = true; first || key !== undefined; first = false) {
+    let key = startkey;
+    do {
       const page = await this.allDocsPage(dbName, key, pageSize);
       if (page.docs.length) yield page.docs;
       key = page.next;
-    }
+    } while (key !== undefined);
   }
 
   /** Only the org's containers and groups (see copyOrgObjects). */
@@ -179,23 +177,28 @@ export class Couch {
   async copyOrgObjects(guid: string): Promise<{ docs: CouchDoc[]; seq: string }> {
     const dbName = orgDatabaseName(guid);
     const size = this.legacyPageSize;
-    let first = this.seqWithAllDocs ? await this.allDocsPage(dbName, undefined, size, true) : undefined;
-    let seq = first?.seq;
-    if (seq === undefined) {
-      if (first) this.seqWithAllDocs = false;
-      seq = await this.updateSeq(dbName);
-      first = await this.allDocsPage(dbName, undefined, size);
-    }
-    const out = first!.docs.filter(isOrgObject);
-    if (first!.next === undefined) return { docs: out, seq };
+    const { docs, next, seq } = await this.firstPageWithSeq(dbName, size);
+    const out = docs.filter(isOrgObject);
+    if (next === undefined) return { docs: out, seq };
     if ((await this.capabilities()).mango) {
       // From the start, not from the page's last id: Mango and _all_docs need not order ids alike; the first page's objects are not kept twice.
       const seen = new Set(out.map((d) => d._id));
       out.push(...(await this.findOrgObjects(dbName, '')).filter((d) => !seen.has(d._id)));
     } else {
-      for await (const page of this.pages(dbName, size, first!.next)) out.push(...page.filter(isOrgObject));
+      for await (const page of this.pages(dbName, size, next)) out.push(...page.filter(isOrgObject));
     }
     return { docs: out, seq };
+  }
+
+  /** The database's first page with the seq it was read at; from a server that does not say it, the seq read first, then the page. */
+  private async firstPageWithSeq(dbName: string, size: number): Promise<{ docs: CouchDoc[]; next?: string; seq: string }> {
+    if (this.seqWithAllDocs) {
+      const page = await this.allDocsPage(dbName, undefined, size, true);
+      if (page.seq !== undefined) return { ...page, seq: page.seq };
+      this.seqWithAllDocs = false;
+    }
+    const seq = await this.updateSeq(dbName);
+    return { ...(await this.allDocsPage(dbName, undefined, size)), seq };
   }
 
   /** With Mango: the containers and groups whose _id sorts after `after`, paged by _id. */

@@ -88,7 +88,7 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
   }
 }
 
-/** The runs' breakers, then this process's slots, from one read of the active runs. */
+/** This process's slots, then the runs' breakers, from one read of the active runs. */
 async function tendRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
   const runs = await activeRuns(ctx.db);
   // First, so a tender that fails or runs long never keeps the slots from being fitted.
