@@ -7,6 +7,8 @@ export interface Config {
   redisUrl: string;
   darklaunchRedisUrl: string;
   couchdbUrl: string;
+  /** The account database's name, if not opscode_account (a CouchDB that several estates or test files share). */
+  couchdbAccountDb?: string;
   apiToken: string;
   port: number;
   logLevel: string;
@@ -80,6 +82,13 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
+/** A CouchDB database name as CouchDB allows it: a lowercase letter, then lowercase letters, digits and _$()+-/. */
+function couchDbName(env: Env, name: string): string {
+  const v = env[name]!.trim();
+  if (!/^[a-z][a-z0-9_$()+/-]*$/.test(v)) throw new ConfigError(name, `is not a CouchDB database name (a lowercase letter, then a-z 0-9 _$()+-/), got "${v}"`);
+  return v;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -106,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
     jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000),
     ...(env.METRICS_PORT?.trim() ? { metricsPort: int(env, 'METRICS_PORT', 0, 1, 65535) } : {}),
+    ...(env.COUCHDB_ACCOUNT_DB?.trim() ? { couchdbAccountDb: couchDbName(env, 'COUCHDB_ACCOUNT_DB') } : {}),
   };
 }
 

@@ -42,7 +42,7 @@ export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: 
     config,
     log,
     db: createPool(config.databaseUrl, outage, opts.dbPoolSize ?? poolSize(config.workerConcurrency)),
-    couch: new Couch(config.couchdbUrl, outage),
+    couch: new Couch(config.couchdbUrl, outage, config.couchdbAccountDb),
     queueRedis,
     darklaunchRedis,
     darklaunch: new Darklaunch(darklaunchRedis, outage, config.dryRun),

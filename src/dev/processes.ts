@@ -11,6 +11,7 @@ export function processEnv(config: Config, extra: Record<string, string | undefi
     REDIS_URL: config.redisUrl,
     ...(config.darklaunchRedisUrl !== config.redisUrl ? { DARKLAUNCH_REDIS_URL: config.darklaunchRedisUrl } : {}),
     COUCHDB_URL: config.couchdbUrl,
+    ...(config.couchdbAccountDb ? { COUCHDB_ACCOUNT_DB: config.couchdbAccountDb } : {}),
     MOVER_API_TOKEN: config.apiToken,
     QUEUE_PREFIX: config.queuePrefix,
     ...extra,
