@@ -23,6 +23,8 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: 16 * 1024 * 1024, // an org list of 100k names fits
+    // Org names are up to 255 characters (as Chef allows); one percent-encoded in a path can take 12 each (4 UTF-8 bytes as %XX), so 255 * 12.
+    routerOptions: { maxParamLength: 255 * 12 },
     // Strict input: no silent type coercion and no silently dropped fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
