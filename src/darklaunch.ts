@@ -5,32 +5,38 @@ import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
 import { InfrastructureError } from './errors.js';
 import { rideThrough, type OutagePolicy } from './stores/outage.js';
+import { chefRouting, DEFAULT_KEY, fieldsServing, keyTypeEffect, orgKey, OVERRIDE_KEY, takesDown, type ChefRouting, type DarklaunchHashes, type KeyTypeProblem, type ServedFrom } from './chef-routing.js';
 
-export const DEFAULT_KEY = 'dl_default';
-export const OVERRIDE_KEY = 'dl_override';
+export { DEFAULT_KEY, OVERRIDE_KEY, orgKey, ROUTING_FIELDS, type RoutingField } from './chef-routing.js';
 export const ORG_CREATION_KEY = 'dl_org__OC_INTERNAL_NO_ORG';
-export const orgKey = (org: string) => `dl_org_${org}`;
 
-/** The fields that decide where an org's containers and groups are served from, and whether it answers. */
-export const ROUTING_FIELDS = ['couchdb_containers', 'couchdb_groups', '503_mode'] as const;
-export type RoutingField = (typeof ROUTING_FIELDS)[number];
-
-/** How Chef's front end reads a flag: "true" and "1" mean true; anything else, or no value, false. */
-export const chefTrue = (v: string | null | undefined) => v === 'true' || v === '1';
-
-/** What Chef will do for one org: each field's value and the hash it came from (null: no hash has it). */
-export interface EffectiveRouting {
-  value: Record<RoutingField, boolean>;
-  from: Record<RoutingField, string | null>;
-}
+/**
+ * One routing field as an operator should see it: true or false for the
+ * exact strings mover writes, null when the hash has no such field, and any
+ * other value as it is stored (Chef reads "0" or "FALSE" as CouchDB).
+ */
+export type RawFlag = boolean | string | null;
+const raw = (v: string | undefined): RawFlag => (v === undefined ? null : v === 'true' ? true : v === 'false' ? false : v);
 
 export interface OrgFlags {
-  couchdb_containers: boolean | null;
-  couchdb_groups: boolean | null;
-  '503_mode': boolean | null;
+  couchdb_containers: RawFlag;
+  couchdb_groups: RawFlag;
+  '503_mode': RawFlag;
 }
 
-const parse = (v: string | null | undefined): boolean | null => (v === 'true' ? true : v === 'false' ? false : null);
+/** A darklaunch key is not a hash (a string, a list): Chef's front end answers 500 instead of routing (src/chef-routing.ts). */
+export class DarklaunchKeyTypeError extends Error {
+  constructor(readonly problem: KeyTypeProblem) {
+    super(keyTypeEffect(problem));
+    this.name = 'DarklaunchKeyTypeError';
+  }
+}
+
+/** What Chef sees for one org: the three hashes as stored, and what it does with them. */
+export interface OrgRouting {
+  hashes: DarklaunchHashes;
+  routing: ChefRouting;
+}
 
 /**
  * Every call rides through a darklaunch Redis that is away (a failover, a
@@ -125,35 +131,88 @@ export class Darklaunch {
     return (await this.ride('read org creation', () => this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs'))) !== 'true';
   }
 
-  async getDefault(): Promise<{ couchdb_containers: boolean | null; couchdb_groups: boolean | null }> {
-    const h = await this.ride('read dl_default', () => this.redis.hgetall(DEFAULT_KEY));
-    return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups) };
+  async getDefault(): Promise<{ couchdb_containers: RawFlag; couchdb_groups: RawFlag }> {
+    const h = await this.getHash(DEFAULT_KEY);
+    return { couchdb_containers: raw(h.couchdb_containers), couchdb_groups: raw(h.couchdb_groups) };
   }
 
   /**
-   * The routing Chef applies to an org: dl_default, then dl_org_<org>, then
-   * dl_override, each overriding the one before field by field.
+   * The three hashes Chef reads for one org (one pipelined round trip) and
+   * what Chef does with them. A key that is not a hash throws
+   * DarklaunchKeyTypeError naming it: Chef fails on it too.
    */
-  async effectiveRouting(org: string): Promise<EffectiveRouting> {
-    const keys = [DEFAULT_KEY, orgKey(org), OVERRIDE_KEY];
-    let hashes: Record<string, string>[];
+  async orgRouting(org: string): Promise<OrgRouting> {
+    const [dl_default, dl_org, dl_override] = await this.readHashes(`read routing of ${org}`, [DEFAULT_KEY, orgKey(org), OVERRIDE_KEY]);
+    const hashes = { dl_default, dl_org, dl_override };
+    return { hashes, routing: chefRouting(org, hashes) };
+  }
+
+  /**
+   * Why Chef does not serve this org's containers and groups all from `store`,
+   * or null if it does: the fields that send them elsewhere, or its
+   * dl_org_<org> not being a hash (Chef answers 500 for the org). A
+   * dl_default or dl_override that is not a hash throws: it breaks every org.
+   */
+  async whyNotServedFrom(org: string, store: ServedFrom): Promise<string | null> {
     try {
-      hashes = await this.ride(`read routing of ${org}`, async () => {
-        const results = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
-        const failed = (results ?? []).find(([e]) => e);
-        if (!results || failed) throw failed?.[0] ?? new Error('no reply');
-        return results.map(([, h]) => h as Record<string, string>);
+      const elsewhere = fieldsServing((await this.orgRouting(org)).routing, store === 'sql' ? 'couchdb' : 'sql');
+      return elsewhere.length ? `Chef serves it from ${store === 'sql' ? 'CouchDB' : 'SQL'}: ${elsewhere.join(', ')} (only exactly "false" means SQL)` : null;
+    } catch (err) {
+      if (err instanceof DarklaunchKeyTypeError && err.problem.key === orgKey(org)) return `${err.message} (inspect it with redis-cli TYPE ${err.problem.key})`;
+      throw err;
+    }
+  }
+
+  /** HGETALL of each key in one pipeline; a key of another type is named with its type. */
+  private async readHashes(what: string, keys: string[]): Promise<Record<string, string>[]> {
+    let results: [Error | null, unknown][];
+    try {
+      results = await this.ride(what, async () => {
+        const r = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
+        const failed = (r ?? []).find(([e]) => e && !isWrongType(e));
+        if (!r || failed) throw failed?.[0] ?? new Error('no reply');
+        return r;
       });
     } catch (err) {
-      throw new InfrastructureError(`darklaunch read for ${org}: ${(err as Error).message}`, 'darklaunch', { cause: err });
+      throw new InfrastructureError(`darklaunch ${what}: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
-    const out: EffectiveRouting = { value: {} as EffectiveRouting['value'], from: {} as EffectiveRouting['from'] };
-    for (const field of ROUTING_FIELDS) {
-      const i = [2, 1, 0].find((n) => field in hashes[n]);
-      out.from[field] = i === undefined ? null : keys[i];
-      out.value[field] = i === undefined ? false : chefTrue(hashes[i][field]);
+    const wrong = results.findIndex(([e]) => e);
+    if (wrong >= 0) {
+      const key = keys[wrong];
+      throw new DarklaunchKeyTypeError({ key, type: await this.ride(`type of ${key}`, () => this.redis.type(key)) });
     }
-    return out;
+    return results.map(([, h]) => h as Record<string, string>);
+  }
+
+  /** One hash as stored ({} when the key does not exist); DarklaunchKeyTypeError if it is not a hash. */
+  async getHash(key: string): Promise<Record<string, string>> {
+    return (await this.readHashes(`read ${key}`, [key]))[0];
+  }
+
+  /**
+   * Many orgs' own hashes in one pipelined round trip (run it in batches):
+   * each as stored, or the key's type where it is not a hash.
+   */
+  async orgHashes(orgs: string[]): Promise<({ hash: Record<string, string> } | { type: string })[]> {
+    if (!orgs.length) return [];
+    const results = await this.ride('read org flags', async () => {
+      const r = await this.redis.pipeline(orgs.map((o) => ['hgetall', orgKey(o)])).exec();
+      const failed = (r ?? []).find(([e]) => e && !isWrongType(e));
+      if (!r || failed) throw failed?.[0] ?? new Error('no reply');
+      return r;
+    });
+    return Promise.all(results.map(async ([e, h], i) => (e ? { type: await this.ride('read key type', () => this.redis.type(orgKey(orgs[i]))) } : { hash: h as Record<string, string> })));
+  }
+
+  /** The keys of these that exist and are not hashes, with their types (one pipelined round trip). */
+  async keysNotHashes(keys: string[]): Promise<KeyTypeProblem[]> {
+    const types = await this.ride('read key types', async () => {
+      const r = await this.redis.pipeline(keys.map((k) => ['type', k])).exec();
+      const failed = (r ?? []).find(([e]) => e);
+      if (!r || failed) throw failed?.[0] ?? new Error('no reply');
+      return r.map(([, t]) => String(t));
+    });
+    return keys.map((key, i) => ({ key, type: types[i] })).filter((p) => p.type !== 'hash' && p.type !== 'none');
   }
 
   /** Which of these orgs have their own 503_mode up right now (one pipelined round trip). */
@@ -161,17 +220,35 @@ export class Darklaunch {
     if (!orgs.length) return [];
     // Not ridden through: run status asks this and must answer at once (null when the darklaunch Redis is away).
     const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgKey(o), '503_mode'])).exec();
-    const failed = (results ?? []).find(([e]) => e);
+    // A key that is not a hash makes Chef answer 500 for that org, not 503: it is not counted dark.
+    const failed = (results ?? []).find(([e]) => e && !isWrongType(e));
     if (!results || failed) throw new InfrastructureError(`darklaunch read: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
-    return orgs.filter((_, i) => chefTrue(results[i][1] as string | null));
+    return orgs.filter((_, i) => takesDown(results[i][1] as string | null));
   }
 
-  async getOverride(): Promise<Record<string, string>> {
-    return this.ride('read dl_override', () => this.redis.hgetall(OVERRIDE_KEY));
+  getOverride(): Promise<Record<string, string>> {
+    return this.getHash(OVERRIDE_KEY);
   }
 
-  async getOrg(org: string): Promise<OrgFlags> {
-    const h = await this.ride(`read ${orgKey(org)}`, () => this.redis.hgetall(orgKey(org)));
-    return { couchdb_containers: parse(h.couchdb_containers), couchdb_groups: parse(h.couchdb_groups), '503_mode': parse(h['503_mode']) };
+  /**
+   * An org's own flags as stored, and beside them what Chef will do with its
+   * requests (`effective`). A key Chef cannot read (not a hash) gives the
+   * reason instead of the routing: Chef answers 500 there.
+   */
+  async orgView(org: string): Promise<OrgFlags & { effective: ChefRouting | { error: string; key: string; type: string } }> {
+    try {
+      const { hashes, routing } = await this.orgRouting(org);
+      return { ...ownFlags(hashes.dl_org), effective: routing };
+    } catch (err) {
+      if (!(err instanceof DarklaunchKeyTypeError)) throw err;
+      // dl_default or dl_override is the broken one: the org's own flags can still be shown.
+      const [own] = err.problem.key === orgKey(org) ? [{ type: err.problem.type }] : await this.orgHashes([org]);
+      return { ...ownFlags('hash' in own ? own.hash : {}), effective: { error: err.message, ...err.problem } };
+    }
   }
 }
+
+const ownFlags = (h: Record<string, string>): OrgFlags => ({ couchdb_containers: raw(h.couchdb_containers), couchdb_groups: raw(h.couchdb_groups), '503_mode': raw(h['503_mode']) });
+
+/** Redis's answer to a command on a key of another type. */
+export const isWrongType = (err: Error) => err.message.startsWith('WRONGTYPE');

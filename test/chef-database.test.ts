@@ -106,7 +106,7 @@ describe('a Chef Server database', () => {
     expect(await waitForRunEnd(h)).toMatchObject({ objects_failed: 1, fatal_stop: false });
     const s = (await h.api('GET', '/orgs/chef-epsilon')).body;
     expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('did not write') });
-    expect(s.darklaunch).toEqual({ couchdb_containers: true, couchdb_groups: true, '503_mode': null });
+    expect(s.darklaunch).toMatchObject({ couchdb_containers: true, couchdb_groups: true, '503_mode': null, effective: { containers: 'couchdb', groups: 'couchdb', down: false } });
     expect(await foreignState(h.ctx.db)).toEqual(before);
   });
 
@@ -118,7 +118,7 @@ describe('a Chef Server database', () => {
     await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
     const s = (await h.api('GET', '/orgs/chef-beta')).body;
-    expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('couchdb_containers is false (dl_default)') });
+    expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('couchdb_containers = "false" (dl_default)') });
     expect(await h.ctx.darklaunchRedis.exists('dl_org_chef-beta')).toBe(0);
     // Never started: whatever SQL held for it (here, rows of the run before) stays as it was.
     expect(await sqlRows(h, 'b2'.repeat(16))).toEqual(rowsBefore);

@@ -292,7 +292,7 @@ describe('fleet', () => {
     await h.api('PUT', '/settings/sleep-time', { ms: 250 });
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     await waitFor('2 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 2);
-    await h.pouch.stop();
+    await h.couchdb.stop();
     const open = await waitFor('breaker open, nothing in flight', async () => {
       const s = (await h.api('GET', `/migrations/${T}/status`)).body;
       return s.breaker?.state === 'open' && s.objects_in_progress === 0 ? s : null;

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
 import type { PhaseRow, StepRow } from '../src/db/phases.js';
-import { COUCH_KINDS, createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';
 
-describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
+describeEachCouch('huge-org', (couch) => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness(`huge-${couch}`, {}, { couch });

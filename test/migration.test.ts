@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDocs, hex32 } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
-import { COUCH_KINDS, createHarness, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 
-describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
+describeEachCouch('migration', (couch) => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness(`migration-${couch}`, {}, { couch });
@@ -34,7 +34,7 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
       expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
       const s = await state('clean-org');
       expect(s.states.phase_2_migration).toMatchObject({ state: 'completed', fail_location: null });
-      expect(s.darklaunch).toEqual({ couchdb_containers: false, couchdb_groups: false, '503_mode': false });
+      expect(s.darklaunch).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
     });
 
     it('skips objects without authz data and migrates the rest', async () => {
@@ -51,8 +51,8 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
       await refreshAccount(h);
       const lateId = hex32();
       const lateAuthz = hex32();
-      await addDocs(h.pouch.url, `chef_${org.guid}`, [{ _id: lateId, 'couchrest-type': TYPES.group, groupname: 'made-yesterday', requester_id: hex32() }]);
-      await addDocs(h.pouch.url, 'opscode_account', [{ _id: hex32(), json_class: TYPES.authJoin, user_object_id: lateId, auth_object_id: lateAuthz }]);
+      await addDocs(h.couchdb.url, `chef_${org.guid}`, [{ _id: lateId, 'couchrest-type': TYPES.group, groupname: 'made-yesterday', requester_id: hex32() }]);
+      await addDocs(h.couchdb.url, h.couchdb.accountDb, [{ _id: hex32(), json_class: TYPES.authJoin, user_object_id: lateId, auth_object_id: lateAuthz }]);
       await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['late-object-org'] });
       await h.api('POST', '/migrations/phase_2_migration/ready', { orgs: ['late-object-org'] });
       await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 4 });
@@ -68,7 +68,7 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
       expect(status).toMatchObject({ orgs_completed: 1, objects_failed: 1, fatal_stop: false });
       const s = await state('no-db-org');
       expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'migrate' });
-      expect(s.darklaunch).toEqual({ couchdb_containers: true, couchdb_groups: true, '503_mode': false });
+      expect(s.darklaunch).toMatchObject({ couchdb_containers: true, couchdb_groups: true, '503_mode': false, effective: { containers: 'couchdb', groups: 'couchdb', down: false } });
       expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
     });
 
@@ -90,7 +90,7 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
       ];
       const [org] = await h.seed([{ name: 'messy-org', containers: 2, groups: 1, extraDocs: extra }]);
       const joins = [noName, dupFirst, dupLater, quoted, badRequester, namedGroup, namedContainer, onlyName].map((id) => ({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: hex32() }));
-      await addDocs(h.pouch.url, 'opscode_account', joins);
+      await addDocs(h.couchdb.url, h.couchdb.accountDb, joins);
       await migrateOrgs(['messy-org']);
       const rows = await sqlRows(h, org.guid);
       const ids = [...rows.containers, ...rows.groups].map((r) => r.id);
@@ -111,7 +111,7 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
 
     it('refreshes the account snapshot: orgs, pre-created orgs and AuthJoins; malformed documents skipped', async () => {
       const [a, pre] = await h.seed([{ name: 'acct-a', containers: 2, groups: 1 }, { name: 'acct-pre', precreated: true, containers: 1, groups: 0 }]);
-      await addDocs(h.pouch.url, 'opscode_account', [
+      await addDocs(h.couchdb.url, h.couchdb.accountDb, [
         { _id: hex32(), json_class: TYPES.organization, guid: hex32() }, // no name
         { _id: hex32(), json_class: TYPES.organization, name: 'acct-bad-guid', guid: 'nope' },
         { _id: hex32(), json_class: TYPES.authJoin, user_object_id: hex32() }, // no auth_object_id
@@ -131,12 +131,13 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
 
     it('asked the server once what it is, and never sent a Mango request to CouchDB 1.x', async () => {
       const caps = await h.ctx.couch.capabilities();
-      expect(caps.mango).toBe(couch === 'mango');
+      expect(caps.mango).toBe(couch !== 'couch1');
+      if (couch === 'couchdb') expect(caps.server).toBe('CouchDB 3.5.0');
       if (couch === 'couch1') {
         expect(caps.server).toBe('CouchDB 1.6.1');
         expect(h.couch1!.refused).toEqual([]);
         // Live AuthJoin look-ups went through mover's view in opscode_account.
-        const ddoc = await fetch(`${h.pouch.url}/opscode_account/_design/mover`).then((r) => r.json());
+        const ddoc = await fetch(`${h.couchdb.url}/${h.couchdb.accountDb}/_design/mover`).then((r) => r.json());
         expect(Object.keys(ddoc.views)).toEqual(['authz_by_object']);
       }
     });

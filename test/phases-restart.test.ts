@@ -22,7 +22,7 @@ async function assertEndState() {
   for (const org of estate.filter((o) => !o.precreated)) {
     const s = (await h.api('GET', `/orgs/${org.name}`)).body;
     expect(s.states[T].state, org.name).toBe('completed');
-    expect(s.darklaunch).toEqual({ couchdb_containers: false, couchdb_groups: false, '503_mode': false });
+    expect(s.darklaunch).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   }
   const { rows } = await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE state = 'started'`);

@@ -92,7 +92,7 @@ describe('the four phases', () => {
     await assertMigratedEstate();
     // Make one completed org fail verification: its CouchDB copy changed after migration.
     const tampered = estate.find((o) => o.name === 'org-010')!;
-    const tdb = nano(h.pouch.url).use<Record<string, unknown>>(`chef_${tampered.guid}`);
+    const tdb = nano(h.couchdb.url).use<Record<string, unknown>>(`chef_${tampered.guid}`);
     const doc = await tdb.get(tampered.expected[0].id);
     await tdb.insert({ ...doc, [tampered.expected[0].table === 'containers' ? 'containername' : 'groupname']: 'renamed-later' });
 
@@ -102,7 +102,7 @@ describe('the four phases', () => {
     expect(stepOf(p, '4.1').detail).toMatchObject({ purged: ORGS, unverified: [{ org: 'org-010' }] });
     for (const org of estate.filter((o) => !o.precreated)) {
       const state = (await h.api('GET', `/orgs/${org.name}`)).body.states[T].state;
-      const db = nano(h.pouch.url).use(`chef_${org.guid}`);
+      const db = nano(h.couchdb.url).use(`chef_${org.guid}`);
       if (org.name === 'broken-no-db') {
         expect(state).toBe('failed');
         continue;

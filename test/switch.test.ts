@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
-import { COUCH_KINDS, createHarness, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';
 
-describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
+describeEachCouch('switch', (couch) => {
   let h: Harness;
   let batch = 0;
   beforeAll(async () => {
@@ -41,12 +41,12 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
    * did) and keep renaming it, one write after another, until `stop()` says so.
    */
   async function lateWriter(org: SeededOrg, stop: (startedAt: number) => boolean) {
-    const orgDb = nano(h.pouch.url).use<Record<string, unknown>>(`chef_${org.guid}`);
+    const orgDb = nano(h.couchdb.url).use<Record<string, unknown>>(`chef_${org.guid}`);
     await waitFor('503 up', async () => (await h.ctx.darklaunchRedis.hget(`dl_org_${org.name}`, '503_mode')) === 'true', 20_000, 5);
     const startedAt = Date.now();
     const id = hex32();
     const authzId = hex32();
-    await nano(h.pouch.url).use<Record<string, unknown>>('opscode_account').insert({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: authzId });
+    await nano(h.couchdb.url).use<Record<string, unknown>>(h.couchdb.accountDb).insert({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: authzId });
     let rev: string | undefined;
     let n = 0;
     do {
@@ -105,7 +105,7 @@ describe.each(COUCH_KINDS)('on %s', (_label, couch) => {
 
   /** Lands a rename of one container in CouchDB right after a copy has read the org (the first `times` copies). */
   function renameAfterCopies(org: SeededOrg, times: number) {
-    const orgDb = nano(h.pouch.url).use<Record<string, unknown>>(`chef_${org.guid}`);
+    const orgDb = nano(h.couchdb.url).use<Record<string, unknown>>(`chef_${org.guid}`);
     const target = org.expected.find((e) => e.table === 'containers')!;
     const seen = { copies: 0, finalName: target.name };
     afterCopyRead.hook = async (ref) => {

@@ -123,12 +123,19 @@ for (const [name, path, what] of [
       );
     });
 }
+/** What Chef does with an org's requests, in one line (GET /orgs/:name's darklaunch.effective). */
+function servedBy(e: any): string {
+  if (e.error) return `not at all: ${e.error}`;
+  return `containers from ${e.containers === 'sql' ? 'SQL' : 'CouchDB'}, groups from ${e.groups === 'sql' ? 'SQL' : 'CouchDB'}${e.down ? ', down (503)' : ''}`;
+}
+
 orgs.command('show <name>').description("an org's states, failures and darklaunch flags").action(async (name: string) => {
   const r = await api.call('GET', `/orgs/${encodeURIComponent(name)}`);
   show(r, () => [
     `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
     ...Object.entries(r.states).map(([t, s]: [string, any]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`),
-    `  darklaunch: couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
+    `  darklaunch (own): couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
+    `  Chef serves it: ${servedBy(r.darklaunch.effective)}`,
     ...(r.failures ?? []).slice(0, 5).map((f: any) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
   ]);
 });

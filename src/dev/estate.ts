@@ -93,9 +93,9 @@ export async function seedEstate(couchUrl: string, specs: OrgSpec[], opts: { acc
 }
 
 /**
- * What a Chef estate's darklaunch Redis holds before phase 2: every org
- * without flags of its own is served from CouchDB (Chef reads a missing field
- * as false, which would mean SQL).
+ * What a Chef estate's darklaunch Redis may hold before phase 2, spelled out:
+ * every org without flags of its own served from CouchDB. (With no fields at
+ * all Chef serves them from CouchDB too: only exactly "false" means SQL.)
  */
 export async function seedDarklaunchDefaults(redis: { hset(key: string, fields: Record<string, string>): Promise<unknown> }): Promise<void> {
   await redis.hset('dl_default', { couchdb_containers: 'true', couchdb_groups: 'true' });

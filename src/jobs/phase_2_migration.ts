@@ -23,19 +23,18 @@ export const type = 'phase_2_migration';
 
 /**
  * Before the org is claimed: make sure it is one this migration may move.
- * Chef serves its containers and groups from CouchDB now (dl_default,
- * dl_org_<org>, dl_override as Chef reads them), and SQL holds none of its
- * rows that mover did not write (claimGuard below, checked by the claim's
- * own statement). An org that fails either is never started: it is failed at
- * 'preflight' exactly as it was.
+ * Chef serves its containers and groups from CouchDB now, by Chef's own rule
+ * (src/chef-routing.ts: SQL only where the merged couchdb_* is exactly
+ * "false"), and SQL holds none of its rows that mover did not write
+ * (claimGuard below, checked by the claim's own statement). An org that fails
+ * either is never started: it is failed at 'preflight' exactly as it was. So
+ * is an org whose dl_org_<org> is not a hash (Chef answers 500 for it); a
+ * dl_default or dl_override that is not a hash breaks every org, and pauses
+ * the run instead (src/darklaunch.ts, src/stores/health.ts).
  */
 export async function preflight(ctx: Context, org: OrgRef) {
-  const routing = await ctx.darklaunch.effectiveRouting(org.orgName);
-  const onSql = (['couchdb_containers', 'couchdb_groups'] as const).filter((f) => !routing.value[f]);
-  if (onSql.length) {
-    const why = onSql.map((f) => `${f} is false (${routing.from[f] ?? 'set in no hash'})`).join(', ');
-    throw new OrgDataError(`Chef serves this org from SQL already: ${why}; mover moves only orgs served from CouchDB, so it leaves this one as it is`);
-  }
+  const why = await ctx.darklaunch.whyNotServedFrom(org.orgName, 'couchdb');
+  if (why) throw new OrgDataError(`${why}; mover moves only orgs Chef serves from CouchDB, so it leaves this one as it is`);
 }
 
 const foreignRowsError = (n: number) =>

@@ -80,6 +80,13 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       return { outcome: 'skipped' };
     }
     const writeBackAsked = run.params.writeBack === true;
+    // Only an org Chef serves from SQL is reverted: one it serves from CouchDB already takes its writes there, and a write-back of its SQL rows would overwrite them.
+    const notOnSql = await ctx.darklaunch.whyNotServedFrom(orgName, 'sql');
+    if (notOnSql) {
+      await refuseUntouched(ctx, orgId, orgName, `${notOnSql}; it is not reverted: its SQL rows may be stale, and a write-back would overwrite what Chef wrote to CouchDB`, runId);
+      log.warn({ reason: notOnSql }, 'revert refused: Chef does not serve this org from SQL; nothing was changed');
+      return { outcome: 'refused' };
+    }
     await tracker.markReverting(ctx.db, M, orgId, runId);
     // Dark while it is compared and moved, so no request sees half of it; then
     // the drain wait, so writes in flight to SQL land before the comparison.
@@ -175,6 +182,14 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     }
     await taken.lease.release();
   }
+}
+
+/** Refused before anything of the org changed: only the result is recorded. */
+async function refuseUntouched(ctx: Context, orgId: string, orgName: string, detail: string, runId: string) {
+  await inTransaction(ctx.db, async (c) => {
+    await reverts.recordResult(c, { runId, orgName, outcome: 'refused', detail });
+    await runs.countOnce(c, runId, `result:${orgId}`, { finished: 1, failed: 1 });
+  });
 }
 
 /** The org stays completed, on SQL and up; what differs is on the record. */

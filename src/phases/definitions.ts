@@ -7,6 +7,7 @@ import { orgsIn } from '../db/org-states.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import type { Context } from '../context.js';
 import { routingPreflight, unpinnedOrgs } from '../runs/routing-preflight.js';
+import { keyTypeEffect } from '../chef-routing.js';
 import * as accountRefresh from '../jobs/account_refresh.js';
 import { setSleepTime } from '../runs/manager.js';
 import { purgeCompletedOrgs } from './purge.js';
@@ -24,22 +25,27 @@ const refresh: StepAction = async (ctx) => {
  * Before dl_default flips to SQL, every org still to migrate (holding, ready)
  * must be pinned to CouchDB by flags of its own, or the flip serves it from
  * SQL, where its data is not. The prep pass pinned the ones it captured; an
- * org captured otherwise (phase 1, by hand) is pinned here. One whose
- * containers or groups are in SQL already is left unpinned (served from SQL,
- * where its data is; phase 3's preflight fails it, untouched) and listed.
+ * org captured otherwise (phase 1, by hand) is pinned here. Which ones need it
+ * is Chef's rule applied to the hashes as they will stand after the flip
+ * (unpinnedOrgs). One whose containers or groups are in SQL already is left
+ * unpinned (served from SQL, where its data is; phase 3's preflight fails it,
+ * untouched) and listed; so is one whose dl_org_<org> is not a hash (Chef
+ * answers 500 for it; nothing can be written to it).
  */
-async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number; left_on_sql: string[] }> {
+async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number; left_on_sql: string[]; not_hashes: string[] }> {
   const todo = await orgsIn(ctx.db, T, ['holding', 'ready']);
-  const unpinned = new Set(await unpinnedOrgs(ctx, todo.map((o) => o.name)));
-  const orgs = todo.filter((o) => unpinned.has(o.name));
+  const { unpinned, notHashes } = await unpinnedOrgs(ctx, todo.map((o) => o.name));
+  const unpinnedSet = new Set(unpinned);
+  const orgs = todo.filter((o) => unpinnedSet.has(o.name));
   const onSql = await orgsWithSqlRows(ctx.db, orgs.map((o) => o.guid));
   const pin = orgs.filter((o) => !onSql.has(o.guid));
   await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name));
   const log = ctx.log.child({ migration_type: T, step: '2.6' });
-  for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate had no flags of its own; pinned to CouchDB before dl_default flips');
+  for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate would be served from SQL after the flip; pinned to CouchDB by its own flags');
   const left_on_sql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
   for (const name of left_on_sql) log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
-  return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200) };
+  for (const p of notHashes) log.error({ org_name: p.key.slice('dl_org_'.length), key: p.key, type: p.type }, `${keyTypeEffect(p)}; not pinned: no flag can be written to it`);
+  return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200), not_hashes: notHashes.slice(0, 200).map((p) => `${p.key} (${p.type})`) };
 }
 
 const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
@@ -125,7 +131,7 @@ export const PHASES: PhaseDef[] = [
         kind: 'auto',
         action: async (ctx) => {
           await routingPreflight(ctx, 'any');
-          const pins = ctx.darklaunch.dryRun ? { pinned_now: 0, left_on_sql: [] } : await pinOrgsStillToMigrate(ctx);
+          const pins = ctx.darklaunch.dryRun ? { pinned_now: 0, left_on_sql: [], not_hashes: [] } : await pinOrgsStillToMigrate(ctx);
           await ctx.darklaunch.setDefault({ couchdb_containers: false, couchdb_groups: false });
           return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, ...pins, dry_run: ctx.darklaunch.dryRun } };
         },

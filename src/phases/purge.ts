@@ -54,6 +54,15 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
   for (const org of rows) {
     const log = ctx.log.child({ org_name: org.org_name, migration_type: T, step: '4.1' });
     const resuming = org.state === 'purge_started';
+    // Its CouchDB documents are deleted only while Chef serves the org from SQL: one it serves from CouchDB reads and writes them.
+    const notOnSql = await ctx.darklaunch.whyNotServedFrom(org.org_name, 'sql');
+    if (notOnSql) {
+      const reason = `${notOnSql}; its CouchDB documents are live, so they are not purged`;
+      log.warn({ reason }, 'org not purged: Chef does not serve it from SQL');
+      if (detail.unverified.length < REPORT_MAX) detail.unverified.push({ org: org.org_name, reason });
+      if (!dryRun && resuming) await moveOrg(ctx.db, T, org.org_id, 'purge_started', 'completed');
+      continue;
+    }
     if (!dryRun && !resuming) {
       if (!(await moveOrg(ctx.db, T, org.org_id, 'completed', 'purge_started'))) continue; // moved on meanwhile (reverted): not ours to purge
     }

@@ -21,6 +21,7 @@ import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
 import type { JobKind } from '../jobs/kind.js';
 import { checkStores } from '../stores/health.js';
+import { DEFAULT_KEY, keyTypeEffect, OVERRIDE_KEY } from '../chef-routing.js';
 import { haltFleet } from './halt.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -82,7 +83,7 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
   const run = await getRun(ctx.db, runId);
   if (!run || run.state !== 'working' || run.breaker === 'closed') return;
   const settings = await getSettings(ctx.db);
-  const { failing } = await checkStores(ctx);
+  const failing = [...(await checkStores(ctx)).failing, ...(kind.run?.checksRouting ? await brokenRoutingKeys(ctx) : [])];
   if (failing.length) {
     if (run.breaker === 'half_open' && (await breakers.openBreaker(ctx.db, runId, 'infrastructure', `stores down again: ${failing.join(', ')}`))) {
       log.warn({ failing }, 'breaker open again: a store stopped answering while half-open');
@@ -102,6 +103,20 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
     log.warn({ retried: retried.length, orgs: retried.slice(0, 20), trips: run.breaker_trips, reason: run.breaker_reason }, 'breaker closed: the run goes on; orgs failed by the fault are ready again');
     // Nothing put back and nothing left: the run ends now (while open it could not).
     await finishRunIfDone(ctx.db, runId);
+  }
+}
+
+/**
+ * For a kind that routes orgs: dl_default or dl_override not a hash makes Chef
+ * answer 500 for every request, and every org's preflight fail to read its
+ * routing. Like a store that is away, it keeps the breaker open until an
+ * operator mends the key; the run then goes on by itself.
+ */
+async function brokenRoutingKeys(ctx: Context): Promise<string[]> {
+  try {
+    return (await ctx.darklaunch.keysNotHashes([DEFAULT_KEY, OVERRIDE_KEY])).map(keyTypeEffect);
+  } catch (err) {
+    return [`darklaunch_redis (${errorMessage(err)})`];
   }
 }
 

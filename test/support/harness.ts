@@ -1,7 +1,9 @@
-// One isolated world per test file: its own PouchDB Server, its own Postgres
-// database, its own Redis database index and queue prefix. Files run in
-// parallel and never see each other's data.
+// One isolated world per test file: its own CouchDB (PouchDB Server, the same
+// behind the CouchDB 1.x proxy, or Apache CouchDB 3.5 itself), its own
+// Postgres database, its own Redis database index and queue prefix. Files run
+// in parallel and never see each other's data.
 import { randomBytes } from 'node:crypto';
+import { describe } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -11,7 +13,10 @@ import { closeContext, createContext, type Context } from '../../src/context.js'
 import { migrate } from '../../src/db/migrate.js';
 import { setSetting } from '../../src/db/settings.js';
 import { seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
-import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
+import { TYPES } from '../../src/stores/couch-docs.js';
+import nano from 'nano';
+import { startPouchServer } from '../../src/dev/pouch-server.js';
+import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
@@ -20,12 +25,28 @@ const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1
 const REDIS_BASE = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TOKEN = 'test-token-not-secret';
 
+/** Which CouchDB a harness gives mover (COUCH_KINDS). */
+export type CouchKind = 'couchdb' | 'mango' | 'couch1';
+
+/** The CouchDB server behind a harness: tests seed and inspect it directly, whatever mover talks through. */
+export interface TestCouch {
+  kind: CouchKind;
+  /** The server itself, with credentials where it needs them (real CouchDB). */
+  url: string;
+  /** The account database (opscode_account, unless the server is shared: COUCHDB_TEST_URL). */
+  accountDb: string;
+  /** A real CouchDB node started for this harness: SIGKILL and restart on the same data. */
+  node?: RealCouch['node'];
+  /** Takes the server away for good (PouchDB Server or a private node; a shared CouchDB only loses this harness's databases). */
+  stop(): Promise<void>;
+}
+
 export interface Harness {
   config: Config;
   ctx: Context;
   app: FastifyInstance;
-  /** PouchDB Server itself (tests seed it directly, whichever CouchDB mover is given). */
-  pouch: PouchServer;
+  /** The CouchDB server itself (tests seed it directly, whichever way mover reaches it). */
+  couchdb: TestCouch;
   /** The CouchDB 1.x proxy mover talks to, when the harness was made with couch: 'couch1'. */
   couch1?: Couch1Proxy;
   /** A new api process's view: the app rebuilt on fresh connections; the old one closed. */
@@ -49,19 +70,61 @@ async function allocateRedisDb(): Promise<number> {
   return 1 + (n % 15);
 }
 
-/** The two kinds of CouchDB every CouchDB-facing test runs against, for describe.each. */
+/** Where a real CouchDB comes from on this machine, or why there is none (then its variants are skipped). */
+export const REAL_COUCH = realCouchSource();
+
+/** The three CouchDBs every CouchDB-facing test runs against, for describe.each (or describeEachCouch, which skips the real one where there is none). */
 export const COUCH_KINDS = [
-  ['CouchDB 2.x/3.x (Mango)', 'mango'],
+  ['Apache CouchDB 3.5 (real)', 'couchdb'],
+  ['PouchDB Server (Mango, like CouchDB 2.x/3.x)', 'mango'],
   ['CouchDB 1.x (no Mango)', 'couch1'],
 ] as const;
+
+/** One describe per CouchDB kind; the real CouchDB's is skipped, saying why, where this machine has none. */
+export function describeEachCouch(title: string, fn: (kind: CouchKind) => void): void {
+  for (const [label, kind] of COUCH_KINDS) {
+    if (kind === 'couchdb' && REAL_COUCH.kind === 'none') describe.skip(`${title} on ${label} (skipped: ${REAL_COUCH.why})`, () => fn(kind));
+    else describe(`${title} on ${label}`, () => fn(kind));
+  }
+}
 
 export interface HarnessOptions {
   /** SQL run on the new database before mover's schema (a Chef Server database as it stands). */
   preloadSql?: string;
   /** Called after preloadSql, before mover's schema is applied. */
   beforeMigrate?: (db: Context['db']) => Promise<void>;
-  /** Which CouchDB mover talks to: PouchDB Server as it is (Mango, like 2.x/3.x), or behind a proxy that acts as CouchDB 1.x. */
-  couch?: 'mango' | 'couch1';
+  /** Which CouchDB mover talks to: PouchDB Server as it is (Mango, like 2.x/3.x; the default), behind a proxy that acts as CouchDB 1.x, or Apache CouchDB 3.5 itself. */
+  couch?: CouchKind;
+  /** dl_default as the estate holds it before phase 2; by default spelled out as CouchDB ("true"). */
+  dlDefault?: Record<string, string>;
+}
+
+/**
+ * The CouchDB for one harness. A real one is a private node (its databases
+ * split into 2 shards, credentials in the URL); on a shared COUCHDB_TEST_URL
+ * the harness names its own account database and deletes what it made.
+ */
+async function startTestCouch(kind: CouchKind, suffix: string): Promise<TestCouch> {
+  if (kind !== 'couchdb') {
+    const pouch = await startPouchServer();
+    return { kind, url: pouch.url, accountDb: 'opscode_account', stop: () => pouch.stop() };
+  }
+  const real = await startRealCouch();
+  if (real.node) return { kind, url: real.url, accountDb: 'opscode_account', node: real.node, stop: () => real.stop() };
+  const accountDb = `mover_t_${suffix}_account`;
+  return { kind, url: real.url, accountDb, stop: () => dropEstate(real.url, accountDb) };
+}
+
+/** A shared CouchDB: the org databases named in this harness's account database, then the account database. */
+async function dropEstate(url: string, accountDb: string): Promise<void> {
+  const server = nano(url);
+  const orgs = await server.use<Record<string, unknown>>(accountDb).list({ include_docs: true });
+  const guids = orgs.rows.map((r) => r.doc).filter((d) => d?.json_class === TYPES.organization).map((d) => String(d!.guid));
+  const gone = (e: { statusCode?: number }) => {
+    if (e.statusCode !== 404) throw e;
+  };
+  for (const guid of guids) await server.db.destroy(`chef_${guid}`).catch(gone);
+  await server.db.destroy(accountDb).catch(gone);
 }
 
 export async function createHarness(name: string, overrides: Partial<Config> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -75,17 +138,20 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   const redisDb = await allocateRedisDb();
   const flush = new Redis(`${REDIS_BASE}/${redisDb}`);
   await flush.flushdb();
-  await seedDarklaunchDefaults(flush);
+  if (opts.dlDefault) {
+    if (Object.keys(opts.dlDefault).length) await flush.hset('dl_default', opts.dlDefault);
+  } else await seedDarklaunchDefaults(flush);
   await flush.quit();
 
-  const pouch = await startPouchServer();
-  const couch1 = opts.couch === 'couch1' ? await startCouch1Proxy(pouch.url) : undefined;
+  const couchdb = await startTestCouch(opts.couch ?? 'mango', suffix);
+  const couch1 = opts.couch === 'couch1' ? await startCouch1Proxy(couchdb.url) : undefined;
   const databaseUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
   const config: Config = {
     databaseUrl,
     redisUrl: `${REDIS_BASE}/${redisDb}`,
     darklaunchRedisUrl: `${REDIS_BASE}/${redisDb}`,
-    couchdbUrl: couch1?.url ?? pouch.url,
+    couchdbUrl: couch1?.url ?? couchdb.url,
+    ...(couchdb.accountDb !== 'opscode_account' ? { couchdbAccountDb: couchdb.accountDb } : {}),
     apiToken: TOKEN,
     port: 0,
     logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -119,7 +185,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
     get app() {
       return app;
     },
-    pouch,
+    couchdb,
     couch1,
     redisDb,
     dbName,
@@ -142,7 +208,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       }
       return { status: res.statusCode, body: parsed, text: res.body };
     },
-    seed: (specs) => seedEstate(pouch.url, specs),
+    seed: (specs) => seedEstate(couchdb.url, specs, { accountDb: couchdb.accountDb }),
     startWorkers(opts = {}, o = {}) {
       const fleet = startFleet(newContext(o), { concurrency: 4, reconcileEveryMs: 500, breakerTickMs: 250, ...opts });
       fleets.push(fleet);
@@ -158,7 +224,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       await Promise.allSettled(contexts.map(closeContext));
       dbg('contexts closed');
       await couch1?.close();
-      await pouch.stop();
+      await couchdb.stop();
       const a = new pg.Client({ connectionString: PG_ADMIN });
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

@@ -22,7 +22,7 @@ export async function confirmWhenWaiting(h: Harness, n: number, id: string, by =
 
 /** What runbook step 2.3's script does, out of band. */
 export async function deletePrecreatedFromCouch(h: Harness) {
-  const db = nano(h.pouch.url).use<Record<string, unknown>>('opscode_account');
+  const db = nano(h.couchdb.url).use<Record<string, unknown>>(h.couchdb.accountDb);
   const { docs } = await db.find({ selector: { json_class: TYPES.organization, full_name: 'Pre-created' } });
   await db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) });
 }

@@ -10,10 +10,14 @@ import { Json, OrgName, replies, Reply } from '../schemas.js';
 const OrgCreation = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
 const Default = Type.Object({ couchdb_containers: Type.Boolean(), couchdb_groups: Type.Boolean() }, { additionalProperties: false });
 const OrgParams = Type.Object({ name: OrgName });
-const Flag = Type.Union([Type.Boolean(), Type.Null()], { description: 'true, false, or null when the hash has no such field' });
+const Flag = Type.Union([Type.Boolean(), Type.String(), Type.Null()], { description: 'true or false for the exact strings "true"/"false", null when the hash has no such field, any other value as stored' });
+/** What Chef will do (src/chef-routing.ts), beside the raw fields. */
+export const Effective = Json(
+  'what Chef does with the org\'s requests, by its rule (dl_default < dl_org_<org> < dl_override; SQL only for exactly "false", down only for exactly "true"): {containers, groups: "couchdb"|"sql", down, fields: {<field>: {value, from}}}; or {error, key, type} when a key is not a hash (Chef answers 500)',
+);
 const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag });
 const OrgCreationReply = Reply({ enabled: Type.Boolean() });
-const OrgReply = Reply({ org_name: Type.String(), couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag });
+const OrgReply = Reply({ org_name: Type.String(), couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag, effective: Effective });
 const OverrideReply = Reply({ key: Type.String(), fields: Json('dl_override as stored'), conflicts: Json('routing fields in dl_override, each with the command that clears it') });
 
 export default async function darklaunch(fastify: FastifyInstance) {
@@ -45,8 +49,8 @@ export default async function darklaunch(fastify: FastifyInstance) {
     return { key: OVERRIDE_KEY, fields, conflicts };
   });
 
-  app.get('/darklaunch/orgs/:name', { schema: { summary: "An org's own flags (dl_org_<org>)", params: OrgParams, response: replies(OrgReply) } }, async (req) => ({
+  app.get('/darklaunch/orgs/:name', { schema: { summary: "An org's own flags (dl_org_<org>), and what Chef does with them", params: OrgParams, response: replies(OrgReply) } }, async (req) => ({
     org_name: req.params.name,
-    ...(await dl.getOrg(req.params.name)),
+    ...(await dl.orgView(req.params.name)),
   }));
 }

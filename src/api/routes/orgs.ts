@@ -13,7 +13,9 @@ const Org = Reply({
   org_id: Type.Union([Type.String(), Type.Null()]),
   precreated: Type.Boolean(),
   states: Json('by migration type: {state, fail_location, fail_detail, migration_start, migration_end, current_step, run_id}'),
-  darklaunch: Json('{couchdb_containers, couchdb_groups, 503_mode}: true, false or null'),
+  darklaunch: Json(
+    '{couchdb_containers, couchdb_groups, 503_mode}: the org\'s own flags (true, false, null when unset, other values as stored); effective: what Chef does with its requests ({containers, groups: "couchdb"|"sql", down, fields}, or {error, key, type} when a key is not a hash)',
+  ),
   revert: Json('the latest revert result, or null'),
   failures: Json('every failure, newest first: {migration_type, run_id, step, kind, detail, at}'),
 });
@@ -32,7 +34,7 @@ export default async function orgs(fastify: FastifyInstance) {
       states: Object.fromEntries(
         states.map((s) => [s.migration_type, { state: s.state, fail_location: s.fail_location, fail_detail: s.fail_detail, migration_start: s.migration_start, migration_end: s.migration_end, current_step: s.current_step, run_id: s.run_id }]),
       ),
-      darklaunch: await app.ctx.darklaunch.getOrg(name),
+      darklaunch: await app.ctx.darklaunch.orgView(name),
       // The last revert of the org: reverted, or refused with what changed on SQL.
       revert: await latestResult(app.ctx.db, name),
       // Every time it failed, newest first, whatever became of it since (a fault's failures are retried).
