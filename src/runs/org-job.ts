@@ -103,7 +103,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     const got = await takeOrgLeaseAndClaim(ctx, kind.type, orgId, orgName, ask);
     taken = got && { ...got, refusal };
   } catch (err) {
-    return claimFailed(kind, ctx, org, err);
+    return claimFailed(kind, ctx, org, err, job, token);
   }
   if (!taken) {
     org.log.warn('another delivery of this org is running; this one stands aside');
@@ -155,7 +155,7 @@ async function runSteps(
   try {
     claim = await claimOrResume(kind, ctx, org, taken);
   } catch (err) {
-    return claimFailed(kind, ctx, org, err);
+    return claimFailed(kind, ctx, org, err, job, token);
   }
   if (claim === 'at_capacity' || claim === 'breaker_open') {
     // As many orgs as the concurrency are in flight (some perhaps from a worker
@@ -197,11 +197,24 @@ async function runSteps(
   }
 }
 
-/** A store failed before anything of the org changed: the run's breaker opens all the same, and the error goes on. */
-async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgRef, err: unknown): Promise<never> {
+/**
+ * A store failed before anything of the org changed (or dl_default stopped
+ * being a hash): the run's breaker opens, and the org waits outside for it,
+ * as a claim that finds the breaker open does, not dark, holding no slot. If
+ * even the queue cannot take the wait (the queue Redis is the store away), the
+ * error goes on and the org, still ready, is queued again once its run's
+ * queue runs dry (the reconciler's queueLost).
+ */
+async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgRef, err: unknown, job: Job<OrgJobData>, token: string | undefined): Promise<never> {
   org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
   await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
-  throw err;
+  try {
+    await job.moveToDelayed(Date.now() + BREAKER_RETRY_MS, token);
+  } catch (delayErr) {
+    org.log.warn({ err: errorMessage(delayErr) }, 'could not put the job off either; it fails and the reconciler queues the org again');
+    throw err;
+  }
+  throw new DelayedError();
 }
 
 function standAside(org: OrgRef, step: string, err: OwnershipLostError): OrgJobOutcome {

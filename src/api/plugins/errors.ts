@@ -21,7 +21,8 @@ export default fp(async function errors(app: FastifyInstance) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
     }
     const domain = domainStatus(err);
-    if (domain !== undefined) return reply.code(domain).send({ error: err.code, message: err.message });
+    // A domain error's detail (the routing preflight's problems, each with its fix) goes beside the message.
+    if (domain !== undefined) return reply.code(domain).send({ error: err.code, message: err.message, ...(err as { detail?: object }).detail });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: (err.code ?? 'bad_request').toLowerCase(), message: err.message });
