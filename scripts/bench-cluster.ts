@@ -39,7 +39,7 @@ for (let i = 0; i < 3; i++) {
 }
 
 async function runOrgs(prefix: string, n: number, concurrency: number) {
-  const orgs = await seedEstate(stack.pouch.url, Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(5, '0')}` })), { parallel: 8 });
+  const orgs = await seedEstate(stack.couch.url, Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(5, '0')}` })), { parallel: 8, accountDb: stack.couch.accountDb });
   await accountRefresh.process(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);

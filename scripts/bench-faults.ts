@@ -1,12 +1,15 @@
 // npm run bench:faults — what a store fault costs a run: 600 orgs (BENCH_ORGS)
 // through 3 worker processes and an api process (as the Procfile starts them)
-// over a private redis-server and PostgreSQL and a CouchDB (PouchDB Server)
-// behind a proxy that can be cut. One run with no fault, then one per fault:
-// 20 worker SIGKILLs (each worker replaced at once, as a supervisor would),
-// Redis crash + restart after 3 s, Postgres crash + restart after 3 s, CouchDB
-// unreachable for 10 s. For each: orgs completed / failed / stuck (started) /
-// dark, processes that exited on their own, and the seconds the fault added.
+// over a private redis-server and PostgreSQL and a CouchDB behind a proxy
+// that can be cut. One run with no fault, then one per fault: 20 worker
+// SIGKILLs (each worker replaced at once, as a supervisor would), Redis crash
+// + restart after 3 s, Postgres crash + restart after 3 s, CouchDB
+// unreachable for 10 s; with a real CouchDB node started here, also CouchDB
+// itself SIGKILLed (beam.smp) and started again on its data after 3 s. For
+// each: orgs completed / failed / stuck (started) / dark, processes that
+// exited on their own, and the seconds the fault added.
 //   BENCH_ORGS (600)  BENCH_CONCURRENCY (12)  BENCH_DRAIN_WAIT_MS (500)
+//   BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
 import type { ChildProcess } from 'node:child_process';
 import { closeContext, createContext, type Context } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
@@ -15,12 +18,12 @@ import { setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
-import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
+import { couchChoice, describeCouch, startCouch, withCredentialsOf } from './lib/couch.js';
 import { benchConfig, spawnMover } from './lib/fleet.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 600);
@@ -30,9 +33,20 @@ const WORKERS = 3;
 const T = 'phase_2_migration';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
-const couch = await startCutProxy(Number(new URL(pouch.url).port));
-const config = await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-faults', Math.ceil(CONCURRENCY / WORKERS));
+const kind = couchChoice();
+const [redis, pg, server] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
+const serverUrl = new URL(server.url);
+if (!['127.0.0.1', 'localhost'].includes(serverUrl.hostname)) {
+  console.error(`bench:faults cuts the CouchDB with a proxy on this machine: ${serverUrl.hostname} is not local (unset COUCHDB_TEST_URL to use a node of ../shared/couchdb)`);
+  await Promise.all([redis.stop(), pg.stop(), server.stop()]);
+  process.exit(1);
+}
+// The workers reach CouchDB through the proxy (a TCP proxy: the credentials go in its URL); seeding goes straight to it.
+const couch = await startCutProxy(Number(serverUrl.port));
+const config = {
+  ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: withCredentialsOf(couch.url, server.url) }, 'bench-faults', Math.ceil(CONCURRENCY / WORKERS))),
+  ...(server.accountDb !== 'opscode_account' ? { couchdbAccountDb: server.accountDb } : {}),
+};
 const ctx: Context = createContext(config, createLogger('silent', 'bench-faults'));
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
@@ -59,7 +73,7 @@ spawnProcess('api', 'api/server', { PORT: String(config.port) });
 let batch = 0;
 async function prepare(): Promise<SeededOrg[]> {
   batch++;
-  const orgs = await seedEstate(pouch.url, Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })), { parallel: 8 });
+  const orgs = await seedEstate(server.url, Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })), { parallel: 8, accountDb: server.accountDb });
   await accountRefresh.process(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);
@@ -100,6 +114,7 @@ async function measure(label: string, fault?: (runId: string) => Promise<void>):
 }
 
 const rows: Record<string, string | number>[] = [];
+console.log(describeCouch(server));
 console.log(`${N} orgs a run, ${WORKERS} worker processes, concurrency ${CONCURRENCY}, drain wait ${DRAIN_WAIT_MS} ms, STORE_OUTAGE_GRACE_MS 60000, JOB_LOCK_MS 30000`);
 rows.push(await measure('none (baseline)'));
 rows.push(
@@ -136,9 +151,20 @@ rows.push(
     await couch.up();
   }),
 );
+const { node } = server;
+if (node) {
+  rows.push(
+    await measure('CouchDB SIGKILLed (beam.smp), restarted on its data after 3 s', async () => {
+      await node.kill();
+      await sleep(3000);
+      await node.restart();
+    }),
+  );
+} else if (kind === 'real') console.log('(no CouchDB kill: COUCHDB_TEST_URL names a CouchDB this process did not start)');
 
 const base = Number(rows[0].run_s);
-console.log('\n| fault | completed | failed | stuck | dark | processes exited | run (s) | added (s) |\n|---|---|---|---|---|---|---|---|');
+console.log(`\n${server.version}`);
+console.log('| fault | completed | failed | stuck | dark | processes exited | run (s) | added (s) |\n|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.fault} | ${r.completed} / ${r.orgs} | ${r.failed} | ${r.stuck} | ${r.dark} | ${r.exited} | ${r.run_s}${r.ended === 'yes' ? '' : ' (did not end)'} | ${r === rows[0] ? '—' : (Number(r.run_s) - base).toFixed(1)} |`);
 
 for (const p of procs) {
@@ -146,5 +172,5 @@ for (const p of procs) {
   p.child.kill('SIGKILL');
 }
 await closeContext(ctx);
-await Promise.all([redis.stop(), pg.stop(), couch.close(), pouch.stop()]);
+await Promise.all([redis.stop(), pg.stop(), couch.close(), server.stop()]);
 process.exit(0);

@@ -4,7 +4,8 @@
 // Procfile starts it, METRICS_PORT set) migrates it, the org is reverted and
 // migrated again, then purged; the time of each and the worker's peak RSS
 // (sampled from its own process_resident_memory_bytes every 100 ms) are
-// printed. The api runs in this process.
+// printed. The api runs in this process. BENCH_COUCH: unset or pouchdb,
+// PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import type { PhaseRow, StepRow } from '../src/db/phases.js';
@@ -14,6 +15,7 @@ import { freePort } from '../src/dev/pouch-server.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
+import { describeCouch } from './lib/couch.js';
 import { createStack, ensureServices } from './lib/stack.js';
 import { spawnMover } from './lib/fleet.js';
 
@@ -28,7 +30,8 @@ const stack = await createStack('huge', 13);
 const ctx = createContext(stack.config, createLogger('silent', 'bench-huge-org'));
 await migrate(ctx.db);
 let t = Date.now();
-const [org] = await seedEstate(stack.pouch.url, [{ name: 'huge', groups: GROUPS, containers: CONTAINERS, otherDocs: OTHER }]);
+console.log(describeCouch(stack.couch));
+const [org] = await seedEstate(stack.couch.url, [{ name: 'huge', groups: GROUPS, containers: CONTAINERS, otherDocs: OTHER }], { accountDb: stack.couch.accountDb });
 console.log(`seeded ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other documents in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 await accountRefresh.process(ctx);
 const app = await buildApp(ctx);
@@ -84,7 +87,8 @@ const purgeS = (Date.now() - t) / 1000;
 sampling = false;
 await sampler;
 const rows = await ctx.db.query(`SELECT (SELECT count(*) FROM containers WHERE org_id = $1)::int AS c, (SELECT count(*) FROM "groups" WHERE org_id = $1)::int AS g`, [org.guid]);
-console.log(`\n| org | migrate (s) | revert (s) | migrate again (s) | purge (s) | worker RSS idle → peak |\n|---|---|---|---|---|---|`);
+console.log(`\n${stack.couch.version}`);
+console.log(`| org | migrate (s) | revert (s) | migrate again (s) | purge (s) | worker RSS idle → peak |\n|---|---|---|---|---|---|`);
 console.log(
   `| ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other docs | ${migrateS.toFixed(1)} | ${revertS.toFixed(1)} | ${again.toFixed(1)} | ${purgeS.toFixed(1)} (${JSON.stringify(step.detail.docs_removed)} docs removed) | ${(idle / 2 ** 20).toFixed(0)} → ${(peak / 2 ** 20).toFixed(0)} MiB |`,
 );

@@ -13,6 +13,7 @@
 // the workers' own counters (mover_store_round_trips_total), and BullMQ's
 // Redis commands from the Redis server's command count.
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)
+//   BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
 //   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
 import { execSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +35,7 @@ import { inTransaction } from '../src/stores/postgres.js';
 import { roundTrips } from '../src/stores/round-trips.js';
 import { spawnMover } from './lib/fleet.js';
 import { cpuSeconds, median } from './lib/samplers.js';
+import { describeCouch } from './lib/couch.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 5000);
@@ -50,9 +52,10 @@ await migrate(ctx.db);
 // Throughput of the copy itself: no drain wait (nothing writes to the bench estate).
 await setSetting(ctx.db, 'drainWaitMs', 0);
 
-console.log(`seeding ${N} orgs (12 containers + 5 groups each) into PouchDB Server ...`);
+console.log(describeCouch(stack.couch));
+console.log(`seeding ${N} orgs (12 containers + 5 groups each) into ${stack.couch.version} ...`);
 let t0 = Date.now();
-const orgs = await seedEstate(stack.pouch.url, Array.from({ length: N }, (_, i) => ({ name: `bench-${String(i).padStart(6, '0')}` })));
+const orgs = await seedEstate(stack.couch.url, Array.from({ length: N }, (_, i) => ({ name: `bench-${String(i).padStart(6, '0')}` })), { accountDb: stack.couch.accountDb });
 await accountRefresh.process(ctx);
 await tracker.insertOrgs(ctx.db, T, orgs.map((o) => ({ name: o.name, guid: o.guid })));
 console.log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -198,11 +201,15 @@ function cpuByProcess(): Record<string, number> {
   return {
     workers: sum(children.map((c) => c.pid ?? 0)),
     bench: sum([process.pid]),
-    couchdb: sum([stack.pouch.process.pid ?? 0]),
+    // The server and its children (CouchDB's couchjs); those that exited are in the first one's reaped-children time.
+    couchdb: couchCpu(stack.couch.pids()),
     // Backends that exit mid-pass would take their CPU with them: the postmaster's reaped-children time keeps it.
     postgres: sum(pids('postgres')) + pids('bin/postgres -D').reduce((n, p) => n + cpuSeconds(p, { reaped: true }) - cpuSeconds(p), 0),
     redis: sum(pids('redis-server')),
   };
+}
+function couchCpu([root, ...children]: number[]): number {
+  return root ? cpuSeconds(root, { reaped: true }) + children.reduce((n, p) => n + cpuSeconds(p), 0) : 0;
 }
 const cpuSpent = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
 
@@ -266,7 +273,7 @@ for (let r = 0; r < ROUNDS; r++) {
   console.log(`round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`);
 }
 const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
-console.log(`\n${N} orgs, ${WORKERS} worker processes, concurrency ${P}, ${ROUNDS} rounds (medians):`);
+console.log(`\n${N} orgs, ${WORKERS} worker processes, concurrency ${P}, ${ROUNDS} rounds (medians), ${stack.couch.version}:`);
 console.log(`  fleet: ${(N / (median(fleetMs) / 1000)).toFixed(0)} orgs/s (${(median(fleetMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, fleet's query: ${(N / (median(mangoMs) / 1000)).toFixed(0)} orgs/s (${(median(mangoMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, _all_docs: ${(N / (median(allDocsMs) / 1000)).toFixed(0)} orgs/s (${(median(allDocsMs) / 1000).toFixed(2)} s)`);
@@ -276,7 +283,7 @@ console.log(`  of which the protocol (protocol/fastest floor): ${(median(protoco
 console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
 for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
 for (const [name, c] of Object.entries(cpu)) console.log(`  CPU ms per org, ${name} (last round): ${fmt(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / N])))}`);
-console.log(JSON.stringify({ bench: 'migrate', orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), protocol_ms: median(protocolMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
+console.log(JSON.stringify({ bench: 'migrate', couchdb: stack.couch.version, orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), protocol_ms: median(protocolMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
 
 for (const c of children) c.kill('SIGTERM');
 await sleep(3000); // a worker writes its CPU profile (BENCH_CPU_PROF) as it exits

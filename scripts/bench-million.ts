@@ -39,9 +39,9 @@ await migrate(ctx.db);
 
 // 1. opscode_account, written 5,000 documents a request, a chunk of orgs at a time (this process never holds it all).
 let t = Date.now();
-const account = nano(stack.pouch.url);
-await account.db.create('opscode_account');
-const accountDb = account.use('opscode_account');
+const account = nano(stack.couch.url);
+await account.db.create(stack.couch.accountDb);
+const accountDb = account.use(stack.couch.accountDb);
 for (let i = 0; i < ACCOUNT_ORGS; i += 500) {
   const docs = Array.from({ length: Math.min(500, ACCOUNT_ORGS - i) }, (_, k) =>
     buildOrg({ name: `acct-${String(i + k).padStart(7, '0')}`, containers: Math.ceil(JOINS / 2), groups: Math.floor(JOINS / 2), noDatabase: true }).accountDocs,
@@ -49,7 +49,7 @@ for (let i = 0; i < ACCOUNT_ORGS; i += 500) {
   for (let j = 0; j < docs.length; j += 5000) await accountDb.bulk({ docs: docs.slice(j, j + 5000) });
 }
 const seededDocs = (await accountDb.info()).doc_count;
-console.log(`opscode_account: ${ACCOUNT_ORGS} orgs, ${ACCOUNT_ORGS * JOINS} AuthJoins (${seededDocs} documents) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+console.log(`${stack.couch.accountDb} (${stack.couch.version}): ${ACCOUNT_ORGS} orgs, ${ACCOUNT_ORGS * JOINS} AuthJoins (${seededDocs} documents) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
 
 const children: Record<string, ChildProcess> = {};
 for (let i = 1; i <= WORKERS; i++) children[`worker-${i}`] = spawnMover(config, 'workers/worker');
@@ -62,7 +62,8 @@ for (let i = 0; ; i++) {
   if (i > 120) throw new Error('api did not start');
   await sleep(500);
 }
-const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), 'pouchdb-server': stack.pouch.process.pid ?? 0 }));
+const [couchPid] = stack.couch.pids(); // the server's own process (none for a CouchDB that is not ours)
+const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), ...(couchPid ? { couchdb: couchPid } : {}) }));
 
 t = Date.now();
 const refresh = await fetch(`${api}/account/refresh`, { method: 'POST', headers, body: '{}' });
@@ -118,7 +119,7 @@ do {
 console.log(`prep: ${rows[0].n} of ${PREP_ORGS} orgs captured, ${pinned} pinned to CouchDB, in ${prepS.toFixed(1)} s; peak RSS (MiB): ${fmt(prepPeaks)}`);
 
 console.log(`\n| pass | size | time | peak RSS, mover processes (MiB) |\n|---|---|---|---|`);
-const mover = (p: Record<string, number>) => fmt(Object.fromEntries(Object.entries(p).filter(([n]) => n !== 'pouchdb-server')));
+const mover = (p: Record<string, number>) => fmt(Object.fromEntries(Object.entries(p).filter(([n]) => n !== 'couchdb')));
 console.log(`| account refresh | ${ACCOUNT_ORGS.toLocaleString('en')} orgs, ${(ACCOUNT_ORGS * JOINS).toLocaleString('en')} AuthJoins | ${refreshS.toFixed(1)} s | ${mover(refreshPeaks)} |`);
 console.log(`| prep (3 workers) | ${PREP_ORGS.toLocaleString('en')} orgs (${rows[0].n.toLocaleString('en')} captured, ${pinned.toLocaleString('en')} pinned) | ${prepS.toFixed(1)} s | ${mover(prepPeaks)} |`);
 console.log(JSON.stringify({ bench: 'million', account_orgs: ACCOUNT_ORGS, authz_joins: snap.authzJoins, refresh_s: refreshS, refresh_rss_mib: refreshPeaks, prep_orgs: PREP_ORGS, captured: rows[0].n, pinned, prep_s: prepS, prep_rss_mib: prepPeaks }));

@@ -3,7 +3,8 @@
 // so a run's speed is the orgs in flight at once over ~5 s. BENCH_ORGS (1200)
 // clean orgs through 3 worker processes and an api, as the Procfile starts
 // them with default settings, over a private redis-server and PostgreSQL and
-// a PouchDB Server; one run at concurrency BENCH_CONCURRENCY (150). Prints
+// a CouchDB (BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real,
+// Apache CouchDB); one run at concurrency BENCH_CONCURRENCY (150). Prints
 // the run's time against the ideal (orgs × drain wait / concurrency), each
 // org's dark time (its state row's start to end) p50/p99/max, the peak
 // Postgres connections and every process's peak RSS.
@@ -14,12 +15,12 @@ import { migrate } from '../src/db/migrate.js';
 import { getSettings } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate } from '../src/dev/estate.js';
-import { startPouchServer } from '../src/dev/pouch-server.js';
 import { startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
+import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
 import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
 
@@ -28,15 +29,17 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
 const WORKERS = 3;
 const T = 'phase_2_migration';
 
-const [redis, pg, pouch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startPouchServer()]);
+const kind = couchChoice();
+const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
+console.log(describeCouch(couch));
 // workerConcurrency is this script's own context's; the processes keep their default.
-const config = await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: pouch.url }, 'bench-pacing');
+const config = { ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-pacing')), ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}) };
 const ctx = createContext(config, createLogger('silent', 'bench-pacing'), { dbPoolSize: 4 });
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
 
 const t0 = Date.now();
-const orgs = await seedEstate(pouch.url, Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })), { parallel: 8 });
+const orgs = await seedEstate(couch.url, Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })), { parallel: 8, accountDb: couch.accountDb });
 await accountRefresh.process(ctx);
 const names = orgs.map((o) => o.name);
 await captureOrgs(ctx.db, T, names);
@@ -50,7 +53,8 @@ children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
-const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), bench: process.pid }));
+const [couchPid] = couch.pids(); // the server's own process (none for a CouchDB that is not ours)
+const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), bench: process.pid, ...(couchPid ? { couchdb: couchPid } : {}) }));
 const conns = sampleConnections(ctx.db);
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
@@ -68,16 +72,16 @@ const dark = rows.filter((r) => r.dark_s !== null).map((r) => Number(r.dark_s));
 const ideal = (N * drainWaitMs) / 1000 / CONCURRENCY;
 const stillDark = (await Promise.all(names.map((n) => ctx.darklaunchRedis.hget(`dl_org_${n}`, '503_mode')))).filter((v) => v === 'true').length;
 
-console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms`);
+console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`);
 console.log(`| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | orgs still dark | peak Postgres connections |`);
 console.log(`|---|---|---|---|---|---|---|---|---|`);
 console.log(
   `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | ${stillDark} | ${peakConnections} |`,
 );
 console.log(`peak RSS (MiB): ${Object.entries(peaks).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ')}`);
-console.log(JSON.stringify({ bench: 'pacing', orgs: N, completed, run_s: seconds, ideal_s: ideal, ratio: seconds / ideal, dark_p50_s: percentile(dark, 50), dark_p99_s: percentile(dark, 99), dark_max_s: Math.max(...dark), still_dark: stillDark, peak_connections: peakConnections, peak_rss_mib: peaks }));
+console.log(JSON.stringify({ bench: 'pacing', couchdb: couch.version, orgs: N, completed, run_s: seconds, ideal_s: ideal, ratio: seconds / ideal, dark_p50_s: percentile(dark, 50), dark_p99_s: percentile(dark, 99), dark_max_s: Math.max(...dark), still_dark: stillDark, peak_connections: peakConnections, peak_rss_mib: peaks }));
 
 for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);
-await Promise.all([redis.stop(), pg.stop(), pouch.stop()]);
+await Promise.all([redis.stop(), pg.stop(), couch.stop()]);
 process.exit(0);

@@ -24,9 +24,9 @@ const log = createLogger('silent', 'bench');
 const ctx = createContext(stack.config, log);
 await migrate(ctx.db);
 
-console.log(`seeding ${N} orgs into opscode_account ...`);
+console.log(`seeding ${N} orgs into ${stack.couch.accountDb} (${stack.couch.version}) ...`);
 let t0 = Date.now();
-const orgs = await seedEstate(stack.pouch.url, Array.from({ length: N }, (_, i) => ({ name: `prep-${String(i).padStart(7, '0')}`, containers: 0, groups: 0, noDatabase: true })));
+const orgs = await seedEstate(stack.couch.url, Array.from({ length: N }, (_, i) => ({ name: `prep-${String(i).padStart(7, '0')}`, containers: 0, groups: 0, noDatabase: true })), { accountDb: stack.couch.accountDb });
 await accountRefresh.process(ctx);
 console.log(`seeded and snapshotted in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 

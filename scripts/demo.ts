@@ -7,10 +7,15 @@
 // product is used: phases 1 to 4 through POST /phases/:n/start, each manual
 // step confirmed, with the CLI's live progress, then the final table.
 // `npm run demo -- --keep` leaves it all up and prints where to look.
+// `npm run demo -- --couchdb URL` runs the same on any CouchDB (real or not,
+// credentials in the URL) instead of the one in memory: it seeds its orgs
+// there (opscode_account and chef_<guid> databases), so it refuses a CouchDB
+// that already has an opscode_account, and deletes what it made at the end.
+// Credentials are never printed (http://admin:***@host:port).
 import { buildApp } from '../src/api/app.js';
 import type { Api } from '../src/cli/client.js';
 import { apiFromEnv } from '../src/cli/client.js';
-import { stdout, watchPhase } from '../src/cli/progress.js';
+import { watchPhase, type Out } from '../src/cli/progress.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { countObjects } from '../src/db/org-objects.js';
@@ -18,21 +23,75 @@ import { hex32, seedEstate, type OrgSpec } from '../src/dev/estate.js';
 import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { startFleet } from '../src/workers/fleet.js';
+import { couchFetch, dropEstate, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
 import { createStack, ensureServices } from './lib/stack.js';
 
 const ORGS = Number(process.env.DEMO_ORGS ?? 300);
 const KEEP = process.argv.includes('--keep');
 const T = 'phase_2_migration';
-const say = (s: string) => process.stdout.write(s + '\n');
+const ACCOUNT_DB = 'opscode_account';
+// Every line the demo prints goes through the mask: no password of a --couchdb URL is ever shown.
+const say = (s: string) => process.stdout.write(maskCredentials(s) + '\n');
+const stdout: Out = { tty: Boolean(process.stdout.isTTY), write: (s) => process.stdout.write(maskCredentials(s)) };
+/** How to write the URL: the one text printed unmasked (its password is a placeholder). */
+const URL_HINT = 'give one such as http://admin:PASSWORD@127.0.0.1:5984';
+const ADMIN_HINT = "put an admin's name and password in the URL: http://NAME:PASSWORD@host:port";
+/** One line and exit 1: what went wrong before the demo made anything (masked), then how to mend it; never a stack trace. */
+const refuse = (line: string, hint?: string): never => {
+  process.stderr.write(maskCredentials(line) + (hint ? `; ${hint}` : '') + '\n');
+  process.exit(1);
+};
+process.on('uncaughtException', (err) => refuse(`demo failed: ${err.message}`));
+process.on('unhandledRejection', (err) => refuse(`demo failed: ${err instanceof Error ? err.message : String(err)}`));
 const started = Date.now();
 
-const services = await ensureServices(say);
-say(`mover demo: ${ORGS} generated orgs in a CouchDB-protocol server in memory`);
-const stack = await createStack('demo', 12);
-const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'demo');
-const apiCtx = createContext(stack.config, log);
-await migrate(apiCtx.db);
+/** The value of --couchdb URL or --couchdb=URL, if given. */
+function couchdbArg(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--couchdb' || a.startsWith('--couchdb='));
+  if (i < 0) return undefined;
+  const value = argv[i].startsWith('--couchdb=') ? argv[i].slice('--couchdb='.length) : argv[i + 1];
+  if (!value || value.startsWith('--')) refuse('--couchdb needs a URL', URL_HINT);
+  return value;
+}
 
+/** Why the demo will not use the CouchDB at `url`, in one line, and how to mend it; undefined when it may. */
+async function unusable(url: string): Promise<[string, string?] | undefined> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [`--couchdb: "${url}" is not a URL`, URL_HINT];
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol)) return [`--couchdb: "${url}" is not an http(s) URL`, URL_HINT];
+  const shown = maskCredentials(url);
+  const why = (err: unknown) => {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    return e.cause?.code ?? e.cause?.message ?? e.message;
+  };
+  let session: { userCtx?: { roles?: string[] } };
+  try {
+    const res = await couchFetch(url, '/_session', { signal: AbortSignal.timeout(5000) });
+    if (res.status === 401 || res.status === 403) return [`the CouchDB at ${shown} refused these credentials (HTTP ${res.status}: ${(await res.text()).trim().slice(0, 120)})`, ADMIN_HINT];
+    if (!res.ok) return [`the server at ${shown} answered GET /_session with HTTP ${res.status}: is it a CouchDB?`];
+    session = (await res.json()) as typeof session;
+  } catch (err) {
+    return [`cannot reach a CouchDB at ${shown}: ${why(err)}`];
+  }
+  if (!session.userCtx?.roles?.includes('_admin')) return [`the demo creates databases, which takes a CouchDB admin, and ${shown} is not signed in as one`, ADMIN_HINT];
+  const account = await couchFetch(url, `/${ACCOUNT_DB}`, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch((err) => err as Error);
+  if (account instanceof Error) return [`cannot reach a CouchDB at ${shown}: ${why(account)}`];
+  if (account.status === 200) {
+    return [
+      `the CouchDB at ${shown} already has an ${ACCOUNT_DB} database: the demo seeds generated orgs and never mixes them into an estate`,
+      'point --couchdb at an empty CouchDB (e.g. one started with ../shared/couchdb/start-couchdb.sh /tmp/demo-couch 15984)',
+    ];
+  }
+  if (account.status !== 404) return [`the CouchDB at ${shown} answered HEAD /${ACCOUNT_DB} with HTTP ${account.status}`];
+  return undefined;
+}
+
+const couchUrl = couchdbArg(process.argv.slice(2))?.trim().replace(/\/+$/, '');
+// The org guids are chosen here, so the databases the demo makes are known even if seeding stops half-way.
 const specs: OrgSpec[] = Array.from({ length: ORGS - 4 }, (_, i) => ({ name: `demo-org-${String(i).padStart(4, '0')}`, otherDocs: 3 }));
 specs.push({ name: 'demo-precreated', precreated: true });
 specs.push({ name: 'demo-missing-authz', missingAuthz: 5 });
@@ -44,8 +103,66 @@ specs.push({
     { _id: hex32(), 'couchrest-type': TYPES.group, groupname: 'admins' },
   ],
 });
-await seedEstate(stack.pouch.url, specs);
-say(`seeded ${specs.length} orgs into ${stack.pouch.url}`);
+for (const spec of specs) spec.guid = hex32();
+
+let given: BenchCouch | undefined;
+/** Whether this run made opscode_account in the --couchdb CouchDB (then it and the orgs' databases are the demo's to delete). */
+let madeAccountDb = false;
+if (couchUrl !== undefined) {
+  const why = await unusable(couchUrl);
+  if (why) refuse(...why);
+  const version = await welcomeOf(couchUrl).catch((err) => refuse(`the server at ${couchUrl} does not answer as a CouchDB: ${(err as Error).message}`));
+  given = {
+    kind: 'given',
+    url: couchUrl,
+    version,
+    accountDb: ACCOUNT_DB,
+    pids: () => [],
+    async stop() {
+      if (!madeAccountDb) return;
+      madeAccountDb = false;
+      const n = await dropEstate(couchUrl, ACCOUNT_DB, specs.filter((s) => !s.noDatabase).map((s) => s.guid!));
+      say(`deleted the demo's ${n} databases from ${couchUrl}`);
+    },
+  };
+}
+
+const services = await ensureServices(say);
+const stack = await createStack('demo', 12, {}, { couch: given ?? 'pouchdb' });
+say(
+  given
+    ? `mover demo: ${ORGS} generated orgs in ${stack.couch.version} at ${stack.couch.url}`
+    : `mover demo: ${ORGS} generated orgs in a CouchDB-protocol server in memory (${stack.couch.version})`,
+);
+// Interrupted before the end: what the demo made in someone's CouchDB goes with it.
+const interrupted = async () => {
+  say('\ninterrupted: removing what the demo made');
+  await stack.dropAll().catch((err) => say(`  could not remove all of it: ${(err as Error).message}`));
+  await services.stop();
+  process.exit(130);
+};
+process.once('SIGINT', interrupted);
+const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'demo');
+const apiCtx = createContext(stack.config, log);
+await migrate(apiCtx.db);
+
+try {
+  if (given) {
+    const created = await couchFetch(given.url, `/${ACCOUNT_DB}`, { method: 'PUT' });
+    // Someone made it since the check: it is theirs, never the demo's to seed or delete.
+    if (created.status === 412) throw new Error(`it has an ${ACCOUNT_DB} database now; point --couchdb at an empty CouchDB`);
+    if (!created.ok) throw new Error(`creating ${ACCOUNT_DB} answered HTTP ${created.status} ${(await created.text()).trim()}`);
+    madeAccountDb = true;
+  }
+  await seedEstate(stack.couch.url, specs, { accountDb: stack.couch.accountDb });
+} catch (err) {
+  say(`seeding ${stack.couch.url} failed: ${(err as Error).message}`);
+  await closeContext(apiCtx);
+  await stack.dropAll();
+  await services.stop();
+  process.exit(1);
+}
+say(`seeded ${specs.length} orgs into ${stack.couch.url}`);
 
 const app = await buildApp(apiCtx);
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -113,7 +230,8 @@ say(exitCode === 0 ? '\ndemo ok: the four phases completed; every org is migrate
 
 if (KEEP) {
   const env = `MOVER_API_URL=${address} MOVER_API_TOKEN=${stack.config.apiToken}`;
-  say(`\nthe stack stays up (Ctrl-C to remove it):
+  process.off('SIGINT', interrupted);
+  say(`\nthe stack stays up (Ctrl-C to remove it${given ? `, with the demo's databases in ${given.url}` : ''}):
   API            ${address}
   sign in        ${address}/login   (token: ${stack.config.apiToken})
   runbook page   ${address}/runbook
@@ -124,6 +242,7 @@ if (KEEP) {
                  ${env} npx mover run status`);
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
 }
+process.off('SIGINT', interrupted);
 await Promise.all(workers.map((w) => w.close(5000)));
 await app.close();
 await closeContext(apiCtx);

@@ -1,18 +1,20 @@
 // Brings up an isolated mover stack on this machine for the demo and the
-// benchmarks: a PouchDB Server (CouchDB protocol), a fresh Postgres database,
+// benchmarks: a CouchDB (PouchDB Server in memory, or with BENCH_COUCH=real
+// Apache CouchDB itself: scripts/lib/couch.ts), a fresh Postgres database,
 // a Redis database index and queue prefix of its own. The demo also starts
 // throwaway Redis and PostgreSQL servers where none is reachable.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../../src/config.js';
-import { startPouchServer, type PouchServer } from '../../src/dev/pouch-server.js';
 import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
 import { startPrivatePostgres, startPrivateRedis } from '../../src/dev/private-stores.js';
+import { couchChoice, startCouch, type BenchCouch, type CouchKind } from './couch.js';
 
 export interface Stack {
   config: Config;
-  pouch: PouchServer;
+  /** The CouchDB: its url (credentials in it where needed), version, account database, processes; stopped by dropAll. */
+  couch: BenchCouch;
   dropAll(): Promise<void>;
 }
 
@@ -79,7 +81,15 @@ export async function checkServicesOrExit(): Promise<void> {
   }
 }
 
-export async function createStack(name: string, redisDb: number, overrides: Partial<Config> = {}): Promise<Stack> {
+/**
+ * `couch`: which CouchDB to start (BENCH_COUCH's choice unless given), or one
+ * already there (the demo's --couchdb), which dropAll then stops as it says.
+ */
+export async function createStack(name: string, redisDb: number, overrides: Partial<Config> = {}, opts: { couch?: CouchKind | BenchCouch } = {}): Promise<Stack> {
+  // Chosen before anything is made: a BENCH_COUCH it does not know exits here, leaving nothing behind.
+  const want = opts.couch ?? couchChoice();
+  // The CouchDB first: it is what fails to start, if anything does, before a database or a Redis index is touched.
+  const couch = typeof want === 'string' ? await startCouch(want) : want;
   const suffix = randomBytes(3).toString('hex');
   const dbName = `mover_${name}_${suffix}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN });
@@ -90,12 +100,12 @@ export async function createStack(name: string, redisDb: number, overrides: Part
   await r.flushdb();
   await seedDarklaunchDefaults(r);
   await r.quit();
-  const pouch = await startPouchServer();
   const config: Config = {
     databaseUrl: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`),
     redisUrl: `${REDIS}/${redisDb}`,
     darklaunchRedisUrl: `${REDIS}/${redisDb}`,
-    couchdbUrl: pouch.url,
+    couchdbUrl: couch.url,
+    ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}),
     apiToken: randomBytes(12).toString('hex'),
     port: 0,
     logLevel: process.env.LOG_LEVEL ?? 'silent',
@@ -108,9 +118,9 @@ export async function createStack(name: string, redisDb: number, overrides: Part
   };
   return {
     config,
-    pouch,
+    couch,
     async dropAll() {
-      await pouch.stop();
+      await couch.stop();
       const a = new pg.Client({ connectionString: PG_ADMIN });
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
