@@ -23,7 +23,8 @@ import { hex32, seedEstate, type OrgSpec } from '../src/dev/estate.js';
 import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { startFleet } from '../src/workers/fleet.js';
-import { couchFetch, dropEstate, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
+import { couchFetch, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
+import { dropEstate } from '../src/dev/estate.js';
 import { createStack, ensureServices } from './lib/stack.js';
 
 const ORGS = Number(process.env.DEMO_ORGS ?? 300);

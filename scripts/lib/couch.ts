@@ -6,10 +6,9 @@
 // fetch (which refuses credentials in the URL) and URLs masked for printing.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import nano from 'nano';
 import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
+import { dropEstate } from '../../src/dev/estate.js';
 import { startPouchServer } from '../../src/dev/pouch-server.js';
-import { TYPES } from '../../src/stores/couch-docs.js';
 
 export const BENCH_COUCH_VALUES = ['pouchdb', 'real'] as const;
 export type CouchKind = (typeof BENCH_COUCH_VALUES)[number];
@@ -105,33 +104,6 @@ function processTree(pid: number): number[] {
   } catch {
     return [pid]; // pgrep exits 1 when there are no children
   }
-}
-
-/**
- * Deletes an estate: the chef_<guid> database of every org in `accountDb`
- * (or of the given guids), then `accountDb` itself. Missing ones are fine.
- */
-export async function dropEstate(url: string, accountDb: string, guids?: string[]): Promise<number> {
-  const server = nano(url);
-  let orgGuids = guids;
-  if (!orgGuids) {
-    orgGuids = [];
-    const db = server.use<Record<string, unknown>>(accountDb);
-    const list = await db.list({ include_docs: true }).catch((e) => (e.statusCode === 404 ? { rows: [] } : Promise.reject(e)));
-    for (const r of list.rows as { doc?: Record<string, unknown> }[]) if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.push(r.doc.guid);
-  }
-  let dropped = 0;
-  const gone = (e: { statusCode?: number }) => {
-    if (e.statusCode !== 404) throw e;
-  };
-  const queue = orgGuids.map((g) => `chef_${g}`);
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let name = queue.shift(); name; name = queue.shift()) await server.db.destroy(name).then(() => dropped++, gone);
-    }),
-  );
-  await server.db.destroy(accountDb).then(() => dropped++, gone);
-  return dropped;
 }
 
 /** Starts (or connects to) the CouchDB chosen: PouchDB Server in memory, or a real CouchDB. */

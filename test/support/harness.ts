@@ -12,9 +12,7 @@ import type { Config } from '../../src/config.js';
 import { closeContext, createContext, type Context } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
 import { setSetting } from '../../src/db/settings.js';
-import { seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
-import { TYPES } from '../../src/stores/couch-docs.js';
-import nano from 'nano';
+import { dropEstate, seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
 import { startPouchServer } from '../../src/dev/pouch-server.js';
 import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
 import { createLogger } from '../../src/log.js';
@@ -112,19 +110,7 @@ async function startTestCouch(kind: CouchKind, suffix: string): Promise<TestCouc
   const real = await startRealCouch();
   if (real.node) return { kind, url: real.url, accountDb: 'opscode_account', node: real.node, stop: () => real.stop() };
   const accountDb = `mover_t_${suffix}_account`;
-  return { kind, url: real.url, accountDb, stop: () => dropEstate(real.url, accountDb) };
-}
-
-/** A shared CouchDB: the org databases named in this harness's account database, then the account database. */
-async function dropEstate(url: string, accountDb: string): Promise<void> {
-  const server = nano(url);
-  const orgs = await server.use<Record<string, unknown>>(accountDb).list({ include_docs: true });
-  const guids = orgs.rows.map((r) => r.doc).filter((d) => d?.json_class === TYPES.organization).map((d) => String(d!.guid));
-  const gone = (e: { statusCode?: number }) => {
-    if (e.statusCode !== 404) throw e;
-  };
-  for (const guid of guids) await server.db.destroy(`chef_${guid}`).catch(gone);
-  await server.db.destroy(accountDb).catch(gone);
+  return { kind, url: real.url, accountDb, stop: async () => void (await dropEstate(real.url, accountDb)) };
 }
 
 export async function createHarness(name: string, overrides: Partial<Config> = {}, opts: HarnessOptions = {}): Promise<Harness> {
