@@ -58,6 +58,25 @@ export class Darklaunch {
     });
   }
 
+  /**
+   * Commands in one pipelined round trip, ridden through; each reply as
+   * [error, value]. An error reply fails it all, except WRONGTYPE where
+   * `wrongTypeOk` (a key that is not a hash: the caller names it). Store
+   * failures past the grace are InfrastructureErrors.
+   */
+  private async pipelined(what: string, commands: (string | Record<string, string>)[][], wrongTypeOk = false): Promise<[Error | null, unknown][]> {
+    try {
+      return await this.ride(what, async () => {
+        const replies = await this.redis.pipeline(commands as string[][]).exec();
+        const failed = (replies ?? []).find(([e]) => e && !(wrongTypeOk && isWrongType(e)));
+        if (!replies || failed) throw failed?.[0] ?? new Error('no reply');
+        return replies;
+      });
+    } catch (err) {
+      throw new InfrastructureError(`darklaunch ${what}: ${(err as Error).message}`, 'darklaunch', { cause: err });
+    }
+  }
+
   private async write(key: string, fields: Record<string, string>, context: Record<string, unknown> = {}): Promise<void> {
     if (this.dryRun) {
       this.log.info({ ...context, key, fields, dry_run: true }, 'darklaunch write skipped (dry run)');
@@ -100,17 +119,7 @@ export class Darklaunch {
       this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
       return;
     }
-    try {
-      await this.ride('pin orgs', async () => {
-        const pipeline = this.redis.pipeline();
-        for (const org of orgs) pipeline.hset(orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' });
-        const results = await pipeline.exec();
-        const failed = (results ?? []).find(([e]) => e);
-        if (!results || failed) throw failed?.[0] ?? new Error('no reply');
-      });
-    } catch (err) {
-      throw new InfrastructureError(`darklaunch pin: ${(err as Error).message}`, 'darklaunch', { cause: err });
-    }
+    await this.pipelined('pin orgs', orgs.map((org) => ['hset', orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' }]));
   }
 
   setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
@@ -165,23 +174,15 @@ export class Darklaunch {
 
   /** HGETALL of each key in one pipeline; a key of another type is named with its type. */
   private async readHashes(what: string, keys: string[]): Promise<Record<string, string>[]> {
-    let results: [Error | null, unknown][];
-    try {
-      results = await this.ride(what, async () => {
-        const r = await this.redis.pipeline(keys.map((k) => ['hgetall', k])).exec();
-        const failed = (r ?? []).find(([e]) => e && !isWrongType(e));
-        if (!r || failed) throw failed?.[0] ?? new Error('no reply');
-        return r;
-      });
-    } catch (err) {
-      throw new InfrastructureError(`darklaunch ${what}: ${(err as Error).message}`, 'darklaunch', { cause: err });
-    }
-    const wrong = results.findIndex(([e]) => e);
-    if (wrong >= 0) {
-      const key = keys[wrong];
-      throw new DarklaunchKeyTypeError({ key, type: await this.ride(`type of ${key}`, () => this.redis.type(key)) });
-    }
-    return results.map(([, h]) => h as Record<string, string>);
+    const replies = await this.pipelined(what, keys.map((k) => ['hgetall', k]), true);
+    const wrong = replies.findIndex(([e]) => e);
+    if (wrong >= 0) throw new DarklaunchKeyTypeError({ key: keys[wrong], type: await this.typeOf(keys[wrong]) });
+    return replies.map(([, h]) => h as Record<string, string>);
+  }
+
+  private async typeOf(key: string): Promise<string> {
+    const [[, type]] = await this.pipelined(`type of ${key}`, [['type', key]]);
+    return String(type);
   }
 
   /** One hash as stored ({} when the key does not exist); DarklaunchKeyTypeError if it is not a hash. */
@@ -195,23 +196,13 @@ export class Darklaunch {
    */
   async orgHashes(orgs: string[]): Promise<({ hash: Record<string, string> } | { type: string })[]> {
     if (!orgs.length) return [];
-    const results = await this.ride('read org flags', async () => {
-      const r = await this.redis.pipeline(orgs.map((o) => ['hgetall', orgKey(o)])).exec();
-      const failed = (r ?? []).find(([e]) => e && !isWrongType(e));
-      if (!r || failed) throw failed?.[0] ?? new Error('no reply');
-      return r;
-    });
-    return Promise.all(results.map(async ([e, h], i) => (e ? { type: await this.ride('read key type', () => this.redis.type(orgKey(orgs[i]))) } : { hash: h as Record<string, string> })));
+    const replies = await this.pipelined('read org flags', orgs.map((o) => ['hgetall', orgKey(o)]), true);
+    return Promise.all(replies.map(async ([e, h], i) => (e ? { type: await this.typeOf(orgKey(orgs[i])) } : { hash: h as Record<string, string> })));
   }
 
   /** The keys of these that exist and are not hashes, with their types (one pipelined round trip). */
   async keysNotHashes(keys: string[]): Promise<KeyTypeProblem[]> {
-    const types = await this.ride('read key types', async () => {
-      const r = await this.redis.pipeline(keys.map((k) => ['type', k])).exec();
-      const failed = (r ?? []).find(([e]) => e);
-      if (!r || failed) throw failed?.[0] ?? new Error('no reply');
-      return r.map(([, t]) => String(t));
-    });
+    const types = (await this.pipelined('read key types', keys.map((k) => ['type', k]))).map(([, t]) => String(t));
     return keys.map((key, i) => ({ key, type: types[i] })).filter((p) => p.type !== 'hash' && p.type !== 'none');
   }
 
