@@ -6,8 +6,10 @@
 // a CouchDB (BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real,
 // Apache CouchDB); one run at concurrency BENCH_CONCURRENCY (150). Prints
 // the run's time against the ideal (orgs × drain wait / concurrency), each
-// org's dark time (its state row's start to end) p50/p99/max, the peak
-// Postgres connections and every process's peak RSS.
+// org's dark time (org_progress.dark_ms: from the write that set 503_mode to
+// the one that cleared it) p50/p99/max, each org's start→end (its state row)
+// p99, the org starts per second, what run status says of saturation, the
+// peak Postgres connections and every process's peak RSS.
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
@@ -19,7 +21,7 @@ import { startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stor
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
-import { startRun } from '../src/runs/manager.js';
+import { runStatus, startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
 import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
@@ -64,22 +66,54 @@ const peaks = rss.stop();
 const peakConnections = await conns.stop();
 
 const { rows } = await ctx.db.query(
-  `SELECT state, extract(epoch FROM migration_end - migration_start) AS dark_s FROM org_migration_state WHERE migration_type = $1 AND org_name = ANY($2)`,
+  `SELECT s.state, extract(epoch FROM s.migration_end - s.migration_start)::float8 AS span_s, p.dark_ms,
+          extract(epoch FROM s.migration_start AT TIME ZONE 'utc')::float8 AS start_s
+   FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE s.migration_type = $1 AND s.org_name = ANY($2)`,
   [T, names],
 );
 const completed = rows.filter((r) => r.state === 'completed').length;
-const dark = rows.filter((r) => r.dark_s !== null).map((r) => Number(r.dark_s));
+// Dark: from the write that set 503_mode to the one that cleared it (org_progress.dark_ms); start→end: the state row's claim to completion.
+const dark = rows.filter((r) => r.dark_ms !== null).map((r) => Number(r.dark_ms) / 1000);
+const span = rows.filter((r) => r.span_s !== null).map((r) => Number(r.span_s));
 const ideal = (N * drainWaitMs) / 1000 / CONCURRENCY;
 const stillDark = (await Promise.all(names.map((n) => ctx.darklaunchRedis.hget(`dl_org_${n}`, '503_mode')))).filter((v) => v === 'true').length;
+// Org starts (claims) per second of the run, from migration_start.
+const first = Math.min(...rows.map((r) => Number(r.start_s)));
+const perSecond: number[] = [];
+for (const r of rows) perSecond[Math.floor(Number(r.start_s) - first)] = (perSecond[Math.floor(Number(r.start_s) - first)] ?? 0) + 1;
+const starts = Array.from(perSecond, (n) => n ?? 0);
+const status = await runStatus(ctx, T);
 
 console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`);
-console.log(`| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | orgs still dark | peak Postgres connections |`);
-console.log(`|---|---|---|---|---|---|---|---|---|`);
+console.log(`| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | start→end p99 | orgs still dark | peak Postgres connections |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|`);
 console.log(
-  `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | ${stillDark} | ${peakConnections} |`,
+  `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | **${percentile(span, 99).toFixed(2)} s** | ${stillDark} | ${peakConnections} |`,
 );
+console.log(`org starts per second: ${starts.join(' ')}`);
+console.log(`run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`);
 console.log(`peak RSS (MiB): ${Object.entries(peaks).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ')}`);
-console.log(JSON.stringify({ bench: 'pacing', couchdb: couch.version, orgs: N, completed, run_s: seconds, ideal_s: ideal, ratio: seconds / ideal, dark_p50_s: percentile(dark, 50), dark_p99_s: percentile(dark, 99), dark_max_s: Math.max(...dark), still_dark: stillDark, peak_connections: peakConnections, peak_rss_mib: peaks }));
+console.log(
+  JSON.stringify({
+    bench: 'pacing',
+    couchdb: couch.version,
+    orgs: N,
+    concurrency: CONCURRENCY,
+    completed,
+    run_s: seconds,
+    ideal_s: ideal,
+    ratio: seconds / ideal,
+    dark_p50_s: percentile(dark, 50),
+    dark_p99_s: percentile(dark, 99),
+    dark_max_s: Math.max(...dark),
+    start_end_p99_s: percentile(span, 99),
+    starts_per_s: starts,
+    saturated: status.dark?.saturated ?? null,
+    still_dark: stillDark,
+    peak_connections: peakConnections,
+    peak_rss_mib: peaks,
+  }),
+);
 
 for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);

@@ -206,6 +206,12 @@ export class Darklaunch {
     return keys.map((key, i) => ({ key, type: types[i] })).filter((p) => p.type !== 'hash' && p.type !== 'none');
   }
 
+  /** Whether the org's own 503_mode is up now. */
+  async orgDown(org: string): Promise<boolean> {
+    const [[, value]] = await this.pipelined(`read 503_mode of ${org}`, [['hget', orgKey(org), '503_mode']], true);
+    return takesDown(value as string | null);
+  }
+
   /** Which of these orgs have their own 503_mode up right now (one pipelined round trip). */
   async orgsDown(orgs: string[]): Promise<string[]> {
     if (!orgs.length) return [];

@@ -24,9 +24,20 @@ const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 3
 
 export const orgDuration = new client.Histogram({
   name: 'mover_org_duration_seconds',
-  help: 'Time from claiming an org to completing or failing it (the org is dark for most of it).',
+  help: 'Time from claiming an org to completing or failing it (its copy, then its dark part).',
   labelNames: ['migration_type', 'outcome'],
   buckets: DURATION_BUCKETS,
+  registers: [registry],
+});
+
+// Around the default 5 s drain wait, where the dark times of a healthy fleet fall.
+const DARK_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 5.1, 5.25, 5.5, 6, 7, 8, 10, 15, 30, 60, 120, 300];
+
+export const orgDarkSeconds = new client.Histogram({
+  name: 'mover_org_dark_seconds',
+  help: 'How long an org was dark (503): from the write that set 503_mode to the one that cleared it (the switch, or the restore of a failed org).',
+  labelNames: ['migration_type', 'outcome'],
+  buckets: DARK_BUCKETS,
   registers: [registry],
 });
 

@@ -15,11 +15,23 @@ export function createQueues(connection: Redis | Cluster, prefix: string, log: L
 }
 
 /**
- * Pacing (legacy sleep_time) as the queue's global rate limit: at most
- * `concurrency` org starts per sleep-time window, which is what the legacy
- * manager's N workers each sleeping sleep_time per org gave. 0 removes it.
+ * Pacing as the queue's global rate limit: at most `concurrency` org starts
+ * per window, the window being the sleep time (legacy sleep_time: what the
+ * legacy manager's N workers each sleeping sleep_time per org gave) or the
+ * drain wait, whichever is longer. An org holds its slot for at least the
+ * drain wait, so starts faster than that only come in waves: every slot
+ * filled at once, the orgs dark at once, their work on the same cores at
+ * once, their slots freed at once. The same rate is kept in windows a tenth as
+ * long (at least one start each), so starts come evenly instead. Neither set:
+ * no limit.
  */
-export async function applyPacing(queue: Queue, concurrency: number, sleepTimeMs: number): Promise<void> {
-  if (sleepTimeMs > 0) await queue.setGlobalRateLimit(Math.max(1, concurrency), sleepTimeMs);
-  else await queue.removeGlobalRateLimit();
+export async function applyPacing(queue: Queue, concurrency: number, sleepTimeMs: number, drainWaitMs = 0): Promise<void> {
+  const windowMs = Math.max(sleepTimeMs, drainWaitMs);
+  if (windowMs <= 0) {
+    await queue.removeGlobalRateLimit();
+    return;
+  }
+  const n = Math.max(1, concurrency);
+  const perSlice = Math.ceil(n / 10);
+  await queue.setGlobalRateLimit(perSlice, Math.max(1, Math.round((windowMs * perSlice) / n)));
 }

@@ -114,8 +114,11 @@ describe('capture and settings', () => {
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true })).status).toBe(200);
     expect((await h.api('GET', '/settings')).body).toMatchObject({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false, failureBreaker: { share: 0.2, window: 50 } });
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drainWaitMs).toBe(5000);
-    // The pacing lives in the queue's meta as BullMQ's global rate limit.
+    // The pacing lives in the queue's meta as BullMQ's global rate limit: `concurrency` (1 here)
+    // starts per window of the sleep time or the drain wait, whichever is longer (src/queues.ts).
     const meta = `${h.config.queuePrefix}:phase_2_migration:meta`;
+    expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '5000']);
+    await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true });
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '250']);
     await h.api('PUT', '/settings/sleep-time', { ms: 0 });
     await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });

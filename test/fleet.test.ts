@@ -103,9 +103,10 @@ describe('fleet', () => {
     // When each org's job was taken from the queue (the limiter counts takes, not claims).
     const jobs = await Promise.all(orgs.map((o) => h.ctx.queues[T].getJob(orgJobId(runId, o.guid))));
     const taken = jobs.map((j) => j!.processedOn!).sort((a, b) => a - b);
-    // The limiter's promise: at most 2 takes per window of 400 ms, each window
-    // opening at its first take. Takes i and i + 4 are two windows apart at
-    // least, so 400 ms apart at least, however the machine is loaded; 10 ms
+    // The limiter's promise: at most 2 takes per 400 ms, spread as 1 per window
+    // of 200 ms (src/queues.ts), each window opening at its first take. Takes i
+    // and i + 4 are three windows apart at least, so more than 400 ms apart,
+    // however the machine is loaded; 10 ms
     // covers the limiter's key expiring by Redis' clock while the takes carry the
     // worker's (rounded to the millisecond).
     for (let i = 4; i < taken.length; i++) expect(taken[i] - taken[i - 4]).toBeGreaterThanOrEqual(390);

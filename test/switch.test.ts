@@ -81,6 +81,37 @@ describeEachCouch('switch', (couch) => {
     for (const o of orgs) expect(await flags(o)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
   });
 
+  it('copies an org while it is still up, then keeps it dark for the drain wait and its catch-up; each org\'s dark time and the run\'s are recorded', async () => {
+    const orgs = await readyOrgs(4);
+    await setDrainWait(400);
+    // Workers read settings through a 1 s cache.
+    await sleep(1100);
+    const darkAtCopy: string[] = [];
+    afterCopyRead.hook = async (ref) => {
+      if (orgs.some((o) => o.name === ref.orgName)) darkAtCopy.push(String(await h.ctx.darklaunchRedis.hget(`dl_org_${ref.orgName}`, '503_mode')));
+    };
+    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
+    const status = await waitForRunEnd(h);
+    afterCopyRead.hook = undefined;
+    await setDrainWait(0);
+    // Each org was read once, never dark at the time.
+    expect(darkAtCopy).toHaveLength(4);
+    expect(darkAtCopy.filter((v) => v === 'true')).toEqual([]);
+    for (const o of orgs) {
+      const st = (await h.api('GET', `/orgs/${o.name}`)).body.states[T];
+      expect(st.state, o.name).toBe('completed');
+      // Dark from the 503 write to the switch: the drain wait, then one _changes read and the checkpoint.
+      expect(st.dark_ms, o.name).toBeGreaterThanOrEqual(400);
+      expect(st.dark_ms, o.name).toBeLessThan(400 + 1500);
+      expect(await flags(o)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    }
+    expect(status.dark).toMatchObject({ orgs: 4, saturated: false });
+    expect(status.dark.p50_ms).toBeGreaterThanOrEqual(400);
+    expect(status.dark.max_ms).toBe(Math.max(...(await Promise.all(orgs.map(async (o) => (await h.api('GET', `/orgs/${o.name}`)).body.states[T].dark_ms)))));
+    const metrics = (await h.api('GET', '/metrics')).text;
+    expect(metrics).toContain('mover_org_dark_seconds_bucket');
+  });
+
   // The issue's test: writes go on for a while after 503 went up. This org
   // holds 3,000 other documents, so a copy reads for a few hundred ms and
   // writes land during it. Whichever way it goes, nothing is lost.
@@ -138,7 +169,9 @@ describeEachCouch('switch', (couch) => {
     expect(seen.copies).toBe(3);
     expect(status).toMatchObject({ objects_failed: 1, fatal_stop: false });
     const s = (await h.api('GET', `/orgs/${org.name}`)).body.states[T];
-    expect(s).toMatchObject({ state: 'failed', fail_location: 'check_writes', fail_detail: expect.stringMatching(/still being written in CouchDB after 3 copies/) });
+    expect(s).toMatchObject({ state: 'failed', fail_location: 'check_writes', fail_detail: expect.stringMatching(/still being written in CouchDB after 3 reads of the org/) });
+    // Dark from the 503 write until the restore brought it up again.
+    expect(s.dark_ms).toBeGreaterThan(0);
     expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
     expect(await flags(org)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
   });

@@ -35,7 +35,14 @@ export function runLine(status: any, rate: number | null, tty: boolean): string 
   const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
   const eta = rate && rate > 0 ? duration((total - done) / rate) : '?';
   const breaker = status.breaker && status.breaker.state !== 'closed' ? `  BREAKER ${status.breaker.state.toUpperCase()}: ${status.breaker.reason}` : '';
-  return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}  ${status.state}${breaker}`;
+  return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}${darkTimes(status.dark)}  ${status.state}${breaker}`;
+}
+
+/** The run's dark times, p50/p99/max, and SATURATED when orgs stay dark well past the drain wait. */
+function darkTimes(d: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; past_drain_p99_ms: number | null; saturated: boolean } | undefined): string {
+  if (!d?.orgs) return '';
+  const s = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
+  return ` (dark time p50 ${s(d.p50_ms)} p99 ${s(d.p99_ms)} max ${s(d.max_ms)})${d.saturated ? `  SATURATED: orgs dark ${s(d.past_drain_p99_ms)} past the drain wait at p99` : ''}`;
 }
 
 /** Follows a run until it ends; returns its last status. */

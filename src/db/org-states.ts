@@ -5,7 +5,7 @@ import type { Db, DbClient } from '../stores/postgres.js';
 import type { OrgState } from './state-tracker.js';
 
 type Q = Db | DbClient;
-export const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues`;
+export const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues, p.dark_ms`;
 export const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 
 export interface OrgStateRow {
@@ -21,6 +21,17 @@ export interface OrgStateRow {
   current_step: string | null;
   /** Times the org went back to ready in its run (the claim's generation: a delivery holding an older one no longer owns the org). */
   requeues: number;
+  /** How long it was dark (503) when it last finished, in ms (null: never dark, or not measured). */
+  dark_ms: number | null;
+}
+
+/** When the org's claim started it (migration_start, stored as UTC), in ms since the epoch; null if it never started. */
+export async function startedAtMs(q: Q, type: string, orgId: string): Promise<number | null> {
+  const { rows } = await q.query(
+    `SELECT (extract(epoch FROM migration_start AT TIME ZONE 'utc') * 1000)::float8 AS ms FROM org_migration_state WHERE migration_type = $1 AND org_id = $2`,
+    [type, orgId],
+  );
+  return rows[0]?.ms ?? null;
 }
 
 /** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */

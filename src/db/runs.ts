@@ -25,6 +25,9 @@ export interface RunRow {
   /** Its starter is still queueing its jobs, page by page (migrations/010): it cannot end yet. */
   enqueueing: boolean;
   enqueue_beat: Date | null;
+  /** Its finished orgs' dark times, in 100 ms buckets (migrations/013_dark_time.sql), and the longest. */
+  dark_hist: number[];
+  dark_max_ms: number | null;
   started_at: Date;
   finished_at: Date | null;
 }

@@ -136,7 +136,7 @@ export async function setStep(q: Q, type: string, orgId: string, runId: string, 
  * org lease's owner token, only for the lease's holder, and it gives the
  * lease up too.
  */
-export async function completeOrg(q: Q, type: string, orgId: string, runId: string, leaseOwner: string | null = null): Promise<{ runMayBeDone: boolean } | null> {
+export async function completeOrg(q: Q, type: string, orgId: string, runId: string, leaseOwner: string | null = null, darkMs: number | null = null): Promise<{ runMayBeDone: boolean } | null> {
   const { rows } = await q.query({
     name: 'complete-org',
     text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND ($4::text IS NULL OR lease_owner = $4)),
@@ -144,12 +144,13 @@ export async function completeOrg(q: Q, type: string, orgId: string, runId: stri
          UPDATE org_migration_state SET state = 'completed', migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
        progress AS (
-         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = 'completed', updated_at = now(),
+         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = 'completed', updated_at = now(), dark_ms = $5,
            lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
-     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1 FROM progress WHERE r.id = progress.run_id
+     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, dark_hist = mover.dark_hist_add(r.dark_hist, $5::int), dark_max_ms = GREATEST(r.dark_max_ms, $5::int)
+     FROM progress WHERE r.id = progress.run_id
      RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
-    values: [type, orgId, runId, leaseOwner],
+    values: [type, orgId, runId, leaseOwner, darkMs],
   });
   return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
 }
@@ -160,20 +161,22 @@ export type FailKind = 'data' | 'infrastructure';
  * started → failed with the step that failed, for the run that started it,
  * counted in the run and kept in the org's failure history, by one statement.
  */
-export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string, kind: FailKind = 'data'): Promise<boolean> {
+export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string, kind: FailKind = 'data', darkMs: number | null = null): Promise<boolean> {
   const { rows } = await q.query(
     `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
        moved AS (
          UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_end = now() AT TIME ZONE 'utc'
          WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = $6, in_flight = false, current_step = NULL, state = 'failed', updated_at = now()
+         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = $6, in_flight = false, current_step = NULL, state = 'failed', updated_at = now(), dark_ms = $7
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id),
        history AS (
          INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail)
          SELECT $1, org_id, org_name, $3, left($4, 50), $6, $5 FROM moved)
-     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM progress WHERE r.id = progress.run_id RETURNING 1`,
-    [type, orgId, runId, location, detail, kind],
+     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1,
+       dark_hist = mover.dark_hist_add(r.dark_hist, $7::int), dark_max_ms = GREATEST(r.dark_max_ms, $7::int)
+     FROM progress WHERE r.id = progress.run_id RETURNING 1`,
+    [type, orgId, runId, location, detail, kind, darkMs],
   );
   return rows.length === 1;
 }

@@ -1,9 +1,12 @@
-// phase_2_migration: the legacy per-org migration, step by step (docs/domain.md),
-// with two steps the legacy tool lacked: a preflight before the org goes dark
-// and a check for writes that landed after the copy. Claiming the org (ready →
-// started) and completing or failing it are the frame's (src/runs/org-job.ts);
-// this module is what happens in between, and how an org is put back when
-// any of it fails.
+// phase_2_migration: the legacy per-org migration (docs/domain.md), reordered
+// so that an org is dark for the drain wait and little more: its containers
+// and groups are copied into SQL while Chef still serves it from CouchDB (rows
+// in SQL are invisible to Chef until the switch), then it goes dark, waits
+// the drain, and takes in only what changed in CouchDB since the copy read it
+// (the delta, from _changes), before the switch (docs/architecture.md, "The
+// copy before the dark"). Claiming the org (ready → started) and completing
+// or failing it are the frame's (src/runs/org-job.ts); this module is what
+// happens in between, and how an org is put back when any of it fails.
 import type { Context } from '../context.js';
 import { deleteOwnedOrgObjects, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +17,8 @@ import { compareRows, describeDiff, diffCount } from '../migration/compare.js';
 import type { SqlObjects } from '../migration/verify.js';
 import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
-import { orgDatabaseName } from '../stores/couch-docs.js';
+import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
+import type { Change } from '../stores/couch.js';
 import type { OrgMigration, OrgRef } from '../runs/org-job.js';
 import { perOrgKind } from '../runs/per-org-kind.js';
 import { classifyPgError } from '../stores/postgres.js';
@@ -40,57 +44,62 @@ export async function preflight(ctx: Context, org: OrgRef) {
 const foreignRowsError = (n: number) =>
   new OrgDataError(`SQL already holds ${n} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
 
-/** Step 1: the org goes dark (503) so nothing writes while it moves. */
-export async function setDown(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.setOrgDown(org.orgName, true);
-}
-
-/**
- * Step 2: the drain wait (legacy sleep_time after going dark), so writes the
- * Chef API accepted just before 503 land before the copy. The job keeps its
- * slot while it waits: concurrency is the number of orgs dark at once.
- */
-export async function drainWait(ctx: Context, org: OrgRef) {
-  const ms = (await cachedSettings(ctx)).drainWaitMs;
-  if (ms > 0) {
-    org.log.debug({ wait_ms: ms }, 'drain wait');
-    await sleep(ms);
-  }
-}
-
-/** The copy one delivery made: what verify checks SQL against, and what check_writes compares CouchDB with. */
+/** The copy this delivery holds: the documents it read, what it wrote, and the seq to take changes from. */
 interface Copy {
+  /** The org's containers and groups as CouchDB holds them, as of `seq`, by id. */
+  docs: Map<string, CouchDoc>;
+  /** Authz ids found for them so far. */
+  authz: Map<string, string>;
   plan: ObjectPlan;
-  /** The org database's update_seq as of the copy's read (or just before it). */
+  /** The org database's update_seq the documents were read at: changes are taken from there. */
   seq: string;
-  /** Every container and group document the copy read, with the revision it read. */
-  revs: Map<string, string | undefined>;
-  /** The org's rows as the copy's write answered SQL held them after it. */
+  /** The org's rows as the last write answered SQL held them after it. */
   written: SqlObjects;
-  copies: number;
+  /** Reads of the org's documents: the copy, then each catch-up that found containers or groups changed. */
+  reads: number;
 }
 const copies = new WeakMap<OrgRef, Copy>();
 
 /**
- * A seam for tests: runs right after a copy has read the org's documents, so
- * a test can land a write in CouchDB at exactly that moment. Unset in the product.
+ * A seam for tests: runs right after each read of the org's documents (the
+ * copy, each catch-up), so a test can land a write in CouchDB at exactly that
+ * moment. Unset in the product.
  */
 export const afterCopyRead: { hook?: (org: OrgRef) => Promise<void> } = {};
 
-/** How many times one delivery copies an org whose CouchDB documents keep changing while it is dark. */
-export const MAX_COPIES = 3;
+/** Reads of an org whose containers and groups keep changing after the drain (the copy and its catch-ups) before it fails. */
+export const MAX_READS = 3;
 /** Rounds of other documents' changes (nodes, roles) check_writes looks through before it gives up. */
 const MAX_CHECKS = 10;
 
-/** Step 3: read only the org's containers and groups; write them in one statement. */
+/**
+ * Step 1, while the org is up: read its containers and groups (with the seq
+ * they were read at) and write them into SQL in one statement, replacing any
+ * rows an earlier delivery wrote. Chef does not see them until the switch.
+ */
 export async function migrate(ctx: Context, org: OrgRef) {
-  // The seq is from no later than the read: a write landing after it moves the seq, and check_writes sees it.
   const { docs, seq } = await ctx.couch.copyOrgObjects(org.orgId);
   await afterCopyRead.hook?.(org);
-  const authz = await authzForDocs(ctx, docs, org.log);
-  const plan = planObjects(docs, authz);
-  for (const s of plan.skipped) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
-  for (const id of plan.noRequester) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
+  const byId = new Map(docs.map((d) => [d._id, d]));
+  const authz = new Map<string, string>();
+  const copy: Copy = { docs: byId, authz, seq, reads: 1, ...(await writeCopy(ctx, org, byId, authz)) };
+  copies.set(org, copy);
+  org.log.info({ containers: copy.plan.containers.length, groups: copy.plan.groups.length, skipped: copy.plan.skipped.length, update_seq: seq }, 'org objects written');
+}
+
+/**
+ * Plans the documents into rows (authz ids looked up for the ones `authz` has
+ * none for yet, and kept there) and writes them; each skipped document is
+ * logged once per delivery.
+ */
+async function writeCopy(ctx: Context, org: OrgRef, docs: Map<string, CouchDoc>, authz: Map<string, string>, before?: ObjectPlan): Promise<Pick<Copy, 'plan' | 'written'>> {
+  const unknown = [...docs.values()].filter((d) => !authz.has(d._id));
+  if (unknown.length) for (const [id, a] of await authzForDocs(ctx, unknown, org.log)) authz.set(id, a);
+  const plan = planObjects([...docs.values()], authz);
+  const logged = new Set(before?.skipped.map((s) => s.docId));
+  for (const s of plan.skipped.filter((x) => !logged.has(x.docId))) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
+  const unnamed = new Set(before?.noRequester);
+  for (const id of plan.noRequester.filter((x) => !unnamed.has(x))) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
   let written;
   try {
     // Old rows go in the same statement: a job delivered twice leaves one set of rows, not two.
@@ -100,14 +109,14 @@ export async function migrate(ctx: Context, org: OrgRef) {
   }
   // Checked by the claim too (claimGuard); this is the statement's own guard against a row that appeared since.
   if (written.foreignRows) throw foreignRowsError(written.foreignRows);
-  copies.set(org, { plan, seq, revs: new Map(docs.map((d) => [d._id, d._rev])), written: written.sql, copies: (copies.get(org)?.copies ?? 0) + 1 });
-  org.log.info({ containers: plan.containers.length, groups: plan.groups.length, skipped: plan.skipped.length, update_seq: seq }, 'org objects written');
+  return { plan, written: written.sql };
 }
 
 /**
- * Step 4: SQL holds exactly the planned rows for this org: same ids, names
- * and authz ids, nothing else. Checked on the rows the copy's write answered
- * with (read by that same call, after its inserts), so it costs no round trip.
+ * Steps 2 and 5: SQL holds exactly the planned rows for this org: same ids,
+ * names and authz ids, nothing else. Checked on the rows the last write
+ * answered with (read by that same call, after its inserts), so it costs no
+ * round trip.
  */
 export async function verify(_ctx: Context, org: OrgRef) {
   const copy = copies.get(org);
@@ -116,39 +125,77 @@ export async function verify(_ctx: Context, org: OrgRef) {
   if (diffCount(diff)) throw new OrgDataError(`verify: SQL differs from CouchDB (${describeDiff(diff)})`, { diff });
 }
 
+/** Step 3: the org goes dark (503) so nothing writes while its last changes move. */
+export async function setDown(ctx: Context, org: OrgRef) {
+  await ctx.darklaunch.setOrgDown(org.orgName, true);
+  // Dark from this write on (unless an earlier delivery took it dark: recallDark).
+  org.darkSince ??= Date.now();
+}
+
 /**
- * Step 5: no write lost at the switch. Writes the Chef API accepted just
- * before 503 went up may land in CouchDB after the copy read it. If the org
- * database changed since the copy's update_seq and a container or group is
- * among the changes, the org is copied again (after the drain wait, so the
- * rest can land), up to MAX_COPIES; past that it fails and is restored,
- * served from CouchDB, where those writes are.
+ * Step 4: the drain wait (legacy sleep_time after going dark), so writes the
+ * Chef API accepted just before 503 land before the catch-up. The job keeps
+ * its slot while it waits: concurrency bounds the orgs dark at once.
+ */
+export async function drainWait(ctx: Context, org: OrgRef) {
+  const ms = (await cachedSettings(ctx)).drainWaitMs;
+  if (ms > 0) {
+    org.log.debug({ wait_ms: ms }, 'drain wait');
+    await sleep(ms);
+  }
+}
+
+/**
+ * Step 5, dark: no write lost at the switch. Everything that changed in the
+ * org database since the copy's seq is read from _changes: while the org was
+ * still up, writes went to CouchDB as usual, and writes the Chef API accepted
+ * just before 503 land during the drain. If containers or groups are among
+ * the changes, they are taken into the copy and its rows written again (one
+ * statement), then verified; then it looks again, until nothing moved. Writes
+ * that keep landing after that first catch-up are late: it waits a little
+ * before each further look, up to MAX_READS reads in all; past that the org
+ * fails and is restored, served from CouchDB, where those writes are.
  *
  * It is the last look before the switch, while the org is still dark and
  * still routed to CouchDB: no new request reaches a dark org, and the switch
  * (clear_503) is one write, so only that write is left unguarded.
  */
 export async function checkWrites(ctx: Context, org: OrgRef) {
+  const copy = copies.get(org);
+  if (!copy) throw new OrgDataError('check_writes: no copy in this delivery');
   const dbName = orgDatabaseName(org.orgId);
   for (let check = 1; check <= MAX_CHECKS; check++) {
-    const copy = copies.get(org)!;
-    if ((await ctx.couch.updateSeq(dbName)) === copy.seq) return;
     const { changes, lastSeq } = await ctx.couch.changesSince(dbName, copy.seq);
-    const late = lateWrites(changes, copy.revs);
-    if (!late.length) {
-      if (!changes.length) return; // the seq moved only in form (a clustered CouchDB): nothing was written
-      copy.seq = lastSeq; // other documents only; look again from there
+    if (!changes.length) return;
+    const changed = lateWrites(changes, new Map([...copy.docs.values()].map((d) => [d._id, d._rev])));
+    if (!changed.length) {
+      copy.seq = lastSeq; // other documents only (nodes, roles); look again from there
       continue;
     }
-    if (copy.copies >= MAX_COPIES) {
-      throw new OrgDataError(`containers/groups were still being written in CouchDB after ${copy.copies} copies (${late.slice(0, 5).join(', ')}${late.length > 5 ? ', ...' : ''}); the org stays on CouchDB`, { late });
+    if (copy.reads >= MAX_READS) {
+      throw new OrgDataError(`containers/groups were still being written in CouchDB after ${copy.reads} reads of the org (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}); the org stays on CouchDB`, { late: changed });
     }
-    org.log.warn({ late_doc_ids: late.slice(0, 20), copies: copy.copies }, 'containers/groups written after the copy read them; copying the org again');
-    await sleep(Math.max((await cachedSettings(ctx)).drainWaitMs, 250));
-    await migrate(ctx, org);
+    if (copy.reads > 1) {
+      org.log.warn({ late_doc_ids: changed.slice(0, 20), reads: copy.reads }, 'containers/groups still written after the drain; waiting, then taking them in');
+      await sleep(Math.max((await cachedSettings(ctx)).drainWaitMs / 5, 250));
+    }
+    await catchUp(ctx, org, copy, changes, lastSeq);
     await verify(ctx, org);
   }
   throw new OrgDataError(`the org database kept changing through ${MAX_CHECKS} checks; the org stays on CouchDB`);
+}
+
+/** Takes the changes into the copy (documents added, changed, deleted, or no longer a container or group) and writes its rows again. */
+async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[], lastSeq: string) {
+  for (const c of changes) {
+    if (!c.deleted && c.doc && isOrgObject(c.doc)) copy.docs.set(c.id, c.doc);
+    else copy.docs.delete(c.id);
+  }
+  copy.seq = lastSeq;
+  copy.reads++;
+  await afterCopyRead.hook?.(org);
+  Object.assign(copy, await writeCopy(ctx, org, copy.docs, copy.authz, copy.plan));
+  org.log.info({ changes: changes.length, containers: copy.plan.containers.length, groups: copy.plan.groups.length, update_seq: lastSeq }, 'changes since the copy taken in');
 }
 
 /**
@@ -158,6 +205,7 @@ export async function checkWrites(ctx: Context, org: OrgRef) {
  */
 export async function switchToSql(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.routeToSqlAndUp(org.orgName);
+  org.darkUntil = Date.now();
 }
 
 /** The steps, in the per-org frame's terms (src/runs/org-job.ts). */
@@ -166,11 +214,12 @@ export const migration: OrgMigration = {
   preflight,
   claimGuard: { name: 'foreign_rows', refusal: foreignRowsError },
   steps: [
-    // Recorded by the claim itself: from here on the org may be dark.
-    { name: 'set_503', run: setDown },
-    { name: 'drain_wait', run: drainWait },
+    // Recorded by the claim itself. The copy is made while Chef still serves the org from CouchDB: SQL rows are invisible to it until the switch.
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
+    // From here on the org is dark: only what changed since the copy remains to move.
+    { name: 'set_503', run: setDown },
+    { name: 'drain_wait', run: drainWait },
     // No checkpoint: lost here, the org is restored just as from set_503 (a commit saved per org).
     { name: 'check_writes', run: checkWrites },
     // Past check_writes SQL holds everything: once the switch may have been written, the org is never moved back.

@@ -3,9 +3,10 @@
 // Nothing here knows one kind from another: each kind's RunSpec says how its
 // orgs are selected, batched and paced (src/jobs/kind.ts).
 import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { getSettings, setSetting } from '../db/settings.js';
+import { cachedSettings, getSettings, setSetting } from '../db/settings.js';
 import { errorMessage, NotFoundError, StateConflictError } from '../errors.js';
 import { MIGRATION_TYPES, runKind, type RunKind } from '../jobs/index.js';
 import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../jobs/kind.js';
@@ -13,6 +14,7 @@ import { applyPacing } from '../queues.js';
 import { inTransaction } from '../stores/postgres.js';
 import { haltFleet } from './halt.js';
 import { routingPreflight } from './routing-preflight.js';
+import { darkTimeOf, type DarkTime } from './dark-time.js';
 
 const ENQUEUE_CHUNK = 1000;
 
@@ -41,7 +43,7 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
     await queue.setGlobalConcurrency(req.concurrency);
     // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
     await queue.resume();
-    await applyPacing(queue, req.concurrency, kind.run.paced ? (await getSettings(ctx.db)).sleepTimeMs : 0);
+    await pace(ctx, kind, queue, req.concurrency);
     queued = await enqueuePages(ctx, kind, run.id, req);
   } catch (err) {
     // Not all of its orgs were queued: the run must not pass for done. It halts (the orgs it queued
@@ -154,6 +156,8 @@ export interface RunStatus {
   fatal_stop: boolean;
   /** Orgs of the run with 503_mode up now (never more than the concurrency); null if the darklaunch Redis did not answer. */
   orgs_dark: number | null;
+  /** How long its finished orgs were dark (src/runs/dark-time.ts), and whether the fleet keeps them dark well past the drain wait. */
+  dark?: DarkTime;
   /** The run's circuit breaker (src/runs/breaker.ts): closed, or open / half-open with why and since when. */
   breaker?: { state: string; kind: string | null; reason: string | null; since: string | null; trips: number };
   concurrency?: number;
@@ -189,6 +193,7 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
     objects_failed: run.orgs_failed,
     fatal_stop: run.fatal_stop,
     orgs_dark: dark === null ? null : dark.length,
+    dark: darkTimeOf(run.dark_hist, run.dark_max_ms, (await cachedSettings(ctx)).drainWaitMs),
     breaker: { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since?.toISOString() ?? null, trips: run.breaker_trips },
     concurrency: run.concurrency,
     stop_reason: run.stop_reason,
@@ -211,19 +216,38 @@ export async function setConcurrency(ctx: Context, type: string, concurrency: nu
   const kind = kindOf(type);
   const queue = ctx.queues[type];
   await queue.setGlobalConcurrency(concurrency);
-  if (kind.run.paced) await applyPacing(queue, concurrency, (await getSettings(ctx.db)).sleepTimeMs);
+  await pace(ctx, kind, queue, concurrency);
   const run = await runs.latestRun(ctx.db, type);
   if (run && run.state !== 'ready') await runs.setRunConcurrency(ctx.db, run.id, concurrency);
   ctx.log.info({ migration_type: type, concurrency }, 'concurrency set');
 }
 
-/** The pacing of the paced kinds (the per-org migrations): every one's rate limit follows at once. */
+/** A kind's queue paced as the settings say now (src/queues.ts, applyPacing); an unpaced kind has no limit. */
+async function pace(ctx: Context, kind: RunKind, queue: Queue, concurrency: number): Promise<void> {
+  const { sleepTimeMs, drainWaitMs } = await getSettings(ctx.db);
+  await applyPacing(queue, concurrency, kind.run.paced ? sleepTimeMs : 0, kind.run.paced ? drainWaitMs : 0);
+}
+
+/** Every paced kind's rate limit follows the settings at once. */
+async function repace(ctx: Context): Promise<void> {
+  for (const type of MIGRATION_TYPES) {
+    const kind = kindOf(type);
+    if (!kind.run.paced) continue;
+    const queue = ctx.queues[type];
+    await pace(ctx, kind, queue, (await queue.getGlobalConcurrency()) ?? 1);
+  }
+}
+
+/** The pacing of the paced kinds (the per-org migrations, legacy sleep_time). */
 export async function setSleepTime(ctx: Context, ms: number): Promise<void> {
   await setSetting(ctx.db, 'sleepTimeMs', ms);
-  for (const type of MIGRATION_TYPES) {
-    if (!kindOf(type).run.paced) continue;
-    const queue = ctx.queues[type];
-    await applyPacing(queue, (await queue.getGlobalConcurrency()) ?? 1, ms);
-  }
+  await repace(ctx);
   ctx.log.info({ sleep_time_ms: ms }, 'sleep time set');
+}
+
+/** The drain wait after an org goes dark; starts are spread over it (src/queues.ts, applyPacing). */
+export async function setDrainWait(ctx: Context, ms: number): Promise<void> {
+  await setSetting(ctx.db, 'drainWaitMs', ms);
+  await repace(ctx);
+  ctx.log.info({ drain_wait_ms: ms }, 'drain wait set');
 }

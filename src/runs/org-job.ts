@@ -13,11 +13,11 @@ import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import type { ClaimGuard, OrgStanding } from '../db/state-tracker.js';
-import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
+import { getOrgStateById, startedAtMs, type OrgStateRow } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim, type OrgLease } from './org-lease.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
-import { orgDuration, orgsFinished, stepDuration } from '../metrics.js';
+import { orgDarkSeconds, orgDuration, orgsFinished, stepDuration } from '../metrics.js';
 
 export interface OrgRef {
   type: string;
@@ -27,6 +27,26 @@ export interface OrgRef {
   log: Logger;
   /** The org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder (they carry its token). */
   lease?: OrgLease;
+  /** When the org went dark (ms since the epoch): set by the step whose write took it dark, or by recallDark. */
+  darkSince?: number;
+  /** When the write that brought it up again landed (the switch, or the restore). */
+  darkUntil?: number;
+}
+
+/** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
+export const darkMs = (org: OrgRef): number | null =>
+  org.darkSince !== undefined && org.darkUntil !== undefined ? Math.max(0, Math.round(org.darkUntil - org.darkSince)) : null;
+
+/**
+ * For a delivery or reconciler pass that did not take the org dark itself
+ * (it resumes or finishes an org another left): if the org is dark now, it
+ * went dark no earlier than its claim, which stands in for the moment, so a
+ * lost delivery's dark time is counted, at most a copy too long. Two reads,
+ * on these rare paths only.
+ */
+export async function recallDark(ctx: Context, org: OrgRef): Promise<void> {
+  if (org.darkSince !== undefined || !(await ctx.darklaunch.orgDown(org.orgName))) return;
+  org.darkSince = (await startedAtMs(ctx.db, org.type, org.orgId)) ?? Date.now();
 }
 
 export interface OrgStep {
@@ -177,6 +197,8 @@ async function runSteps(
   if ('outcome' in claim) return claim;
 
   owner.generation = claim.generation;
+  // Resumed: an earlier delivery may have taken it dark.
+  if (claim.resumedAt) await recallDark(ctx, org);
   // A delivery that finds its org committed (an earlier one got that far) only finishes it.
   const from = claim.resumedAt && claim.resumedAt === kind.committedFrom ? committedIndex(kind) : 0;
   let step = 'start';
@@ -244,7 +266,9 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     }
   }
   at('complete');
-  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, org.lease?.handingOver() ?? null);
+  const dark = darkMs(org);
+  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, org.lease?.handingOver() ?? null, dark);
+  if (done && dark !== null) orgDarkSeconds.observe({ migration_type: kind.type, outcome: 'completed' }, dark / 1000);
   if (done) org.lease?.handedOver();
   if (!done) org.log.warn('org was no longer started by this run (or its lease is another\'s) when it completed; left as it is');
   else org.log.info('org completed');
@@ -259,6 +283,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
 
 /** For the reconciler: finishes a committed org whose job was lost (its steps from the committed one, then completion). */
 export async function finishCommitted(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<OrgJobOutcome> {
+  await recallDark(ctx, org);
   return runFrom(kind, ctx, org, committedIndex(kind), () => {});
 }
 

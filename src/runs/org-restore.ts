@@ -8,7 +8,8 @@ import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
-import type { OrgJobOutcome, OrgMigration, OrgRef } from './org-job.js';
+import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org-job.js';
+import { orgDarkSeconds } from '../metrics.js';
 
 /**
  * Puts the org back (restore), then started → failed at `step`, counting it
@@ -56,9 +57,16 @@ export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgR
     if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.lease?.owner ?? null))) return false;
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
-    if (kind.restoreOutside) await kind.restoreOutside(ctx, org);
+    if (kind.restoreOutside) {
+      await recallDark(ctx, org);
+      await kind.restoreOutside(ctx, org);
+      if (org.darkSince !== undefined) org.darkUntil = Date.now();
+    }
     await kind.restore(ctx, org, c);
     // Failed and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
-    return tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail, failKind);
+    const dark = darkMs(org);
+    const failed = await tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail, failKind, dark);
+    if (failed && dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: 'failed' }, dark / 1000);
+    return failed;
   });
 }

@@ -21,13 +21,14 @@ h1{font-size:1.4rem;margin:0 0 .3rem} h2{font-size:1.05rem;margin:1.2rem 0 .4rem
 ol{margin:.3rem 0 0;padding-left:1.6rem} li{margin:.15rem 0}
 .cmd{font-family:ui-monospace,monospace;background:#f6f6f6;padding:.3rem .5rem;display:block;margin:.2rem 0;white-space:pre-wrap}
 .bar{height:1.1rem;background:#eee;border-radius:4px;overflow:hidden;margin:.3rem 0} .bar>div{height:100%;background:#4a8af4;width:0}
-.grid{display:grid;grid-template-columns:repeat(4,1fr);gap:.5rem} .tile{border:1px solid #ddd;border-radius:6px;padding:.4rem .6rem}
+.grid{display:grid;grid-template-columns:repeat(5,1fr);gap:.5rem} .saturated{color:#b00020} .tile{border:1px solid #ddd;border-radius:6px;padding:.4rem .6rem}
 .tile b{display:block;font-size:1.3rem} #rate{width:100%;height:60px} .muted{color:#777}
 </style></head><body>
 <h1>mover runbook</h1><div class="muted">refreshed <span id="at">…</span> · <a id="bull" href="/admin/queues">Bull Board</a> · <a href="/docs">API docs</a></div>
 <h2>Current run <span id="runstate" class="state"></span></h2>
 <div class="bar"><div id="progress"></div></div><div id="runline" class="muted"></div>
 <div class="grid"><div class="tile">orgs/s (last 5 min)<b id="orgsps">–</b></div><div class="tile">orgs dark now<b id="dark">–</b></div>
+<div class="tile">dark time p50 / p99 / max<b id="darktime">–</b></div>
 <div class="tile">failed<b id="failed">–</b></div><div class="tile">breaker<b id="breaker">–</b></div></div>
 <canvas id="rate" width="900" height="60"></canvas>
 <div id="failures" class="muted"></div>
@@ -53,6 +54,11 @@ async function tick() {
   const first = samples[0], last = samples[samples.length - 1];
   document.getElementById('orgsps').textContent = last.at > first.at ? ((last.done - first.done) / ((last.at - first.at) / 1000)).toFixed(1) : '–';
   document.getElementById('dark').textContent = status.orgs_dark ?? '?';
+  const dt = status.dark, secs = (ms) => (ms === null || ms === undefined ? '–' : (ms / 1000).toFixed(1) + ' s');
+  const darkTile = document.getElementById('darktime');
+  darkTile.textContent = dt && dt.orgs ? secs(dt.p50_ms) + ' / ' + secs(dt.p99_ms) + ' / ' + secs(dt.max_ms) + (dt.saturated ? ' (saturated)' : '') : '–';
+  darkTile.className = dt && dt.saturated ? 'saturated' : '';
+  darkTile.title = dt && dt.saturated ? 'orgs stay dark ' + secs(dt.past_drain_p99_ms) + ' past the drain wait at p99: the fleet cannot keep up at this concurrency' : '';
   document.getElementById('failed').textContent = status.objects_failed;
   document.getElementById('breaker').textContent = status.breaker ? status.breaker.state + (status.breaker.reason && status.breaker.state !== 'closed' ? ': ' + status.breaker.reason : '') : '–';
   document.getElementById('failures').textContent = Object.keys(failures.by_step).length ? 'failures by step: ' + Object.entries(failures.by_step).map(([s, n]) => s + ' ' + n).join(', ') : '';

@@ -33,6 +33,9 @@ const Status = Reply(
     objects_failed: Type.Integer(),
     fatal_stop: Type.Boolean(),
     orgs_dark: Type.Union([Type.Integer(), Type.Null()]),
+    dark: Type.Optional(
+      Json('how long its finished orgs were dark, from the write that set 503_mode to the one that cleared it: {orgs, p50_ms, p99_ms, max_ms, past_drain_p99_ms, saturated} (saturated: p99 more than 500 ms past the drain wait)'),
+    ),
     breaker: Type.Optional(Json('{state: closed|open|half_open, kind, reason, since, trips}')),
     concurrency: Type.Optional(Type.Integer()),
     stop_reason: Type.Optional(Json('why the run stopped, or null')),

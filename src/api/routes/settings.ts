@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Json, replies, Reply } from '../schemas.js';
 import { getSettings, SAFE_DRAIN_WAIT_MS, setSetting } from '../../db/settings.js';
 import { InvalidInputError } from '../../errors.js';
-import { setSleepTime } from '../../runs/manager.js';
+import { setDrainWait, setSleepTime } from '../../runs/manager.js';
 
 const Ms = Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }) }, { additionalProperties: false });
 const DrainWait = Type.Object(
@@ -78,7 +78,7 @@ export default async function settings(fastify: FastifyInstance) {
       );
     }
     const before = await getSettings(ctx.db);
-    await setSetting(ctx.db, 'drainWaitMs', ms);
+    await setDrainWait(ctx, ms);
     if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
     await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
     return show();

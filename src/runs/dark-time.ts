@@ -1,0 +1,42 @@
+// A run's dark times, from the histogram the statements that finish its orgs
+// keep (migrations/013_dark_time.sql: 100 ms buckets, the last one 60 s and
+// more) and the longest one: what run status, the CLI and the runbook page
+// show. Pure.
+
+/** Orgs dark this much longer than the drain wait (at p99) mean the fleet cannot keep up. */
+export const SATURATION_MS = 500;
+const BUCKET_MS = 100;
+const LAST_BUCKET = 600;
+
+export interface DarkTime {
+  /** Orgs of the run whose dark time was measured. */
+  orgs: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  /** p99 past the drain wait: what the fleet adds to the wait an org must be dark for. */
+  past_drain_p99_ms: number | null;
+  /** The fleet keeps orgs dark more than SATURATION_MS past the drain wait: lower the concurrency, or add CPU. */
+  saturated: boolean;
+}
+
+/** The q-quantile, as the upper edge of its bucket (never past the longest seen). */
+function quantile(hist: number[], total: number, q: number, maxMs: number | null): number | null {
+  if (!total) return null;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let b = 0; b < hist.length; b++) {
+    seen += hist[b] ?? 0;
+    // The last bucket has no upper edge (60 s and more): the longest stands for it.
+    if (seen >= rank) return b === LAST_BUCKET ? maxMs : Math.min((b + 1) * BUCKET_MS, maxMs ?? Infinity);
+  }
+  return maxMs;
+}
+
+export function darkTimeOf(hist: number[] | null | undefined, maxMs: number | null, drainWaitMs: number): DarkTime {
+  const h = hist ?? [];
+  const orgs = h.reduce((n, c) => n + (c ?? 0), 0);
+  const p99 = quantile(h, orgs, 0.99, maxMs);
+  const past = p99 === null ? null : Math.max(0, p99 - drainWaitMs);
+  return { orgs, p50_ms: quantile(h, orgs, 0.5, maxMs), p99_ms: p99, max_ms: orgs ? maxMs : null, past_drain_p99_ms: past, saturated: past !== null && past > SATURATION_MS };
+}
