@@ -67,7 +67,7 @@ const peakConnections = await conns.stop();
 
 const { rows } = await ctx.db.query(
   `SELECT s.state, extract(epoch FROM s.migration_end - s.migration_start)::float8 AS span_s, p.dark_ms,
-          extract(epoch FROM s.migration_start AT TIME ZONE 'utc')::float8 AS start_s
+          extract(epoch FROM s.migration_start AT TIME ZONE 'utc')::float8 AS start_s, extract(epoch FROM s.migration_end AT TIME ZONE 'utc')::float8 AS end_s
    FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE s.migration_type = $1 AND s.org_name = ANY($2)`,
   [T, names],
 );
@@ -82,6 +82,8 @@ const first = Math.min(...rows.map((r) => Number(r.start_s)));
 const perSecond: number[] = [];
 for (const r of rows) perSecond[Math.floor(Number(r.start_s) - first)] = (perSecond[Math.floor(Number(r.start_s) - first)] ?? 0) + 1;
 const starts = Array.from(perSecond, (n) => n ?? 0);
+// Orgs in flight (claimed, not yet finished) at the middle of each second: how full the slots were.
+const inFlight = starts.map((_, i) => rows.filter((r) => Number(r.start_s) - first <= i + 0.5 && Number(r.end_s) - first > i + 0.5).length);
 const status = await runStatus(ctx, T);
 
 console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`);
@@ -91,6 +93,8 @@ console.log(
   `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | **${percentile(span, 99).toFixed(2)} s** | ${stillDark} | ${peakConnections} |`,
 );
 console.log(`org starts per second: ${starts.join(' ')}`);
+console.log(`orgs in flight, each second: ${inFlight.join(' ')}`);
+console.log(`start→end p50 ${percentile(span, 50).toFixed(2)} s (the copy, the drain wait and the catch-up, in the org's slot)`);
 console.log(`run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`);
 console.log(`peak RSS (MiB): ${Object.entries(peaks).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ')}`);
 console.log(
@@ -106,6 +110,7 @@ console.log(
     dark_p50_s: percentile(dark, 50),
     dark_p99_s: percentile(dark, 99),
     dark_max_s: Math.max(...dark),
+    start_end_p50_s: percentile(span, 50),
     start_end_p99_s: percentile(span, 99),
     starts_per_s: starts,
     saturated: status.dark?.saturated ?? null,
