@@ -110,7 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 3000, 0, 65535),
     logLevel,
     queuePrefix,
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 64, 1, 256),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 128, 1, 256),
     dryRun: bool(env, 'DRY_RUN', false),
     storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
     jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000),

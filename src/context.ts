@@ -27,12 +27,14 @@ export interface Context {
 /**
  * A per-org job holds no connection while it waits (its lease is a row,
  * src/runs/org-lease.ts): connections are for statements in progress, a
- * few milliseconds of each org's seconds (bench:scale counts the
- * connections in use). An eighth of the slots, plus room for the reconciler,
- * phase driver and breaker tender: 16 for 64 slots, so 3 worker processes
- * and an api stay well under Postgres's default 100 connections.
+ * few milliseconds of each org's seconds, and how many are in progress
+ * follows the fleet's throughput, which the CPU bounds, not its slots
+ * (bench:pacing counts the connections in use: 50 for 3 workers and an api
+ * at concurrency 150 and 300). An eighth of the slots plus room for the
+ * reconciler, phase driver and breaker tender, at most 16: 3 worker
+ * processes and an api stay well under Postgres's default 100 connections.
  */
-export const poolSize = (workerConcurrency: number) => Math.max(10, Math.ceil(workerConcurrency / 8) + 8);
+export const poolSize = (workerConcurrency: number) => Math.min(16, Math.max(10, Math.ceil(workerConcurrency / 8) + 8));
 
 export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: number } = {}): Context {
   const outage = { graceMs: config.storeOutageGraceMs, log };

@@ -53,7 +53,7 @@ describe('loadConfig: a complete env', () => {
       port: 3000,
       logLevel: 'info',
       queuePrefix: 'mover',
-      workerConcurrency: 64,
+      workerConcurrency: 128,
       dryRun: false,
       storeOutageGraceMs: 60_000,
       jobLockMs: 30_000,
@@ -230,11 +230,11 @@ describe('loadConfig: DARKLAUNCH_REDIS_URL', () => {
 });
 
 describe('loadConfig: whole numbers', () => {
-  it('defaults PORT to 3000 and WORKER_CONCURRENCY to 64 when unset, empty or blank', () => {
+  it('defaults PORT to 3000 and WORKER_CONCURRENCY to 128 when unset, empty or blank', () => {
     for (const value of [undefined, '', '  ']) {
       const cfg = loadConfig(env({ PORT: value, WORKER_CONCURRENCY: value }));
       expect(cfg.port).toBe(3000);
-      expect(cfg.workerConcurrency).toBe(64);
+      expect(cfg.workerConcurrency).toBe(128);
     }
   });
 
