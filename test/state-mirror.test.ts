@@ -78,6 +78,27 @@ describe('state mirror', () => {
     expect(await countByState(h.ctx.db)).toEqual(await truth());
   });
 
+  it('walks the table a few orgs at a time: a first start on a Chef database full of rows mover never wrote, and hand edits spread over it', async () => {
+    // Rows written straight into Chef's table, with no mirror row at all (what mover finds on its first start).
+    await h.ctx.db.query(
+      `INSERT INTO org_migration_state (org_name, org_id, migration_type, state)
+       SELECT 'bulk-' || lpad(i::text, 3, '0'), lpad(to_hex(i + 4096), 32, '0'), $1, (CASE WHEN i % 3 = 0 THEN 'completed' ELSE 'holding' END)::org_state FROM generate_series(1, 23) AS i`,
+      [T],
+    );
+    // Two hand edits of orgs mover knows, one deleted.
+    const { rows: known } = await h.ctx.db.query(`SELECT org_id FROM mover.org_progress WHERE migration_type = $1 AND state = 'holding' ORDER BY org_id LIMIT 3`, [T]);
+    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed' WHERE org_id = ANY($1)`, [[known[0].org_id, known[1].org_id]]);
+    await h.ctx.db.query(`DELETE FROM org_migration_state WHERE org_id = $1`, [known[2].org_id]);
+    expect(await tracker.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(23 + 2 + 1);
+    expect(await countByState(h.ctx.db)).toEqual(await truth());
+    const { rows: mirror } = await h.ctx.db.query(
+      `SELECT count(*)::int AS n FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE p.state = s.state::text AND s.org_name LIKE 'bulk-%'`,
+    );
+    expect(mirror[0].n).toBe(23);
+    expect(names(await listOrgs(h.ctx.db, T, { state: 'completed', limit: 100 })).filter((n) => n.startsWith('bulk-'))).toHaveLength(7);
+    expect(await tracker.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(0);
+  });
+
   it('rebuilds the counts by state when they drifted from the orgs, and leaves right ones alone', async () => {
     expect(await tracker.repairStateCounts(h.ctx.db)).toBe(0);
     // What a TRUNCATE, or a change made with triggers disabled, leaves.
