@@ -1,5 +1,5 @@
--- The copy's write answers with what SQL then holds for the org (issue 10,
--- item 5: no read that a write could return): verify compares the plan with
+-- The copy's write answers with what SQL then holds for the org (no read
+-- that a write could return: docs/architecture.md, "Round trips per org"): verify compares the plan with
 -- these rows instead of reading them back in a round trip of its own. The
 -- rows are read inside the same call, after the inserts, exactly as
 -- readAllObjects (src/db/org-objects.ts) reads them. replace_org_objects

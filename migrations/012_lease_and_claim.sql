@@ -1,5 +1,5 @@
--- A delivery's start in one call (issue 10, item 5: claim, lock and step
--- bookkeeping folded together): the org's lease (as takeLease in
+-- A delivery's start in one call (claim, lock and step bookkeeping folded
+-- together: docs/architecture.md, "A job's path"): the org's lease (as takeLease in
 -- src/db/org-leases.ts takes it), the org's state, the migration's own
 -- preflight in Postgres and the claim through the concurrency gate. In
 -- functions, so Postgres plans them once per connection rather than on every

@@ -1,5 +1,5 @@
-// npm run bench:million — the estate-wide passes at Internet scale (issue 10,
-// item 2), through real api and worker processes with every process's RSS
+// npm run bench:million — the estate-wide passes at Internet scale
+// (BENCHMARKS.md, `bench:million`), through real api and worker processes with every process's RSS
 // sampled (peak printed):
 //  1. the account refresh streams opscode_account (BENCH_ACCOUNT_ORGS orgs,
 //     200,000, each with BENCH_JOINS_PER_ORG AuthJoins, 10) into a snapshot;

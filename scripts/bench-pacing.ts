@@ -1,4 +1,4 @@
-// npm run bench:pacing — production pacing at scale (issue 10, item 6): the
+// npm run bench:pacing — production pacing at scale (BENCHMARKS.md): the
 // safe drain wait (5 s, the default) keeps every org dark at least that long,
 // so a run's speed is the orgs in flight at once over ~5 s. BENCH_ORGS (1200)
 // clean orgs through 3 worker processes and an api, as the Procfile starts

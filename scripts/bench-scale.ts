@@ -1,4 +1,4 @@
-// npm run bench:scale — issue 10's figures in one go, one benchmark after
+// npm run bench:scale — the at-scale figures of BENCHMARKS.md in one go, one benchmark after
 // another (never two at once: they share the machine's two cores), each
 // started as `npm run bench:<name>` with the sizes printed here, mover's
 // processes run from the build as the Procfile runs them. Each benchmark

@@ -1,4 +1,4 @@
-// Chef allows org names of up to 255 characters (issue 16, item 3): every route
+// Chef allows org names of up to 255 characters (docs/api.md): every route
 // that takes an org name takes one that long, in the path (URL-encoded too),
 // the query or a body, and so does the CLI; 256 is refused with a 400 naming
 // the field, never a 414 from the router.

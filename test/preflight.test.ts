@@ -35,7 +35,7 @@ describe('routing preflight', () => {
     expect(step.state).toBe('failed');
     expect(step.detail.error).toContain('dl_override.couchdb_containers = "false"');
     expect(step.detail.preflight).toEqual([
-      expect.objectContaining({ key: 'dl_override', field: 'couchdb_containers', value: 'false', fix: expect.stringMatching(/^redis-cli -h 127\.0\.0\.1 -p 6379 -n \d+ HDEL dl_override couchdb_containers$/) }),
+      expect.objectContaining({ key: 'dl_override', field: 'couchdb_containers', value: 'false', fix: expect.stringMatching(/^redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ HDEL dl_override couchdb_containers$/) }),
     ]);
     // Nothing was routed: the org is still ready, with no flags of its own.
     expect((await h.api('GET', '/orgs/pf-one')).body.states.phase_2_migration.state).toBe('ready');

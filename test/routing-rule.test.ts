@@ -122,7 +122,7 @@ describe('a dl_* key that is not a hash', () => {
     const res = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     expect(res.status).toBe(409);
     expect(res.body.preflight).toEqual([
-      expect.objectContaining({ key: 'dl_default', value: 'string', problem: expect.stringContaining('dl_default is a string, not a hash: Chef answers 500 for every request'), fix: expect.stringMatching(/redis-cli -h 127\.0\.0\.1 -p 6379 -n \d+ TYPE dl_default and redis-cli .* GET dl_default/) }),
+      expect.objectContaining({ key: 'dl_default', value: 'string', problem: expect.stringContaining('dl_default is a string, not a hash: Chef answers 500 for every request'), fix: expect.stringMatching(/redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ TYPE dl_default and redis-cli .* GET dl_default/) }),
       expect.objectContaining({ key: 'dl_override', value: 'list', fix: expect.stringMatching(/TYPE dl_override and .*LRANGE dl_override/) }),
     ]);
     expect((await h.api('GET', `/migrations/${T}/status`)).body.state).toBe('ready');

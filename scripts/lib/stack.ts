@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { ensureServices as ensureServicesAt, postgresUnreachable, redisUnreachable } from '../../src/dev/services.js';
 import type { Config } from '../../src/config.js';
 import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
-import { startPrivatePostgres, startPrivateRedis } from '../../src/dev/private-stores.js';
 import { couchChoice, startCouch, type BenchCouch, type CouchKind } from './couch.js';
 
 export interface Stack {
@@ -21,61 +21,21 @@ export interface Stack {
 let PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 let REDIS = process.env.MOVER_REDIS_BASE_URL ?? 'redis://127.0.0.1:6379';
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  redis.on('error', () => {}); // the answer is the boolean below
-  try {
-    await redis.connect();
-    await redis.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function postgresAnswers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  client.on('error', () => {}); // the answer is the boolean below
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Uses the Redis and PostgreSQL already reachable; starts a throwaway server
- * (on a free port, data in a temporary folder) for each one that is not, and
- * says which. Returns how to stop the ones it started.
- */
+/** Uses the Redis and PostgreSQL already reachable, else throwaway ones (src/dev/services.ts); says which. */
 export async function ensureServices(say: (s: string) => void): Promise<{ stop(): Promise<void> }> {
-  const started: { stop(): Promise<void> }[] = [];
-  if (!(await redisAnswers(REDIS))) {
-    const redis = await startPrivateRedis();
-    started.push(redis);
-    say(`no Redis at ${REDIS}: started a throwaway redis-server at ${redis.url}`);
-    REDIS = redis.url;
-  }
-  if (!(await postgresAnswers(PG_ADMIN))) {
-    const postgres = await startPrivatePostgres();
-    started.push(postgres);
-    say(`no PostgreSQL at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}: started a throwaway cluster at ${postgres.url}`);
-    PG_ADMIN = postgres.url;
-  }
-  return { stop: async () => void (await Promise.all(started.map((s) => s.stop()))) };
+  const services = await ensureServicesAt({ pgAdminUrl: PG_ADMIN, redisUrl: REDIS }, say);
+  PG_ADMIN = services.pgAdminUrl;
+  REDIS = services.redisUrl;
+  return services;
 }
 
 /** One line naming what is missing and how to start it, then exit 1. */
 export async function checkServicesOrExit(): Promise<void> {
-  if (!(await redisAnswers(REDIS))) {
+  if (await redisUnreachable(REDIS)) {
     console.error(`Redis is not reachable at ${REDIS}; start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`);
     process.exit(1);
   }
-  if (!(await postgresAnswers(PG_ADMIN))) {
+  if (await postgresUnreachable(PG_ADMIN)) {
     console.error(`PostgreSQL is not reachable at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
     process.exit(1);
   }

@@ -1,7 +1,7 @@
-// The round trips this process makes to each store (issue 10, item 5: what
-// one org costs). Counted where each adapter sends: every Postgres statement
-// or simple-query batch, every darklaunch Redis command or pipeline, every
-// CouchDB request, retries included. BullMQ's own Redis commands are not
+// The round trips this process makes to each store (what one org costs:
+// docs/architecture.md, "Round trips per org"). Counted where each adapter
+// sends: every Postgres statement or simple-query batch, every darklaunch
+// Redis command or pipeline, every CouchDB request, retries included. BullMQ's own Redis commands are not
 // seen here (bench:migrate reads them off the Redis server). Served with the
 // process's metrics as mover_store_round_trips_total (src/metrics.ts).
 import client from 'prom-client';
