@@ -5,7 +5,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { bullPrefix, type Config } from './config.js';
 import { Darklaunch } from './darklaunch.js';
-import { QUEUE_NAMES } from './jobs/index.js';
+import { QUEUE_NAMES } from './queue-names.js';
 import { settleAll } from './log.js';
 import { createQueues } from './queues.js';
 import { Couch } from './stores/couch.js';
@@ -26,7 +26,7 @@ export interface Context {
 
 /**
  * A per-org job holds no connection while it waits (its lease is a row,
- * src/runs/org-lease.ts): connections are for statements in progress, a
+ * src/frame/org-lease.ts): connections are for statements in progress, a
  * few milliseconds of each org's seconds, and how many are in progress
  * follows the fleet's throughput, which the CPU bounds, not its slots
  * (bench:pacing counts the connections in use: 50 for 3 workers and an api

@@ -3,9 +3,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
 import { migration as phase2 } from '../src/jobs/phase_2_migration.js';
-import { orgJobId, type OrgJobData } from '../src/jobs/kind.js';
-import { runOrgJob } from '../src/runs/org-job.js';
-import { restoreAndFail } from '../src/runs/org-restore.js';
+import { orgJobId, type OrgJobData } from '../src/frame/kind.js';
+import { runOrgJob } from '../src/frame/org-job.js';
+import { restoreAndFail } from '../src/frame/org-restore.js';
 import { startRun } from '../src/runs/manager.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';

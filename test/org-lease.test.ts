@@ -1,4 +1,4 @@
-// The org lease (src/runs/org-lease.ts): one holder at a time, renewed by its
+// The org lease (src/frame/org-lease.ts): one holder at a time, renewed by its
 // process with no connection held, free again when released or lapsed, and a
 // holder that was overtaken knows it.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,14 +7,14 @@ import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { inTransaction } from '../src/stores/postgres.js';
 import { hex32 } from '../src/dev/estate.js';
-import { orgLeaseMs, takeOrgLease } from '../src/runs/org-lease.js';
+import { orgLeaseMs, takeOrgLease } from '../src/frame/org-lease.js';
 import { createHarness, type Harness } from './support/harness.js';
 import type { Job } from 'bullmq';
 import { OrgDataError } from '../src/errors.js';
 import { getOrgStateById } from '../src/db/org-states.js';
-import type { OrgJobData } from '../src/jobs/kind.js';
+import type { OrgJobData } from '../src/frame/kind.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
-import { runOrgJob, type OrgMigration } from '../src/runs/org-job.js';
+import { runOrgJob, type OrgMigration } from '../src/frame/org-job.js';
 
 let h: Harness;
 const T = 'phase_2_migration';

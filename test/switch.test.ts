@@ -32,7 +32,11 @@ describeEachCouch('switch', (couch) => {
     return orgs;
   }
 
-  const setDrainWait = async (ms: number) => expect((await h.api('PUT', '/settings/drain-wait', { ms, acknowledgeRisk: true })).status).toBe(200);
+  /** Sets the drain wait, and waits out the workers' 1 s settings cache, so the next org goes by it. */
+  const setDrainWait = async (ms: number) => {
+    expect((await h.api('PUT', '/settings/drain-wait', { ms, acknowledgeRisk: true })).status).toBe(200);
+    await sleep(1100);
+  };
   const flags = (org: SeededOrg) => h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`);
 
   /**
@@ -84,8 +88,6 @@ describeEachCouch('switch', (couch) => {
   it('copies an org while it is still up, then keeps it dark for the drain wait and its catch-up; each org\'s dark time and the run\'s are recorded', async () => {
     const orgs = await readyOrgs(4);
     await setDrainWait(400);
-    // Workers read settings through a 1 s cache.
-    await sleep(1100);
     const darkAtCopy: string[] = [];
     afterCopyRead.hook = async (ref) => {
       if (orgs.some((o) => o.name === ref.orgName)) darkAtCopy.push(String(await h.ctx.darklaunchRedis.hget(`dl_org_${ref.orgName}`, '503_mode')));
@@ -112,12 +114,14 @@ describeEachCouch('switch', (couch) => {
     expect(metrics).toContain('mover_org_dark_seconds_bucket');
   });
 
-  // The issue's test: writes go on for a while after 503 went up. This org
-  // holds 3,000 other documents, so a copy reads for a few hundred ms and
-  // writes land during it. Whichever way it goes, nothing is lost.
+  // Writes go on for a while after 503 went up, as requests the Chef API
+  // accepted just before it do, all within the drain wait (the window the
+  // drain wait is for; writes that go on past it are the next test's). This
+  // org holds 3,000 other documents, so its copy (made before it went dark)
+  // is a read of some size. Whichever way it goes, nothing is lost.
   it('never completes an org without a container written after 503 went up', async () => {
     const [org] = await readyOrgs(1, 3000);
-    await setDrainWait(100);
+    await setDrainWait(1000);
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     const late = await lateWriter(org, (startedAt) => Date.now() - startedAt > 400);
     await waitForRunEnd(h);

@@ -1,6 +1,6 @@
 // A session advisory lock on (namespace, key), held on its own connection,
 // for the few things one process at a time does: advance a phase, tend a
-// run's breaker. (Orgs are guarded by leases, src/runs/org-lease.ts, which
+// run's breaker. (Orgs are guarded by leases, src/frame/org-lease.ts, which
 // hold no connection.)
 import { connectOnce, rideThroughDb, type Db } from '../stores/postgres.js';
 

@@ -1,5 +1,5 @@
 // The org lease's statements (migrations/007_org_leases.sql; the keeper that
-// renews them is src/runs/org-lease.ts). A lease is free when it has no
+// renews them is src/frame/org-lease.ts). A lease is free when it has no
 // owner or its time has passed; its owner may always take it again.
 import type { Db } from '../stores/postgres.js';
 import { COLUMNS, getOrgStateById, JOINED, type OrgStateRow } from './org-states.js';

@@ -2,9 +2,11 @@
 // org_progress beside it): one org, pages of orgs, the orgs in a state. The
 // writes are all in src/db/state-tracker.ts.
 import type { Db, DbClient } from '../stores/postgres.js';
-import type { OrgState } from './state-tracker.js';
-
 type Q = Db | DbClient;
+
+/** Chef's org_state enum, in the order of an org's life. */
+export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
+export type OrgState = (typeof ORG_STATES)[number];
 export const COLUMNS = `s.org_name, s.org_id, s.migration_type, s.state, s.fail_location, p.fail_detail, s.migration_start, s.migration_end, p.run_id::text AS run_id, p.current_step, COALESCE(p.requeues, 0) AS requeues, p.dark_ms`;
 export const JOINED = `org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id`;
 

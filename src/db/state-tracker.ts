@@ -11,10 +11,9 @@
 // changes an org's state also writes it to org_progress.state, the mirror
 // the reads at scale go by (migrations/008_org_state_mirror.sql).
 import { inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
-import type { OrgStateRow } from './org-states.js';
+import type { OrgState, OrgStateRow } from './org-states.js';
 
-export const ORG_STATES = ['holding', 'ready', 'started', 'completed', 'failed', 'purge_started', 'purge_successful'] as const;
-export type OrgState = (typeof ORG_STATES)[number];
+export { ORG_STATES, type OrgState } from './org-states.js';
 
 type Q = Db | DbClient;
 

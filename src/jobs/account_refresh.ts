@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import * as snapshot from '../db/account-snapshot.js';
 import { errorMessage } from '../errors.js';
 import { docType, TYPES } from '../stores/couch-docs.js';
-import type { JobKind } from './kind.js';
+import type { JobKind } from '../frame/kind.js';
 
 export const type = 'account_refresh';
 

@@ -5,7 +5,7 @@
 // the drain, and takes in only what changed in CouchDB since the copy read it
 // (the delta, from _changes), before the switch (docs/architecture.md, "The
 // copy before the dark"). Claiming the org (ready → started) and completing
-// or failing it are the frame's (src/runs/org-job.ts); this module is what
+// or failing it are the frame's (src/frame/org-job.ts); this module is what
 // happens in between, and how an org is put back when any of it fails.
 import type { Context } from '../context.js';
 import { deleteOwnedOrgObjects, replaceOrgObjects } from '../db/org-objects.js';
@@ -19,8 +19,8 @@ import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 import type { Change } from '../stores/couch.js';
-import type { OrgMigration, OrgRef } from '../runs/org-job.js';
-import { perOrgKind } from '../runs/per-org-kind.js';
+import type { OrgMigration, OrgRef } from '../frame/org-job.js';
+import { perOrgKind } from '../frame/per-org-kind.js';
 import { classifyPgError } from '../stores/postgres.js';
 
 export const type = 'phase_2_migration';
@@ -208,7 +208,7 @@ export async function switchToSql(ctx: Context, org: OrgRef) {
   org.darkUntil = Date.now();
 }
 
-/** The steps, in the per-org frame's terms (src/runs/org-job.ts). */
+/** The steps, in the per-org frame's terms (src/frame/org-job.ts). */
 export const migration: OrgMigration = {
   type,
   preflight,

@@ -7,13 +7,13 @@ import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { errorMessage, isDataError } from '../errors.js';
-import { haltFleet } from '../runs/halt.js';
-import { tripOnFault } from '../runs/breaker.js';
+import { haltFleet } from '../frame/halt.js';
+import { tripOnFault } from '../frame/breaker.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import { uncapturedOrgs } from '../db/account-snapshot.js';
 import { insertOrgs } from '../db/state-tracker.js';
-import type { BatchJobData, JobKind } from './kind.js';
+import type { BatchJobData, JobKind } from '../frame/kind.js';
 
 export const type = 'phase_2_migration_prep';
 /** The migration type the prep captures orgs for. */

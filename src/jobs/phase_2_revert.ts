@@ -18,11 +18,11 @@ import * as tracker from '../db/state-tracker.js';
 import { errorMessage, isDataError, OrgDataError } from '../errors.js';
 import { orgLogger } from '../log.js';
 import { compareOrg, writeBack, type Difference } from '../migration/write-back.js';
-import { tripOnFault } from '../runs/breaker.js';
-import { takeOrgLease } from '../runs/org-lease.js';
+import { tripOnFault } from '../frame/breaker.js';
+import { takeOrgLease } from '../frame/org-lease.js';
 import { classifyPgError, inTransaction } from '../stores/postgres.js';
 import { OutcomeUnknownError } from '../stores/outage.js';
-import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
+import { isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from '../frame/kind.js';
 
 export const type = 'phase_2_revert';
 const M = reverts.MIGRATED;

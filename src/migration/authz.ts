@@ -2,12 +2,13 @@
 // then opscode_account itself for objects newer than the snapshot, so that a
 // group made yesterday is not taken for one with "missing authz data".
 import type { Logger } from 'pino';
-import type { Context } from '../context.js';
+import type { Stores } from './stores.js';
 import { authzIds } from '../db/account-snapshot.js';
 import { classifyPgError } from '../stores/postgres.js';
 import type { CouchDoc } from '../stores/couch-docs.js';
 
-export async function authzForDocs(ctx: Context, docs: CouchDoc[], log?: Logger): Promise<Map<string, string>> {
+
+export async function authzForDocs(ctx: Stores, docs: CouchDoc[], log?: Logger): Promise<Map<string, string>> {
   let authz: Map<string, string>;
   try {
     authz = await authzIds(ctx.db, docs.map((d) => d._id));

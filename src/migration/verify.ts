@@ -5,13 +5,14 @@
 // step compares the same way (compareRows) on the rows its copy's write
 // returned, with no read of its own.
 import type { Logger } from 'pino';
-import type { Context } from '../context.js';
+import type { Stores } from './stores.js';
 import { readAllObjects, type ObjectRow, type ObjectTable } from '../db/org-objects.js';
 import { classifyPgError } from '../stores/postgres.js';
 import type { CouchDoc } from '../stores/couch-docs.js';
 import { authzForDocs } from './authz.js';
 import { compareRows, type OrgDiff } from './compare.js';
 import { planObjects, type ObjectPlan } from './plan-objects.js';
+
 
 export type SqlObjects = Awaited<ReturnType<typeof readAllObjects>>;
 
@@ -21,7 +22,7 @@ export interface Verification {
 }
 
 /** SQL against a plan already made, read from SQL now. */
-export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Record<ObjectTable, ObjectRow[]>): Promise<Verification> {
+export async function verifyAgainstPlan(ctx: Stores, orgId: string, plan: Record<ObjectTable, ObjectRow[]>): Promise<Verification> {
   let sql: SqlObjects;
   try {
     sql = await readAllObjects(ctx.db, orgId);
@@ -32,7 +33,7 @@ export async function verifyAgainstPlan(ctx: Context, orgId: string, plan: Recor
 }
 
 /** SQL against what CouchDB holds for the org now, planned by the same rules the migration applied. */
-export async function verifyAgainstCouch(ctx: Context, orgId: string, log?: Logger): Promise<Verification & { docs: CouchDoc[]; plan: ObjectPlan }> {
+export async function verifyAgainstCouch(ctx: Stores, orgId: string, log?: Logger): Promise<Verification & { docs: CouchDoc[]; plan: ObjectPlan }> {
   const docs = await ctx.couch.readOrgObjects(orgId);
   const plan = planObjects(docs, await authzForDocs(ctx, docs, log));
   return { ...(await verifyAgainstPlan(ctx, orgId, plan)), docs, plan };

@@ -3,12 +3,13 @@
 // deleted), and, when the operator asks for it, those changes written back
 // to CouchDB in the legacy document shape, so the revert loses nothing and
 // resurrects nothing.
-import type { Context } from '../context.js';
+import type { Stores } from './stores.js';
 import type { ObjectTable, SqlObject } from '../db/org-objects.js';
 import { OrgDataError } from '../errors.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
+
 
 export interface Difference {
   table: ObjectTable;
@@ -31,7 +32,7 @@ const LEGACY: Record<ObjectTable, { type: string; nameField: string }> = {
 };
 
 /** SQL against CouchDB for one org, with the same rules the migration applied to the documents. */
-export async function compareOrg(ctx: Context, orgId: string): Promise<OrgComparison> {
+export async function compareOrg(ctx: Stores, orgId: string): Promise<OrgComparison> {
   const { docs, plan, sql, diff } = await verifyAgainstCouch(ctx, orgId);
   const differences: Difference[] = [];
   for (const table of ['containers', 'groups'] as const) {
@@ -56,7 +57,7 @@ export async function compareOrg(ctx: Context, orgId: string): Promise<OrgCompar
  * differs cannot be written back (the caller refuses the org). Returns how
  * many documents were written.
  */
-export async function writeBack(ctx: Context, org: { name: string; guid: string }, cmp: OrgComparison): Promise<number> {
+export async function writeBack(ctx: Stores, org: { name: string; guid: string }, cmp: OrgComparison): Promise<number> {
   const docsById = new Map(cmp.docs.map((d) => [d._id, d]));
   const sqlById = new Map([...cmp.sql.containers, ...cmp.sql.groups].map((r) => [r.id, r]));
   const writes: Record<string, unknown>[] = [];

@@ -1,7 +1,7 @@
 // Starting, watching, halting and re-sizing runs of any job kind (legacy
 // mover_manager). Runs live in Postgres; the queue carries the kind's jobs.
 // Nothing here knows one kind from another: each kind's RunSpec says how its
-// orgs are selected, batched and paced (src/jobs/kind.ts).
+// orgs are selected, batched and paced (src/frame/kind.ts).
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Context } from '../context.js';
@@ -9,10 +9,10 @@ import * as runs from '../db/runs.js';
 import { cachedSettings, getSettings, setSetting } from '../db/settings.js';
 import { errorMessage, NotFoundError, StateConflictError } from '../errors.js';
 import { MIGRATION_TYPES, runKind, type RunKind } from '../jobs/index.js';
-import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../jobs/kind.js';
+import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../frame/kind.js';
 import { applyPacing } from '../queues.js';
 import { inTransaction } from '../stores/postgres.js';
-import { haltFleet } from './halt.js';
+import { haltFleet } from '../frame/halt.js';
 import { routingPreflight } from './routing-preflight.js';
 import { darkTimeOf, type DarkTime } from './dark-time.js';
 
@@ -158,7 +158,7 @@ export interface RunStatus {
   orgs_dark: number | null;
   /** How long its finished orgs were dark (src/runs/dark-time.ts), and whether the fleet keeps them dark well past the drain wait. */
   dark?: DarkTime;
-  /** The run's circuit breaker (src/runs/breaker.ts): closed, or open / half-open with why and since when. */
+  /** The run's circuit breaker (src/frame/breaker.ts): closed, or open / half-open with why and since when. */
   breaker?: { state: string; kind: string | null; reason: string | null; since: string | null; trips: number };
   concurrency?: number;
   stop_reason?: string | null;

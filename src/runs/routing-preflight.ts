@@ -6,12 +6,12 @@
 // flags of its own. Run before phase 1's and phase 3's migrations, before the
 // dl_default flip (step 2.6), and before any migration or revert run.
 import type { Context } from '../context.js';
+import type { ExpectedDefault } from '../frame/kind.js';
 import { withTimeout } from '../stores/health.js';
 import { chefRouting, DEFAULT_KEY, keyTypeEffect, orgKey, OVERRIDE_KEY, ROUTING_FIELDS, routesToSql, takesDown, type KeyTypeProblem } from '../chef-routing.js';
 import { StateConflictError, errorMessage } from '../errors.js';
 
-/** What dl_default must say now: orgs without their own flags on CouchDB (before step 2.6), on SQL (after it), or either. */
-export type ExpectedDefault = 'couchdb' | 'sql' | 'any';
+export type { ExpectedDefault };
 
 export interface RoutingProblem {
   key: string;

@@ -2,7 +2,7 @@
 // timeout (never ridden through): for GET /readyz, and for the breaker
 // tender, which closes a run's breaker only once every store has answered
 // for a while.
-import type { Context } from '../context.js';
+import type { Db } from './postgres.js';
 import { ping } from '../db/ping.js';
 import { errorMessage } from '../errors.js';
 
@@ -19,7 +19,15 @@ export interface StoreHealth {
   failing: string[];
 }
 
-export async function checkStores(ctx: Pick<Context, 'db' | 'queueRedis' | 'darklaunchRedis' | 'couch'>): Promise<StoreHealth> {
+/** The stores a fleet process talks to, each able to answer a probe. */
+export interface Probed {
+  db: Db;
+  queueRedis: { ping(): Promise<unknown> };
+  darklaunchRedis: { ping(): Promise<unknown> };
+  couch: { ping(): Promise<unknown> };
+}
+
+export async function checkStores(ctx: Probed): Promise<StoreHealth> {
   const probes: Record<string, () => Promise<unknown>> = {
     postgres: () => ping(ctx.db),
     queue_redis: () => ctx.queueRedis.ping(),

@@ -10,7 +10,7 @@ import { JOB_KINDS } from '../jobs/index.js';
 import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
-import { tendBreakers } from '../runs/breaker.js';
+import { tendBreakers } from '../frame/breaker.js';
 import { activeRuns, type RunRow } from '../db/runs.js';
 
 export interface FleetOptions {

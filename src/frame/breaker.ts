@@ -19,7 +19,7 @@ import { finishRunIfDone, getRun, type RunRow } from '../db/runs.js';
 import { cachedSettings, getSettings } from '../db/settings.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { errorMessage } from '../errors.js';
-import type { JobKind } from '../jobs/kind.js';
+import type { JobKind } from './kind.js';
 import { checkStores } from '../stores/health.js';
 import { DEFAULT_KEY, keyTypeEffect, OVERRIDE_KEY } from '../chef-routing.js';
 import { haltFleet } from './halt.js';

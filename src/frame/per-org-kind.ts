@@ -1,4 +1,4 @@
-// A per-org migration (src/runs/org-job.ts) as a job kind: its targets are
+// A per-org migration (src/frame/org-job.ts) as a job kind: its targets are
 // the migration type's ready orgs in org_id order (legacy next_ready_org), one
 // job per org, paced by the sleep time, run in the per-org frame, and its lost
 // jobs resolved by reconcileStarted. A new migration type is one definition
@@ -10,7 +10,7 @@ import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { inTransaction } from '../stores/postgres.js';
 import { errorMessage } from '../errors.js';
-import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from '../jobs/kind.js';
+import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
 import { orgLogger } from '../log.js';
 import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
 import { restoreAndFail } from './org-restore.js';

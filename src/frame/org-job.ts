@@ -1,105 +1,31 @@
 // The frame every per-org migration runs in (docs/architecture.md, "The
 // per-org frame"): claim the org (ready → started), walk the kind's steps
 // recording each, and on any error put the org back the way the kind says
-// (never left dark) and mark it failed at that step (src/runs/org-restore.ts).
+// (never left dark) and mark it failed at that step (src/frame/org-restore.ts).
 // A data error fails only that org; anything else halts the run fleet-wide.
 import { DelayedError, type Job } from 'bullmq';
-import type { Logger } from 'pino';
 import type { Context } from '../context.js';
 import { errorMessage, isDataError } from '../errors.js';
-import type { OrgJobData } from '../jobs/kind.js';
+import type { OrgJobData } from './kind.js';
 import { orgLogger } from '../log.js';
-import type { DbClient } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
-import type { ClaimGuard, OrgStanding } from '../db/state-tracker.js';
-import { getOrgStateById, startedAtMs, type OrgStateRow } from '../db/org-states.js';
-import { takeOrgLeaseAndClaim, type OrgLease } from './org-lease.js';
+import type { OrgStanding } from '../db/state-tracker.js';
+import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
+import { takeOrgLeaseAndClaim } from './org-lease.js';
+import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+
+export type { OrgJobOutcome, OrgMigration, OrgRef, OrgStep } from './org.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted } from './org-restore.js';
 import { orgDarkSeconds, orgDuration, orgsFinished, stepDuration } from '../metrics.js';
-
-export interface OrgRef {
-  type: string;
-  runId: string;
-  orgName: string;
-  orgId: string;
-  log: Logger;
-  /** The org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder (they carry its token). */
-  lease?: OrgLease;
-  /** When the org went dark (ms since the epoch): set by the step whose write took it dark, or by recallDark. */
-  darkSince?: number;
-  /** When the write that brought it up again landed (the switch, or the restore). */
-  darkUntil?: number;
-}
-
-/** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
-export const darkMs = (org: OrgRef): number | null =>
-  org.darkSince !== undefined && org.darkUntil !== undefined ? Math.max(0, Math.round(org.darkUntil - org.darkSince)) : null;
-
-/**
- * For a delivery or reconciler pass that did not take the org dark itself
- * (it resumes or finishes an org another left): if the org is dark now, it
- * went dark no earlier than its claim, which stands in for the moment, so a
- * lost delivery's dark time is counted, at most a copy too long. Two reads,
- * on these rare paths only.
- */
-export async function recallDark(ctx: Context, org: OrgRef): Promise<void> {
-  if (org.darkSince !== undefined || !(await ctx.darklaunch.orgDown(org.orgName))) return;
-  org.darkSince = (await startedAtMs(ctx.db, org.type, org.orgId)) ?? Date.now();
-}
-
-export interface OrgStep {
-  name: string;
-  /**
-   * Recorded in current_step before it runs: what the reconciler goes by if
-   * the job is lost there (each is a commit). The first step is recorded by
-   * the claim itself; others only where the reconciler must act differently.
-   */
-  checkpoint?: boolean;
-  run: (ctx: Context, org: OrgRef) => Promise<void>;
-}
-
-/** A per-org migration: what src/runs/per-org-kind.ts turns into a job kind. */
-export interface OrgMigration {
-  type: string;
-  /**
-   * Checks outside Postgres before the org is claimed (nothing changed yet),
-   * made before the delivery's lease-and-claim round trip: a data error
-   * keeps a ready org from being claimed and fails it, ready → failed at
-   * 'preflight', exactly as it was. (An org found not ready, a delivery
-   * resuming it, say, goes by its state and the verdict is not used.)
-   */
-  preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
-  /**
-   * The preflight in Postgres, checked inside the claim: the guard's name
-   * (ClaimGuard in src/db/state-tracker.ts), and the data error a non-zero
-   * count fails the org with, at 'preflight'.
-   */
-  claimGuard?: { name: ClaimGuard; refusal: (n: number) => Error };
-  steps: OrgStep[];
-  /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
-  restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
-  /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
-  restoreOutside?(ctx: Context, org: OrgRef): Promise<void>;
-  /**
-   * From this step on the org is committed to where it moved (it may be
-   * served from there): a failure no longer restores it, which would lose
-   * what was written there since, but leaves it in flight at this step, and
-   * the next delivery or the reconciler runs the steps from here again (they
-   * must be safe to repeat) and completes it. The step must be a checkpoint.
-   */
-  committedFrom?: string;
-}
-
-export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string; kind?: 'data' | 'infrastructure' };
 
 /** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
 export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
-/** What makes this delivery the one that acts on the org: its lease (OrgRef.lease, src/runs/org-lease.ts), and the claim's generation (org_progress.requeues). */
+/** What makes this delivery the one that acts on the org: its lease (OrgRef.lease, src/frame/org-lease.ts), and the claim's generation (org_progress.requeues). */
 interface Ownership {
   generation: number;
 }

@@ -8,7 +8,7 @@ import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
-import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org-job.js';
+import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
 import { orgDarkSeconds } from '../metrics.js';
 
 /**

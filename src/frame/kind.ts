@@ -6,9 +6,11 @@
 // reconciler calls each kind's reconcile.
 import type { Job, Queue } from 'bullmq';
 import type { Context } from '../context.js';
+
+/** What dl_default must say when a run starts (the routing preflight, src/runs/routing-preflight.ts): orgs without their own flags on CouchDB (before step 2.6), on SQL (after it), or either. */
+export type ExpectedDefault = 'couchdb' | 'sql' | 'any';
 import type { RunRow } from '../db/runs.js';
 import type { DbClient } from '../stores/postgres.js';
-import type { ExpectedDefault } from '../runs/routing-preflight.js';
 
 /** One org a run takes: its name and guid (Chef's org_id). */
 export interface OrgTarget {
@@ -86,7 +88,7 @@ export interface JobKind {
    */
   reconcile?(ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]>;
   /**
-   * When the run's infrastructure breaker closes (src/runs/breaker.ts): puts
+   * When the run's infrastructure breaker closes (src/frame/breaker.ts): puts
    * back into the run what failed because of the fault, not its data, and
    * queues it again; returns the org (or batch) names.
    */
