@@ -23,7 +23,7 @@ import { setSetting } from '../src/db/settings.js';
 import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as runs from '../src/db/runs.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
-import type { OrgRef } from '../src/runs/org-job.js';
+import type { OrgRef } from '../src/frame/org-job.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
