@@ -55,7 +55,12 @@ async function seedOrg(docs: number): Promise<string> {
   await db.bulk({ docs: objects });
   const attrs = 'x'.repeat(2000);
   for (let done = 0; done < docs; done += 5000) {
-    const batch = Array.from({ length: Math.min(5000, docs - done) }, (_, i) => ({ _id: hex(), 'couchrest-type': 'Chef::Node', name: `node-${done + i}`, automatic: { attrs } }));
+    const batch = Array.from({ length: Math.min(5000, docs - done) }, (_, i) => ({
+      _id: hex(),
+      'couchrest-type': 'Chef::Node',
+      name: `node-${done + i}`,
+      automatic: { attrs },
+    }));
     await db.bulk({ docs: batch });
   }
   return guid;
@@ -70,7 +75,10 @@ console.log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 type Figures = { docs: number; ms: number; maxRssMiB: number };
 // Asynchronously: the 1.x proxy answers from this process while the child reads.
 const read = async (how: string, url: string, guid: string): Promise<Figures> => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/bench-big-org.ts', '--read', how, url, guid], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/bench-big-org.ts', '--read', how, url, guid], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(stdout.trim().split('\n').pop()!);
 };
 
@@ -82,7 +90,10 @@ const cases = [
 const results: Record<string, Figures[]> = {};
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of cases) {
-    for (const [size, guid] of [[N, big], [N / 10, small]] as const) {
+    for (const [size, guid] of [
+      [N, big],
+      [N / 10, small],
+    ] as const) {
       const f = await read(c.how, c.url, guid);
       if (f.docs !== 17) throw new Error(`${c.label} read ${f.docs} containers and groups, not 17`);
       (results[`${c.label}|${size}`] ??= []).push(f);
@@ -93,7 +104,9 @@ console.log(`\n| reader | org database | read time (median) | peak RSS of the pr
 for (const c of cases) {
   for (const size of [N, N / 10]) {
     const fs = results[`${c.label}|${size}`];
-    console.log(`| ${c.label} | ${size.toLocaleString('en')} docs | ${(median(fs.map((f) => f.ms)) / 1000).toFixed(2)} s | ${median(fs.map((f) => f.maxRssMiB)).toFixed(0)} MiB |`);
+    console.log(
+      `| ${c.label} | ${size.toLocaleString('en')} docs | ${(median(fs.map((f) => f.ms)) / 1000).toFixed(2)} s | ${median(fs.map((f) => f.maxRssMiB)).toFixed(0)} MiB |`,
+    );
   }
 }
 await proxy.close();

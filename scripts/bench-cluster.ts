@@ -39,7 +39,11 @@ for (let i = 0; i < 3; i++) {
 }
 
 async function runOrgs(prefix: string, n: number, concurrency: number) {
-  const orgs = await seedEstate(stack.couch.url, Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(5, '0')}` })), { parallel: 8, accountDb: stack.couch.accountDb });
+  const orgs = await seedEstate(
+    stack.couch.url,
+    Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(5, '0')}` })),
+    { parallel: 8, accountDb: stack.couch.accountDb },
+  );
   await accountRefresh.process(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);
@@ -60,7 +64,9 @@ async function runOrgs(prefix: string, n: number, concurrency: number) {
 // A run that is only as fast as the fleet is.
 await new Promise((r) => setTimeout(r, 3000));
 const free = await runOrgs('cl', N, CONCURRENCY);
-console.log(`| free run | ${free.completed} / ${N} orgs | ${free.seconds.toFixed(1)} s (${(N / free.seconds).toFixed(0)} orgs/s) | most in flight ${free.peakInFlight} (concurrency ${CONCURRENCY}) |`);
+console.log(
+  `| free run | ${free.completed} / ${N} orgs | ${free.seconds.toFixed(1)} s (${(N / free.seconds).toFixed(0)} orgs/s) | most in flight ${free.peakInFlight} (concurrency ${CONCURRENCY}) |`,
+);
 
 // A paced run: at most `concurrency` starts per sleep-time window, fleet-wide.
 await setSetting(ctx.db, 'sleepTimeMs', 1000);
@@ -71,7 +77,20 @@ const mostInWindow = Math.max(...paced.starts.map((s) => paced.starts.filter((x)
 console.log(
   `| paced run (sleep time 1 s, concurrency 4) | ${paced.completed} / 40 orgs | ${paced.seconds.toFixed(1)} s (at least 9 s at 4 per window) | most starts in any sliding 1 s: ${mostInWindow} (fixed windows of 4 allow 8), most in flight ${paced.peakInFlight} (concurrency 4) |`,
 );
-console.log(JSON.stringify({ bench: 'cluster', orgs: N, concurrency: CONCURRENCY, completed: free.completed, run_s: free.seconds, peak_in_flight: free.peakInFlight, paced_completed: paced.completed, paced_run_s: paced.seconds, paced_most_starts_per_s: mostInWindow, paced_peak_in_flight: paced.peakInFlight }));
+console.log(
+  JSON.stringify({
+    bench: 'cluster',
+    orgs: N,
+    concurrency: CONCURRENCY,
+    completed: free.completed,
+    run_s: free.seconds,
+    peak_in_flight: free.peakInFlight,
+    paced_completed: paced.completed,
+    paced_run_s: paced.seconds,
+    paced_most_starts_per_s: mostInWindow,
+    paced_peak_in_flight: paced.peakInFlight,
+  }),
+);
 
 for (const c of children) c.kill('SIGKILL');
 await closeContext(ctx);

@@ -37,14 +37,20 @@ const kind = couchChoice();
 const [redis, pg, server] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
 const serverUrl = new URL(server.url);
 if (!['127.0.0.1', 'localhost'].includes(serverUrl.hostname)) {
-  console.error(`bench:faults cuts the CouchDB with a proxy on this machine: ${serverUrl.hostname} is not local (unset COUCHDB_TEST_URL to use a node of ../shared/couchdb)`);
+  console.error(
+    `bench:faults cuts the CouchDB with a proxy on this machine: ${serverUrl.hostname} is not local (unset COUCHDB_TEST_URL to use a node of ../shared/couchdb)`,
+  );
   await Promise.all([redis.stop(), pg.stop(), server.stop()]);
   process.exit(1);
 }
 // The workers reach CouchDB through the proxy (a TCP proxy: the credentials go in its URL); seeding goes straight to it.
 const couch = await startCutProxy(Number(serverUrl.port));
 const config = {
-  ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: withCredentialsOf(couch.url, server.url) }, 'bench-faults', Math.ceil(CONCURRENCY / WORKERS))),
+  ...(await benchConfig(
+    { databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: withCredentialsOf(couch.url, server.url) },
+    'bench-faults',
+    Math.ceil(CONCURRENCY / WORKERS),
+  )),
   ...(server.accountDb !== 'opscode_account' ? { couchdbAccountDb: server.accountDb } : {}),
 };
 const ctx: Context = createContext(config, createLogger('silent', 'bench-faults'));
@@ -60,7 +66,11 @@ interface Proc {
 const procs: Proc[] = [];
 let exitedOnTheirOwn = 0;
 function spawnProcess(name: string, entry: 'api/server' | 'workers/worker', extra: Record<string, string> = {}): Proc {
-  const p: Proc = { name, child: spawnMover(config, entry, { WORKER_CONCURRENCY: String(config.workerConcurrency), LOG_LEVEL: 'silent', ...extra }), killedOnPurpose: false };
+  const p: Proc = {
+    name,
+    child: spawnMover(config, entry, { WORKER_CONCURRENCY: String(config.workerConcurrency), LOG_LEVEL: 'silent', ...extra }),
+    killedOnPurpose: false,
+  };
   p.child.on('exit', () => {
     if (!p.killedOnPurpose) exitedOnTheirOwn++;
   });
@@ -73,7 +83,11 @@ spawnProcess('api', 'api/server', { PORT: String(config.port) });
 let batch = 0;
 async function prepare(): Promise<SeededOrg[]> {
   batch++;
-  const orgs = await seedEstate(server.url, Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })), { parallel: 8, accountDb: server.accountDb });
+  const orgs = await seedEstate(
+    server.url,
+    Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })),
+    { parallel: 8, accountDb: server.accountDb },
+  );
   await accountRefresh.process(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);
@@ -108,14 +122,26 @@ async function measure(label: string, fault?: (runId: string) => Promise<void>):
     else if (state === 'started') stuck++;
     if ((await ctx.darklaunchRedis.hget(`dl_org_${o.name}`, '503_mode')) === 'true') dark++;
   }
-  const row = { fault: label, orgs: N, completed, failed, stuck, dark, exited: exitedOnTheirOwn - before, run_s: Number(seconds.toFixed(1)), ended: end?.state === 'ready' ? 'yes' : 'NO' };
+  const row = {
+    fault: label,
+    orgs: N,
+    completed,
+    failed,
+    stuck,
+    dark,
+    exited: exitedOnTheirOwn - before,
+    run_s: Number(seconds.toFixed(1)),
+    ended: end?.state === 'ready' ? 'yes' : 'NO',
+  };
   console.log(JSON.stringify(row));
   return row;
 }
 
 const rows: Record<string, string | number>[] = [];
 console.log(describeCouch(server));
-console.log(`${N} orgs a run, ${WORKERS} worker processes, concurrency ${CONCURRENCY}, drain wait ${DRAIN_WAIT_MS} ms, STORE_OUTAGE_GRACE_MS 60000, JOB_LOCK_MS 30000`);
+console.log(
+  `${N} orgs a run, ${WORKERS} worker processes, concurrency ${CONCURRENCY}, drain wait ${DRAIN_WAIT_MS} ms, STORE_OUTAGE_GRACE_MS 60000, JOB_LOCK_MS 30000`,
+);
 rows.push(await measure('none (baseline)'));
 rows.push(
   await measure('20 worker SIGKILLs, each replaced at once', async () => {
@@ -165,7 +191,10 @@ if (node) {
 const base = Number(rows[0].run_s);
 console.log(`\n${server.version}`);
 console.log('| fault | completed | failed | stuck | dark | processes exited | run (s) | added (s) |\n|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.fault} | ${r.completed} / ${r.orgs} | ${r.failed} | ${r.stuck} | ${r.dark} | ${r.exited} | ${r.run_s}${r.ended === 'yes' ? '' : ' (did not end)'} | ${r === rows[0] ? '—' : (Number(r.run_s) - base).toFixed(1)} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.fault} | ${r.completed} / ${r.orgs} | ${r.failed} | ${r.stuck} | ${r.dark} | ${r.exited} | ${r.run_s}${r.ended === 'yes' ? '' : ' (did not end)'} | ${r === rows[0] ? '—' : (Number(r.run_s) - base).toFixed(1)} |`,
+  );
 
 for (const p of procs) {
   p.killedOnPurpose = true;

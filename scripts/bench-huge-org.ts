@@ -35,13 +35,24 @@ const ctx = createContext(stack.config, createLogger('silent', 'bench-huge-org')
 await migrate(ctx.db);
 let t = Date.now();
 console.log(describeCouch(stack.couch));
-const [org] = await seedEstate(stack.couch.url, [{ name: 'huge', groups: GROUPS, containers: CONTAINERS, otherDocs: OTHER }, { name: 'small', otherDocs: 3 }], { accountDb: stack.couch.accountDb });
+const [org] = await seedEstate(
+  stack.couch.url,
+  [
+    { name: 'huge', groups: GROUPS, containers: CONTAINERS, otherDocs: OTHER },
+    { name: 'small', otherDocs: 3 },
+  ],
+  { accountDb: stack.couch.accountDb },
+);
 console.log(`seeded ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other documents in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 await accountRefresh.process(ctx);
 const app = await buildApp(ctx);
 const url = await app.listen({ host: '127.0.0.1', port: 0 });
 const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${stack.config.apiToken}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${stack.config.apiToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   return res.json() as Promise<any>;
 };
 await api('PUT', '/settings/drain-wait', { ms: DRAIN_MS, acknowledgeRisk: true });
@@ -68,7 +79,8 @@ function watchDark(name: string) {
     return seen / 1000;
   };
 }
-const darkMs = async (name: string) => Number((await ctx.db.query(`SELECT dark_ms FROM mover.org_progress WHERE migration_type = $1 AND org_name = $2`, [T, name])).rows[0]?.dark_ms) / 1000;
+const darkMs = async (name: string) =>
+  Number((await ctx.db.query(`SELECT dark_ms FROM mover.org_progress WHERE migration_type = $1 AND org_name = $2`, [T, name])).rows[0]?.dark_ms) / 1000;
 
 const metricsPort = await freePort();
 const { config } = stack;
@@ -77,7 +89,10 @@ let peak = 0;
 let sampling = true;
 const sampler = (async () => {
   while (sampling) {
-    const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+    const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
     const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? 0);
     peak = Math.max(peak, rss);
     await sleep(100);
@@ -103,7 +118,10 @@ await api('POST', `/migrations/${T}/orgs`, { orgs: ['huge', 'small'] });
 await api('POST', `/migrations/${T}/ready`, {});
 const watched = { huge: watchDark('huge'), small: watchDark('small') };
 const migrateS = await runUntilEnd(T, { count: 'all', concurrency: 2 });
-const dark = { huge: { recorded: await darkMs('huge'), watched: await watched.huge() }, small: { recorded: await darkMs('small'), watched: await watched.small() } };
+const dark = {
+  huge: { recorded: await darkMs('huge'), watched: await watched.huge() },
+  small: { recorded: await darkMs('small'), watched: await watched.small() },
+};
 const revertS = await runUntilEnd('phase_2_revert', { orgs: ['huge'] });
 const again = await runUntilEnd(T, { count: 'all', concurrency: 1 });
 t = Date.now();
@@ -116,15 +134,35 @@ for (;;) {
 const purgeS = (Date.now() - t) / 1000;
 sampling = false;
 await sampler;
-const rows = await ctx.db.query(`SELECT (SELECT count(*) FROM containers WHERE org_id = $1)::int AS c, (SELECT count(*) FROM "groups" WHERE org_id = $1)::int AS g`, [org.guid]);
+const rows = await ctx.db.query(
+  `SELECT (SELECT count(*) FROM containers WHERE org_id = $1)::int AS c, (SELECT count(*) FROM "groups" WHERE org_id = $1)::int AS g`,
+  [org.guid],
+);
 console.log(`\n${stack.couch.version}`);
 console.log(`| org | migrate (s) | revert (s) | migrate again (s) | purge (s) | worker RSS idle → peak |\n|---|---|---|---|---|---|`);
 console.log(
   `| ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other docs | ${migrateS.toFixed(1)} | ${revertS.toFixed(1)} | ${again.toFixed(1)} | ${purgeS.toFixed(1)} (${JSON.stringify(step.detail.docs_removed)} docs removed) | ${(idle / 2 ** 20).toFixed(0)} → ${(peak / 2 ** 20).toFixed(0)} MiB |`,
 );
 console.log(`rows in SQL: ${rows.rows[0].c} containers, ${rows.rows[0].g} groups`);
-console.log(`drain wait ${DRAIN_MS} ms; dark during the first migration, recorded / watched: huge org ${dark.huge.recorded.toFixed(2)} / ${dark.huge.watched.toFixed(2)} s, small org ${dark.small.recorded.toFixed(2)} / ${dark.small.watched.toFixed(2)} s`);
-console.log(JSON.stringify({ bench: 'huge-org', couchdb: stack.couch.version, groups: GROUPS, containers: CONTAINERS, other_docs: OTHER, drain_wait_ms: DRAIN_MS, migrate_s: migrateS, revert_s: revertS, again_s: again, purge_s: purgeS, dark_s: dark, worker_rss_mib: { idle: idle / 2 ** 20, peak: peak / 2 ** 20 } }));
+console.log(
+  `drain wait ${DRAIN_MS} ms; dark during the first migration, recorded / watched: huge org ${dark.huge.recorded.toFixed(2)} / ${dark.huge.watched.toFixed(2)} s, small org ${dark.small.recorded.toFixed(2)} / ${dark.small.watched.toFixed(2)} s`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'huge-org',
+    couchdb: stack.couch.version,
+    groups: GROUPS,
+    containers: CONTAINERS,
+    other_docs: OTHER,
+    drain_wait_ms: DRAIN_MS,
+    migrate_s: migrateS,
+    revert_s: revertS,
+    again_s: again,
+    purge_s: purgeS,
+    dark_s: dark,
+    worker_rss_mib: { idle: idle / 2 ** 20, peak: peak / 2 ** 20 },
+  }),
+);
 worker.kill('SIGTERM');
 await app.close();
 await closeContext(ctx);

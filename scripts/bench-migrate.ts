@@ -54,14 +54,24 @@ await setSetting(ctx.db, 'drainWaitMs', 0);
 
 console.log(describeCouch(stack.couch));
 console.log(`seeding ${N} orgs (12 containers + 5 groups each) into ${stack.couch.version} ...`);
-let t0 = Date.now();
-const orgs = await seedEstate(stack.couch.url, Array.from({ length: N }, (_, i) => ({ name: `bench-${String(i).padStart(6, '0')}` })), { accountDb: stack.couch.accountDb });
+const t0 = Date.now();
+const orgs = await seedEstate(
+  stack.couch.url,
+  Array.from({ length: N }, (_, i) => ({ name: `bench-${String(i).padStart(6, '0')}` })),
+  { accountDb: stack.couch.accountDb },
+);
 await accountRefresh.process(ctx);
-await tracker.insertOrgs(ctx.db, T, orgs.map((o) => ({ name: o.name, guid: o.guid })));
+await tracker.insertOrgs(
+  ctx.db,
+  T,
+  orgs.map((o) => ({ name: o.name, guid: o.guid })),
+);
 console.log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 // The floor writes to tables of the same shape, so its rows never meet the fleet's.
-await ctx.db.query(`CREATE TABLE IF NOT EXISTS floor_containers (LIKE containers INCLUDING ALL); CREATE TABLE IF NOT EXISTS floor_groups (LIKE "groups" INCLUDING ALL)`);
+await ctx.db.query(
+  `CREATE TABLE IF NOT EXISTS floor_containers (LIKE containers INCLUDING ALL); CREATE TABLE IF NOT EXISTS floor_groups (LIKE "groups" INCLUDING ALL)`,
+);
 
 async function resetForFleet() {
   await ctx.db.query(`TRUNCATE containers, "groups"`);
@@ -101,7 +111,8 @@ async function floorOne(org: SeededOrg, read: Read) {
   const rows: Record<string, ObjectRow[]> = { containers: [], groups: [] };
   for (const d of docs) {
     const e = org.expected.find((x) => x.id === d._id);
-    if (e) rows[e.table].push({ id: d._id, authz_id: authz.get(d._id)!, name: e.name, last_updated_by: String(d.requester_id), created_at: now, updated_at: now });
+    if (e)
+      rows[e.table].push({ id: d._id, authz_id: authz.get(d._id)!, name: e.name, last_updated_by: String(d.requester_id), created_at: now, updated_at: now });
   }
   await inTransaction(ctx.db, async (c) => {
     for (const t of OBJECT_TABLES) await insertObjects(c, `floor_${t}`, org.guid, rows[t]);
@@ -122,7 +133,12 @@ async function protocolPass(): Promise<number> {
   await resetForFleet();
   const run = await runs.createRun(ctx.db, 'bench-protocol', null, N, P);
   if (!run) throw new Error('a bench-protocol run is still active');
-  await tracker.takeOrgs(ctx.db, T, run.id, orgs.map((o) => ({ name: o.name, guid: o.guid })));
+  await tracker.takeOrgs(
+    ctx.db,
+    T,
+    run.id,
+    orgs.map((o) => ({ name: o.name, guid: o.guid })),
+  );
   const queue = [...orgs];
   const start = performance.now();
   await Promise.all(
@@ -188,7 +204,10 @@ async function redisCommands(): Promise<{ trips: number }> {
   return { trips: calls('evalsha') + calls('eval') + calls('bzpopmin') + calls('evalsha_ro') };
 }
 for (let i = 0; ; i++) {
-  const up = await workerRoundTrips().then(() => true, () => false);
+  const up = await workerRoundTrips().then(
+    () => true,
+    () => false,
+  );
   if (up) break;
   if (i > 120) throw new Error('worker processes did not start');
   await sleep(500);
@@ -270,20 +289,46 @@ for (let r = 0; r < ROUNDS; r++) {
   protocolMs.push(d);
   ratios.push(a.ms / Math.min(b, c));
   const rate = (ms: number) => (N / (ms / 1000)).toFixed(0);
-  console.log(`round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`);
+  console.log(
+    `round ${r + 1}: fleet ${rate(a.ms)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a.ms / Math.min(b, c)).toFixed(2)}`,
+  );
 }
-const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+const fmt = (o: Record<string, number>) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
 console.log(`\n${N} orgs, ${WORKERS} worker processes, concurrency ${P}, ${ROUNDS} rounds (medians), ${stack.couch.version}:`);
 console.log(`  fleet: ${(N / (median(fleetMs) / 1000)).toFixed(0)} orgs/s (${(median(fleetMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, fleet's query: ${(N / (median(mangoMs) / 1000)).toFixed(0)} orgs/s (${(median(mangoMs) / 1000).toFixed(2)} s)`);
 console.log(`  floor, _all_docs: ${(N / (median(allDocsMs) / 1000)).toFixed(0)} orgs/s (${(median(allDocsMs) / 1000).toFixed(2)} s)`);
-console.log(`  protocol (the fleet's round trips in a bare loop): ${(N / (median(protocolMs) / 1000)).toFixed(0)} orgs/s (${(median(protocolMs) / 1000).toFixed(2)} s)`);
+console.log(
+  `  protocol (the fleet's round trips in a bare loop): ${(N / (median(protocolMs) / 1000)).toFixed(0)} orgs/s (${(median(protocolMs) / 1000).toFixed(2)} s)`,
+);
 console.log(`  fleet/fastest floor time ratio: ${median(ratios).toFixed(2)} (target <= 1.5)`);
-console.log(`  of which the protocol (protocol/fastest floor): ${(median(protocolMs) / Math.min(median(mangoMs), median(allDocsMs))).toFixed(2)}, and the fleet's machinery (fleet/protocol): ${(median(fleetMs) / median(protocolMs)).toFixed(2)}`);
+console.log(
+  `  of which the protocol (protocol/fastest floor): ${(median(protocolMs) / Math.min(median(mangoMs), median(allDocsMs))).toFixed(2)}, and the fleet's machinery (fleet/protocol): ${(median(fleetMs) / median(protocolMs)).toFixed(2)}`,
+);
 console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
 for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
-for (const [name, c] of Object.entries(cpu)) console.log(`  CPU ms per org, ${name} (last round): ${fmt(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / N])))}`);
-console.log(JSON.stringify({ bench: 'migrate', couchdb: stack.couch.version, orgs: N, workers: WORKERS, concurrency: P, fleet_ms: median(fleetMs), floor_query_ms: median(mangoMs), floor_all_docs_ms: median(allDocsMs), protocol_ms: median(protocolMs), ratio: median(ratios), round_trips_per_org: perOrg, floor_round_trips_per_org: floorTrips, cpu_s_last_round: cpu }));
+for (const [name, c] of Object.entries(cpu))
+  console.log(`  CPU ms per org, ${name} (last round): ${fmt(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / N])))}`);
+console.log(
+  JSON.stringify({
+    bench: 'migrate',
+    couchdb: stack.couch.version,
+    orgs: N,
+    workers: WORKERS,
+    concurrency: P,
+    fleet_ms: median(fleetMs),
+    floor_query_ms: median(mangoMs),
+    floor_all_docs_ms: median(allDocsMs),
+    protocol_ms: median(protocolMs),
+    ratio: median(ratios),
+    round_trips_per_org: perOrg,
+    floor_round_trips_per_org: floorTrips,
+    cpu_s_last_round: cpu,
+  }),
+);
 
 for (const c of children) c.kill('SIGTERM');
 await sleep(3000); // a worker writes its CPU profile (BENCH_CPU_PROF) as it exits

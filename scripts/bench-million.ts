@@ -43,13 +43,18 @@ const account = nano(stack.couch.url);
 await account.db.create(stack.couch.accountDb);
 const accountDb = account.use(stack.couch.accountDb);
 for (let i = 0; i < ACCOUNT_ORGS; i += 500) {
-  const docs = Array.from({ length: Math.min(500, ACCOUNT_ORGS - i) }, (_, k) =>
-    buildOrg({ name: `acct-${String(i + k).padStart(7, '0')}`, containers: Math.ceil(JOINS / 2), groups: Math.floor(JOINS / 2), noDatabase: true }).accountDocs,
+  const docs = Array.from(
+    { length: Math.min(500, ACCOUNT_ORGS - i) },
+    (_, k) =>
+      buildOrg({ name: `acct-${String(i + k).padStart(7, '0')}`, containers: Math.ceil(JOINS / 2), groups: Math.floor(JOINS / 2), noDatabase: true })
+        .accountDocs,
   ).flat();
   for (let j = 0; j < docs.length; j += 5000) await accountDb.bulk({ docs: docs.slice(j, j + 5000) });
 }
 const seededDocs = (await accountDb.info()).doc_count;
-console.log(`${stack.couch.accountDb} (${stack.couch.version}): ${ACCOUNT_ORGS} orgs, ${ACCOUNT_ORGS * JOINS} AuthJoins (${seededDocs} documents) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+console.log(
+  `${stack.couch.accountDb} (${stack.couch.version}): ${ACCOUNT_ORGS} orgs, ${ACCOUNT_ORGS * JOINS} AuthJoins (${seededDocs} documents) written in ${((Date.now() - t) / 1000).toFixed(0)} s`,
+);
 
 const children: Record<string, ChildProcess> = {};
 for (let i = 1; i <= WORKERS; i++) children[`worker-${i}`] = spawnMover(config, 'workers/worker');
@@ -57,7 +62,10 @@ children.api = spawnMover(config, 'api/server', { PORT: String(port) });
 const api = `http://127.0.0.1:${port}`;
 const headers = { authorization: `Bearer ${config.apiToken}`, 'content-type': 'application/json' };
 for (let i = 0; ; i++) {
-  const ok = await fetch(`${api}/readyz`).then((r) => r.ok, () => false);
+  const ok = await fetch(`${api}/readyz`).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (ok) break;
   if (i > 120) throw new Error('api did not start');
   await sleep(500);
@@ -120,12 +128,31 @@ console.log(`prep: ${rows[0].n} of ${PREP_ORGS} orgs captured, ${pinned} pinned 
 
 console.log(`\n| pass | size | time | peak RSS, mover processes (MiB) |\n|---|---|---|---|`);
 const mover = (p: Record<string, number>) => fmt(Object.fromEntries(Object.entries(p).filter(([n]) => n !== 'couchdb')));
-console.log(`| account refresh | ${ACCOUNT_ORGS.toLocaleString('en')} orgs, ${(ACCOUNT_ORGS * JOINS).toLocaleString('en')} AuthJoins | ${refreshS.toFixed(1)} s | ${mover(refreshPeaks)} |`);
-console.log(`| prep (3 workers) | ${PREP_ORGS.toLocaleString('en')} orgs (${rows[0].n.toLocaleString('en')} captured, ${pinned.toLocaleString('en')} pinned) | ${prepS.toFixed(1)} s | ${mover(prepPeaks)} |`);
-console.log(JSON.stringify({ bench: 'million', account_orgs: ACCOUNT_ORGS, authz_joins: snap.authzJoins, refresh_s: refreshS, refresh_rss_mib: refreshPeaks, prep_orgs: PREP_ORGS, captured: rows[0].n, pinned, prep_s: prepS, prep_rss_mib: prepPeaks }));
+console.log(
+  `| account refresh | ${ACCOUNT_ORGS.toLocaleString('en')} orgs, ${(ACCOUNT_ORGS * JOINS).toLocaleString('en')} AuthJoins | ${refreshS.toFixed(1)} s | ${mover(refreshPeaks)} |`,
+);
+console.log(
+  `| prep (3 workers) | ${PREP_ORGS.toLocaleString('en')} orgs (${rows[0].n.toLocaleString('en')} captured, ${pinned.toLocaleString('en')} pinned) | ${prepS.toFixed(1)} s | ${mover(prepPeaks)} |`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'million',
+    account_orgs: ACCOUNT_ORGS,
+    authz_joins: snap.authzJoins,
+    refresh_s: refreshS,
+    refresh_rss_mib: refreshPeaks,
+    prep_orgs: PREP_ORGS,
+    captured: rows[0].n,
+    pinned,
+    prep_s: prepS,
+    prep_rss_mib: prepPeaks,
+  }),
+);
 
 function fmt(p: Record<string, number>) {
-  return Object.entries(p).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ');
+  return Object.entries(p)
+    .map(([n, v]) => `${n} ${v.toFixed(0)}`)
+    .join(', ');
 }
 for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);

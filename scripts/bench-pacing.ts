@@ -35,13 +35,20 @@ const kind = couchChoice();
 const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
 console.log(describeCouch(couch));
 // workerConcurrency is this script's own context's; the processes keep their default.
-const config = { ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-pacing')), ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}) };
+const config = {
+  ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-pacing')),
+  ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}),
+};
 const ctx = createContext(config, createLogger('silent', 'bench-pacing'), { dbPoolSize: 4 });
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
 
 const t0 = Date.now();
-const orgs = await seedEstate(couch.url, Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })), { parallel: 8, accountDb: couch.accountDb });
+const orgs = await seedEstate(
+  couch.url,
+  Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })),
+  { parallel: 8, accountDb: couch.accountDb },
+);
 await accountRefresh.process(ctx);
 const names = orgs.map((o) => o.name);
 await captureOrgs(ctx.db, T, names);
@@ -56,7 +63,11 @@ await sleep(3000); // the processes start (tsx compiles them) before the clock s
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
 const [couchPid] = couch.pids(); // the server's own process (none for a CouchDB that is not ours)
-const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), bench: process.pid, ...(couchPid ? { couchdb: couchPid } : {}) }));
+const rss = sampleRss(() => ({
+  ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])),
+  bench: process.pid,
+  ...(couchPid ? { couchdb: couchPid } : {}),
+}));
 const conns = sampleConnections(ctx.db);
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
@@ -86,8 +97,12 @@ const starts = Array.from(perSecond, (n) => n ?? 0);
 const inFlight = starts.map((_, i) => rows.filter((r) => Number(r.start_s) - first <= i + 0.5 && Number(r.end_s) - first > i + 0.5).length);
 const status = await runStatus(ctx, T);
 
-console.log(`\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`);
-console.log(`| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | start→end p99 | orgs still dark | peak Postgres connections |`);
+console.log(
+  `\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`,
+);
+console.log(
+  `| orgs completed | run time | ideal (orgs × drain / concurrency) | run / ideal | dark p50 | dark p99 | dark max | start→end p99 | orgs still dark | peak Postgres connections |`,
+);
 console.log(`|---|---|---|---|---|---|---|---|---|---|`);
 console.log(
   `| ${completed} / ${N} | ${seconds.toFixed(1)} s | ${ideal.toFixed(1)} s | **${(seconds / ideal).toFixed(2)}** | ${percentile(dark, 50).toFixed(2)} s | **${percentile(dark, 99).toFixed(2)} s** | ${Math.max(...dark).toFixed(2)} s | **${percentile(span, 99).toFixed(2)} s** | ${stillDark} | ${peakConnections} |`,
@@ -95,8 +110,14 @@ console.log(
 console.log(`org starts per second: ${starts.join(' ')}`);
 console.log(`orgs in flight, each second: ${inFlight.join(' ')}`);
 console.log(`start→end p50 ${percentile(span, 50).toFixed(2)} s (the copy, the drain wait and the catch-up, in the org's slot)`);
-console.log(`run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`);
-console.log(`peak RSS (MiB): ${Object.entries(peaks).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ')}`);
+console.log(
+  `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
+);
+console.log(
+  `peak RSS (MiB): ${Object.entries(peaks)
+    .map(([n, v]) => `${n} ${v.toFixed(0)}`)
+    .join(', ')}`,
+);
 console.log(
   JSON.stringify({
     bench: 'pacing',

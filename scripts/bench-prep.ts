@@ -25,8 +25,12 @@ const ctx = createContext(stack.config, log);
 await migrate(ctx.db);
 
 console.log(`seeding ${N} orgs into ${stack.couch.accountDb} (${stack.couch.version}) ...`);
-let t0 = Date.now();
-const orgs = await seedEstate(stack.couch.url, Array.from({ length: N }, (_, i) => ({ name: `prep-${String(i).padStart(7, '0')}`, containers: 0, groups: 0, noDatabase: true })), { accountDb: stack.couch.accountDb });
+const t0 = Date.now();
+const orgs = await seedEstate(
+  stack.couch.url,
+  Array.from({ length: N }, (_, i) => ({ name: `prep-${String(i).padStart(7, '0')}`, containers: 0, groups: 0, noDatabase: true })),
+  { accountDb: stack.couch.accountDb },
+);
 await accountRefresh.process(ctx);
 console.log(`seeded and snapshotted in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 

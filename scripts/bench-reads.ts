@@ -30,7 +30,9 @@ await migrate(ctx.db);
 let t = Date.now();
 const inRun = Math.floor(N * 0.8);
 // A run of 80% of the orgs: the first 40% of it finished (a few hundred failed), 150 in flight, the rest ready.
-const { rows: [run] } = await ctx.db.query(
+const {
+  rows: [run],
+} = await ctx.db.query(
   `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, orgs_finished, orgs_failed) VALUES ($1, 'working', NULL, $2, 150, $3, 300) RETURNING id`,
   [T, inRun, Math.floor(inRun * 0.4)],
 );
@@ -85,12 +87,14 @@ async function readsDuring(title: string, work: () => Promise<string>) {
   // One org read with a name that differs each time, as an operator looking at many orgs does.
   let i = 0;
   while (running) {
-    for (const [name, path] of reads) ms.get(name)!.push(await timed(name === 'one org' ? `/orgs/org-${String(1 + ((i++ * 7919) % N)).padStart(7, '0')}` : path));
+    for (const [name, path] of reads)
+      ms.get(name)!.push(await timed(name === 'one org' ? `/orgs/org-${String(1 + ((i++ * 7919) % N)).padStart(7, '0')}` : path));
   }
   const what = await done;
   console.log(`\n${title}: ${what}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`| read | calls | p50 (ms) | p99 (ms) | max (ms) |\n|---|---|---|---|---|`);
-  for (const [name, list] of ms) console.log(`| ${name} | ${list.length} | ${q(list, 0.5).toFixed(1)} | ${q(list, 0.99).toFixed(1)} | ${Math.max(...list).toFixed(1)} |`);
+  for (const [name, list] of ms)
+    console.log(`| ${name} | ${list.length} | ${q(list, 0.5).toFixed(1)} | ${q(list, 0.99).toFixed(1)} | ${Math.max(...list).toFixed(1)} |`);
 }
 
 await readsDuring('reads on the first start, while the maintenance mirrors the million rows', async () => {
@@ -111,7 +115,9 @@ console.log(`a resync pass with nothing to fix (${again}): ${((Date.now() - t) /
 t = Date.now();
 const drifted = await repairStateCounts(ctx.db);
 console.log(`the counters' check against the mirror (${drifted} rows drifted): ${((Date.now() - t) / 1000).toFixed(1)} s`);
-await ctx.db.query(`INSERT INTO mover.audit_log (actor, action, detail) SELECT 'bench', 'orgs.ready', jsonb_build_object('n', i) FROM generate_series(1, 10000) AS i`);
+await ctx.db.query(
+  `INSERT INTO mover.audit_log (actor, action, detail) SELECT 'bench', 'orgs.ready', jsonb_build_object('n', i) FROM generate_series(1, 10000) AS i`,
+);
 await ctx.db.query('ANALYZE');
 
 console.log(`\n| read | first call (ms) | p50 (ms) | p99 (ms) |\n|---|---|---|---|`);
@@ -134,7 +140,10 @@ for (const [name, path] of reads) {
 }
 
 await readsDuring('reads while 100,000 states edited by hand are mirrored, the counters checked and the mirror vacuumed', async () => {
-  await ctx.db.query(`UPDATE org_migration_state SET state = 'holding' WHERE migration_type = $1 AND state = 'ready' AND org_id <= lpad(to_hex($2::int), 32, '0')`, [T, Math.floor(inRun * 0.4) + 150 + 100_000]);
+  await ctx.db.query(
+    `UPDATE org_migration_state SET state = 'holding' WHERE migration_type = $1 AND state = 'ready' AND org_id <= lpad(to_hex($2::int), 32, '0')`,
+    [T, Math.floor(inRun * 0.4) + 150 + 100_000],
+  );
   const mirrored = await resyncStateMirror(ctx.db, RESYNC);
   const drifted = await repairStateCounts(ctx.db);
   await ctx.db.query('VACUUM ANALYZE mover.org_progress');

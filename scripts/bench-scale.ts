@@ -32,7 +32,11 @@ const took: string[] = [];
 let failed = 0;
 for (const b of benches) {
   if (only && !only.includes(b.name)) continue;
-  console.log(`\n## item ${b.item}: npm run bench:${b.name}  (${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')})\n`);
+  console.log(
+    `\n## item ${b.item}: npm run bench:${b.name}  (${Object.entries(b.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})\n`,
+  );
   const t0 = Date.now();
   const r = spawnSync('npm', ['run', `bench:${b.name}`], { stdio: 'inherit', env: { ...process.env, ...b.env, BENCH_DIST: '1' } });
   const s = ((Date.now() - t0) / 1000).toFixed(0);

@@ -72,13 +72,15 @@ async function unusable(url: string): Promise<[string, string?] | undefined> {
   let session: { userCtx?: { roles?: string[] } };
   try {
     const res = await couchFetch(url, '/_session', { signal: AbortSignal.timeout(5000) });
-    if (res.status === 401 || res.status === 403) return [`the CouchDB at ${shown} refused these credentials (HTTP ${res.status}: ${(await res.text()).trim().slice(0, 120)})`, ADMIN_HINT];
+    if (res.status === 401 || res.status === 403)
+      return [`the CouchDB at ${shown} refused these credentials (HTTP ${res.status}: ${(await res.text()).trim().slice(0, 120)})`, ADMIN_HINT];
     if (!res.ok) return [`the server at ${shown} answered GET /_session with HTTP ${res.status}: is it a CouchDB?`];
     session = (await res.json()) as typeof session;
   } catch (err) {
     return [`cannot reach a CouchDB at ${shown}: ${why(err)}`];
   }
-  if (!session.userCtx?.roles?.includes('_admin')) return [`the demo creates databases, which takes a CouchDB admin, and ${shown} is not signed in as one`, ADMIN_HINT];
+  if (!session.userCtx?.roles?.includes('_admin'))
+    return [`the demo creates databases, which takes a CouchDB admin, and ${shown} is not signed in as one`, ADMIN_HINT];
   const account = await couchFetch(url, `/${ACCOUNT_DB}`, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch((err) => err as Error);
   if (account instanceof Error) return [`cannot reach a CouchDB at ${shown}: ${why(account)}`];
   if (account.status === 200) {
@@ -122,7 +124,11 @@ if (couchUrl !== undefined) {
     async stop() {
       if (!madeAccountDb) return;
       madeAccountDb = false;
-      const n = await dropEstate(couchUrl, ACCOUNT_DB, specs.filter((s) => !s.noDatabase).map((s) => s.guid!));
+      const n = await dropEstate(
+        couchUrl,
+        ACCOUNT_DB,
+        specs.filter((s) => !s.noDatabase).map((s) => s.guid!),
+      );
       say(`deleted the demo's ${n} databases from ${couchUrl}`);
     },
   };
@@ -167,7 +173,10 @@ say(`seeded ${specs.length} orgs into ${stack.couch.url}`);
 
 const app = await buildApp(apiCtx);
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
-const workers = [startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 }), startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 })];
+const workers = [
+  startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 }),
+  startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 }),
+];
 const api: Api = apiFromEnv({ MOVER_API_URL: address, MOVER_API_TOKEN: stack.config.apiToken, USER: 'demo' });
 say(`api at ${address}, with two worker processes' worth of workers\n`);
 
@@ -216,7 +225,12 @@ try {
 
   say('\nresult');
   say('  phases            ' + phases.map((p) => `${p.phase}: ${p.state}`).join(', '));
-  say('  orgs by state     ' + Object.entries(byState).map(([s, n]) => `${s}: ${n.length}`).join(', '));
+  say(
+    '  orgs by state     ' +
+      Object.entries(byState)
+        .map(([s, n]) => `${s}: ${n.length}`)
+        .join(', '),
+  );
   for (const f of failed) say(`  failed            ${f}`);
   say(`  rows per table    containers: ${rows.containers}, groups: ${rows.groups}`);
   say(`  failed org routed couchdb_containers=${dl.darklaunch.couchdb_containers}, 503_mode=${dl.darklaunch['503_mode']} (served from CouchDB, not dark)`);
@@ -227,7 +241,11 @@ try {
   say(`demo failed: ${(err as Error).message}`);
   exitCode = 1;
 }
-say(exitCode === 0 ? '\ndemo ok: the four phases completed; every org is migrated and purged from CouchDB, or failed with its step named and served from CouchDB' : '\ndemo found a problem (see above)');
+say(
+  exitCode === 0
+    ? '\ndemo ok: the four phases completed; every org is migrated and purged from CouchDB, or failed with its step named and served from CouchDB'
+    : '\ndemo found a problem (see above)',
+);
 
 if (KEEP) {
   const env = `MOVER_API_URL=${address} MOVER_API_TOKEN=${stack.config.apiToken}`;

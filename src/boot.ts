@@ -10,7 +10,12 @@ export async function boot(name: string): Promise<Context> {
   const log = createLogger(config.logLevel, name, secretsOf(config));
   // The last line of defence for "no process dies because a store went away":
   // a promise some library rejected with nobody listening is logged, not fatal.
-  process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined }, 'unhandled rejection (a bug to fix); process carries on'));
+  process.on('unhandledRejection', (reason) =>
+    log.error(
+      { err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined },
+      'unhandled rejection (a bug to fix); process carries on',
+    ),
+  );
   const ctx = createContext(config, log);
   try {
     await migrate(ctx.db);

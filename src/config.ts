@@ -37,7 +37,10 @@ export interface Config {
 export const bullPrefix = (config: Pick<Config, 'queuePrefix' | 'redisCluster'>) => (config.redisCluster ? `{${config.queuePrefix}}` : config.queuePrefix);
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`${variable}: ${problem}`);
   }
 }
@@ -99,7 +102,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) throw new ConfigError('QUEUE_PREFIX', 'may hold only letters, digits, _ . -');
   const redisCluster = bool(env, 'REDIS_CLUSTER', false);
   // On a cluster the darklaunch hashes would be spread over its nodes, where Chef does not read them.
-  if (redisCluster && !env.DARKLAUNCH_REDIS_URL?.trim()) throw new ConfigError('DARKLAUNCH_REDIS_URL', 'is required when REDIS_CLUSTER is true: the darklaunch Redis is a single server, not the queue cluster');
+  if (redisCluster && !env.DARKLAUNCH_REDIS_URL?.trim())
+    throw new ConfigError('DARKLAUNCH_REDIS_URL', 'is required when REDIS_CLUSTER is true: the darklaunch Redis is a single server, not the queue cluster');
   return {
     ...(redisCluster ? { redisCluster } : {}),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),

@@ -53,6 +53,10 @@ export function createContext(config: Config, log: Logger, opts: { dbPoolSize?: 
 }
 
 export async function closeContext(ctx: Context): Promise<void> {
-  await settleAll(ctx.log, 'closing a queue', Object.values(ctx.queues).map((q) => q.close()));
+  await settleAll(
+    ctx.log,
+    'closing a queue',
+    Object.values(ctx.queues).map((q) => q.close()),
+  );
   await settleAll(ctx.log, 'closing a store connection', [ctx.db.end(), ctx.queueRedis.quit(), ctx.darklaunchRedis.quit()]);
 }

@@ -5,7 +5,19 @@ import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
 import { InfrastructureError } from './errors.js';
 import { rideThrough, type OutagePolicy } from './stores/outage.js';
-import { chefRouting, DEFAULT_KEY, fieldsServing, keyTypeEffect, orgKey, OVERRIDE_KEY, takesDown, type ChefRouting, type DarklaunchHashes, type KeyTypeProblem, type ServedFrom } from './chef-routing.js';
+import {
+  chefRouting,
+  DEFAULT_KEY,
+  fieldsServing,
+  keyTypeEffect,
+  orgKey,
+  OVERRIDE_KEY,
+  takesDown,
+  type ChefRouting,
+  type DarklaunchHashes,
+  type KeyTypeProblem,
+  type ServedFrom,
+} from './chef-routing.js';
 
 export { DEFAULT_KEY, OVERRIDE_KEY, orgKey, ROUTING_FIELDS, type RoutingField } from './chef-routing.js';
 export const ORG_CREATION_KEY = 'dl_org__OC_INTERNAL_NO_ORG';
@@ -47,7 +59,11 @@ export interface OrgRouting {
  */
 export class Darklaunch {
   private readonly log;
-  constructor(private readonly redis: Redis, private readonly outage: OutagePolicy, readonly dryRun: boolean) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly outage: OutagePolicy,
+    readonly dryRun: boolean,
+  ) {
     this.log = outage.log;
   }
 
@@ -119,7 +135,10 @@ export class Darklaunch {
       this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
       return;
     }
-    await this.pipelined('pin orgs', orgs.map((org) => ['hset', orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' }]));
+    await this.pipelined(
+      'pin orgs',
+      orgs.map((org) => ['hset', orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' }]),
+    );
   }
 
   setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
@@ -174,7 +193,11 @@ export class Darklaunch {
 
   /** HGETALL of each key in one pipeline; a key of another type is named with its type. */
   private async readHashes(what: string, keys: string[]): Promise<Record<string, string>[]> {
-    const replies = await this.pipelined(what, keys.map((k) => ['hgetall', k]), true);
+    const replies = await this.pipelined(
+      what,
+      keys.map((k) => ['hgetall', k]),
+      true,
+    );
     const wrong = replies.findIndex(([e]) => e);
     if (wrong >= 0) throw new DarklaunchKeyTypeError({ key: keys[wrong], type: await this.typeOf(keys[wrong]) });
     return replies.map(([, h]) => h as Record<string, string>);
@@ -196,13 +219,22 @@ export class Darklaunch {
    */
   async orgHashes(orgs: string[]): Promise<({ hash: Record<string, string> } | { type: string })[]> {
     if (!orgs.length) return [];
-    const replies = await this.pipelined('read org flags', orgs.map((o) => ['hgetall', orgKey(o)]), true);
+    const replies = await this.pipelined(
+      'read org flags',
+      orgs.map((o) => ['hgetall', orgKey(o)]),
+      true,
+    );
     return Promise.all(replies.map(async ([e, h], i) => (e ? { type: await this.typeOf(orgKey(orgs[i])) } : { hash: h as Record<string, string> })));
   }
 
   /** The keys of these that exist and are not hashes, with their types (one pipelined round trip). */
   async keysNotHashes(keys: string[]): Promise<KeyTypeProblem[]> {
-    const types = (await this.pipelined('read key types', keys.map((k) => ['type', k]))).map(([, t]) => String(t));
+    const types = (
+      await this.pipelined(
+        'read key types',
+        keys.map((k) => ['type', k]),
+      )
+    ).map(([, t]) => String(t));
     return keys.map((key, i) => ({ key, type: types[i] })).filter((p) => p.type !== 'hash' && p.type !== 'none');
   }
 
@@ -245,7 +277,11 @@ export class Darklaunch {
   }
 }
 
-const ownFlags = (h: Record<string, string>): OrgFlags => ({ couchdb_containers: raw(h.couchdb_containers), couchdb_groups: raw(h.couchdb_groups), '503_mode': raw(h['503_mode']) });
+const ownFlags = (h: Record<string, string>): OrgFlags => ({
+  couchdb_containers: raw(h.couchdb_containers),
+  couchdb_groups: raw(h.couchdb_groups),
+  '503_mode': raw(h['503_mode']),
+});
 
 /** Redis's answer to a command on a key of another type. */
 export const isWrongType = (err: Error) => err.message.startsWith('WRONGTYPE');

@@ -5,7 +5,10 @@
 /** Bad or missing data in one org: the org fails, the run continues. */
 export class OrgDataError extends Error {
   readonly kind = 'data';
-  constructor(message: string, readonly detail?: Record<string, unknown>) {
+  constructor(
+    message: string,
+    readonly detail?: Record<string, unknown>,
+  ) {
     super(message);
     this.name = 'OrgDataError';
   }
@@ -14,7 +17,11 @@ export class OrgDataError extends Error {
 /** A store is unreachable or misbehaving: the fleet halts. */
 export class InfrastructureError extends Error {
   readonly kind = 'infrastructure';
-  constructor(message: string, readonly store: 'couchdb' | 'postgres' | 'redis' | 'darklaunch', options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly store: 'couchdb' | 'postgres' | 'redis' | 'darklaunch',
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'InfrastructureError';
   }
@@ -35,7 +42,10 @@ export function errorMessage(err: unknown): string {
 
 /** The current state does not allow it (a run already active, a step not waiting). */
 export class StateConflictError extends Error {
-  constructor(message: string, readonly code = 'conflict') {
+  constructor(
+    message: string,
+    readonly code = 'conflict',
+  ) {
     super(message);
     this.name = 'StateConflictError';
   }
@@ -43,7 +53,10 @@ export class StateConflictError extends Error {
 
 /** Input that passes its schema but not the rules; the message names the field first. */
 export class InvalidInputError extends Error {
-  constructor(message: string, readonly code = 'bad_request') {
+  constructor(
+    message: string,
+    readonly code = 'bad_request',
+  ) {
     super(message);
     this.name = 'InvalidInputError';
   }
@@ -51,7 +64,10 @@ export class InvalidInputError extends Error {
 
 /** The named thing (org, phase, step, migration type) does not exist. */
 export class NotFoundError extends Error {
-  constructor(message: string, readonly code = 'not_found') {
+  constructor(
+    message: string,
+    readonly code = 'not_found',
+  ) {
     super(message);
     this.name = 'NotFoundError';
   }

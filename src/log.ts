@@ -31,7 +31,17 @@ export function createLogger(level: string, name: string, secrets: string[] = []
     name,
     level,
     redact: {
-      paths: ['token', 'password', 'apiToken', 'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.password', 'config.apiToken'],
+      paths: [
+        'token',
+        'password',
+        'apiToken',
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'headers.authorization',
+        'headers.cookie',
+        '*.password',
+        'config.apiToken',
+      ],
       censor: CENSOR,
     },
     // The finished line, after every serializer ran (Fastify's request serializer writes the URL): nothing gets past this.

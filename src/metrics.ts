@@ -76,7 +76,11 @@ export function fleetRegistry(ctx: Context): Registry {
     labelNames: ['queue', 'state'],
     registers: [fleet],
     async collect() {
-      const all = await Promise.all(Object.entries(ctx.queues).map(async ([name, q]) => [name, await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized')] as const));
+      const all = await Promise.all(
+        Object.entries(ctx.queues).map(
+          async ([name, q]) => [name, await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized')] as const,
+        ),
+      );
       this.reset();
       for (const [name, counts] of all) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
     },
@@ -110,7 +114,8 @@ export function fleetRegistry(ctx: Context): Registry {
       const runs = await runsNow();
       this.reset();
       for (const { run: r, inFlight } of runs) {
-        for (const [count, n] of Object.entries({ enqueued: r.enqueued, finished: r.orgs_finished, failed: r.orgs_failed, in_flight: inFlight.length })) this.set({ migration_type: r.migration_type, run_id: r.id, count }, n);
+        for (const [count, n] of Object.entries({ enqueued: r.enqueued, finished: r.orgs_finished, failed: r.orgs_failed, in_flight: inFlight.length }))
+          this.set({ migration_type: r.migration_type, run_id: r.id, count }, n);
       }
     },
   });

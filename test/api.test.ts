@@ -34,23 +34,43 @@ describe('token check', () => {
     const cookie = setCookie.split(';')[0];
     const again = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(again.statusCode).toBe(200);
-    expect(again.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_revert']);
+    expect(
+      again
+        .json()
+        .queues.map((q: { name: string }) => q.name)
+        .sort(),
+    ).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_revert']);
   });
 
   it('signs a browser in with a form that posts the token (never in a URL), and refuses a wrong one', async () => {
     const page = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: { accept: 'text/html' } });
     expect(page.statusCode).toBe(401);
     expect(page.body).toContain('<form method="post" action="/login">');
-    const wrong = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=guess&next=%2Fadmin%2Fqueues', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const wrong = await h.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: 'token=guess&next=%2Fadmin%2Fqueues',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.headers['set-cookie']).toBeUndefined();
-    const right = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=test-token-not-secret&next=%2Fadmin%2Fqueues', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const right = await h.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: 'token=test-token-not-secret&next=%2Fadmin%2Fqueues',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(right.statusCode).toBe(303);
     expect(right.headers.location).toBe('/admin/queues');
     const cookie = String(right.headers['set-cookie']).split(';')[0];
     expect((await h.app.inject({ method: 'GET', url: '/settings', headers: { cookie } })).statusCode).toBe(200);
     // Never sent on to another site.
-    const away = await h.app.inject({ method: 'POST', url: '/login', payload: 'token=test-token-not-secret&next=https%3A%2F%2Fevil.example', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const away = await h.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: 'token=test-token-not-secret&next=https%3A%2F%2Fevil.example',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(away.headers.location).toBe('/runbook');
   });
 });
@@ -112,7 +132,12 @@ describe('capture and settings', () => {
     expect(unsafe.status).toBe(400);
     expect(unsafe.body.message).toMatch(/^acknowledgeRisk: .*5000 ms/);
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true })).status).toBe(200);
-    expect((await h.api('GET', '/settings')).body).toMatchObject({ sleepTimeMs: 250, drainWaitMs: 10, dryRun: false, failureBreaker: { share: 0.2, window: 50 } });
+    expect((await h.api('GET', '/settings')).body).toMatchObject({
+      sleepTimeMs: 250,
+      drainWaitMs: 10,
+      dryRun: false,
+      failureBreaker: { share: 0.2, window: 50 },
+    });
     expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drainWaitMs).toBe(5000);
     // The pacing lives in the queue's meta as BullMQ's global rate limit: `concurrency` (1 here)
     // starts per window of the sleep time or the drain wait, whichever is longer (src/queues.ts).
@@ -137,10 +162,14 @@ describe('capture and settings', () => {
 
   it('serves Prometheus metrics: process, fleet and per-org figures, labels escaped by prom-client', async () => {
     // The org counts come from a background count: a scrape waits for it only a moment, so a later one has it.
-    const res = await waitFor('org counts in /metrics', async () => {
-      const r = await h.api('GET', '/metrics');
-      return r.text.includes('mover_orgs{') ? r : null;
-    }, 10_000);
+    const res = await waitFor(
+      'org counts in /metrics',
+      async () => {
+        const r = await h.api('GET', '/metrics');
+        return r.text.includes('mover_orgs{') ? r : null;
+      },
+      10_000,
+    );
     expect(res.text).toContain('mover_orgs{migration_type="phase_2_migration",state="ready"} 1');
     expect(res.text).toContain('mover_queue_jobs{queue="phase_2_migration",state="waiting"}');
     expect(res.text).toMatch(/^process_resident_memory_bytes \d+/m);
@@ -165,7 +194,12 @@ describe('reset and dry run', () => {
     );
     // ... and rows of another org that mover never wrote.
     const [other] = await h.seed([{ name: 'api-reset-sql-born' }]);
-    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, 'born-on-sql', $4, now(), now())`, [other.expected[0].id, other.guid, other.expected[0].authzId, '0'.repeat(32)]);
+    await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, 'born-on-sql', $4, now(), now())`, [
+      other.expected[0].id,
+      other.guid,
+      other.expected[0].authzId,
+      '0'.repeat(32),
+    ]);
     expect((await h.api('POST', '/migrations/phase_2_migration/reset', { orgs: ['api-reset', 'api-a'] })).body).toEqual({ updated: 1, skipped: ['api-a'] });
     const s = (await h.api('GET', '/orgs/api-reset')).body.states.phase_2_migration;
     expect(s).toMatchObject({ state: 'holding', fail_location: null });
@@ -211,8 +245,17 @@ describe('org lists as files and the audit log', () => {
 describe('phase routes and bad input', () => {
   it('lists four phases and answers bad phase input with 400/404/409', async () => {
     const list = (await h.api('GET', '/phases')).body.phases;
-    expect(list.map((p: any) => [p.phase, p.state])).toEqual([[1, 'not_started'], [2, 'not_started'], [3, 'not_started'], [4, 'not_started']]);
-    expect(list[1].steps.find((s: any) => s.id === '2.1')).toMatchObject({ kind: 'manual', state: 'pending', detail: { command: expect.stringContaining('org-creator stop') } });
+    expect(list.map((p: any) => [p.phase, p.state])).toEqual([
+      [1, 'not_started'],
+      [2, 'not_started'],
+      [3, 'not_started'],
+      [4, 'not_started'],
+    ]);
+    expect(list[1].steps.find((s: any) => s.id === '2.1')).toMatchObject({
+      kind: 'manual',
+      state: 'pending',
+      detail: { command: expect.stringContaining('org-creator stop') },
+    });
     expect((await h.api('GET', '/phases/9')).status).toBe(404);
     expect((await h.api('POST', '/phases/9/start', {})).status).toBe(404);
     const empty = await h.api('POST', '/phases/1/start', { orgs: [] });

@@ -55,14 +55,25 @@ describe('the infrastructure breaker', () => {
     expect(open).toMatchObject({ state: 'working', fatal_stop: true, breaker: { kind: 'infrastructure', trips: 1 } });
     const failedMeanwhile = (await Promise.all(orgs.map((o) => org(o.name)))).filter((o) => o.states[T].state === 'failed');
     expect(failedMeanwhile.length).toBeGreaterThan(0);
-    for (const o of failedMeanwhile) expect(o.darklaunch).toMatchObject({ couchdb_containers: true, couchdb_groups: true, '503_mode': false, effective: { containers: 'couchdb', groups: 'couchdb', down: false } });
+    for (const o of failedMeanwhile)
+      expect(o.darklaunch).toMatchObject({
+        couchdb_containers: true,
+        couchdb_groups: true,
+        '503_mode': false,
+        effective: { containers: 'couchdb', groups: 'couchdb', down: false },
+      });
     await couch.up();
     const end = await waitForRunEnd(h);
     expect(end).toMatchObject({ orgs_completed: 10, objects_failed: 0, fatal_stop: false, stop_reason: null, breaker: { state: 'closed', trips: 1 } });
     for (const o of orgs) {
       const now = await org(o.name);
       expect(now.states[T].state, o.name).toBe('completed');
-      expect(now.darklaunch, o.name).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
+      expect(now.darklaunch, o.name).toMatchObject({
+        couchdb_containers: false,
+        couchdb_groups: false,
+        '503_mode': false,
+        effective: { containers: 'sql', groups: 'sql', down: false },
+      });
       expect(await sqlRows(h, o.guid), o.name).toEqual(expectedRows(o));
     }
     // The failures the fault caused stay on the record of the orgs that had them.

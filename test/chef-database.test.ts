@@ -29,19 +29,26 @@ async function foreignState(db: Db) {
     indexes: await q(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`),
     publicRelations: await q(`SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY relname`),
     enum: await q(`SELECT enumlabel FROM pg_enum WHERE enumtypid = 'org_state'::regtype ORDER BY enumsortorder`),
-    foreignRows: await q(`SELECT 'c', t::text FROM containers t WHERE org_id IN ($1, $2) UNION ALL SELECT 'g', t::text FROM "groups" t WHERE org_id IN ($1, $2) ORDER BY 1, 2`, [ZERO, SQL_BORN]),
+    foreignRows: await q(
+      `SELECT 'c', t::text FROM containers t WHERE org_id IN ($1, $2) UNION ALL SELECT 'g', t::text FROM "groups" t WHERE org_id IN ($1, $2) ORDER BY 1, 2`,
+      [ZERO, SQL_BORN],
+    ),
     phase1Rows: await q(`SELECT t::text FROM org_migration_state t WHERE migration_type <> 'phase_2_migration' ORDER BY org_id`),
   };
 }
 
 beforeAll(async () => {
-  h = await createHarness('chefdb', {}, {
-    preloadSql: FIXTURE,
-    // What mover finds before its schema is applied.
-    beforeMigrate: async (db) => {
-      before = await foreignState(db);
+  h = await createHarness(
+    'chefdb',
+    {},
+    {
+      preloadSql: FIXTURE,
+      // What mover finds before its schema is applied.
+      beforeMigrate: async (db) => {
+        before = await foreignState(db);
+      },
     },
-  });
+  );
   orgs = await h.seed([
     { name: 'chef-alpha', guid: 'a1'.repeat(16) },
     { name: 'chef-beta', guid: 'b2'.repeat(16) },
@@ -59,9 +66,18 @@ describe('a Chef Server database', () => {
   it('is adopted as it is: Chef objects unchanged, mover tables only in schema mover', async () => {
     expect(await foreignState(h.ctx.db)).toEqual(before);
     expect(before.publicRelations).toEqual([
-      'containers|r', 'containers_authz_id_key|i', 'containers_org_id_name_key|i', 'containers_pkey|i',
-      'groups|r', 'groups_authz_id_key|i', 'groups_org_id_name_key|i', 'groups_pkey|i',
-      'org_migration_state|r', 'org_migration_state_id_seq|S', 'org_migration_state_name_idx|i', 'org_migration_state_pkey|i',
+      'containers|r',
+      'containers_authz_id_key|i',
+      'containers_org_id_name_key|i',
+      'containers_pkey|i',
+      'groups|r',
+      'groups_authz_id_key|i',
+      'groups_org_id_name_key|i',
+      'groups_pkey|i',
+      'org_migration_state|r',
+      'org_migration_state_id_seq|S',
+      'org_migration_state_name_idx|i',
+      'org_migration_state_pkey|i',
     ]);
     const { rows } = await h.ctx.db.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'mover'`);
     expect(rows[0].n).toBeGreaterThanOrEqual(10);
@@ -106,7 +122,12 @@ describe('a Chef Server database', () => {
     expect(await waitForRunEnd(h)).toMatchObject({ objects_failed: 1, fatal_stop: false });
     const s = (await h.api('GET', '/orgs/chef-epsilon')).body;
     expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('did not write') });
-    expect(s.darklaunch).toMatchObject({ couchdb_containers: true, couchdb_groups: true, '503_mode': null, effective: { containers: 'couchdb', groups: 'couchdb', down: false } });
+    expect(s.darklaunch).toMatchObject({
+      couchdb_containers: true,
+      couchdb_groups: true,
+      '503_mode': null,
+      effective: { containers: 'couchdb', groups: 'couchdb', down: false },
+    });
     expect(await foreignState(h.ctx.db)).toEqual(before);
   });
 
@@ -118,7 +139,11 @@ describe('a Chef Server database', () => {
     await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
     const s = (await h.api('GET', '/orgs/chef-beta')).body;
-    expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('couchdb_containers = "false" (dl_default)') });
+    expect(s.states.phase_2_migration).toMatchObject({
+      state: 'failed',
+      fail_location: 'preflight',
+      fail_detail: expect.stringContaining('couchdb_containers = "false" (dl_default)'),
+    });
     expect(await h.ctx.darklaunchRedis.exists('dl_org_chef-beta')).toBe(0);
     // Never started: whatever SQL held for it (here, rows of the run before) stays as it was.
     expect(await sqlRows(h, 'b2'.repeat(16))).toEqual(rowsBefore);
@@ -127,15 +152,20 @@ describe('a Chef Server database', () => {
   it("reaches an org's rows in Chef's tables through their (org_id, name) index, never a scan of the whole table", async () => {
     // Chef's org_id is CHAR(32): compared as text, PostgreSQL could not use the index.
     const statements: { text: string; values: unknown[] }[] = [];
-    const capture = { query: async (a: any, b?: any) => {
-      statements.push(typeof a === 'string' ? { text: a, values: b } : { text: a.text, values: a.values });
-      return { rows: [{ foreign_rows: 0, n: 0, t: 'containers' }], rowCount: 0 };
-    } } as any;
+    const capture = {
+      query: async (a: any, b?: any) => {
+        statements.push(typeof a === 'string' ? { text: a, values: b } : { text: a.text, values: a.values });
+        return { rows: [{ foreign_rows: 0, n: 0, t: 'containers' }], rowCount: 0 };
+      },
+    } as any;
     const org = orgs[0].guid;
     // replaceOrgObjects calls mover.replace_org_objects, and foreignRowCount and the claim mover.foreign_row_count,
     // whose statements EXPLAIN cannot see into: their every comparison on org_id casts to bpchar, and those
     // statements are planned here as they run them.
-    for (const [fn, n] of [['replace_org_objects', 4], ['foreign_row_count', 2]] as const) {
+    for (const [fn, n] of [
+      ['replace_org_objects', 4],
+      ['foreign_row_count', 2],
+    ] as const) {
       const src = (await h.ctx.db.query(`SELECT prosrc FROM pg_proc WHERE proname = $1`, [fn])).rows[0].prosrc as string;
       expect(src.match(/FROM (containers|"groups") WHERE org_id = p_org_id::bpchar/g), fn).toHaveLength(n);
       expect(src.match(/FROM (containers|"groups") WHERE/g), fn).toHaveLength(n);

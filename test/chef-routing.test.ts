@@ -43,7 +43,12 @@ describe('503_mode', () => {
 
 describe('merging dl_default < dl_org_<org> < dl_override, field by field', () => {
   const cases: [string, Partial<DarklaunchHashes>, { containers: string; groups: string; down: boolean }, Record<string, string | null>][] = [
-    ['no hash at all: CouchDB, up', {}, { containers: 'couchdb', groups: 'couchdb', down: false }, { couchdb_containers: null, couchdb_groups: null, '503_mode': null }],
+    [
+      'no hash at all: CouchDB, up',
+      {},
+      { containers: 'couchdb', groups: 'couchdb', down: false },
+      { couchdb_containers: null, couchdb_groups: null, '503_mode': null },
+    ],
     [
       'a dl_default without couchdb_* fields: CouchDB',
       { dl_default: { other_flag: 'true' } },
@@ -75,8 +80,11 @@ describe('merging dl_default < dl_org_<org> < dl_override, field by field', () =
       { couchdb_containers: `dl_org_${ORG}`, couchdb_groups: 'dl_default', '503_mode': null },
     ],
     [
-      'a migrated org (mover\'s switch): SQL, up',
-      { dl_default: { couchdb_containers: 'true', couchdb_groups: 'true' }, dl_org: { couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' } },
+      "a migrated org (mover's switch): SQL, up",
+      {
+        dl_default: { couchdb_containers: 'true', couchdb_groups: 'true' },
+        dl_org: { couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' },
+      },
       { containers: 'sql', groups: 'sql', down: false },
       { couchdb_containers: `dl_org_${ORG}`, couchdb_groups: `dl_org_${ORG}`, '503_mode': `dl_org_${ORG}` },
     ],

@@ -18,7 +18,10 @@ afterAll(() => h?.close());
 
 function mover(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/mover.js', ...args], { env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/mover.js', ...args], {
+      env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -45,7 +48,9 @@ describe('mover (the CLI)', () => {
     expect((await mover(['phase', 'start', '2'])).code).toBe(0);
     const waiting = await mover(['phase', 'watch', '2']);
     expect(waiting.code).toBe(0);
-    expect(waiting.out).toMatch(/\[\?\] 2\.1 .*\n\s+waiting for you: knife ssh role:opscode-account 'sudo \/etc\/init.d\/opscode-org-creator stop'\n\s+then: mover phase confirm 2 2\.1 --by <your name>/);
+    expect(waiting.out).toMatch(
+      /\[\?\] 2\.1 .*\n\s+waiting for you: knife ssh role:opscode-account 'sudo \/etc\/init.d\/opscode-org-creator stop'\n\s+then: mover phase confirm 2 2\.1 --by <your name>/,
+    );
     const again = await mover(['phase', 'start', '2']);
     expect(again.code).toBe(3);
     expect(again.err.trim().split('\n')).toEqual([expect.stringMatching(/^mover: 409 phase_running: phase 2 is waiting/)]);

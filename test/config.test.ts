@@ -290,7 +290,7 @@ describe('loadConfig: DRY_RUN', () => {
 });
 
 describe('loadConfig: LOG_LEVEL', () => {
-  it("defaults to info when unset, empty or blank", () => {
+  it('defaults to info when unset, empty or blank', () => {
     for (const value of [undefined, '', '  ']) expect(loadConfig(env({ LOG_LEVEL: value })).logLevel).toBe('info');
   });
 
@@ -338,7 +338,18 @@ describe('loadConfigOrExit', () => {
   });
 
   const stubAll = (e: Env) => {
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'DARKLAUNCH_REDIS_URL', 'COUCHDB_URL', 'MOVER_API_TOKEN', 'PORT', 'LOG_LEVEL', 'QUEUE_PREFIX', 'WORKER_CONCURRENCY', 'DRY_RUN']) {
+    for (const name of [
+      'DATABASE_URL',
+      'REDIS_URL',
+      'DARKLAUNCH_REDIS_URL',
+      'COUCHDB_URL',
+      'MOVER_API_TOKEN',
+      'PORT',
+      'LOG_LEVEL',
+      'QUEUE_PREFIX',
+      'WORKER_CONCURRENCY',
+      'DRY_RUN',
+    ]) {
       vi.stubEnv(name, e[name]);
     }
   };

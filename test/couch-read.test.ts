@@ -124,7 +124,7 @@ describe('requests', () => {
 });
 
 describe('the account database missing', () => {
-  it('is the fleet\'s problem, not an org\'s: its look-ups fail as infrastructure, on both paths', async () => {
+  it("is the fleet's problem, not an org's: its look-ups fail as infrastructure, on both paths", async () => {
     const proxy = await startCouch1Proxy(pouch.url);
     proxies.push(proxy);
     for (const url of [pouch.url, proxy.url]) {

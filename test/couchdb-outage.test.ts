@@ -57,10 +57,14 @@ describeEachCouch('a CouchDB outage mid-run', (couch) => {
   async function outage(take: () => Promise<void>, bring: () => Promise<void>, ms: number) {
     const { orgs, runId } = await runUnderWay(h.ctx, h.seed, procs, `c${couch}${++batch}`, ORGS);
     await take();
-    await until('/readyz to name couchdb', async () => {
-      const r = await readyz();
-      return r.status === 503 && r.body.failing?.includes('couchdb');
-    }, procs);
+    await until(
+      '/readyz to name couchdb',
+      async () => {
+        const r = await readyz();
+        return r.status === 503 && r.body.failing?.includes('couchdb');
+      },
+      procs,
+    );
     await new Promise((r) => setTimeout(r, ms));
     await bring();
     await assertRunRodeThrough(h.ctx, procs, orgs, runId);
@@ -68,14 +72,27 @@ describeEachCouch('a CouchDB outage mid-run', (couch) => {
   }
 
   it('CouchDB is unreachable for 5 s', async () => {
-    await outage(() => cut.down(), () => cut.up(), 5000);
+    await outage(
+      () => cut.down(),
+      () => cut.up(),
+      5000,
+    );
   }, 180_000);
 
   // Only a node this test started can be killed (not one COUCHDB_TEST_URL names).
-  if (couch === 'couchdb') it.runIf(REAL_COUCH.kind === 'script')("CouchDB's beam.smp is SIGKILLed and the node started again on the same data 3 s later", async () => {
-    const node = h.couchdb.node!;
-    const pid = node.pid();
-    await outage(() => node.kill(), () => node.restart(), 3000);
-    expect(node.pid()).not.toBe(pid);
-  }, 180_000);
+  if (couch === 'couchdb')
+    it.runIf(REAL_COUCH.kind === 'script')(
+      "CouchDB's beam.smp is SIGKILLed and the node started again on the same data 3 s later",
+      async () => {
+        const node = h.couchdb.node!;
+        const pid = node.pid();
+        await outage(
+          () => node.kill(),
+          () => node.restart(),
+          3000,
+        );
+        expect(node.pid()).not.toBe(pid);
+      },
+      180_000,
+    );
 });

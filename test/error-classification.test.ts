@@ -282,8 +282,14 @@ describe('isStoreUnreachable (what a call waits out for up to the grace)', () =>
     const { isStoreUnreachable, OutcomeUnknownError } = await import('../src/stores/outage.js');
     const { InfrastructureError: Infra } = await import('../src/errors.js');
     const coded = (code: string) => Object.assign(new Error('x'), { code });
-    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '53300']) expect(isStoreUnreachable(coded(code)), code).toBe(true);
-    for (const message of ['Connection terminated unexpectedly', 'Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.', 'Connection is closed.', 'timeout exceeded when trying to connect']) {
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '53300'])
+      expect(isStoreUnreachable(coded(code)), code).toBe(true);
+    for (const message of [
+      'Connection terminated unexpectedly',
+      'Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.',
+      'Connection is closed.',
+      'timeout exceeded when trying to connect',
+    ]) {
       expect(isStoreUnreachable(new Error(message)), message).toBe(true);
     }
     expect(isStoreUnreachable(Object.assign(new Error('couch'), { statusCode: 503 }))).toBe(true);

@@ -28,7 +28,8 @@ let config: Config;
 let apiUrl: string;
 const procs = fleetProcesses(() => config);
 const processes = procs.list;
-const spawnProcess = (name: string, entry: 'src/workers/worker.ts' | 'src/api/server.ts', extra: Record<string, string> = {}) => procs.spawn(name, entry, extra);
+const spawnProcess = (name: string, entry: 'src/workers/worker.ts' | 'src/api/server.ts', extra: Record<string, string> = {}) =>
+  procs.spawn(name, entry, extra);
 const until = <T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 60_000) => untilOr(what, fn, procs, ms);
 
 const readyz = async () => {
@@ -107,12 +108,22 @@ describe('a store that goes away mid-run costs a pause, not failed orgs, dark or
   }
 
   it('Redis (queues and darklaunch) crashes and restarts from its append-only file 3 s later', async () => {
-    await outage('queue_redis', () => redis.crash(), () => redis.restart(), 3000);
+    await outage(
+      'queue_redis',
+      () => redis.crash(),
+      () => redis.restart(),
+      3000,
+    );
     expect((await readyz()).status).toBe(200);
   }, 180_000);
 
   it('PostgreSQL crashes (immediate shutdown) and restarts 3 s later', async () => {
-    await outage('postgres', () => pg.crash(), () => pg.restart(), 3000);
+    await outage(
+      'postgres',
+      () => pg.crash(),
+      () => pg.restart(),
+      3000,
+    );
     expect((await readyz()).status).toBe(200);
   }, 180_000);
 });

@@ -195,7 +195,14 @@ describe('fleet', () => {
     const status = await waitForRunEnd(h);
     expect((await stateOf(org.name)).state).toBe('completed');
     const log = h.ctx.log;
-    const restored = await restoreAndFail(phase2, h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log }, 'migrate', 'stale look', 'infrastructure');
+    const restored = await restoreAndFail(
+      phase2,
+      h.ctx,
+      { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log },
+      'migrate',
+      'stale look',
+      'infrastructure',
+    );
     expect(restored).toBe(false);
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
@@ -284,7 +291,15 @@ describe('fleet', () => {
     await assertNoOrgDarkOrHalfDone([org]);
     expect((await waitForRunEnd(h)).objects_failed).toBe(1);
     const failures = (await h.api('GET', `/orgs/${org.name}`)).body.failures;
-    expect(failures).toEqual([expect.objectContaining({ migration_type: T, run_id: run.id, step: 'migrate', kind: 'infrastructure', detail: 'job missing; resolved by the reconciler' })]);
+    expect(failures).toEqual([
+      expect.objectContaining({
+        migration_type: T,
+        run_id: run.id,
+        step: 'migrate',
+        kind: 'infrastructure',
+        detail: 'job missing; resolved by the reconciler',
+      }),
+    ]);
   });
 
   it('pauses the run when CouchDB stays away past the grace: the org in flight is put back and failed (infrastructure), the breaker opens, nothing else starts', async () => {

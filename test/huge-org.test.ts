@@ -1,7 +1,7 @@
 // A huge org (at test size: 1,000 groups, 400 containers, 5,000 other
 // documents) migrates, verifies, reverts and is purged like any other; on
 // both CouchDB paths (Mango, and the 1.x proxy's paged _all_docs).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { purgeCompletedOrgs } from '../src/phases/purge.js';
 import type { PhaseRow, StepRow } from '../src/db/phases.js';

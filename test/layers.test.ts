@@ -29,7 +29,9 @@ export function layerOf(file: string): number {
 }
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Each file of src (relative to it) with the src files it imports. */
@@ -89,7 +91,14 @@ describe('the layers of src/', () => {
       ['d.ts', []],
     ]);
     expect(cycles(g)).toEqual([['a.ts', 'b.ts', 'c.ts']]);
-    expect(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]]))).toEqual([]);
+    expect(
+      cycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', []],
+        ]),
+      ),
+    ).toEqual([]);
     expect(layerOf('api/app.ts')).toBeLessThan(layerOf('frame/org-job.ts'));
     expect(layerOf('db/runs.ts')).toBeGreaterThan(layerOf('context.ts'));
   });

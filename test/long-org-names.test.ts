@@ -33,7 +33,10 @@ afterAll(async () => {
 
 function mover(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/mover.js', ...args], { env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/mover.js', ...args], {
+      env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -34,7 +34,12 @@ describeEachCouch('migration', (couch) => {
       expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
       const s = await state('clean-org');
       expect(s.states.phase_2_migration).toMatchObject({ state: 'completed', fail_location: null });
-      expect(s.darklaunch).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
+      expect(s.darklaunch).toMatchObject({
+        couchdb_containers: false,
+        couchdb_groups: false,
+        '503_mode': false,
+        effective: { containers: 'sql', groups: 'sql', down: false },
+      });
     });
 
     it('skips objects without authz data and migrates the rest', async () => {
@@ -68,13 +73,24 @@ describeEachCouch('migration', (couch) => {
       expect(status).toMatchObject({ orgs_completed: 1, objects_failed: 1, fatal_stop: false });
       const s = await state('no-db-org');
       expect(s.states.phase_2_migration).toMatchObject({ state: 'failed', fail_location: 'migrate' });
-      expect(s.darklaunch).toMatchObject({ couchdb_containers: true, couchdb_groups: true, '503_mode': false, effective: { containers: 'couchdb', groups: 'couchdb', down: false } });
+      expect(s.darklaunch).toMatchObject({
+        couchdb_containers: true,
+        couchdb_groups: true,
+        '503_mode': false,
+        effective: { containers: 'couchdb', groups: 'couchdb', down: false },
+      });
       expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
     });
 
     it('applies the messy-data rules: no name, duplicate names, odd names; none crashes the org', async () => {
-      const noName = hex32(), dupLater = 'ffff' + hex32().slice(4), dupFirst = '0000' + hex32().slice(4), quoted = hex32(), badRequester = hex32();
-      const namedGroup = hex32(), namedContainer = hex32(), onlyName = hex32();
+      const noName = hex32(),
+        dupLater = 'ffff' + hex32().slice(4),
+        dupFirst = '0000' + hex32().slice(4),
+        quoted = hex32(),
+        badRequester = hex32();
+      const namedGroup = hex32(),
+        namedContainer = hex32(),
+        onlyName = hex32();
       const extra = [
         { _id: noName, 'couchrest-type': TYPES.container, containername: '  ' },
         { _id: dupFirst, 'couchrest-type': TYPES.group, groupname: 'twins' },
@@ -89,7 +105,12 @@ describeEachCouch('migration', (couch) => {
         { _id: onlyName, 'couchrest-type': TYPES.group, name: 'no-groupname' },
       ];
       const [org] = await h.seed([{ name: 'messy-org', containers: 2, groups: 1, extraDocs: extra }]);
-      const joins = [noName, dupFirst, dupLater, quoted, badRequester, namedGroup, namedContainer, onlyName].map((id) => ({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: hex32() }));
+      const joins = [noName, dupFirst, dupLater, quoted, badRequester, namedGroup, namedContainer, onlyName].map((id) => ({
+        _id: hex32(),
+        json_class: TYPES.authJoin,
+        user_object_id: id,
+        auth_object_id: hex32(),
+      }));
       await addDocs(h.couchdb.url, h.couchdb.accountDb, joins);
       await migrateOrgs(['messy-org']);
       const rows = await sqlRows(h, org.guid);
@@ -110,7 +131,10 @@ describeEachCouch('migration', (couch) => {
     });
 
     it('refreshes the account snapshot: orgs, pre-created orgs and AuthJoins; malformed documents skipped', async () => {
-      const [a, pre] = await h.seed([{ name: 'acct-a', containers: 2, groups: 1 }, { name: 'acct-pre', precreated: true, containers: 1, groups: 0 }]);
+      const [a, pre] = await h.seed([
+        { name: 'acct-a', containers: 2, groups: 1 },
+        { name: 'acct-pre', precreated: true, containers: 1, groups: 0 },
+      ]);
       await addDocs(h.couchdb.url, h.couchdb.accountDb, [
         { _id: hex32(), json_class: TYPES.organization, guid: hex32() }, // no name
         { _id: hex32(), json_class: TYPES.organization, name: 'acct-bad-guid', guid: 'nope' },

@@ -11,12 +11,14 @@ const SWALLOWERS: [string, RegExp][] = [
   ['empty catch block', /catch\s*(\(\s*\w*\s*\))?\s*\{\s*\}/],
   ['catch block holding only a comment', /catch\s*(\(\s*\w*\s*\))?\s*\{\s*(\/\*[^*]*\*\/|\/\/[^\n]*)\s*\}/],
   ['.catch that does nothing', /\.catch\(\s*(\(\s*\w*\s*\)|\w+)\s*=>\s*(\{\s*\}|undefined|null|void 0)\s*\)/],
-  ["error listener that does nothing", /\.on\(\s*['"]error['"]\s*,\s*\(\s*\w*\s*\)\s*=>\s*\{\s*\}\s*\)/],
+  ['error listener that does nothing', /\.on\(\s*['"]error['"]\s*,\s*\(\s*\w*\s*\)\s*=>\s*\{\s*\}\s*\)/],
   ['Promise.allSettled whose failures are not read (use settleAll)', /^\s*await\s+Promise\.allSettled\(/m],
 ];
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 export function swallowedErrors(source: string): string[] {

@@ -31,7 +31,8 @@ async function org(name: string) {
 }
 
 const leaseRow = async (guid: string) =>
-  (await h.ctx.db.query(`SELECT lease_owner, lease_until > now() AS current FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid])).rows[0];
+  (await h.ctx.db.query(`SELECT lease_owner, lease_until > now() AS current FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid]))
+    .rows[0];
 
 describe('org lease', () => {
   it('has one holder at a time, reads the org with the lease, and is free once released', async () => {
@@ -59,7 +60,9 @@ describe('org lease', () => {
       expect(await takeOrgLease(h.ctx, T, guids[i], 'kept')).toBeNull();
     }
     await Promise.all(leases.map((l) => l!.lease.release()));
-    expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE org_id = ANY($1) AND lease_owner IS NOT NULL`, [guids])).rows[0].n).toBe(0);
+    expect(
+      (await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE org_id = ANY($1) AND lease_owner IS NOT NULL`, [guids])).rows[0].n,
+    ).toBe(0);
   });
 
   it('lapses when its holder stops renewing it; the holder then knows it lost it and cannot take it back', async () => {
@@ -111,7 +114,10 @@ describe('org lease', () => {
     expect(await tracker.setStep(h.ctx.db, T, guid, run.id, 'clear_503', other!.lease.owner)).toBe(true);
     expect(await tracker.completeOrg(h.ctx.db, T, guid, run.id, other!.lease.handingOver())).not.toBeNull();
     other!.lease.handedOver();
-    expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({ state: 'completed', lease_owner: null });
+    expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({
+      state: 'completed',
+      lease_owner: null,
+    });
     await stalled!.lease.release();
     await other!.lease.release();
   });

@@ -22,7 +22,12 @@ async function assertEndState() {
   for (const org of estate.filter((o) => !o.precreated)) {
     const s = (await h.api('GET', `/orgs/${org.name}`)).body;
     expect(s.states[T].state, org.name).toBe('completed');
-    expect(s.darklaunch).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
+    expect(s.darklaunch).toMatchObject({
+      couchdb_containers: false,
+      couchdb_groups: false,
+      '503_mode': false,
+      effective: { containers: 'sql', groups: 'sql', down: false },
+    });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   }
   const { rows } = await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE state = 'started'`);
@@ -54,7 +59,10 @@ describe('restarts and revert', () => {
     expect((await h.api('POST', '/migrations/phase_2_revert/start', { orgs: ['r-org-03', 'ghost'] })).body).toMatchObject({ orgs: 1, skipped: ['ghost'] });
     await waitForRunEnd(h, 'phase_2_revert');
     const reverted = estate.find((o) => o.name === 'r-org-03')!;
-    expect((await h.api('GET', '/orgs/r-org-03')).body).toMatchObject({ states: { [T]: { state: 'ready' } }, darklaunch: { couchdb_containers: true, '503_mode': false } });
+    expect((await h.api('GET', '/orgs/r-org-03')).body).toMatchObject({
+      states: { [T]: { state: 'ready' } },
+      darklaunch: { couchdb_containers: true, '503_mode': false },
+    });
     expect(await sqlRows(h, reverted.guid)).toEqual({ containers: [], groups: [] });
 
     // A count takes that many completed orgs, in org_id order, like every kind's count.

@@ -57,7 +57,11 @@ describeEachCouch('the runbook', (couch) => {
         return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;
       });
       expect(stepOf(p27, '2.7').detail.command).toContain('opscode-org-creator start');
-      expect(stepOf(p27, '2.5').detail).toMatchObject({ previous_sleep_time_ms: 1234, sleep_time_restored_ms: 1234, orgs_in_run: ORGS + 2 - phase1Orgs.length });
+      expect(stepOf(p27, '2.5').detail).toMatchObject({
+        previous_sleep_time_ms: 1234,
+        sleep_time_restored_ms: 1234,
+        orgs_in_run: ORGS + 2 - phase1Orgs.length,
+      });
       expect((await h.api('GET', '/settings')).body.sleepTimeMs).toBe(1234);
       // An org created on the new component between phases: in the account data, never captured.
       await h.seed([{ name: 'new-after-flip' }]);
@@ -92,7 +96,12 @@ describeEachCouch('the runbook', (couch) => {
       expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dryRun: true })).status).toBe(202);
       const dry = await waitPhase(4, ['completed', 'failed']);
       expect(dry.state, JSON.stringify(stepOf(dry, '4.1'))).toBe('completed');
-      expect(stepOf(dry, '4.1').detail, JSON.stringify(stepOf(dry, '4.1').detail)).toMatchObject({ dry_run: true, purged: 0, would_purge: ORGS + 1, would_remove_docs: (ORGS + 1) * 17 - 4 });
+      expect(stepOf(dry, '4.1').detail, JSON.stringify(stepOf(dry, '4.1').detail)).toMatchObject({
+        dry_run: true,
+        purged: 0,
+        would_purge: ORGS + 1,
+        would_remove_docs: (ORGS + 1) * 17 - 4,
+      });
       await assertMigratedEstate();
       // Make one completed org fail verification: its CouchDB copy changed after migration.
       const tampered = estate.find((o) => o.name === 'org-010')!;
@@ -123,7 +132,9 @@ describeEachCouch('the runbook', (couch) => {
         }
       }
       const auditLog = (await h.api('GET', '/audit?limit=1000')).body.entries.map((e: any) => `${e.action}:${e.actor}`);
-      expect(auditLog).toEqual(expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator', 'phase.step_done:phase 2']));
+      expect(auditLog).toEqual(
+        expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator', 'phase.step_done:phase 2']),
+      );
     });
   });
 

@@ -19,7 +19,7 @@ describe('document type', () => {
 });
 
 describe('planObjects', () => {
-  it("names a group by its groupname and a container by its containername, never by name", () => {
+  it('names a group by its groupname and a container by its containername, never by name', () => {
     const docs = [
       { _id: id(1), 'couchrest-type': TYPES.group, groupname: 'admins', name: 'other' },
       { _id: id(2), 'couchrest-type': TYPES.container, containername: 'nodes', name: 'other', groupname: 'x' },
@@ -45,7 +45,13 @@ describe('planObjects', () => {
       { _id: id(8), 'couchrest-type': TYPES.container, containername: 'no-authz' },
       { _id: id(10), 'couchrest-type': 'Chef::Node', name: 'ignored' },
     ];
-    const map = new Map([[id(9), authz(9)], [id(5), authz(5)], [id(6), authz(6)], [id(7), authz(6)], ['x'.repeat(37), authz(1)]]);
+    const map = new Map([
+      [id(9), authz(9)],
+      [id(5), authz(5)],
+      [id(6), authz(6)],
+      [id(7), authz(6)],
+      ['x'.repeat(37), authz(1)],
+    ]);
     const plan = planObjects(docs, map);
     expect(plan.groups).toEqual([expect.objectContaining({ id: id(5), name: 'twins', last_updated_by: UNKNOWN_REQUESTER })]);
     expect(plan.containers.map((r) => r.id)).toEqual([id(6)]);
@@ -65,7 +71,13 @@ describe('planObjects: messy data', () => {
       { _id: id(1), 'couchrest-type': TYPES.group, groupname: 'upper' },
       { _id: id(2), 'couchrest-type': TYPES.group, groupname: 'lower' },
     ];
-    const plan = planObjects(docs, new Map([[id(1), 'ABCDEF' + '0'.repeat(26)], [id(2), 'abcdef' + '0'.repeat(26)]]));
+    const plan = planObjects(
+      docs,
+      new Map([
+        [id(1), 'ABCDEF' + '0'.repeat(26)],
+        [id(2), 'abcdef' + '0'.repeat(26)],
+      ]),
+    );
     expect(plan.groups).toEqual([expect.objectContaining({ id: id(1), authz_id: 'abcdef' + '0'.repeat(26) })]);
     expect(plan.skipped).toEqual([{ docId: id(2), table: 'groups', reason: 'duplicate_authz', keptDocId: id(1) }]);
   });
@@ -76,21 +88,27 @@ describe('planObjects: messy data', () => {
       { _id: uuid, 'couchrest-type': TYPES.container, containername: 'uuid-id' },
       { _id: uuid + 'x', 'couchrest-type': TYPES.container, containername: 'too-long' },
     ];
-    const plan = planObjects(docs, new Map([[uuid, authz(1)], [uuid + 'x', authz(2)]]));
+    const plan = planObjects(
+      docs,
+      new Map([
+        [uuid, authz(1)],
+        [uuid + 'x', authz(2)],
+      ]),
+    );
     expect(plan.containers.map((r) => r.id)).toEqual([uuid]);
     expect(plan.skipped).toEqual([{ docId: uuid + 'x', table: 'containers', reason: 'bad_id' }]);
   });
 
   it('keeps names with unicode, quotes and inner spaces exactly, skips blank ones, and keeps one name per table (a group and a container may share it)', () => {
     const docs = [
-      { _id: id(1), 'couchrest-type': TYPES.group, groupname: "ops' \"ünïcødé\" 组" },
+      { _id: id(1), 'couchrest-type': TYPES.group, groupname: 'ops\' "ünïcødé" 组' },
       { _id: id(2), 'couchrest-type': TYPES.group, groupname: '   ' },
       { _id: id(3), 'couchrest-type': TYPES.group, groupname: 'shared' },
       { _id: id(4), 'couchrest-type': TYPES.container, containername: 'shared' },
       { _id: id(5), 'couchrest-type': TYPES.group, groupname: 'Shared' },
     ];
     const plan = planObjects(docs, new Map(docs.map((d, i) => [d._id, authz(i)])));
-    expect(plan.groups.map((r) => r.name)).toEqual(["ops' \"ünïcødé\" 组", 'shared', 'Shared']);
+    expect(plan.groups.map((r) => r.name)).toEqual(['ops\' "ünïcødé" 组', 'shared', 'Shared']);
     expect(plan.containers.map((r) => r.name)).toEqual(['shared']);
     expect(plan.skipped).toEqual([{ docId: id(2), table: 'groups', reason: 'no_name' }]);
   });

@@ -35,7 +35,12 @@ describe('routing preflight', () => {
     expect(step.state).toBe('failed');
     expect(step.detail.error).toContain('dl_override.couchdb_containers = "false"');
     expect(step.detail.preflight).toEqual([
-      expect.objectContaining({ key: 'dl_override', field: 'couchdb_containers', value: 'false', fix: expect.stringMatching(/^redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ HDEL dl_override couchdb_containers$/) }),
+      expect.objectContaining({
+        key: 'dl_override',
+        field: 'couchdb_containers',
+        value: 'false',
+        fix: expect.stringMatching(/^redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ HDEL dl_override couchdb_containers$/),
+      }),
     ]);
     // Nothing was routed: the org is still ready, with no flags of its own.
     expect((await h.api('GET', '/orgs/pf-one')).body.states.phase_2_migration.state).toBe('ready');
@@ -68,7 +73,10 @@ describe('routing preflight', () => {
     await deletePrecreatedFromCouch(h);
     const failed = await waitPhase(h, 2, ['failed', 'completed', 'halted']);
     expect(stepOf(failed, '2.5').state).toBe('done');
-    expect(stepOf(failed, '2.6')).toMatchObject({ state: 'failed', detail: { preflight: [expect.objectContaining({ key: 'dl_override', field: 'couchdb_groups' })] } });
+    expect(stepOf(failed, '2.6')).toMatchObject({
+      state: 'failed',
+      detail: { preflight: [expect.objectContaining({ key: 'dl_override', field: 'couchdb_groups' })] },
+    });
     expect(await dl().hgetall('dl_default')).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true' });
 
     // An org still to migrate without its own pin would be stranded on SQL by the flip: 2.6 pins it first.
@@ -92,7 +100,14 @@ describe('routing preflight', () => {
     await dl().hset('dl_default', 'couchdb_containers', 'true');
     expect((await h.api('POST', '/phases/3/start', { sleepTimeMs: 0 })).status).toBe(202);
     const failed = await waitPhase(h, 3, ['failed', 'completed', 'halted']);
-    expect(stepOf(failed, '3.3').detail.preflight).toEqual([expect.objectContaining({ key: 'dl_default', field: 'couchdb_containers', value: 'true', fix: expect.stringMatching(/HSET dl_default couchdb_containers false$/) })]);
+    expect(stepOf(failed, '3.3').detail.preflight).toEqual([
+      expect.objectContaining({
+        key: 'dl_default',
+        field: 'couchdb_containers',
+        value: 'true',
+        fix: expect.stringMatching(/HSET dl_default couchdb_containers false$/),
+      }),
+    ]);
     expect((await h.api('GET', '/orgs/pf-two')).body.states.phase_2_migration.state).toBe('ready');
     await dl().hset('dl_default', 'couchdb_containers', 'false');
     await h.api('POST', '/phases/3/start', { sleepTimeMs: 0 });

@@ -42,12 +42,17 @@ describe('a Redis Cluster as the queue Redis', () => {
       expect(await h.ctx.darklaunchRedis.hgetall(`dl_org_${o.name}`)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     }
     // Never more orgs in flight than the concurrency: at each org's start, at most 2 orgs were between start and end.
-    const { rows } = await h.ctx.db.query(`SELECT migration_start AS s, migration_end AS e FROM org_migration_state WHERE migration_type = $1 AND org_name LIKE 'cl-org-%'`, [T]);
+    const { rows } = await h.ctx.db.query(
+      `SELECT migration_start AS s, migration_end AS e FROM org_migration_state WHERE migration_type = $1 AND org_name LIKE 'cl-org-%'`,
+      [T],
+    );
     for (const r of rows) expect(rows.filter((x) => x.s <= r.s && x.e > r.s).length).toBeLessThanOrEqual(2);
     // Every key of the queue hashes to the one slot of its tag.
     const slots = new Set<string>();
     for (const port of cluster.ports) {
-      const keys = spawnSync('redis-cli', ['-p', String(port), '--scan', '--pattern', `{${h.config.queuePrefix}}:*`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      const keys = spawnSync('redis-cli', ['-p', String(port), '--scan', '--pattern', `{${h.config.queuePrefix}}:*`], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean);
       for (const k of keys.slice(0, 20)) slots.add(spawnSync('redis-cli', ['-p', String(port), 'cluster', 'keyslot', k], { encoding: 'utf8' }).stdout.trim());
     }
     expect(slots.size).toBe(1);

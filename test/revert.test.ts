@@ -4,7 +4,7 @@
 // CouchDB in the legacy shape first, so migrating it again gives back exactly
 // what SQL held. Against CouchDB with Mango and without (the 1.x proxy).
 import nano from 'nano';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
@@ -36,7 +36,10 @@ describeEachCouch('revert', (couch) => {
 
   it('refuses an org changed on SQL since it migrated: it stays completed, on SQL and up, with the changes listed', async () => {
     // What the Chef API does on SQL after the migration.
-    await h.ctx.db.query(`INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) VALUES ($1, $2, $3, 'made-on-sql', $4, now(), now())`, [made.id, changed.guid, made.authz, made.by]);
+    await h.ctx.db.query(
+      `INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) VALUES ($1, $2, $3, 'made-on-sql', $4, now(), now())`,
+      [made.id, changed.guid, made.authz, made.by],
+    );
     await h.ctx.db.query(`UPDATE containers SET name = 'renamed-on-sql' WHERE id = $1`, [containers()[0].id]);
     await h.ctx.db.query(`DELETE FROM containers WHERE id = $1`, [containers()[1].id]);
     const before = await sqlRows(h, changed.guid);
@@ -51,11 +54,18 @@ describeEachCouch('revert', (couch) => {
     await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
     expect(new Date(status.finished_at).getTime() - new Date(status.started_at).getTime()).toBeGreaterThanOrEqual(400);
     expect(status).toMatchObject({ orgs_completed: 2, objects_failed: 1, params: { writeBack: false } });
-    expect(status.not_reverted).toEqual([{ org_name: 'rv-changed', outcome: 'refused', detail: expect.stringContaining('3 changes made on SQL'), differences: 3 }]);
+    expect(status.not_reverted).toEqual([
+      { org_name: 'rv-changed', outcome: 'refused', detail: expect.stringContaining('3 changes made on SQL'), differences: 3 },
+    ]);
 
     const c = await org('rv-changed');
     expect(c.states[T].state).toBe('completed');
-    expect(c.darklaunch).toMatchObject({ couchdb_containers: false, couchdb_groups: false, '503_mode': false, effective: { containers: 'sql', groups: 'sql', down: false } });
+    expect(c.darklaunch).toMatchObject({
+      couchdb_containers: false,
+      couchdb_groups: false,
+      '503_mode': false,
+      effective: { containers: 'sql', groups: 'sql', down: false },
+    });
     expect(c.revert.differences).toEqual(
       expect.arrayContaining([
         { table: 'groups', id: made.id, change: 'created_on_sql', sql_name: 'made-on-sql' },
@@ -84,11 +94,19 @@ describeEachCouch('revert', (couch) => {
     expect(await sqlRows(h, changed.guid)).toEqual({ containers: [], groups: [] });
 
     const orgDb = nano(h.couchdb.url).use<Record<string, unknown>>(`chef_${changed.guid}`);
-    expect(await orgDb.get(made.id)).toMatchObject({ 'couchrest-type': TYPES.group, groupname: 'made-on-sql', requester_id: made.by, orgname: 'rv-changed', actor_and_group_names: { users: [], clients: [], groups: [] } });
+    expect(await orgDb.get(made.id)).toMatchObject({
+      'couchrest-type': TYPES.group,
+      groupname: 'made-on-sql',
+      requester_id: made.by,
+      orgname: 'rv-changed',
+      actor_and_group_names: { users: [], clients: [], groups: [] },
+    });
     expect(await orgDb.get(containers()[0].id)).toMatchObject({ containername: 'renamed-on-sql', containerpath: 'renamed-on-sql' });
     await expect(orgDb.get(containers()[1].id)).rejects.toMatchObject({ statusCode: 404 });
     const joins = await nano(h.couchdb.url).use<Record<string, unknown>>(h.couchdb.accountDb).list({ include_docs: true });
-    expect(joins.rows.map((r) => r.doc).filter((d) => d?.user_object_id === made.id)).toEqual([expect.objectContaining({ json_class: TYPES.authJoin, auth_object_id: made.authz })]);
+    expect(joins.rows.map((r) => r.doc).filter((d) => d?.user_object_id === made.id)).toEqual([
+      expect.objectContaining({ json_class: TYPES.authJoin, auth_object_id: made.authz }),
+    ]);
 
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
     expect(await waitForRunEnd(h)).toMatchObject({ objects_failed: 0 });

@@ -60,14 +60,25 @@ describe('an estate whose dl_default has no couchdb_* fields', () => {
         containers: 'couchdb',
         groups: 'couchdb',
         down: false,
-        fields: { couchdb_containers: { value: '0', from: 'dl_org_rr-zero' }, couchdb_groups: { value: '0', from: 'dl_org_rr-zero' }, '503_mode': { value: null, from: null } },
+        fields: {
+          couchdb_containers: { value: '0', from: 'dl_org_rr-zero' },
+          couchdb_groups: { value: '0', from: 'dl_org_rr-zero' },
+          '503_mode': { value: null, from: null },
+        },
       },
     });
-    expect((await h.api('GET', '/darklaunch/orgs/rr-plain')).body).toMatchObject({ couchdb_containers: null, effective: { containers: 'couchdb', groups: 'couchdb', fields: { couchdb_containers: { value: null, from: null } } } });
+    expect((await h.api('GET', '/darklaunch/orgs/rr-plain')).body).toMatchObject({
+      couchdb_containers: null,
+      effective: { containers: 'couchdb', groups: 'couchdb', fields: { couchdb_containers: { value: null, from: null } } },
+    });
     expect((await h.api('GET', '/darklaunch/orgs/rr-sql')).body.effective).toMatchObject({ containers: 'sql', groups: 'couchdb' });
     expect((await h.api('GET', '/darklaunch/orgs/rr-string')).body).toMatchObject({
       couchdb_containers: null,
-      effective: { error: 'dl_org_rr-string is a string, not a hash: Chef answers 500 for every request of org rr-string', key: 'dl_org_rr-string', type: 'string' },
+      effective: {
+        error: 'dl_org_rr-string is a string, not a hash: Chef answers 500 for every request of org rr-string',
+        key: 'dl_org_rr-string',
+        type: 'string',
+      },
     });
     expect((await h.api('GET', '/darklaunch/default')).body).toMatchObject({ couchdb_containers: null, couchdb_groups: null });
   });
@@ -84,10 +95,18 @@ describe('an estate whose dl_default has no couchdb_* fields', () => {
       expect(await sqlRows(h, orgs[name].guid), name).toEqual(expectedRows(orgs[name]));
     }
     const sql = await org('rr-sql');
-    expect(sql.states[T]).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('Chef serves it from SQL: couchdb_containers = "false" (dl_org_rr-sql)') });
+    expect(sql.states[T]).toMatchObject({
+      state: 'failed',
+      fail_location: 'preflight',
+      fail_detail: expect.stringContaining('Chef serves it from SQL: couchdb_containers = "false" (dl_org_rr-sql)'),
+    });
     expect(await dl().hgetall('dl_org_rr-sql')).toEqual({ couchdb_containers: 'false' });
     const str = await org('rr-string');
-    expect(str.states[T]).toMatchObject({ state: 'failed', fail_location: 'preflight', fail_detail: expect.stringContaining('dl_org_rr-string is a string, not a hash: Chef answers 500') });
+    expect(str.states[T]).toMatchObject({
+      state: 'failed',
+      fail_location: 'preflight',
+      fail_detail: expect.stringContaining('dl_org_rr-string is a string, not a hash: Chef answers 500'),
+    });
     expect(str.states[T].fail_detail).toContain('redis-cli TYPE dl_org_rr-string');
     expect(await dl().get('dl_org_rr-string')).toBe('couchdb_containers=true');
     for (const name of ['rr-sql', 'rr-string']) expect(await sqlRows(h, orgs[name].guid), name).toEqual({ containers: [], groups: [] });
@@ -122,7 +141,12 @@ describe('a dl_* key that is not a hash', () => {
     const res = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     expect(res.status).toBe(409);
     expect(res.body.preflight).toEqual([
-      expect.objectContaining({ key: 'dl_default', value: 'string', problem: expect.stringContaining('dl_default is a string, not a hash: Chef answers 500 for every request'), fix: expect.stringMatching(/redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ TYPE dl_default and redis-cli .* GET dl_default/) }),
+      expect.objectContaining({
+        key: 'dl_default',
+        value: 'string',
+        problem: expect.stringContaining('dl_default is a string, not a hash: Chef answers 500 for every request'),
+        fix: expect.stringMatching(/redis-cli -h 127\.0\.0\.1 -p \d+ -n \d+ TYPE dl_default and redis-cli .* GET dl_default/),
+      }),
       expect.objectContaining({ key: 'dl_override', value: 'list', fix: expect.stringMatching(/TYPE dl_override and .*LRANGE dl_override/) }),
     ]);
     expect((await h.api('GET', `/migrations/${T}/status`)).body.state).toBe('ready');
@@ -130,7 +154,7 @@ describe('a dl_* key that is not a hash', () => {
     await dl().hset('dl_default', saved);
   });
 
-  it('dl_default turned into a string mid-run opens the run\'s breaker until it is mended; then every org completes', async () => {
+  it("dl_default turned into a string mid-run opens the run's breaker until it is mended; then every org completes", async () => {
     const names = ['rr-b1', 'rr-b2', 'rr-b3', 'rr-b4'];
     await h.api('POST', `/migrations/${T}/orgs`, { orgs: names });
     await h.api('POST', `/migrations/${T}/ready`, { orgs: names });
@@ -168,7 +192,13 @@ describe('revert and purge go by the same rule', () => {
     const res = await h.api('POST', `/migrations/${R}/start`, { orgs: ['rr-d0'] });
     expect(res.status).toBe(202);
     const end = await waitForRunEnd(h, R);
-    expect(end.not_reverted).toEqual([expect.objectContaining({ org_name: 'rr-d0', outcome: 'refused', detail: expect.stringContaining('Chef serves it from CouchDB: couchdb_groups = "0" (dl_org_rr-d0)') })]);
+    expect(end.not_reverted).toEqual([
+      expect.objectContaining({
+        org_name: 'rr-d0',
+        outcome: 'refused',
+        detail: expect.stringContaining('Chef serves it from CouchDB: couchdb_groups = "0" (dl_org_rr-d0)'),
+      }),
+    ]);
     expect((await org('rr-d0')).states[T].state).toBe('completed');
     expect(await dl().hgetall('dl_org_rr-d0')).toEqual({ ...MIGRATED, couchdb_groups: '0' });
     expect(await sqlRows(h, orgs['rr-d0'].guid)).toEqual(expectedRows(orgs['rr-d0']));
@@ -183,7 +213,9 @@ describe('revert and purge go by the same rule', () => {
       if (r.state === 'done') break;
     }
     const detail = step.detail as { purged: number; unverified: { org: string; reason: string }[] };
-    expect(detail.unverified, JSON.stringify(step.detail)).toEqual([{ org: 'rr-d0', reason: expect.stringMatching(/couchdb_groups = "0" \(dl_org_rr-d0\).*its CouchDB documents are live/) }]);
+    expect(detail.unverified, JSON.stringify(step.detail)).toEqual([
+      { org: 'rr-d0', reason: expect.stringMatching(/couchdb_groups = "0" \(dl_org_rr-d0\).*its CouchDB documents are live/) },
+    ]);
     expect((await org('rr-d0')).states[T].state).toBe('completed');
     const docs = async (o: SeededOrg) => (await fetch(`${h.couchdb.url}/chef_${o.guid}/_all_docs`).then((r) => r.json())).rows.length;
     expect(await docs(orgs['rr-d0'])).toBe(5);

@@ -36,7 +36,10 @@ describe('runs queued page by page', () => {
     expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 3, objects_failed: 0, state: 'ready' });
     for (const o of orgs) expect(await sqlRows(h, o.guid)).toEqual(expectedRows(o));
     // Each org taken by exactly one of the runs, in org_id order: the first run took the five lowest.
-    const { rows } = await h.ctx.db.query(`SELECT org_id, run_id::text AS run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = ANY($2) ORDER BY org_id`, [T, orgs.map((o) => o.guid)]);
+    const { rows } = await h.ctx.db.query(
+      `SELECT org_id, run_id::text AS run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = ANY($2) ORDER BY org_id`,
+      [T, orgs.map((o) => o.guid)],
+    );
     expect(rows.map((r) => r.run_id)).toEqual([...Array(5).fill(first.run.id), ...Array(3).fill(second.run.id)]);
     expect((await runs.getRun(h.ctx.db, second.run.id))?.enqueueing).toBe(false);
   }, 60_000);
@@ -64,7 +67,13 @@ describe('runs queued page by page', () => {
     await h.ctx.db.query(`UPDATE mover.migration_runs SET enqueue_beat = now() - interval '6 minutes' WHERE id = $1`, [run.id]);
     await reconcileOnce(h.ctx);
     // Halted, saying how far it got, never passing for done; its starter, if it was alive after all, can queue no more.
-    expect(await runs.getRun(h.ctx.db, run.id)).toMatchObject({ enqueueing: false, state: 'ready', enqueued: 0, fatal_stop: true, stop_reason: 'its starter stopped after queueing 0 orgs; the rest were not queued' });
+    expect(await runs.getRun(h.ctx.db, run.id)).toMatchObject({
+      enqueueing: false,
+      state: 'ready',
+      enqueued: 0,
+      fatal_stop: true,
+      stop_reason: 'its starter stopped after queueing 0 orgs; the rest were not queued',
+    });
     expect(await runs.addEnqueued(h.ctx.db, run.id, 10)).toBe(false);
   });
 });

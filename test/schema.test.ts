@@ -92,7 +92,8 @@ describe('db:migrate', () => {
     const before = await relations(url);
     const check = await dbMigrate(url, '--check');
     expect(check.code).toBe(0);
-    for (const o of ['type org_state', 'table containers', 'table groups', 'table org_migration_state']) expect(check.stdout).toMatch(new RegExp(`${o}\\s+adopt`));
+    for (const o of ['type org_state', 'table containers', 'table groups', 'table org_migration_state'])
+      expect(check.stdout).toMatch(new RegExp(`${o}\\s+adopt`));
     expect(check.stdout).toContain('result: compatible');
     expect(await relations(url)).toEqual(before);
   });
@@ -139,10 +140,28 @@ describe('db:migrate', () => {
     await c.end();
     const p2 = 'phase_2_migration';
     expect(rows).toEqual([
-      { org_name: 'bad-org', migration_type: p2, state: 'failed', run_id: 4, current_step: null, fail_detail: 'verify: differs', in_flight: false, rows_in_sql: false },
+      {
+        org_name: 'bad-org',
+        migration_type: p2,
+        state: 'failed',
+        run_id: 4,
+        current_step: null,
+        fail_detail: 'verify: differs',
+        in_flight: false,
+        rows_in_sql: false,
+      },
       { org_name: 'busy-org', migration_type: p2, state: 'started', run_id: 4, current_step: 'migrate', in_flight: true, rows_in_sql: true, fail_detail: null },
       // Every org gets a progress row with its state (the state mirror, migrations/008), phase 1's too.
-      { org_name: 'done-org', migration_type: 'phase_1_migration', state: 'completed', run_id: null, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: false },
+      {
+        org_name: 'done-org',
+        migration_type: 'phase_1_migration',
+        state: 'completed',
+        run_id: null,
+        current_step: null,
+        fail_detail: null,
+        in_flight: false,
+        rows_in_sql: false,
+      },
       { org_name: 'done-org', migration_type: p2, state: 'completed', run_id: 3, current_step: null, fail_detail: null, in_flight: false, rows_in_sql: true },
     ]);
     expect(counts.rows).toEqual([

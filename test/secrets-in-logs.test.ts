@@ -21,14 +21,23 @@ beforeAll(async () => {
     DATABASE_URL: h.config.databaseUrl.replace('postgres://postgres@', `postgres://postgres:${PASSWORD}@`),
     LOG_LEVEL: 'trace',
   });
-  for (const [entry, extra] of [['src/api/server.ts', { PORT: String(port) }], ['src/workers/worker.ts', {}]] as const) {
+  for (const [entry, extra] of [
+    ['src/api/server.ts', { PORT: String(port) }],
+    ['src/workers/worker.ts', {}],
+  ] as const) {
     const p = { child: spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] }), out: '' };
     p.child.stdout!.on('data', (d) => (p.out += d));
     p.child.stderr!.on('data', (d) => (p.out += d));
     procs.push(p);
   }
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error('the api did not start');
@@ -64,6 +73,9 @@ describe('secrets never reach a log', () => {
     // The session was logged (trace level), so the check below could have failed.
     expect(logs).toContain('/admin/queues?token=[redacted]');
     expect(logs.split('\n').length).toBeGreaterThan(20);
-    for (const secret of [token, guess, PASSWORD]) expect(logs.includes(secret), `a log line holds ${secret === PASSWORD ? 'the store password' : secret === token ? 'the token' : 'the wrong guess'}`).toBe(false);
+    for (const secret of [token, guess, PASSWORD])
+      expect(logs.includes(secret), `a log line holds ${secret === PASSWORD ? 'the store password' : secret === token ? 'the token' : 'the wrong guess'}`).toBe(
+        false,
+      );
   }, 60_000);
 });

@@ -17,7 +17,9 @@ afterAll(() => h?.close());
 
 /** Counts by state straight from Chef's table, the truth the counters must match. */
 async function truth() {
-  const { rows } = await h.ctx.db.query(`SELECT migration_type, state::text AS state, count(*)::int AS count FROM org_migration_state GROUP BY 1, 2 ORDER BY 1, 2`);
+  const { rows } = await h.ctx.db.query(
+    `SELECT migration_type, state::text AS state, count(*)::int AS count FROM org_migration_state GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
   return rows;
 }
 const names = (rows: { org_name: string }[]) => rows.map((r) => r.org_name);
@@ -47,7 +49,9 @@ describe('state mirror', () => {
 
     expect(await countByState(h.ctx.db)).toEqual(await truth());
     expect(await countByState(h.ctx.db, T)).toEqual((await truth()).filter((r) => r.migration_type === T));
-    const { rows: failed } = await h.ctx.db.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = 'failed' ORDER BY org_name`, [T]);
+    const { rows: failed } = await h.ctx.db.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = 'failed' ORDER BY org_name`, [
+      T,
+    ]);
     expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).toEqual(names(failed));
     expect(names(failed)).toEqual(['m-04', 'm-20', 'm-35']);
     // Pages by state, cursor by name.
@@ -86,7 +90,10 @@ describe('state mirror', () => {
       [T],
     );
     // Two hand edits of orgs mover knows, one deleted.
-    const { rows: known } = await h.ctx.db.query(`SELECT org_id FROM mover.org_progress WHERE migration_type = $1 AND state = 'holding' ORDER BY org_id LIMIT 3`, [T]);
+    const { rows: known } = await h.ctx.db.query(
+      `SELECT org_id FROM mover.org_progress WHERE migration_type = $1 AND state = 'holding' ORDER BY org_id LIMIT 3`,
+      [T],
+    );
     await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed' WHERE org_id = ANY($1)`, [[known[0].org_id, known[1].org_id]]);
     await h.ctx.db.query(`DELETE FROM org_migration_state WHERE org_id = $1`, [known[2].org_id]);
     expect(await tracker.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(23 + 2 + 1);

@@ -41,7 +41,7 @@ describe('state tracker guards', () => {
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
     const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, T, guid, run.id)));
     expect(results.filter((r) => r.claimed)).toHaveLength(1);
-    expect((await getOrgState(h.ctx.db, T, 'race'))).toMatchObject({ state: 'started', run_id: run.id });
+    expect(await getOrgState(h.ctx.db, T, 'race')).toMatchObject({ state: 'started', run_id: run.id });
     await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
   });
 
@@ -78,7 +78,11 @@ describe('state tracker guards', () => {
     const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
     expect(second.filter((r) => r.claimed)).toHaveLength(1);
     // An operator forcing a started org elsewhere frees its place once the reconciler's sweep runs.
-    const forced = (await getOrgState(h.ctx.db, T, (await h.ctx.db.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight LIMIT 1`, [run.id])).rows[0].org_name))!;
+    const forced = (await getOrgState(
+      h.ctx.db,
+      T,
+      (await h.ctx.db.query(`SELECT org_name FROM mover.org_progress WHERE run_id = $1 AND in_flight LIMIT 1`, [run.id])).rows[0].org_name,
+    ))!;
     expect(await tracker.forceState(h.ctx.db, T, forced.org_name, 'failed')).toBe(true);
     expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(2);
     expect(await tracker.clearStaleInFlight(h.ctx.db, T)).toEqual([]);
@@ -114,7 +118,8 @@ describe('a delivery start: lease and claim in one round trip', () => {
   const lease = (guid: string, name: string, owner: string, ask: Partial<tracker.ClaimAsk> & { runId: string }) =>
     tracker.leaseAndClaim(h.ctx.db, T, guid, name, owner, 10_000, { firstStep: 'set_503', refused: false, ...ask });
   const progress = async (guid: string) =>
-    (await h.ctx.db.query(`SELECT lease_owner, in_flight, current_step, state FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid])).rows[0];
+    (await h.ctx.db.query(`SELECT lease_owner, in_flight, current_step, state FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid]))
+      .rows[0];
 
   it('claims a ready org under its lease and answers the org as it was before the claim; sent again, it finds it started by its run', async () => {
     const guid = await org('lc-ready');
@@ -134,7 +139,12 @@ describe('a delivery start: lease and claim in one round trip', () => {
     const refusedGuid = await org('lc-refused');
     const unfitGuid = await org('lc-unfit');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-b', null, 2, 1))!;
-    expect(await lease(refusedGuid, 'lc-refused', 'owner-c', { runId: run.id, refused: true })).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 0, org: { state: 'ready' } });
+    expect(await lease(refusedGuid, 'lc-refused', 'owner-c', { runId: run.id, refused: true })).toMatchObject({
+      leased: true,
+      claim: { claimed: false },
+      unfit: 0,
+      org: { state: 'ready' },
+    });
     // Three rows of the org in SQL that mover did not write.
     const row = (name: string) => ({ id: hex32(), authz_id: hex32(), name, last_updated_by: hex32(), created_at: new Date(), updated_at: new Date() });
     await insertObjects(h.ctx.db, 'containers', unfitGuid, [row('c1'), row('c2')]);
@@ -144,7 +154,10 @@ describe('a delivery start: lease and claim in one round trip', () => {
     for (const name of ['lc-refused', 'lc-unfit']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
     expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'owner-c', in_flight: false });
     expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'owner-d', in_flight: false });
-    expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0].n).toBe(0);
+    expect(
+      (await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0]
+        .n,
+    ).toBe(0);
     expect(await countObjects(h.ctx.db, unfitGuid)).toEqual({ containers: 2, groups: 1 });
   });
 });

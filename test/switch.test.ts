@@ -3,7 +3,7 @@
 // before 503 went up). Against CouchDB with Mango and without (the 1.x proxy).
 import { setTimeout as sleep } from 'node:timers/promises';
 import nano from 'nano';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
@@ -50,12 +50,16 @@ describeEachCouch('switch', (couch) => {
     const startedAt = Date.now();
     const id = hex32();
     const authzId = hex32();
-    await nano(h.couchdb.url).use<Record<string, unknown>>(h.couchdb.accountDb).insert({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: authzId });
+    await nano(h.couchdb.url)
+      .use<Record<string, unknown>>(h.couchdb.accountDb)
+      .insert({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: id, auth_object_id: authzId });
     let rev: string | undefined;
     let n = 0;
     do {
       n++;
-      rev = (await orgDb.insert({ _id: id, ...(rev ? { _rev: rev } : {}), 'couchrest-type': TYPES.container, containername: `late-${n}`, requester_id: hex32() })).rev;
+      rev = (
+        await orgDb.insert({ _id: id, ...(rev ? { _rev: rev } : {}), 'couchrest-type': TYPES.container, containername: `late-${n}`, requester_id: hex32() })
+      ).rev;
     } while (!stop(startedAt));
     return { id, authzId, writes: n };
   }
@@ -85,7 +89,7 @@ describeEachCouch('switch', (couch) => {
     for (const o of orgs) expect(await flags(o)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
   });
 
-  it('copies an org while it is still up, then keeps it dark for the drain wait and its catch-up; each org\'s dark time and the run\'s are recorded', async () => {
+  it("copies an org while it is still up, then keeps it dark for the drain wait and its catch-up; each org's dark time and the run's are recorded", async () => {
     const orgs = await readyOrgs(4);
     await setDrainWait(400);
     const darkAtCopy: string[] = [];
@@ -173,7 +177,11 @@ describeEachCouch('switch', (couch) => {
     expect(seen.copies).toBe(3);
     expect(status).toMatchObject({ objects_failed: 1, fatal_stop: false });
     const s = (await h.api('GET', `/orgs/${org.name}`)).body.states[T];
-    expect(s).toMatchObject({ state: 'failed', fail_location: 'check_writes', fail_detail: expect.stringMatching(/still being written in CouchDB after 3 reads of the org/) });
+    expect(s).toMatchObject({
+      state: 'failed',
+      fail_location: 'check_writes',
+      fail_detail: expect.stringMatching(/still being written in CouchDB after 3 reads of the org/),
+    });
     // Dark from the 503 write until the restore brought it up again.
     expect(s.dark_ms).toBeGreaterThan(0);
     expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });

@@ -37,7 +37,9 @@ export interface BenchCouch {
 export function couchChoice(env: Record<string, string | undefined> = process.env): CouchKind {
   const value = env.BENCH_COUCH?.trim() || 'pouchdb';
   if (!(BENCH_COUCH_VALUES as readonly string[]).includes(value)) {
-    console.error(`BENCH_COUCH=${value} is not a choice: leave it unset or set "pouchdb" (PouchDB Server in memory), or "real" (Apache CouchDB from COUCHDB_TEST_URL or ../shared/couchdb)`);
+    console.error(
+      `BENCH_COUCH=${value} is not a choice: leave it unset or set "pouchdb" (PouchDB Server in memory), or "real" (Apache CouchDB from COUCHDB_TEST_URL or ../shared/couchdb)`,
+    );
     process.exit(1);
   }
   if (value === 'real') {
@@ -63,7 +65,8 @@ export function maskCredentials(text: string): string {
 export function splitCredentials(url: string): { base: string; headers: Record<string, string> } {
   const u = new URL(url);
   const headers: Record<string, string> = {};
-  if (u.username || u.password) headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  if (u.username || u.password)
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
   u.username = '';
   u.password = '';
   return { base: u.toString().replace(/\/$/, ''), headers };
@@ -99,7 +102,10 @@ export async function welcomeOf(url: string): Promise<string> {
 /** beam.smp and its children (couchjs, which runs the JavaScript views), for their CPU and memory. */
 function processTree(pid: number): number[] {
   try {
-    const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
     return [pid, ...children.flatMap(processTree)];
   } catch {
     return [pid]; // pgrep exits 1 when there are no children
@@ -121,7 +127,8 @@ export async function startCouch(kind: CouchKind = couchChoice()): Promise<Bench
   }
   const real = await startRealCouch();
   const { node } = real;
-  if (node) return { kind, url: real.url, version: real.version, accountDb: 'opscode_account', pids: () => processTree(node.pid()), node, stop: () => real.stop() };
+  if (node)
+    return { kind, url: real.url, version: real.version, accountDb: 'opscode_account', pids: () => processTree(node.pid()), node, stop: () => real.stop() };
   // COUCHDB_TEST_URL: a CouchDB others use too. This estate has an account database of its own and deletes what it made.
   const accountDb = `opscode_account_bench_${randomBytes(4).toString('hex')}`;
   return {
@@ -138,4 +145,5 @@ export async function startCouch(kind: CouchKind = couchChoice()): Promise<Bench
 }
 
 /** One line for a benchmark's header: which server, where (credentials masked). */
-export const describeCouch = (couch: BenchCouch) => `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (BENCH_COUCH=${couch.kind === 'given' ? '-' : couch.kind})`;
+export const describeCouch = (couch: BenchCouch) =>
+  `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (BENCH_COUCH=${couch.kind === 'given' ? '-' : couch.kind})`;

@@ -11,7 +11,11 @@ import { processEnv } from '../../src/dev/processes.js';
 import type { Db } from '../../src/stores/postgres.js';
 
 /** A config over the given stores (one Redis for queues and darklaunch), with a fresh token and api port. */
-export async function benchConfig(stores: { databaseUrl: string; redisUrl: string; couchdbUrl: string }, queuePrefix: string, workerConcurrency = 8): Promise<Config> {
+export async function benchConfig(
+  stores: { databaseUrl: string; redisUrl: string; couchdbUrl: string },
+  queuePrefix: string,
+  workerConcurrency = 8,
+): Promise<Config> {
   return {
     ...stores,
     darklaunchRedisUrl: stores.redisUrl,
@@ -39,7 +43,10 @@ export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
 
 /** An api or worker process on `config`; its errors go to this process's stderr. */
 export function spawnMover(config: Config, entry: 'api/server' | 'workers/worker', env: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, ...moverArgs(entry)], { env: processEnv(config, { LOG_LEVEL: 'warn', ...env }), stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, [...nodeArgs, ...moverArgs(entry)], {
+    env: processEnv(config, { LOG_LEVEL: 'warn', ...env }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** Polls the run until it is over (state 'ready'); throws past `timeoutMs`. */

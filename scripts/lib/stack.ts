@@ -36,7 +36,9 @@ export async function checkServicesOrExit(): Promise<void> {
     process.exit(1);
   }
   if (await postgresUnreachable(PG_ADMIN)) {
-    console.error(`PostgreSQL is not reachable at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+    console.error(
+      `PostgreSQL is not reachable at ${PG_ADMIN.replace(/\/\/[^@]*@/, '//')}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+    );
     process.exit(1);
   }
 }
@@ -45,7 +47,12 @@ export async function checkServicesOrExit(): Promise<void> {
  * `couch`: which CouchDB to start (BENCH_COUCH's choice unless given), or one
  * already there (the demo's --couchdb), which dropAll then stops as it says.
  */
-export async function createStack(name: string, redisDb: number, overrides: Partial<Config> = {}, opts: { couch?: CouchKind | BenchCouch } = {}): Promise<Stack> {
+export async function createStack(
+  name: string,
+  redisDb: number,
+  overrides: Partial<Config> = {},
+  opts: { couch?: CouchKind | BenchCouch } = {},
+): Promise<Stack> {
   // Chosen before anything is made: a BENCH_COUCH it does not know exits here, leaving nothing behind.
   const want = opts.couch ?? couchChoice();
   // The CouchDB first: it is what fails to start, if anything does, before a database or a Redis index is touched.

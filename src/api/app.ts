@@ -35,7 +35,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   // The OpenAPI document is made from the routes' own schemas: /docs/json, browsable at /docs (behind the token).
   await app.register(swagger, {
     openapi: {
-      info: { title: 'mover', version: '1', description: 'Moves Chef orgs\' containers and groups from CouchDB to PostgreSQL. docs/api.md says it in words.' },
+      info: { title: 'mover', version: '1', description: "Moves Chef orgs' containers and groups from CouchDB to PostgreSQL. docs/api.md says it in words." },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -17,8 +17,12 @@ export function migrationType(type: string): string {
 /** Any JSON value, serialized as it is (free-form details, dates as ISO strings). */
 export const Json = (description: string) => Type.Unknown({ description });
 /** An object with the named fields, and whatever else the reply carries beside them. */
-export const Reply = <P extends Record<string, import('@sinclair/typebox').TSchema>>(props: P, description?: string) => Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
-export const ErrorReply = Type.Object({ error: Type.String({ description: 'a short code' }), message: Type.String({ description: 'what is wrong, naming the field' }) }, { additionalProperties: true });
+export const Reply = <P extends Record<string, import('@sinclair/typebox').TSchema>>(props: P, description?: string) =>
+  Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
+export const ErrorReply = Type.Object(
+  { error: Type.String({ description: 'a short code' }), message: Type.String({ description: 'what is wrong, naming the field' }) },
+  { additionalProperties: true },
+);
 const ERRORS = {
   400: ErrorReply,
   401: ErrorReply,

@@ -6,7 +6,10 @@
 export const EXIT = { ok: 0, error: 1, usage: 2, conflict: 3, notFound: 4 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -28,11 +31,18 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
       try {
         res = await fetch(url + path, {
           method,
-          headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}), 'x-mover-actor': env.USER ?? 'mover-cli' },
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body !== undefined ? { 'content-type': contentType } : {}),
+            'x-mover-actor': env.USER ?? 'mover-cli',
+          },
           body: body === undefined ? undefined : contentType === 'application/json' ? JSON.stringify(body) : String(body),
         });
       } catch (err) {
-        throw new CliError(`cannot reach the api at ${url} (MOVER_API_URL): ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, EXIT.error);
+        throw new CliError(
+          `cannot reach the api at ${url} (MOVER_API_URL): ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+          EXIT.error,
+        );
       }
       const text = await res.text();
       let data: any = text;

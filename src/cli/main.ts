@@ -9,7 +9,9 @@ import { phaseLines, runLine, stdout, watchAccount, watchPhase, watchRun } from 
 
 const T = 'phase_2_migration';
 const api: Api = apiFromEnv();
-const program = new Command('mover').description('Move Chef orgs from CouchDB to PostgreSQL: the runbook, runs, orgs and settings of a mover fleet (MOVER_API_URL, MOVER_API_TOKEN)');
+const program = new Command('mover').description(
+  'Move Chef orgs from CouchDB to PostgreSQL: the runbook, runs, orgs and settings of a mover fleet (MOVER_API_URL, MOVER_API_TOKEN)',
+);
 program.addOption(new Option('--json', 'print the API reply as JSON (for scripts)')).exitOverride().showHelpAfterError();
 
 const json = () => program.opts().json === true;
@@ -25,7 +27,12 @@ const int = (v: string) => {
 const countOf = (v: string) => (v === 'all' ? 'all' : int(v));
 /** Org names from arguments and/or --file (one a line, # comments and blank lines ignored). */
 function orgNames(args: string[], file?: string): string[] {
-  const fromFile = file ? readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean) : [];
+  const fromFile = file
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .filter(Boolean)
+    : [];
   const names = [...args, ...fromFile];
   if (!names.length) throw new CliError('name at least one org, or give --file', EXIT.usage);
   return names;
@@ -33,14 +40,20 @@ function orgNames(args: string[], file?: string): string[] {
 
 // --- phases (the runbook) ---
 const phase = program.command('phase').description('the runbook: four phases of steps');
-phase.command('list').description('every phase and its state').action(async () => {
-  const r = await api.call('GET', '/phases');
-  show(r, () => r.phases.map((p: any) => `phase ${p.phase}: ${p.title} — ${p.state}`));
-});
-phase.command('show <n>').description("a phase's steps, and what a waiting step asks").action(async (n: string) => {
-  const r = await api.call('GET', `/phases/${int(n)}`);
-  show(r, () => phaseLines(r));
-});
+phase
+  .command('list')
+  .description('every phase and its state')
+  .action(async () => {
+    const r = await api.call('GET', '/phases');
+    show(r, () => r.phases.map((p: any) => `phase ${p.phase}: ${p.title} — ${p.state}`));
+  });
+phase
+  .command('show <n>')
+  .description("a phase's steps, and what a waiting step asks")
+  .action(async (n: string) => {
+    const r = await api.call('GET', `/phases/${int(n)}`);
+    show(r, () => phaseLines(r));
+  });
 phase
   .command('start <n>')
   .description('start (or resume) phase n: 1 migrate listed orgs, 2 route new orgs to SQL, 3 migrate the rest, 4 purge')
@@ -91,13 +104,17 @@ account.command('show').action(async () => {
   const r = await api.call('GET', '/account');
   show(r, () => `${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins, refreshed ${r.refreshedAt ?? 'never'} — ${r.state}`);
 });
-account.command('refresh').description('read opscode_account again, and wait for it').option('--no-wait', 'queue it and return').action(async (o: { wait: boolean }) => {
-  const job = await api.call('POST', '/account/refresh');
-  if (!o.wait) return show(job, () => `refresh queued (job ${job.jobId})`);
-  const r = await watchAccount(api, json() ? { tty: false, write: () => {} } : stdout);
-  show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins — ${r.state}`);
-  if (r.state === 'failed') throw new CliError('the account refresh failed; see the worker log', EXIT.error);
-});
+account
+  .command('refresh')
+  .description('read opscode_account again, and wait for it')
+  .option('--no-wait', 'queue it and return')
+  .action(async (o: { wait: boolean }) => {
+    const job = await api.call('POST', '/account/refresh');
+    if (!o.wait) return show(job, () => `refresh queued (job ${job.jobId})`);
+    const r = await watchAccount(api, json() ? { tty: false, write: () => {} } : stdout);
+    show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins — ${r.state}`);
+    if (r.state === 'failed') throw new CliError('the account refresh failed; see the worker log', EXIT.error);
+  });
 
 // --- orgs (the state tracker) ---
 const orgs = program.command('orgs').description('orgs in the state tracker');
@@ -106,7 +123,7 @@ for (const [name, path, what] of [
   ['capture', 'orgs', 'capture orgs as holding (legacy insert_one_org)'],
   ['ready', 'ready', 'holding → ready (all holding orgs when none is named)'],
   ['hold', 'hold', 'ready → holding'],
-  ['reset', 'reset', "failed → holding; their SQL rows mover wrote are deleted"],
+  ['reset', 'reset', 'failed → holding; their SQL rows mover wrote are deleted'],
 ] as const) {
   orgs
     .command(`${name} [names...]`)
@@ -129,16 +146,21 @@ function servedBy(e: any): string {
   return `containers from ${e.containers === 'sql' ? 'SQL' : 'CouchDB'}, groups from ${e.groups === 'sql' ? 'SQL' : 'CouchDB'}${e.down ? ', down (503)' : ''}`;
 }
 
-orgs.command('show <name>').description("an org's states, failures and darklaunch flags").action(async (name: string) => {
-  const r = await api.call('GET', `/orgs/${encodeURIComponent(name)}`);
-  show(r, () => [
-    `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
-    ...Object.entries(r.states).map(([t, s]: [string, any]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`),
-    `  darklaunch (own): couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
-    `  Chef serves it: ${servedBy(r.darklaunch.effective)}`,
-    ...(r.failures ?? []).slice(0, 5).map((f: any) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
-  ]);
-});
+orgs
+  .command('show <name>')
+  .description("an org's states, failures and darklaunch flags")
+  .action(async (name: string) => {
+    const r = await api.call('GET', `/orgs/${encodeURIComponent(name)}`);
+    show(r, () => [
+      `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
+      ...Object.entries(r.states).map(
+        ([t, s]: [string, any]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`,
+      ),
+      `  darklaunch (own): couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
+      `  Chef serves it: ${servedBy(r.darklaunch.effective)}`,
+      ...(r.failures ?? []).slice(0, 5).map((f: any) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
+    ]);
+  });
 
 // --- runs ---
 const run = program.command('run').description('runs of a migration type (legacy mover_manager)');
@@ -152,19 +174,28 @@ run
     show(r, () => `run ${r.runId} started: ${r.orgs} orgs`);
     if (o.watch && !json()) await watchRun(api, type, stdout);
   });
-run.command('status [type]').option('--watch', 'follow it live until it ends').action(async (type = T, o: { watch?: boolean }) => {
-  if (o.watch && !json()) return void (await watchRun(api, type, stdout));
-  const r = await api.call('GET', `/migrations/${type}/status`);
-  show(r, () => [`run ${r.runId ?? '-'}: ${runLine(r, null, false)}`, ...(r.stop_reason ? [`  stopped: ${r.stop_reason}`] : [])]);
-});
-run.command('halt [type]').description('start no more orgs anywhere; running ones finish').action(async (type = T) => {
-  const r = await api.call('POST', `/migrations/${type}/halt`);
-  show(r, () => `run ${r.runId}: ${r.state}`);
-});
-run.command('concurrency <n> [type]').description('orgs in flight at once, fleet-wide, now').action(async (n: string, type = T) => {
-  const r = await api.call('PUT', `/migrations/${type}/concurrency`, { concurrency: int(n) });
-  show(r, () => `concurrency ${r.concurrency}`);
-});
+run
+  .command('status [type]')
+  .option('--watch', 'follow it live until it ends')
+  .action(async (type = T, o: { watch?: boolean }) => {
+    if (o.watch && !json()) return void (await watchRun(api, type, stdout));
+    const r = await api.call('GET', `/migrations/${type}/status`);
+    show(r, () => [`run ${r.runId ?? '-'}: ${runLine(r, null, false)}`, ...(r.stop_reason ? [`  stopped: ${r.stop_reason}`] : [])]);
+  });
+run
+  .command('halt [type]')
+  .description('start no more orgs anywhere; running ones finish')
+  .action(async (type = T) => {
+    const r = await api.call('POST', `/migrations/${type}/halt`);
+    show(r, () => `run ${r.runId}: ${r.state}`);
+  });
+run
+  .command('concurrency <n> [type]')
+  .description('orgs in flight at once, fleet-wide, now')
+  .action(async (n: string, type = T) => {
+    const r = await api.call('PUT', `/migrations/${type}/concurrency`, { concurrency: int(n) });
+    show(r, () => `concurrency ${r.concurrency}`);
+  });
 
 program
   .command('revert [names...]')
@@ -186,18 +217,28 @@ settings.command('show').action(async () => {
   const r = await api.call('GET', '/settings');
   show(r, () => Object.entries(r).map(([k, v]) => `${k}: ${JSON.stringify(v)}`));
 });
-settings.command('sleep-time <ms>').description('pacing of org starts (legacy sleep_time); 0 removes it').action(async (ms: string) => {
-  const r = await api.call('PUT', '/settings/sleep-time', { ms: int(ms) });
-  show(r, () => `sleep time ${r.sleepTimeMs} ms`);
-});
-settings.command('drain-wait <ms>').option('--acknowledge-risk', 'below 5000 ms: writes in flight at the 503 switch have less time to land').action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
-  const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledgeRisk: true } : {}) });
-  show(r, () => `drain wait ${r.drainWaitMs} ms`);
-});
-program.command('audit').description('who changed what, newest first').option('--limit <n>', 'entries', '50').action(async (o: { limit: string }) => {
-  const r = await api.call('GET', `/audit?limit=${int(o.limit)}`);
-  show(r, () => r.entries.map((e: any) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
-});
+settings
+  .command('sleep-time <ms>')
+  .description('pacing of org starts (legacy sleep_time); 0 removes it')
+  .action(async (ms: string) => {
+    const r = await api.call('PUT', '/settings/sleep-time', { ms: int(ms) });
+    show(r, () => `sleep time ${r.sleepTimeMs} ms`);
+  });
+settings
+  .command('drain-wait <ms>')
+  .option('--acknowledge-risk', 'below 5000 ms: writes in flight at the 503 switch have less time to land')
+  .action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
+    const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledgeRisk: true } : {}) });
+    show(r, () => `drain wait ${r.drainWaitMs} ms`);
+  });
+program
+  .command('audit')
+  .description('who changed what, newest first')
+  .option('--limit <n>', 'entries', '50')
+  .action(async (o: { limit: string }) => {
+    const r = await api.call('GET', `/audit?limit=${int(o.limit)}`);
+    show(r, () => r.entries.map((e: any) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
+  });
 
 try {
   await program.parseAsync(process.argv);

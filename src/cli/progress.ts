@@ -39,7 +39,9 @@ export function runLine(status: any, rate: number | null, tty: boolean): string 
 }
 
 /** The run's dark times, p50/p99/max, and SATURATED when orgs stay dark well past the drain wait. */
-function darkTimes(d: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; past_drain_p99_ms: number | null; saturated: boolean } | undefined): string {
+function darkTimes(
+  d: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; past_drain_p99_ms: number | null; saturated: boolean } | undefined,
+): string {
   if (!d?.orgs) return '';
   const s = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
   return ` (dark time p50 ${s(d.p50_ms)} p99 ${s(d.p99_ms)} max ${s(d.max_ms)})${d.saturated ? `  SATURATED: orgs dark ${s(d.past_drain_p99_ms)} past the drain wait at p99` : ''}`;
@@ -70,7 +72,8 @@ const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', wa
 export function phaseLines(phase: any): string[] {
   const lines = [`phase ${phase.phase}: ${phase.title} — ${phase.state}`];
   for (const s of phase.steps) {
-    const progress = s.detail?.orgs_in_run !== undefined ? ` (${s.detail.orgs_finished ?? 0}/${s.detail.orgs_in_run} orgs, ${s.detail.orgs_failed ?? 0} failed)` : '';
+    const progress =
+      s.detail?.orgs_in_run !== undefined ? ` (${s.detail.orgs_finished ?? 0}/${s.detail.orgs_in_run} orgs, ${s.detail.orgs_failed ?? 0} failed)` : '';
     lines.push(`  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`);
     if (s.state === 'waiting_confirmation') {
       lines.push(`        waiting for you: ${s.detail?.command ?? s.command ?? '(a manual step)'}`);

@@ -95,7 +95,13 @@ export async function lookupOrgs(q: Q, names: string[]): Promise<Map<string, Acc
 }
 
 /** Orgs of the current snapshot not pre-created and with no row of the migration type yet (all, or among `names`). */
-export async function uncapturedOrgs(q: Q, type: string, names?: string[], limit: number | null = null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
+export async function uncapturedOrgs(
+  q: Q,
+  type: string,
+  names?: string[],
+  limit: number | null = null,
+  after: string | null = null,
+): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
     `SELECT a.name, a.guid FROM mover.account_orgs a
      WHERE a.snapshot_id = ${CURRENT} AND NOT a.precreated

@@ -22,7 +22,11 @@ export function tryLock(db: Db, namespace: string, key: string): Promise<Advisor
 async function tryLockOnce(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
   const client = await connectOnce(db);
   try {
-    const { rows } = await client.query({ name: 'advisory-lock', text: 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', values: [namespace, key] });
+    const { rows } = await client.query({
+      name: 'advisory-lock',
+      text: 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok',
+      values: [namespace, key],
+    });
     if (!rows[0].ok) {
       client.release();
       return null;

@@ -15,9 +15,9 @@ export interface AuditEntry {
 
 /** Newest first; the cursor is the id of the last entry of the previous page. */
 export async function listAudit(db: Db, limit: number, before?: string): Promise<AuditEntry[]> {
-  const { rows } = await db.query(
-    `SELECT id, at, actor, action, detail FROM mover.audit_log WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`,
-    [before ?? null, limit],
-  );
+  const { rows } = await db.query(`SELECT id, at, actor, action, detail FROM mover.audit_log WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`, [
+    before ?? null,
+    limit,
+  ]);
   return rows.map((r) => ({ id: String(r.id), at: new Date(r.at).toISOString(), actor: r.actor, action: r.action, detail: r.detail }));
 }

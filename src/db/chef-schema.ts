@@ -7,7 +7,6 @@
 import type { DbClient } from '../stores/postgres.js';
 import { ORG_STATES } from './state-tracker.js';
 
-
 /** One Chef object, in the order they must be created. */
 export interface ChefObject {
   kind: 'type' | 'table';
@@ -35,11 +34,13 @@ export interface ObjectPlan {
 // What each column mover reads or writes must accept. A type outside these
 // would reject or change values mover writes.
 type TypeRule = (type: string) => boolean;
-const varcharAtLeast = (n: number): TypeRule => (t) => {
-  if (t === 'text' || t === 'character varying') return true;
-  const m = /^character varying\((\d+)\)$/.exec(t);
-  return !!m && Number(m[1]) >= n;
-};
+const varcharAtLeast =
+  (n: number): TypeRule =>
+  (t) => {
+    if (t === 'text' || t === 'character varying') return true;
+    const m = /^character varying\((\d+)\)$/.exec(t);
+    return !!m && Number(m[1]) >= n;
+  };
 const hex32: TypeRule = (t) => t === 'character(32)' || varcharAtLeast(32)(t);
 const text: TypeRule = (t) => t === 'text' || t.startsWith('character varying');
 const timestamp: TypeRule = (t) => t === 'timestamp without time zone' || t === 'timestamp with time zone';

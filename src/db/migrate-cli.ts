@@ -10,7 +10,12 @@ const check = process.argv.includes('--check');
 let databaseUrl: string;
 try {
   // Only DATABASE_URL matters here; the rest are filled so the shared parser checks it the same way.
-  databaseUrl = loadConfig({ REDIS_URL: 'redis://unused', COUCHDB_URL: 'http://unused', MOVER_API_TOKEN: 'unused', DATABASE_URL: process.env.DATABASE_URL }).databaseUrl;
+  databaseUrl = loadConfig({
+    REDIS_URL: 'redis://unused',
+    COUCHDB_URL: 'http://unused',
+    MOVER_API_TOKEN: 'unused',
+    DATABASE_URL: process.env.DATABASE_URL,
+  }).databaseUrl;
 } catch (err) {
   process.stderr.write(`config error: ${err instanceof ConfigError ? err.message : String(err)}\n`);
   process.exit(1);
@@ -42,7 +47,11 @@ try {
   if (check) {
     const { lines, ok } = describePlan(await planSchema(db));
     process.stdout.write(`schema check of ${where(databaseUrl)} (nothing changed):\n${lines.join('\n')}\n`);
-    process.stdout.write(ok ? 'result: compatible; `npm run db:migrate` would do the above\n' : 'result: INCOMPATIBLE; mover will not start on this database until the problems above are fixed\n');
+    process.stdout.write(
+      ok
+        ? 'result: compatible; `npm run db:migrate` would do the above\n'
+        : 'result: INCOMPATIBLE; mover will not start on this database until the problems above are fixed\n',
+    );
     if (!ok) process.exitCode = 1;
   } else {
     const r = await migrate(db);
@@ -52,7 +61,8 @@ try {
     );
   }
 } catch (err) {
-  const message = err instanceof SchemaIncompatibleError ? `${err.message}\nrun \`npm run db:migrate -- --check\` for the whole report` : (err as Error).message;
+  const message =
+    err instanceof SchemaIncompatibleError ? `${err.message}\nrun \`npm run db:migrate -- --check\` for the whole report` : (err as Error).message;
   process.stderr.write(`db:migrate failed: ${message}\n`);
   process.exitCode = 1;
 } finally {

@@ -80,7 +80,9 @@ export async function migrate(db: Db): Promise<MigrateResult> {
       result.created.push(p.object.name);
     }
     await client.query('CREATE SCHEMA IF NOT EXISTS mover');
-    await client.query('CREATE TABLE IF NOT EXISTS mover.schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS mover.schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+    );
     for (const m of await pendingMigrations(client)) {
       const sql = await readFile(join(migrationsDir(), m.file), 'utf8');
       await inOneTransaction(client, `${sql};\nINSERT INTO mover.schema_migrations (version, name) VALUES (${m.version}, '${m.file}')`, `migration ${m.file}`);

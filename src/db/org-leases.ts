@@ -8,7 +8,14 @@ import { COLUMNS, getOrgStateById, JOINED, type OrgStateRow } from './org-states
  * Takes the org's lease for `owner` and, in the same round trip, reads the
  * org as it stands (null if it is not in the state tracker).
  */
-export async function takeLease(db: Db, type: string, orgId: string, orgName: string, owner: string, ms: number): Promise<{ leased: boolean; org: OrgStateRow | null }> {
+export async function takeLease(
+  db: Db,
+  type: string,
+  orgId: string,
+  orgName: string,
+  owner: string,
+  ms: number,
+): Promise<{ leased: boolean; org: OrgStateRow | null }> {
   const { rows } = await db.query({
     name: 'take-org-lease',
     text: `WITH l AS (
@@ -26,7 +33,10 @@ export async function takeLease(db: Db, type: string, orgId: string, orgName: st
   // The read above is the statement's snapshot; the lease may have waited for
   // a statement that moved the org (a completion that gave the lease up) and
   // the upsert returns the row as it is now. If they differ, read it again.
-  const moved = org.org_id && now && (now.now_state !== org.state || now.now_run_id !== org.run_id || now.now_requeues !== org.requeues || now.now_step !== org.current_step);
+  const moved =
+    org.org_id &&
+    now &&
+    (now.now_state !== org.state || now.now_run_id !== org.run_id || now.now_requeues !== org.requeues || now.now_step !== org.current_step);
   if (moved) return { leased, org: await getOrgStateById(db, type, orgId) };
   return { leased, org: org.org_id ? (org as OrgStateRow) : null };
 }

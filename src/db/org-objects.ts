@@ -21,12 +21,22 @@ const quoted = (t: ObjectTable) => `"${t}"`;
 
 const unnestRows = (base: number) =>
   `SELECT i, $1, a, n, u, c, m FROM unnest($${base}::text[], $${base + 1}::text[], $${base + 2}::text[], $${base + 3}::text[], $${base + 4}::timestamp[], $${base + 5}::timestamp[]) AS t(i, a, n, u, c, m)`;
-const arrays = (r: ObjectRow[]) => [r.map((x) => x.id), r.map((x) => x.authz_id), r.map((x) => x.name), r.map((x) => x.last_updated_by), r.map((x) => x.created_at), r.map((x) => x.updated_at)];
+const arrays = (r: ObjectRow[]) => [
+  r.map((x) => x.id),
+  r.map((x) => x.authz_id),
+  r.map((x) => x.name),
+  r.map((x) => x.last_updated_by),
+  r.map((x) => x.created_at),
+  r.map((x) => x.updated_at),
+];
 
 /** Inserts one table's rows for an org in one statement (the benchmark's floor writes rows this way). */
 export async function insertObjects(q: Q, table: ObjectTable | string, orgId: string, rows: ObjectRow[]): Promise<number> {
   if (!rows.length) return 0;
-  const res = await q.query(`INSERT INTO "${table}" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)}`, [orgId, ...arrays(rows)]);
+  const res = await q.query(`INSERT INTO "${table}" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)}`, [
+    orgId,
+    ...arrays(rows),
+  ]);
   return res.rowCount ?? 0;
 }
 

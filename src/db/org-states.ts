@@ -106,7 +106,10 @@ export async function startedOrgs(q: Q, type: string): Promise<OrgStateRow[]> {
 
 /** A migration type's orgs in any of these states. */
 export async function orgsIn(q: Q, type: string, states: OrgState[]): Promise<{ name: string; guid: string }[]> {
-  const { rows } = await q.query(`SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`, [type, states]);
+  const { rows } = await q.query(
+    `SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = ANY($2::org_state[])`,
+    [type, states],
+  );
   return rows;
 }
 
@@ -119,7 +122,6 @@ export async function countByState(q: Q, type?: string): Promise<{ migration_typ
   );
   return rows;
 }
-
 
 /**
  * Orgs put back to ready in a working run (a lost job, a closing breaker):
@@ -137,7 +139,11 @@ export async function requeuedInWorkingRuns(q: Q, type: string): Promise<{ org_n
 }
 
 /** The org's failures, newest first (mover.org_failures keeps them after the org is retried). */
-export async function orgFailures(q: Q, orgName: string, limit = 20): Promise<{ migration_type: string; run_id: string | null; step: string; kind: string; detail: string | null; at: Date }[]> {
+export async function orgFailures(
+  q: Q,
+  orgName: string,
+  limit = 20,
+): Promise<{ migration_type: string; run_id: string | null; step: string; kind: string; detail: string | null; at: Date }[]> {
   const { rows } = await q.query(
     `SELECT migration_type, run_id::text AS run_id, step, kind, detail, at FROM mover.org_failures WHERE org_name = $1 ORDER BY at DESC, id DESC LIMIT $2`,
     [orgName, limit],

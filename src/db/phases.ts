@@ -59,7 +59,8 @@ export async function startPhase(
     const phase = rows.find((r) => r.n === n) as PhaseRow;
     const needed = rows.find((r) => r.n === n - 1) as PhaseRow | undefined;
     if (phase.state === 'running' || phase.state === 'waiting') throw new StateConflictError(`phase ${n} is ${phase.state}`, 'phase_running');
-    if (needed && needed.state !== 'completed') throw new StateConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
+    if (needed && needed.state !== 'completed')
+      throw new StateConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
     const resumed = phase.state === 'failed' || phase.state === 'halted';
     if (resumed) {
       // The failed step starts over: a new run, not the halted one (its detail named that run).

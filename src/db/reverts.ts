@@ -9,7 +9,12 @@ type Q = Db | DbClient;
 export const MIGRATED = 'phase_2_migration';
 
 /** Completed orgs in org_id order: the named ones (or all), at most `limit`. */
-export async function completedOrgs(q: Q, names: string[] | null, limit: number | null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
+export async function completedOrgs(
+  q: Q,
+  names: string[] | null,
+  limit: number | null,
+  after: string | null = null,
+): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
     `SELECT org_name AS name, org_id AS guid FROM org_migration_state
      WHERE migration_type = $1 AND state = 'completed' AND ($2::text[] IS NULL OR org_name = ANY($2)) AND ($4::text IS NULL OR org_id > $4)
@@ -80,12 +85,19 @@ export async function hasResult(q: Q, runId: string, orgName: string): Promise<b
 
 /** The org's latest revert result, for GET /orgs/:name. */
 export async function latestResult(q: Q, orgName: string): Promise<RevertResult | null> {
-  const { rows } = await q.query(`SELECT run_id::text AS run_id, org_name, outcome, written_back, differences, detail, at FROM mover.revert_results WHERE org_name = $1 ORDER BY at DESC LIMIT 1`, [orgName]);
+  const { rows } = await q.query(
+    `SELECT run_id::text AS run_id, org_name, outcome, written_back, differences, detail, at FROM mover.revert_results WHERE org_name = $1 ORDER BY at DESC LIMIT 1`,
+    [orgName],
+  );
   return rows[0] ?? null;
 }
 
 /** Orgs of a revert run that were refused or failed, with why (for the run's status). */
-export async function unrevertedInRun(q: Q, runId: string, limit = 100): Promise<{ org_name: string; outcome: RevertOutcome; detail: string | null; differences: number }[]> {
+export async function unrevertedInRun(
+  q: Q,
+  runId: string,
+  limit = 100,
+): Promise<{ org_name: string; outcome: RevertOutcome; detail: string | null; differences: number }[]> {
   const { rows } = await q.query(
     `SELECT org_name, outcome, detail, jsonb_array_length(differences)::int AS differences FROM mover.revert_results
      WHERE run_id = $1 AND outcome <> 'reverted' ORDER BY org_name LIMIT $2`,

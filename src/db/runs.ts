@@ -33,7 +33,14 @@ export interface RunRow {
 }
 
 /** Creates the run; null when one of that type is already active (the partial unique index). */
-export async function createRun(q: Q, type: string, requested: number | null, enqueued: number, concurrency: number, params: Record<string, unknown> = {}): Promise<RunRow | null> {
+export async function createRun(
+  q: Q,
+  type: string,
+  requested: number | null,
+  enqueued: number,
+  concurrency: number,
+  params: Record<string, unknown> = {},
+): Promise<RunRow | null> {
   const { rows } = await q.query(
     `INSERT INTO mover.migration_runs (migration_type, state, requested, enqueued, concurrency, params, enqueueing, enqueue_beat)
      VALUES ($1, 'working', $2, $3, $4, $5, true, now()) ON CONFLICT DO NOTHING RETURNING *`,

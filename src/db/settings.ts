@@ -36,10 +36,10 @@ export async function getSettings(db: Db): Promise<Settings> {
 }
 
 export async function setSetting<K extends keyof Settings>(db: Db, key: K, value: Settings[K]): Promise<void> {
-  await db.query(
-    `INSERT INTO mover.settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
-    [key, JSON.stringify(value)],
-  );
+  await db.query(`INSERT INTO mover.settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, [
+    key,
+    JSON.stringify(value),
+  ]);
 }
 
 // Per-org jobs read settings on every org; a second-old value is fresh enough

@@ -69,14 +69,20 @@ export function claimOrg(db: Db, type: string, orgId: string, runId: string, fir
   // Safe to send again after a lost connection: if the first one committed, the
   // org is no longer ready and this says 'not_ready'.
   return rideThroughDb(db, 'claim', async () => {
-    const { rows } = await db.query({ name: 'claim-org', text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL) AS r`, values: [type, orgId, runId, firstStep] });
+    const { rows } = await db.query({
+      name: 'claim-org',
+      text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL) AS r`,
+      values: [type, orgId, runId, firstStep],
+    });
     const r = rows[0].r as { working: boolean; closed: boolean; room: boolean; claimed: boolean };
     return claimResult(r);
   });
 }
 
 const claimResult = (r: { working: boolean; closed: boolean; room: boolean; claimed: boolean }): ClaimResult =>
-  r.claimed ? { claimed: true } : { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
+  r.claimed
+    ? { claimed: true }
+    : { claimed: false, reason: !r.working ? 'run_not_working' : !r.closed ? 'breaker_open' : !r.room ? 'at_capacity' : 'not_ready' };
 
 /** A kind's preflight in Postgres, checked inside the claim (mover.lease_and_claim knows each by name): 'foreign_rows' counts the org's containers and groups rows mover did not write. */
 export type ClaimGuard = 'foreign_rows';
@@ -135,7 +141,14 @@ export async function setStep(q: Q, type: string, orgId: string, runId: string, 
  * org lease's owner token, only for the lease's holder, and it gives the
  * lease up too.
  */
-export async function completeOrg(q: Q, type: string, orgId: string, runId: string, leaseOwner: string | null = null, darkMs: number | null = null): Promise<{ runMayBeDone: boolean } | null> {
+export async function completeOrg(
+  q: Q,
+  type: string,
+  orgId: string,
+  runId: string,
+  leaseOwner: string | null = null,
+  darkMs: number | null = null,
+): Promise<{ runMayBeDone: boolean } | null> {
   const { rows } = await q.query({
     name: 'complete-org',
     text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND ($4::text IS NULL OR lease_owner = $4)),
@@ -160,7 +173,16 @@ export type FailKind = 'data' | 'infrastructure';
  * started → failed with the step that failed, for the run that started it,
  * counted in the run and kept in the org's failure history, by one statement.
  */
-export async function failOrg(q: Q, type: string, orgId: string, runId: string, location: string, detail: string, kind: FailKind = 'data', darkMs: number | null = null): Promise<boolean> {
+export async function failOrg(
+  q: Q,
+  type: string,
+  orgId: string,
+  runId: string,
+  location: string,
+  detail: string,
+  kind: FailKind = 'data',
+  darkMs: number | null = null,
+): Promise<boolean> {
   const { rows } = await q.query(
     `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
        moved AS (
@@ -354,11 +376,18 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
 export const revertMark = (runId: string) => `revert:${runId}`;
 
 export async function markReverting(q: Q, type: string, orgId: string, runId: string): Promise<void> {
-  await q.query(`UPDATE mover.org_progress SET current_step = $3, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [type, orgId, revertMark(runId)]);
+  await q.query(`UPDATE mover.org_progress SET current_step = $3, updated_at = now() WHERE migration_type = $1 AND org_id = $2`, [
+    type,
+    orgId,
+    revertMark(runId),
+  ]);
 }
 
 export async function clearRevertMark(q: Q, type: string, orgId: string): Promise<void> {
-  await q.query(`UPDATE mover.org_progress SET current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND current_step LIKE 'revert:%'`, [type, orgId]);
+  await q.query(
+    `UPDATE mover.org_progress SET current_step = NULL, updated_at = now() WHERE migration_type = $1 AND org_id = $2 AND current_step LIKE 'revert:%'`,
+    [type, orgId],
+  );
 }
 
 /**

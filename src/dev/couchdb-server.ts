@@ -97,7 +97,9 @@ function alive(pid: number): boolean {
 
 async function welcome(url: string): Promise<string> {
   const u = new URL(url);
-  const auth = u.username ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` } : undefined;
+  const auth = u.username
+    ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` }
+    : undefined;
   u.username = u.password = '';
   const res = await fetch(u, { headers: auth });
   if (!res.ok) throw new Error(`GET / of the CouchDB at ${u.origin} answered ${res.status}`);
@@ -138,7 +140,13 @@ export async function startRealCouch(opts: { q?: number } = {}): Promise<RealCou
 /** A node of start-couchdb.sh in `dir`: started, killed, started again on the same data, stopped for good. */
 function privateNode(script: string, dir: string, port: number, distPort: number, ini: string) {
   const pid = () => Number(readFileSync(join(dir, 'couchdb.pid'), 'utf8').trim());
-  const start = () => run('bash', [script, dir, String(port)], { COUCH_DIST_PORT: String(distPort), COUCH_EXTRA_INI: ini, COUCH_START_TIMEOUT: '30', COUCH_LOG_LEVEL: 'warning' });
+  const start = () =>
+    run('bash', [script, dir, String(port)], {
+      COUCH_DIST_PORT: String(distPort),
+      COUCH_EXTRA_INI: ini,
+      COUCH_START_TIMEOUT: '30',
+      COUCH_LOG_LEVEL: 'warning',
+    });
   const kill = async () => {
     const victim = pid();
     if (!alive(victim)) return;

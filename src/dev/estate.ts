@@ -5,7 +5,20 @@ import { randomBytes } from 'node:crypto';
 import nano from 'nano';
 import { TYPES } from '../stores/couch-docs.js';
 
-export const CONTAINER_NAMES = ['clients', 'containers', 'cookbooks', 'data', 'environments', 'groups', 'nodes', 'roles', 'sandboxes', 'policies', 'policy_groups', 'cookbook_artifacts'];
+export const CONTAINER_NAMES = [
+  'clients',
+  'containers',
+  'cookbooks',
+  'data',
+  'environments',
+  'groups',
+  'nodes',
+  'roles',
+  'sandboxes',
+  'policies',
+  'policy_groups',
+  'cookbook_artifacts',
+];
 export const GROUP_NAMES = ['admins', 'billing-admins', 'clients', 'users', 'ops'];
 
 export const hex32 = () => randomBytes(16).toString('hex');
@@ -38,14 +51,31 @@ export interface SeededOrg {
 export function buildOrg(spec: OrgSpec): { org: SeededOrg; accountDocs: Record<string, unknown>[]; orgDocs: Record<string, unknown>[] } {
   const guid = spec.guid ?? hex32();
   const accountDocs: Record<string, unknown>[] = [
-    { _id: hex32(), json_class: TYPES.organization, name: spec.name, guid, full_name: spec.precreated ? 'Pre-created' : `${spec.name} Inc.`, org_type: 'Business' },
+    {
+      _id: hex32(),
+      json_class: TYPES.organization,
+      name: spec.name,
+      guid,
+      full_name: spec.precreated ? 'Pre-created' : `${spec.name} Inc.`,
+      org_type: 'Business',
+    },
   ];
   const orgDocs: Record<string, unknown>[] = [];
   const org: SeededOrg = { name: spec.name, guid, precreated: !!spec.precreated, expected: [], skippedIds: [] };
   const requester = hex32();
   const objects = [
-    ...Array.from({ length: spec.containers ?? 12 }, (_, i) => CONTAINER_NAMES[i] ?? `container-${i}`).map((n) => ({ table: 'containers' as const, type: TYPES.container, field: 'containername', name: n })),
-    ...Array.from({ length: spec.groups ?? 5 }, (_, i) => GROUP_NAMES[i] ?? `group-${i}`).map((n) => ({ table: 'groups' as const, type: TYPES.group, field: 'groupname', name: n })),
+    ...Array.from({ length: spec.containers ?? 12 }, (_, i) => CONTAINER_NAMES[i] ?? `container-${i}`).map((n) => ({
+      table: 'containers' as const,
+      type: TYPES.container,
+      field: 'containername',
+      name: n,
+    })),
+    ...Array.from({ length: spec.groups ?? 5 }, (_, i) => GROUP_NAMES[i] ?? `group-${i}`).map((n) => ({
+      table: 'groups' as const,
+      type: TYPES.group,
+      field: 'groupname',
+      name: n,
+    })),
   ];
   objects.forEach((o, i) => {
     const id = hex32();
@@ -117,7 +147,8 @@ export async function dropEstate(url: string, accountDb: string, guids?: string[
     orgGuids = [];
     const db = server.use<Record<string, unknown>>(accountDb);
     const list = await db.list({ include_docs: true }).catch((e) => (e.statusCode === 404 ? { rows: [] } : Promise.reject(e)));
-    for (const r of list.rows as { doc?: Record<string, unknown> }[]) if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.push(r.doc.guid);
+    for (const r of list.rows as { doc?: Record<string, unknown> }[])
+      if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.push(r.doc.guid);
   }
   let dropped = 0;
   const gone = (e: { statusCode?: number }) => {

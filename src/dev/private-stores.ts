@@ -17,7 +17,8 @@ async function until(what: string, check: () => Promise<boolean>, ms = 30_000): 
   }
 }
 
-const exited = (child: ChildProcess) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r())));
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
 
 const answers = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -44,7 +45,11 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mover-redis-'));
   let child: ChildProcess;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
+      { stdio: 'ignore' },
+    );
     await until(`redis-server on ${port}`, () => answers(port));
   };
   await start();
@@ -72,7 +77,8 @@ function pgBin(name: string): string {
 }
 
 /** initdb refuses root: as root, the server runs as the postgres user, as Debian's does. */
-const asPostgres = (cmd: string, args: string[]): [string, string[]] => (process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
+  process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
 
 /** A throwaway PostgreSQL cluster (trust auth, no fsync: a test's data need not outlive it). */
 export async function startPrivatePostgres(): Promise<PrivateServer> {
@@ -90,7 +96,20 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   let child: ChildProcess;
   const start = async () => {
-    const [cmd, args] = asPostgres(pgBin('postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200']);
+    const [cmd, args] = asPostgres(pgBin('postgres'), [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'max_connections=200',
+    ]);
     child = spawn(cmd, args, { stdio: 'ignore' });
     await until(`postgres on ${port}`, async () => {
       const r = spawnSync(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { encoding: 'utf8' });
@@ -160,11 +179,32 @@ export async function startPrivateRedisCluster(masters = 3): Promise<{ url: stri
   for (let i = 0; i < masters; i++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'mover-cluster-'));
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--appendonly', 'no', '--save', ''], { stdio: 'ignore' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--appendonly',
+        'no',
+        '--save',
+        '',
+      ],
+      { stdio: 'ignore' },
+    );
     nodes.push({ port, dir, child });
   }
   for (const n of nodes) await until(`cluster node on ${n.port}`, () => answers(n.port));
-  const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    encoding: 'utf8',
+  });
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
   await until('the cluster to be ok', async () => {
     const info = spawnSync('redis-cli', ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' });

@@ -42,7 +42,10 @@ export async function tripOnFault(ctx: Context, log: Logger, type: string, runId
     const queue = ctx.queues[type];
     if (queue) await Promise.race([queue.pause(), sleep(PAUSE_WAIT_MS)]);
   } catch (err) {
-    log.error({ migration_type: type, run_id: runId, reason, err: errorMessage(err) }, 'could not open the breaker (a store is down); the reconciler and the next job will try again');
+    log.error(
+      { migration_type: type, run_id: runId, reason, err: errorMessage(err) },
+      'could not open the breaker (a store is down); the reconciler and the next job will try again',
+    );
   }
 }
 
@@ -54,7 +57,8 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
     if (finished < window || failed / finished <= share) return;
     const reason = `failure breaker: ${failed} of the last ${finished} finished orgs failed on their data (more than ${Math.round(share * 100)}%); look at their fail_detail before starting again`;
     // Opening it halts the run in the same statement; haltFleet then drains the waiting jobs and ends it once nothing is in flight.
-    if (await breakers.openBreaker(ctx.db, runId, 'data', reason)) log.error({ migration_type: type, run_id: runId, failed, finished }, 'failure breaker open: run halted');
+    if (await breakers.openBreaker(ctx.db, runId, 'data', reason))
+      log.error({ migration_type: type, run_id: runId, failed, finished }, 'failure breaker open: run halted');
     await haltFleet(ctx, type, runId, reason, true);
   } catch (err) {
     log.error({ migration_type: type, run_id: runId, err: errorMessage(err) }, 'could not check the failure breaker');
@@ -91,7 +95,8 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
     return;
   }
   if (run.breaker === 'open') {
-    if (await breakers.halfOpenBreaker(ctx.db, runId, settings.breakerCoolDownMs)) log.info({ stable_ms: settings.breakerStableMs }, 'breaker half-open: every store answers; watching them');
+    if (await breakers.halfOpenBreaker(ctx.db, runId, settings.breakerCoolDownMs))
+      log.info({ stable_ms: settings.breakerStableMs }, 'breaker half-open: every store answers; watching them');
     return;
   }
   // Half-open and every store still answering: once for long enough, the run goes on.
@@ -100,7 +105,10 @@ async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Pro
   const retried = (await kind.retryAfterBreaker?.(ctx, runId)) ?? [];
   await ctx.queues[type]?.resume();
   if (await breakers.closeBreaker(ctx.db, runId, settings.breakerStableMs)) {
-    log.warn({ retried: retried.length, orgs: retried.slice(0, 20), trips: run.breaker_trips, reason: run.breaker_reason }, 'breaker closed: the run goes on; orgs failed by the fault are ready again');
+    log.warn(
+      { retried: retried.length, orgs: retried.slice(0, 20), trips: run.breaker_trips, reason: run.breaker_reason },
+      'breaker closed: the run goes on; orgs failed by the fault are ready again',
+    );
     // Nothing put back and nothing left: the run ends now (while open it could not).
     await finishRunIfDone(ctx.db, runId);
   }
@@ -135,6 +143,9 @@ async function alignQueues(ctx: Context, runs: RunRow[]): Promise<void> {
     if (paused === shouldPause) continue;
     if (shouldPause) await queue.pause();
     else await queue.resume();
-    ctx.log.warn({ migration_type: run.migration_type, run_id: run.id, breaker: run.breaker }, shouldPause ? 'queue paused to match its open breaker' : 'queue was paused with its breaker closed; resumed');
+    ctx.log.warn(
+      { migration_type: run.migration_type, run_id: run.id, breaker: run.breaker },
+      shouldPause ? 'queue paused to match its open breaker' : 'queue was paused with its breaker closed; resumed',
+    );
   }
 }

@@ -15,7 +15,9 @@ export async function haltFleet(ctx: Context, type: string, runId: string, reaso
   const queue = ctx.queues[type];
   if (queue) {
     // Not fatal to the halt: the run row already stops every claim; jobs left waiting skip themselves.
-    await queue.drain(false).catch((err) => ctx.log.error({ migration_type: type, run_id: runId, err: errorMessage(err) }, 'queue drain failed; waiting jobs will skip themselves'));
+    await queue
+      .drain(false)
+      .catch((err) => ctx.log.error({ migration_type: type, run_id: runId, err: errorMessage(err) }, 'queue drain failed; waiting jobs will skip themselves'));
   }
   await runs.finishRunIfDone(ctx.db, runId);
   return halted;

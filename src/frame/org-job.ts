@@ -11,7 +11,7 @@ import { orgLogger } from '../log.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import type { OrgStanding } from '../db/state-tracker.js';
-import { getOrgStateById, type OrgStateRow } from '../db/org-states.js';
+import { getOrgStateById } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim } from './org-lease.js';
 import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
 
@@ -196,7 +196,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
   const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, org.lease?.handingOver() ?? null, dark);
   if (done && dark !== null) orgDarkSeconds.observe({ migration_type: kind.type, outcome: 'completed' }, dark / 1000);
   if (done) org.lease?.handedOver();
-  if (!done) org.log.warn('org was no longer started by this run (or its lease is another\'s) when it completed; left as it is');
+  if (!done) org.log.warn("org was no longer started by this run (or its lease is another's) when it completed; left as it is");
   else org.log.info('org completed');
   try {
     if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
@@ -226,7 +226,12 @@ type Claim = { resumedAt?: string; generation: number };
 /** What the delivery's start found (takeOrgLeaseAndClaim), with its preflight's refusal. */
 type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { refusal?: string };
 
-async function claimOrResume(kind: OrgMigration, ctx: Context, org: OrgRef, taken: Taken): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
+async function claimOrResume(
+  kind: OrgMigration,
+  ctx: Context,
+  org: OrgRef,
+  taken: Taken,
+): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = taken.org;
   const mine = alreadyMine(cur, org);
   if (mine) return mine;

@@ -100,7 +100,10 @@ class LeaseKeeper {
         if (mine.has(owner)) h.goodUntil = Math.max(h.goodUntil, asked + this.ms);
         else if (!h.takenByAnother) {
           h.takenByAnother = true;
-          this.log.warn({ migration_type: h.type, org_id: h.orgId }, 'org lease was taken by another (this process stalled past it); the delivery will stop before its next step');
+          this.log.warn(
+            { migration_type: h.type, org_id: h.orgId },
+            'org lease was taken by another (this process stalled past it); the delivery will stop before its next step',
+          );
         }
       }
       if (this.failing) this.log.info({ leases: owners.length }, 'org leases renewed again');

@@ -24,8 +24,8 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
     // Put back first: the org is dark until this is done.
     if (!(await restoreAndFail(kind, ctx, org, step, message, dataError ? 'data' : 'infrastructure'))) {
       // Another delivery or the reconciler holds the org now, or it moved on: theirs to finish.
-      org.log.warn({ step }, 'org no longer this delivery\'s to restore; left to whoever holds it');
-      return { outcome: 'skipped', step, reason: 'the org is no longer this delivery\'s' };
+      org.log.warn({ step }, "org no longer this delivery's to restore; left to whoever holds it");
+      return { outcome: 'skipped', step, reason: "the org is no longer this delivery's" };
     }
     if (!dataError) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
   } catch (restoreErr) {
@@ -50,7 +50,14 @@ export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgR
 }
 
 /** Restores the org and marks it failed, in one transaction; false if it is no longer started by this run (left as it is). */
-export async function restoreAndFail(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, detail: string, failKind: tracker.FailKind): Promise<boolean> {
+export async function restoreAndFail(
+  kind: OrgMigration,
+  ctx: Context,
+  org: OrgRef,
+  step: string,
+  detail: string,
+  failKind: tracker.FailKind,
+): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its new routing.

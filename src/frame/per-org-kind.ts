@@ -33,7 +33,9 @@ export function perOrgKind(def: OrgMigration): JobKind {
     async reconcile(ctx, jobState) {
       // Only the per-org frame marks orgs in flight: a mark an operator's forced state left behind frees its place.
       for (const name of await tracker.clearStaleInFlight(ctx.db, def.type)) {
-        orgLogger(ctx.log, name, def.type).warn('org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed');
+        orgLogger(ctx.log, name, def.type).warn(
+          'org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed',
+        );
       }
       return [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...(await queueLost(def, ctx))];
     },
@@ -125,13 +127,23 @@ async function queueLost(def: OrgMigration, ctx: Context): Promise<string[]> {
   const queued: string[] = [];
   for (const run of await activeRuns(ctx.db)) {
     // A young run may still be queueing its jobs.
-    if (run.migration_type !== def.type || run.state !== 'working' || run.breaker !== 'closed' || run.enqueueing || Date.now() - run.started_at.getTime() < LOST_JOB_GRACE_MS) continue;
+    if (
+      run.migration_type !== def.type ||
+      run.state !== 'working' ||
+      run.breaker !== 'closed' ||
+      run.enqueueing ||
+      Date.now() - run.started_at.getTime() < LOST_JOB_GRACE_MS
+    )
+      continue;
     const counts = await ctx.queues[def.type].getJobCounts('active', 'waiting', 'delayed', 'prioritized');
     if (Object.values(counts).some((n) => n > 0)) continue;
     const lost = await readyInRun(ctx.db, def.type, run.id);
     if (!lost.length) continue;
     await addOrgJobs(ctx.queues[def.type], run.id, lost);
-    ctx.log.warn({ migration_type: def.type, run_id: run.id, orgs: lost.length, first: lost[0].org_name }, 'orgs of a working run had no job left in the queue; queued them again');
+    ctx.log.warn(
+      { migration_type: def.type, run_id: run.id, orgs: lost.length, first: lost[0].org_name },
+      'orgs of a working run had no job left in the queue; queued them again',
+    );
     queued.push(...lost.map((o) => o.org_name));
   }
   return queued;

@@ -23,7 +23,9 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
   const log = ctx.log.child({ job: type });
   const snapshotId = await snapshot.beginSnapshot(ctx.db);
   // Best effort: without it, live AuthJoin look-ups for objects newer than the snapshot scan the database.
-  await ctx.couch.ensureAuthzLookup().catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the AuthJoin look-up (index or view) on opscode_account'));
+  await ctx.couch
+    .ensureAuthzLookup()
+    .catch((err) => log.warn({ err: errorMessage(err) }, 'could not make the AuthJoin look-up (index or view) on opscode_account'));
   let orgs = 0;
   let joins = 0;
   let skipped = 0;
@@ -47,7 +49,8 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
         } else if (t === TYPES.authJoin) {
           const couchId = doc.user_object_id;
           const authzId = doc.auth_object_id;
-          if (typeof couchId !== 'string' || !couchId || typeof authzId !== 'string' || !HEX32.test(authzId)) skip(doc._id, 'auth join without a usable user_object_id/auth_object_id');
+          if (typeof couchId !== 'string' || !couchId || typeof authzId !== 'string' || !HEX32.test(authzId))
+            skip(doc._id, 'auth join without a usable user_object_id/auth_object_id');
           else pageJoins.push({ couchId, authzId: authzId.toLowerCase() });
         }
       }
@@ -64,7 +67,9 @@ export async function process(ctx: Context, pageSize = 5000): Promise<RefreshRes
     await snapshot.finishSnapshot(ctx.db, snapshotId, skipped);
   } catch (err) {
     log.error({ err: errorMessage(err), snapshot_id: snapshotId }, 'account refresh failed; the previous snapshot stays current');
-    await snapshot.failSnapshot(ctx.db, snapshotId, errorMessage(err)).catch((e) => log.error({ err: errorMessage(e), snapshot_id: snapshotId }, 'could not mark the snapshot failed'));
+    await snapshot
+      .failSnapshot(ctx.db, snapshotId, errorMessage(err))
+      .catch((e) => log.error({ err: errorMessage(e), snapshot_id: snapshotId }, 'could not mark the snapshot failed'));
     throw err;
   }
   log.info({ snapshot_id: snapshotId, orgs, authz_joins: joins, skipped_docs: skipped }, 'account snapshot swapped in');

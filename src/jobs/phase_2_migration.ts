@@ -42,7 +42,9 @@ export async function preflight(ctx: Context, org: OrgRef) {
 }
 
 const foreignRowsError = (n: number) =>
-  new OrgDataError(`SQL already holds ${n} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`);
+  new OrgDataError(
+    `SQL already holds ${n} containers/groups rows for this org that mover did not write (made on SQL, or copied some other way); they are left as they are`,
+  );
 
 /** The copy this delivery holds: the documents it read, what it wrote, and the seq to take changes from. */
 interface Copy {
@@ -84,7 +86,10 @@ export async function migrate(ctx: Context, org: OrgRef) {
   const authz = new Map<string, string>();
   const copy: Copy = { docs: byId, authz, seq, reads: 1, ...(await writeCopy(ctx, org, byId, authz)) };
   copies.set(org, copy);
-  org.log.info({ containers: copy.plan.containers.length, groups: copy.plan.groups.length, skipped: copy.plan.skipped.length, update_seq: seq }, 'org objects written');
+  org.log.info(
+    { containers: copy.plan.containers.length, groups: copy.plan.groups.length, skipped: copy.plan.skipped.length, update_seq: seq },
+    'org objects written',
+  );
 }
 
 /**
@@ -92,14 +97,22 @@ export async function migrate(ctx: Context, org: OrgRef) {
  * none for yet, and kept there) and writes them; each skipped document is
  * logged once per delivery.
  */
-async function writeCopy(ctx: Context, org: OrgRef, docs: Map<string, CouchDoc>, authz: Map<string, string>, before?: ObjectPlan): Promise<Pick<Copy, 'plan' | 'written'>> {
+async function writeCopy(
+  ctx: Context,
+  org: OrgRef,
+  docs: Map<string, CouchDoc>,
+  authz: Map<string, string>,
+  before?: ObjectPlan,
+): Promise<Pick<Copy, 'plan' | 'written'>> {
   const unknown = [...docs.values()].filter((d) => !authz.has(d._id));
   if (unknown.length) for (const [id, a] of await authzForDocs(ctx, unknown, org.log)) authz.set(id, a);
   const plan = planObjects([...docs.values()], authz);
   const logged = new Set(before?.skipped.map((s) => s.docId));
-  for (const s of plan.skipped.filter((x) => !logged.has(x.docId))) org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
+  for (const s of plan.skipped.filter((x) => !logged.has(x.docId)))
+    org.log.warn({ doc_id: s.docId, table: s.table, reason: s.reason, kept_doc_id: s.keptDocId }, 'document skipped');
   const unnamed = new Set(before?.noRequester);
-  for (const id of plan.noRequester.filter((x) => !unnamed.has(x))) org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
+  for (const id of plan.noRequester.filter((x) => !unnamed.has(x)))
+    org.log.warn({ doc_id: id }, 'requester_id missing or malformed; last_updated_by set to zeros');
   let written;
   try {
     // Old rows go in the same statement: a job delivered twice leaves one set of rows, not two.
@@ -173,7 +186,10 @@ export async function checkWrites(ctx: Context, org: OrgRef) {
       continue;
     }
     if (copy.reads >= MAX_READS) {
-      throw new OrgDataError(`containers/groups were still being written in CouchDB after ${copy.reads} reads of the org (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}); the org stays on CouchDB`, { late: changed });
+      throw new OrgDataError(
+        `containers/groups were still being written in CouchDB after ${copy.reads} reads of the org (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}); the org stays on CouchDB`,
+        { late: changed },
+      );
     }
     if (copy.reads > 1) {
       org.log.warn({ late_doc_ids: changed.slice(0, 20), reads: copy.reads }, 'containers/groups still written after the drain; waiting, then taking them in');
@@ -195,7 +211,10 @@ async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[],
   copy.reads++;
   await afterCopyRead.hook?.(org);
   Object.assign(copy, await writeCopy(ctx, org, copy.docs, copy.authz, copy.plan));
-  org.log.info({ changes: changes.length, containers: copy.plan.containers.length, groups: copy.plan.groups.length, update_seq: lastSeq }, 'changes since the copy taken in');
+  org.log.info(
+    { changes: changes.length, containers: copy.plan.containers.length, groups: copy.plan.groups.length, update_seq: lastSeq },
+    'changes since the copy taken in',
+  );
 }
 
 /**

@@ -53,18 +53,34 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
   }
   try {
     // Re-checked now: an org captured since the run started is left alone.
-    const uncapturedNow = await uncapturedOrgs(ctx.db, CAPTURES_FOR, orgs.map((o) => o.name)).catch((err) => { throw classifyPgError(err, 'prep read'); });
+    const uncapturedNow = await uncapturedOrgs(
+      ctx.db,
+      CAPTURES_FOR,
+      orgs.map((o) => o.name),
+    ).catch((err) => {
+      throw classifyPgError(err, 'prep read');
+    });
     const todoNames = new Set(uncapturedNow.map((o) => o.name));
     for (const o of orgs) if (!todoNames.has(o.name)) log.warn({ org_name: o.name }, 'org already captured; left alone');
     // An org whose containers/groups are already in SQL was made there (after
     // dl_default flipped): pinning it to CouchDB would hide its data.
-    const onSql = await orgsWithSqlRows(ctx.db, uncapturedNow.map((o) => o.guid)).catch((err) => { throw classifyPgError(err, 'prep read'); });
-    for (const o of uncapturedNow) if (onSql.has(o.guid)) log.warn({ org_name: o.name, org_id: o.guid }, 'org already has containers/groups in SQL (made on SQL); not pinned to CouchDB, not captured');
+    const onSql = await orgsWithSqlRows(
+      ctx.db,
+      uncapturedNow.map((o) => o.guid),
+    ).catch((err) => {
+      throw classifyPgError(err, 'prep read');
+    });
+    for (const o of uncapturedNow)
+      if (onSql.has(o.guid))
+        log.warn({ org_name: o.name, org_id: o.guid }, 'org already has containers/groups in SQL (made on SQL); not pinned to CouchDB, not captured');
     const todo = uncapturedNow.filter((o) => !onSql.has(o.guid));
     // Pin first, capture second: a captured org is always pinned, even if this job dies in between.
     await ctx.darklaunch.pinOrgsToCouch(todo.map((o) => o.name));
-    const { inserted } = await insertOrgs(ctx.db, CAPTURES_FOR, todo).catch((err) => { throw classifyPgError(err, 'prep capture'); });
-    if (!(await runs.countOnce(ctx.db, runId, `batch:${job.data.batch}`, { finished: orgs.length }))) log.warn('batch delivered again; its orgs were counted the first time');
+    const { inserted } = await insertOrgs(ctx.db, CAPTURES_FOR, todo).catch((err) => {
+      throw classifyPgError(err, 'prep capture');
+    });
+    if (!(await runs.countOnce(ctx.db, runId, `batch:${job.data.batch}`, { finished: orgs.length })))
+      log.warn('batch delivered again; its orgs were counted the first time');
     await runs.finishRunIfDone(ctx.db, runId);
     log.info({ captured: inserted.length, already_captured: orgs.length - inserted.length - onSql.size, on_sql: onSql.size }, 'prep batch done');
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };
@@ -72,7 +88,9 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
     // A data error (a row Postgres refuses) would fail again on every retry: the run halts for an operator.
     if (isDataError(err)) {
       log.error({ err: errorMessage(err) }, 'prep batch failed on its data; halting the prep run');
-      await haltFleet(ctx, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`, true).catch((e) => log.error({ err: errorMessage(e) }, 'could not record the halt'));
+      await haltFleet(ctx, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`, true).catch((e) =>
+        log.error({ err: errorMessage(e) }, 'could not record the halt'),
+      );
       throw err;
     }
     log.error({ err: errorMessage(err) }, 'prep batch failed; the prep run pauses');

@@ -83,7 +83,13 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     // Only an org Chef serves from SQL is reverted: one it serves from CouchDB already takes its writes there, and a write-back of its SQL rows would overwrite them.
     const notOnSql = await ctx.darklaunch.whyNotServedFrom(orgName, 'sql');
     if (notOnSql) {
-      await refuseUntouched(ctx, orgId, orgName, `${notOnSql}; it is not reverted: its SQL rows may be stale, and a write-back would overwrite what Chef wrote to CouchDB`, runId);
+      await refuseUntouched(
+        ctx,
+        orgId,
+        orgName,
+        `${notOnSql}; it is not reverted: its SQL rows may be stale, and a write-back would overwrite what Chef wrote to CouchDB`,
+        runId,
+      );
       log.warn({ reason: notOnSql }, 'revert refused: Chef does not serve this org from SQL; nothing was changed');
       return { outcome: 'refused' };
     }
@@ -99,7 +105,9 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
     if (cmp.differences.length) {
       const cannot = cmp.differences.filter((d) => d.change === 'authz_differs');
       if (!writeBackAsked || cannot.length) {
-        const why = cannot.length ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back` : 'writeBack was not asked for';
+        const why = cannot.length
+          ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back`
+          : 'writeBack was not asked for';
         await refuse(ctx, orgId, orgName, `${cmp.differences.length} changes made on SQL since the migration would be lost; ${why}`, cmp.differences, runId);
         log.warn({ differences: cmp.differences.length }, 'revert refused: the org changed on SQL since it migrated; it stays on SQL');
         return { outcome: 'refused', differences: cmp.differences };
@@ -107,7 +115,10 @@ async function process(ctx: Context, job: Job<OrgJobData>): Promise<Outcome> {
       writtenBack = await writeBack(ctx, { name: orgName, guid: orgId }, cmp);
       const again = await compareOrg(ctx, orgId);
       // E.g. a duplicate name the migration skipped shows up once the kept document is renamed: this org's data, not the fleet's.
-      if (again.differences.length) throw new OrgDataError(`after writing back, ${again.differences.length} differences remain between SQL and CouchDB`, { differences: again.differences });
+      if (again.differences.length)
+        throw new OrgDataError(`after writing back, ${again.differences.length} differences remain between SQL and CouchDB`, {
+          differences: again.differences,
+        });
       log.info({ written_back: writtenBack, differences: cmp.differences.length }, 'changes made on SQL written back to CouchDB');
     }
 
@@ -222,7 +233,9 @@ async function restoreLostReverts(ctx: Context, jobState: (jobId: string) => Pro
       await tracker.clearRevertMark(ctx.db, M, r.org_id);
       orgLogger(ctx.log, r.org_name, type).warn(
         { run_id: runId, state },
-        state === 'ready' ? 'revert job was lost after it reverted the org; org routed to CouchDB and up' : 'revert job was lost; org left completed, routed to SQL and up',
+        state === 'ready'
+          ? 'revert job was lost after it reverted the org; org routed to CouchDB and up'
+          : 'revert job was lost; org left completed, routed to SQL and up',
       );
       restored.push(r.org_name);
     } finally {

@@ -7,11 +7,13 @@ import { authzIds } from '../db/account-snapshot.js';
 import { classifyPgError } from '../stores/postgres.js';
 import type { CouchDoc } from '../stores/couch-docs.js';
 
-
 export async function authzForDocs(ctx: Stores, docs: CouchDoc[], log?: Logger): Promise<Map<string, string>> {
   let authz: Map<string, string>;
   try {
-    authz = await authzIds(ctx.db, docs.map((d) => d._id));
+    authz = await authzIds(
+      ctx.db,
+      docs.map((d) => d._id),
+    );
   } catch (err) {
     throw classifyPgError(err, 'read authz ids');
   }

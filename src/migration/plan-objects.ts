@@ -46,18 +46,34 @@ export function planObjects(docs: CouchDoc[], authz: Map<string, string>, now = 
   for (const doc of sorted) {
     const kind = KINDS[docType(doc) ?? ''];
     if (!kind) continue;
-    const skip = (reason: SkipReason, keptDocId?: string) => plan.skipped.push({ docId: doc._id, table: kind.table, reason, ...(keptDocId ? { keptDocId } : {}) });
+    const skip = (reason: SkipReason, keptDocId?: string) =>
+      plan.skipped.push({ docId: doc._id, table: kind.table, reason, ...(keptDocId ? { keptDocId } : {}) });
     const rawName = doc[kind.nameField];
     const name = typeof rawName === 'string' ? rawName : '';
     const authzId = authz.get(doc._id);
-    if (doc._id.length > 36) { skip('bad_id'); continue; }
-    if (!authzId || !HEX32.test(authzId)) { skip('missing_authz'); continue; }
-    if (name.trim() === '') { skip('no_name'); continue; }
+    if (doc._id.length > 36) {
+      skip('bad_id');
+      continue;
+    }
+    if (!authzId || !HEX32.test(authzId)) {
+      skip('missing_authz');
+      continue;
+    }
+    if (name.trim() === '') {
+      skip('no_name');
+      continue;
+    }
     const nameKey = `${kind.table}\u0000${name}`;
     const keptByName = byName.get(nameKey);
-    if (keptByName) { skip('duplicate_name', keptByName); continue; }
+    if (keptByName) {
+      skip('duplicate_name', keptByName);
+      continue;
+    }
     const keptByAuthz = byAuthz.get(authzId.toLowerCase());
-    if (keptByAuthz) { skip('duplicate_authz', keptByAuthz); continue; }
+    if (keptByAuthz) {
+      skip('duplicate_authz', keptByAuthz);
+      continue;
+    }
     byName.set(nameKey, doc._id);
     byAuthz.set(authzId.toLowerCase(), doc._id);
     let requester = typeof doc.requester_id === 'string' ? doc.requester_id : '';

@@ -13,7 +13,6 @@ import { authzForDocs } from './authz.js';
 import { compareRows, type OrgDiff } from './compare.js';
 import { planObjects, type ObjectPlan } from './plan-objects.js';
 
-
 export type SqlObjects = Awaited<ReturnType<typeof readAllObjects>>;
 
 export interface Verification {

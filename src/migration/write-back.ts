@@ -10,7 +10,6 @@ import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
 
-
 export interface Difference {
   table: ObjectTable;
   id: string;
@@ -89,12 +88,19 @@ export async function writeBack(ctx: Stores, org: { name: string; guid: string }
   const dbName = orgDatabaseName(org.guid);
   const results = await ctx.couch.call(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
   const failed = results.filter((r) => r.error);
-  if (failed.length) throw new OrgDataError(`write back to ${dbName}: ${failed.length} documents refused (${failed.map((r) => `${r.id}: ${r.error}`).join(', ')})`);
+  if (failed.length)
+    throw new OrgDataError(`write back to ${dbName}: ${failed.length} documents refused (${failed.map((r) => `${r.id}: ${r.error}`).join(', ')})`);
   // An object made on SQL has no AuthJoin: the revert would skip it as "missing authz data" without one.
   const known = await ctx.couch.findAuthJoins(newObjects.map((r) => r.id));
-  const joins = newObjects.filter((r) => !known.has(r.id)).map((r) => ({ _id: randomBytes(16).toString('hex'), json_class: TYPES.authJoin, user_object_id: r.id, auth_object_id: r.authz_id.trim() }));
+  const joins = newObjects
+    .filter((r) => !known.has(r.id))
+    .map((r) => ({ _id: randomBytes(16).toString('hex'), json_class: TYPES.authJoin, user_object_id: r.id, auth_object_id: r.authz_id.trim() }));
   if (joins.length) {
-    const res = await ctx.couch.call(() => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }), `write back to ${ctx.couch.accountDb}`, ctx.couch.accountDb);
+    const res = await ctx.couch.call(
+      () => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }),
+      `write back to ${ctx.couch.accountDb}`,
+      ctx.couch.accountDb,
+    );
     const bad = res.filter((r) => r.error);
     if (bad.length) throw new OrgDataError(`write back to ${ctx.couch.accountDb}: ${bad.length} AuthJoins refused`);
   }

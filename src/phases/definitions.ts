@@ -34,17 +34,25 @@ const refresh: StepAction = async (ctx) => {
  */
 async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number; left_on_sql: string[]; not_hashes: string[] }> {
   const todo = await orgsIn(ctx.db, T, ['holding', 'ready']);
-  const { unpinned, notHashes } = await unpinnedOrgs(ctx, todo.map((o) => o.name));
+  const { unpinned, notHashes } = await unpinnedOrgs(
+    ctx,
+    todo.map((o) => o.name),
+  );
   const unpinnedSet = new Set(unpinned);
   const orgs = todo.filter((o) => unpinnedSet.has(o.name));
-  const onSql = await orgsWithSqlRows(ctx.db, orgs.map((o) => o.guid));
+  const onSql = await orgsWithSqlRows(
+    ctx.db,
+    orgs.map((o) => o.guid),
+  );
   const pin = orgs.filter((o) => !onSql.has(o.guid));
   await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name));
   const log = ctx.log.child({ migration_type: T, step: '2.6' });
   for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate would be served from SQL after the flip; pinned to CouchDB by its own flags');
   const left_on_sql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
-  for (const name of left_on_sql) log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
-  for (const p of notHashes) log.error({ org_name: p.key.slice('dl_org_'.length), key: p.key, type: p.type }, `${keyTypeEffect(p)}; not pinned: no flag can be written to it`);
+  for (const name of left_on_sql)
+    log.warn({ org_name: name }, 'org still to migrate has containers/groups in SQL already; not pinned: served from SQL after the flip');
+  for (const p of notHashes)
+    log.error({ org_name: p.key.slice('dl_org_'.length), key: p.key, type: p.type }, `${keyTypeEffect(p)}; not pinned: no flag can be written to it`);
   return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200), not_hashes: notHashes.slice(0, 200).map((p) => `${p.key} (${p.type})`) };
 }
 
@@ -72,7 +80,12 @@ export const PHASES: PhaseDef[] = [
         action: async (ctx, phase) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T, phase.params.orgs as string[])).length } }),
       },
       // dl_default must still route orgs without flags of their own to CouchDB.
-      { id: '1.4', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'couchdb') },
+      {
+        id: '1.4',
+        title: 'Migrate all ready orgs',
+        kind: 'auto',
+        action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'couchdb'),
+      },
     ],
   },
   {
@@ -163,7 +176,12 @@ export const PHASES: PhaseDef[] = [
           return { state: 'done', detail: { sleep_time_ms: ms } };
         },
       },
-      { id: '3.2', title: 'Move all holding orgs to ready', kind: 'auto', action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }) },
+      {
+        id: '3.2',
+        title: 'Move all holding orgs to ready',
+        kind: 'auto',
+        action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }),
+      },
       // dl_default routes orgs without flags of their own to SQL since step 2.6.
       { id: '3.3', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'sql') },
     ],
@@ -171,7 +189,14 @@ export const PHASES: PhaseDef[] = [
   {
     n: 4,
     title: 'Clean up: re-verify completed orgs, then purge their migrated CouchDB documents',
-    steps: [{ id: '4.1', title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents', kind: 'auto', action: purgeCompletedOrgs }],
+    steps: [
+      {
+        id: '4.1',
+        title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents',
+        kind: 'auto',
+        action: purgeCompletedOrgs,
+      },
+    ],
   },
 ];
 

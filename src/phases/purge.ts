@@ -46,8 +46,23 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
 
 export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
   const dryRun = phase.params.dryRun === true;
-  const d = step.detail as { cursor?: string; purged?: number; docs_removed?: number; would_purge?: number; would_remove_docs?: number; unverified?: { org: string; reason: string }[] };
-  const detail = { dry_run: dryRun, purged: d.purged ?? 0, docs_removed: d.docs_removed ?? 0, would_purge: d.would_purge ?? 0, would_remove_docs: d.would_remove_docs ?? 0, unverified: d.unverified ?? [], cursor: d.cursor ?? '' };
+  const d = step.detail as {
+    cursor?: string;
+    purged?: number;
+    docs_removed?: number;
+    would_purge?: number;
+    would_remove_docs?: number;
+    unverified?: { org: string; reason: string }[];
+  };
+  const detail = {
+    dry_run: dryRun,
+    purged: d.purged ?? 0,
+    docs_removed: d.docs_removed ?? 0,
+    would_purge: d.would_purge ?? 0,
+    would_remove_docs: d.would_remove_docs ?? 0,
+    unverified: d.unverified ?? [],
+    cursor: d.cursor ?? '',
+  };
   const rows = await purgeCandidates(ctx.db, T, detail.cursor, BATCH);
   if (!rows.length) return { state: 'done', detail: { ...detail, unverified_count: detail.unverified.length } };
 
@@ -78,7 +93,12 @@ export const purgeCompletedOrgs: StepAction = async (ctx, phase, step) => {
       detail.would_remove_docs += v.docs.length;
       continue;
     }
-    const notDeleted = v.docs.length ? await ctx.couch.bulkDelete(orgDatabaseName(org.org_id), v.docs.map((x) => ({ _id: x._id, _rev: x._rev! }))) : [];
+    const notDeleted = v.docs.length
+      ? await ctx.couch.bulkDelete(
+          orgDatabaseName(org.org_id),
+          v.docs.map((x) => ({ _id: x._id, _rev: x._rev! })),
+        )
+      : [];
     if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.org_name}; it stays purge_started and is retried`);
     await moveOrg(ctx.db, T, org.org_id, 'purge_started', 'purge_successful');
     detail.purged++;

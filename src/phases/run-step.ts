@@ -14,14 +14,21 @@ export async function runAndWait(ctx: Context, step: StepRow, type: string, conc
   let runId = (step.detail.run_id ?? step.detail.runId) as string | undefined;
   if (!runId) {
     const latest = await runs.latestRun(ctx.db, type);
-    if (latest && step.started_at && latest.started_at >= step.started_at) runId = latest.id; // started before a restart
-    else if (latest && latest.state !== 'ready') return { state: 'failed', detail: { error: `another ${type} run (${latest.id}) is active; halt it or wait, then start the phase again` } };
+    if (latest && step.started_at && latest.started_at >= step.started_at)
+      runId = latest.id; // started before a restart
+    else if (latest && latest.state !== 'ready')
+      return { state: 'failed', detail: { error: `another ${type} run (${latest.id}) is active; halt it or wait, then start the phase again` } };
     else runId = (await startRun(ctx, type, { count: 'all', concurrency, expectRouting: expect })).run.id;
     return { state: 'running', detail: { run_id: runId, migration_type: type, concurrency } };
   }
   const run = await runs.getRun(ctx.db, runId);
   if (!run) return { state: 'failed', detail: { error: `run ${runId} is gone` } };
-  const counts = { orgs_finished: run.orgs_finished, orgs_failed: run.orgs_failed, orgs_completed: run.orgs_finished - run.orgs_failed, orgs_in_run: run.enqueued };
+  const counts = {
+    orgs_finished: run.orgs_finished,
+    orgs_failed: run.orgs_failed,
+    orgs_completed: run.orgs_finished - run.orgs_failed,
+    orgs_in_run: run.enqueued,
+  };
   if (run.state !== 'ready') {
     const breaker = run.breaker === 'closed' ? null : { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since };
     return { state: 'running', detail: { ...counts, breaker } };

@@ -38,5 +38,12 @@ export function darkTimeOf(hist: number[] | null | undefined, maxMs: number | nu
   const orgs = h.reduce((n, c) => n + (c ?? 0), 0);
   const p99 = quantile(h, orgs, 0.99, maxMs);
   const past = p99 === null ? null : Math.max(0, p99 - drainWaitMs);
-  return { orgs, p50_ms: quantile(h, orgs, 0.5, maxMs), p99_ms: p99, max_ms: orgs ? maxMs : null, past_drain_p99_ms: past, saturated: past !== null && past > SATURATION_MS };
+  return {
+    orgs,
+    p50_ms: quantile(h, orgs, 0.5, maxMs),
+    p99_ms: p99,
+    max_ms: orgs ? maxMs : null,
+    past_drain_p99_ms: past,
+    saturated: past !== null && past > SATURATION_MS,
+  };
 }

@@ -101,7 +101,10 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
       return true;
     });
     if (!counted) {
-      ctx.log.warn({ migration_type: kind.type, run_id: runId }, 'run halted (or its queueing was taken over) while it was being queued; the rest is not queued');
+      ctx.log.warn(
+        { migration_type: kind.type, run_id: runId },
+        'run halted (or its queueing was taken over) while it was being queued; the rest is not queued',
+      );
       break;
     }
     if (req.orgs) for (const t of page.targets) taken.add(t.name);
@@ -171,7 +174,17 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
   const kind = kindOf(type);
   const run = await runs.latestRun(ctx.db, type);
   if (!run) {
-    return { runId: null, state: 'ready', orgs_completed: 0, objects_remaining: 0, objects_requested: 0, objects_in_progress: 0, objects_failed: 0, fatal_stop: false, orgs_dark: 0 };
+    return {
+      runId: null,
+      state: 'ready',
+      orgs_completed: 0,
+      objects_remaining: 0,
+      objects_requested: 0,
+      objects_in_progress: 0,
+      objects_failed: 0,
+      fatal_stop: false,
+      orgs_dark: 0,
+    };
   }
   const inFlight = await runs.inFlightOrgs(ctx.db, run.id);
   // Only an org in flight can be dark: its own 503_mode is asked for each.
@@ -194,7 +207,13 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
     fatal_stop: run.fatal_stop,
     orgs_dark: dark === null ? null : dark.length,
     dark: darkTimeOf(run.dark_hist, run.dark_max_ms, (await cachedSettings(ctx)).drainWaitMs),
-    breaker: { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since?.toISOString() ?? null, trips: run.breaker_trips },
+    breaker: {
+      state: run.breaker,
+      kind: run.breaker_kind,
+      reason: run.breaker_reason,
+      since: run.breaker_since?.toISOString() ?? null,
+      trips: run.breaker_trips,
+    },
     concurrency: run.concurrency,
     stop_reason: run.stop_reason,
     started_at: run.started_at.toISOString(),

@@ -40,19 +40,29 @@ function redisCli(url: string): string {
 }
 
 /** Throws RoutingPreflightError naming every problem; returns what it saw. */
-export async function routingPreflight(ctx: Context, expect: ExpectedDefault): Promise<{ dl_default: Record<string, string>; dl_override: Record<string, string> }> {
+export async function routingPreflight(
+  ctx: Context,
+  expect: ExpectedDefault,
+): Promise<{ dl_default: Record<string, string>; dl_override: Record<string, string> }> {
   const cli = redisCli(ctx.config.darklaunchRedisUrl);
   let wrongTypes: KeyTypeProblem[];
   try {
     await withTimeout(ctx.darklaunchRedis.ping(), PING_TIMEOUT_MS);
     wrongTypes = await ctx.darklaunch.keysNotHashes([DEFAULT_KEY, OVERRIDE_KEY]);
   } catch (err) {
-    throw new RoutingPreflightError([{ key: DEFAULT_KEY, problem: `the darklaunch Redis did not answer (${errorMessage(err)}); while it is down Chef answers 503 for every org` }]);
+    throw new RoutingPreflightError([
+      { key: DEFAULT_KEY, problem: `the darklaunch Redis did not answer (${errorMessage(err)}); while it is down Chef answers 503 for every org` },
+    ]);
   }
   // Chef cannot route at all past a key that is not a hash: nothing else is worth checking until it is mended.
   if (wrongTypes.length) {
     throw new RoutingPreflightError(
-      wrongTypes.map((p) => ({ key: p.key, value: p.type, problem: `${keyTypeEffect(p)}; mover routes nothing until it is a hash again`, fix: `inspect it with ${cli} TYPE ${p.key} and ${cli} ${inspectCommand(p)} ${p.key}, then mend it by hand` })),
+      wrongTypes.map((p) => ({
+        key: p.key,
+        value: p.type,
+        problem: `${keyTypeEffect(p)}; mover routes nothing until it is a hash again`,
+        fix: `inspect it with ${cli} TYPE ${p.key} and ${cli} ${inspectCommand(p)} ${p.key}, then mend it by hand`,
+      })),
     );
   }
   const [dlDefault, dlOverride] = await Promise.all([ctx.darklaunch.getHash(DEFAULT_KEY), ctx.darklaunch.getOverride()]);
@@ -69,7 +79,13 @@ export async function routingPreflight(ctx: Context, expect: ExpectedDefault): P
     }
   }
   if (takesDown(dlDefault['503_mode'])) {
-    problems.push({ key: DEFAULT_KEY, field: '503_mode', value: dlDefault['503_mode'], problem: `${DEFAULT_KEY}.503_mode = "true" takes down every org without its own 503_mode`, fix: `${cli} HDEL ${DEFAULT_KEY} 503_mode` });
+    problems.push({
+      key: DEFAULT_KEY,
+      field: '503_mode',
+      value: dlDefault['503_mode'],
+      problem: `${DEFAULT_KEY}.503_mode = "true" takes down every org without its own 503_mode`,
+      fix: `${cli} HDEL ${DEFAULT_KEY} 503_mode`,
+    });
   }
   // Under DRY_RUN the flip of step 2.6 was never written: dl_default stays as it was.
   if (expect !== 'any' && !ctx.darklaunch.dryRun) {

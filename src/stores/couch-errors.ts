@@ -17,7 +17,15 @@ export async function couchCall<T>(fn: () => Promise<T>, what: string): Promise<
 export function couchError(err: unknown, what: string): Error {
   const e = err as { statusCode?: number; message?: string; error?: string };
   if (e.statusCode === 404) return new OrgDataError(`${what}: not found in CouchDB`, { statusCode: 404 });
-  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 401 && e.statusCode !== 403 && e.statusCode !== 408 && e.statusCode !== 429) {
+  if (
+    e.statusCode &&
+    e.statusCode >= 400 &&
+    e.statusCode < 500 &&
+    e.statusCode !== 401 &&
+    e.statusCode !== 403 &&
+    e.statusCode !== 408 &&
+    e.statusCode !== 429
+  ) {
     return new OrgDataError(`${what}: CouchDB answered ${e.statusCode} ${e.error ?? ''}`.trim(), { statusCode: e.statusCode });
   }
   return new InfrastructureError(`${what}: ${e.message ?? String(err)}`, 'couchdb', { cause: err });

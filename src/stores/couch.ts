@@ -55,7 +55,12 @@ export class Couch {
   /** Whether this server returns update_seq with _all_docs; set false the first time it does not. */
   private seqWithAllDocs = true;
 
-  constructor(url: string, private readonly outage: OutagePolicy, readonly accountDb = 'opscode_account', private readonly legacyPageSize = 200) {
+  constructor(
+    url: string,
+    private readonly outage: OutagePolicy,
+    readonly accountDb = 'opscode_account',
+    private readonly legacyPageSize = 200,
+  ) {
     // Uncompressed answers: CouchDB itself sends none compressed, and where something in front of it
     // (PouchDB Server, a proxy) would, mover sits next to it: gzip costs both ends more CPU than the bytes cost.
     this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } } as nano.Configuration);
@@ -75,7 +80,11 @@ export class Couch {
         return await couchCall(fn, what);
       } catch (err) {
         if (dbName === this.accountDb && err instanceof OrgDataError && err.detail?.statusCode === 404) {
-          throw new InfrastructureError(`${what}: ${this.accountDb} (or mover's index or view in it) is not there; check COUCHDB_URL, then refresh the account snapshot`, 'couchdb', { cause: err });
+          throw new InfrastructureError(
+            `${what}: ${this.accountDb} (or mover's index or view in it) is not there; check COUCHDB_URL, then refresh the account snapshot`,
+            'couchdb',
+            { cause: err },
+          );
         }
         throw err;
       }
@@ -121,12 +130,19 @@ export class Couch {
    * server says it (CouchDB answers `update_seq=true` on _all_docs from the
    * snapshot it read; a server that ignores the parameter leaves it out).
    */
-  private async allDocsPage(dbName: string, startkey: string | undefined, size: number, withSeq = false): Promise<{ docs: CouchDoc[]; next?: string; seq?: string }> {
+  private async allDocsPage(
+    dbName: string,
+    startkey: string | undefined,
+    size: number,
+    withSeq = false,
+  ): Promise<{ docs: CouchDoc[]; next?: string; seq?: string }> {
     const db = this.server.use<Record<string, unknown>>(dbName);
     const params: nano.DocumentFetchParams & { update_seq?: boolean } = { include_docs: true, limit: size + 1 };
     if (startkey !== undefined) params.start_key = startkey;
     if (withSeq) params.update_seq = true;
-    const res = (await this.call(() => db.list(params), `read ${dbName}`, dbName)) as nano.DocumentListResponse<Record<string, unknown>> & { update_seq?: unknown };
+    const res = (await this.call(() => db.list(params), `read ${dbName}`, dbName)) as nano.DocumentListResponse<Record<string, unknown>> & {
+      update_seq?: unknown;
+    };
     // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
     if (!Array.isArray(res?.rows)) throw new InfrastructureError(`read ${dbName}: the server answered _all_docs without rows`, 'couchdb');
     const docs = res.rows.slice(0, size).flatMap((r) => (r.doc ? [r.doc as unknown as CouchDoc] : []));
@@ -299,7 +315,11 @@ export class Couch {
   private async makeAuthzLookup(): Promise<void> {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     if ((await this.capabilities()).mango) {
-      await this.call(() => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }), `index ${this.accountDb}`, this.accountDb);
+      await this.call(
+        () => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }),
+        `index ${this.accountDb}`,
+        this.accountDb,
+      );
       return;
     }
     const id = `_design/${AUTHZ_VIEW.ddoc}`;
@@ -310,7 +330,11 @@ export class Couch {
       if ((err as { statusCode?: number }).statusCode !== 404) throw couchError(err, `read ${this.accountDb}/${id}`);
     }
     if (current && JSON.stringify(current.views) === JSON.stringify(AUTHZ_VIEW_DOC.views)) return;
-    await this.call(() => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }), `write ${this.accountDb}/${id}`, this.accountDb);
+    await this.call(
+      () => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }),
+      `write ${this.accountDb}/${id}`,
+      this.accountDb,
+    );
   }
 
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
@@ -320,4 +344,3 @@ export class Couch {
     return res.filter((r) => r.error).map((r) => r.id ?? '');
   }
 }
-

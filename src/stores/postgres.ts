@@ -36,7 +36,8 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   const connectGuarded = async () => guard(await rawConnect(), policy);
   unridden.set(pool, { query: rawQuery, connect: connectGuarded, policy });
   // Only the promise forms are used in mover; every single statement it sends outside a transaction is safe to send again.
-  pool.query = ((...args: Parameters<Db['query']>) => rideThrough(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
+  pool.query = ((...args: Parameters<Db['query']>) =>
+    rideThrough(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
   pool.connect = ((cb?: ConnectCallback) => {
     // pg's own pool.query takes its connection with a callback: left as it is (the query around it rides through).
     if (cb) return rawConnect(cb);

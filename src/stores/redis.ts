@@ -34,8 +34,15 @@ export function createQueueRedis(url: string, purpose: string, log: Logger, clus
   if (cluster) {
     // The cluster's other nodes are found from this one; every connection BullMQ makes from it is a cluster client too.
     const u = new URL(url);
-    const redisOptions = { maxRetriesPerRequest: null, connectionName: `mover-${purpose}`, ...(u.password ? { password: decodeURIComponent(u.password), username: u.username || undefined } : {}) };
-    const client = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], { redisOptions, clusterRetryStrategy: (times) => Math.min(100 * times, 2000) });
+    const redisOptions = {
+      maxRetriesPerRequest: null,
+      connectionName: `mover-${purpose}`,
+      ...(u.password ? { password: decodeURIComponent(u.password), username: u.username || undefined } : {}),
+    };
+    const client = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+      redisOptions,
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    });
     logErrors(client, log, 'queue_redis', purpose);
     return client;
   }

@@ -41,7 +41,9 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
     connections.push(connection);
     const w = new Worker(name, processor, { ...common, concurrency, connection });
     w.on('error', (err) => ctx.log.error({ queue: name, err: err.message }, 'worker error'));
-    w.on('failed', (job, err) => ctx.log.error({ queue: name, job_id: job?.id, org_name: job?.data?.orgName, migration_type: name, err: err.message }, 'job failed'));
+    w.on('failed', (job, err) =>
+      ctx.log.error({ queue: name, job_id: job?.id, org_name: job?.data?.orgName, migration_type: name, err: err.message }, 'job failed'),
+    );
     workers.push(w);
   };
 
@@ -49,9 +51,21 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
   const fitted = workers.filter((w) => JOB_KINDS[w.name]?.slotsPerProcess === undefined);
 
   const timers = [
-    every(opts.reconcileEveryMs ?? 10_000, () => reconcileOnce(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed')),
-    every(opts.phaseTickMs ?? 1000, () => advancePhases(ctx), (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed')),
-    every(opts.breakerTickMs ?? 2000, () => tendRuns(ctx, fitted, opts.concurrency), (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker and slot pass failed')),
+    every(
+      opts.reconcileEveryMs ?? 10_000,
+      () => reconcileOnce(ctx),
+      (err) => ctx.log.error({ err: errorMessage(err) }, 'reconciler pass failed'),
+    ),
+    every(
+      opts.phaseTickMs ?? 1000,
+      () => advancePhases(ctx),
+      (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed'),
+    ),
+    every(
+      opts.breakerTickMs ?? 2000,
+      () => tendRuns(ctx, fitted, opts.concurrency),
+      (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker and slot pass failed'),
+    ),
   ];
 
   return {
@@ -64,7 +78,11 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
         ctx.log.warn({ timeout_ms: timeoutMs }, 'running jobs did not finish in time; handing them back');
         await Promise.all(workers.map((w) => w.close(true)));
       }
-      await settleAll(ctx.log, 'closing a worker connection', connections.map((c) => c.quit()));
+      await settleAll(
+        ctx.log,
+        'closing a worker connection',
+        connections.map((c) => c.quit()),
+      );
     },
   };
 }

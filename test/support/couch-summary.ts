@@ -24,7 +24,12 @@ export default class CouchSummary implements Reporter {
     const ran = counts.passed + counts.failed;
     const where = source.kind === 'script' ? source.script : source.kind === 'url' ? 'COUCHDB_TEST_URL' : '';
     const lines = [`real CouchDB: ${ran} tests ran in ${files.size} files (${counts.passed} passed, ${counts.failed} failed)${where ? ` on ${where}` : ''}`];
-    const why = source.kind === 'none' ? `: ${source.why}` : source.kind === 'url' ? ' (a case that kills CouchDB needs a node started from ../shared/couchdb, not COUCHDB_TEST_URL)' : '';
+    const why =
+      source.kind === 'none'
+        ? `: ${source.why}`
+        : source.kind === 'url'
+          ? ' (a case that kills CouchDB needs a node started from ../shared/couchdb, not COUCHDB_TEST_URL)'
+          : '';
     if (counts.skipped) lines.push(`real CouchDB: ${counts.skipped} tests skipped${why}`);
     process.stdout.write(`\n${lines.join('\n')}\n`);
   }

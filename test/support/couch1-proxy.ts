@@ -32,16 +32,20 @@ export async function startCouch1Proxy(upstreamUrl: string, opts: { dropParams?:
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = dropParams(req.url ?? '/', opts.dropParams ?? []);
-    if (url === '/' || url.startsWith('/?')) return send(res, 200, { couchdb: 'Welcome', version: '1.6.1', vendor: { name: 'The Apache Software Foundation', version: '1.6.1' } });
+    if (url === '/' || url.startsWith('/?'))
+      return send(res, 200, { couchdb: 'Welcome', version: '1.6.1', vendor: { name: 'The Apache Software Foundation', version: '1.6.1' } });
     if (MANGO.test(url)) {
       refused.push(`${req.method} ${url}`);
       req.resume();
       return send(res, 404, { error: 'not_found', reason: 'missing' });
     }
-    const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const out = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     // The upstream gone (a test stops it) looks like a CouchDB that does not answer.
     out.on('error', () => {
       if (!res.headersSent) send(res, 502, { error: 'bad_gateway', reason: 'upstream unreachable' });
@@ -54,9 +58,10 @@ export async function startCouch1Proxy(upstreamUrl: string, opts: { dropParams?:
   return {
     url: `http://127.0.0.1:${port}`,
     refused,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -35,7 +35,13 @@ export function fleetProcesses(config: () => Config): FleetProcesses {
     logs,
     spawn(name, entry, extra = {}) {
       const c = config();
-      const env = processEnv(c, { WORKER_CONCURRENCY: '4', STORE_OUTAGE_GRACE_MS: String(c.storeOutageGraceMs), JOB_LOCK_MS: String(c.jobLockMs), LOG_LEVEL: 'warn', ...extra });
+      const env = processEnv(c, {
+        WORKER_CONCURRENCY: '4',
+        STORE_OUTAGE_GRACE_MS: String(c.storeOutageGraceMs),
+        JOB_LOCK_MS: String(c.jobLockMs),
+        LOG_LEVEL: 'warn',
+        ...extra,
+      });
       const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
@@ -80,12 +86,20 @@ export async function runUnderWay(
 
 /** Every org completed, exact, routed to SQL, up; the run ended with no failure; every process still running. */
 export async function assertRunRodeThrough(ctx: Context, procs: FleetProcesses, orgs: SeededOrg[], runId: string): Promise<void> {
-  const run = await until('the run to end', async () => {
-    const r = await getRun(ctx.db, runId);
-    return r?.state === 'ready' ? r : null;
-  }, procs, 120_000);
+  const run = await until(
+    'the run to end',
+    async () => {
+      const r = await getRun(ctx.db, runId);
+      return r?.state === 'ready' ? r : null;
+    },
+    procs,
+    120_000,
+  );
   const states = await Promise.all(orgs.map(async (o) => `${o.name}:${(await getOrgState(ctx.db, T, o.name))?.state}`));
-  expect({ finished: run.orgs_finished, failed: run.orgs_failed, skipped: run.orgs_skipped, breaker: run.breaker }, `${states.join(' ')}\n${procs.logs(4000)}`).toEqual({
+  expect(
+    { finished: run.orgs_finished, failed: run.orgs_failed, skipped: run.orgs_skipped, breaker: run.breaker },
+    `${states.join(' ')}\n${procs.logs(4000)}`,
+  ).toEqual({
     finished: orgs.length,
     failed: 0,
     skipped: 0,
@@ -93,7 +107,11 @@ export async function assertRunRodeThrough(ctx: Context, procs: FleetProcesses, 
   });
   for (const org of orgs) {
     expect((await getOrgState(ctx.db, T, org.name))?.state, org.name).toBe('completed');
-    expect(await ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`), org.name).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    expect(await ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`), org.name).toEqual({
+      couchdb_containers: 'false',
+      couchdb_groups: 'false',
+      '503_mode': 'false',
+    });
     expect(await sqlRows({ ctx }, org.guid), org.name).toEqual(expectedRows(org));
   }
   for (const p of procs.list) expect({ name: p.name, exit: p.child.exitCode, signal: p.child.signalCode }).toEqual({ name: p.name, exit: null, signal: null });

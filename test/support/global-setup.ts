@@ -7,7 +7,10 @@ import { ensureServices } from '../../src/dev/services.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
   const services = await ensureServices(
-    { pgAdminUrl: process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    {
+      pgAdminUrl: process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    },
     (line) => process.stdout.write(`${line}\n`),
   );
   process.env.TEST_PG_ADMIN_URL = services.pgAdminUrl;

@@ -52,7 +52,12 @@ export interface Harness {
   redisDb: number;
   /** The test database's name (dropped at close). */
   dbName: string;
-  api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>;
+  api(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
   /** A worker process's fleet, on its own connections (`config`: what differs from the harness's, e.g. a CouchDB behind a proxy). */
   startWorkers(opts?: Partial<FleetOptions>, config?: Partial<Config>): Fleet;
@@ -251,10 +256,14 @@ export async function refreshAccount(h: Harness): Promise<any> {
 
 /** Waits until the latest run of the type is no longer working or halting. */
 export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', timeoutMs = 60_000): Promise<any> {
-  return waitFor(`${type} run to end`, async () => {
-    const s = (await h.api('GET', `/migrations/${type}/status`)).body;
-    return s.state === 'ready' && s.runId ? s : null;
-  }, timeoutMs);
+  return waitFor(
+    `${type} run to end`,
+    async () => {
+      const s = (await h.api('GET', `/migrations/${type}/status`)).body;
+      return s.state === 'ready' && s.runId ? s : null;
+    },
+    timeoutMs,
+  );
 }
 
 /** Every SQL row of one org, by table. */
@@ -267,6 +276,9 @@ export async function sqlRows(h: { ctx: Pick<Context, 'db'> }, guid: string) {
 /** What SQL should hold for a seeded org, in the same shape as sqlRows. */
 export function expectedRows(org: SeededOrg) {
   const pick = (t: 'containers' | 'groups') =>
-    org.expected.filter((e) => e.table === t).map((e) => ({ id: e.id, name: e.name, authz_id: e.authzId })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    org.expected
+      .filter((e) => e.table === t)
+      .map((e) => ({ id: e.id, name: e.name, authz_id: e.authzId }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   return { containers: pick('containers'), groups: pick('groups') };
 }

@@ -8,10 +8,14 @@ export const getPhase = async (h: Harness, n: number) => (await h.api('GET', `/p
 export const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
 
 export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 60_000) {
-  return waitFor(`phase ${n} in ${states}`, async () => {
-    const p = await getPhase(h, n);
-    return states.includes(p.state) ? p : null;
-  }, timeoutMs);
+  return waitFor(
+    `phase ${n} in ${states}`,
+    async () => {
+      const p = await getPhase(h, n);
+      return states.includes(p.state) ? p : null;
+    },
+    timeoutMs,
+  );
 }
 
 export async function confirmWhenWaiting(h: Harness, n: number, id: string, by = 'alice') {

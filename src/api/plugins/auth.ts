@@ -37,8 +37,7 @@ function loginPage(next: string, failed: boolean): string {
 export default fp(async function auth(app: FastifyInstance, opts: { token: string }) {
   await app.register(cookie);
   await app.register(formbody);
-  const setCookie = (reply: FastifyReply) =>
-    reply.setCookie(TOKEN_COOKIE, opts.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
+  const setCookie = (reply: FastifyReply) => reply.setCookie(TOKEN_COOKIE, opts.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
@@ -57,7 +56,11 @@ export default fp(async function auth(app: FastifyInstance, opts: { token: strin
       }
     }
     const wantsHtml = req.method === 'GET' && (req.headers.accept ?? '').includes('text/html');
-    if (wantsHtml) return reply.code(401).type('text/html').send(loginPage(safeNext(req.url.replace(/([?&])token=[^&]*/g, '$1')), false));
+    if (wantsHtml)
+      return reply
+        .code(401)
+        .type('text/html')
+        .send(loginPage(safeNext(req.url.replace(/([?&])token=[^&]*/g, '$1')), false));
     return reply.code(401).send({ error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <MOVER_API_TOKEN>)' });
   });
 

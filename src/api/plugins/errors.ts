@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
 
 /** Domain errors → HTTP: the only place that knows both. */
-const STATUS = new Map<Function, number>([
+const STATUS = new Map<abstract new (...args: never[]) => Error, number>([
   [InvalidInputError, 400],
   [NotFoundError, 404],
   [StateConflictError, 409],

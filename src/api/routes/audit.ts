@@ -9,7 +9,10 @@ const Query = Type.Object(
   { limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })) },
   { additionalProperties: false },
 );
-const Entries = Reply({ entries: Json('[{id, at, actor, action, detail}], newest first'), next_cursor: Json('the last id, to pass as cursor; null on the last page') });
+const Entries = Reply({
+  entries: Json('[{id, at, actor, action, detail}], newest first'),
+  next_cursor: Json('the last id, to pass as cursor; null on the last page'),
+});
 
 export default async function auditRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();

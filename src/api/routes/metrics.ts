@@ -7,7 +7,11 @@ import { fleetRegistry, registry } from '../../metrics.js';
 export default async function metrics(app: FastifyInstance) {
   // Every metric is registered once, so the two registries are merged once.
   const merged = Registry.merge([registry, fleetRegistry(app.ctx)]);
-  app.get('/metrics', { schema: { summary: 'Prometheus text: this process and the fleet', produces: ['text/plain'], response: { 200: Type.String() } } }, async (_req, reply) => {
-    return reply.type(merged.contentType).send(await merged.metrics());
-  });
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus text: this process and the fleet', produces: ['text/plain'], response: { 200: Type.String() } } },
+    async (_req, reply) => {
+      return reply.type(merged.contentType).send(await merged.metrics());
+    },
+  );
 }

@@ -12,7 +12,9 @@ const Org = Reply({
   org_name: Type.String(),
   org_id: Type.Union([Type.String(), Type.Null()]),
   precreated: Type.Boolean(),
-  states: Json('by migration type: {state, fail_location, fail_detail, migration_start, migration_end, current_step, run_id, dark_ms (how long it was dark when it last finished; null: never, or not measured)}'),
+  states: Json(
+    'by migration type: {state, fail_location, fail_detail, migration_start, migration_end, current_step, run_id, dark_ms (how long it was dark when it last finished; null: never, or not measured)}',
+  ),
   darklaunch: Json(
     '{couchdb_containers, couchdb_groups, 503_mode}: the org\'s own flags (true, false, null when unset, other values as stored); effective: what Chef does with its requests ({containers, groups: "couchdb"|"sql", down, fields}, or {error, key, type} when a key is not a hash)',
   ),
@@ -22,23 +24,39 @@ const Org = Reply({
 
 export default async function orgs(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.get('/orgs/:name', { schema: { summary: "One org: its states, failures, revert and darklaunch flags", params: Params, response: replies(Org) } }, async (req) => {
-    const { name } = req.params;
-    const [account, states] = await Promise.all([lookupOrgs(app.ctx.db, [name]), getOrgStates(app.ctx.db, name)]);
-    const org = account.get(name);
-    if (!org && !states.length) throw new NotFoundError(`unknown org "${name}"`, 'unknown_org');
-    return {
-      org_name: name,
-      org_id: org?.guid ?? states[0]?.org_id ?? null,
-      precreated: org?.precreated ?? false,
-      states: Object.fromEntries(
-        states.map((s) => [s.migration_type, { state: s.state, fail_location: s.fail_location, fail_detail: s.fail_detail, migration_start: s.migration_start, migration_end: s.migration_end, current_step: s.current_step, run_id: s.run_id, dark_ms: s.dark_ms }]),
-      ),
-      darklaunch: await app.ctx.darklaunch.orgView(name),
-      // The last revert of the org: reverted, or refused with what changed on SQL.
-      revert: await latestResult(app.ctx.db, name),
-      // Every time it failed, newest first, whatever became of it since (a fault's failures are retried).
-      failures: await orgFailures(app.ctx.db, name),
-    };
-  });
+  app.get(
+    '/orgs/:name',
+    { schema: { summary: 'One org: its states, failures, revert and darklaunch flags', params: Params, response: replies(Org) } },
+    async (req) => {
+      const { name } = req.params;
+      const [account, states] = await Promise.all([lookupOrgs(app.ctx.db, [name]), getOrgStates(app.ctx.db, name)]);
+      const org = account.get(name);
+      if (!org && !states.length) throw new NotFoundError(`unknown org "${name}"`, 'unknown_org');
+      return {
+        org_name: name,
+        org_id: org?.guid ?? states[0]?.org_id ?? null,
+        precreated: org?.precreated ?? false,
+        states: Object.fromEntries(
+          states.map((s) => [
+            s.migration_type,
+            {
+              state: s.state,
+              fail_location: s.fail_location,
+              fail_detail: s.fail_detail,
+              migration_start: s.migration_start,
+              migration_end: s.migration_end,
+              current_step: s.current_step,
+              run_id: s.run_id,
+              dark_ms: s.dark_ms,
+            },
+          ]),
+        ),
+        darklaunch: await app.ctx.darklaunch.orgView(name),
+        // The last revert of the org: reverted, or refused with what changed on SQL.
+        revert: await latestResult(app.ctx.db, name),
+        // Every time it failed, newest first, whatever became of it since (a fault's failures are retried).
+        failures: await orgFailures(app.ctx.db, name),
+      };
+    },
+  );
 }

@@ -12,7 +12,10 @@ import { Concurrency, Json, OrgNames, replies, Reply } from '../schemas.js';
 const BODIES: Record<number, TSchema> = {
   1: Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
   2: Type.Object({}, { additionalProperties: false }),
-  3: Type.Object({ concurrency: Type.Optional(Concurrency), sleepTimeMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }, { additionalProperties: false }),
+  3: Type.Object(
+    { concurrency: Type.Optional(Concurrency), sleepTimeMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) },
+    { additionalProperties: false },
+  ),
   4: Type.Object({ confirm: Type.Literal('purge-couchdb-data'), dryRun: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
 };
 const PhaseParams = Type.Object({ n: Type.String({ pattern: '^[0-9]+$' }) });
@@ -37,7 +40,10 @@ const Phase = Reply({
   steps: Type.Array(Step),
 });
 const Started = Reply({ phase: Type.Integer(), state: Type.String(), resumed: Type.Boolean() });
-const Confirm = Type.Object({ by: Type.String({ minLength: 1, maxLength: 100 }), note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false });
+const Confirm = Type.Object(
+  { by: Type.String({ minLength: 1, maxLength: 100 }), note: Type.Optional(Type.String({ maxLength: 2000 })) },
+  { additionalProperties: false },
+);
 
 function phaseNumber(raw: string): number {
   const n = Number(raw);
@@ -75,23 +81,35 @@ async function view(app: FastifyInstance, n: number) {
 
 export default async function phases(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.get('/phases', { schema: { summary: 'The four phases of the runbook', response: replies(Reply({ phases: Type.Array(Phase) })) } }, async () => ({ phases: await Promise.all(PHASES.map((p) => view(app, p.n))) }));
+  app.get('/phases', { schema: { summary: 'The four phases of the runbook', response: replies(Reply({ phases: Type.Array(Phase) })) } }, async () => ({
+    phases: await Promise.all(PHASES.map((p) => view(app, p.n))),
+  }));
 
-  app.get('/phases/:n', { schema: { summary: 'One phase and its steps', params: PhaseParams, response: replies(Phase) } }, async (req) => view(app, phaseNumber(req.params.n)));
+  app.get('/phases/:n', { schema: { summary: 'One phase and its steps', params: PhaseParams, response: replies(Phase) } }, async (req) =>
+    view(app, phaseNumber(req.params.n)),
+  );
 
   for (const def of PHASES) {
-    fastify.post(`/phases/${def.n}/start`, { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(Started, 202) } }, async (req, reply) => {
-      const actor = actorOf(req);
-      const params = (req.body ?? {}) as Record<string, unknown>;
-      const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps);
-      await audit(app.ctx.db, actor, resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params });
-      return reply.code(202).send({ phase: def.n, state: phase.state, resumed });
-    });
+    fastify.post(
+      `/phases/${def.n}/start`,
+      { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(Started, 202) } },
+      async (req, reply) => {
+        const actor = actorOf(req);
+        const params = (req.body ?? {}) as Record<string, unknown>;
+        const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps);
+        await audit(app.ctx.db, actor, resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params });
+        return reply.code(202).send({ phase: def.n, state: phase.state, resumed });
+      },
+    );
   }
-  app.post('/phases/:n/start', { schema: { summary: 'A phase number that does not exist: 404', params: PhaseParams, response: replies(Started, 202) } }, async (req) => {
-    phaseNumber(req.params.n);
-    throw new NotFoundError(`no phase ${req.params.n}`);
-  });
+  app.post(
+    '/phases/:n/start',
+    { schema: { summary: 'A phase number that does not exist: 404', params: PhaseParams, response: replies(Started, 202) } },
+    async (req) => {
+      phaseNumber(req.params.n);
+      throw new NotFoundError(`no phase ${req.params.n}`);
+    },
+  );
 
   app.post(
     '/phases/:n/steps/:id/confirm',

@@ -86,10 +86,16 @@ const Failures = Reply({ runId: Json('the latest run, or null'), by_step: Json('
 
 export default async function runbookPage(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.get('/runbook', { schema: { summary: 'The runbook page (HTML)', produces: ['text/html'], response: { 200: Type.String() } } }, async (_req, reply) => reply.type('text/html').send(PAGE));
+  app.get('/runbook', { schema: { summary: 'The runbook page (HTML)', produces: ['text/html'], response: { 200: Type.String() } } }, async (_req, reply) =>
+    reply.type('text/html').send(PAGE),
+  );
 
-  app.get('/migrations/:type/failures', { schema: { summary: "The latest run's failed orgs by the step they failed at", params: TypeParams, response: replies(Failures) } }, async (req) => {
-    const run = await latestRun(app.ctx.db, migrationType(req.params.type));
-    return { runId: run?.id ?? null, by_step: run ? await failuresByStep(app.ctx.db, run.id) : {} };
-  });
+  app.get(
+    '/migrations/:type/failures',
+    { schema: { summary: "The latest run's failed orgs by the step they failed at", params: TypeParams, response: replies(Failures) } },
+    async (req) => {
+      const run = await latestRun(app.ctx.db, migrationType(req.params.type));
+      return { runId: run?.id ?? null, by_step: run ? await failuresByStep(app.ctx.db, run.id) : {} };
+    },
+  );
 }

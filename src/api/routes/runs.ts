@@ -16,11 +16,18 @@ const StartBody = Type.Object(
 const WriteBack = Type.Optional(Type.Boolean());
 const RevertBody = Type.Union([
   Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
-  Type.Object({ count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
+  Type.Object(
+    { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency), writeBack: WriteBack },
+    { additionalProperties: false },
+  ),
 ]);
 const REVERT = 'phase_2_revert';
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
-const Started = Reply({ runId: Type.String(), orgs: Type.Integer({ description: 'orgs the run takes' }), skipped: Type.Optional(Type.Array(Type.String(), { description: 'revert: named orgs that are not completed' })) });
+const Started = Reply({
+  runId: Type.String(),
+  orgs: Type.Integer({ description: 'orgs the run takes' }),
+  skipped: Type.Optional(Type.Array(Type.String(), { description: 'revert: named orgs that are not completed' })),
+});
 const Count = Json('a number, or "all"');
 const Status = Reply(
   {
@@ -34,7 +41,9 @@ const Status = Reply(
     fatal_stop: Type.Boolean(),
     orgs_dark: Type.Union([Type.Integer(), Type.Null()]),
     dark: Type.Optional(
-      Json('how long its finished orgs were dark, from the write that set 503_mode to the one that cleared it: {orgs, p50_ms, p99_ms, max_ms, past_drain_p99_ms, saturated} (saturated: p99 more than 500 ms past the drain wait)'),
+      Json(
+        'how long its finished orgs were dark, from the write that set 503_mode to the one that cleared it: {orgs, p50_ms, p99_ms, max_ms, past_drain_p99_ms, saturated} (saturated: p99 more than 500 ms past the drain wait)',
+      ),
     ),
     breaker: Type.Optional(Json('{state: closed|open|half_open, kind, reason, since, trips}')),
     concurrency: Type.Optional(Type.Integer()),
@@ -53,7 +62,14 @@ export default async function runs(fastify: FastifyInstance) {
 
   app.post(
     '/migrations/:type/start',
-    { schema: { summary: 'Start a run: count ready orgs (or all), concurrency orgs in flight fleet-wide', params: TypeParams, body: StartBody, response: replies(Started, 202) } },
+    {
+      schema: {
+        summary: 'Start a run: count ready orgs (or all), concurrency orgs in flight fleet-wide',
+        params: TypeParams,
+        body: StartBody,
+        response: replies(Started, 202),
+      },
+    },
     async (req, reply) => {
       const type = migrationType(req.params.type);
       const { run } = await manager.startRun(ctx, type, { count: req.body.count, concurrency: req.body.concurrency ?? 8 });
@@ -63,28 +79,58 @@ export default async function runs(fastify: FastifyInstance) {
   );
 
   // Revert takes org names, or a count of completed orgs, and writeBack.
-  app.post(`/migrations/${REVERT}/start`, { schema: { summary: 'Revert completed orgs to CouchDB: named ones, or a count of them by org_id', body: RevertBody, response: replies(Started, 202) }, preValidation: orgsFromText }, async (req, reply) => {
-    const body = req.body;
-    const writeBack = body.writeBack === true;
-    const which = 'orgs' in body ? { count: 'all' as const, orgs: body.orgs } : { count: body.count };
-    const { run, skipped } = await manager.startRun(ctx, REVERT, { ...which, concurrency: body.concurrency ?? 8, params: { writeBack } });
-    await audit(ctx.db, actorOf(req), 'run.start', { migration_type: REVERT, run_id: run.id, orgs: 'orgs' in body ? body.orgs : body.count, skipped, writeBack });
-    return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
-  });
+  app.post(
+    `/migrations/${REVERT}/start`,
+    {
+      schema: { summary: 'Revert completed orgs to CouchDB: named ones, or a count of them by org_id', body: RevertBody, response: replies(Started, 202) },
+      preValidation: orgsFromText,
+    },
+    async (req, reply) => {
+      const body = req.body;
+      const writeBack = body.writeBack === true;
+      const which = 'orgs' in body ? { count: 'all' as const, orgs: body.orgs } : { count: body.count };
+      const { run, skipped } = await manager.startRun(ctx, REVERT, { ...which, concurrency: body.concurrency ?? 8, params: { writeBack } });
+      await audit(ctx.db, actorOf(req), 'run.start', {
+        migration_type: REVERT,
+        run_id: run.id,
+        orgs: 'orgs' in body ? body.orgs : body.count,
+        skipped,
+        writeBack,
+      });
+      return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
+    },
+  );
 
   app.get('/migrations/:type/status', { schema: { summary: 'The latest run of the type', params: TypeParams, response: replies(Status) } }, async (req) => {
     return manager.runStatus(ctx, migrationType(req.params.type));
   });
 
-  app.post('/migrations/:type/halt', { schema: { summary: 'No new org starts anywhere; running ones finish (409 when nothing runs)', params: TypeParams, response: replies(Reply({ runId: Type.String(), state: Type.String() })) } }, async (req) => {
-    const run = await manager.haltRun(ctx, migrationType(req.params.type), actorOf(req));
-    await audit(ctx.db, actorOf(req), 'run.halt', { migration_type: req.params.type, run_id: run.id });
-    return { runId: run.id, state: run.state };
-  });
+  app.post(
+    '/migrations/:type/halt',
+    {
+      schema: {
+        summary: 'No new org starts anywhere; running ones finish (409 when nothing runs)',
+        params: TypeParams,
+        response: replies(Reply({ runId: Type.String(), state: Type.String() })),
+      },
+    },
+    async (req) => {
+      const run = await manager.haltRun(ctx, migrationType(req.params.type), actorOf(req));
+      await audit(ctx.db, actorOf(req), 'run.halt', { migration_type: req.params.type, run_id: run.id });
+      return { runId: run.id, state: run.state };
+    },
+  );
 
   app.put(
     '/migrations/:type/concurrency',
-    { schema: { summary: 'Orgs in flight at once, fleet-wide, from now on', params: TypeParams, body: ConcurrencyBody, response: replies(Reply({ concurrency: Type.Integer() })) } },
+    {
+      schema: {
+        summary: 'Orgs in flight at once, fleet-wide, from now on',
+        params: TypeParams,
+        body: ConcurrencyBody,
+        response: replies(Reply({ concurrency: Type.Integer() })),
+      },
+    },
     async (req) => {
       const type = migrationType(req.params.type);
       await manager.setConcurrency(ctx, type, req.body.concurrency);

@@ -63,40 +63,59 @@ export default async function settings(fastify: FastifyInstance) {
 
   app.get('/settings', { schema: { summary: 'Pacing, drain wait, dry run, breakers', response: replies(Shown) } }, show);
 
-  app.put('/settings/sleep-time', { schema: { summary: 'Pacing of org starts (the queue rate limit); 0 removes it', body: Ms, response: replies(Shown) } }, async (req) => {
-    const before = await getSettings(ctx.db);
-    await setSleepTime(ctx, req.body.ms);
-    await audit(ctx.db, actorOf(req), 'settings.sleep_time', { from: before.sleepTimeMs, to: req.body.ms });
-    return show();
-  });
+  app.put(
+    '/settings/sleep-time',
+    { schema: { summary: 'Pacing of org starts (the queue rate limit); 0 removes it', body: Ms, response: replies(Shown) } },
+    async (req) => {
+      const before = await getSettings(ctx.db);
+      await setSleepTime(ctx, req.body.ms);
+      await audit(ctx.db, actorOf(req), 'settings.sleep_time', { from: before.sleepTimeMs, to: req.body.ms });
+      return show();
+    },
+  );
 
-  app.put('/settings/drain-wait', { schema: { summary: 'The drain wait after an org goes dark; below 5000 ms needs acknowledgeRisk', body: DrainWait, response: replies(Shown) } }, async (req) => {
-    const { ms, acknowledgeRisk } = req.body;
-    if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
-      throw new InvalidInputError(
-        `acknowledgeRisk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledgeRisk": true to set ${ms} ms`,
-      );
-    }
-    const before = await getSettings(ctx.db);
-    await setDrainWait(ctx, ms);
-    if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
-    await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
-    return show();
-  });
+  app.put(
+    '/settings/drain-wait',
+    { schema: { summary: 'The drain wait after an org goes dark; below 5000 ms needs acknowledgeRisk', body: DrainWait, response: replies(Shown) } },
+    async (req) => {
+      const { ms, acknowledgeRisk } = req.body;
+      if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
+        throw new InvalidInputError(
+          `acknowledgeRisk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledgeRisk": true to set ${ms} ms`,
+        );
+      }
+      const before = await getSettings(ctx.db);
+      await setDrainWait(ctx, ms);
+      if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
+      await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
+      return show();
+    },
+  );
 
-  app.put('/settings/failure-breaker', { schema: { summary: 'When too many data failures halt a run', body: FailureBreaker, response: replies(Shown) } }, async (req) => {
-    const before = await getSettings(ctx.db);
-    await setSetting(ctx.db, 'failureBreakerShare', req.body.share);
-    await setSetting(ctx.db, 'failureBreakerWindow', req.body.window);
-    await audit(ctx.db, actorOf(req), 'settings.failure_breaker', { from: { share: before.failureBreakerShare, window: before.failureBreakerWindow }, to: req.body });
-    return show();
-  });
+  app.put(
+    '/settings/failure-breaker',
+    { schema: { summary: 'When too many data failures halt a run', body: FailureBreaker, response: replies(Shown) } },
+    async (req) => {
+      const before = await getSettings(ctx.db);
+      await setSetting(ctx.db, 'failureBreakerShare', req.body.share);
+      await setSetting(ctx.db, 'failureBreakerWindow', req.body.window);
+      await audit(ctx.db, actorOf(req), 'settings.failure_breaker', {
+        from: { share: before.failureBreakerShare, window: before.failureBreakerWindow },
+        to: req.body,
+      });
+      return show();
+    },
+  );
 
-  app.put('/settings/breaker', { schema: { summary: 'How an open infrastructure breaker probes and closes', body: Breaker, response: replies(Shown) } }, async (req) => {
-    const before = await getSettings(ctx.db);
-    await setSetting(ctx.db, 'breakerCoolDownMs', req.body.coolDownMs);
-    await setSetting(ctx.db, 'breakerStableMs', req.body.stableMs);
-    await audit(ctx.db, actorOf(req), 'settings.breaker', { from: { coolDownMs: before.breakerCoolDownMs, stableMs: before.breakerStableMs }, to: req.body });
-    return show();
-  });
+  app.put(
+    '/settings/breaker',
+    { schema: { summary: 'How an open infrastructure breaker probes and closes', body: Breaker, response: replies(Shown) } },
+    async (req) => {
+      const before = await getSettings(ctx.db);
+      await setSetting(ctx.db, 'breakerCoolDownMs', req.body.coolDownMs);
+      await setSetting(ctx.db, 'breakerStableMs', req.body.stableMs);
+      await audit(ctx.db, actorOf(req), 'settings.breaker', { from: { coolDownMs: before.breakerCoolDownMs, stableMs: before.breakerStableMs }, to: req.body });
+      return show();
+    },
+  );
 }

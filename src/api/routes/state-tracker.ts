@@ -22,11 +22,21 @@ const ListQuery = Type.Object(
 );
 
 const Names = Type.Array(Type.String());
-const Captured = Reply({ inserted: Names, duplicate: Names, unknown: Type.Array(Type.String(), { description: 'not in the snapshot, or pre-created' }), precreated: Names, ...OrgLines });
+const Captured = Reply({
+  inserted: Names,
+  duplicate: Names,
+  unknown: Type.Array(Type.String(), { description: 'not in the snapshot, or pre-created' }),
+  precreated: Names,
+  ...OrgLines,
+});
 const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
-const Page = Reply({ orgs: Json('[{org_name, org_id, state, fail_location, migration_start, migration_end}]'), next_cursor: Json('the last org_name, to pass as cursor; null on the last page') });
+const Page = Reply({
+  orgs: Json('[{org_name, org_id, state, fail_location, migration_start, migration_end}]'),
+  next_cursor: Json('the last org_name, to pass as cursor; null on the last page'),
+});
 const unique = (names: string[]) => [...new Set(names)];
-const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) => lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
+const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) =>
+  lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
 
 export default async function stateTracker(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -34,20 +44,37 @@ export default async function stateTracker(fastify: FastifyInstance) {
 
   const fromFile = { preValidation: orgsFromText };
 
-  app.post('/migrations/:type/orgs', { schema: { summary: 'Capture orgs as holding (legacy insert_one_org)', params: TypeParams, body: OrgsBody, response: replies(Captured) }, ...fromFile }, async (req) => {
-    const type = migrationType(req.params.type);
-    const { inserted, duplicate, unknown, precreated } = await captureOrgs(db, type, req.body.orgs);
-    req.log.info({ migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length, precreated: precreated.length }, 'orgs captured');
-    await audit(db, actorOf(req), 'orgs.capture', { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown, precreated });
-    const outcome = (n: string) => (inserted.includes(n) ? 'inserted' : duplicate.includes(n) ? 'duplicate' : precreated.includes(n) ? 'precreated' : 'unknown');
-    // The contract counts pre-created orgs as unknown; they are also listed apart.
-    const notCaptured = new Set([...unknown, ...precreated]);
-    return { inserted, duplicate, unknown: unique(req.body.orgs).filter((n) => notCaptured.has(n)), precreated, ...lineResults(req, outcome, ['inserted', 'duplicate']) };
-  });
+  app.post(
+    '/migrations/:type/orgs',
+    { schema: { summary: 'Capture orgs as holding (legacy insert_one_org)', params: TypeParams, body: OrgsBody, response: replies(Captured) }, ...fromFile },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      const { inserted, duplicate, unknown, precreated } = await captureOrgs(db, type, req.body.orgs);
+      req.log.info(
+        { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length, precreated: precreated.length },
+        'orgs captured',
+      );
+      await audit(db, actorOf(req), 'orgs.capture', { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown, precreated });
+      const outcome = (n: string) =>
+        inserted.includes(n) ? 'inserted' : duplicate.includes(n) ? 'duplicate' : precreated.includes(n) ? 'precreated' : 'unknown';
+      // The contract counts pre-created orgs as unknown; they are also listed apart.
+      const notCaptured = new Set([...unknown, ...precreated]);
+      return {
+        inserted,
+        duplicate,
+        unknown: unique(req.body.orgs).filter((n) => notCaptured.has(n)),
+        precreated,
+        ...lineResults(req, outcome, ['inserted', 'duplicate']),
+      };
+    },
+  );
 
   app.post(
     '/migrations/:type/ready',
-    { schema: { summary: 'holding → ready: all holding orgs, or the named ones', params: TypeParams, body: OptionalOrgsBody, response: replies(Moved) }, ...fromFile },
+    {
+      schema: { summary: 'holding → ready: all holding orgs, or the named ones', params: TypeParams, body: OptionalOrgsBody, response: replies(Moved) },
+      ...fromFile,
+    },
     async (req) => {
       const type = migrationType(req.params.type);
       const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
@@ -57,22 +84,33 @@ export default async function stateTracker(fastify: FastifyInstance) {
     },
   );
 
-  app.post('/migrations/:type/hold', { schema: { summary: 'ready → holding', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile }, async (req) => {
-    const type = migrationType(req.params.type);
-    const names = unique(req.body.orgs);
-    const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
-    await audit(db, actorOf(req), 'orgs.hold', { migration_type: type, orgs: names, updated: moved.length });
-    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
-  });
+  app.post(
+    '/migrations/:type/hold',
+    { schema: { summary: 'ready → holding', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      const names = unique(req.body.orgs);
+      const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
+      await audit(db, actorOf(req), 'orgs.hold', { migration_type: type, orgs: names, updated: moved.length });
+      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
+    },
+  );
 
-  app.post('/migrations/:type/reset', { schema: { summary: 'failed → holding; the rows mover wrote for them are deleted', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile }, async (req) => {
-    const type = migrationType(req.params.type);
-    const names = unique(req.body.orgs);
-    // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
-    const moved = await tracker.resetOrgs(db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
-    await audit(db, actorOf(req), 'orgs.reset', { migration_type: type, orgs: names, updated: moved.length });
-    return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
-  });
+  app.post(
+    '/migrations/:type/reset',
+    {
+      schema: { summary: 'failed → holding; the rows mover wrote for them are deleted', params: TypeParams, body: OrgsBody, response: replies(Moved) },
+      ...fromFile,
+    },
+    async (req) => {
+      const type = migrationType(req.params.type);
+      const names = unique(req.body.orgs);
+      // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
+      const moved = await tracker.resetOrgs(db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
+      await audit(db, actorOf(req), 'orgs.reset', { migration_type: type, orgs: names, updated: moved.length });
+      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
+    },
+  );
 
   app.get(
     '/migrations/:type/orgs',
@@ -81,7 +119,14 @@ export default async function stateTracker(fastify: FastifyInstance) {
       const type = migrationType(req.params.type);
       const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 10_000);
       const rows = await listOrgs(db, type, { state: req.query.state, limit, cursor: req.query.cursor });
-      const orgs = rows.map(({ org_name, org_id, state, fail_location, migration_start, migration_end }) => ({ org_name, org_id, state, fail_location, migration_start, migration_end }));
+      const orgs = rows.map(({ org_name, org_id, state, fail_location, migration_start, migration_end }) => ({
+        org_name,
+        org_id,
+        state,
+        fail_location,
+        migration_start,
+        migration_end,
+      }));
       return { orgs, next_cursor: rows.length === limit ? rows[rows.length - 1].org_name : null };
     },
   );
