@@ -14,5 +14,6 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/src/db/functions.sql ./src/db/functions.sql
 USER node
 CMD ["node", "dist/src/api/server.js"]

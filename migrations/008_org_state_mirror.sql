@@ -27,32 +27,7 @@ CREATE TABLE mover.org_state_counts (
 INSERT INTO mover.org_state_counts (migration_type, state, stripe, n)
   SELECT migration_type, state, hashtext(org_id) & 15, count(*) FROM mover.org_progress WHERE state IS NOT NULL GROUP BY 1, 2, 3;
 
--- One statement's changes, summed per counter row and applied in key order
--- (so two statements never wait on each other's counter rows in a cycle);
--- statements that leave every state as it was touch no counter.
-CREATE FUNCTION mover.count_org_states() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO mover.org_state_counts AS c (migration_type, state, stripe, n)
-      SELECT migration_type, state, hashtext(org_id) & 15, count(*) FROM new_rows WHERE state IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-      ON CONFLICT (migration_type, state, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
-  ELSIF TG_OP = 'UPDATE' THEN
-    INSERT INTO mover.org_state_counts AS c (migration_type, state, stripe, n)
-      SELECT t, s, k, sum(d) FROM (
-        SELECT migration_type AS t, state AS s, hashtext(org_id) & 15 AS k, 1 AS d FROM new_rows WHERE state IS NOT NULL
-        UNION ALL
-        SELECT migration_type, state, hashtext(org_id) & 15, -1 FROM old_rows WHERE state IS NOT NULL) x
-      GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
-      ON CONFLICT (migration_type, state, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
-  ELSE
-    INSERT INTO mover.org_state_counts AS c (migration_type, state, stripe, n)
-      SELECT migration_type, state, hashtext(org_id) & 15, -count(*) FROM old_rows WHERE state IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-      ON CONFLICT (migration_type, state, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
-  END IF;
-  RETURN NULL;
-END
-$$;
-
+-- The counters are kept by mover.count_org_states (src/db/functions.sql).
 CREATE TRIGGER org_progress_counts_insert AFTER INSERT ON mover.org_progress
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mover.count_org_states();
 CREATE TRIGGER org_progress_counts_update AFTER UPDATE ON mover.org_progress

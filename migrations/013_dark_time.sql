@@ -9,16 +9,4 @@ ALTER TABLE mover.migration_runs
   ADD COLUMN dark_hist INTEGER[] NOT NULL DEFAULT array_fill(0, ARRAY[601]),
   ADD COLUMN dark_max_ms INTEGER;
 
--- The histogram with one more org of `ms` (unchanged for null).
-CREATE FUNCTION mover.dark_hist_add(hist INTEGER[], ms INTEGER) RETURNS INTEGER[] LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  b INTEGER;
-BEGIN
-  IF ms IS NULL THEN
-    RETURN hist;
-  END IF;
-  b := least(greatest(ms, 0) / 100, 600) + 1;
-  hist[b] := COALESCE(hist[b], 0) + 1;
-  RETURN hist;
-END
-$$;
+-- Added to by mover.dark_hist_add (src/db/functions.sql).

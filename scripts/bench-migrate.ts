@@ -156,16 +156,16 @@ async function protocolPass(): Promise<number> {
 /** One org through the migration's own preflight, start, steps (checkpoints recorded) and completion: the frame's calls without the frame. */
 async function protocolOne(seeded: SeededOrg, runId: string) {
   const owner = `bench-protocol:${seeded.guid}`;
-  const org: OrgRef = { type: T, runId, orgName: seeded.name, orgId: seeded.guid, log };
+  const org: OrgRef = { type: T, orgType: T, runId, orgName: seeded.name, orgId: seeded.guid, log };
   await migration.preflight?.(ctx, org);
-  const ask = { runId, firstStep: migration.steps[0].name, refused: false, guard: migration.claimGuard?.name };
-  const started = await tracker.leaseAndClaim(ctx.db, T, org.orgId, org.orgName, owner, 60_000, ask);
+  const ask = { firstStep: migration.steps[0].name, from: 'ready' as const, refused: false, guard: migration.claimGuard?.name };
+  const started = await tracker.leaseAndClaim(ctx.db, { type: T, orgId: org.orgId, runId }, org.orgName, owner, 60_000, ask);
   if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.orgName}`);
   for (const [i, step] of migration.steps.entries()) {
-    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, T, org.orgId, runId, step.name, owner);
+    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, { type: T, orgId: org.orgId, runId, leaseOwner: owner }, step.name);
     await step.run(ctx, org);
   }
-  await tracker.completeOrg(ctx.db, T, org.orgId, runId, owner);
+  await tracker.completeOrg(ctx.db, { type: T, orgId: org.orgId, runId, leaseOwner: owner });
 }
 
 // The workers, as the Procfile starts them, each serving its metrics.

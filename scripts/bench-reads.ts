@@ -12,13 +12,13 @@
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { repairStateCounts, RESYNC_BATCH, resyncStateMirror } from '../src/db/state-tracker.js';
+import { repairStateCounts, RESYNC_BATCH, resyncStateMirror } from '../src/db/maintenance.js';
 import { createLogger } from '../src/log.js';
 import { createStack, ensureServices } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1_000_000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 40);
-// The resync's batch (src/db/state-tracker.ts, RESYNC_BATCH); a batch of the whole table is how the resync ran before.
+// The resync's batch (src/db/maintenance.ts, RESYNC_BATCH); a batch of the whole table is how the resync ran before.
 const RESYNC = { batch: Number(process.env.BENCH_RESYNC_BATCH ?? RESYNC_BATCH) };
 const T = 'phase_2_migration';
 

@@ -14,6 +14,20 @@ export class OrgDataError extends Error {
   }
 }
 
+/**
+ * The org is fine, but moving it would lose something (a revert of an org
+ * changed on SQL, say): it is refused, put back where it was, and its run
+ * goes on. Nothing failed, so no failure breaker counts it.
+ */
+export class OrgRefusal extends OrgDataError {
+  constructor(message: string, detail?: Record<string, unknown>) {
+    super(message, detail);
+    this.name = 'OrgRefusal';
+  }
+}
+
+export const isRefusal = (err: unknown): err is OrgRefusal => err instanceof OrgRefusal;
+
 /** A store is unreachable or misbehaving: the fleet halts. */
 export class InfrastructureError extends Error {
   readonly kind = 'infrastructure';

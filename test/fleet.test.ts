@@ -9,12 +9,14 @@ import { restoreAndFail } from '../src/frame/org-restore.js';
 import { startRun } from '../src/runs/manager.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
+import { latestResult } from '../src/db/reverts.js';
 import type { Fleet } from '../src/workers/fleet.js';
 import type { SeededOrg } from '../src/dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';
+const R = 'phase_2_revert';
 let h: Harness;
 let fleets: Fleet[] = [];
 let batch = 0;
@@ -47,8 +49,9 @@ const flags = (name: string) => h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`);
 /** Asserts the end state of every store for each org, whatever it ended as. */
 /** What a worker killed mid-migrate (or Redis losing its last writes) leaves behind: started at migrate, dark, partial rows, job gone. */
 async function leaveStartedWithoutJob(org: SeededOrg, runId: string) {
-  expect(await tracker.claimOrg(h.ctx.db, T, org.guid, runId)).toEqual({ claimed: true });
-  await tracker.setStep(h.ctx.db, T, org.guid, runId, 'migrate');
+  const key = { type: T, orgId: org.guid, runId };
+  expect(await tracker.claimOrg(h.ctx.db, key)).toEqual({ claimed: true });
+  await tracker.setStep(h.ctx.db, key, 'migrate');
   await h.ctx.darklaunch.setOrgDown(org.name, true);
   const e = org.expected[0];
   await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
@@ -174,8 +177,8 @@ describe('fleet', () => {
     const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     const job = (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid))) as Job<OrgJobData>;
     // The first delivery: claimed, dark, copied ... then its worker is killed (nothing more runs).
-    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id, 'set_503')).toEqual({ claimed: true });
-    const ref = { type: T, runId: run.id, orgName: org.name, orgId: org.guid, log: h.ctx.log };
+    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: org.guid, runId: run.id }, 'set_503')).toEqual({ claimed: true });
+    const ref = { type: T, orgType: T, runId: run.id, orgName: org.name, orgId: org.guid, log: h.ctx.log };
     for (const step of phase2.steps.slice(0, 3)) await step.run(h.ctx, ref);
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
     // The second delivery of the same job resumes the started org from its first step.
@@ -198,7 +201,7 @@ describe('fleet', () => {
     const restored = await restoreAndFail(
       phase2,
       h.ctx,
-      { type: T, runId: status.runId, orgName: org.name, orgId: org.guid, log },
+      { type: T, orgType: T, runId: status.runId, orgName: org.name, orgId: org.guid, log },
       'migrate',
       'stale look',
       'infrastructure',
@@ -208,43 +211,64 @@ describe('fleet', () => {
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   });
 
-  it('puts back a completed org whose revert job was lost mid-way: routed to SQL and up', async () => {
+  /** A migrated org, and a revert run of it whose delivery was lost after claiming it (completed → started at `step`), its job gone. */
+  async function revertLostAt(step: string) {
     const [org] = await readyOrgs(1);
-    fleets.push(h.startWorkers());
+    const migrating = h.startWorkers();
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     await waitForRunEnd(h);
-    // What a revert worker killed after its first flag writes leaves behind.
-    await h.ctx.db.query(`UPDATE mover.org_progress SET current_step = 'revert:999' WHERE org_name = $1`, [org.name]);
+    await migrating.close(5000);
+    const { run } = await startRun(h.ctx, R, { count: 'all', orgs: [org.name], concurrency: 1 });
+    const key = { type: T, orgId: org.guid, runId: run.id };
+    expect(await tracker.claimOrg(h.ctx.db, key, 'set_503', 'completed')).toEqual({ claimed: true });
+    expect(await tracker.setStep(h.ctx.db, key, step)).toBe(true);
+    await (await h.ctx.queues[R].getJob(orgJobId(run.id, org.guid)))!.remove();
+    return { org, run };
+  }
+
+  it('puts back a completed org whose revert job was lost mid-way once its run stopped: routed to SQL and up, the revert failed', async () => {
+    const { org, run } = await revertLostAt('drain_wait');
     await h.ctx.darklaunch.setOrgDown(org.name, true);
-    await h.ctx.darklaunch.routeOrg(org.name, true);
-    await waitFor('reconciler', async () => (await stateOf(org.name)).current_step === null);
-    expect(await stateOf(org.name)).toMatchObject({ state: 'completed' });
-    await assertNoOrgDarkOrHalfDone([org]);
+    await h.api('POST', `/migrations/${R}/halt`);
+    fleets.push(h.startWorkers());
+    await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'completed');
+    expect(await stateOf(org.name)).toMatchObject({ state: 'completed', current_step: null, run_id: run.id });
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+    expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
+    expect(await latestResult(h.ctx.db, org.name)).toMatchObject({ outcome: 'failed', run_id: run.id });
   });
 
-  it('brings up an org whose revert job was lost after it committed: routed to CouchDB and up', async () => {
-    const [org] = await readyOrgs(1);
-    fleets.push(h.startWorkers());
-    await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
-    await waitForRunEnd(h);
-    // A revert that committed (ready, rows gone) and died before 503 came down.
-    await h.ctx.db.query(`UPDATE org_migration_state SET state = 'ready' WHERE org_id = $1 AND migration_type = $2`, [org.guid, T]);
-    await h.ctx.db.query(`DELETE FROM containers WHERE org_id = $1`, [org.guid]);
-    await h.ctx.db.query(`DELETE FROM "groups" WHERE org_id = $1`, [org.guid]);
-    await h.ctx.db.query(`UPDATE mover.org_progress SET current_step = 'revert:998', rows_in_sql = false WHERE org_id = $1`, [org.guid]);
-    await h.ctx.darklaunch.routeOrg(org.name, true);
+  it('puts back and queues again a revert whose job was lost mid-way while its run works; the revert then finishes', async () => {
+    const { org, run } = await revertLostAt('compare');
     await h.ctx.darklaunch.setOrgDown(org.name, true);
-    await waitFor('reconciler', async () => (await stateOf(org.name)).current_step === null);
-    expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+    fleets.push(h.startWorkers());
+    const end = await waitForRunEnd(h, R);
+    expect(end).toMatchObject({ runId: run.id, orgs_completed: 1, objects_failed: 0 });
     expect((await stateOf(org.name)).state).toBe('ready');
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+    expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
+    expect(await latestResult(h.ctx.db, org.name)).toMatchObject({ outcome: 'reverted' });
+  });
+
+  it('finishes, never moves back, a revert whose job was lost after its switch back (at route_to_couchdb): its SQL rows go, it is ready', async () => {
+    const { org, run } = await revertLostAt('route_to_couchdb');
+    // The switch back was written: served from CouchDB and up, its SQL rows still there.
+    await h.ctx.darklaunch.routeBackToCouch(org.name);
+    fleets.push(h.startWorkers());
+    await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'ready');
+    expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+    expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
+    expect(await latestResult(h.ctx.db, org.name)).toMatchObject({ outcome: 'reverted', run_id: run.id });
+    expect(await waitForRunEnd(h, R)).toMatchObject({ orgs_completed: 1 });
   });
 
   it('finishes, never restores, an org whose job was lost once it was committed to SQL (at clear_503): writes made on SQL stay', async () => {
     const [org] = await readyOrgs(1);
     const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     // What a worker killed just after 503 came down leaves: started at clear_503, routed to SQL, up, its rows in SQL ...
-    expect(await tracker.claimOrg(h.ctx.db, T, org.guid, run.id)).toEqual({ claimed: true });
-    await tracker.setStep(h.ctx.db, T, org.guid, run.id, 'clear_503');
+    const key = { type: T, orgId: org.guid, runId: run.id };
+    expect(await tracker.claimOrg(h.ctx.db, key)).toEqual({ claimed: true });
+    await tracker.setStep(h.ctx.db, key, 'clear_503');
     for (const e of org.expected) {
       await h.ctx.db.query(`INSERT INTO "${e.table}" VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
     }

@@ -99,20 +99,20 @@ describe('org lease', () => {
     const run = (await runs.createRun(h.ctx.db, T, null, 1, 1))!;
     await runs.doneEnqueueing(h.ctx.db, run.id);
     const stalled = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
-    expect((await tracker.claimOrg(h.ctx.db, T, guid, run.id, 'set_503')).claimed).toBe(true);
+    expect((await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, 'set_503')).claimed).toBe(true);
     // It stalls past its lease; a new delivery takes the org over.
     await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
     const other = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
     expect(other?.org).toMatchObject({ state: 'started', run_id: run.id, current_step: 'set_503' });
     const me = stalled!.lease.owner;
-    expect(await tracker.setStep(h.ctx.db, T, guid, run.id, 'clear_503', me)).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, T, guid, run.id, me)).toBeNull();
-    expect(await inTransaction(h.ctx.db, (c) => tracker.lockStartedOrg(c, T, guid, run.id, me))).toBe(false);
+    expect(await tracker.setStep(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: me }, 'clear_503')).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: me })).toBeNull();
+    expect(await inTransaction(h.ctx.db, (c) => tracker.lockStartedOrg(c, { type: T, orgId: guid, runId: run.id, leaseOwner: me }))).toBe(false);
     const row = (await h.ctx.db.query(`SELECT state, current_step, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0];
     expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.owner });
     // The holder does all three.
-    expect(await tracker.setStep(h.ctx.db, T, guid, run.id, 'clear_503', other!.lease.owner)).toBe(true);
-    expect(await tracker.completeOrg(h.ctx.db, T, guid, run.id, other!.lease.handingOver())).not.toBeNull();
+    expect(await tracker.setStep(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: other!.lease.owner }, 'clear_503')).toBe(true);
+    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: other!.lease.handingOver() })).not.toBeNull();
     other!.lease.handedOver();
     expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({
       state: 'completed',

@@ -4,6 +4,7 @@
 // CouchDB in the legacy shape first, so migrating it again gives back exactly
 // what SQL held. Against CouchDB with Mango and without (the 1.x proxy).
 import nano from 'nano';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
@@ -45,6 +46,8 @@ describeEachCouch('revert', (couch) => {
     const before = await sqlRows(h, changed.guid);
 
     await h.api('PUT', '/settings/drain-wait', { ms: 400, acknowledgeRisk: true });
+    // The workers read settings through a cache of a second (src/db/settings.ts): the revert's orgs go by the new drain wait after it.
+    await sleep(1100);
     const start = await h.api('POST', `/migrations/${R}/start`, { orgs: ['rv-changed', 'rv-untouched'] });
     expect(start.status).toBe(202);
     // The revert goes dark first and waits the drain wait before it reads or deletes anything.

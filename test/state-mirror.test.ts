@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
+import * as maintenance from '../src/db/maintenance.js';
 import { countByState, listOrgs } from '../src/db/org-states.js';
 import { hex32 } from '../src/dev/estate.js';
 import { createHarness, type Harness } from './support/harness.js';
@@ -35,16 +36,28 @@ describe('state mirror', () => {
     const run = (await runs.createRun(h.ctx.db, T, null, 30, 100))!;
     await tracker.takeOrgs(h.ctx.db, T, run.id, orgs.slice(0, 30));
     // Ten claimed at once: the striped counters take concurrent claims.
-    const claims = await Promise.all(orgs.slice(0, 10).map((o) => tracker.claimOrg(h.ctx.db, T, o.guid, run.id)));
+    const claims = await Promise.all(orgs.slice(0, 10).map((o) => tracker.claimOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id })));
     expect(claims.every((c) => c.claimed)).toBe(true);
-    for (const o of orgs.slice(0, 4)) await tracker.completeOrg(h.ctx.db, T, o.guid, run.id);
-    for (const o of orgs.slice(4, 6)) await tracker.failOrg(h.ctx.db, T, o.guid, run.id, 'verify', 'differs');
-    await tracker.requeueOrg(h.ctx.db, T, orgs[6].guid, run.id);
-    await tracker.failUnstarted(h.ctx.db, T, orgs[20].guid, run.id, 'preflight', 'rows in SQL');
+    for (const o of orgs.slice(0, 4)) await tracker.completeOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id });
+    for (const o of orgs.slice(4, 6)) await tracker.failOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id }, { step: 'verify', detail: 'differs' });
+    await tracker.requeueOrg(h.ctx.db, { type: T, orgId: orgs[6].guid, runId: run.id });
+    await tracker.failUnstarted(h.ctx.db, { type: T, orgId: orgs[20].guid, runId: run.id }, 'preflight', 'rows in SQL');
     await tracker.resetOrgs(h.ctx.db, T, [orgs[5].name], async () => {});
     await tracker.moveOrgs(h.ctx.db, T, [orgs[0].name], 'completed', 'purge_started');
     await tracker.moveOrg(h.ctx.db, T, orgs[0].guid, 'purge_started', 'purge_successful');
-    await tracker.revertOrg(h.ctx.db, T, orgs[1].guid);
+    // A revert run: one org completed → started → ready, another refused, started → completed.
+    const revertRun = (await runs.createRun(h.ctx.db, 'phase_2_revert', null, 2, 10))!;
+    for (const o of orgs.slice(1, 3)) {
+      expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: o.guid, runId: revertRun.id }, 'set_503', 'completed')).toEqual({ claimed: true });
+    }
+    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: orgs[1].guid, runId: revertRun.id }, null, 'ready')).not.toBeNull();
+    const refusal = { step: 'compare', detail: 'changed on SQL', kind: 'refused' as const, to: 'completed' as const };
+    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: orgs[2].guid, runId: revertRun.id }, refusal)).toBe(true);
+    // Refused, it is done in that run: its claim does not take it again.
+    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: orgs[2].guid, runId: revertRun.id }, 'set_503', 'completed')).toEqual({
+      claimed: false,
+      reason: 'finished',
+    });
     await tracker.forceState(h.ctx.db, T, orgs[35].name, 'failed');
 
     expect(await countByState(h.ctx.db)).toEqual(await truth());
@@ -70,15 +83,15 @@ describe('state mirror', () => {
     expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).not.toContain('hand-edited');
     expect(await countByState(h.ctx.db)).not.toEqual(await truth());
 
-    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(2);
+    expect(await maintenance.resyncStateMirror(h.ctx.db)).toBe(2);
     expect(names(await listOrgs(h.ctx.db, T, { state: 'failed', limit: 100 }))).toContain('hand-edited');
     expect(names(await listOrgs(h.ctx.db, T, { state: 'ready', limit: 100 }))).toContain('hand-made');
     expect(await countByState(h.ctx.db)).toEqual(await truth());
-    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(0);
+    expect(await maintenance.resyncStateMirror(h.ctx.db)).toBe(0);
 
     // A row deleted by hand leaves the counts at the next resync.
     await h.ctx.db.query(`DELETE FROM org_migration_state WHERE org_name = 'hand-made'`);
-    expect(await tracker.resyncStateMirror(h.ctx.db)).toBe(1);
+    expect(await maintenance.resyncStateMirror(h.ctx.db)).toBe(1);
     expect(await countByState(h.ctx.db)).toEqual(await truth());
   });
 
@@ -96,24 +109,24 @@ describe('state mirror', () => {
     );
     await h.ctx.db.query(`UPDATE org_migration_state SET state = 'failed' WHERE org_id = ANY($1)`, [[known[0].org_id, known[1].org_id]]);
     await h.ctx.db.query(`DELETE FROM org_migration_state WHERE org_id = $1`, [known[2].org_id]);
-    expect(await tracker.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(23 + 2 + 1);
+    expect(await maintenance.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(23 + 2 + 1);
     expect(await countByState(h.ctx.db)).toEqual(await truth());
     const { rows: mirror } = await h.ctx.db.query(
       `SELECT count(*)::int AS n FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE p.state = s.state::text AND s.org_name LIKE 'bulk-%'`,
     );
     expect(mirror[0].n).toBe(23);
     expect(names(await listOrgs(h.ctx.db, T, { state: 'completed', limit: 100 })).filter((n) => n.startsWith('bulk-'))).toHaveLength(7);
-    expect(await tracker.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(0);
+    expect(await maintenance.resyncStateMirror(h.ctx.db, { batch: 4, pauseMs: 0 })).toBe(0);
   });
 
   it('rebuilds the counts by state when they drifted from the orgs, and leaves right ones alone', async () => {
-    expect(await tracker.repairStateCounts(h.ctx.db)).toBe(0);
+    expect(await maintenance.repairStateCounts(h.ctx.db)).toBe(0);
     // What a TRUNCATE, or a change made with triggers disabled, leaves.
     await h.ctx.db.query(`DELETE FROM mover.org_state_counts WHERE state = 'ready'`);
     await h.ctx.db.query(`UPDATE mover.org_state_counts SET n = n + 5 WHERE state = 'holding'`);
     expect(await countByState(h.ctx.db)).not.toEqual(await truth());
-    expect(await tracker.repairStateCounts(h.ctx.db)).toBeGreaterThan(0);
+    expect(await maintenance.repairStateCounts(h.ctx.db)).toBeGreaterThan(0);
     expect(await countByState(h.ctx.db)).toEqual(await truth());
-    expect(await tracker.repairStateCounts(h.ctx.db)).toBe(0);
+    expect(await maintenance.repairStateCounts(h.ctx.db)).toBe(0);
   });
 });

@@ -39,43 +39,43 @@ describe('state tracker guards', () => {
   it('lets exactly one of many concurrent starts win', async () => {
     const guid = await org('race');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
-    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, T, guid, run.id)));
+    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id })));
     expect(results.filter((r) => r.claimed)).toHaveLength(1);
     expect(await getOrgState(h.ctx.db, T, 'race')).toMatchObject({ state: 'started', run_id: run.id });
-    await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
+    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, { step: 'test', detail: 'done with it' });
   });
 
   it('does not start an org for a run that is halting', async () => {
     const guid = await org('late');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-b', null, 1, 1))!;
     await runs.haltRun(h.ctx.db, run.id, 'test', false);
-    expect(await tracker.claimOrg(h.ctx.db, T, guid, run.id)).toEqual({ claimed: false, reason: 'run_not_working' });
+    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id })).toEqual({ claimed: false, reason: 'run_not_working' });
     expect((await getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
   });
 
   it('never lets a stale job complete or fail an org another run owns or that already completed', async () => {
     const guid = await org('owned');
     const a = (await runs.createRun(h.ctx.db, 'guard-test-c', null, 1, 1))!;
-    expect(await tracker.claimOrg(h.ctx.db, T, guid, a.id)).toEqual({ claimed: true });
-    expect(await tracker.completeOrg(h.ctx.db, T, guid, '999999')).toBeNull();
-    expect(await tracker.failOrg(h.ctx.db, T, guid, '999999', 'migrate', 'stale')).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, T, guid, a.id)).toEqual({ runMayBeDone: true });
-    expect(await tracker.failOrg(h.ctx.db, T, guid, a.id, 'migrate', 'late')).toBe(false);
+    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id })).toEqual({ claimed: true });
+    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: '999999' })).toBeNull();
+    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: '999999' }, { step: 'migrate', detail: 'stale' })).toBe(false);
+    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id })).toEqual({ runMayBeDone: true });
+    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id }, { step: 'migrate', detail: 'late' })).toBe(false);
     expect(await getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
   });
 
   it('never has more orgs of a type in flight than the run concurrency, however many claim at once', async () => {
     const guids = await Promise.all(Array.from({ length: 8 }, (_, i) => org(`gate-${i}`)));
     const run = (await runs.createRun(h.ctx.db, 'guard-test-e', null, 8, 3))!;
-    const first = await Promise.all(guids.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
+    const first = await Promise.all(guids.map((g) => tracker.claimOrg(h.ctx.db, { type: T, orgId: g, runId: run.id })));
     expect(first.filter((r) => r.claimed)).toHaveLength(3);
     expect(first.filter((r) => !r.claimed && r.reason === 'at_capacity')).toHaveLength(5);
     expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(3);
     // One finishes: exactly one more place.
     const done = guids[first.findIndex((r) => r.claimed)];
-    await tracker.completeOrg(h.ctx.db, T, done, run.id);
+    await tracker.completeOrg(h.ctx.db, { type: T, orgId: done, runId: run.id });
     const waiting = guids.filter((_, i) => !first[i].claimed);
-    const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, T, g, run.id)));
+    const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, { type: T, orgId: g, runId: run.id })));
     expect(second.filter((r) => r.claimed)).toHaveLength(1);
     // An operator forcing a started org elsewhere frees its place once the reconciler's sweep runs.
     const forced = (await getOrgState(
@@ -115,8 +115,8 @@ describe('state tracker guards', () => {
 });
 
 describe('a delivery start: lease and claim in one round trip', () => {
-  const lease = (guid: string, name: string, owner: string, ask: Partial<tracker.ClaimAsk> & { runId: string }) =>
-    tracker.leaseAndClaim(h.ctx.db, T, guid, name, owner, 10_000, { firstStep: 'set_503', refused: false, ...ask });
+  const lease = (guid: string, name: string, owner: string, { runId, ...ask }: Partial<tracker.ClaimAsk> & { runId: string }) =>
+    tracker.leaseAndClaim(h.ctx.db, { type: T, orgId: guid, runId }, name, owner, 10_000, { firstStep: 'set_503', from: 'ready', refused: false, ...ask });
   const progress = async (guid: string) =>
     (await h.ctx.db.query(`SELECT lease_owner, in_flight, current_step, state FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid]))
       .rows[0];
@@ -132,7 +132,7 @@ describe('a delivery start: lease and claim in one round trip', () => {
     // Another owner finds the lease taken and claims nothing.
     expect(await lease(guid, 'lc-ready', 'owner-b', { runId: run.id })).toEqual({ leased: false });
     expect(await progress(guid)).toMatchObject({ lease_owner: 'owner-a', state: 'started' });
-    await tracker.failOrg(h.ctx.db, T, guid, run.id, 'test', 'done with it');
+    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, { step: 'test', detail: 'done with it' });
   });
 
   it('claims nothing when the preflight refused the org or its guard counts something unfit, and says what it counted', async () => {

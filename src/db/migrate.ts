@@ -3,7 +3,10 @@
 //   created from migrations/chef/ only where absent, otherwise adopted as they
 //   are once checked (src/db/chef-schema.ts); never altered.
 // - mover's own tables, all in schema "mover": the numbered files in
-//   migrations/, recorded in mover.schema_migrations.
+//   migrations/, recorded in mover.schema_migrations; they hold tables,
+//   indexes, triggers and data moves only.
+// - mover's SQL functions: src/db/functions.sql, each in its current version,
+//   applied (CREATE OR REPLACE) on every migrate, before the numbered files.
 import { readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,16 +37,19 @@ export interface MigrateResult {
   applied: number[];
 }
 
-function migrationsDir(): string {
+function packageDir(): string {
   // Works from src/ (tsx, vitest) and from dist/src/ (built): walk up to package.json.
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the migrations folder');
+    if (up === dir) throw new Error('cannot find the package folder (migrations/, src/db/functions.sql)');
     dir = up;
   }
-  return join(dir, 'migrations');
+  return dir;
 }
+const migrationsDir = () => join(packageDir(), 'migrations');
+/** Read from the package, not from beside this module: the build (dist/) holds no .sql. */
+const functionsFile = () => join(packageDir(), 'src', 'db', 'functions.sql');
 
 async function pendingMigrations(c: DbClient): Promise<SchemaPlan['pending']> {
   const exists = (await c.query(`SELECT to_regclass('mover.schema_migrations') IS NOT NULL AS ok`)).rows[0].ok;
@@ -83,6 +89,9 @@ export async function migrate(db: Db): Promise<MigrateResult> {
     await client.query(
       'CREATE TABLE IF NOT EXISTS mover.schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
     );
+    // Bodies unchecked: a function may name a table a pending migration makes (and a trigger a migration makes needs its function).
+    const functions = await readFile(functionsFile(), 'utf8');
+    await inOneTransaction(client, `SET LOCAL check_function_bodies = off;\n${functions}`, 'src/db/functions.sql');
     for (const m of await pendingMigrations(client)) {
       const sql = await readFile(join(migrationsDir(), m.file), 'utf8');
       await inOneTransaction(client, `${sql};\nINSERT INTO mover.schema_migrations (version, name) VALUES (${m.version}, '${m.file}')`, `migration ${m.file}`);

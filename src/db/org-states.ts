@@ -27,10 +27,10 @@ export interface OrgStateRow {
   dark_ms: number | null;
 }
 
-/** When the org's claim started it (migration_start, stored as UTC), in ms since the epoch; null if it never started. */
+/** When the org's current claim took it (org_progress.claimed_at; before that column, Chef's migration_start, stored as UTC), in ms since the epoch; null if it never started. */
 export async function startedAtMs(q: Q, type: string, orgId: string): Promise<number | null> {
   const { rows } = await q.query(
-    `SELECT (extract(epoch FROM migration_start AT TIME ZONE 'utc') * 1000)::float8 AS ms FROM org_migration_state WHERE migration_type = $1 AND org_id = $2`,
+    `SELECT (extract(epoch FROM COALESCE(p.claimed_at, s.migration_start AT TIME ZONE 'utc')) * 1000)::float8 AS ms FROM ${JOINED} WHERE s.migration_type = $1 AND s.org_id = $2`,
     [type, orgId],
   );
   return rows[0]?.ms ?? null;
@@ -94,12 +94,13 @@ export async function listOrgs(q: Q, type: string, opts: { state?: OrgState; lim
   return rows;
 }
 
-/** Orgs the fleet started that are still in 'started': what the reconciler looks at. */
-export async function startedOrgs(q: Q, type: string): Promise<OrgStateRow[]> {
+/** Orgs of `type` the fleet started in runs of `runType` (a revert's runs start phase_2_migration's orgs) that are still in 'started': what the reconciler looks at. */
+export async function startedOrgs(q: Q, type: string, runType: string = type): Promise<OrgStateRow[]> {
   const { rows } = await q.query(
     `SELECT ${COLUMNS} FROM mover.org_progress p JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.migration_type = $1 AND p.in_flight AND s.state = 'started'`,
-    [type],
+     LEFT JOIN mover.migration_runs r ON r.id = p.run_id
+     WHERE p.migration_type = $1 AND p.in_flight AND s.state = 'started' AND (r.migration_type = $2 OR (r.id IS NULL AND $1 = $2))`,
+    [type, runType],
   );
   return rows;
 }
@@ -124,16 +125,24 @@ export async function countByState(q: Q, type?: string): Promise<{ migration_typ
 }
 
 /**
- * Orgs put back to ready in a working run (a lost job, a closing breaker):
- * each must have a job waiting for it; the reconciler queues one where it has not.
+ * Orgs put back to the start of their path (`state`: ready, or completed for
+ * a revert) in a working run of `runType` (a lost job, a closing breaker),
+ * and not done in it: each must have a job waiting for it; the reconciler
+ * queues one where it has not.
  */
-export async function requeuedInWorkingRuns(q: Q, type: string): Promise<{ org_name: string; org_id: string; run_id: string }[]> {
+export async function requeuedInWorkingRuns(
+  q: Q,
+  type: string,
+  runType: string = type,
+  state: OrgState = 'ready',
+): Promise<{ org_name: string; org_id: string; run_id: string }[]> {
   const { rows } = await q.query(
     `SELECT s.org_name, s.org_id, p.run_id::text AS run_id FROM mover.org_progress p
      JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
      JOIN mover.migration_runs r ON r.id = p.run_id
-     WHERE p.migration_type = $1 AND p.requeues > 0 AND s.state = 'ready' AND r.state = 'working'`,
-    [type],
+     WHERE p.migration_type = $1 AND p.requeues > 0 AND s.state = $3::org_state AND r.state = 'working' AND r.migration_type = $2
+       AND NOT EXISTS (SELECT 1 FROM mover.run_counted c WHERE c.run_id = p.run_id AND c.item = 'result:' || p.org_id)`,
+    [type, runType, state],
   );
   return rows;
 }

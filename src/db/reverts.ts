@@ -1,12 +1,11 @@
 // Reverts (legacy demigration), SQL reads and records only: which orgs a
-// revert takes, the orgs a revert marked (so a lost revert job can be put
-// back), and what each org of a revert run came to. The state changes
-// (the mark, completed → ready) are in the state tracker.
+// revert takes, and what each org of a revert run came to. Its state changes
+// (completed → started → ready, or back to completed) are the state
+// tracker's, as for any per-org kind.
+import { PHASE_2_MIGRATION as MIGRATED } from '../queue-names.js';
 import type { Db, DbClient } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
-/** The migration type a revert takes orgs back from. */
-export const MIGRATED = 'phase_2_migration';
 
 /** Completed orgs in org_id order: the named ones (or all), at most `limit`. */
 export async function completedOrgs(
@@ -22,36 +21,6 @@ export async function completedOrgs(
     [MIGRATED, names, limit, after],
   );
   return rows;
-}
-
-export async function isCompleted(q: Q, orgId: string): Promise<boolean> {
-  const { rows } = await q.query(`SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = 'completed'`, [MIGRATED, orgId]);
-  return rows.length === 1;
-}
-
-/**
- * Orgs marked by a revert: still completed (the revert had not committed) or
- * already ready (it committed but may not have brought the org up again).
- * The reconciler checks each one's job.
- */
-export async function markedReverts(q: Q): Promise<{ org_name: string; org_id: string; current_step: string; state: 'completed' | 'ready' }[]> {
-  const { rows } = await q.query(
-    `SELECT p.org_name, p.org_id, p.current_step, s.state::text AS state FROM mover.org_progress p
-     JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
-     WHERE p.migration_type = $1 AND p.current_step LIKE 'revert:%' AND s.state IN ('completed', 'ready')`,
-    [MIGRATED],
-  );
-  return rows;
-}
-
-/** The org's state while the mark still says this revert; null when the mark has gone or changed. */
-export async function markedState(q: Q, orgId: string, mark: string): Promise<'completed' | 'ready' | null> {
-  const { rows } = await q.query(
-    `SELECT s.state::text AS state FROM org_migration_state s JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-     WHERE s.migration_type = $1 AND s.org_id = $2 AND s.state IN ('completed', 'ready') AND p.current_step = $3`,
-    [MIGRATED, orgId, mark],
-  );
-  return rows[0]?.state ?? null;
 }
 
 export type RevertOutcome = 'reverted' | 'refused' | 'failed';
@@ -75,12 +44,6 @@ export interface RevertResult {
   differences: unknown[];
   detail: string | null;
   at: Date;
-}
-
-/** Whether this revert run has recorded an outcome for the org (it was counted then). */
-export async function hasResult(q: Q, runId: string, orgName: string): Promise<boolean> {
-  const { rows } = await q.query(`SELECT 1 FROM mover.revert_results WHERE run_id = $1 AND org_name = $2`, [runId, orgName]);
-  return rows.length === 1;
 }
 
 /** The org's latest revert result, for GET /orgs/:name. */

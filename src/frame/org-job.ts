@@ -5,19 +5,20 @@
 // A data error fails only that org; anything else halts the run fleet-wide.
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { errorMessage, isDataError } from '../errors.js';
+import { errorMessage, isDataError, isRefusal } from '../errors.js';
 import type { OrgJobData } from './kind.js';
 import { orgLogger } from '../log.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
-import type { OrgStanding } from '../db/state-tracker.js';
+import { MIGRATION_PATH, type OrgPath, type OrgStanding } from '../db/state-tracker.js';
+import { inTransaction } from '../stores/postgres.js';
 import { getOrgStateById } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim } from './org-lease.js';
-import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+import { darkMs, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
 
-export type { OrgJobOutcome, OrgMigration, OrgRef, OrgStep } from './org.js';
+export type { OrgEnd, OrgJobOutcome, OrgMigration, OrgRef, OrgStep } from './org.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
-import { failAndRestore, leaveCommitted } from './org-restore.js';
+import { failAndRestore, leaveCommitted, refuseUnstarted } from './org-restore.js';
 import { orgDarkSeconds, orgDuration, orgsFinished, stepDuration } from '../metrics.js';
 
 /** How long a job whose claim found the fleet at its concurrency waits before it asks again. */
@@ -30,23 +31,36 @@ interface Ownership {
   generation: number;
 }
 
-/** This delivery no longer owns its org (its lease lapsed, and someone else acted): it stops, touching nothing. */
-class OwnershipLostError extends Error {
+/**
+ * This delivery (or reconciler pass) no longer owns its org (its lease
+ * lapsed, and someone else acted): it stops, touching nothing. The one
+ * lost-ownership error of every per-org kind.
+ */
+export class OwnershipLostError extends Error {
   constructor(why: string) {
     super(`this delivery no longer owns the org: ${why}`);
     this.name = 'OwnershipLostError';
   }
 }
 
+const pathOf = (kind: OrgMigration): OrgPath => kind.path ?? MIGRATION_PATH;
+
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
-  const org: OrgRef = { type: kind.type, runId, orgName, orgId, log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }) };
+  const org: OrgRef = {
+    type: kind.type,
+    orgType: kind.orgType ?? kind.type,
+    runId,
+    orgName,
+    orgId,
+    log: orgLogger(ctx.log, orgName, kind.type).child({ run_id: runId }),
+  };
   let taken: Taken | null;
   try {
     // The preflight first (it changes nothing); then the lease, the org's state and the claim in one round trip.
     const refusal = await preflightRefusal(kind, ctx, org);
-    const ask = { runId, firstStep: kind.steps[0].name, refused: refusal !== undefined, guard: kind.claimGuard?.name };
-    const got = await takeOrgLeaseAndClaim(ctx, kind.type, orgId, orgName, ask);
+    const ask = { firstStep: kind.steps[0].name, from: pathOf(kind).from, refused: refusal !== undefined, guard: kind.claimGuard?.name };
+    const got = await takeOrgLeaseAndClaim(ctx, org, ask);
     taken = got && { ...got, refusal };
   } catch (err) {
     return claimFailed(kind, ctx, org, err, job, token);
@@ -112,7 +126,7 @@ async function runSteps(
     throw new DelayedError();
   }
   if (claim === 'finished') {
-    // A job delivered again (Redis lost that it had finished, or it stalled) for an org this run already counted.
+    // A job delivered again (Redis lost that it had finished, or it stalled) for an org this run already counted (or refused).
     return { outcome: 'skipped', reason: 'org already finished in this run' };
   }
   if (claim === 'skip') {
@@ -180,7 +194,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
     const s = kind.steps[i];
     at(s.name);
     if (owner) await checkOwnership(org, owner);
-    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, kind.type, org.orgId, org.runId, s.name, org.lease?.owner ?? null))) {
+    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, orgKey(org), s.name))) {
       throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
     }
     org.log.debug({ step: s.name }, 'step');
@@ -193,11 +207,19 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
   }
   at('complete');
   const dark = darkMs(org);
-  const done = await tracker.completeOrg(ctx.db, kind.type, org.orgId, org.runId, org.lease?.handingOver() ?? null, dark);
+  const key = { ...orgKey(org), leaseOwner: org.lease?.handingOver() ?? null };
+  const done = kind.record
+    ? // The kind's record (and what goes with it) in the same transaction as the state change.
+      await inTransaction(ctx.db, async (c) => {
+        const moved = await tracker.completeOrg(c, key, dark, pathOf(kind).done);
+        if (moved) await kind.record!(ctx, org, c, { outcome: 'done' });
+        return moved;
+      })
+    : await tracker.completeOrg(ctx.db, key, dark, pathOf(kind).done);
   if (done && dark !== null) orgDarkSeconds.observe({ migration_type: kind.type, outcome: 'completed' }, dark / 1000);
   if (done) org.lease?.handedOver();
   if (!done) org.log.warn("org was no longer started by this run (or its lease is another's) when it completed; left as it is");
-  else org.log.info('org completed');
+  else org.log.info({ state: pathOf(kind).done }, 'org done');
   try {
     if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
   } catch (err) {
@@ -224,7 +246,7 @@ export async function finishCommitted(kind: OrgMigration, ctx: Context, org: Org
 type Claim = { resumedAt?: string; generation: number };
 
 /** What the delivery's start found (takeOrgLeaseAndClaim), with its preflight's refusal. */
-type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { refusal?: string };
+type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { refusal?: { message: string; refused: boolean } };
 
 async function claimOrResume(
   kind: OrgMigration,
@@ -233,13 +255,14 @@ async function claimOrResume(
   taken: Taken,
 ): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = taken.org;
-  const mine = alreadyMine(cur, org);
+  const path = pathOf(kind);
+  const mine = alreadyMine(cur, org, path);
   if (mine) return mine;
-  if (cur?.state !== 'ready') {
-    org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not ready for this run');
+  if (cur?.state !== path.from) {
+    org.log.info({ state: cur?.state ?? 'absent' }, 'org skipped: not where this run takes orgs from');
     return 'skip';
   }
-  let refusal = taken.unfit > 0 && kind.claimGuard ? errorMessage(kind.claimGuard.refusal(taken.unfit)) : undefined;
+  let refusal = taken.unfit > 0 && kind.claimGuard ? { message: errorMessage(kind.claimGuard.refusal(taken.unfit)), refused: false } : undefined;
   if (refusal === undefined && taken.refusal !== undefined) {
     // Read before the lease: whoever held it then (a revert putting the org back) may have changed what it read. Asked again, now under the lease.
     refusal = await preflightRefusal(kind, ctx, org);
@@ -251,14 +274,9 @@ async function claimOrResume(
       return claimOrResume(kind, ctx, org, { ...taken, ...again, refusal: undefined });
     }
   }
-  if (refusal !== undefined) {
-    if (!(await tracker.failUnstarted(ctx.db, org.type, org.orgId, org.runId, 'preflight', refusal))) return (await readBack(ctx, org)) ?? 'skip';
-    org.log.error({ step: 'preflight', err: refusal, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
-    await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
-    await runs.finishRunIfDone(ctx.db, org.runId);
-    return { outcome: 'failed', step: 'preflight', reason: refusal, kind: 'data' };
-  }
   const claim = taken.claim;
+  if (!claim.claimed && claim.reason === 'finished') return 'finished';
+  if (refusal !== undefined) return preflightFailed(kind, ctx, org, refusal, claim.claimed || claim.reason !== 'run_not_working');
   if (claim.claimed) {
     org.log.info('org started');
     // The claim keeps the generation when the run took the org, else starts it at 0.
@@ -266,36 +284,66 @@ async function claimOrResume(
   }
   if (claim.reason === 'at_capacity' || claim.reason === 'breaker_open') return claim.reason;
   // The org moved between the statement's read and its claim (another statement changed it): read it again.
-  const again = await readBack(ctx, org);
+  const again = await readBack(ctx, org, path);
   if (again) return again;
   org.log.info({ reason: claim.reason }, 'org skipped: not ready for this run');
   return 'skip';
 }
 
-/** The kind's preflight verdict: undefined if it passed, the data error's message if it refused the org; any other error is thrown. */
-async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<string | undefined> {
+/**
+ * The preflight kept the org from being claimed, nothing of it changed: a
+ * data error fails it (ready → failed at 'preflight'); a refusal leaves it
+ * where it is, refused, counted in the run once. Only while the run works.
+ */
+async function preflightFailed(
+  kind: OrgMigration,
+  ctx: Context,
+  org: OrgRef,
+  refusal: { message: string; refused: boolean },
+  working: boolean,
+): Promise<OrgJobOutcome | Claim | 'finished' | 'skip'> {
+  if (refusal.refused) {
+    if (!working || !(await refuseUnstarted(kind, ctx, org, refusal.message))) return 'skip';
+    org.log.warn({ step: 'preflight', reason: refusal.message }, 'org refused by its preflight; nothing was changed');
+    await runs.finishRunIfDone(ctx.db, org.runId);
+    return { outcome: 'refused', step: 'preflight', reason: refusal.message };
+  }
+  if (!(await tracker.failUnstarted(ctx.db, orgKey(org), 'preflight', refusal.message))) return (await readBack(ctx, org, pathOf(kind))) ?? 'skip';
+  org.log.error({ step: 'preflight', err: refusal.message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
+  await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
+  await runs.finishRunIfDone(ctx.db, org.runId);
+  return { outcome: 'failed', step: 'preflight', reason: refusal.message, kind: 'data' };
+}
+
+/** The kind's preflight verdict: undefined if it passed; the data error's message (and whether it is a refusal) if it kept the org back; any other error is thrown. */
+async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ message: string; refused: boolean } | undefined> {
   if (!kind.preflight) return undefined;
   try {
     await kind.preflight(ctx, org);
     return undefined;
   } catch (err) {
     if (!isDataError(err)) throw err;
-    return errorMessage(err);
+    return { message: errorMessage(err), refused: isRefusal(err) };
   }
 }
 
-/** The org as this run left it: started (resume it) or finished (counted already); null if it is not this run's. */
-function alreadyMine(cur: OrgStanding | null, org: OrgRef): Claim | 'finished' | null {
+/**
+ * The org as this run left it: started (resume it) or at rest where this
+ * run's orgs end (counted already); null if it is not this run's. An org
+ * back where the path starts (a revert's, refused or failed) is the claim's
+ * to tell apart: mover.claim_org answers 'finished' for it.
+ */
+function alreadyMine(cur: OrgStanding | null, org: OrgRef, path: OrgPath): Claim | 'finished' | null {
   if (cur?.run_id !== org.runId) return null;
   if (cur.state === 'started') {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
     return { resumedAt: cur.current_step ?? undefined, generation: cur.requeues };
   }
-  if (cur.state === 'completed' || cur.state === 'failed') {
+  if ((cur.state === path.done || cur.state === path.failed) && cur.state !== path.from) {
     org.log.warn({ state: cur.state }, 'job delivered again for an org this run already finished; nothing to do');
     return 'finished';
   }
   return null;
 }
 
-const readBack = async (ctx: Context, org: OrgRef) => alreadyMine(await getOrgStateById(ctx.db, org.type, org.orgId), org);
+const readBack = async (ctx: Context, org: OrgRef, path: OrgPath) => alreadyMine(await getOrgStateById(ctx.db, org.orgType, org.orgId), org, path);

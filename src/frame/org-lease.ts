@@ -148,17 +148,17 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
  */
 export async function takeOrgLeaseAndClaim(
   ctx: Context,
-  type: string,
-  orgId: string,
-  orgName: string,
+  org: { orgType: string; orgId: string; orgName: string; runId: string },
   ask: ClaimAsk,
 ): Promise<(NonNullable<ClaimedAgain> & { lease: OrgLease; claimAgain: () => Promise<ClaimedAgain> }) | null> {
+  const { orgType: type, orgId, orgName, runId } = org;
   const keeper = keeperOf(ctx);
   const owner = newOwner();
   const asked = Date.now();
+  const key = { type, orgId, runId };
   let r: Awaited<ReturnType<typeof leaseAndClaim>>;
   try {
-    r = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, ask);
+    r = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, ask);
   } catch (err) {
     // The call may have committed with its answer lost: give the lease up, so the reconciler need not wait for it to lapse
     // (not waited for: with Postgres away the error must not wait on it too).
@@ -171,7 +171,7 @@ export async function takeOrgLeaseAndClaim(
   const lease = heldLease(ctx, keeper, type, orgId, orgName, owner, asked);
   /** The same call again by the lease's holder, its preflight now passed (the first verdict was read before the lease). */
   const claimAgain = async (): Promise<ClaimedAgain> => {
-    const { leased, ...again } = await leaseAndClaim(ctx.db, type, orgId, orgName, owner, keeper.ms, { ...ask, refused: false });
+    const { leased, ...again } = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, { ...ask, refused: false });
     return leased ? (again as NonNullable<ClaimedAgain>) : null;
   };
   return { lease, org: r.org, claim: r.claim, unfit: r.unfit, claimAgain };

@@ -1,28 +1,35 @@
 // How a per-org migration that failed is put back (docs/architecture.md, "The
 // per-org frame"): before the committed step, restored (served from where it
-// was, up again) and failed at its step; from the committed step on, left in
-// flight to be finished, never moved back.
+// was, up again) and ended where its kind's failures rest (a migration:
+// failed at its step; a revert: back at completed); from the committed step
+// on, left in flight to be finished, never moved back. A refusal (OrgRefusal)
+// takes the same way back, recorded as refused rather than failed. The one
+// put-back path of every per-org kind, for a delivery and the reconciler alike.
 import type { Context } from '../context.js';
-import { errorMessage, isDataError } from '../errors.js';
+import { errorMessage, isDataError, isRefusal } from '../errors.js';
 import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
-import { darkMs, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+import { darkMs, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
 import { orgDarkSeconds } from '../metrics.js';
 
 /**
- * Puts the org back (restore), then started → failed at `step`, counting it
- * in the run. If restoring itself fails the org stays 'started' and the job
- * fails: the reconciler tries again until the stores answer.
+ * Puts the org back (restore), then ends it (failed, or refused) at `step`,
+ * counting it in the run. If restoring itself fails the org stays 'started'
+ * and the job fails: the reconciler tries again until the stores answer.
  */
 export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<OrgJobOutcome> {
   const message = errorMessage(err);
+  const refused = isRefusal(err);
   const dataError = isDataError(err);
-  org.log.error({ step, err: message, error_kind: dataError ? 'data' : 'infrastructure' }, 'org failed; restoring it');
+  const failKind: tracker.FailKind = refused ? 'refused' : dataError ? 'data' : 'infrastructure';
+  if (refused) org.log.warn({ step, reason: message }, 'org refused; putting it back as it was');
+  else org.log.error({ step, err: message, error_kind: failKind }, 'org failed; restoring it');
   try {
     // Put back first: the org is dark until this is done.
-    if (!(await restoreAndFail(kind, ctx, org, step, message, dataError ? 'data' : 'infrastructure'))) {
+    const found = refused ? (err as { detail?: Record<string, unknown> }).detail : undefined;
+    if (!(await restoreAndFail(kind, ctx, org, step, message, failKind, found))) {
       // Another delivery or the reconciler holds the org now, or it moved on: theirs to finish.
       org.log.warn({ step }, "org no longer this delivery's to restore; left to whoever holds it");
       return { outcome: 'skipped', step, reason: "the org is no longer this delivery's" };
@@ -33,12 +40,13 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
     await tripOnFault(ctx, org.log, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`);
     throw restoreErr;
   }
-  if (dataError) await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
+  if (dataError && !refused) await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
   try {
     await runs.finishRunIfDone(ctx.db, org.runId);
   } catch (e) {
     org.log.warn({ err: errorMessage(e) }, 'could not end the run yet; the reconciler will');
   }
+  if (refused) return { outcome: 'refused', step, reason: message };
   return { outcome: 'failed', step, reason: message, kind: dataError ? 'data' : 'infrastructure' };
 }
 
@@ -49,7 +57,11 @@ export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgR
   throw err;
 }
 
-/** Restores the org and marks it failed, in one transaction; false if it is no longer started by this run (left as it is). */
+/**
+ * Restores the org and ends it where the kind's failures rest, in one
+ * transaction, with the kind's own record of it; false if it is no longer
+ * started by this run (left as it is).
+ */
 export async function restoreAndFail(
   kind: OrgMigration,
   ctx: Context,
@@ -57,11 +69,12 @@ export async function restoreAndFail(
   step: string,
   detail: string,
   failKind: tracker.FailKind,
+  found?: Record<string, unknown>,
 ): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
     // Lock the org's row and check it first: an org that completed meanwhile
     // (a job finishing as the reconciler looks) must keep its new routing.
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.lease?.owner ?? null))) return false;
+    if (!(await tracker.lockStartedOrg(c, orgKey(org)))) return false;
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
     if (kind.restoreOutside) {
@@ -70,10 +83,25 @@ export async function restoreAndFail(
       if (org.darkSince !== undefined) org.darkUntil = Date.now();
     }
     await kind.restore(ctx, org, c);
-    // Failed and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
+    // Ended and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
     const dark = darkMs(org);
-    const failed = await tracker.failOrg(c, org.type, org.orgId, org.runId, step, detail, failKind, dark);
-    if (failed && dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: 'failed' }, dark / 1000);
+    const to = kind.path?.failed ?? 'failed';
+    const failed = await tracker.failOrg(c, orgKey(org), { step, detail, kind: failKind, darkMs: dark, to });
+    if (failed) await kind.record?.(ctx, org, c, { outcome: failKind === 'refused' ? 'refused' : 'failed', step, detail, found });
+    if (failed && dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: failKind === 'refused' ? 'refused' : 'failed' }, dark / 1000);
     return failed;
+  });
+}
+
+/**
+ * An org its kind's preflight refused before the claim, nothing of it
+ * changed: counted once in its run (finished, and failed: it was not moved)
+ * with the kind's record; false if this run had already counted it.
+ */
+export async function refuseUnstarted(kind: OrgMigration, ctx: Context, org: OrgRef, detail: string): Promise<boolean> {
+  return inTransaction(ctx.db, async (c) => {
+    if (!(await runs.countOnce(c, org.runId, `result:${org.orgId}`, { finished: 1, failed: 1 }))) return false;
+    await kind.record?.(ctx, org, c, { outcome: 'refused', step: 'preflight', detail });
+    return true;
   });
 }

@@ -5,13 +5,17 @@
 // these; this one builds on none of them.
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
-import type { ClaimGuard } from '../db/state-tracker.js';
+import type { ClaimGuard, OrgKey, OrgPath } from '../db/state-tracker.js';
 import { startedAtMs } from '../db/org-states.js';
 import type { DbClient } from '../stores/postgres.js';
 import type { OrgLease } from './org-lease.js';
+import type { RunSpec } from './kind.js';
 
 export interface OrgRef {
+  /** The kind acting on the org (its queue, its run's type, its metrics). */
   type: string;
+  /** Whose org rows it moves: the kind's own type, or another's (a revert moves phase_2_migration's orgs). */
+  orgType: string;
   runId: string;
   orgName: string;
   orgId: string;
@@ -23,6 +27,9 @@ export interface OrgRef {
   /** When the write that brought it up again landed (the switch, or the restore). */
   darkUntil?: number;
 }
+
+/** The org as the state tracker's statements name it, fenced by this delivery's lease. */
+export const orgKey = (org: OrgRef): OrgKey => ({ type: org.orgType, orgId: org.orgId, runId: org.runId, leaseOwner: org.lease?.owner ?? null });
 
 /** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
 export const darkMs = (org: OrgRef): number | null =>
@@ -37,7 +44,7 @@ export const darkMs = (org: OrgRef): number | null =>
  */
 export async function recallDark(ctx: Context, org: OrgRef): Promise<void> {
   if (org.darkSince !== undefined || !(await ctx.darklaunch.orgDown(org.orgName))) return;
-  org.darkSince = (await startedAtMs(ctx.db, org.type, org.orgId)) ?? Date.now();
+  org.darkSince = (await startedAtMs(ctx.db, org.orgType, org.orgId)) ?? Date.now();
 }
 
 export interface OrgStep {
@@ -51,15 +58,32 @@ export interface OrgStep {
   run: (ctx: Context, org: OrgRef) => Promise<void>;
 }
 
+/** How an org's time in a run ended, for a kind that keeps its own record of it (OrgMigration.record). */
+export interface OrgEnd {
+  outcome: 'done' | 'refused' | 'failed';
+  step?: string;
+  detail?: string;
+  /** What the refusal found (a revert: the differences). */
+  found?: Record<string, unknown>;
+}
+
 /** A per-org migration: what src/frame/per-org-kind.ts turns into a job kind. */
 export interface OrgMigration {
   type: string;
+  /** Whose org rows the kind moves; default its own type. */
+  orgType?: string;
+  /** The state its claim takes an org from, and where the org rests when done or failed; default MIGRATION_PATH (ready → completed | failed). */
+  path?: OrgPath;
+  /** How its runs take orgs, where a kind differs from a migration (its targets, its pacing, its report). */
+  run?: Partial<RunSpec>;
   /**
    * Checks outside Postgres before the org is claimed (nothing changed yet),
-   * made before the delivery's lease-and-claim round trip: a data error
-   * keeps a ready org from being claimed and fails it, ready → failed at
-   * 'preflight', exactly as it was. (An org found not ready, a delivery
-   * resuming it, say, goes by its state and the verdict is not used.)
+   * made before the delivery's lease-and-claim round trip. A data error
+   * keeps the org from being claimed and fails it, ready → failed at
+   * 'preflight'; an OrgRefusal keeps it from being claimed and leaves it as
+   * it was, refused (a revert of an org Chef does not serve from SQL). (An
+   * org found elsewhere, a delivery resuming it, say, goes by its state and
+   * the verdict is not used.)
    */
   preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
   /**
@@ -69,6 +93,13 @@ export interface OrgMigration {
    */
   claimGuard?: { name: ClaimGuard; refusal: (n: number) => Error };
   steps: OrgStep[];
+  /**
+   * Written in the same transaction as the org's last state change (done,
+   * refused or failed): the kind's own record of the org in the run (a
+   * revert's mover.revert_results), and, when done, what goes with it (a
+   * revert deletes the org's rows). Without it a completion is one statement.
+   */
+  record?(ctx: Context, org: OrgRef, q: DbClient, end: OrgEnd): Promise<void>;
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
   restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
   /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
@@ -83,4 +114,4 @@ export interface OrgMigration {
   committedFrom?: string;
 }
 
-export type OrgJobOutcome = { outcome: 'completed' | 'failed' | 'skipped'; step?: string; reason?: string; kind?: 'data' | 'infrastructure' };
+export type OrgJobOutcome = { outcome: 'completed' | 'refused' | 'failed' | 'skipped'; step?: string; reason?: string; kind?: 'data' | 'infrastructure' };

@@ -1,49 +1,63 @@
-// A per-org migration (src/frame/org-job.ts) as a job kind: its targets are
-// the migration type's ready orgs in org_id order (legacy next_ready_org), one
-// job per org, paced by the sleep time, run in the per-org frame, and its lost
-// jobs resolved by reconcileStarted. A new migration type is one definition
-// of steps passed through here (src/jobs/phase_2_migration.ts is one).
+// A per-org migration (src/frame/org-job.ts) as a job kind: by default its
+// targets are the migration type's ready orgs in org_id order (legacy
+// next_ready_org), one job per org, paced by the sleep time; it runs in the
+// per-org frame, and its lost jobs are resolved by reconcileStarted. A new
+// kind is one definition of steps passed through here: phase_2_migration, and
+// phase_2_revert, whose path starts at completed and whose runs take named
+// orgs unpaced (its own `run`).
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { readyInRun, readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db/org-states.js';
 import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
+import { MIGRATION_PATH } from '../db/state-tracker.js';
 import { inTransaction } from '../stores/postgres.js';
 import { errorMessage } from '../errors.js';
-import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData } from './kind.js';
+import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData, type RunSpec } from './kind.js';
 import { orgLogger } from '../log.js';
 import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
+import { orgKey } from './org.js';
 import { restoreAndFail } from './org-restore.js';
 import { takeOrgLease } from './org-lease.js';
 
 export function perOrgKind(def: OrgMigration): JobKind {
+  const orgType = def.orgType ?? def.type;
+  const path = def.path ?? MIGRATION_PATH;
+  const run: RunSpec = {
+    paced: true,
+    batchSize: 1,
+    checksRouting: true,
+    selectTargets: async (ctx, _req, page) => {
+      const targets = await readyOrgs(ctx.db, orgType, page.size, page.after);
+      return { targets, last: targets.at(-1)?.guid ?? null };
+    },
+    taken: (q, runId, targets) => tracker.takeOrgs(q, orgType, runId, targets),
+    ...def.run,
+  };
   return {
     type: def.type,
-    run: {
-      paced: true,
-      batchSize: 1,
-      checksRouting: true,
-      selectTargets: async (ctx, _req, page) => {
-        const targets = await readyOrgs(ctx.db, def.type, page.size, page.after);
-        return { targets, last: targets.at(-1)?.guid ?? null };
-      },
-      taken: (q, runId, targets) => tracker.takeOrgs(q, def.type, runId, targets),
-    },
+    run,
     process: (ctx, job, token) => runOrgJob(def, ctx, job as Job<OrgJobData>, token),
     async reconcile(ctx, jobState) {
       // Only the per-org frame marks orgs in flight: a mark an operator's forced state left behind frees its place.
-      for (const name of await tracker.clearStaleInFlight(ctx.db, def.type)) {
+      for (const name of await tracker.clearStaleInFlight(ctx.db, orgType)) {
         orgLogger(ctx.log, name, def.type).warn(
           'org was marked in flight but is not started (its state was changed by hand); its place in the concurrency is freed',
         );
       }
-      return [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...(await queueLost(def, ctx))];
+      // Lost before any claim: only a kind whose runs mark the orgs they take (taken) can tell.
+      const lost = run.taken ? await queueLost(def, ctx) : [];
+      return [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...lost];
     },
-    async retryAfterBreaker(ctx, runId) {
-      const orgs = await tracker.retryInfrastructureFailures(ctx.db, def.type, runId);
-      await addOrgJobs(ctx.queues[def.type], runId, orgs);
-      return orgs.map((o) => o.org_name);
-    },
+    // Failures rest in 'failed' only for a migration: a revert's go back to completed, and are started again by starting the revert again.
+    retryAfterBreaker:
+      path.failed === 'failed'
+        ? async (ctx, runId) => {
+            const orgs = await tracker.retryInfrastructureFailures(ctx.db, orgType, runId);
+            await addOrgJobs(ctx.queues[def.type], runId, orgs);
+            return orgs.map((o) => o.org_name);
+          }
+        : undefined,
   };
 }
 
@@ -58,19 +72,19 @@ export function perOrgKind(def: OrgMigration): JobKind {
  */
 async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
   const resolved: string[] = [];
-  for (const row of await startedOrgs(ctx.db, def.type)) {
+  for (const row of await startedOrgs(ctx.db, def.orgType ?? def.type, def.type)) {
     if (!row.run_id) continue;
     const runId = row.run_id;
     const state = await jobState(orgJobId(runId, row.org_id));
     if (isLive(state)) continue;
     const log = orgLogger(ctx.log, row.org_name, def.type).child({ run_id: runId });
-    const taken = await takeOrgLease(ctx, def.type, row.org_id, row.org_name);
+    const taken = await takeOrgLease(ctx, def.orgType ?? def.type, row.org_id, row.org_name);
     if (!taken) continue; // a delivery is working on it after all
     try {
       // As it is now, under the lease: a delivery may have moved it since the list was read.
       if (taken.org?.state !== 'started' || taken.org.run_id !== runId) continue;
       const step = taken.org.current_step ?? 'unknown';
-      const org = { type: def.type, runId, orgName: row.org_name, orgId: row.org_id, log, lease: taken.lease };
+      const org = { type: def.type, orgType: def.orgType ?? def.type, runId, orgName: row.org_name, orgId: row.org_id, log, lease: taken.lease };
       if (step === def.committedFrom) {
         // Past the point of no return (it may be served from its new home): finished, never moved back.
         await finishCommitted(def, ctx, org);
@@ -93,11 +107,11 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
   return resolved;
 }
 
-/** Restored as a failure would restore it, then started → ready in its run, in one transaction; false if it cannot be requeued. */
+/** Restored as a failure would restore it, then started → where its path starts (ready, or completed) in its run, in one transaction; false if it cannot be requeued. */
 function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
-    if (!(await tracker.lockStartedOrg(c, org.type, org.orgId, org.runId, org.lease?.owner ?? null))) return false;
-    if (!(await tracker.requeueOrg(c, org.type, org.orgId, org.runId))) return false;
+    if (!(await tracker.lockStartedOrg(c, orgKey(org)))) return false;
+    if (!(await tracker.requeueOrg(c, orgKey(org), (def.path ?? MIGRATION_PATH).from))) return false;
     if (def.restoreOutside) await def.restoreOutside(ctx, org);
     await def.restore(ctx, org, c);
     return true;
@@ -107,7 +121,7 @@ function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promis
 /** Orgs put back to ready in a working run whose job is not there (its queueing failed, or Redis lost it): queued again. */
 async function queueRequeued(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
   const queued: string[] = [];
-  for (const row of await requeuedInWorkingRuns(ctx.db, def.type)) {
+  for (const row of await requeuedInWorkingRuns(ctx.db, def.orgType ?? def.type, def.type, (def.path ?? MIGRATION_PATH).from)) {
     if (isLive(await jobState(orgJobId(row.run_id, row.org_id)))) continue;
     await addOrgJobs(ctx.queues[def.type], row.run_id, [row]);
     orgLogger(ctx.log, row.org_name, def.type).warn({ run_id: row.run_id }, 'org ready again in its run had no job; queued it');
@@ -137,7 +151,7 @@ async function queueLost(def: OrgMigration, ctx: Context): Promise<string[]> {
       continue;
     const counts = await ctx.queues[def.type].getJobCounts('active', 'waiting', 'delayed', 'prioritized');
     if (Object.values(counts).some((n) => n > 0)) continue;
-    const lost = await readyInRun(ctx.db, def.type, run.id);
+    const lost = await readyInRun(ctx.db, def.orgType ?? def.type, run.id);
     if (!lost.length) continue;
     await addOrgJobs(ctx.queues[def.type], run.id, lost);
     ctx.log.warn(

@@ -139,7 +139,7 @@ export async function verify(_ctx: Context, org: OrgRef) {
 }
 
 /** Step 3: the org goes dark (503) so nothing writes while its last changes move. */
-export async function setDown(ctx: Context, org: OrgRef) {
+export async function set503(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.setOrgDown(org.orgName, true);
   // Dark from this write on (unless an earlier delivery took it dark: recallDark).
   org.darkSince ??= Date.now();
@@ -218,11 +218,11 @@ async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[],
 }
 
 /**
- * Step 6, the switch: routed to SQL and up again in one write (one HSET of
+ * Step 6, clear_503, the switch: routed to SQL and up again in one write (one HSET of
  * dl_org_<org>): Chef sees the org either dark on CouchDB or up on SQL,
  * and this is the only write check_writes cannot look after.
  */
-export async function switchToSql(ctx: Context, org: OrgRef) {
+export async function clear503(ctx: Context, org: OrgRef) {
   await ctx.darklaunch.routeToSqlAndUp(org.orgName);
   org.darkUntil = Date.now();
 }
@@ -237,13 +237,13 @@ export const migration: OrgMigration = {
     { name: 'migrate', run: migrate },
     { name: 'verify', run: verify },
     // From here on the org is dark: only what changed since the copy remains to move.
-    { name: 'set_503', run: setDown },
+    { name: 'set_503', run: set503 },
     { name: 'drain_wait', run: drainWait },
     // No checkpoint: lost here, the org is restored just as from set_503 (a commit saved per org).
     { name: 'check_writes', run: checkWrites },
     // Past check_writes SQL holds everything: once the switch may have been written, the org is never moved back.
     // (Named for the 503 it clears, as before routing went in the same write: an org left at clear_503 by an older mover is committed all the same.)
-    { name: 'clear_503', run: switchToSql, checkpoint: true },
+    { name: 'clear_503', run: clear503, checkpoint: true },
   ],
   committedFrom: 'clear_503',
   // Served from CouchDB and up again first; only then are the partial rows removed.

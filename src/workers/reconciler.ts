@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { JOB_KINDS } from '../jobs/index.js';
 import type { JobState } from '../frame/kind.js';
-import { claimChore, repairStateCounts, resyncStateMirror } from '../db/state-tracker.js';
+import { claimChore, repairStateCounts, resyncStateMirror } from '../db/maintenance.js';
 import { errorMessage } from '../errors.js';
 
 /**
