@@ -11,13 +11,12 @@
 // PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
-import type { PhaseRow, StepRow } from '../src/db/phases.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedEstate } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
-import { purgeCompletedOrgs } from '../src/phases/purge.js';
+import { startRun } from '../src/runs/manager.js';
 import { describeCouch } from './lib/couch.js';
 import { createStack, ensureServices } from './lib/stack.js';
 import { spawnMover } from './lib/fleet.js';
@@ -125,11 +124,17 @@ const dark = {
 const revertS = await runUntilEnd('phase_2_revert', { orgs: ['huge'] });
 const again = await runUntilEnd(T, { count: 'all', concurrency: 1 });
 t = Date.now();
-let step = { id: '4.1', detail: {} } as unknown as StepRow;
+// Phase 4's step 4.1: a purge run, on the fleet's workers.
+await startRun(ctx, 'phase_2_purge', { count: 'all', concurrency: 4 });
+let purged: { purged: number; docs_removed: number };
 for (;;) {
-  const r = await purgeCompletedOrgs(ctx, { n: 4, params: {} } as unknown as PhaseRow, step);
-  step = { ...step, detail: r.detail ?? {} };
-  if (r.state !== 'running') break;
+  const s = await api('GET', '/migrations/phase_2_purge/status');
+  if (s.state === 'ready' && s.runId) {
+    if (s.purged !== 1) throw new Error(`the purge ended with ${JSON.stringify(s)}`);
+    purged = s;
+    break;
+  }
+  await sleep(100);
 }
 const purgeS = (Date.now() - t) / 1000;
 sampling = false;
@@ -141,7 +146,7 @@ const rows = await ctx.db.query(
 console.log(`\n${stack.couch.version}`);
 console.log(`| org | migrate (s) | revert (s) | migrate again (s) | purge (s) | worker RSS idle → peak |\n|---|---|---|---|---|---|`);
 console.log(
-  `| ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other docs | ${migrateS.toFixed(1)} | ${revertS.toFixed(1)} | ${again.toFixed(1)} | ${purgeS.toFixed(1)} (${JSON.stringify(step.detail.docs_removed)} docs removed) | ${(idle / 2 ** 20).toFixed(0)} → ${(peak / 2 ** 20).toFixed(0)} MiB |`,
+  `| ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other docs | ${migrateS.toFixed(1)} | ${revertS.toFixed(1)} | ${again.toFixed(1)} | ${purgeS.toFixed(1)} (${purged.docs_removed} docs removed) | ${(idle / 2 ** 20).toFixed(0)} → ${(peak / 2 ** 20).toFixed(0)} MiB |`,
 );
 console.log(`rows in SQL: ${rows.rows[0].c} containers, ${rows.rows[0].g} groups`);
 console.log(

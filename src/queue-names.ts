@@ -5,7 +5,8 @@
 export const PHASE_2_MIGRATION = 'phase_2_migration';
 export const PHASE_2_MIGRATION_PREP = 'phase_2_migration_prep';
 export const PHASE_2_REVERT = 'phase_2_revert';
+export const PHASE_2_PURGE = 'phase_2_purge';
 export const ACCOUNT_REFRESH = 'account_refresh';
 
-export const QUEUE_NAMES = [PHASE_2_MIGRATION, PHASE_2_MIGRATION_PREP, PHASE_2_REVERT, ACCOUNT_REFRESH] as const;
+export const QUEUE_NAMES = [PHASE_2_MIGRATION, PHASE_2_MIGRATION_PREP, PHASE_2_REVERT, PHASE_2_PURGE, ACCOUNT_REFRESH] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];

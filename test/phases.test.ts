@@ -40,6 +40,11 @@ describeEachCouch('the runbook', (couch) => {
       expect(res.status).toBe(202);
       const p = await waitPhase(1, ['completed', 'failed', 'halted']);
       expect(p.state).toBe('completed');
+      // The refresh ran as an account_refresh job (never inside the driver's tick), and its snapshot is the current one.
+      const refreshed = stepOf(p, '1.1').detail;
+      expect(refreshed).toMatchObject({ job_id: expect.any(String), orgs: expect.any(Number), snapshot_id: expect.any(String) });
+      expect(await (await h.ctx.queues.account_refresh.getJob(refreshed.job_id as string))?.getState()).toBe('completed');
+      expect((await h.api('GET', '/account')).body).toMatchObject({ orgs: refreshed.orgs, state: 'idle' });
       expect(stepOf(p, '1.2').detail).toMatchObject({ inserted: 5, unknown: ['ghost'], precreated: ['pre-0'] });
       expect(stepOf(p, '1.4').detail).toMatchObject({ orgs_completed: 5, orgs_failed: 0 });
       for (const name of phase1Orgs) expect((await h.api('GET', `/orgs/${name}`)).body.states[T].state).toBe('completed');

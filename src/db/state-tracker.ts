@@ -26,7 +26,7 @@
 // |                                | requeueOrg: a revert's lost job, put back, queued again                |
 // | failed → ready                 | retryInfrastructureFailures: the run's breaker closed                  |
 // | failed → holding               | resetOrgs: POST .../reset, mover's rows deleted with it                |
-// | completed → purge_started      | moveOrgs / moveOrg: phase 4 (src/phases/purge.ts)                      |
+// | completed → purge_started      | moveOrg: phase 4 (src/jobs/phase_2_purge.ts)                           |
 // | purge_started → purge_successful or completed | moveOrg: phase 4                                        |
 // | any → any                      | forceState: the legacy force_org_to_state, no guard, no HTTP route     |
 //

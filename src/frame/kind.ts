@@ -67,7 +67,9 @@ export interface RunSpec {
    * in `req.orgs` where the kind takes names; the run manager counts.
    */
   selectTargets(ctx: Context, req: RunRequest, page: TargetPage): Promise<{ targets: OrgTarget[]; last: string | null }>;
-  /** Kind-specific fields for the run's status (revert: what it refused). */
+  /** Started only by this phase's step, never by POST /migrations/:type/start (the purge deletes documents; phase 4 takes a confirmation). */
+  onlyFromPhase?: number;
+  /** Kind-specific fields for the run's status (revert: what it refused; purge: its totals), and for the phase step that ran it. */
   report?(ctx: Context, run: RunRow): Promise<Record<string, unknown>>;
   /** Records that the run took these orgs, once it exists and before their jobs are queued (a per-org migration marks them, to find lost jobs). */
   taken?(q: DbClient, runId: string, targets: OrgTarget[]): Promise<void>;

@@ -1,5 +1,6 @@
 // account_refresh: reads opscode_account page by page into a new account
 // snapshot and swaps it in (legacy mover_manager:create_account_dets/0).
+import type { Job, Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import * as snapshot from '../db/account-snapshot.js';
 import { errorMessage } from '../errors.js';
@@ -11,6 +12,12 @@ export const type = 'account_refresh';
 /** A task, not a run: one job at a time, queued by POST /account/refresh or by a phase step. */
 export const kind: JobKind = { type, slotsPerProcess: 1, process: (ctx) => process(ctx) };
 const HEX32 = /^[0-9a-f]{32}$/i;
+
+/** Queues a refresh, or joins the one already queued or running: one refresh at a time across the fleet. */
+export async function queueRefresh(queue: Queue): Promise<Job> {
+  const [pending] = await queue.getJobs(['waiting', 'active', 'prioritized'], 0, 0);
+  return pending ?? (await queue.add(type, {}, { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }));
+}
 
 export interface RefreshResult {
   snapshotId: string;

@@ -8,18 +8,14 @@ import { orgsWithSqlRows } from '../db/org-objects.js';
 import type { Context } from '../context.js';
 import { routingPreflight, unpinnedOrgs } from '../runs/routing-preflight.js';
 import { keyTypeEffect } from '../chef-routing.js';
-import * as accountRefresh from '../jobs/account_refresh.js';
 import { setSleepTime } from '../runs/manager.js';
-import { purgeCompletedOrgs } from './purge.js';
-import { runAndWait } from './run-step.js';
+import { refreshAndWait, runAndWait } from './run-step.js';
 import type { PhaseDef, StepAction } from './types.js';
 
-const T = 'phase_2_migration';
+import { PHASE_2_MIGRATION as T, PHASE_2_MIGRATION_PREP, PHASE_2_PURGE } from '../queue-names.js';
 
-const refresh: StepAction = async (ctx) => {
-  const r = await accountRefresh.process(ctx);
-  return { state: 'done', detail: { orgs: r.orgs, authz_joins: r.authzJoins, skipped_docs: r.skippedDocs } };
-};
+// The account refresh runs as its own job (src/jobs/account_refresh.ts): minutes at 200,000 orgs, never inside the driver's tick.
+const refresh: StepAction = (ctx, _phase, step) => refreshAndWait(ctx, step);
 
 /**
  * Before dl_default flips to SQL, every org still to migrate (holding, ready)
@@ -126,7 +122,7 @@ export const PHASES: PhaseDef[] = [
           const restore = () => setSleepTime(ctx, previousMs);
           let result;
           try {
-            result = await runAndWait(ctx, step, 'phase_2_migration_prep', 4);
+            result = await runAndWait(ctx, step, PHASE_2_MIGRATION_PREP, 4);
           } catch (err) {
             await restore(); // whatever happened
             throw err;
@@ -194,7 +190,8 @@ export const PHASES: PhaseDef[] = [
         id: '4.1',
         title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents',
         kind: 'auto',
-        action: purgeCompletedOrgs,
+        // A run of src/jobs/phase_2_purge.ts; a dry run purges nothing and reports what it would.
+        action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dryRun: phase.params.dryRun === true }),
       },
     ],
   },

@@ -1,15 +1,28 @@
-// A phase step that runs a migration (or prep) and waits for it to end,
-// without holding the driver: each tick polls the run. The run id is kept in
-// the step's detail, and a run started just before a crash is adopted, so a
-// restarted fleet never starts the same run twice.
+// A phase step whose work is a job kind's (a migration, the prep pass, the
+// purge, the account refresh) starts it and waits for it to end without
+// holding the driver: each tick only polls. The run's (or job's) id is kept
+// in the step's detail, and one started just before a crash is adopted, so a
+// restarted fleet never starts the same work twice, and the driver never
+// holds a connection (its phase lock's) across a long call.
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import type { StepRow } from '../db/phases.js';
-import { startRun } from '../runs/manager.js';
+import { errorMessage } from '../errors.js';
+import { queueRefresh, type RefreshResult } from '../jobs/account_refresh.js';
+import { kindOf, startRun } from '../runs/manager.js';
 import type { ExpectedDefault } from '../runs/routing-preflight.js';
+import { ACCOUNT_REFRESH } from '../queue-names.js';
 import type { StepResult } from './types.js';
 
-export async function runAndWait(ctx: Context, step: StepRow, type: string, concurrency: number, expect: ExpectedDefault = 'any'): Promise<StepResult> {
+/** Starts (or adopts) a run of `type` over all its orgs, then reports its progress each tick until it ends; the kind's report goes in the step's detail. */
+export async function runAndWait(
+  ctx: Context,
+  step: StepRow,
+  type: string,
+  concurrency: number,
+  expect: ExpectedDefault = 'any',
+  params?: Record<string, unknown>,
+): Promise<StepResult> {
   // runId: what a step started before field names were snake_case kept.
   let runId = (step.detail.run_id ?? step.detail.runId) as string | undefined;
   if (!runId) {
@@ -18,7 +31,7 @@ export async function runAndWait(ctx: Context, step: StepRow, type: string, conc
       runId = latest.id; // started before a restart
     else if (latest && latest.state !== 'ready')
       return { state: 'failed', detail: { error: `another ${type} run (${latest.id}) is active; halt it or wait, then start the phase again` } };
-    else runId = (await startRun(ctx, type, { count: 'all', concurrency, expectRouting: expect })).run.id;
+    else runId = (await startRun(ctx, type, { count: 'all', concurrency, expectRouting: expect, params })).run.id;
     return { state: 'running', detail: { run_id: runId, migration_type: type, concurrency } };
   }
   const run = await runs.getRun(ctx.db, runId);
@@ -33,6 +46,32 @@ export async function runAndWait(ctx: Context, step: StepRow, type: string, conc
     const breaker = run.breaker === 'closed' ? null : { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since };
     return { state: 'running', detail: { ...counts, breaker } };
   }
-  if (run.fatal_stop || run.stop_reason) return { state: 'halted', detail: { ...counts, stop_reason: run.stop_reason, fatal_stop: run.fatal_stop } };
-  return { state: 'done', detail: counts };
+  const report = kindOf(type).run.report;
+  const reported = report ? await report(ctx, run) : {};
+  if (run.fatal_stop || run.stop_reason)
+    return { state: 'halted', detail: { ...counts, ...reported, stop_reason: run.stop_reason, fatal_stop: run.fatal_stop } };
+  return { state: 'done', detail: { ...counts, ...reported } };
+}
+
+/**
+ * Queues an account refresh (or joins the one queued or running) and
+ * reports it each tick until it ends. A refresh job lost from the queue
+ * (Redis lost it, or it was removed) is queued again.
+ */
+export async function refreshAndWait(ctx: Context, step: StepRow): Promise<StepResult> {
+  const queue = ctx.queues[ACCOUNT_REFRESH];
+  const jobId = step.detail.job_id as string | undefined;
+  const job = jobId ? await queue.getJob(jobId) : undefined;
+  if (!job) {
+    const queued = await queueRefresh(queue);
+    if (jobId) ctx.log.warn({ job_id: jobId, step: step.id }, 'account refresh job is gone from the queue; queued again');
+    return { state: 'running', detail: { job_id: String(queued.id) } };
+  }
+  const state = await job.getState();
+  if (state === 'completed') {
+    const r = job.returnvalue as RefreshResult;
+    return { state: 'done', detail: { job_id: jobId, snapshot_id: r.snapshotId, orgs: r.orgs, authz_joins: r.authzJoins, skipped_docs: r.skippedDocs } };
+  }
+  if (state === 'failed') return { state: 'failed', detail: { job_id: jobId, error: job.failedReason ?? errorMessage(job.stacktrace?.at(-1)) } };
+  return { state: 'running', detail: { job_id: jobId, job_state: state } };
 }

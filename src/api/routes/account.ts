@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../../db/audit.js';
 import { snapshotStatus } from '../../db/account-snapshot.js';
-import { type as ACCOUNT_REFRESH } from '../../jobs/account_refresh.js';
+import { queueRefresh, type as ACCOUNT_REFRESH } from '../../jobs/account_refresh.js';
 import { actorOf } from '../operator-input.js';
 import { Json, replies, Reply } from '../schemas.js';
 
@@ -20,10 +20,8 @@ const Account = Reply({
 export default async function account(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.post('/account/refresh', { schema: { summary: 'Read opscode_account into a new snapshot', response: replies(Refreshing, 202) } }, async (req, reply) => {
-    const queue = app.ctx.queues[ACCOUNT_REFRESH];
     // One refresh at a time across the fleet: a second request joins the one already queued or running.
-    const [pending] = await queue.getJobs(['waiting', 'active', 'prioritized'], 0, 0);
-    const job = pending ?? (await queue.add(ACCOUNT_REFRESH, {}, { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }));
+    const job = await queueRefresh(app.ctx.queues[ACCOUNT_REFRESH]);
     await audit(app.ctx.db, actorOf(req), 'account.refresh', { job_id: job.id });
     return reply.code(202).send({ jobId: String(job.id) });
   });

@@ -1,5 +1,6 @@
 // Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
 import { audit } from '../../db/audit.js';
+import { StateConflictError } from '../../errors.js';
 import { actorOf, orgsFromText } from '../operator-input.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -52,6 +53,13 @@ const Status = Reply(
     finished_at: Type.Optional(Json('ISO date-time or null')),
     params: Type.Optional(Json('revert: its options')),
     not_reverted: Type.Optional(Json('revert: the orgs refused or failed, with why')),
+    dry_run: Type.Optional(Type.Boolean({ description: 'purge: whether it only reported' })),
+    purged: Type.Optional(Type.Integer({ description: 'purge: orgs whose migrated documents were removed from CouchDB' })),
+    docs_removed: Type.Optional(Type.Integer({ description: 'purge: documents removed' })),
+    would_purge: Type.Optional(Type.Integer({ description: 'purge, dry run: orgs it would purge' })),
+    would_remove_docs: Type.Optional(Type.Integer({ description: 'purge, dry run: documents it would remove' })),
+    unverified_count: Type.Optional(Type.Integer({ description: 'purge: orgs left as they were (they did not verify, or Chef serves them from CouchDB)' })),
+    unverified: Type.Optional(Json('purge: the first 200 of those orgs, by name: [{org, reason}]')),
   },
   'The latest run of the type (legacy mover_manager status)',
 );
@@ -72,6 +80,9 @@ export default async function runs(fastify: FastifyInstance) {
     },
     async (req, reply) => {
       const type = migrationType(req.params.type);
+      const phase = manager.kindOf(type).run.onlyFromPhase;
+      if (phase !== undefined)
+        throw new StateConflictError(`${type} is started by phase ${phase} (POST /phases/${phase}/start), with its confirmation`, 'phase_only');
       const { run } = await manager.startRun(ctx, type, { count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       await audit(ctx.db, actorOf(req), 'run.start', { migration_type: type, run_id: run.id, count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       return reply.code(202).send({ runId: run.id, orgs: run.enqueued });

@@ -1,0 +1,48 @@
+// Purges (phase 4), SQL records and reads only: what each org of a purge run
+// came to, and the run's totals. Its state changes (completed →
+// purge_started → purge_successful, or back to completed) are the state
+// tracker's (moveOrg).
+import type { Db, DbClient } from '../stores/postgres.js';
+
+type Q = Db | DbClient;
+
+export type PurgeOutcome = 'purged' | 'would_purge' | 'unverified';
+
+/** The org's result in the run; a batch delivered again writes the same line again. */
+export async function recordPurge(q: Q, r: { runId: string; orgName: string; outcome: PurgeOutcome; docs?: number; detail?: string }): Promise<void> {
+  await q.query(
+    `INSERT INTO mover.purge_results (run_id, org_name, outcome, docs, detail) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (run_id, org_name) DO UPDATE SET outcome = EXCLUDED.outcome, docs = EXCLUDED.docs, detail = EXCLUDED.detail, at = now()`,
+    [r.runId, r.orgName, r.outcome, r.docs ?? 0, r.detail ?? null],
+  );
+}
+
+export interface PurgeReport {
+  purged: number;
+  docs_removed: number;
+  would_purge: number;
+  would_remove_docs: number;
+  unverified_count: number;
+  /** The first `limit` orgs left unverified, by name, with why. */
+  unverified: { org: string; reason: string }[];
+}
+
+/** A purge run's totals and its unverified orgs (the first `limit`, by name). */
+export async function purgeReport(q: Q, runId: string, limit = 200): Promise<PurgeReport> {
+  const totals = (
+    await q.query(
+      `SELECT count(*) FILTER (WHERE outcome = 'purged')::int AS purged,
+              COALESCE(sum(docs) FILTER (WHERE outcome = 'purged'), 0)::int AS docs_removed,
+              count(*) FILTER (WHERE outcome = 'would_purge')::int AS would_purge,
+              COALESCE(sum(docs) FILTER (WHERE outcome = 'would_purge'), 0)::int AS would_remove_docs,
+              count(*) FILTER (WHERE outcome = 'unverified')::int AS unverified_count
+       FROM mover.purge_results WHERE run_id = $1`,
+      [runId],
+    )
+  ).rows[0];
+  const { rows } = await q.query(
+    `SELECT org_name AS org, COALESCE(detail, 'mismatch') AS reason FROM mover.purge_results WHERE run_id = $1 AND outcome = 'unverified' ORDER BY org_name LIMIT $2`,
+    [runId, limit],
+  );
+  return { ...totals, unverified: rows };
+}

@@ -1,0 +1,155 @@
+// phase_2_purge (phase 4; the runbook left cleanup open, this is our answer):
+// for each completed org of phase_2_migration, re-verify SQL against CouchDB,
+// then remove the migrated container and group documents from its CouchDB
+// database. A run over the completed orgs in org_id order, 50 a job, unpaced,
+// started by phase 4's step 4.1 (never directly: it deletes documents, and
+// phase 4 takes a confirmation). An org is purged only from 'completed'
+// (completed → purge_started is conditional), only while Chef serves it from
+// SQL, and only after verifying in the same pass; one that does not goes back
+// to 'completed' and is reported. Safe to run again: an org left
+// purge_started resumes, accepting SQL rows whose documents it already removed.
+import type { Job } from 'bullmq';
+import type { Context } from '../context.js';
+import { OBJECT_TABLES } from '../db/org-objects.js';
+import { getOrgStateById, purgeCandidates } from '../db/org-states.js';
+import { purgeReport, recordPurge } from '../db/purges.js';
+import * as runs from '../db/runs.js';
+import { moveOrg } from '../db/state-tracker.js';
+import { errorMessage, isDataError } from '../errors.js';
+import { tripOnFault } from '../frame/breaker.js';
+import type { BatchJobData, JobKind } from '../frame/kind.js';
+import { verifyAgainstCouch, type Verification } from '../migration/verify.js';
+import { PHASE_2_MIGRATION as T, PHASE_2_PURGE } from '../queue-names.js';
+import { orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
+
+export const type = PHASE_2_PURGE;
+export const BATCH_SIZE = 50;
+
+export const kind: JobKind = {
+  type,
+  // Each org is verified (two reads) and its documents deleted: a few batches per process at once.
+  slotsPerProcess: 4,
+  run: {
+    paced: false,
+    batchSize: BATCH_SIZE,
+    // Each org's routing is checked as it is purged (Chef's rule, per org).
+    checksRouting: false,
+    onlyFromPhase: 4,
+    selectTargets: async (ctx, _req, page) => {
+      const rows = await purgeCandidates(ctx.db, T, page.after ?? '', page.size);
+      return { targets: rows.map((r) => ({ name: r.org_name, guid: r.org_id })), last: rows.at(-1)?.org_id ?? null };
+    },
+    report: async (ctx, run) => ({ dry_run: run.params.dryRun === true, ...(await purgeReport(ctx.db, run.id)) }),
+  },
+  process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+  async retryAfterBreaker(ctx, runId) {
+    const failed = (await ctx.queues[type].getFailed()).filter((j) => (j.data as BatchJobData).runId === runId);
+    for (const j of failed) await j.retry();
+    return failed.map((j) => `batch ${(j.data as BatchJobData).batch}`);
+  },
+};
+
+interface Verified {
+  ok: boolean;
+  reason?: string;
+  docs: CouchDoc[];
+}
+
+/** SQL equals what CouchDB holds for the org; `resuming` accepts SQL rows whose documents an earlier pass already purged. */
+async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<Verified> {
+  let v: Verification & { docs: CouchDoc[] };
+  try {
+    v = await verifyAgainstCouch(ctx, orgId);
+  } catch (err) {
+    if (isDataError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
+    throw err;
+  }
+  const { diff, sql, docs } = v;
+  const problems = OBJECT_TABLES.flatMap((t) => [
+    ...diff[t].missing.map((id) => `${t} ${id} is in CouchDB but not in SQL`),
+    ...diff[t].different.map((id) => `${t} ${id} differs between CouchDB and SQL`),
+    // Resuming, SQL rows whose documents an earlier pass purged are expected.
+    ...(resuming ? [] : diff[t].extra.map((id) => `${t} ${id} is in SQL but not in CouchDB`)),
+  ]);
+  if (problems.length) return { ok: false, reason: problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''), docs };
+  const inSql = new Set(OBJECT_TABLES.flatMap((t) => sql[t].map((r) => r.id)));
+  return { ok: true, docs: docs.filter((d) => inSql.has(d._id)) };
+}
+
+/** One org, as it stands now: purged, would be (a dry run), or left unverified (back at completed); null if it moved on. */
+async function purgeOrg(
+  ctx: Context,
+  runId: string,
+  org: { name: string; guid: string },
+  dryRun: boolean,
+): Promise<'unverified' | 'purged' | 'would_purge' | null> {
+  const log = ctx.log.child({ org_name: org.name, migration_type: T, run_id: runId });
+  const state = (await getOrgStateById(ctx.db, T, org.guid))?.state;
+  if (state !== 'completed' && state !== 'purge_started') return null; // moved on (reverted meanwhile): not ours to purge
+  const resuming = state === 'purge_started';
+  const unverified = async (reason: string) => {
+    if (!dryRun && resuming) await moveOrg(ctx.db, T, org.guid, 'purge_started', 'completed');
+    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'unverified', detail: reason });
+    return 'unverified' as const;
+  };
+  // Its CouchDB documents are deleted only while Chef serves the org from SQL: one it serves from CouchDB reads and writes them.
+  const notOnSql = await ctx.darklaunch.whyNotServedFrom(org.name, 'sql');
+  if (notOnSql) {
+    const reason = `${notOnSql}; its CouchDB documents are live, so they are not purged`;
+    log.warn({ reason }, 'org not purged: Chef does not serve it from SQL');
+    return unverified(reason);
+  }
+  if (!dryRun && !resuming && !(await moveOrg(ctx.db, T, org.guid, 'completed', 'purge_started'))) return null;
+  const v = await verify(ctx, org.guid, resuming);
+  if (!v.ok) {
+    log.warn({ reason: v.reason }, 'org did not verify; not purged');
+    if (!dryRun) await moveOrg(ctx.db, T, org.guid, 'purge_started', 'completed');
+    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'unverified', detail: v.reason ?? 'mismatch' });
+    return 'unverified';
+  }
+  if (dryRun) {
+    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'would_purge', docs: v.docs.length });
+    return 'would_purge';
+  }
+  const notDeleted = v.docs.length
+    ? await ctx.couch.bulkDelete(
+        orgDatabaseName(org.guid),
+        v.docs.map((x) => ({ _id: x._id, _rev: x._rev! })),
+      )
+    : [];
+  if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.name}; it stays purge_started and is retried`);
+  await moveOrg(ctx.db, T, org.guid, 'purge_started', 'purge_successful');
+  await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'purged', docs: v.docs.length });
+  log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');
+  return 'purged';
+}
+
+async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ purged: number; unverified: number; skipped?: boolean }> {
+  const { runId, orgs, batch } = job.data;
+  const log = ctx.log.child({ migration_type: type, run_id: runId, batch });
+  const run = await runs.getRun(ctx.db, runId);
+  if (!run || run.state !== 'working') {
+    await runs.countOnce(ctx.db, runId, `batch:${batch}`, { skipped: orgs.length });
+    await runs.finishRunIfDone(ctx.db, runId);
+    return { purged: 0, unverified: 0, skipped: true };
+  }
+  const dryRun = run.params.dryRun === true;
+  const tally = { purged: 0, unverified: 0 };
+  try {
+    for (const org of orgs) {
+      const outcome = await purgeOrg(ctx, runId, org, dryRun);
+      if (outcome === 'unverified') tally.unverified++;
+      else if (outcome) tally.purged++;
+    }
+  } catch (err) {
+    // A store away, or CouchDB refusing a delete: the batch is safe to run again (each org resumes), so the breaker queues it again once the stores answer.
+    log.error({ err: errorMessage(err) }, 'purge batch failed; the purge run pauses');
+    await tripOnFault(ctx, log, type, runId, `purge batch ${batch}: ${errorMessage(err)}`);
+    throw err;
+  }
+  if (!(await runs.countOnce(ctx.db, runId, `batch:${batch}`, { finished: orgs.length, failed: tally.unverified })))
+    log.warn('batch delivered again; its orgs were counted the first time');
+  await runs.finishRunIfDone(ctx.db, runId);
+  log.info(tally, 'purge batch done');
+  return tally;
+}
