@@ -15,9 +15,8 @@ import metrics from './routes/metrics.js';
 import orgs from './routes/orgs.js';
 import phases from './routes/phases.js';
 import runbookPage from './routes/runbook-page.js';
-import runs from './routes/runs.js';
+import migrations from './routes/migrations/index.js';
 import settings from './routes/settings.js';
-import stateTracker from './routes/state-tracker.js';
 
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   const app = Fastify({
@@ -48,6 +47,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   await app.register(auth, { token: ctx.config.apiToken });
   await app.register(bullBoard, { ctx });
 
-  for (const routes of [health, account, stateTracker, runs, orgs, settings, darklaunch, phases, auditRoutes, metrics, runbookPage]) await app.register(routes);
+  for (const routes of [health, account, orgs, settings, darklaunch, phases, auditRoutes, metrics, runbookPage]) await app.register(routes);
+  await app.register(migrations, { prefix: '/migrations' });
   return app;
 }

@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiFromEnv, CliError, EXIT, type Api } from './client.js';
 import { phaseLines, runLine, stdout, watchAccount, watchPhase, watchRun } from './progress.js';
+import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
 
-const T = 'phase_2_migration';
+const T = PHASE_2_MIGRATION;
 const api: Api = apiFromEnv();
 const program = new Command('mover').description(
   'Move Chef orgs from CouchDB to PostgreSQL: the runbook, runs, orgs and settings of a mover fleet (MOVER_API_URL, MOVER_API_TOKEN)',
@@ -207,7 +208,7 @@ program
   .option('--concurrency <n>', 'orgs at once', '8')
   .action(async (names: string[], o: any) => {
     const which = o.all ? { count: 'all' } : o.count ? { count: int(o.count) } : { orgs: orgNames(names, o.file) };
-    const r = await api.call('POST', '/migrations/phase_2_revert/start', { ...which, concurrency: int(o.concurrency), writeBack: o.writeBack === true });
+    const r = await api.call('POST', `/migrations/${PHASE_2_REVERT}/start`, { ...which, concurrency: int(o.concurrency), writeBack: o.writeBack === true });
     show(r, () => [`revert run ${r.runId}: ${r.orgs} orgs`, ...r.skipped.map((s: string) => `  skipped (not completed): ${s}`)]);
   });
 

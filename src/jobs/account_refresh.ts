@@ -6,8 +6,9 @@ import * as snapshot from '../db/account-snapshot.js';
 import { errorMessage } from '../errors.js';
 import { docType, TYPES } from '../stores/couch-docs.js';
 import type { JobKind } from '../frame/kind.js';
+import { ACCOUNT_REFRESH } from '../queue-names.js';
 
-export const type = 'account_refresh';
+export const type = ACCOUNT_REFRESH;
 
 /** A task, not a run: one job at a time, queued by POST /account/refresh or by a phase step. */
 export const kind: JobKind = { type, slotsPerProcess: 1, process: (ctx) => process(ctx) };

@@ -22,8 +22,9 @@ import type { Change } from '../stores/couch.js';
 import type { OrgMigration, OrgRef } from '../frame/org-job.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
 import { classifyPgError } from '../stores/postgres.js';
+import { PHASE_2_MIGRATION } from '../queue-names.js';
 
-export const type = 'phase_2_migration';
+export const type = PHASE_2_MIGRATION;
 
 /**
  * Before the org is claimed: make sure it is one this migration may move.

@@ -14,10 +14,11 @@ import { orgsWithSqlRows } from '../db/org-objects.js';
 import { uncapturedOrgs } from '../db/account-snapshot.js';
 import { insertOrgs } from '../db/state-tracker.js';
 import type { BatchJobData, JobKind } from '../frame/kind.js';
+import { PHASE_2_MIGRATION, PHASE_2_MIGRATION_PREP } from '../queue-names.js';
 
-export const type = 'phase_2_migration_prep';
+export const type = PHASE_2_MIGRATION_PREP;
 /** The migration type the prep captures orgs for. */
-export const CAPTURES_FOR = 'phase_2_migration';
+export const CAPTURES_FOR = PHASE_2_MIGRATION;
 export const BATCH_SIZE = 2000;
 
 export const kind: JobKind = {

@@ -7,9 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { failuresByStep } from '../../db/org-states.js';
-import { latestRun } from '../../db/runs.js';
-import { Json, migrationType, replies, Reply, TypeParams } from '../schemas.js';
+import { PHASE_2_MIGRATION } from '../../queue-names.js';
 
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mover runbook</title>
 <style>
@@ -34,7 +32,7 @@ ol{margin:.3rem 0 0;padding-left:1.6rem} li{margin:.15rem 0}
 <div id="failures" class="muted"></div>
 <h2>Phases</h2><div id="phases"></div>
 <script>
-const T = 'phase_2_migration';
+const T = '${PHASE_2_MIGRATION}';
 const samples = [];
 const el = (tag, props = {}, ...kids) => { const e = document.createElement(tag); Object.assign(e, props); for (const k of kids) e.append(k); return e; };
 async function get(path) { const r = await fetch(path, { credentials: 'same-origin' }); if (r.status === 401) { location.href = '/login?next=/runbook'; throw new Error('signed out'); } return r.json(); }
@@ -82,20 +80,9 @@ async function loop() { try { await tick(); } catch (e) { document.getElementByI
 loop();
 </script></body></html>`;
 
-const Failures = Reply({ runId: Json('the latest run, or null'), by_step: Json('{step: failed orgs} of the latest run') });
-
 export default async function runbookPage(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/runbook', { schema: { summary: 'The runbook page (HTML)', produces: ['text/html'], response: { 200: Type.String() } } }, async (_req, reply) =>
     reply.type('text/html').send(PAGE),
-  );
-
-  app.get(
-    '/migrations/:type/failures',
-    { schema: { summary: "The latest run's failed orgs by the step they failed at", params: TypeParams, response: replies(Failures) } },
-    async (req) => {
-      const run = await latestRun(app.ctx.db, migrationType(req.params.type));
-      return { runId: run?.id ?? null, by_step: run ? await failuresByStep(app.ctx.db, run.id) : {} };
-    },
   );
 }

@@ -1,14 +1,14 @@
-// The state tracker routes (legacy moser_state_tracker from the console).
+// /migrations/:type orgs (legacy moser_state_tracker from the console): capture, ready, hold, reset, and the list by state.
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { captureOrgs } from '../../migration/capture.js';
-import { deleteOwnedOrgObjects } from '../../db/org-objects.js';
-import * as tracker from '../../db/state-tracker.js';
-import { listOrgs } from '../../db/org-states.js';
-import { Json, migrationType, OrgLines, OrgNames, replies, Reply, TypeParams } from '../schemas.js';
-import { audit } from '../../db/audit.js';
-import { actorOf, lineResults, orgsFromText } from '../operator-input.js';
+import { captureOrgs } from '../../../migration/capture.js';
+import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
+import * as tracker from '../../../db/state-tracker.js';
+import { listOrgs } from '../../../db/org-states.js';
+import { Json, migrationType, OrgLines, OrgNames, replies, Reply, TypeParams } from '../../schemas.js';
+import { audit } from '../../../db/audit.js';
+import { actorOf, lineResults, orgsFromText } from '../../operator-input.js';
 
 const OrgsBody = Type.Object({ orgs: OrgNames }, { additionalProperties: false });
 const OptionalOrgsBody = Type.Object({ orgs: Type.Optional(OrgNames) }, { additionalProperties: false });
@@ -38,14 +38,14 @@ const unique = (names: string[]) => [...new Set(names)];
 const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) =>
   lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
 
-export default async function stateTracker(fastify: FastifyInstance) {
+export default async function migrationOrgs(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.ctx;
 
   const fromFile = { preValidation: orgsFromText };
 
   app.post(
-    '/migrations/:type/orgs',
+    '/:type/orgs',
     { schema: { summary: 'Capture orgs as holding (legacy insert_one_org)', params: TypeParams, body: OrgsBody, response: replies(Captured) }, ...fromFile },
     async (req) => {
       const type = migrationType(req.params.type);
@@ -70,7 +70,7 @@ export default async function stateTracker(fastify: FastifyInstance) {
   );
 
   app.post(
-    '/migrations/:type/ready',
+    '/:type/ready',
     {
       schema: { summary: 'holding → ready: all holding orgs, or the named ones', params: TypeParams, body: OptionalOrgsBody, response: replies(Moved) },
       ...fromFile,
@@ -85,7 +85,7 @@ export default async function stateTracker(fastify: FastifyInstance) {
   );
 
   app.post(
-    '/migrations/:type/hold',
+    '/:type/hold',
     { schema: { summary: 'ready → holding', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile },
     async (req) => {
       const type = migrationType(req.params.type);
@@ -97,7 +97,7 @@ export default async function stateTracker(fastify: FastifyInstance) {
   );
 
   app.post(
-    '/migrations/:type/reset',
+    '/:type/reset',
     {
       schema: { summary: 'failed → holding; the rows mover wrote for them are deleted', params: TypeParams, body: OrgsBody, response: replies(Moved) },
       ...fromFile,
@@ -113,7 +113,7 @@ export default async function stateTracker(fastify: FastifyInstance) {
   );
 
   app.get(
-    '/migrations/:type/orgs',
+    '/:type/orgs',
     { schema: { summary: 'A page of orgs of the type, by name', params: TypeParams, querystring: ListQuery, response: replies(Page) } },
     async (req) => {
       const type = migrationType(req.params.type);

@@ -1,12 +1,15 @@
-// Running migrations (legacy mover_manager: migrate/3, status, halt, workers).
-import { audit } from '../../db/audit.js';
-import { StateConflictError } from '../../errors.js';
-import { actorOf, orgsFromText } from '../operator-input.js';
+// /migrations/:type runs (legacy mover_manager: migrate/3, status, halt, workers): start, status, halt, concurrency, and the latest run's failures by step.
+import { audit } from '../../../db/audit.js';
+import { StateConflictError } from '../../../errors.js';
+import { actorOf, orgsFromText } from '../../operator-input.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import * as manager from '../../runs/manager.js';
-import { Concurrency, Json, migrationType, OrgNames, replies, Reply, TypeParams } from '../schemas.js';
+import * as manager from '../../../runs/manager.js';
+import { failuresByStep } from '../../../db/org-states.js';
+import { latestRun } from '../../../db/runs.js';
+import { PHASE_2_REVERT } from '../../../queue-names.js';
+import { Concurrency, Json, migrationType, OrgNames, replies, Reply, TypeParams } from '../../schemas.js';
 
 const StartBody = Type.Object(
   { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
@@ -22,7 +25,8 @@ const RevertBody = Type.Union([
     { additionalProperties: false },
   ),
 ]);
-const REVERT = 'phase_2_revert';
+const REVERT = PHASE_2_REVERT;
+const Failures = Reply({ runId: Json('the latest run, or null'), by_step: Json('{step: failed orgs} of the latest run') });
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 const Started = Reply({
   runId: Type.String(),
@@ -69,7 +73,7 @@ export default async function runs(fastify: FastifyInstance) {
   const { ctx } = app;
 
   app.post(
-    '/migrations/:type/start',
+    '/:type/start',
     {
       schema: {
         summary: 'Start a run: count ready orgs (or all), concurrency orgs in flight fleet-wide',
@@ -91,7 +95,7 @@ export default async function runs(fastify: FastifyInstance) {
 
   // Revert takes org names, or a count of completed orgs, and writeBack.
   app.post(
-    `/migrations/${REVERT}/start`,
+    `/${REVERT}/start`,
     {
       schema: { summary: 'Revert completed orgs to CouchDB: named ones, or a count of them by org_id', body: RevertBody, response: replies(Started, 202) },
       preValidation: orgsFromText,
@@ -112,12 +116,12 @@ export default async function runs(fastify: FastifyInstance) {
     },
   );
 
-  app.get('/migrations/:type/status', { schema: { summary: 'The latest run of the type', params: TypeParams, response: replies(Status) } }, async (req) => {
+  app.get('/:type/status', { schema: { summary: 'The latest run of the type', params: TypeParams, response: replies(Status) } }, async (req) => {
     return manager.runStatus(ctx, migrationType(req.params.type));
   });
 
   app.post(
-    '/migrations/:type/halt',
+    '/:type/halt',
     {
       schema: {
         summary: 'No new org starts anywhere; running ones finish (409 when nothing runs)',
@@ -133,7 +137,7 @@ export default async function runs(fastify: FastifyInstance) {
   );
 
   app.put(
-    '/migrations/:type/concurrency',
+    '/:type/concurrency',
     {
       schema: {
         summary: 'Orgs in flight at once, fleet-wide, from now on',
@@ -147,6 +151,15 @@ export default async function runs(fastify: FastifyInstance) {
       await manager.setConcurrency(ctx, type, req.body.concurrency);
       await audit(ctx.db, actorOf(req), 'run.concurrency', { migration_type: type, concurrency: req.body.concurrency });
       return { concurrency: req.body.concurrency };
+    },
+  );
+
+  app.get(
+    '/:type/failures',
+    { schema: { summary: "The latest run's failed orgs by the step they failed at", params: TypeParams, response: replies(Failures) } },
+    async (req) => {
+      const run = await latestRun(ctx.db, migrationType(req.params.type));
+      return { runId: run?.id ?? null, by_step: run ? await failuresByStep(ctx.db, run.id) : {} };
     },
   );
 }

@@ -1,0 +1,11 @@
+// Everything under /migrations/:type, where :type is a job kind that runs
+// over orgs (src/jobs): its orgs (orgs.ts) and its runs (runs.ts). One
+// prefix, one folder, as fastify/demo lays out its routes.
+import type { FastifyInstance } from 'fastify';
+import orgs from './orgs.js';
+import runs from './runs.js';
+
+export default async function migrations(fastify: FastifyInstance) {
+  await fastify.register(orgs);
+  await fastify.register(runs);
+}
