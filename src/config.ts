@@ -9,7 +9,10 @@ export interface Config {
   couchdbUrl: string;
   /** The account database's name, if not opscode_account (a CouchDB that several estates or test files share). */
   couchdbAccountDb?: string;
+  /** The single shared token ('' when MOVER_OPERATORS_FILE names the operators instead). */
   apiToken: string;
+  /** One operator a line, `name sha256-hex-of-token` (src/api/operators.ts); set, each request is one named operator's. */
+  operatorsFile?: string;
   port: number;
   logLevel: string;
   queuePrefix: string;
@@ -110,7 +113,9 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     darklaunchRedisUrl: url(env, 'DARKLAUNCH_REDIS_URL', ['redis:', 'rediss:'], redisUrl),
     couchdbUrl: url(env, 'COUCHDB_URL', ['http:', 'https:']),
-    apiToken: required(env, 'MOVER_API_TOKEN'),
+    // Either names the api's operators: the shared token (one operator, "operator"), or the operators file.
+    apiToken: env.MOVER_OPERATORS_FILE?.trim() ? (env.MOVER_API_TOKEN?.trim() ?? '') : required(env, 'MOVER_API_TOKEN'),
+    ...(env.MOVER_OPERATORS_FILE?.trim() ? { operatorsFile: env.MOVER_OPERATORS_FILE.trim() } : {}),
     port: int(env, 'PORT', 3000, 0, 65535),
     logLevel,
     queuePrefix,

@@ -76,6 +76,17 @@ export class InvalidInputError extends Error {
   }
 }
 
+/** The operator signed in may not do it as asked (a confirmation in another operator's name). */
+export class ForbiddenError extends Error {
+  constructor(
+    message: string,
+    readonly code = 'forbidden',
+  ) {
+    super(message);
+    this.name = 'ForbiddenError';
+  }
+}
+
 /** The named thing (org, phase, step, migration type) does not exist. */
 export class NotFoundError extends Error {
   constructor(

@@ -134,6 +134,13 @@ describe('loadConfig: a complete env', () => {
 });
 
 describe('loadConfig: required variables', () => {
+  it('takes MOVER_OPERATORS_FILE in place of MOVER_API_TOKEN (named operators), and needs one of the two', () => {
+    const named = loadConfig(env({ MOVER_API_TOKEN: undefined, MOVER_OPERATORS_FILE: ' /etc/mover/operators ' }));
+    expect(named).toMatchObject({ operatorsFile: '/etc/mover/operators', apiToken: '' });
+    expect(loadConfig(env()).operatorsFile).toBeUndefined();
+    expect(configError(env({ MOVER_API_TOKEN: undefined })).message).toContain('MOVER_API_TOKEN');
+  });
+
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'COUCHDB_URL', 'MOVER_API_TOKEN']) {
     it(`names ${name} when it is missing, empty or blank`, () => {
       for (const value of [undefined, '', '   \t\n']) {

@@ -1,11 +1,17 @@
 // Who is asking, and org lists that come as files (legacy reset_orgs_from_file).
 import type { FastifyRequest } from 'fastify';
 
-/** The actor recorded in the audit log: X-Mover-Actor when given, else "operator". */
+/**
+ * The actor recorded in the audit log: the operator the request
+ * authenticated as (src/api/operators.ts). With the one shared
+ * MOVER_API_TOKEN the api cannot tell who is asking, so the X-Mover-Actor
+ * header, when given, names them (else "operator").
+ */
 export function actorOf(req: FastifyRequest): string {
+  if (req.server.operators?.named && req.operator) return req.operator;
   const h = req.headers['x-mover-actor'];
-  const v = (Array.isArray(h) ? h[0] : h)?.trim();
-  return v ? v.slice(0, 100) : 'operator';
+  const v = (Array.isArray(h) ? h[0] : h)?.split('\u0000').join('').trim();
+  return v ? v.slice(0, 100) : (req.operator ?? 'operator');
 }
 
 export interface OrgLine {

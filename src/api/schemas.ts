@@ -2,7 +2,15 @@
 import { Type } from '@sinclair/typebox';
 import { kindOf } from '../runs/manager.js';
 
-export const OrgName = Type.String({ minLength: 1, maxLength: 255 });
+/**
+ * Free text an operator sends that PostgreSQL stores: it cannot store NUL
+ * (U+0000), so a string holding one is a 400 naming its field, never a 500
+ * from the database.
+ */
+export const NO_NUL = '^[^\\u0000]*$';
+export const Text = (opts: import('@sinclair/typebox').StringOptions = {}) => Type.String({ pattern: NO_NUL, ...opts });
+
+export const OrgName = Text({ minLength: 1, maxLength: 255 });
 export const OrgNames = Type.Array(OrgName, { minItems: 1, maxItems: 200_000 });
 export const TypeParams = Type.Object({ type: Type.String() });
 export const Concurrency = Type.Integer({ minimum: 1, maximum: 1000 });
@@ -26,6 +34,7 @@ export const ErrorReply = Type.Object(
 const ERRORS = {
   400: ErrorReply,
   401: ErrorReply,
+  403: ErrorReply,
   404: ErrorReply,
   409: ErrorReply,
 } as const;

@@ -79,11 +79,12 @@ phase
 phase
   .command('confirm <n> <step>')
   .description('say a manual step is done')
-  .requiredOption('--by <name>', 'who did it (on the audit record)')
+  .option('--by <name>', 'who did it (on the audit record); with named operators, your own name, the default')
   .option('--note <text>', 'what was done')
-  .action(async (n: string, step: string, o: { by: string; note?: string }) => {
-    const r = await api.call('POST', `/phases/${int(n)}/steps/${step}/confirm`, { by: o.by, ...(o.note ? { note: o.note } : {}) });
-    show(r, () => [`step ${step} confirmed by ${o.by}`, ...phaseLines(r)]);
+  .action(async (n: string, step: string, o: { by?: string; note?: string }) => {
+    const r = await api.call('POST', `/phases/${int(n)}/steps/${step}/confirm`, { ...(o.by ? { by: o.by } : {}), ...(o.note ? { note: o.note } : {}) });
+    const by = (r.steps as { id: string; confirmed_by?: string }[] | undefined)?.find((s) => s.id === step)?.confirmed_by ?? o.by;
+    show(r, () => [`step ${step} confirmed by ${by}`, ...phaseLines(r)]);
   });
 phase
   .command('watch <n>')

@@ -114,6 +114,16 @@ export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>):
 // violations (23), data exceptions (22). Everything else is the database,
 // and the error keeps its cause, so whether the store was merely unreachable
 // (src/stores/outage.ts) can still be told.
+/**
+ * Text PostgreSQL cannot store: a NUL (U+0000) or a byte sequence invalid in
+ * the database's encoding (SQLSTATE 22021, 22P05). The api answers it 400:
+ * the operator sent it, the database is fine.
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return code === '22021' || code === '22P05';
+}
+
 export function classifyPgError(err: unknown, what: string): Error {
   const code = (err as { code?: string } | null | undefined)?.code;
   if (typeof code === 'string' && (code.startsWith('23') || code.startsWith('22'))) {

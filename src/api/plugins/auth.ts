@@ -1,23 +1,29 @@
-// Every route but the health probes and the login form needs the token: as
-// `Authorization: Bearer <token>` (the CLI, scripts), or as the HttpOnly
-// cookie a browser gets from the login form (Bull Board, the runbook page).
+// Every route but the health probes and the login form needs an operator's
+// token (src/api/operators.ts): as `Authorization: Bearer <token>` (the CLI,
+// scripts), or as the HttpOnly cookie a browser gets from the login form
+// (Bull Board, the runbook page). Each request is the operator's whose token
+// it carries (req.operator), and its audit lines are in that name.
 // The token never travels in a URL a browser keeps: the contract's one-time
 // `?token=` on Bull Board still works, but answers with the cookie and a
 // redirect to the same page without it; and every URL the api logs has any
 // token query parameter blanked (src/log.ts scrubs the token from every line).
-import { timingSafeEqual } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import fp from 'fastify-plugin';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Operators } from '../operators.js';
 
 const OPEN = new Set(['/healthz', '/readyz', '/login']);
 export const TOKEN_COOKIE = 'mover_token';
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The operator this request authenticated as. */
+    operator?: string;
+  }
+  interface FastifyInstance {
+    operators: Operators;
+  }
 }
 
 /** Where the login form may send the browser on: a path of this api, never another site. */
@@ -28,31 +34,40 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 function loginPage(next: string, failed: boolean): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mover: sign in</title>
 <style>body{font:15px system-ui,sans-serif;max-width:26rem;margin:4rem auto;color:#222}input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.8rem;padding:.4rem 1rem}.err{color:#b00}</style></head>
-<body><h1>mover</h1>${failed ? '<p class="err">That token is not the one this api was started with.</p>' : ''}
-<form method="post" action="/login"><label for="token">API token (MOVER_API_TOKEN)</label>
+<body><h1>mover</h1>${failed ? '<p class="err">That token is not one of this api\'s operators\'.</p>' : ''}
+<form method="post" action="/login"><label for="token">Your operator token (or MOVER_API_TOKEN)</label>
 <input id="token" name="token" type="password" autocomplete="current-password" autofocus>
 <input type="hidden" name="next" value="${escapeHtml(next)}"><button type="submit">Sign in</button></form></body></html>`;
 }
 
-export default fp(async function auth(app: FastifyInstance, opts: { token: string }) {
+export default fp(async function auth(app: FastifyInstance, opts: { operators: Operators }) {
   await app.register(cookie);
   await app.register(formbody);
-  const setCookie = (reply: FastifyReply) => reply.setCookie(TOKEN_COOKIE, opts.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
+  const { operators } = opts;
+  app.decorate('operators', operators);
+  app.addHook('onClose', async () => operators.close());
+  // The cookie holds the operator's own token: revoked in the operators file, it signs nobody in from the next request on.
+  const setCookie = (reply: FastifyReply, token: string) =>
+    reply.setCookie(TOKEN_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
+  const signedIn = (req: FastifyRequest, token: string | undefined) => {
+    const name = operators.authenticate(token);
+    if (name) req.operator = name;
+    return name !== null;
+  };
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (OPEN.has(path)) return;
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    if (bearer && same(bearer, opts.token)) return;
-    const fromCookie = req.cookies[TOKEN_COOKIE];
-    if (fromCookie && same(fromCookie, opts.token)) return;
+    if (bearer && signedIn(req, bearer)) return;
+    if (signedIn(req, req.cookies[TOKEN_COOKIE])) return;
     if (path.startsWith('/admin/queues')) {
       const url = new URL(req.url, 'http://mover');
       const queryToken = url.searchParams.get('token');
-      if (queryToken && same(queryToken, opts.token)) {
+      if (queryToken && signedIn(req, queryToken)) {
         // Let in once, by cookie from now on, and out of the address bar and history at once.
         url.searchParams.delete('token');
-        return setCookie(reply).redirect(url.pathname + url.search, 303);
+        return setCookie(reply, queryToken).redirect(url.pathname + url.search, 303);
       }
     }
     const wantsHtml = req.method === 'GET' && (req.headers.accept ?? '').includes('text/html');
@@ -61,7 +76,9 @@ export default fp(async function auth(app: FastifyInstance, opts: { token: strin
         .code(401)
         .type('text/html')
         .send(loginPage(safeNext(req.url.replace(/([?&])token=[^&]*/g, '$1')), false));
-    return reply.code(401).send({ error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <MOVER_API_TOKEN>)' });
+    return reply
+      .code(401)
+      .send({ error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <your operator token, or MOVER_API_TOKEN>)' });
   });
 
   app.get('/login', async (req, reply) => reply.type('text/html').send(loginPage(safeNext((req.query as { next?: string }).next), false)));
@@ -70,10 +87,11 @@ export default fp(async function auth(app: FastifyInstance, opts: { token: strin
   app.post('/login', async (req, reply) => {
     const body = (req.body ?? {}) as { token?: unknown; next?: unknown };
     const next = safeNext(body.next);
-    if (typeof body.token !== 'string' || !same(body.token, opts.token)) {
+    if (typeof body.token !== 'string' || !signedIn(req, body.token)) {
       req.log.warn('sign-in with a wrong token');
       return reply.code(401).type('text/html').send(loginPage(next, true));
     }
-    return setCookie(reply).redirect(next, 303);
+    req.log.info({ operator: req.operator }, 'operator signed in');
+    return setCookie(reply, body.token).redirect(next, 303);
   });
 });

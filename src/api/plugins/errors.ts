@@ -1,11 +1,13 @@
 // The one error handler: bad input is a 4xx naming the field, never a 500.
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
+import { isUnstorableText } from '../../stores/postgres.js';
+import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
 
 /** Domain errors → HTTP: the only place that knows both. */
 const STATUS = new Map<abstract new (...args: never[]) => Error, number>([
   [InvalidInputError, 400],
+  [ForbiddenError, 403],
   [NotFoundError, 404],
   [StateConflictError, 409],
 ]);
@@ -19,6 +21,11 @@ export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
+    }
+    // The schemas refuse such strings by field first; this catches one a schema let through.
+    if (isUnstorableText(err)) {
+      req.log.warn({ err: err.message }, 'request held text PostgreSQL cannot store');
+      return reply.code(400).send({ error: 'bad_request', message: `a string in the request holds a character PostgreSQL cannot store (${err.message})` });
     }
     const domain = domainStatus(err);
     // A domain error's detail (the routing preflight's problems, each with its fix) goes beside the message.

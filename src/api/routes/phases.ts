@@ -1,13 +1,13 @@
 // The runbook as four phases (docs/api.md, Phases; docs/domain.md, section 10).
 import { Type, type TSchema } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../../db/audit.js';
 import * as db from '../../db/phases.js';
-import { StateConflictError, NotFoundError } from '../../errors.js';
+import { ForbiddenError, InvalidInputError, StateConflictError, NotFoundError } from '../../errors.js';
 import { phaseDef, PHASES } from '../../phases/definitions.js';
 import { actorOf } from '../operator-input.js';
-import { Concurrency, Json, OrgNames, replies, Reply } from '../schemas.js';
+import { Concurrency, Json, OrgNames, replies, Reply, Text } from '../schemas.js';
 
 const BODIES: Record<number, TSchema> = {
   1: Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
@@ -41,9 +41,29 @@ const Phase = Reply({
 });
 const Started = Reply({ phase: Type.Integer(), state: Type.String(), resumed: Type.Boolean() });
 const Confirm = Type.Object(
-  { by: Type.String({ minLength: 1, maxLength: 100 }), note: Type.Optional(Type.String({ maxLength: 2000 })) },
+  {
+    by: Type.Optional(
+      Text({ minLength: 1, maxLength: 100, description: "who did the step; with named operators, the signed-in operator's own name (the default)" }),
+    ),
+    note: Type.Optional(Text({ maxLength: 2000 })),
+  },
   { additionalProperties: false },
 );
+
+/**
+ * Who confirms: with named operators, the one signed in (another name is a
+ * 403: the record must say who really confirmed); with the one shared token
+ * the api cannot tell, so `by` must name them.
+ */
+function confirmer(req: FastifyRequest, by: string | undefined): string {
+  if (req.server.operators.named) {
+    if (by !== undefined && by !== req.operator)
+      throw new ForbiddenError(`by: "${by}" is not the operator signed in (${req.operator}); a confirmation is recorded in the signed-in operator's own name`);
+    return req.operator!;
+  }
+  if (by === undefined) throw new InvalidInputError('by: name who did the step (the api is shared by one token, so it cannot tell)');
+  return by;
+}
 
 function phaseNumber(raw: string): number {
   const n = Number(raw);
@@ -118,10 +138,11 @@ export default async function phases(fastify: FastifyInstance) {
       const n = phaseNumber(req.params.n);
       const stepDef = phaseDef(n)!.steps.find((s) => s.id === req.params.id);
       if (!stepDef) throw new NotFoundError(`phase ${n} has no step ${req.params.id}`, 'unknown_step');
-      const ok = await db.confirmStep(app.ctx.db, n, stepDef.id, req.body.by, req.body.note, stepDef.action ? 'running' : 'done');
+      const by = confirmer(req, req.body.by);
+      const ok = await db.confirmStep(app.ctx.db, n, stepDef.id, by, req.body.note, stepDef.action ? 'running' : 'done');
       if (!ok) throw new StateConflictError(`step ${stepDef.id} is not waiting for confirmation`, 'not_waiting');
       await db.setPhaseState(app.ctx.db, n, 'running');
-      await audit(app.ctx.db, req.body.by, 'phase.confirm', { phase: n, step: stepDef.id, note: req.body.note ?? null });
+      await audit(app.ctx.db, by, 'phase.confirm', { phase: n, step: stepDef.id, note: req.body.note ?? null });
       return view(app, n);
     },
   );

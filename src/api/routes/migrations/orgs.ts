@@ -6,7 +6,7 @@ import { captureOrgs } from '../../../migration/capture.js';
 import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
 import * as tracker from '../../../db/state-tracker.js';
 import { listOrgs } from '../../../db/org-states.js';
-import { Json, migrationType, OrgLines, OrgNames, replies, Reply, TypeParams } from '../../schemas.js';
+import { Json, migrationType, OrgLines, OrgNames, replies, Reply, Text, TypeParams } from '../../schemas.js';
 import { audit } from '../../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../../operator-input.js';
 
@@ -16,7 +16,7 @@ const ListQuery = Type.Object(
   {
     state: Type.Optional(Type.Union(tracker.ORG_STATES.map((s) => Type.Literal(s)))),
     limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })),
-    cursor: Type.Optional(Type.String({ maxLength: 255 })),
+    cursor: Type.Optional(Text({ maxLength: 255 })),
   },
   { additionalProperties: false },
 );
