@@ -59,6 +59,12 @@ export async function activeRuns(q: Q): Promise<RunRow[]> {
   return rows.map(normalize);
 }
 
+/** Runs still going, and those that ended in the last two minutes (the runbook page's series takes their last counters). */
+export async function recentRuns(q: Q): Promise<RunRow[]> {
+  const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE state <> 'ready' OR finished_at > now() - interval '2 minutes' ORDER BY id`);
+  return rows.map(normalize);
+}
+
 export async function getRun(q: Q, id: string): Promise<RunRow | null> {
   const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE id = $1`, [id]);
   return rows[0] ? normalize(rows[0]) : null;

@@ -12,6 +12,7 @@ import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
 import { tendBreakers } from '../frame/breaker.js';
 import { activeRuns, type RunRow } from '../db/runs.js';
+import { SAMPLE_EVERY_MS, sampleRuns } from '../runs/series.js';
 
 export interface FleetOptions {
   concurrency: number;
@@ -60,6 +61,11 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
       opts.phaseTickMs ?? 1000,
       () => advancePhases(ctx),
       (err) => ctx.log.error({ err: errorMessage(err) }, 'phase driver pass failed'),
+    ),
+    every(
+      SAMPLE_EVERY_MS,
+      () => sampleRuns(ctx),
+      (err) => ctx.log.error({ err: errorMessage(err) }, 'run series sample failed'),
     ),
     every(
       opts.breakerTickMs ?? 2000,

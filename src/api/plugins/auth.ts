@@ -7,6 +7,7 @@
 // `?token=` on Bull Board still works, but answers with the cookie and a
 // redirect to the same page without it; and every URL the api logs has any
 // token query parameter blanked (src/log.ts scrubs the token from every line).
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import fp from 'fastify-plugin';
@@ -20,11 +21,23 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The operator this request authenticated as. */
     operator?: string;
+    /** The token it authenticated with, and how it came: a browser's cookie needs a CSRF token beside it on every change. */
+    auth?: { token: string; by: 'bearer' | 'cookie' | 'query' };
   }
   interface FastifyInstance {
     operators: Operators;
   }
 }
+
+/**
+ * The CSRF token of a signed-in browser: an HMAC of its own operator token,
+ * so every api replica computes the same one and no other site can (it
+ * cannot read the cookie). The runbook page carries it, and sends it as
+ * X-CSRF-Token on every change it asks for.
+ */
+export const csrfTokenFor = (token: string) => createHmac('sha256', token).update('mover-csrf').digest('hex');
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Where the login form may send the browser on: a path of this api, never another site. */
 const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : '/runbook');
@@ -34,7 +47,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 function loginPage(next: string, failed: boolean): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mover: sign in</title>
 <style>body{font:15px system-ui,sans-serif;max-width:26rem;margin:4rem auto;color:#222}input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.8rem;padding:.4rem 1rem}.err{color:#b00}</style></head>
-<body><h1>mover</h1>${failed ? '<p class="err">That token is not one of this api\'s operators\'.</p>' : ''}
+<body><h1>mover</h1>${failed ? '<p class="err">That token is not one of this api\'s operators\' tokens.</p>' : ''}
 <form method="post" action="/login"><label for="token">Your operator token (or MOVER_API_TOKEN)</label>
 <input id="token" name="token" type="password" autocomplete="current-password" autofocus>
 <input type="hidden" name="next" value="${escapeHtml(next)}"><button type="submit">Sign in</button></form></body></html>`;
@@ -49,22 +62,39 @@ export default fp(async function auth(app: FastifyInstance, opts: { operators: O
   // The cookie holds the operator's own token: revoked in the operators file, it signs nobody in from the next request on.
   const setCookie = (reply: FastifyReply, token: string) =>
     reply.setCookie(TOKEN_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' });
-  const signedIn = (req: FastifyRequest, token: string | undefined) => {
+  const signedIn = (req: FastifyRequest, token: string | undefined, by: 'bearer' | 'cookie' | 'query' = 'bearer') => {
     const name = operators.authenticate(token);
-    if (name) req.operator = name;
+    if (name) {
+      req.operator = name;
+      req.auth = { token: token!, by };
+    }
     return name !== null;
   };
+
+  // On top of the SameSite=Strict cookie: a change a browser asks for by its cookie carries the page's CSRF token.
+  // (A bearer token is sent by a program that holds it: no other site can make a browser send one.)
+  app.addHook('preHandler', async (req, reply) => {
+    if (SAFE_METHODS.has(req.method) || req.auth?.by !== 'cookie') return;
+    // Bull Board's own UI cannot send the header: its actions (retry, clean) keep the SameSite=Strict cookie's guard alone.
+    if (req.url.startsWith('/admin/queues')) return;
+    const sent = req.headers[CSRF_HEADER];
+    const expected = Buffer.from(csrfTokenFor(req.auth.token));
+    const given = Buffer.from(typeof sent === 'string' ? sent : '');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+    req.log.warn({ operator: req.operator, url: req.url }, 'a change by cookie without the CSRF token; refused');
+    return reply.code(403).send({ error: 'csrf', message: `a change made by a signed-in browser must carry the page's ${CSRF_HEADER} header` });
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (OPEN.has(path)) return;
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (bearer && signedIn(req, bearer)) return;
-    if (signedIn(req, req.cookies[TOKEN_COOKIE])) return;
+    if (signedIn(req, req.cookies[TOKEN_COOKIE], 'cookie')) return;
     if (path.startsWith('/admin/queues')) {
       const url = new URL(req.url, 'http://mover');
       const queryToken = url.searchParams.get('token');
-      if (queryToken && signedIn(req, queryToken)) {
+      if (queryToken && signedIn(req, queryToken, 'query')) {
         // Let in once, by cookie from now on, and out of the address bar and history at once.
         url.searchParams.delete('token');
         return setCookie(reply, queryToken).redirect(url.pathname + url.search, 303);

@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as manager from '../../../runs/manager.js';
 import { failuresByStep } from '../../../db/org-states.js';
 import { latestRun } from '../../../db/runs.js';
+import { runMinutes } from '../../../db/run-minutes.js';
 import { PHASE_2_REVERT } from '../../../queue-names.js';
 import { Concurrency, Json, migrationType, OrgNames, replies, Reply, TypeParams } from '../../schemas.js';
 
@@ -26,6 +27,10 @@ const RevertBody = Type.Union([
   ),
 ]);
 const REVERT = PHASE_2_REVERT;
+const Series = Reply({
+  runId: Json('the latest run, or null'),
+  minutes: Json('[{minute, orgs_per_s, finished, failed, in_flight, dark_max, dark_p99_ms}], oldest first'),
+});
 const Failures = Reply({ runId: Json('the latest run, or null'), by_step: Json('{step: failed orgs} of the latest run') });
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 const Started = Reply({
@@ -160,6 +165,15 @@ export default async function runs(fastify: FastifyInstance) {
     async (req) => {
       const run = await latestRun(ctx.db, migrationType(req.params.type));
       return { runId: run?.id ?? null, by_step: run ? await failuresByStep(ctx.db, run.id) : {} };
+    },
+  );
+
+  app.get(
+    '/:type/series',
+    { schema: { summary: "The latest run minute by minute (the runbook page's charts)", params: TypeParams, response: replies(Series) } },
+    async (req) => {
+      const run = await latestRun(ctx.db, migrationType(req.params.type));
+      return { runId: run?.id ?? null, minutes: run ? await runMinutes(ctx.db, run.id) : [] };
     },
   );
 }
