@@ -9,6 +9,7 @@ import * as runs from '../db/runs.js';
 import { errorMessage, isDataError } from '../errors.js';
 import { haltFleet } from '../frame/halt.js';
 import { tripOnFault } from '../frame/breaker.js';
+import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { orgsWithSqlRows } from '../db/org-objects.js';
 import { uncapturedOrgs } from '../db/account-snapshot.js';
@@ -36,22 +37,13 @@ export const kind: JobKind = {
     },
   },
   process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
-  async retryAfterBreaker(ctx, runId) {
-    const failed = (await ctx.queues[type].getFailed()).filter((j) => (j.data as BatchJobData).runId === runId);
-    for (const j of failed) await j.retry();
-    return failed.map((j) => `batch ${(j.data as BatchJobData).batch}`);
-  },
+  retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
 };
 
 async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
   const { runId, orgs } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch: job.data.batch });
-  const run = await runs.getRun(ctx.db, runId);
-  if (!run || run.state !== 'working') {
-    await runs.countOnce(ctx.db, runId, `batch:${job.data.batch}`, { skipped: orgs.length });
-    await runs.finishRunIfDone(ctx.db, runId);
-    return { captured: 0, alreadyCaptured: 0, skipped: true };
-  }
+  if (!(await workingRunOrSkip(ctx, job.data))) return { captured: 0, alreadyCaptured: 0, skipped: true };
   try {
     // Re-checked now: an org captured since the run started is left alone.
     const uncapturedNow = await uncapturedOrgs(

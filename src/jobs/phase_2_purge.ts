@@ -17,6 +17,7 @@ import * as runs from '../db/runs.js';
 import { moveOrg } from '../db/state-tracker.js';
 import { errorMessage, isDataError } from '../errors.js';
 import { tripOnFault } from '../frame/breaker.js';
+import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
 import type { BatchJobData, JobKind } from '../frame/kind.js';
 import { verifyAgainstCouch, type Verification } from '../migration/verify.js';
 import { PHASE_2_MIGRATION as T, PHASE_2_PURGE } from '../queue-names.js';
@@ -42,11 +43,7 @@ export const kind: JobKind = {
     report: async (ctx, run) => ({ dry_run: run.params.dryRun === true, ...(await purgeReport(ctx.db, run.id)) }),
   },
   process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
-  async retryAfterBreaker(ctx, runId) {
-    const failed = (await ctx.queues[type].getFailed()).filter((j) => (j.data as BatchJobData).runId === runId);
-    for (const j of failed) await j.retry();
-    return failed.map((j) => `batch ${(j.data as BatchJobData).batch}`);
-  },
+  retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
 };
 
 interface Verified {
@@ -127,12 +124,8 @@ async function purgeOrg(
 async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ purged: number; unverified: number; skipped?: boolean }> {
   const { runId, orgs, batch } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch });
-  const run = await runs.getRun(ctx.db, runId);
-  if (!run || run.state !== 'working') {
-    await runs.countOnce(ctx.db, runId, `batch:${batch}`, { skipped: orgs.length });
-    await runs.finishRunIfDone(ctx.db, runId);
-    return { purged: 0, unverified: 0, skipped: true };
-  }
+  const run = await workingRunOrSkip(ctx, job.data);
+  if (!run) return { purged: 0, unverified: 0, skipped: true };
   const dryRun = run.params.dryRun === true;
   const tally = { purged: 0, unverified: 0 };
   try {
