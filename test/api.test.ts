@@ -39,7 +39,7 @@ describe('token check', () => {
         .json()
         .queues.map((q: { name: string }) => q.name)
         .sort(),
-    ).toEqual(['account_refresh', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_purge', 'phase_2_revert']);
+    ).toEqual(['account_refresh', 'estate_survey', 'phase_2_migration', 'phase_2_migration_prep', 'phase_2_purge', 'phase_2_revert']);
   });
 
   it('signs a browser in with a form that posts the token (never in a URL), and refuses a wrong one', async () => {

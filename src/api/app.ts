@@ -17,6 +17,7 @@ import phases from './routes/phases.js';
 import runbookPage from './routes/runbook-page.js';
 import migrations from './routes/migrations/index.js';
 import settings from './routes/settings.js';
+import survey from './routes/survey.js';
 import { Operators } from './operators.js';
 
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
@@ -48,7 +49,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   await app.register(auth, { operators: new Operators({ file: ctx.config.operatorsFile, token: ctx.config.apiToken || undefined }, ctx.log) });
   await app.register(bullBoard, { ctx });
 
-  for (const routes of [health, account, orgs, settings, darklaunch, phases, auditRoutes, metrics, runbookPage]) await app.register(routes);
+  for (const routes of [health, account, orgs, settings, darklaunch, phases, auditRoutes, metrics, runbookPage, survey]) await app.register(routes);
   await app.register(migrations, { prefix: '/migrations' });
   return app;
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiFromEnv, CliError, EXIT, type Api } from './client.js';
 import { phaseLines, runLine, stdout, watchAccount, watchPhase, watchRun } from './progress.js';
+import { surveyCommands } from './survey.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
 
 const T = PHASE_2_MIGRATION;
@@ -212,6 +213,9 @@ program
     const r = await api.call('POST', `/migrations/${PHASE_2_REVERT}/start`, { ...which, concurrency: int(o.concurrency), writeBack: o.writeBack === true });
     show(r, () => [`revert run ${r.runId}: ${r.orgs} orgs`, ...r.skipped.map((s: string) => `  skipped (not completed): ${s}`)]);
   });
+
+// --- the estate survey (src/cli/survey.ts) ---
+surveyCommands(program, api, { show, json, int, out: stdout });
 
 // --- settings and audit ---
 const settings = program.command('settings').description('pacing, drain wait, breakers');

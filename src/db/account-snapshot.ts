@@ -125,3 +125,12 @@ export async function authzIds(q: Q, couchIds: string[]): Promise<Map<string, st
   });
   return new Map(rows.map((r) => [r.couch_id, r.authz_id]));
 }
+
+/** A page of the current snapshot's orgs that are not pre-created, by name after `after` (the estate survey's targets). */
+export async function snapshotOrgs(q: Q, after: string | null, limit: number): Promise<{ name: string; guid: string }[]> {
+  const { rows } = await q.query(
+    `SELECT name, guid FROM mover.account_orgs WHERE snapshot_id = ${CURRENT} AND NOT precreated AND ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`,
+    [after, limit],
+  );
+  return rows;
+}

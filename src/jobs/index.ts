@@ -6,12 +6,13 @@
 import type { JobKind, RunSpec } from '../frame/kind.js';
 import { QUEUE_NAMES } from '../queue-names.js';
 import { kind as accountRefresh } from './account_refresh.js';
+import { kind as estateSurvey } from './estate_survey.js';
 import { kind as phase2Migration } from './phase_2_migration.js';
 import { kind as phase2MigrationPrep } from './phase_2_migration_prep.js';
 import { kind as phase2Purge } from './phase_2_purge.js';
 import { kind as phase2Revert } from './phase_2_revert.js';
 
-const KINDS: JobKind[] = [phase2Migration, phase2MigrationPrep, phase2Revert, phase2Purge, accountRefresh];
+const KINDS: JobKind[] = [phase2Migration, phase2MigrationPrep, phase2Revert, phase2Purge, accountRefresh, estateSurvey];
 
 // Every queue the context makes has its kind here, and every kind its queue.
 const kindTypes = KINDS.map((k) => k.type).sort();
