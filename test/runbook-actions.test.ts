@@ -54,6 +54,14 @@ describe('acting from the runbook page', () => {
   it('alice starts phase 1, sees a refusal in words, starts phase 2 and confirms step 2.1; the audit log says alice; the charts draw the run', async () => {
     const bob = await signIn('bob');
     const page = await signIn('alice');
+    // Phase 1 says how old the estate survey is; then a survey runs, and the page shows its totals and links its CSV.
+    await page.waitForSelector('.survey-age:text("estate survey: none yet")');
+    await h.api('POST', '/account/refresh', undefined, asAlice);
+    await waitFor('the account snapshot', async () => (await h.api('GET', '/account', undefined, asAlice)).body.orgs === ORGS.length);
+    expect((await h.api('POST', '/survey/start', {}, asAlice)).status).toBe(202);
+    await page.waitForFunction(() => /estate survey: completed \d+ min ago \(6 orgs\)/.test(document.body.innerText), undefined, { timeout: 60_000 });
+    expect(await page.getAttribute('#survey a', 'href')).toBe('/survey/orgs.csv');
+    expect(await page.textContent('#survey')).toMatch(/6 of 6 orgs surveyed/);
 
     await page.fill('form:has(button.start-1) textarea[name=orgs]', ORGS.join('\n'));
     await page.fill('form:has(button.start-1) input[name=concurrency]', '2');

@@ -66,8 +66,8 @@ function stepItem(p, s) {
 let phasesKey = '', typing = false;
 document.getElementById('phases').addEventListener('input', () => { typing = true; });
 document.getElementById('phases').addEventListener('submit', () => { typing = false; });
-function drawPhases(phases) {
-  const key = JSON.stringify(phases);
+function drawPhases(phases, extra) {
+  const key = JSON.stringify(phases) + extra;
   if (key === phasesKey || typing) return;
   phasesKey = key;
   const box = document.getElementById('phases'); box.replaceChildren();
@@ -75,6 +75,7 @@ function drawPhases(phases) {
     const steps = el('ol'); for (const s of p.steps) steps.append(stepItem(p, s));
     const kids = [el('strong', { textContent: 'Phase ' + p.phase + ': ' + p.title + ' ' }), el('span', { className: 'state ' + p.state, textContent: p.state })];
     if (p.started_by) kids.push(el('span', { className: 'muted', textContent: ' started by ' + p.started_by }));
+    if (p.phase === 1) kids.push(el('div', { className: 'muted survey-age', textContent: surveyAge() }));
     kids.push(steps);
     if (p.state !== 'running' && p.state !== 'waiting') {
       const label = p.state === 'failed' || p.state === 'halted' ? 'Resume phase ' + p.phase : p.state === 'completed' ? 'Run phase ' + p.phase + ' again' : 'Start phase ' + p.phase;
@@ -122,14 +123,27 @@ function drawFailures(byStep) {
   if (!entries.length) box.append('none in the latest run');
   for (const [step, n] of entries) box.append(el('div', { className: 'fbar' }, el('span', { textContent: step + ' ' + n }), el('div', { style: 'width:' + Math.round((200 * n) / most) + 'px' })));
 }
+let lastSurvey = null;
+/** What phase 1 shows of the survey: how old it is, so nobody starts on a survey of last month's estate unawares. */
+function surveyAge() {
+  const s = lastSurvey;
+  if (!s || !s.state || s.state === 'not_started') return 'estate survey: none yet (mover survey start --watch)';
+  if (!s.finished_at) return 'estate survey: ' + s.state + ', ' + (s.orgs_surveyed ?? 0) + ' of ' + (s.orgs_total ?? '?') + ' orgs so far';
+  const mins = Math.round((Date.now() - Date.parse(s.finished_at)) / 60000);
+  const age = mins < 60 ? mins + ' min' : mins < 2880 ? Math.round(mins / 60) + ' h' : Math.round(mins / 1440) + ' days';
+  return 'estate survey: ' + s.state + ' ' + age + ' ago (' + (s.orgs_surveyed ?? 0) + ' orgs)';
+}
 function drawSurvey(s) {
+  lastSurvey = s;
   const box = document.getElementById('survey'); box.replaceChildren();
   if (!s || !s.state || s.state === 'not_started') { box.append('No survey yet: mover survey start --watch'); return; }
   box.append(s.state + ': ' + (s.orgs_surveyed ?? 0) + ' of ' + (s.orgs_total ?? '?') + ' orgs surveyed' + (s.finished_at ? ', finished ' + new Date(s.finished_at).toLocaleString() : '') + ' · ');
   box.append(el('a', { href: '/survey/orgs.csv', textContent: 'every org (CSV)' }));
-  const totals = Object.entries(s.totals || {}).filter((e) => typeof e[1] === 'number');
-  if (totals.length) box.append(el('div', { textContent: totals.map((e) => e[0] + ' ' + e[1]).join(' · ') }));
-  if (s.estimate && s.estimate.seconds !== undefined) box.append(el('div', { textContent: 'estimated migration window at concurrency ' + s.estimate.concurrency + ', drain wait ' + s.estimate.drain_wait_ms + ' ms: ' + Math.round(s.estimate.seconds / 60) + ' min' }));
+  const found = Object.entries(s.totals || {}).filter((e) => typeof e[1] === 'number' && e[1] > 0);
+  box.append(el('div', { textContent: found.length ? 'findings: ' + found.map((e) => e[0] + ' ' + e[1]).join(' · ') : 'findings: none' }));
+  const secs = s.estimate && s.estimate.seconds;
+  if (typeof secs === 'number') box.append(el('div', { textContent: 'estimated migration window at concurrency ' + s.estimate.concurrency + ', drain wait ' + s.estimate.drain_wait_ms + ' ms: ' +
+    (secs < 120 ? Math.round(secs) + ' s' : secs < 7200 ? Math.round(secs / 60) + ' min' : (secs / 3600).toFixed(1) + ' h') }));
 }
 async function tick() {
   const [phases, status, failures, series, settings, survey] = await Promise.all([get('/phases'), get('/migrations/' + T + '/status'), get('/migrations/' + T + '/failures'),
@@ -149,7 +163,7 @@ async function tick() {
   darkTile.className = dt && dt.saturated ? 'saturated' : '';
   document.getElementById('failed').textContent = status.objects_failed;
   document.getElementById('breaker').textContent = status.breaker ? status.breaker.state + (status.breaker.reason && status.breaker.state !== 'closed' ? ': ' + status.breaker.reason : '') : '–';
-  drawFailures(failures.by_step); drawSeries(series.minutes); drawSettings(settings, status); drawSurvey(survey); drawPhases(phases.phases);
+  drawFailures(failures.by_step); drawSeries(series.minutes); drawSettings(settings, status); drawSurvey(survey); drawPhases(phases.phases, surveyAge());
   document.getElementById('at').textContent = new Date().toLocaleTimeString();
 }
 document.getElementById('halt').addEventListener('click', () => { if (confirm('Halt the running ' + T + ' run? Orgs in flight finish; no new org starts.')) act('Halt', 'POST', '/migrations/' + T + '/halt'); });
