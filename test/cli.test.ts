@@ -40,6 +40,9 @@ describe('mover (the CLI)', () => {
     expect(watch.out).not.toContain('\r');
     expect(watch.out).toMatch(/phase 1: .* — completed/);
     expect(watch.out).toMatch(/\[x\] 1\.4 .*\(3\/3 orgs, 0 failed\)/);
+    // Phase 1 says how old the estate survey is: none here.
+    expect(watch.out).toContain('estate survey: none yet (mover survey start --watch)');
+    expect((await mover(['phase', 'show', '1'])).out).toContain('estate survey: none yet');
     const org = await mover(['--json', 'orgs', 'show', 'cli-b']);
     expect(JSON.parse(org.out).states.phase_2_migration.state).toBe('completed');
   }, 60_000);

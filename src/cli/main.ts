@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiFromEnv, CliError, EXIT, type Api } from './client.js';
-import { phaseLines, runLine, stdout, watchAccount, watchPhase, watchRun } from './progress.js';
+import { phaseLines, runLine, stdout, surveyAgeLine, watchAccount, watchPhase, watchRun } from './progress.js';
 import { surveyCommands } from './survey.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
 
@@ -54,7 +54,9 @@ phase
   .description("a phase's steps, and what a waiting step asks")
   .action(async (n: string) => {
     const r = await api.call('GET', `/phases/${int(n)}`);
-    show(r, () => phaseLines(r));
+    // Phase 1 says how old the estate survey is.
+    const survey = int(n) === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
+    show(r, () => (survey ? [phaseLines(r)[0], survey, ...phaseLines(r).slice(1)] : phaseLines(r)));
   });
 phase
   .command('start <n>')

@@ -85,13 +85,24 @@ export function phaseLines(phase: any): string[] {
 }
 
 /** Follows a phase until it completes, fails, halts or waits for a confirmation; returns its last view. */
+/** How old the estate survey is, for phase 1: nobody should start on a survey of last month's estate unawares. */
+export function surveyAgeLine(s: any, now = Date.now()): string {
+  if (!s?.state || s.state === 'not_started') return '  estate survey: none yet (mover survey start --watch)';
+  if (!s.finished_at) return `  estate survey: ${s.state}, ${s.orgs_surveyed ?? 0} of ${s.orgs_total ?? '?'} orgs so far`;
+  const mins = Math.round((now - Date.parse(s.finished_at)) / 60_000);
+  const age = mins < 60 ? `${mins} min` : mins < 2880 ? `${Math.round(mins / 60)} h` : `${Math.round(mins / 1440)} days`;
+  return `  estate survey: ${s.state} ${age} ago (${s.orgs_surveyed ?? 0} orgs; mover survey)`;
+}
+
 export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<any> {
   let last = '';
   let drawn = 0;
   const seen: { at: number; done: number }[] = [];
+  const survey = n === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
   for (;;) {
     const phase = await api.call('GET', `/phases/${n}`);
     const lines = phaseLines(phase);
+    if (survey) lines.splice(1, 0, survey);
     // A step running a migration: its run's bar, rate, ETA, failures and dark orgs under the steps.
     const running = phase.steps.find((s: any) => s.state === 'running' && s.detail?.migration_type);
     if (running) {
