@@ -1,9 +1,9 @@
 // The mover CLI, spawned as an operator runs it, against a real api (the
 // harness's, listening) and worker fleet: a phase started and watched to its
 // end, a manual step confirmed, a 409, a 404, a bad token, --json.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, TOKEN, type Harness } from './support/harness.js';
+import { runCli } from './support/cli.js';
+import { createHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
 let url: string;
@@ -16,19 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-function mover(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/mover.js', ...args], {
-      env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const mover = (args: string[], env: Record<string, string> = {}) => runCli(url, args, { env });
 
 describe('mover (the CLI)', () => {
   it('runs phase 1 and watches it to its end, in plain lines when stdout is not a terminal', async () => {

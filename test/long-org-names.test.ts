@@ -2,9 +2,9 @@
 // that takes an org name takes one that long, in the path (URL-encoded too),
 // the query or a body, and so does the CLI; 256 is refused with a 400 naming
 // the field, never a 414 from the router.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, refreshAccount, TOKEN, type Harness } from './support/harness.js';
+import { runCli } from './support/cli.js';
+import { createHarness, refreshAccount, type Harness } from './support/harness.js';
 
 const T = 'phase_2_migration';
 // 'o' then 254 characters of [a-z0-9-]: a name Chef accepts, of its longest length.
@@ -31,19 +31,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-function mover(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/mover.js', ...args], {
-      env: { PATH: process.env.PATH ?? '', MOVER_API_URL: url, MOVER_API_TOKEN: TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const mover = (args: string[]) => runCli(url, args);
 
 describe('org names of 255 characters', () => {
   it('are what the test says they are', () => {

@@ -29,6 +29,8 @@ describe('a NUL in a string an operator sends', () => {
     ['GET', `/migrations/${T}/orgs?cursor=a%00b`, undefined, 'cursor'],
     ['GET', '/orgs/a%00b', undefined, 'name'],
     ['GET', '/darklaunch/orgs/a%00b', undefined, 'name'],
+    ['GET', '/survey/orgs?finding=a%00b', undefined, 'finding'],
+    ['GET', '/survey/orgs?cursor=a%00b', undefined, 'cursor'],
   ];
   for (const [method, url, body, field] of cases) {
     it(`${method} ${url} ${body ? JSON.stringify(body) : ''}: 400 naming ${field}`, async () => {

@@ -2,51 +2,15 @@
 // every finding on an estate made to hold each one, the totals, the window
 // estimate's inputs, and the proof that it is read-only: CouchDB, Chef's
 // tables and the darklaunch Redis byte-for-byte as they were.
-import nano from 'nano';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addDocs, hex32, type SeededOrg } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
-import { createHarness, describeEachCouch, refreshAccount, waitFor, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, refreshAccount, type Harness } from './support/harness.js';
+import { estateState, surveyEnd } from './support/survey.js';
 
 const C = TYPES.container;
 const G = TYPES.group;
 const join = (objectId: string, authzId = hex32()) => ({ _id: hex32(), json_class: TYPES.authJoin, user_object_id: objectId, auth_object_id: authzId });
-
-/** Everything the survey must leave as it was: every document and seq of the estate, Chef's three tables, every dl_* key. */
-export async function estateState(h: Harness, guids: string[]) {
-  const server = nano(h.couchdb.url);
-  const couch: Record<string, unknown> = {};
-  for (const db of [h.couchdb.accountDb, ...guids.map((g) => `chef_${g}`)]) {
-    const info = await server.db.get(db).catch((e) => (e.statusCode === 404 ? null : Promise.reject(e)));
-    couch[db] = info && { seq: info.update_seq, docs: (await server.use(db).list({ include_docs: true })).rows };
-  }
-  const rows = async (sql: string) => (await h.ctx.db.query(sql)).rows.map((r) => r.t);
-  const dl = h.ctx.darklaunchRedis;
-  const redis: Record<string, unknown> = {};
-  for (const key of (await dl.keys('dl_*')).sort()) {
-    const type = await dl.type(key);
-    redis[key] = { type, value: type === 'hash' ? await dl.hgetall(key) : type === 'string' ? await dl.get(key) : await dl.dump(key) };
-  }
-  return {
-    couch,
-    containers: await rows(`SELECT t::text AS t FROM containers t ORDER BY 1`),
-    groups: await rows(`SELECT t::text AS t FROM "groups" t ORDER BY 1`),
-    states: await rows(`SELECT t::text AS t FROM org_migration_state t ORDER BY 1`),
-    redis,
-  };
-}
-
-/** Waits for the latest survey to end; its GET /survey. */
-export async function surveyEnd(h: Harness, timeoutMs = 60_000): Promise<any> {
-  return waitFor(
-    'the survey to end',
-    async () => {
-      const s = (await h.api('GET', '/survey')).body;
-      return s.state !== 'running' && s.state !== 'not_started' ? s : null;
-    },
-    timeoutMs,
-  );
-}
 
 describeEachCouch('the estate survey', (couch) => {
   let h: Harness;

@@ -70,9 +70,13 @@ export default async function survey(fastify: FastifyInstance) {
         body: StartBody,
         response: replies(Started, 202),
       },
+      // No body at all (curl -X POST) is the same as {}.
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
     },
     async (req, reply) => {
-      const run = await startSurvey(ctx, req.body?.concurrency);
+      const run = await startSurvey(ctx, req.body.concurrency);
       await audit(ctx.db, actorOf(req), 'survey.start', { run_id: run.id, orgs: run.enqueued, concurrency: run.concurrency });
       return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
     },
