@@ -3,8 +3,9 @@
 // not pre-created, in batches of 50 by name, unpaced, its concurrency the
 // batches read at once fleet-wide. Per org it reads the org database (paged),
 // plans its containers and groups with the migration's own code, reads the
-// darklaunch hashes Chef reads for it and its rows in SQL, and asks the
-// migration's own preflight whether it would refuse the org. It writes
+// darklaunch hashes Chef reads for it and its rows in SQL, and says why the
+// migration would refuse the org in its own words (its preflight, its claim's
+// guard). It writes
 // nothing to CouchDB, Chef's tables or the darklaunch Redis: only its results,
 // in mover's schema (src/db/survey.ts). A batch delivered again writes the same
 // results again; a batch that fails on a store opens the run's breaker and is
@@ -16,11 +17,11 @@ import { snapshotOrgs } from '../db/account-snapshot.js';
 import * as runs from '../db/runs.js';
 import { dropEarlierSurveys, recordBatch, sqlStanding, type SqlStanding } from '../db/survey.js';
 import { DarklaunchKeyTypeError, DEFAULT_KEY, OVERRIDE_KEY } from '../darklaunch.js';
-import { errorMessage, isDataError } from '../errors.js';
+import { errorMessage, isDataError, type OrgDataError } from '../errors.js';
 import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
 import { tripOnFault } from '../frame/breaker.js';
 import type { BatchJobData, JobKind, OrgTarget } from '../frame/kind.js';
-import { surveyCopy, type OrgCopy } from '../migration/org-survey.js';
+import { surveyCopies, type OrgCopy } from '../migration/org-survey.js';
 import {
   batchTotals,
   darklaunchFindings,
@@ -106,10 +107,15 @@ async function surveyBatch(ctx: Context, runId: string, orgs: OrgTarget[], log: 
       orgs.map((o) => o.name),
     ),
   ]);
+  const copies = await surveyCopies(
+    ctx,
+    orgs.map((o) => o.guid),
+    log,
+  );
   const out: OrgSurvey[] = [];
   for (const [i, org] of orgs.entries()) {
     const reads = { dl_default: flags.dl_default, dl_override: flags.dl_override, dl_org: flags.orgs[i] };
-    out.push(await surveyOrg(ctx, runId, org, standing.get(org.guid)!, reads, log.child({ org_name: org.name, org_id: org.guid })));
+    out.push(await surveyOrg(ctx, runId, org, standing.get(org.guid)!, reads, copies.get(org.guid)!, log.child({ org_name: org.name, org_id: org.guid })));
   }
   return out;
 }
@@ -120,21 +126,19 @@ async function surveyOrg(
   org: OrgTarget,
   standing: SqlStanding,
   reads: Parameters<typeof darklaunchFindings>[2],
+  read: OrgCopy | OrgDataError,
   log: Logger,
 ): Promise<OrgSurvey> {
   const dl = darklaunchFindings(org.name, standing.state, reads);
   const findings: Finding[] = [...dl.findings];
   const detail: Record<string, unknown> = dl.problems.length ? { darklaunch: dl.problems } : {};
-  let copy: OrgCopy | null = null;
-  try {
-    copy = await surveyCopy(ctx, org.guid, log);
-  } catch (err) {
-    // The org's own database (a 404: missing; another 4xx): a finding. Any other error is a store's: the batch pauses.
-    if (!isDataError(err)) throw err;
-    const missing = err.detail?.statusCode === 404;
+  const copy = read instanceof Error ? null : read;
+  if (read instanceof Error) {
+    // The org's own database (a 404: missing; another 4xx): a finding.
+    const missing = read.detail?.statusCode === 404;
     findings.push(missing ? 'missing_database' : 'unreadable_database');
-    detail.error = errorMessage(err);
-    log.warn({ err: errorMessage(err) }, missing ? 'org database missing: the migration would fail the org at migrate' : 'org database unreadable');
+    detail.error = errorMessage(read);
+    log.warn({ err: errorMessage(read) }, missing ? 'org database missing: the migration would fail the org at migrate' : 'org database unreadable');
   }
   if (copy) {
     const planned = planFindings(copy.plan);
@@ -145,7 +149,13 @@ async function surveyOrg(
     for (const s of copy.plan.skipped) log.info({ doc_id: s.docId, table: s.table, reason: s.reason }, 'document the migration would skip');
   }
   if (standing.foreign_rows) findings.push('foreign_rows');
-  const refusal = stillToMigrate(standing.state) ? await wouldRefuse(ctx, runId, org, standing.foreign_rows, log) : null;
+  // The preflight reads the same hashes and goes by the same rule (src/chef-routing.ts): it is asked, in its own words, about the orgs that rule says it refuses.
+  const askPreflight = stillToMigrate(standing.state) && dl.served_from !== 'couchdb';
+  const refusal = askPreflight
+    ? await wouldRefuse(ctx, runId, org, standing.foreign_rows, log)
+    : stillToMigrate(standing.state)
+      ? claimRefusal(standing.foreign_rows)
+      : null;
   if (refusal) findings.push('preflight_refused');
   return {
     org_name: org.name,
@@ -165,6 +175,9 @@ async function surveyOrg(
   };
 }
 
+/** What the migration's claim says of rows in SQL mover did not write (its guard, 'foreign_rows'), or null. */
+const claimRefusal = (foreignRows: number) => (foreignRows && migration.claimGuard ? errorMessage(migration.claimGuard.refusal(foreignRows)) : null);
+
 /**
  * Why the migration would not take the org, in its own words: its preflight
  * (Chef's routing, read now) and its claim's guard (rows in SQL mover did
@@ -178,5 +191,5 @@ async function wouldRefuse(ctx: Context, runId: string, org: OrgTarget, foreignR
     if (isDataError(err) || err instanceof DarklaunchKeyTypeError) return errorMessage(err);
     throw err;
   }
-  return foreignRows && migration.claimGuard ? errorMessage(migration.claimGuard.refusal(foreignRows)) : null;
+  return claimRefusal(foreignRows);
 }

@@ -4,6 +4,7 @@
 // so what the survey says would be skipped is what the migration would skip.
 // Writes nothing anywhere.
 import type { Logger } from 'pino';
+import { isDataError, type OrgDataError } from '../errors.js';
 import { performance } from 'node:perf_hooks';
 import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 import { authzForDocs } from './authz.js';
@@ -39,21 +40,60 @@ export async function readOrgDatabase(stores: Stores, guid: string): Promise<Org
   return read;
 }
 
-export interface OrgCopy extends OrgRead {
+export interface OrgCopy extends Omit<OrgRead, 'objects'> {
   plan: ObjectPlan;
-  /** How long the read, the authz look-up and the planning took: the copy's part of a migration that the survey can time. */
+  /**
+   * The copy's part of a migration that the survey can time: the read of the
+   * org database, its planning, and its share of the authz look-up it was
+   * planned with.
+   */
   copy_ms: number;
 }
 
+/** Most containers and groups whose authz ids are looked up at once: a batch of huge orgs is planned a few at a time, so memory stays bounded. */
+export const PLAN_GROUP_OBJECTS = 2000;
+
 /**
- * The org read and planned as the migration's copy would plan it. Throws the
- * store's error: an OrgDataError for the org's own database (missing: 404),
- * anything else for a store that did not answer.
+ * Each org read (one after another) and planned as the migration's copy
+ * would plan it; several orgs' authz ids are looked up in one call
+ * (authzForDocs, the snapshot first, then opscode_account). An org whose own
+ * database cannot be read (missing: a 404) has its OrgDataError instead; an
+ * error of a store that did not answer is thrown.
  */
-export async function surveyCopy(stores: Stores, guid: string, log: Logger): Promise<OrgCopy> {
-  const started = performance.now();
-  const read = await readOrgDatabase(stores, guid);
-  const authz = await authzForDocs(stores, read.objects, log);
-  const plan = planObjects(read.objects, authz);
-  return { ...read, plan, copy_ms: Math.round(performance.now() - started) };
+export async function surveyCopies(stores: Stores, guids: string[], log: Logger): Promise<Map<string, OrgCopy | OrgDataError>> {
+  const out = new Map<string, OrgCopy | OrgDataError>();
+  let pending: { guid: string; read: OrgRead; ms: number }[] = [];
+  let pendingObjects = 0;
+  const plan = async () => {
+    if (!pending.length) return;
+    const started = performance.now();
+    const authz = await authzForDocs(
+      stores,
+      pending.flatMap((p) => p.read.objects),
+      log,
+    );
+    const authzShare = (performance.now() - started) / pending.length;
+    for (const { guid, read, ms } of pending) {
+      const t = performance.now();
+      const planned = planObjects(read.objects, authz);
+      out.set(guid, { documents: read.documents, bytes: read.bytes, plan: planned, copy_ms: Math.round(ms + authzShare + performance.now() - t) });
+    }
+    pending = [];
+    pendingObjects = 0;
+  };
+  for (const guid of guids) {
+    const started = performance.now();
+    try {
+      const read = await readOrgDatabase(stores, guid);
+      pending.push({ guid, read, ms: performance.now() - started });
+      pendingObjects += read.objects.length;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      out.set(guid, err);
+      continue;
+    }
+    if (pendingObjects >= PLAN_GROUP_OBJECTS) await plan();
+  }
+  await plan();
+  return out;
 }
