@@ -98,7 +98,8 @@ const normalize = (r: Record<string, unknown>) => ({ ...r, surveyed_at: new Date
 /** The largest orgs of a survey by the bytes of their database, from the top of an index. */
 export async function largestOrgs(q: Q, runId: string, limit: number): Promise<SurveyedOrg[]> {
   const { rows } = await q.query(
-    `SELECT ${COLUMNS} FROM mover.survey_orgs WHERE run_id = $1 AND bytes IS NOT NULL ORDER BY bytes DESC NULLS LAST, org_name LIMIT $2`,
+    // By the table's column (the list casts bytes), so the index answers it.
+    `SELECT ${COLUMNS} FROM mover.survey_orgs s WHERE s.run_id = $1 AND s.bytes IS NOT NULL ORDER BY s.bytes DESC NULLS LAST, s.org_name LIMIT $2`,
     [runId, limit],
   );
   return rows.map(normalize);
