@@ -4,12 +4,11 @@
 // batches read at once fleet-wide. Per org it reads the org database (paged),
 // plans its containers and groups with the migration's own code, reads the
 // darklaunch hashes Chef reads for it and its rows in SQL, and says why the
-// migration would refuse the org in its own words (its preflight, its claim's
-// guard). It writes
-// nothing to CouchDB, Chef's tables or the darklaunch Redis: only its results,
-// in mover's schema (src/db/survey.ts). A batch delivered again writes the same
-// results again; a batch that fails on a store opens the run's breaker and is
-// delivered again when it closes.
+// migration would refuse the org in its own words (its preflight, its
+// claim's guard). It writes nothing to CouchDB, Chef's tables or the
+// darklaunch Redis: only its results, in mover's schema (src/db/survey.ts).
+// A batch delivered again writes the same results again; a batch that fails
+// on a store opens the run's breaker and is delivered again when it closes.
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
