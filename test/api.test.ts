@@ -95,6 +95,12 @@ describe('bad input', () => {
     expect(res.body.message).toContain(field);
   });
 
+  it('names a field the schema does not know', async () => {
+    const res = await h.api('PUT', '/settings/sleep-time', { ms: 10, msec: 10 });
+    expect(res.status).toBe(400);
+    expect(res.body.message).toContain('"msec"');
+  });
+
   it('answers malformed JSON with 400, not 500', async () => {
     const res = await h.api('POST', '/migrations/phase_2_migration/orgs', '{"orgs": [', { 'content-type': 'application/json' });
     expect(res.status).toBe(400);
@@ -105,6 +111,13 @@ describe('bad input', () => {
     expect((await h.api('POST', '/migrations/phase_9/ready', {})).status).toBe(404);
     expect((await h.api('GET', '/migrations/nope/status')).body.error).toBe('unknown_type');
     expect((await h.api('GET', '/orgs/no-such-org')).status).toBe(404);
+    // A kind with no orgs of its own: nothing can be captured under its name into Chef's table.
+    for (const type of ['phase_2_migration_prep', 'phase_2_revert', 'phase_2_purge', 'estate_survey']) {
+      const res = await h.api('POST', `/migrations/${type}/orgs`, { orgs: ['x'] });
+      expect(res.body, type).toMatchObject({ error: 'no_orgs' });
+      expect(res.status).toBe(404);
+    }
+    expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE migration_type <> 'phase_2_migration'`)).rows[0].n).toBe(0);
   });
 
   it('answers halt with nothing running with 409', async () => {

@@ -1,5 +1,6 @@
 // Schemas shared by several routes; each route keeps its own beside it.
 import { Type } from '@sinclair/typebox';
+import { NotFoundError } from '../errors.js';
 import { kindOf } from '../runs/manager.js';
 
 /**
@@ -18,6 +19,14 @@ export const Concurrency = Type.Integer({ minimum: 1, maximum: 1000 });
 /** `:type` must be a migration type this fleet knows; otherwise 404 (docs/api.md). */
 export function migrationType(type: string): string {
   return kindOf(type).type;
+}
+
+/** `:type` of the orgs routes (capture, ready, hold, reset, list): a migration type whose orgs are rows of its own in Chef's table; otherwise 404. */
+export function orgsType(type: string): string {
+  const kind = kindOf(type);
+  if (!kind.run.ownsOrgs)
+    throw new NotFoundError(`${type} has no orgs of its own to capture, ready, hold, reset or list; it works on phase_2_migration's (or none)`, 'no_orgs');
+  return kind.type;
 }
 
 // --- Replies: every route declares what it answers (OpenAPI at /docs; docs/openapi.json). ---

@@ -67,6 +67,8 @@ export interface RunSpec {
    * in `req.orgs` where the kind takes names; the run manager counts.
    */
   selectTargets(ctx: Context, req: RunRequest, page: TargetPage): Promise<{ targets: OrgTarget[]; last: string | null }>;
+  /** Its orgs are rows of its own in org_migration_state (a per-org migration): the capture, ready, hold, reset and list routes take it. */
+  ownsOrgs?: boolean;
   /** Started only by this phase's step, never by POST /migrations/:type/start (the purge deletes documents; phase 4 takes a confirmation). */
   onlyFromPhase?: number;
   /** Kind-specific fields for the run's status (revert: what it refused; purge: its totals), and for the phase step that ran it. */

@@ -32,6 +32,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
       return { targets, last: targets.at(-1)?.guid ?? null };
     },
     taken: (q, runId, targets) => tracker.takeOrgs(q, orgType, runId, targets),
+    ownsOrgs: orgType === def.type,
     ...def.run,
   };
   return {

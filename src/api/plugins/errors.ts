@@ -20,7 +20,12 @@ function domainStatus(err: Error): number | undefined {
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
-      return reply.code(400).send({ error: 'bad_request', message: err.message });
+      // Ajv says "must NOT have additional properties" without the property: name it.
+      const extra = err.validation
+        .map((v) => (v.params as { additionalProperty?: string } | undefined)?.additionalProperty)
+        .filter((p): p is string => typeof p === 'string');
+      const named = extra.length ? `${err.message} (${extra.map((p) => `"${p}"`).join(', ')})` : err.message;
+      return reply.code(400).send({ error: 'bad_request', message: named });
     }
     // The schemas refuse such strings by field first; this catches one a schema let through.
     if (isUnstorableText(err)) {

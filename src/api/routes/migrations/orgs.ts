@@ -6,7 +6,7 @@ import { captureOrgs } from '../../../migration/capture.js';
 import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
 import * as tracker from '../../../db/state-tracker.js';
 import { listOrgs } from '../../../db/org-states.js';
-import { Json, migrationType, OrgLines, OrgNames, replies, Reply, Text, TypeParams } from '../../schemas.js';
+import { Json, OrgLines, OrgNames, orgsType, replies, Reply, Text, TypeParams } from '../../schemas.js';
 import { audit } from '../../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../../operator-input.js';
 
@@ -48,7 +48,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
     '/:type/orgs',
     { schema: { summary: 'Capture orgs as holding (legacy insert_one_org)', params: TypeParams, body: OrgsBody, response: replies(Captured) }, ...fromFile },
     async (req) => {
-      const type = migrationType(req.params.type);
+      const type = orgsType(req.params.type);
       const { inserted, duplicate, unknown, precreated } = await captureOrgs(db, type, req.body.orgs);
       req.log.info(
         { migration_type: type, inserted: inserted.length, duplicate: duplicate.length, unknown: unknown.length, precreated: precreated.length },
@@ -76,7 +76,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
       ...fromFile,
     },
     async (req) => {
-      const type = migrationType(req.params.type);
+      const type = orgsType(req.params.type);
       const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
       const moved = await tracker.readyHolding(db, type, names);
       await audit(db, actorOf(req), 'orgs.ready', { migration_type: type, orgs: names ?? 'all holding', updated: moved.length });
@@ -88,7 +88,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
     '/:type/hold',
     { schema: { summary: 'ready → holding', params: TypeParams, body: OrgsBody, response: replies(Moved) }, ...fromFile },
     async (req) => {
-      const type = migrationType(req.params.type);
+      const type = orgsType(req.params.type);
       const names = unique(req.body.orgs);
       const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
       await audit(db, actorOf(req), 'orgs.hold', { migration_type: type, orgs: names, updated: moved.length });
@@ -103,7 +103,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
       ...fromFile,
     },
     async (req) => {
-      const type = migrationType(req.params.type);
+      const type = orgsType(req.params.type);
       const names = unique(req.body.orgs);
       // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
       const moved = await tracker.resetOrgs(db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
@@ -116,7 +116,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
     '/:type/orgs',
     { schema: { summary: 'A page of orgs of the type, by name', params: TypeParams, querystring: ListQuery, response: replies(Page) } },
     async (req) => {
-      const type = migrationType(req.params.type);
+      const type = orgsType(req.params.type);
       const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 10_000);
       const rows = await listOrgs(db, type, { state: req.query.state, limit, cursor: req.query.cursor });
       const orgs = rows.map(({ org_name, org_id, state, fail_location, migration_start, migration_end }) => ({
