@@ -66,11 +66,40 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-async function allocateRedisDb(): Promise<number> {
+/**
+ * A Redis database index (1 to 15) of this harness's own: taken by a lease
+ * key in database 0 (SET NX), released at close. A counter alone handed an
+ * index out again once it wrapped, while a long file still used it, and the
+ * new owner's FLUSHDB wiped that file's queues and flags. A lease outlives a
+ * test process that died without closing by at most its expiry.
+ */
+const REDIS_DB_LEASE_S = 1800;
+async function allocateRedisDb(owner: string): Promise<number> {
   const admin = new Redis(REDIS_BASE + '/0');
-  const n = await admin.incr('mover:test:redis-db-counter');
-  await admin.quit();
-  return 1 + (n % 15);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const start = await admin.incr('mover:test:redis-db-counter');
+      for (let i = 0; i < 15; i++) {
+        const db = 1 + ((start + i) % 15);
+        if ((await admin.set(`mover:test:redis-db:${db}`, owner, 'EX', REDIS_DB_LEASE_S, 'NX')) === 'OK') return db;
+      }
+      if (Date.now() > deadline) throw new Error('no free Redis database index (1-15) for a test harness in 2 minutes');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.quit();
+  }
+}
+
+async function releaseRedisDb(db: number, owner: string): Promise<void> {
+  const admin = new Redis(REDIS_BASE + '/0');
+  try {
+    // Only this harness's own lease: compare and delete in one step.
+    await admin.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, `mover:test:redis-db:${db}`, owner);
+  } finally {
+    await admin.quit();
+  }
 }
 
 /** Where a real CouchDB comes from on this machine, or why there is none (then its variants are skipped). */
@@ -126,7 +155,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   await admin.query(`CREATE DATABASE ${dbName}`);
   await admin.end();
 
-  const redisDb = await allocateRedisDb();
+  const redisDb = await allocateRedisDb(`${process.pid}:${dbName}`);
   const flush = new Redis(`${REDIS_BASE}/${redisDb}`);
   await flush.flushdb();
   if (opts.dlDefault) {
@@ -223,6 +252,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       const r = new Redis(`${REDIS_BASE}/${redisDb}`);
       await r.flushdb();
       await r.quit();
+      await releaseRedisDb(redisDb, `${process.pid}:${dbName}`);
     },
   };
 }
