@@ -55,7 +55,10 @@ BEGIN
   IF p_guard = 'foreign_rows' THEN
     unfit := mover.foreign_row_count(p_type, p_org_id);
   END IF;
-  finished := EXISTS (SELECT 1 FROM mover.run_counted WHERE run_id = p_run_id AND item = 'result:' || p_org_id);
+  -- Only an org back where its path starts (a revert's, at completed) can have ended in this run already; a ready org never has.
+  IF p_from <> 'ready' THEN
+    finished := EXISTS (SELECT 1 FROM mover.run_counted WHERE run_id = p_run_id AND item = 'result:' || p_org_id);
+  END IF;
   -- Claims of one run are counted one at a time: the count below, read after the lock, sees every claim committed before.
   PERFORM 1 FROM mover.migration_runs WHERE id = p_run_id FOR UPDATE;
   SELECT r.concurrency, r.breaker = 'closed' INTO run_concurrency, closed FROM mover.migration_runs r WHERE r.id = p_run_id AND r.state = 'working';

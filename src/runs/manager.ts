@@ -15,6 +15,7 @@ import { inTransaction } from '../stores/postgres.js';
 import { haltFleet } from '../frame/halt.js';
 import { routingPreflight } from './routing-preflight.js';
 import { darkTimeOf, type DarkTime } from './dark-time.js';
+import { darkNow } from './dark-now.js';
 
 const ENQUEUE_CHUNK = 1000;
 
@@ -186,15 +187,7 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
       orgs_dark: 0,
     };
   }
-  const inFlight = await runs.inFlightOrgs(ctx.db, run.id);
-  // Only an org in flight can be dark: its own 503_mode is asked for each.
-  let dark: string[] | null;
-  try {
-    dark = await ctx.darklaunch.orgsDown(inFlight);
-  } catch (err) {
-    ctx.log.warn({ err: errorMessage(err), run_id: run.id }, 'could not read which orgs are dark');
-    dark = null;
-  }
+  const { inFlight, dark } = await darkNow(ctx, run.id);
   const notStarted = run.state === 'ready' ? 0 : Math.max(0, run.enqueued - run.orgs_finished - run.orgs_skipped - inFlight.length);
   return {
     runId: run.id,

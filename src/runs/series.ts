@@ -6,9 +6,9 @@
 import type { Context } from '../context.js';
 import { claimChore } from '../db/maintenance.js';
 import { recordMinute } from '../db/run-minutes.js';
-import { inFlightOrgs, recentRuns } from '../db/runs.js';
+import { recentRuns } from '../db/runs.js';
 import { cachedSettings } from '../db/settings.js';
-import { errorMessage } from '../errors.js';
+import { darkNow } from './dark-now.js';
 import { darkTimeOf } from './dark-time.js';
 
 /** How often the fleet samples its runs (one worker each time). */
@@ -17,21 +17,14 @@ export const SAMPLE_EVERY_MS = 4000;
 export async function sampleRuns(ctx: Context): Promise<void> {
   if (!(await claimChore(ctx.db, 'run-series', SAMPLE_EVERY_MS - 500))) return;
   for (const run of await recentRuns(ctx.db)) {
-    const inFlight = await inFlightOrgs(ctx.db, run.id);
-    let dark: number | null = null;
-    try {
-      dark = (await ctx.darklaunch.orgsDown(inFlight)).length;
-    } catch (err) {
-      // The sample is kept without it: a chart with a gap, not a missing minute.
-      ctx.log.warn({ err: errorMessage(err), run_id: run.id }, 'could not read which orgs are dark for the run series');
-    }
+    const { inFlight, dark } = await darkNow(ctx, run.id);
     const darkTime = darkTimeOf(run.dark_hist, run.dark_max_ms, (await cachedSettings(ctx)).drainWaitMs);
     await recordMinute(ctx.db, {
       runId: run.id,
       finished: run.orgs_finished,
       failed: run.orgs_failed,
       inFlight: inFlight.length,
-      dark,
+      dark: dark === null ? null : dark.length,
       darkP99Ms: darkTime.p99_ms,
     });
   }

@@ -5,8 +5,7 @@
 // as text, never as HTML; the one value put into this markup server-side is
 // escaped.
 import { RUNBOOK_SCRIPT } from './runbook-script.js';
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml } from '../html.js';
 
 const STYLE = `
 body{font:14px system-ui,sans-serif;margin:1.5rem auto;max-width:64rem;color:#222}

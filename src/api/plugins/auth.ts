@@ -13,6 +13,7 @@ import formbody from '@fastify/formbody';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Operators } from '../operators.js';
+import { escapeHtml } from '../html.js';
 
 const OPEN = new Set(['/healthz', '/readyz', '/login']);
 export const TOKEN_COOKIE = 'mover_token';
@@ -41,8 +42,6 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Where the login form may send the browser on: a path of this api, never another site. */
 const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : '/runbook');
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(next: string, failed: boolean): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mover: sign in</title>
