@@ -24,6 +24,8 @@ import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-obje
 import * as runs from '../src/db/runs.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
 import type { OrgRef } from '../src/frame/org-job.js';
+import { holdOrg, orgKey } from '../src/frame/org.js';
+import type { OrgLease } from '../src/frame/org-lease.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
 import { freePort } from '../src/dev/pouch-server.js';
@@ -161,11 +163,13 @@ async function protocolOne(seeded: SeededOrg, runId: string) {
   const ask = { firstStep: migration.steps[0].name, from: 'ready' as const, refused: false, guard: migration.claimGuard?.name };
   const started = await tracker.leaseAndClaim(ctx.db, { type: T, orgId: org.orgId, runId }, org.orgName, owner, 60_000, ask);
   if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.orgName}`);
+  // Held as a delivery holds it (its writes fenced, its flags' fence raised), on a lease no keeper renews: 60 s outlasts an org here.
+  holdOrg(ctx, org, { owner, epoch: started.epoch } as OrgLease, 0);
   for (const [i, step] of migration.steps.entries()) {
-    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, { type: T, orgId: org.orgId, runId, leaseOwner: owner }, step.name);
+    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, orgKey(org), step.name);
     await step.run(ctx, org);
   }
-  await tracker.completeOrg(ctx.db, { type: T, orgId: org.orgId, runId, leaseOwner: owner });
+  await tracker.completeOrg(ctx.db, orgKey(org));
 }
 
 // The workers, as the Procfile starts them, each serving its metrics.

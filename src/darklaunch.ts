@@ -3,7 +3,7 @@
 // would have happened is logged instead.
 import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
-import { InfrastructureError } from './errors.js';
+import { InfrastructureError, OwnershipLostError } from './errors.js';
 import { rideThrough, type OutagePolicy } from './stores/outage.js';
 import {
   chefRouting,
@@ -59,12 +59,17 @@ export interface OrgRouting {
  */
 export class Darklaunch {
   private readonly log;
+  /** The fence scripts, sent by EVALSHA (ioredis loads them on a NOSCRIPT). */
+  private readonly commands: FenceCommands;
   constructor(
     private readonly redis: Redis,
     private readonly outage: OutagePolicy,
     readonly dryRun: boolean,
   ) {
     this.log = outage.log;
+    redis.defineCommand('moverRaiseFence', { numberOfKeys: 1, lua: RAISE_FENCE });
+    redis.defineCommand('moverFencedHset', { numberOfKeys: 2, lua: FENCED_HSET });
+    this.commands = redis as unknown as FenceCommands;
   }
 
   private ride<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -105,40 +110,72 @@ export class Darklaunch {
     }
   }
 
-  private org(org: string, fields: Record<string, string>) {
-    return this.write(orgKey(org), fields, { org_name: org });
+  /**
+   * An org's flag writes, fenced by its lease's epoch (docs/architecture.md,
+   * "Fencing"): the fence is raised now, as the lease is taken, and each write
+   * waits for it and is refused by the darklaunch Redis itself (one script,
+   * atomic with the HSET) once a later holder has raised it. The only way
+   * mover writes an org's own flags.
+   */
+  fenced(org: string, epoch: number): FencedOrgFlags {
+    return new FencedOrgFlags(this, org, epoch);
   }
 
-  setOrgDown(org: string, down: boolean) {
-    return this.org(org, { '503_mode': String(down) });
+  /** Raises the org's fence to `epoch`; refused (OwnershipLostError) if a later holder's is there. */
+  async raiseFence(org: string, epoch: number): Promise<void> {
+    if (this.dryRun) return;
+    const raised = await this.script(`raise the fence of ${org}`, () => this.commands.moverRaiseFence(fenceKey(org), String(epoch), String(FENCE_TTL_S)));
+    if (raised !== 1) throw new OwnershipLostError(`a later holder raised the darklaunch fence of ${org} past epoch ${epoch}`);
   }
 
-  /** Route an org's containers and groups: true = CouchDB, false = SQL. */
-  routeOrg(org: string, toCouch: boolean) {
-    return this.org(org, { couchdb_containers: String(toCouch), couchdb_groups: String(toCouch) });
-  }
-
-  /** The migration's switch in one write: served from SQL and up again. */
-  routeToSqlAndUp(org: string) {
-    return this.org(org, { couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
-  }
-
-  /** The failure path in one write: served from CouchDB and up again. */
-  routeBackToCouch(org: string) {
-    return this.org(org, { couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
-  }
-
-  /** The prep pass: many orgs pinned to CouchDB in one pipelined round trip. */
-  async pinOrgsToCouch(orgs: string[]): Promise<void> {
-    if (!orgs.length) return;
+  /** HSET of the org's own hash, only if its fence is still `epoch` (else OwnershipLostError, nothing written). */
+  async writeFenced(org: string, epoch: number, fields: Record<string, string>): Promise<void> {
     if (this.dryRun) {
-      this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
+      this.log.info({ org_name: org, key: orgKey(org), fields, dry_run: true }, 'darklaunch write skipped (dry run)');
       return;
     }
-    await this.pipelined(
-      'pin orgs',
-      orgs.map((org) => ['hset', orgKey(org), { couchdb_containers: 'true', couchdb_groups: 'true' }]),
+    const args = [String(epoch), ...Object.entries(fields).flat()];
+    const done = await this.script(`write ${orgKey(org)}`, () => this.commands.moverFencedHset(fenceKey(org), orgKey(org), ...args));
+    if (done === 1) return;
+    throw new OwnershipLostError(
+      done === 0
+        ? `a later holder raised the darklaunch fence of ${org} past epoch ${epoch}`
+        : `the darklaunch fence of ${org} is gone (expired, or lost by the Redis)`,
     );
+  }
+
+  /** A fence script, ridden through an outage (each is safe to send again: it checks before it writes). */
+  private async script(what: string, send: () => Promise<unknown>): Promise<number> {
+    try {
+      return Number(await this.ride(what, send));
+    } catch (err) {
+      throw new InfrastructureError(`darklaunch ${what}: ${(err as Error).message}`, 'darklaunch', { cause: err });
+    }
+  }
+
+  /**
+   * The prep pass: many orgs pinned to CouchDB in one pipelined round trip,
+   * each routing field set only where the org's hash has none (HSETNX). A pin
+   * is made for orgs no delivery has touched yet, read a moment before; it
+   * carries no lease, so Redis itself keeps a late one (a paused prep pass)
+   * from moving an org mover has since routed to SQL, or any field someone
+   * set on purpose. Returns the orgs whose hash already had a routing field,
+   * left as it was.
+   */
+  async pinOrgsToCouch(orgs: string[]): Promise<string[]> {
+    if (!orgs.length) return [];
+    if (this.dryRun) {
+      this.log.info({ orgs: orgs.length, first: orgs[0], dry_run: true }, 'darklaunch pins skipped (dry run)');
+      return [];
+    }
+    const replies = await this.pipelined(
+      'pin orgs',
+      orgs.flatMap((org) => [
+        ['hsetnx', orgKey(org), 'couchdb_containers', 'true'],
+        ['hsetnx', orgKey(org), 'couchdb_groups', 'true'],
+      ]),
+    );
+    return orgs.filter((_, i) => Number(replies[2 * i][1]) === 0 || Number(replies[2 * i + 1][1]) === 0);
   }
 
   setDefault(flags: { couchdb_containers: boolean; couchdb_groups: boolean }) {
@@ -285,3 +322,82 @@ const ownFlags = (h: Record<string, string>): OrgFlags => ({
 
 /** Redis's answer to a command on a key of another type. */
 export const isWrongType = (err: Error) => err.message.startsWith('WRONGTYPE');
+
+/** How long an org's fence outlives its last raise: far past any delivery of one org (each store call gives up within the outage grace). */
+export const FENCE_TTL_S = 3600;
+
+/**
+ * The key holding an org's fence: the highest lease epoch raised for it. In
+ * the hash slot of dl_org_<org> (its tag is what Redis hashes of that key), so
+ * one script may touch both, on a Redis Cluster as on one server. Not a
+ * field of dl_org_<org>: Chef copies every field of the org's hashes into the
+ * X-Ops-DarkLaunch header it sends to erchef.
+ */
+export function fenceKey(org: string): string {
+  const key = orgKey(org);
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  const tag = close > open + 1 ? key.slice(open + 1, close) : key;
+  return tag === key ? `mover_fence:{${key}}` : `mover_fence:{${tag}}${key}`;
+}
+
+/** Raise: KEYS[1] the fence, ARGV[1] the epoch, ARGV[2] its time to live. Refused (0) below a higher epoch already raised. */
+const RAISE_FENCE = `local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1`;
+
+/** Write: KEYS[1] the fence, KEYS[2] the org's hash, ARGV[1] the epoch, then fields and values. 1 written; 0 a later epoch holds the fence; -1 no fence. */
+const FENCED_HSET = `local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then
+  if cur then return 0 end
+  return -1
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1`;
+
+interface FenceCommands {
+  moverRaiseFence(fence: string, epoch: string, ttl: string): Promise<unknown>;
+  moverFencedHset(fence: string, key: string, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * One org's own flags, written only under its lease's epoch
+ * (Darklaunch.fenced): the fence is raised when this is made, in the
+ * background, and every write waits for it first.
+ */
+export class FencedOrgFlags {
+  /** The raise, settled: null once raised, or why it could not be. */
+  private readonly raised: Promise<unknown>;
+  constructor(
+    private readonly dl: Darklaunch,
+    readonly org: string,
+    readonly epoch: number,
+  ) {
+    this.raised = dl.raiseFence(org, epoch).then(
+      () => null,
+      (err: unknown) => err ?? new Error('fence raise failed'),
+    );
+  }
+
+  private async write(fields: Record<string, string>): Promise<void> {
+    const failed = await this.raised;
+    if (failed) throw failed;
+    await this.dl.writeFenced(this.org, this.epoch, fields);
+  }
+
+  /** 503 for every request of the org (down), or not. */
+  setDown(down: boolean) {
+    return this.write({ '503_mode': String(down) });
+  }
+
+  /** The migration's switch in one write: served from SQL and up again. */
+  routeToSqlAndUp() {
+    return this.write({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
+  }
+
+  /** The way back in one write: served from CouchDB and up again. */
+  routeBackToCouch() {
+    return this.write({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
+  }
+}

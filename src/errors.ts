@@ -41,6 +41,30 @@ export class InfrastructureError extends Error {
   }
 }
 
+/**
+ * A delivery (or reconciler pass) no longer holds its org: its lease was
+ * taken by another after it lapsed, or the org moved on from the run and
+ * generation it claimed. Raised when a store refuses one of its writes for
+ * that (the fence, docs/architecture.md "Fencing") or when it finds so before
+ * a step. It stops, touching nothing more: the org is whoever holds it now's.
+ * The one lost-ownership error of every kind.
+ */
+export class OwnershipLostError extends Error {
+  constructor(why: string) {
+    super(`this delivery no longer owns the org: ${why}`);
+    this.name = 'OwnershipLostError';
+  }
+}
+
+/** PostgreSQL's answer to a write whose fence is stale (mover.hold_org, src/db/functions.sql). */
+export const FENCE_SQLSTATE = 'MVF01';
+
+/** An error from a fenced SQL statement refusing a stale holder, as the lost-ownership error; anything else as it is. */
+export function fenceRefusal(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return code === FENCE_SQLSTATE ? new OwnershipLostError((err as Error).message) : err;
+}
+
 /** Anything not classified is treated as infrastructure: halting is the safe default. */
 export function isDataError(err: unknown): err is OrgDataError {
   return err instanceof OrgDataError;

@@ -56,6 +56,13 @@ export const orgsFinished = new client.Counter({
   registers: [registry],
 });
 
+export const couchConflicts = new client.Counter({
+  name: 'mover_couchdb_conflicts_total',
+  help: 'Documents CouchDB refused to this process with a conflict: changed since this delivery read them (by Chef, or by a delivery that outran a paused one), so nothing was overwritten. By kind and operation (write_back, purge_delete).',
+  labelNames: ['migration_type', 'op'],
+  registers: [registry],
+});
+
 /** The fleet-wide gauges of one api (a registry per app, so a rebuilt app in tests does not collide). */
 export function fleetRegistry(ctx: Context): Registry {
   const fleet = new Registry();

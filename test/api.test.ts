@@ -223,11 +223,14 @@ describe('reset and dry run', () => {
   it('writes no darklaunch flag under DRY_RUN', async () => {
     const { Darklaunch } = await import('../src/darklaunch.js');
     const dl = new Darklaunch(h.ctx.darklaunchRedis, { graceMs: 0, log: h.ctx.log }, true);
-    await dl.setOrgDown('dry-org', true);
-    await dl.routeOrg('dry-org', false);
-    await dl.routeBackToCouch('dry-org');
+    const flags = dl.fenced('dry-org', 1);
+    await flags.setDown(true);
+    await flags.routeToSqlAndUp();
+    await flags.routeBackToCouch();
+    expect(await dl.pinOrgsToCouch(['dry-org'])).toEqual([]);
     await dl.setDefault({ couchdb_containers: true, couchdb_groups: true });
     expect(await h.ctx.darklaunchRedis.exists('dl_org_dry-org')).toBe(0);
+    expect(await h.ctx.darklaunchRedis.exists('mover_fence:{dl_org_dry-org}')).toBe(0);
     expect(await h.ctx.darklaunchRedis.hgetall('dl_default')).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false' });
   });
 });

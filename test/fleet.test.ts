@@ -14,6 +14,8 @@ import type { Fleet } from '../src/workers/fleet.js';
 import type { SeededOrg } from '../src/dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { claimHeld, heldRef, lapse } from './support/held.js';
+import { OwnershipLostError } from '../src/errors.js';
 
 const T = 'phase_2_migration';
 const R = 'phase_2_revert';
@@ -49,10 +51,11 @@ const flags = (name: string) => h.ctx.darklaunchRedis.hgetall(`dl_org_${name}`);
 /** Asserts the end state of every store for each org, whatever it ended as. */
 /** What a worker killed mid-migrate (or Redis losing its last writes) leaves behind: started at migrate, dark, partial rows, job gone. */
 async function leaveStartedWithoutJob(org: SeededOrg, runId: string) {
-  const key = { type: T, orgId: org.guid, runId };
-  expect(await tracker.claimOrg(h.ctx.db, key)).toEqual({ claimed: true });
+  const { claim, key } = await claimHeld(h.ctx.db, { type: T, orgId: org.guid, runId });
+  expect(claim).toEqual({ claimed: true });
   await tracker.setStep(h.ctx.db, key, 'migrate');
-  await h.ctx.darklaunch.setOrgDown(org.name, true);
+  await lapse(h.ctx.db, key);
+  await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, '503_mode', 'true');
   const e = org.expected[0];
   await h.ctx.db.query(`INSERT INTO containers VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
   await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
@@ -177,9 +180,10 @@ describe('fleet', () => {
     const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     const job = (await h.ctx.queues[T].getJob(orgJobId(run.id, org.guid))) as Job<OrgJobData>;
     // The first delivery: claimed, dark, copied ... then its worker is killed (nothing more runs).
-    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: org.guid, runId: run.id }, 'set_503')).toEqual({ claimed: true });
-    const ref = { type: T, orgType: T, runId: run.id, orgName: org.name, orgId: org.guid, log: h.ctx.log };
+    const { ref, claim } = await heldRef(h.ctx, { type: T, runId: run.id, orgName: org.name, orgId: org.guid }, { firstStep: 'set_503' });
+    expect(claim).toEqual({ claimed: true });
     for (const step of phase2.steps.slice(0, 3)) await step.run(h.ctx, ref);
+    await ref.lease!.release();
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
     // The second delivery of the same job resumes the started org from its first step.
     expect(await runOrgJob(phase2, h.ctx, job, undefined)).toEqual({ outcome: 'completed' });
@@ -197,16 +201,11 @@ describe('fleet', () => {
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     const status = await waitForRunEnd(h);
     expect((await stateOf(org.name)).state).toBe('completed');
-    const log = h.ctx.log;
-    const restored = await restoreAndFail(
-      phase2,
-      h.ctx,
-      { type: T, orgType: T, runId: status.runId, orgName: org.name, orgId: org.guid, log },
-      'migrate',
-      'stale look',
-      'infrastructure',
-    );
-    expect(restored).toBe(false);
+    // A reconciler pass that looked while it was in flight, holding it at the generation it saw then.
+    const { ref } = await heldRef(h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid }, { claim: false });
+    ref.generation = 0;
+    await expect(restoreAndFail(phase2, h.ctx, ref, 'migrate', 'stale look', 'infrastructure')).rejects.toBeInstanceOf(OwnershipLostError);
+    await ref.lease!.release();
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));
   });
@@ -219,16 +218,17 @@ describe('fleet', () => {
     await waitForRunEnd(h);
     await migrating.close(5000);
     const { run } = await startRun(h.ctx, R, { count: 'all', orgs: [org.name], concurrency: 1 });
-    const key = { type: T, orgId: org.guid, runId: run.id };
-    expect(await tracker.claimOrg(h.ctx.db, key, 'set_503', 'completed')).toEqual({ claimed: true });
-    expect(await tracker.setStep(h.ctx.db, key, step)).toBe(true);
+    const { claim, key } = await claimHeld(h.ctx.db, { type: T, orgId: org.guid, runId: run.id }, { firstStep: 'set_503', from: 'completed' });
+    expect(claim).toEqual({ claimed: true });
+    await tracker.setStep(h.ctx.db, key, step);
+    await lapse(h.ctx.db, key);
     await (await h.ctx.queues[R].getJob(orgJobId(run.id, org.guid)))!.remove();
     return { org, run };
   }
 
   it('puts back a completed org whose revert job was lost mid-way once its run stopped: routed to SQL and up, the revert failed', async () => {
     const { org, run } = await revertLostAt('drain_wait');
-    await h.ctx.darklaunch.setOrgDown(org.name, true);
+    await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, '503_mode', 'true');
     await h.api('POST', `/migrations/${R}/halt`);
     fleets.push(h.startWorkers());
     await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'completed');
@@ -240,7 +240,7 @@ describe('fleet', () => {
 
   it('puts back and queues again a revert whose job was lost mid-way while its run works; the revert then finishes', async () => {
     const { org, run } = await revertLostAt('compare');
-    await h.ctx.darklaunch.setOrgDown(org.name, true);
+    await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, '503_mode', 'true');
     fleets.push(h.startWorkers());
     const end = await waitForRunEnd(h, R);
     expect(end).toMatchObject({ runId: run.id, orgs_completed: 1, objects_failed: 0 });
@@ -253,7 +253,7 @@ describe('fleet', () => {
   it('finishes, never moves back, a revert whose job was lost after its switch back (at route_to_couchdb): its SQL rows go, it is ready', async () => {
     const { org, run } = await revertLostAt('route_to_couchdb');
     // The switch back was written: served from CouchDB and up, its SQL rows still there.
-    await h.ctx.darklaunch.routeBackToCouch(org.name);
+    await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, { couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
     fleets.push(h.startWorkers());
     await waitFor('reconciler', async () => (await stateOf(org.name)).state === 'ready');
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
@@ -266,15 +266,15 @@ describe('fleet', () => {
     const [org] = await readyOrgs(1);
     const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 1 });
     // What a worker killed just after 503 came down leaves: started at clear_503, routed to SQL, up, its rows in SQL ...
-    const key = { type: T, orgId: org.guid, runId: run.id };
-    expect(await tracker.claimOrg(h.ctx.db, key)).toEqual({ claimed: true });
+    const { claim, key } = await claimHeld(h.ctx.db, { type: T, orgId: org.guid, runId: run.id });
+    expect(claim).toEqual({ claimed: true });
     await tracker.setStep(h.ctx.db, key, 'clear_503');
+    await lapse(h.ctx.db, key);
     for (const e of org.expected) {
       await h.ctx.db.query(`INSERT INTO "${e.table}" VALUES ($1, $2, $3, $4, $5, now(), now())`, [e.id, org.guid, e.authzId, e.name, '0'.repeat(32)]);
     }
     await h.ctx.db.query(`UPDATE mover.org_progress SET rows_in_sql = true WHERE org_id = $1`, [org.guid]);
-    await h.ctx.darklaunch.routeOrg(org.name, false);
-    await h.ctx.darklaunch.setOrgDown(org.name, false);
+    await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, { couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     // ... and a group the Chef API made on SQL since.
     const made = { id: 'f'.repeat(32), authz: 'e'.repeat(32) };
     await h.ctx.db.query(`INSERT INTO "groups" VALUES ($1, $2, $3, 'made-since', $4, now(), now())`, [made.id, org.guid, made.authz, '0'.repeat(32)]);

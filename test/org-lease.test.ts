@@ -10,7 +10,8 @@ import { hex32 } from '../src/dev/estate.js';
 import { orgLeaseMs, takeOrgLease } from '../src/frame/org-lease.js';
 import { createHarness, type Harness } from './support/harness.js';
 import type { Job } from 'bullmq';
-import { OrgDataError } from '../src/errors.js';
+import { OrgDataError, OwnershipLostError } from '../src/errors.js';
+import { replaceOrgObjects } from '../src/db/org-objects.js';
 import { getOrgStateById } from '../src/db/org-states.js';
 import type { OrgJobData } from '../src/frame/kind.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
@@ -93,26 +94,34 @@ describe('org lease', () => {
     await held!.lease.release();
   });
 
-  it('fences the statements that move an org: a holder overtaken after a stall can neither checkpoint, complete nor restore it', async () => {
+  it('fences the statements that move an org: a holder overtaken after a stall can neither checkpoint, complete, fail, requeue nor restore it', async () => {
     const guid = await org('lease-fenced');
     await tracker.readyHolding(h.ctx.db, T, ['lease-fenced']);
     const run = (await runs.createRun(h.ctx.db, T, null, 1, 1))!;
     await runs.doneEnqueueing(h.ctx.db, run.id);
     const stalled = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
-    expect((await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, 'set_503')).claimed).toBe(true);
-    // It stalls past its lease; a new delivery takes the org over.
+    const me = { type: T, orgId: guid, runId: run.id, owner: stalled!.lease.owner, generation: 0 };
+    expect((await tracker.claimOrg(h.ctx.db, me, 'set_503')).claimed).toBe(true);
+    // It stalls past its lease; a new delivery takes the org over, with a higher fencing epoch.
     await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
     const other = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
     expect(other?.org).toMatchObject({ state: 'started', run_id: run.id, current_step: 'set_503' });
-    const me = stalled!.lease.owner;
-    expect(await tracker.setStep(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: me }, 'clear_503')).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: me })).toBeNull();
-    expect(await inTransaction(h.ctx.db, (c) => tracker.lockStartedOrg(c, { type: T, orgId: guid, runId: run.id, leaseOwner: me }))).toBe(false);
-    const row = (await h.ctx.db.query(`SELECT state, current_step, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0];
-    expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.owner });
-    // The holder does all three.
-    expect(await tracker.setStep(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: other!.lease.owner }, 'clear_503')).toBe(true);
-    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseOwner: other!.lease.handingOver() })).not.toBeNull();
+    expect(other!.lease.epoch).toBeGreaterThan(stalled!.lease.epoch);
+    const lost = (p: Promise<unknown>) => expect(p).rejects.toBeInstanceOf(OwnershipLostError);
+    await lost(tracker.setStep(h.ctx.db, me, 'clear_503'));
+    await lost(tracker.completeOrg(h.ctx.db, me));
+    await lost(tracker.failOrg(h.ctx.db, me, { step: 'set_503', detail: 'stale' }));
+    await lost(tracker.requeueOrg(h.ctx.db, me));
+    await lost(inTransaction(h.ctx.db, (c) => tracker.holdStartedOrg(c, me)));
+    await lost(replaceOrgObjects(h.ctx.db, me, { containers: [], groups: [] }));
+    const row = (await h.ctx.db.query(`SELECT state, current_step, lease_owner, rows_in_sql FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0];
+    expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.owner, rows_in_sql: false });
+    // The holder does them.
+    const holder = { ...me, owner: other!.lease.owner };
+    expect((await replaceOrgObjects(h.ctx.db, holder, { containers: [], groups: [] })).foreignRows).toBe(0);
+    await tracker.setStep(h.ctx.db, holder, 'clear_503');
+    other!.lease.handingOver();
+    expect(await tracker.completeOrg(h.ctx.db, holder)).toEqual({ runMayBeDone: true });
     other!.lease.handedOver();
     expect((await h.ctx.db.query(`SELECT state, lease_owner FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0]).toEqual({
       state: 'completed',

@@ -7,6 +7,7 @@ import * as tracker from '../src/db/state-tracker.js';
 import * as maintenance from '../src/db/maintenance.js';
 import { countByState, listOrgs } from '../src/db/org-states.js';
 import { hex32 } from '../src/dev/estate.js';
+import { claimHeld, leaseOnly } from './support/held.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
@@ -36,25 +37,34 @@ describe('state mirror', () => {
     const run = (await runs.createRun(h.ctx.db, T, null, 30, 100))!;
     await tracker.takeOrgs(h.ctx.db, T, run.id, orgs.slice(0, 30));
     // Ten claimed at once: the striped counters take concurrent claims.
-    const claims = await Promise.all(orgs.slice(0, 10).map((o) => tracker.claimOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id })));
-    expect(claims.every((c) => c.claimed)).toBe(true);
-    for (const o of orgs.slice(0, 4)) await tracker.completeOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id });
-    for (const o of orgs.slice(4, 6)) await tracker.failOrg(h.ctx.db, { type: T, orgId: o.guid, runId: run.id }, { step: 'verify', detail: 'differs' });
-    await tracker.requeueOrg(h.ctx.db, { type: T, orgId: orgs[6].guid, runId: run.id });
-    await tracker.failUnstarted(h.ctx.db, { type: T, orgId: orgs[20].guid, runId: run.id }, 'preflight', 'rows in SQL');
+    const claims = await Promise.all(orgs.slice(0, 10).map((o) => claimHeld(h.ctx.db, { type: T, orgId: o.guid, runId: run.id })));
+    expect(claims.every((c) => c.claim.claimed)).toBe(true);
+    for (const c of claims.slice(0, 4)) await tracker.completeOrg(h.ctx.db, c.key);
+    for (const c of claims.slice(4, 6)) await tracker.failOrg(h.ctx.db, c.key, { step: 'verify', detail: 'differs' });
+    expect(await tracker.requeueOrg(h.ctx.db, claims[6].key)).toBe(true);
+    const unstarted = await claimHeld(h.ctx.db, { type: T, orgId: orgs[20].guid, runId: run.id }, { from: 'completed' });
+    expect(await tracker.failUnstarted(h.ctx.db, unstarted.key, 'preflight', 'rows in SQL')).toBe(true);
     await tracker.resetOrgs(h.ctx.db, T, [orgs[5].name], async () => {});
     await tracker.moveOrgs(h.ctx.db, T, [orgs[0].name], 'completed', 'purge_started');
-    await tracker.moveOrg(h.ctx.db, T, orgs[0].guid, 'purge_started', 'purge_successful');
+    expect(await tracker.moveOrg(h.ctx.db, T, orgs[0].guid, await leaseOnly(h.ctx.db, T, orgs[0].guid), 'purge_started', 'purge_successful')).toBe(true);
     // A revert run: one org completed → started → ready, another refused, started → completed.
     const revertRun = (await runs.createRun(h.ctx.db, 'phase_2_revert', null, 2, 10))!;
+    const reverts = [];
     for (const o of orgs.slice(1, 3)) {
-      expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: o.guid, runId: revertRun.id }, 'set_503', 'completed')).toEqual({ claimed: true });
+      const r = await claimHeld(h.ctx.db, { type: T, orgId: o.guid, runId: revertRun.id }, { firstStep: 'set_503', from: 'completed' });
+      expect(r.claim).toEqual({ claimed: true });
+      reverts.push(r);
     }
-    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: orgs[1].guid, runId: revertRun.id }, null, 'ready')).not.toBeNull();
+    expect(await tracker.completeOrg(h.ctx.db, reverts[0].key, null, 'ready')).toEqual({ runMayBeDone: expect.any(Boolean) });
     const refusal = { step: 'compare', detail: 'changed on SQL', kind: 'refused' as const, to: 'completed' as const };
-    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: orgs[2].guid, runId: revertRun.id }, refusal)).toBe(true);
+    await tracker.failOrg(h.ctx.db, reverts[1].key, refusal);
     // Refused, it is done in that run: its claim does not take it again.
-    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: orgs[2].guid, runId: revertRun.id }, 'set_503', 'completed')).toEqual({
+    const again = await claimHeld(
+      h.ctx.db,
+      { type: T, orgId: orgs[2].guid, runId: revertRun.id },
+      { firstStep: 'set_503', from: 'completed', owner: reverts[1].key.owner },
+    );
+    expect(again.claim).toEqual({
       claimed: false,
       reason: 'finished',
     });

@@ -5,7 +5,9 @@ import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { hex32 } from '../src/dev/estate.js';
 import { countObjects, insertObjects } from '../src/db/org-objects.js';
+import { OwnershipLostError } from '../src/errors.js';
 import { createHarness, type Harness } from './support/harness.js';
+import { claimHeld } from './support/held.js';
 
 let h: Harness;
 const T = 'phase_2_migration';
@@ -36,46 +38,68 @@ describe('state tracker guards', () => {
     expect(rows[0].n).toBe(1);
   });
 
-  it('lets exactly one of many concurrent starts win', async () => {
+  it('lets exactly one of many concurrent starts win: one lease among many deliveries, one claim among many sent under it', async () => {
     const guid = await org('race');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-a', null, 1, 1))!;
-    const results = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id })));
-    expect(results.filter((r) => r.claimed)).toHaveLength(1);
+    const starts = await Promise.all(Array.from({ length: 10 }, () => claimHeld(h.ctx.db, { type: T, orgId: guid, runId: run.id })));
+    const won = starts.filter((r) => r.leased && r.claim.claimed);
+    expect(won).toHaveLength(1);
+    expect(starts.filter((r) => r.leased)).toHaveLength(1);
     expect(await getOrgState(h.ctx.db, T, 'race')).toMatchObject({ state: 'started', run_id: run.id });
-    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, { step: 'test', detail: 'done with it' });
+    await tracker.failOrg(h.ctx.db, won[0].key, { step: 'test', detail: 'done with it' });
+    // Under one lease, ten claims at once: the claim's own conditional update lets one through.
+    const again = await org('race-2');
+    const held = await claimHeld(h.ctx.db, { type: T, orgId: again, runId: run.id }, { from: 'completed' });
+    expect(held.claim.claimed).toBe(false);
+    const claims = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, held.key)));
+    expect(claims.filter((r) => r.claimed)).toHaveLength(1);
+    // Without the lease, no claim at all.
+    await expect(tracker.claimOrg(h.ctx.db, { ...held.key, owner: 'someone-else' })).rejects.toBeInstanceOf(OwnershipLostError);
+    await tracker.failOrg(h.ctx.db, { ...held.key, generation: 0 }, { step: 'test', detail: 'done with it' });
   });
 
   it('does not start an org for a run that is halting', async () => {
     const guid = await org('late');
     const run = (await runs.createRun(h.ctx.db, 'guard-test-b', null, 1, 1))!;
     await runs.haltRun(h.ctx.db, run.id, 'test', false);
-    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id })).toEqual({ claimed: false, reason: 'run_not_working' });
+    expect((await claimHeld(h.ctx.db, { type: T, orgId: guid, runId: run.id })).claim).toEqual({ claimed: false, reason: 'run_not_working' });
     expect((await getOrgState(h.ctx.db, T, 'late'))?.state).toBe('ready');
   });
 
-  it('never lets a stale job complete or fail an org another run owns or that already completed', async () => {
+  it('never lets a stale job complete or fail an org another run owns, another lease holds, an older generation claimed, or that already completed', async () => {
     const guid = await org('owned');
     const a = (await runs.createRun(h.ctx.db, 'guard-test-c', null, 1, 1))!;
-    expect(await tracker.claimOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id })).toEqual({ claimed: true });
-    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: '999999' })).toBeNull();
-    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: '999999' }, { step: 'migrate', detail: 'stale' })).toBe(false);
-    expect(await tracker.completeOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id })).toEqual({ runMayBeDone: true });
-    expect(await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: a.id }, { step: 'migrate', detail: 'late' })).toBe(false);
+    const { claim, key } = await claimHeld(h.ctx.db, { type: T, orgId: guid, runId: a.id });
+    expect(claim).toEqual({ claimed: true });
+    for (const stale of [
+      { ...key, runId: '999999' },
+      { ...key, owner: 'another' },
+      { ...key, generation: key.generation + 1 },
+    ]) {
+      await expect(tracker.completeOrg(h.ctx.db, stale)).rejects.toBeInstanceOf(OwnershipLostError);
+      await expect(tracker.failOrg(h.ctx.db, stale, { step: 'migrate', detail: 'stale' })).rejects.toBeInstanceOf(OwnershipLostError);
+      await expect(tracker.setStep(h.ctx.db, stale, 'clear_503')).rejects.toBeInstanceOf(OwnershipLostError);
+      await expect(tracker.requeueOrg(h.ctx.db, stale)).rejects.toBeInstanceOf(OwnershipLostError);
+    }
+    expect(await getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'started', current_step: 'start', requeues: 0 });
+    expect(await tracker.completeOrg(h.ctx.db, key)).toEqual({ runMayBeDone: true });
+    await expect(tracker.failOrg(h.ctx.db, key, { step: 'migrate', detail: 'late' })).rejects.toBeInstanceOf(OwnershipLostError);
     expect(await getOrgState(h.ctx.db, T, 'owned')).toMatchObject({ state: 'completed', fail_location: null });
+    const { rows } = await h.ctx.db.query(`SELECT orgs_finished, orgs_failed FROM mover.migration_runs WHERE id = $1`, [a.id]);
+    expect(rows[0]).toEqual({ orgs_finished: 1, orgs_failed: 0 });
   });
 
   it('never has more orgs of a type in flight than the run concurrency, however many claim at once', async () => {
     const guids = await Promise.all(Array.from({ length: 8 }, (_, i) => org(`gate-${i}`)));
     const run = (await runs.createRun(h.ctx.db, 'guard-test-e', null, 8, 3))!;
-    const first = await Promise.all(guids.map((g) => tracker.claimOrg(h.ctx.db, { type: T, orgId: g, runId: run.id })));
-    expect(first.filter((r) => r.claimed)).toHaveLength(3);
-    expect(first.filter((r) => !r.claimed && r.reason === 'at_capacity')).toHaveLength(5);
+    const first = await Promise.all(guids.map((g) => claimHeld(h.ctx.db, { type: T, orgId: g, runId: run.id })));
+    expect(first.filter((r) => r.claim.claimed)).toHaveLength(3);
+    expect(first.filter((r) => !r.claim.claimed && r.claim.reason === 'at_capacity')).toHaveLength(5);
     expect(await runs.inFlightCount(h.ctx.db, run.id)).toBe(3);
     // One finishes: exactly one more place.
-    const done = guids[first.findIndex((r) => r.claimed)];
-    await tracker.completeOrg(h.ctx.db, { type: T, orgId: done, runId: run.id });
-    const waiting = guids.filter((_, i) => !first[i].claimed);
-    const second = await Promise.all(waiting.map((g) => tracker.claimOrg(h.ctx.db, { type: T, orgId: g, runId: run.id })));
+    await tracker.completeOrg(h.ctx.db, first.find((r) => r.claim.claimed)!.key);
+    const waiting = first.filter((r) => !r.claim.claimed);
+    const second = await Promise.all(waiting.map((w) => tracker.claimOrg(h.ctx.db, w.key)));
     expect(second.filter((r) => r.claimed)).toHaveLength(1);
     // An operator forcing a started org elsewhere frees its place once the reconciler's sweep runs.
     const forced = (await getOrgState(
@@ -132,7 +156,7 @@ describe('a delivery start: lease and claim in one round trip', () => {
     // Another owner finds the lease taken and claims nothing.
     expect(await lease(guid, 'lc-ready', 'owner-b', { runId: run.id })).toEqual({ leased: false });
     expect(await progress(guid)).toMatchObject({ lease_owner: 'owner-a', state: 'started' });
-    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id }, { step: 'test', detail: 'done with it' });
+    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, owner: 'owner-a', generation: 0 }, { step: 'test', detail: 'done with it' });
   });
 
   it('claims nothing when the preflight refused the org or its guard counts something unfit, and says what it counted', async () => {

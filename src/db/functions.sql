@@ -8,7 +8,49 @@
 -- function's arguments and result are its identity in PostgreSQL.
 
 DROP FUNCTION IF EXISTS mover.claim_org(text, text, bigint, text, boolean, text);
+DROP FUNCTION IF EXISTS mover.claim_org(text, text, bigint, text, boolean, text, text);
 DROP FUNCTION IF EXISTS mover.lease_and_claim(text, text, text, text, integer, bigint, text, boolean, text);
+DROP FUNCTION IF EXISTS mover.replace_and_read_org_objects(text, text, text[], text[], text[], text[], timestamp[], timestamp[], text[], text[], text[], text[], timestamp[], timestamp[]);
+DROP FUNCTION IF EXISTS mover.replace_org_objects(text, text, text[], text[], text[], text[], timestamp[], timestamp[], text[], text[], text[], text[], timestamp[], timestamp[]);
+
+-- ---------------------------------------------------------------------------
+-- Fencing (docs/architecture.md, "Fencing"): every write made for an org in
+-- flight carries its delivery's lease token (p_owner) and the claim's
+-- generation, and is refused by the statement itself when they are stale.
+-- Checking the lease before sending a write is not enough: a process can
+-- pause between the check and the write, or the write can wait in a socket,
+-- while the lease lapses and another delivery finishes the org.
+-- ---------------------------------------------------------------------------
+
+-- Holds the org for its delivery until the transaction ends: its progress row
+-- locked, so no other lease take (an upsert of the same row) can commit
+-- meanwhile, and only if the lease is still p_owner's and the org is still in
+-- flight in p_run_id at generation p_generation (org_progress.requeues).
+-- Otherwise raises SQLSTATE MVF01, which mover reads as the one lost-ownership
+-- error (OwnershipLostError, src/errors.ts); the statement changes nothing.
+CREATE OR REPLACE FUNCTION mover.hold_org(p_type text, p_org_id text, p_run_id bigint, p_owner text, p_generation integer) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM mover.org_progress
+  WHERE migration_type = p_type AND org_id = p_org_id AND run_id = p_run_id AND lease_owner = p_owner AND requeues = p_generation AND in_flight
+  FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'org % (%) is no longer held by this delivery: its lease, run % or generation % moved on', p_org_id, p_type, p_run_id, p_generation
+      USING ERRCODE = 'MVF01';
+  END IF;
+END
+$$;
+
+-- Holds the org's lease for p_owner until the transaction ends (its progress
+-- row locked), whatever its state: for work under the lease on an org at rest
+-- (a preflight's verdict, a purge). Otherwise raises MVF01.
+CREATE OR REPLACE FUNCTION mover.hold_lease(p_type text, p_org_id text, p_owner text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM mover.org_progress WHERE migration_type = p_type AND org_id = p_org_id AND lease_owner = p_owner FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'org % (%) is no longer leased to this delivery', p_org_id, p_type USING ERRCODE = 'MVF01';
+  END IF;
+END
+$$;
 
 -- ---------------------------------------------------------------------------
 -- The state machine's claim (see the from → to table in src/db/state-tracker.ts).
@@ -37,10 +79,11 @@ $$;
 -- completed, its source state, when it is refused or fails: its result,
 -- counted once in mover.run_counted, says it is done). Chef's
 -- migration_start and migration_end are set only by a claim from ready: a
--- completed org that goes back keeps them. Returns {unfit, working, closed,
--- room, finished, claimed}.
+-- completed org that goes back keeps them. Only for the holder of the org's
+-- lease (p_owner; else MVF01). Returns {unfit, working, closed, room,
+-- finished, claimed}.
 CREATE OR REPLACE FUNCTION mover.claim_org(
-  p_type text, p_org_id text, p_run_id bigint, p_first_step text, p_refused boolean, p_guard text, p_from text
+  p_type text, p_org_id text, p_run_id bigint, p_first_step text, p_refused boolean, p_guard text, p_from text, p_owner text
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   unfit integer := 0;
@@ -52,6 +95,11 @@ DECLARE
   claimed boolean := false;
   name text;
 BEGIN
+  -- Only the lease's holder claims (lease_and_claim has just taken it, in this same call).
+  PERFORM 1 FROM mover.org_progress WHERE migration_type = p_type AND org_id = p_org_id AND lease_owner = p_owner FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'org % (%) is not leased to this delivery', p_org_id, p_type USING ERRCODE = 'MVF01';
+  END IF;
   IF p_guard = 'foreign_rows' THEN
     unfit := mover.foreign_row_count(p_type, p_org_id);
   END IF;
@@ -87,25 +135,40 @@ BEGIN
 END
 $$;
 
+-- The org's lease for p_owner, for p_lease_ms: taken if it is free (no owner,
+-- or its time has passed) or p_owner's already. Returns its fencing epoch
+-- (a new one from mover.lease_epochs when the lease changes hands, the same
+-- when its holder takes it again), or null if another holds it.
+CREATE OR REPLACE FUNCTION mover.take_lease(p_type text, p_org_id text, p_org_name text, p_owner text, p_lease_ms integer) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  epoch bigint;
+BEGIN
+  INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, lease_owner, lease_until, lease_epoch)
+  VALUES (p_type, p_org_id, p_org_name, p_owner, now() + p_lease_ms * interval '1 millisecond', nextval('mover.lease_epochs'))
+  ON CONFLICT (migration_type, org_id) DO UPDATE SET lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until,
+    lease_epoch = CASE WHEN p.lease_owner = EXCLUDED.lease_owner AND p.lease_epoch IS NOT NULL THEN p.lease_epoch ELSE EXCLUDED.lease_epoch END
+  WHERE p.lease_owner IS NULL OR p.lease_owner = EXCLUDED.lease_owner OR p.lease_until < now()
+  RETURNING p.lease_epoch INTO epoch;
+  RETURN epoch;
+END
+$$;
+
 -- A delivery's start: the lease for p_owner, then the org as it stands, then,
--- if it is in p_from, the claim. Returns {leased:false}, or {leased, org (as
--- read before the claim; null if the org is not tracked), unfit, working,
--- closed, room, finished, claimed}.
+-- if it is in p_from, the claim. Returns {leased:false}, or {leased, epoch
+-- (the lease's fencing epoch, new when the lease changed hands), org (as read
+-- before the claim; null if the org is not tracked), unfit, working, closed,
+-- room, finished, claimed}.
 CREATE OR REPLACE FUNCTION mover.lease_and_claim(
   p_type text, p_org_id text, p_org_name text, p_owner text, p_lease_ms integer,
   p_run_id bigint, p_first_step text, p_refused boolean, p_guard text, p_from text
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-  n integer;
+  epoch bigint;
   cur record;
   claim jsonb := jsonb_build_object('unfit', 0, 'working', false, 'closed', false, 'room', false, 'finished', false, 'claimed', false);
 BEGIN
-  INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, lease_owner, lease_until)
-  VALUES (p_type, p_org_id, p_org_name, p_owner, now() + p_lease_ms * interval '1 millisecond')
-  ON CONFLICT (migration_type, org_id) DO UPDATE SET lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until
-  WHERE p.lease_owner IS NULL OR p.lease_owner = EXCLUDED.lease_owner OR p.lease_until < now();
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n = 0 THEN
+  epoch := mover.take_lease(p_type, p_org_id, p_org_name, p_owner, p_lease_ms);
+  IF epoch IS NULL THEN
     RETURN jsonb_build_object('leased', false);
   END IF;
 
@@ -113,12 +176,12 @@ BEGIN
   FROM org_migration_state s LEFT JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
   WHERE s.migration_type = p_type AND s.org_id = p_org_id;
   IF NOT FOUND THEN
-    RETURN claim || jsonb_build_object('leased', true, 'org', NULL);
+    RETURN claim || jsonb_build_object('leased', true, 'epoch', epoch, 'org', NULL);
   END IF;
   IF cur.state = p_from THEN
-    claim := mover.claim_org(p_type, p_org_id, p_run_id, p_first_step, p_refused, p_guard, p_from);
+    claim := mover.claim_org(p_type, p_org_id, p_run_id, p_first_step, p_refused, p_guard, p_from, p_owner);
   END IF;
-  RETURN claim || jsonb_build_object('leased', true,
+  RETURN claim || jsonb_build_object('leased', true, 'epoch', epoch,
     'org', jsonb_build_object('state', cur.state, 'run_id', cur.run_id, 'current_step', cur.current_step, 'requeues', cur.requeues));
 END
 $$;
@@ -127,9 +190,12 @@ $$;
 -- An org's rows in SQL.
 -- ---------------------------------------------------------------------------
 
--- An org's containers and groups replaced in one call: the rows an earlier
--- delivery of the org left (mover's, marked rows_in_sql) are deleted, then the
--- new ones inserted. Two statements, one after the other, in a function: a
+-- An org's containers and groups replaced in one call, for the delivery that
+-- holds the org (hold_org: its lease token, run and generation; else MVF01 and
+-- nothing written): the rows an earlier delivery of the org left (mover's,
+-- marked rows_in_sql) are deleted, then the new ones inserted. Fenced because
+-- it deletes every row of the org: a stale copy landing after the switch
+-- would delete what Chef wrote to SQL since. Two statements, one after the other, in a function: a
 -- single statement with the DELETE and the INSERT as sibling CTEs shares one
 -- snapshot, so its INSERT collided with the very rows it was deleting
 -- (duplicate key on containers_pkey / groups_pkey) whenever a delivery ran
@@ -137,7 +203,7 @@ $$;
 -- statement. Rows mover did not write are never touched: their count comes
 -- back and nothing is written.
 CREATE OR REPLACE FUNCTION mover.replace_org_objects(
-  p_type text, p_org_id text,
+  p_type text, p_org_id text, p_run_id bigint, p_owner text, p_generation integer,
   c_id text[], c_authz text[], c_name text[], c_by text[], c_created timestamp[], c_updated timestamp[],
   g_id text[], g_authz text[], g_name text[], g_by text[], g_created timestamp[], g_updated timestamp[]
 ) RETURNS integer LANGUAGE plpgsql AS $$
@@ -145,6 +211,7 @@ DECLARE
   owned boolean;
   foreign_rows integer;
 BEGIN
+  PERFORM mover.hold_org(p_type, p_org_id, p_run_id, p_owner, p_generation);
   SELECT COALESCE((SELECT rows_in_sql FROM mover.org_progress WHERE migration_type = p_type AND org_id = p_org_id), false) INTO owned;
   IF owned THEN
     DELETE FROM containers WHERE org_id = p_org_id::bpchar;
@@ -170,14 +237,14 @@ $$;
 -- round trip of its own. The rows are read inside the same call, after the
 -- inserts, exactly as readAllObjects (src/db/org-objects.ts) reads them.
 CREATE OR REPLACE FUNCTION mover.replace_and_read_org_objects(
-  p_type text, p_org_id text,
+  p_type text, p_org_id text, p_run_id bigint, p_owner text, p_generation integer,
   c_id text[], c_authz text[], c_name text[], c_by text[], c_created timestamp[], c_updated timestamp[],
   g_id text[], g_authz text[], g_name text[], g_by text[], g_created timestamp[], g_updated timestamp[]
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   foreign_rows integer;
 BEGIN
-  foreign_rows := mover.replace_org_objects(p_type, p_org_id, c_id, c_authz, c_name, c_by, c_created, c_updated, g_id, g_authz, g_name, g_by, g_created, g_updated);
+  foreign_rows := mover.replace_org_objects(p_type, p_org_id, p_run_id, p_owner, p_generation, c_id, c_authz, c_name, c_by, c_created, c_updated, g_id, g_authz, g_name, g_by, g_created, g_updated);
   IF foreign_rows > 0 THEN
     RETURN jsonb_build_object('foreign_rows', foreign_rows);
   END IF;

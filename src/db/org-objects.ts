@@ -1,5 +1,7 @@
 // The target rows: an org's containers and groups in SQL.
+import { fenceRefusal } from '../errors.js';
 import type { Db, DbClient } from '../stores/postgres.js';
+import type { OrgKey } from './state-tracker.js';
 
 type Q = Db | DbClient;
 // Chef's org_id columns are CHAR(32): every comparison with them casts the
@@ -21,13 +23,20 @@ const quoted = (t: ObjectTable) => `"${t}"`;
 
 const unnestRows = (base: number) =>
   `SELECT i, $1, a, n, u, c, m FROM unnest($${base}::text[], $${base + 1}::text[], $${base + 2}::text[], $${base + 3}::text[], $${base + 4}::timestamp[], $${base + 5}::timestamp[]) AS t(i, a, n, u, c, m)`;
+/**
+ * Chef writes and reads created_at and updated_at (timestamp without time
+ * zone) as UTC. A JS Date sent as it is would be rendered in the host's local
+ * time by pg; an ISO string is UTC whatever TZ the fleet runs under, and
+ * PostgreSQL takes its wall clock for these columns.
+ */
+const utc = (d: Date) => d.toISOString();
 const arrays = (r: ObjectRow[]) => [
   r.map((x) => x.id),
   r.map((x) => x.authz_id),
   r.map((x) => x.name),
   r.map((x) => x.last_updated_by),
-  r.map((x) => x.created_at),
-  r.map((x) => x.updated_at),
+  r.map((x) => utc(x.created_at)),
+  r.map((x) => utc(x.updated_at)),
 ];
 
 /** Inserts one table's rows for an org in one statement (the benchmark's floor writes rows this way). */
@@ -41,27 +50,32 @@ export async function insertObjects(q: Q, table: ObjectTable | string, orgId: st
 }
 
 /**
- * Replaces all of an org's rows in one call (one round trip, atomic): the old
+ * Replaces all of an org's rows in one call (one round trip, atomic), for the
+ * delivery holding the org: the statement itself refuses a stale fence
+ * (mover.hold_org; OwnershipLostError here) and then writes nothing. The old
  * rows, if a delivery before this one left any, are deleted before the new
- * ones go in (migrations/003_replace_org_objects.sql says why that takes a
- * function). Rows mover did not write (the org was created on SQL, or its
- * rows came some other way) are never replaced: then nothing is written and
- * their count comes back, for the caller to fail the org on. Otherwise the
- * org's rows as SQL then holds them come back, for verify
- * (migrations/009_replace_and_read_org_objects.sql).
+ * ones go in (src/db/functions.sql says why that takes a function). Rows
+ * mover did not write (the org was created on SQL, or its rows came some
+ * other way) are never replaced: then nothing is written and their count
+ * comes back, for the caller to fail the org on. Otherwise the org's rows as
+ * SQL then holds them come back, for verify.
  */
 export async function replaceOrgObjects(
   q: Q,
-  type: string,
-  orgId: string,
+  key: OrgKey,
   rows: Record<ObjectTable, ObjectRow[]>,
 ): Promise<{ foreignRows: number; sql: Record<ObjectTable, SqlObject[]> }> {
-  const res = await q.query({
-    name: 'replace-and-read-org-objects',
-    text: `SELECT mover.replace_and_read_org_objects($1, $2, $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
-       $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamp[], $14::timestamp[]) AS r`,
-    values: [type, orgId, ...arrays(rows.containers), ...arrays(rows.groups)],
-  });
+  let res;
+  try {
+    res = await q.query({
+      name: 'replace-and-read-org-objects',
+      text: `SELECT mover.replace_and_read_org_objects($1, $2, $3, $4, $5, $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamp[], $11::timestamp[],
+       $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamp[], $17::timestamp[]) AS r`,
+      values: [key.type, key.orgId, key.runId, key.owner, key.generation, ...arrays(rows.containers), ...arrays(rows.groups)],
+    });
+  } catch (err) {
+    throw fenceRefusal(err);
+  }
   const r = res.rows[0].r as { foreign_rows: number; rows?: [ObjectTable, string, string, string, string][] };
   const sql: Record<ObjectTable, SqlObject[]> = { containers: [], groups: [] };
   // Rows come back only when nothing foreign stopped the write.
@@ -75,8 +89,13 @@ export async function foreignRowCount(q: Q, type: string, orgId: string): Promis
   return rows[0].n;
 }
 
-/** Deletes the org's rows only if mover wrote them (and marks them gone); returns how many went. */
-export async function deleteOwnedOrgObjects(q: Q, type: string, orgId: string): Promise<number> {
+/**
+ * Deletes the org's rows only if mover wrote them (and marks them gone);
+ * returns how many went. Only inside a transaction that holds the org first
+ * (a restore's holdStartedOrg, a completion, a reset's conditional move): it
+ * carries no fence of its own.
+ */
+export async function deleteOwnedOrgObjects(q: DbClient, type: string, orgId: string): Promise<number> {
   const { rows } = await q.query(
     `WITH own AS (UPDATE mover.org_progress SET rows_in_sql = false, updated_at = now() WHERE migration_type = $2 AND org_id = $1 AND rows_in_sql RETURNING org_id),
        c AS (DELETE FROM containers WHERE org_id = $1::bpchar AND EXISTS (SELECT 1 FROM own) RETURNING 1),

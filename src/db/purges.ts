@@ -2,19 +2,34 @@
 // came to, and the run's totals. Its state changes (completed →
 // purge_started → purge_successful, or back to completed) are the state
 // tracker's (moveOrg).
+import { fenceRefusal } from '../errors.js';
+import { PHASE_2_MIGRATION } from '../queue-names.js';
 import type { Db, DbClient } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
 
 export type PurgeOutcome = 'purged' | 'would_purge' | 'unverified';
 
-/** The org's result in the run; a batch delivered again writes the same line again. */
-export async function recordPurge(q: Q, r: { runId: string; orgName: string; outcome: PurgeOutcome; docs?: number; detail?: string }): Promise<void> {
-  await q.query(
-    `INSERT INTO mover.purge_results (run_id, org_name, outcome, docs, detail) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (run_id, org_name) DO UPDATE SET outcome = EXCLUDED.outcome, docs = EXCLUDED.docs, detail = EXCLUDED.detail, at = now()`,
-    [r.runId, r.orgName, r.outcome, r.docs ?? 0, r.detail ?? null],
-  );
+/**
+ * The org's result in the run, by the holder of its lease (org id, owner):
+ * the statement is refused (OwnershipLostError) once the lease is another's,
+ * so a paused pass cannot overwrite a later one's result. A batch delivered
+ * again writes the same line again.
+ */
+export async function recordPurge(
+  q: Q,
+  r: { runId: string; orgName: string; orgId: string; owner: string; outcome: PurgeOutcome; docs?: number; detail?: string },
+): Promise<void> {
+  try {
+    await q.query(
+      `WITH leased AS (SELECT mover.hold_lease($6, $7, $8) AS ok)
+       INSERT INTO mover.purge_results (run_id, org_name, outcome, docs, detail) SELECT $1, $2, $3, $4, $5 FROM leased
+       ON CONFLICT (run_id, org_name) DO UPDATE SET outcome = EXCLUDED.outcome, docs = EXCLUDED.docs, detail = EXCLUDED.detail, at = now()`,
+      [r.runId, r.orgName, r.outcome, r.docs ?? 0, r.detail ?? null, PHASE_2_MIGRATION, r.orgId, r.owner],
+    );
+  } catch (err) {
+    throw fenceRefusal(err);
+  }
 }
 
 export interface PurgeReport {

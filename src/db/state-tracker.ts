@@ -26,11 +26,17 @@
 // |                                | requeueOrg: a revert's lost job, put back, queued again                |
 // | failed → ready                 | retryInfrastructureFailures: the run's breaker closed                  |
 // | failed → holding               | resetOrgs: POST .../reset, mover's rows deleted with it                |
-// | completed → purge_started      | moveOrg: phase 4 (src/jobs/phase_2_purge.ts)                           |
-// | purge_started → purge_successful or completed | moveOrg: phase 4                                        |
+// | completed → purge_started      | moveOrg, under the org's lease: phase 4 (src/jobs/phase_2_purge.ts)    |
+// | purge_started → purge_successful or completed | moveOrg, under the org's lease: phase 4                 |
 // | any → any                      | forceState: the legacy force_org_to_state, no guard, no HTTP route     |
 //
-// An org in flight is named by an OrgKey; the resting moves take names.
+// An org in flight is named by an OrgKey, which carries the fence its
+// delivery holds it by: every statement that writes for it starts with
+// mover.hold_org (src/db/functions.sql) and is refused by Postgres itself,
+// raising OwnershipLostError, when the lease or the claim is stale
+// (docs/architecture.md, "Fencing"). The resting moves take names, and each
+// is conditional on the state it moves from, in its own statement.
+import { fenceRefusal, OwnershipLostError } from '../errors.js';
 import { inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
 import type { OrgState, OrgStateRow } from './org-states.js';
 
@@ -38,15 +44,38 @@ export { ORG_STATES, type OrgState } from './org-states.js';
 
 type Q = Db | DbClient;
 
-/** An org in flight, as every statement that moves it names it. */
+/** An org in flight, as every statement that writes for it names it: the org, and the fence its delivery holds it by. */
 export interface OrgKey {
   /** The migration type whose org rows move (a revert moves phase_2_migration's). */
   type: string;
   orgId: string;
   /** The run the org is in flight in. */
   runId: string;
-  /** The org lease's token: given, the statement moves the org only for the lease's holder (it fences on it). */
-  leaseOwner?: string | null;
+  /** The org lease's token: the statement runs only for the lease's holder. */
+  owner: string;
+  /** The claim's generation (org_progress.requeues): a delivery that claimed an older one no longer owns the org. */
+  generation: number;
+}
+
+/**
+ * The fence, as the first CTE of a statement for an org in flight: $1 type,
+ * $2 org id, $3 run, $4 lease token, $5 generation. mover.hold_org locks the
+ * org's progress row and raises MVF01 if the fence is stale; every part of
+ * the statement that writes refers to it, so it is checked before they run.
+ */
+const HELD = `held AS (SELECT mover.hold_org($1, $2, $3::bigint, $4, $5::int) AS ok)`;
+const held = (k: OrgKey) => [k.type, k.orgId, k.runId, k.owner, k.generation];
+
+/** A fenced statement: its rows, or OwnershipLostError when Postgres refused it or it found the org moved on (`none` says why). */
+async function fenced<R extends Record<string, unknown>>(q: Q, query: { name?: string; text: string; values: unknown[] }, none?: string): Promise<R[]> {
+  let rows: R[];
+  try {
+    ({ rows } = await q.query(query));
+  } catch (err) {
+    throw fenceRefusal(err);
+  }
+  if (none !== undefined && !rows.length) throw new OwnershipLostError(none);
+  return rows;
 }
 
 /** Where a kind's orgs start and end: the state its claim takes them from, and where they rest when done or failed. */
@@ -108,14 +137,14 @@ type ClaimAnswer = { working: boolean; closed: boolean; room: boolean; finished:
  * which calls the same function under the org's lease; this is the claim
  * alone (tests, tools).
  */
-export function claimOrg(db: Db, key: OrgKey, firstStep = 'start', from: OrgPath['from'] = 'ready'): Promise<ClaimResult> {
+export function claimOrg(db: Db, key: Omit<OrgKey, 'generation'>, firstStep = 'start', from: OrgPath['from'] = 'ready'): Promise<ClaimResult> {
   // Safe to send again after a lost connection: if the first one committed, the
   // org is no longer in `from` and this says 'not_ready'.
   return rideThroughDb(db, 'claim', async () => {
-    const { rows } = await db.query({
+    const rows = await fenced(db, {
       name: 'claim-org',
-      text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL, $5) AS r`,
-      values: [key.type, key.orgId, key.runId, firstStep, from],
+      text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL, $5, $6) AS r`,
+      values: [key.type, key.orgId, key.runId, firstStep, from, key.owner],
     });
     return claimResult(rows[0].r as ClaimAnswer);
   });
@@ -146,7 +175,7 @@ export interface ClaimAsk {
 /** An org as a delivery's start found it: what decides whether it claims, resumes or skips. */
 export type OrgStanding = Pick<OrgStateRow, 'state' | 'run_id' | 'current_step' | 'requeues'>;
 
-export type LeaseAndClaim = { leased: false } | { leased: true; org: OrgStanding | null; claim: ClaimResult; unfit: number };
+export type LeaseAndClaim = { leased: false } | { leased: true; epoch: number; org: OrgStanding | null; claim: ClaimResult; unfit: number };
 
 /**
  * A delivery's start in one round trip (mover.lease_and_claim,
@@ -156,61 +185,71 @@ export type LeaseAndClaim = { leased: false } | { leased: true; org: OrgStanding
  * claim, read after the lease. Safe to send again after a lost connection: a
  * first attempt that committed shows as the org started by this run.
  */
-export function leaseAndClaim(db: Db, key: OrgKey, orgName: string, owner: string, leaseMs: number, ask: ClaimAsk): Promise<LeaseAndClaim> {
+export function leaseAndClaim(
+  db: Db,
+  key: Omit<OrgKey, 'owner' | 'generation'>,
+  orgName: string,
+  owner: string,
+  leaseMs: number,
+  ask: ClaimAsk,
+): Promise<LeaseAndClaim> {
   return rideThroughDb(db, 'lease and claim', async () => {
     const { rows } = await db.query({
       name: 'lease-and-claim',
       text: `SELECT mover.lease_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS r`,
       values: [key.type, key.orgId, orgName, owner, Math.round(leaseMs), key.runId, ask.firstStep, ask.refused, ask.guard ?? null, ask.from],
     });
-    const r = rows[0].r as ClaimAnswer & { leased: boolean; org: OrgStanding | null; unfit: number };
+    const r = rows[0].r as ClaimAnswer & { leased: boolean; epoch: number; org: OrgStanding | null; unfit: number };
     if (!r.leased) return { leased: false };
-    return { leased: true, org: r.org, claim: claimResult(r), unfit: r.unfit };
+    return { leased: true, epoch: Number(r.epoch), org: r.org, claim: claimResult(r), unfit: r.unfit };
   });
 }
 
-/** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. */
-export async function setStep(q: Q, key: OrgKey, step: string): Promise<boolean> {
-  const { rowCount } = await q.query({
-    name: 'set-step',
-    text: `UPDATE mover.org_progress SET current_step = $4, updated_at = now()
-       WHERE migration_type = $1 AND org_id = $2 AND in_flight AND run_id = $3 AND ($5::text IS NULL OR lease_owner = $5)`,
-    values: [key.type, key.orgId, key.runId, step, key.leaseOwner ?? null],
-  });
-  return rowCount === 1;
+/** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. Fenced. */
+export async function setStep(q: Q, key: OrgKey, step: string): Promise<void> {
+  await fenced(
+    q,
+    {
+      name: 'set-step',
+      text: `WITH ${HELD}
+       UPDATE mover.org_progress SET current_step = $6, updated_at = now()
+       WHERE migration_type = $1 AND org_id = $2 AND EXISTS (SELECT 1 FROM held) RETURNING 1`,
+      values: [...held(key), step],
+    },
+    `it is no longer in flight in run ${key.runId}`,
+  );
 }
 
 /**
- * started → done (completed for a migration, ready for a revert), for the run
- * that started it, and counted in the run by the same statement (one round
- * trip, and never counted twice). Given the lease's owner token, only for the
- * lease's holder, and it gives the lease up too. Back at ready, Chef's
- * migration times and failure are cleared: the org is as before it migrated.
+ * started → done (completed for a migration, ready for a revert), for the
+ * delivery holding it (fenced), and counted in the run by the same statement
+ * (one round trip, and never counted twice); it gives the lease up too. Back
+ * at ready, Chef's migration times and failure are cleared: the org is as
+ * before it migrated.
  */
-export async function completeOrg(
-  q: Q,
-  key: OrgKey,
-  darkMs: number | null = null,
-  done: OrgPath['done'] = 'completed',
-): Promise<{ runMayBeDone: boolean } | null> {
-  const { rows } = await q.query({
-    name: 'complete-org',
-    text: `WITH mine AS (SELECT run_id FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND ($4::text IS NULL OR lease_owner = $4)),
+export async function completeOrg(q: Q, key: OrgKey, darkMs: number | null = null, done: OrgPath['done'] = 'completed'): Promise<{ runMayBeDone: boolean }> {
+  const rows = await fenced(
+    q,
+    {
+      name: 'complete-org',
+      text: `WITH ${HELD},
        moved AS (
-         UPDATE org_migration_state SET state = $6::org_state,
-           migration_start = CASE WHEN $6::text = 'ready' THEN NULL ELSE migration_start END,
-           migration_end = CASE WHEN $6::text = 'ready' THEN NULL ELSE now() AT TIME ZONE 'utc' END, fail_location = NULL
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id),
+         UPDATE org_migration_state SET state = $7::org_state,
+           migration_start = CASE WHEN $7::text = 'ready' THEN NULL ELSE migration_start END,
+           migration_end = CASE WHEN $7::text = 'ready' THEN NULL ELSE now() AT TIME ZONE 'utc' END, fail_location = NULL
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM held) RETURNING org_id),
        progress AS (
-         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = $6::text, updated_at = now(), dark_ms = $5,
-           lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END
+         UPDATE mover.org_progress SET in_flight = false, current_step = NULL, state = $7::text, updated_at = now(), dark_ms = $6,
+           lease_owner = NULL, lease_until = NULL
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id)
-     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, dark_hist = mover.dark_hist_add(r.dark_hist, $5::int), dark_max_ms = GREATEST(r.dark_max_ms, $5::int)
+     UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, dark_hist = mover.dark_hist_add(r.dark_hist, $6::int), dark_max_ms = GREATEST(r.dark_max_ms, $6::int)
      FROM progress WHERE r.id = progress.run_id
      RETURNING r.orgs_finished + r.orgs_skipped >= r.enqueued OR r.state <> 'working' AS run_may_be_done`,
-    values: [key.type, key.orgId, key.runId, key.leaseOwner ?? null, darkMs, done],
-  });
-  return rows[0] ? { runMayBeDone: rows[0].run_may_be_done } : null;
+      values: [...held(key), darkMs, done],
+    },
+    `it was no longer started in run ${key.runId} when it completed`,
+  );
+  return { runMayBeDone: rows[0].run_may_be_done as boolean };
 }
 
 /** Why an org in flight ended short: its data, the stores, or a kind's refusal (a revert that would lose writes). */
@@ -228,28 +267,31 @@ export async function failOrg(
   q: Q,
   key: OrgKey,
   f: { step: string; detail: string; kind?: FailKind; darkMs?: number | null; to?: OrgPath['failed'] },
-): Promise<boolean> {
-  const { rows } = await q.query(
-    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3),
+): Promise<void> {
+  await fenced(
+    q,
+    {
+      text: `WITH ${HELD},
        moved AS (
-         UPDATE org_migration_state SET state = $8::org_state,
-           fail_location = CASE WHEN $8::text = 'failed' THEN left($4, 50) END,
-           migration_end = CASE WHEN $8::text = 'failed' THEN now() AT TIME ZONE 'utc' ELSE migration_end END
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id, org_name),
+         UPDATE org_migration_state SET state = $10::org_state,
+           fail_location = CASE WHEN $10::text = 'failed' THEN left($6, 50) END,
+           migration_end = CASE WHEN $10::text = 'failed' THEN now() AT TIME ZONE 'utc' ELSE migration_end END
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM held) RETURNING org_id, org_name),
        progress AS (
-         UPDATE mover.org_progress SET fail_detail = $5, fail_kind = NULLIF($6, 'refused'), in_flight = false, current_step = NULL, state = $8::text, updated_at = now(), dark_ms = $7
+         UPDATE mover.org_progress SET fail_detail = $7, fail_kind = NULLIF($8, 'refused'), in_flight = false, current_step = NULL, state = $10::text, updated_at = now(), dark_ms = $9
          WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING run_id),
        history AS (
          INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail)
-         SELECT $1, org_id, org_name, $3, left($4, 50), $6, $5 FROM moved WHERE $6 <> 'refused'),
+         SELECT $1, org_id, org_name, $3, left($6, 50), $8, $7 FROM moved WHERE $8 <> 'refused'),
        done AS (
-         INSERT INTO mover.run_counted (run_id, item) SELECT $3, 'result:' || org_id FROM moved WHERE $8::text <> 'failed' ON CONFLICT DO NOTHING)
+         INSERT INTO mover.run_counted (run_id, item) SELECT $3, 'result:' || org_id FROM moved WHERE $10::text <> 'failed' ON CONFLICT DO NOTHING)
      UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1,
-       dark_hist = mover.dark_hist_add(r.dark_hist, $7::int), dark_max_ms = GREATEST(r.dark_max_ms, $7::int)
+       dark_hist = mover.dark_hist_add(r.dark_hist, $9::int), dark_max_ms = GREATEST(r.dark_max_ms, $9::int)
      FROM progress WHERE r.id = progress.run_id RETURNING 1`,
-    [key.type, key.orgId, key.runId, f.step, f.detail, f.kind ?? 'data', f.darkMs ?? null, f.to ?? 'failed'],
+      values: [...held(key), f.step, f.detail, f.kind ?? 'data', f.darkMs ?? null, f.to ?? 'failed'],
+    },
+    `it was no longer started in run ${key.runId} when it failed`,
   );
-  return rows.length === 1;
 }
 
 /** How many times an org goes back to its start in one run (a lost job, a closing breaker) before it is failed instead. */
@@ -258,19 +300,20 @@ export const MAX_REQUEUES = 3;
 /**
  * started → path.from in the same run (ready for a migration, completed for
  * a revert), for an org whose job was lost and that has just been restored:
- * it will be claimed again by a new job. Not counted as finished; false if
- * it moved on, or was requeued MAX_REQUEUES times already.
+ * it will be claimed again by a new job, at the next generation. Fenced; not
+ * counted as finished; false if it was requeued MAX_REQUEUES times already.
  */
 export async function requeueOrg(q: Q, key: OrgKey, to: OrgPath['from'] = 'ready'): Promise<boolean> {
-  const { rows } = await q.query(
-    `WITH mine AS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND run_id = $3 AND requeues < $4),
+  const rows = await fenced(q, {
+    text: `WITH ${HELD},
        moved AS (
-         UPDATE org_migration_state SET state = $5::org_state, migration_start = CASE WHEN $5::text = 'ready' THEN NULL ELSE migration_start END
-         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM mine) RETURNING org_id)
-     UPDATE mover.org_progress SET in_flight = false, current_step = NULL, requeues = requeues + 1, state = $5::text, updated_at = now()
+         UPDATE org_migration_state SET state = $7::org_state, migration_start = CASE WHEN $7::text = 'ready' THEN NULL ELSE migration_start END
+         WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM held)
+           AND EXISTS (SELECT 1 FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2 AND requeues < $6) RETURNING org_id)
+     UPDATE mover.org_progress SET in_flight = false, current_step = NULL, requeues = requeues + 1, state = $7::text, updated_at = now()
      WHERE migration_type = $1 AND org_id IN (SELECT org_id FROM moved) RETURNING 1`,
-    [key.type, key.orgId, key.runId, MAX_REQUEUES, to],
-  );
+    values: [...held(key), MAX_REQUEUES, to],
+  });
   return rows.length === 1;
 }
 
@@ -301,31 +344,44 @@ export async function retryInfrastructureFailures(q: Q, type: string, runId: str
 }
 
 /**
- * Locks the org's state and progress rows (for a restore in the caller's
- * transaction) and says whether it is still started by this run, and, given
- * a lease token, still held by that lease: an org that completed or failed
- * meanwhile, or that another delivery took over, must not be touched.
+ * Holds the org for a restore in the caller's transaction: fenced (its
+ * progress row locked for this delivery, or OwnershipLostError), and its
+ * state row locked, still started. An org that completed or failed meanwhile,
+ * or that another delivery took over, must not be touched.
  */
-export async function lockStartedOrg(c: DbClient, key: OrgKey): Promise<boolean> {
-  const { rows } = await c.query(
-    `SELECT s.state, p.run_id::text AS run_id, p.lease_owner FROM org_migration_state s
-     JOIN mover.org_progress p ON p.migration_type = s.migration_type AND p.org_id = s.org_id
-     WHERE s.migration_type = $1 AND s.org_id = $2 FOR UPDATE OF s, p`,
-    [key.type, key.orgId],
+export async function holdStartedOrg(c: DbClient, key: OrgKey): Promise<void> {
+  await fenced(
+    c,
+    {
+      text: `WITH ${HELD}
+       SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM held) FOR UPDATE`,
+      values: held(key),
+    },
+    `it is no longer started in run ${key.runId}`,
   );
-  const lease = key.leaseOwner ?? null;
-  return rows[0]?.state === 'started' && rows[0].run_id === key.runId && (lease === null || rows[0].lease_owner === lease);
+}
+
+/**
+ * Holds the org's lease for work on an org at rest, in the caller's
+ * transaction (mover.hold_lease: its progress row locked; OwnershipLostError
+ * if the lease is another's now).
+ */
+export async function holdLease(c: DbClient, type: string, orgId: string, owner: string): Promise<void> {
+  await fenced(c, { text: `SELECT mover.hold_lease($1, $2, $3)`, values: [type, orgId, owner] });
 }
 
 /**
  * ready → failed for an org that failed its preflight, never started (so
- * nothing of it changed), counted in the run; only while the run works.
+ * nothing of it changed), counted in the run; only while the run works, and
+ * only for the holder of the org's lease (else OwnershipLostError).
  */
-export async function failUnstarted(q: Q, key: OrgKey, location: string, detail: string): Promise<boolean> {
-  const { rows } = await q.query(
-    `WITH moved AS (
+export async function failUnstarted(q: Q, key: Omit<OrgKey, 'generation'>, location: string, detail: string): Promise<boolean> {
+  const rows = await fenced(q, {
+    text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $6) AS ok),
+     moved AS (
        UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_start = now() AT TIME ZONE 'utc', migration_end = now() AT TIME ZONE 'utc'
-       WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' AND EXISTS (SELECT 1 FROM mover.migration_runs WHERE id = $3 AND state = 'working')
+       WHERE migration_type = $1 AND org_id = $2 AND state = 'ready' AND EXISTS (SELECT 1 FROM leased)
+         AND EXISTS (SELECT 1 FROM mover.migration_runs WHERE id = $3 AND state = 'working')
        RETURNING org_name),
      progress AS (
        INSERT INTO mover.org_progress (migration_type, org_id, org_name, run_id, fail_detail, fail_kind, state) SELECT $1, $2, org_name, $3, $5, 'data', 'failed' FROM moved
@@ -333,8 +389,8 @@ export async function failUnstarted(q: Q, key: OrgKey, location: string, detail:
      history AS (
        INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail) SELECT $1, $2, org_name, $3, left($4, 50), 'data', $5 FROM moved)
      UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM moved WHERE id = $3 RETURNING 1`,
-    [key.type, key.orgId, key.runId, location, detail],
-  );
+    values: [key.type, key.orgId, key.runId, location, detail, key.owner],
+  });
   return rows.length === 1;
 }
 
@@ -365,15 +421,31 @@ export async function moveOrgs(q: Q, type: string, names: string[], from: OrgSta
   return rows.map((r) => r.org_name);
 }
 
-/** One org, by id, from one state to another; false if it was not in `from` (it moved on meanwhile). */
-export async function moveOrg(q: Q, type: string, orgId: string, from: OrgState, to: OrgState): Promise<boolean> {
-  const { rows } = await q.query(
-    `WITH moved AS (
-       UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3 RETURNING migration_type, org_id, org_name, state),
+/**
+ * One org at rest, by id, from one state to another, for the holder of its
+ * lease (a purge): false if it was not in `from` (it moved on meanwhile),
+ * OwnershipLostError if the lease is another's now (mover.hold_lease).
+ */
+export async function moveOrg(q: Q, type: string, orgId: string, owner: string, from: OrgState, to: OrgState): Promise<boolean> {
+  const rows = await fenced(q, {
+    text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $5) AS ok),
+       moved AS (
+         UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3 AND EXISTS (SELECT 1 FROM leased)
+         RETURNING migration_type, org_id, org_name, state),
      ${MIRROR}
      SELECT 1 FROM moved`,
-    [type, orgId, from, to],
-  );
+    values: [type, orgId, from, to, owner],
+  });
+  return rows.length === 1;
+}
+
+/** Whether the org is still in `state` and its lease still `owner`'s (OwnershipLostError if not the lease), checked by one statement: the last word before a write to another store. */
+export async function stillHeldIn(q: Q, type: string, orgId: string, owner: string, state: OrgState): Promise<boolean> {
+  const rows = await fenced(q, {
+    text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $3) AS ok)
+     SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = $4 AND EXISTS (SELECT 1 FROM leased)`,
+    values: [type, orgId, owner, state],
+  });
   return rows.length === 1;
 }
 

@@ -5,7 +5,7 @@
 // A data error fails only that org; anything else halts the run fleet-wide.
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { errorMessage, isDataError, isRefusal } from '../errors.js';
+import { errorMessage, isDataError, isRefusal, OwnershipLostError } from '../errors.js';
 import type { OrgJobData } from './kind.js';
 import { orgLogger } from '../log.js';
 import * as runs from '../db/runs.js';
@@ -14,7 +14,7 @@ import { MIGRATION_PATH, type OrgPath, type OrgStanding } from '../db/state-trac
 import { inTransaction } from '../stores/postgres.js';
 import { getOrgStateById } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim } from './org-lease.js';
-import { darkMs, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+import { darkMs, holdOrg, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
 
 export type { OrgEnd, OrgJobOutcome, OrgMigration, OrgRef, OrgStep } from './org.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
@@ -26,22 +26,7 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
-/** What makes this delivery the one that acts on the org: its lease (OrgRef.lease, src/frame/org-lease.ts), and the claim's generation (org_progress.requeues). */
-interface Ownership {
-  generation: number;
-}
-
-/**
- * This delivery (or reconciler pass) no longer owns its org (its lease
- * lapsed, and someone else acted): it stops, touching nothing. The one
- * lost-ownership error of every per-org kind.
- */
-export class OwnershipLostError extends Error {
-  constructor(why: string) {
-    super(`this delivery no longer owns the org: ${why}`);
-    this.name = 'OwnershipLostError';
-  }
-}
+export { OwnershipLostError } from '../errors.js';
 
 const pathOf = (kind: OrgMigration): OrgPath => kind.path ?? MIGRATION_PATH;
 
@@ -70,10 +55,9 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
     return { outcome: 'skipped', reason: 'another delivery is running this org' };
   }
   org.lease = taken.lease;
-  const owner: Ownership = { generation: 0 };
   const started = Date.now();
   try {
-    const result = await runSteps(kind, ctx, job, token, org, owner, taken);
+    const result = await runSteps(kind, ctx, job, token, org, taken);
     if (result.outcome !== 'skipped') {
       orgDuration.observe({ migration_type: kind.type, outcome: result.outcome }, (Date.now() - started) / 1000);
       orgsFinished.inc({ migration_type: kind.type, outcome: result.outcome, fail_location: result.step ?? '', kind: result.kind ?? '' });
@@ -91,30 +75,25 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
  * started by this run at the same generation, nobody acted on it meanwhile,
  * and the delivery goes on.
  */
-async function checkOwnership(org: OrgRef, owner: Ownership): Promise<void> {
+async function checkOwnership(ctx: Context, org: OrgRef): Promise<void> {
   if (!org.lease?.lost) return;
   org.log.warn('the org lease may have lapsed; taking it again');
   const again = await org.lease.retake();
   if (!again) throw new OwnershipLostError('another delivery or the reconciler holds its lease');
   const cur = again.org;
-  if (cur?.state !== 'started' || cur.run_id !== org.runId || cur.requeues !== owner.generation) {
+  if (cur?.state !== 'started' || cur.run_id !== org.runId || cur.requeues !== org.generation) {
     throw new OwnershipLostError(`it is ${cur?.state ?? 'absent'} now (run ${cur?.run_id}, generation ${cur?.requeues})`);
   }
+  // Another held the lease in between and touched nothing: the flags go by the new epoch.
+  if (again.epoch !== org.flags?.epoch) holdOrg(ctx, org, org.lease, org.generation);
 }
 
-async function runSteps(
-  kind: OrgMigration,
-  ctx: Context,
-  job: Job<OrgJobData>,
-  token: string | undefined,
-  org: OrgRef,
-  owner: Ownership,
-  taken: Taken,
-): Promise<OrgJobOutcome> {
+async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef, taken: Taken): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
     claim = await claimOrResume(kind, ctx, org, taken);
   } catch (err) {
+    if (err instanceof OwnershipLostError) return standAside(org, 'claim', err);
     return claimFailed(kind, ctx, org, err, job, token);
   }
   if (claim === 'at_capacity' || claim === 'breaker_open') {
@@ -136,19 +115,19 @@ async function runSteps(
   }
   if ('outcome' in claim) return claim;
 
-  owner.generation = claim.generation;
+  holdOrg(ctx, org, taken.lease, claim.generation);
   // Resumed: an earlier delivery may have taken it dark.
   if (claim.resumedAt) await recallDark(ctx, org);
   // A delivery that finds its org committed (an earlier one got that far) only finishes it.
   const from = claim.resumedAt && claim.resumedAt === kind.committedFrom ? committedIndex(kind) : 0;
   let step = 'start';
   try {
-    return await runFrom(kind, ctx, org, from, (s) => (step = s), owner);
+    return await runFrom(kind, ctx, org, from, (s) => (step = s), true);
   } catch (err) {
     if (err instanceof OwnershipLostError) return standAside(org, step, err);
     // A delivery that stalled past its lease may fail because another took the org over: then it touches nothing.
     try {
-      await checkOwnership(org, owner);
+      await checkOwnership(ctx, org);
     } catch (lost) {
       if (lost instanceof OwnershipLostError) return standAside(org, step, lost);
       // The store is away: the restore below is fenced by the lease in SQL all the same.
@@ -188,15 +167,14 @@ const committedIndex = (kind: OrgMigration) => kind.steps.findIndex((s) => s.nam
 const isCommitted = (kind: OrgMigration, step: string) =>
   kind.committedFrom !== undefined && (step === 'complete' || kind.steps.findIndex((s) => s.name === step) >= committedIndex(kind));
 
-/** The kind's steps from index `from`, then started → completed. */
-async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void, owner?: Ownership): Promise<OrgJobOutcome> {
+/** The kind's steps from index `from`, then started → completed. Every write it makes for the org is fenced (orgKey, org.flags). */
+async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void, delivery = false): Promise<OrgJobOutcome> {
   for (let i = from; i < kind.steps.length; i++) {
     const s = kind.steps[i];
     at(s.name);
-    if (owner) await checkOwnership(org, owner);
-    if (s.checkpoint && i > 0 && !(await tracker.setStep(ctx.db, orgKey(org), s.name))) {
-      throw new OwnershipLostError(`it is no longer in flight in run ${org.runId}`);
-    }
+    // Cheap, and saves a step's work; the stores refuse a stale write all the same.
+    if (delivery) await checkOwnership(ctx, org);
+    if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, orgKey(org), s.name);
     org.log.debug({ step: s.name }, 'step');
     const timer = stepDuration.startTimer({ migration_type: kind.type, step: s.name });
     try {
@@ -207,21 +185,22 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
   }
   at('complete');
   const dark = darkMs(org);
-  const key = { ...orgKey(org), leaseOwner: org.lease?.handingOver() ?? null };
+  const key = orgKey(org);
+  // The completion gives the lease up: the keeper stops renewing it first (a renewal racing it would take it for lost).
+  org.lease?.handingOver();
   const done = kind.record
-    ? // The kind's record (and what goes with it) in the same transaction as the state change.
+    ? // The kind's record (and what goes with it) in the same transaction as the state change, which holds the org.
       await inTransaction(ctx.db, async (c) => {
         const moved = await tracker.completeOrg(c, key, dark, pathOf(kind).done);
-        if (moved) await kind.record!(ctx, org, c, { outcome: 'done' });
+        await kind.record!(ctx, org, c, { outcome: 'done' });
         return moved;
       })
     : await tracker.completeOrg(ctx.db, key, dark, pathOf(kind).done);
-  if (done && dark !== null) orgDarkSeconds.observe({ migration_type: kind.type, outcome: 'completed' }, dark / 1000);
-  if (done) org.lease?.handedOver();
-  if (!done) org.log.warn("org was no longer started by this run (or its lease is another's) when it completed; left as it is");
-  else org.log.info({ state: pathOf(kind).done }, 'org done');
+  if (dark !== null) orgDarkSeconds.observe({ migration_type: kind.type, outcome: 'completed' }, dark / 1000);
+  org.lease?.handedOver();
+  org.log.info({ state: pathOf(kind).done }, 'org done');
   try {
-    if (!done || done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
+    if (done.runMayBeDone) await runs.finishRunIfDone(ctx.db, org.runId);
   } catch (err) {
     // The org is completed; the run's end is the reconciler's to notice then.
     org.log.warn({ err: errorMessage(err) }, 'could not end the run yet; the reconciler will');
@@ -308,7 +287,8 @@ async function preflightFailed(
     await runs.finishRunIfDone(ctx.db, org.runId);
     return { outcome: 'refused', step: 'preflight', reason: refusal.message };
   }
-  if (!(await tracker.failUnstarted(ctx.db, orgKey(org), 'preflight', refusal.message))) return (await readBack(ctx, org, pathOf(kind))) ?? 'skip';
+  const key = { type: org.orgType, orgId: org.orgId, runId: org.runId, owner: org.lease!.owner };
+  if (!(await tracker.failUnstarted(ctx.db, key, 'preflight', refusal.message))) return (await readBack(ctx, org, pathOf(kind))) ?? 'skip';
   org.log.error({ step: 'preflight', err: refusal.message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
   await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
   await runs.finishRunIfDone(ctx.db, org.runId);

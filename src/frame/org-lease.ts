@@ -7,6 +7,7 @@
 // A process that dies lets its leases lapse within ORG_LEASE_MS, before
 // BullMQ hands its jobs to another worker (two job lock lengths).
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { Context } from '../context.js';
 import type { Db } from '../stores/postgres.js';
@@ -24,10 +25,12 @@ export interface OrgLease {
    * (retake), and stops if the org moved on meanwhile.
    */
   readonly lost: boolean;
-  /** The lease's token: statements that must only run for its holder carry it (they fence on it). */
+  /** The lease's token: every SQL write for the org carries it, and Postgres refuses it once stale (docs/architecture.md, "Fencing"). */
   readonly owner: string;
-  /** Takes the lease again for the same owner and reads the org back; null if another holds it now. */
-  retake(): Promise<{ org: OrgStateRow | null } | null>;
+  /** The lease's fencing epoch, for the darklaunch Redis: higher for every later holder. */
+  readonly epoch: number;
+  /** Takes the lease again for the same owner and reads the org back (with the epoch, new if another held it between); null if another holds it now. */
+  retake(): Promise<{ org: OrgStateRow | null; epoch: number } | null>;
   /**
    * For a statement that ends the org's work and gives the lease up with it
    * (completeOrg), saving a round trip: stops renewing the lease (a renewal
@@ -138,7 +141,22 @@ export async function takeOrgLease(ctx: Context, type: string, orgId: string, or
   const asked = Date.now();
   const first = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
   if (!first.leased) return null;
-  return { lease: heldLease(ctx, keeper, type, orgId, orgName, owner, asked), org: first.org };
+  return { lease: heldLease(ctx, keeper, { type, orgId, orgName, owner, epoch: first.epoch }, asked), org: first.org };
+}
+
+/**
+ * The org's lease as takeOrgLease takes it, waiting up to a lease's length
+ * (plus a second) for another holder: one that is alive gives it up when it
+ * is done, and one that paused or died lets it lapse by then. Null if it is
+ * still another's.
+ */
+export async function takeOrgLeaseWaiting(ctx: Context, type: string, orgId: string, orgName: string): ReturnType<typeof takeOrgLease> {
+  const until = Date.now() + keeperOf(ctx).ms + 1000;
+  for (;;) {
+    const taken = await takeOrgLease(ctx, type, orgId, orgName);
+    if (taken || Date.now() > until) return taken;
+    await sleep(250);
+  }
 }
 
 /**
@@ -168,26 +186,37 @@ export async function takeOrgLeaseAndClaim(
     throw err;
   }
   if (!r.leased) return null;
-  const lease = heldLease(ctx, keeper, type, orgId, orgName, owner, asked);
+  const lease = heldLease(ctx, keeper, { type, orgId, orgName, owner, epoch: r.epoch }, asked);
   /** The same call again by the lease's holder, its preflight now passed (the first verdict was read before the lease). */
   const claimAgain = async (): Promise<ClaimedAgain> => {
-    const { leased, ...again } = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, { ...ask, refused: false });
-    return leased ? (again as NonNullable<ClaimedAgain>) : null;
+    const again = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, { ...ask, refused: false });
+    // A new epoch: the lease lapsed and another held it in between, and may have acted on the org.
+    return again.leased && again.epoch === lease.epoch ? { org: again.org, claim: again.claim, unfit: again.unfit } : null;
   };
   return { lease, org: r.org, claim: r.claim, unfit: r.unfit, claimAgain };
 }
 
 /** What the same call found when made again: as the first, or null if the lease is another's now. */
-type ClaimedAgain = Omit<Extract<LeaseAndClaim, { leased: true }>, 'leased'> | null;
+type ClaimedAgain = Omit<Extract<LeaseAndClaim, { leased: true }>, 'leased' | 'epoch'> | null;
 
 const newOwner = () => `${OWNER_PREFIX}:${randomUUID()}`;
 
 /** The lease `owner` holds since `asked`, kept alive by the process's keeper. */
-function heldLease(ctx: Context, keeper: LeaseKeeper, type: string, orgId: string, orgName: string, owner: string, asked: number): OrgLease {
+function heldLease(
+  ctx: Context,
+  keeper: LeaseKeeper,
+  held: { type: string; orgId: string; orgName: string; owner: string; epoch: number },
+  asked: number,
+): OrgLease {
+  const { type, orgId, orgName, owner } = held;
   keeper.add(owner, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
   let released = false;
+  let epoch = held.epoch;
   return {
     owner,
+    get epoch() {
+      return epoch;
+    },
     handingOver() {
       keeper.remove(owner);
       return owner;
@@ -206,7 +235,8 @@ function heldLease(ctx: Context, keeper: LeaseKeeper, type: string, orgId: strin
       const again = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
       if (!again.leased) return null;
       keeper.add(owner, { type, orgId, goodUntil: at + keeper.ms, takenByAnother: false });
-      return { org: again.org };
+      epoch = again.epoch;
+      return { org: again.org, epoch };
     },
     async release() {
       if (released) return;

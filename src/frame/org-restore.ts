@@ -6,7 +6,7 @@
 // takes the same way back, recorded as refused rather than failed. The one
 // put-back path of every per-org kind, for a delivery and the reconciler alike.
 import type { Context } from '../context.js';
-import { errorMessage, isDataError, isRefusal } from '../errors.js';
+import { errorMessage, isDataError, isRefusal, OwnershipLostError } from '../errors.js';
 import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
@@ -29,13 +29,14 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
   try {
     // Put back first: the org is dark until this is done.
     const found = refused ? (err as { detail?: Record<string, unknown> }).detail : undefined;
-    if (!(await restoreAndFail(kind, ctx, org, step, message, failKind, found))) {
-      // Another delivery or the reconciler holds the org now, or it moved on: theirs to finish.
-      org.log.warn({ step }, "org no longer this delivery's to restore; left to whoever holds it");
-      return { outcome: 'skipped', step, reason: "the org is no longer this delivery's" };
-    }
+    await restoreAndFail(kind, ctx, org, step, message, failKind, found);
     if (!dataError) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${message}`);
   } catch (restoreErr) {
+    if (restoreErr instanceof OwnershipLostError) {
+      // Another delivery or the reconciler holds the org now, or it moved on: theirs to finish. The stores refused this one's writes.
+      org.log.warn({ step, err: restoreErr.message }, "org no longer this delivery's to restore; left to whoever holds it");
+      return { outcome: 'skipped', step, reason: "the org is no longer this delivery's" };
+    }
     org.log.error({ step, err: errorMessage(restoreErr) }, 'could not restore the org yet; the reconciler will retry');
     await tripOnFault(ctx, org.log, kind.type, org.runId, `restore of ${org.orgName} failed: ${errorMessage(restoreErr)}`);
     throw restoreErr;
@@ -59,8 +60,12 @@ export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgR
 
 /**
  * Restores the org and ends it where the kind's failures rest, in one
- * transaction, with the kind's own record of it; false if it is no longer
- * started by this run (left as it is).
+ * transaction, with the kind's own record of it. Fenced: the transaction
+ * first holds the org (its lease, run and generation, and its state row
+ * locked, still started), so one that completed meanwhile keeps its new
+ * routing and one another delivery took over is left to it; either raises
+ * OwnershipLostError and nothing is written. The flags go back under the
+ * lease's epoch too.
  */
 export async function restoreAndFail(
   kind: OrgMigration,
@@ -70,11 +75,9 @@ export async function restoreAndFail(
   detail: string,
   failKind: tracker.FailKind,
   found?: Record<string, unknown>,
-): Promise<boolean> {
-  return inTransaction(ctx.db, async (c) => {
-    // Lock the org's row and check it first: an org that completed meanwhile
-    // (a job finishing as the reconciler looks) must keep its new routing.
-    if (!(await tracker.lockStartedOrg(c, orgKey(org)))) return false;
+): Promise<void> {
+  await inTransaction(ctx.db, async (c) => {
+    await tracker.holdStartedOrg(c, orgKey(org));
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
     if (kind.restoreOutside) {
@@ -83,23 +86,25 @@ export async function restoreAndFail(
       if (org.darkSince !== undefined) org.darkUntil = Date.now();
     }
     await kind.restore(ctx, org, c);
-    // Ended and counted in the run by one statement; false only if the row moved under the lock, which it cannot.
+    // Ended and counted in the run by one statement, still holding the org.
     const dark = darkMs(org);
     const to = kind.path?.failed ?? 'failed';
-    const failed = await tracker.failOrg(c, orgKey(org), { step, detail, kind: failKind, darkMs: dark, to });
-    if (failed) await kind.record?.(ctx, org, c, { outcome: failKind === 'refused' ? 'refused' : 'failed', step, detail, found });
-    if (failed && dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: failKind === 'refused' ? 'refused' : 'failed' }, dark / 1000);
-    return failed;
+    await tracker.failOrg(c, orgKey(org), { step, detail, kind: failKind, darkMs: dark, to });
+    await kind.record?.(ctx, org, c, { outcome: failKind === 'refused' ? 'refused' : 'failed', step, detail, found });
+    if (dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: failKind === 'refused' ? 'refused' : 'failed' }, dark / 1000);
   });
 }
 
 /**
  * An org its kind's preflight refused before the claim, nothing of it
  * changed: counted once in its run (finished, and failed: it was not moved)
- * with the kind's record; false if this run had already counted it.
+ * with the kind's record, by the holder of its lease; false if this run had
+ * already counted it.
  */
 export async function refuseUnstarted(kind: OrgMigration, ctx: Context, org: OrgRef, detail: string): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
+    // Fenced: only the lease's holder records the verdict it read (else OwnershipLostError, nothing written).
+    await tracker.holdLease(c, org.orgType, org.orgId, org.lease!.owner);
     if (!(await runs.countOnce(c, org.runId, `result:${org.orgId}`, { finished: 1, failed: 1 }))) return false;
     await kind.record?.(ctx, org, c, { outcome: 'refused', step: 'preflight', detail });
     return true;

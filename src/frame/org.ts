@@ -10,6 +10,7 @@ import { startedAtMs } from '../db/org-states.js';
 import type { DbClient } from '../stores/postgres.js';
 import type { OrgLease } from './org-lease.js';
 import type { RunSpec } from './kind.js';
+import type { FencedOrgFlags } from '../darklaunch.js';
 
 export interface OrgRef {
   /** The kind acting on the org (its queue, its run's type, its metrics). */
@@ -20,16 +21,40 @@ export interface OrgRef {
   orgName: string;
   orgId: string;
   log: Logger;
-  /** The org lease this delivery or reconciler pass holds: its statements that move the org run only for that holder (they carry its token). */
+  /** The org lease this delivery or reconciler pass holds: every write it makes for the org carries its token or epoch (holdOrg). */
   lease?: OrgLease;
+  /** The claim's generation it holds the org at (org_progress.requeues): with the lease's token, the fence of its SQL writes. */
+  generation?: number;
+  /** The org's own darklaunch flags, written under the lease's epoch (holdOrg): the only way a step writes them. */
+  flags?: FencedOrgFlags;
   /** When the org went dark (ms since the epoch): set by the step whose write took it dark, or by recallDark. */
   darkSince?: number;
   /** When the write that brought it up again landed (the switch, or the restore). */
   darkUntil?: number;
 }
 
-/** The org as the state tracker's statements name it, fenced by this delivery's lease. */
-export const orgKey = (org: OrgRef): OrgKey => ({ type: org.orgType, orgId: org.orgId, runId: org.runId, leaseOwner: org.lease?.owner ?? null });
+/**
+ * This delivery or reconciler pass holds the org (docs/architecture.md,
+ * "Fencing"): its lease, the generation it claimed or found the org at, and
+ * the org's flags fenced by the lease's epoch (raised now, in the background).
+ */
+export function holdOrg(ctx: Context, org: OrgRef, lease: OrgLease, generation: number): void {
+  org.lease = lease;
+  org.generation = generation;
+  org.flags = ctx.darklaunch.fenced(org.orgName, lease.epoch);
+}
+
+/** The org as the state tracker's statements name it, with the fence this delivery holds it by (holdOrg first). */
+export function orgKey(org: OrgRef): OrgKey {
+  if (!org.lease || org.generation === undefined) throw new Error(`${org.orgName}: a write for the org before it was held (holdOrg)`);
+  return { type: org.orgType, orgId: org.orgId, runId: org.runId, owner: org.lease.owner, generation: org.generation };
+}
+
+/** The org's fenced flags (holdOrg first). */
+export function flagsOf(org: OrgRef): FencedOrgFlags {
+  if (!org.flags) throw new Error(`${org.orgName}: a darklaunch write for the org before it was held (holdOrg)`);
+  return org.flags;
+}
 
 /** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
 export const darkMs = (org: OrgRef): number | null =>

@@ -12,11 +12,11 @@ import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { MIGRATION_PATH } from '../db/state-tracker.js';
 import { inTransaction } from '../stores/postgres.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, OwnershipLostError } from '../errors.js';
 import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData, type RunSpec } from './kind.js';
 import { orgLogger } from '../log.js';
 import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
-import { orgKey } from './org.js';
+import { holdOrg, orgKey } from './org.js';
 import { restoreAndFail } from './org-restore.js';
 import { takeOrgLease } from './org-lease.js';
 
@@ -85,7 +85,9 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
       // As it is now, under the lease: a delivery may have moved it since the list was read.
       if (taken.org?.state !== 'started' || taken.org.run_id !== runId) continue;
       const step = taken.org.current_step ?? 'unknown';
-      const org = { type: def.type, orgType: def.orgType ?? def.type, runId, orgName: row.org_name, orgId: row.org_id, log, lease: taken.lease };
+      const org: OrgRef = { type: def.type, orgType: def.orgType ?? def.type, runId, orgName: row.org_name, orgId: row.org_id, log };
+      // Held at the generation it finds the org at: every write below is fenced by it and the lease, as a delivery's are.
+      holdOrg(ctx, org, taken.lease, taken.org.requeues);
       if (step === def.committedFrom) {
         // Past the point of no return (it may be served from its new home): finished, never moved back.
         await finishCommitted(def, ctx, org);
@@ -95,12 +97,14 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
         await addOrgJobs(ctx.queues[def.type], runId, [row]);
         log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and queued it again in its run');
         resolved.push(row.org_name);
-      } else if (await restoreAndFail(def, ctx, org, step, `job ${state}; resolved by the reconciler`, 'infrastructure')) {
+      } else {
+        await restoreAndFail(def, ctx, org, step, `job ${state}; resolved by the reconciler`, 'infrastructure');
         log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and marked it failed');
         resolved.push(row.org_name);
       }
     } catch (err) {
-      log.error({ step: taken.org?.current_step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
+      if (err instanceof OwnershipLostError) log.warn({ err: err.message }, 'reconciler stood aside: the org moved on, or another holds it now');
+      else log.error({ step: taken.org?.current_step, err: errorMessage(err) }, 'reconciler could not resolve the org yet; will retry');
     } finally {
       await taken.lease.release();
     }
@@ -108,10 +112,10 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
   return resolved;
 }
 
-/** Restored as a failure would restore it, then started → where its path starts (ready, or completed) in its run, in one transaction; false if it cannot be requeued. */
+/** Restored as a failure would restore it, then started → where its path starts (ready, or completed) in its run, in one fenced transaction; false if it cannot be requeued. */
 function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
-    if (!(await tracker.lockStartedOrg(c, orgKey(org)))) return false;
+    await tracker.holdStartedOrg(c, orgKey(org));
     if (!(await tracker.requeueOrg(c, orgKey(org), (def.path ?? MIGRATION_PATH).from))) return false;
     if (def.restoreOutside) await def.restoreOutside(ctx, org);
     await def.restore(ctx, org, c);

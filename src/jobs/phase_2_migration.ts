@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import { deleteOwnedOrgObjects, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cachedSettings } from '../db/settings.js';
-import { OrgDataError } from '../errors.js';
+import { OrgDataError, OwnershipLostError } from '../errors.js';
 import { authzForDocs } from '../migration/authz.js';
 import { compareRows, describeDiff, diffCount } from '../migration/compare.js';
 import type { SqlObjects } from '../migration/verify.js';
@@ -21,6 +21,7 @@ import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-doc
 import type { Change } from '../stores/couch.js';
 import type { OrgMigration, OrgRef } from '../frame/org-job.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
+import { flagsOf, orgKey } from '../frame/org.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 
@@ -117,8 +118,10 @@ async function writeCopy(
   let written;
   try {
     // Old rows go in the same statement: a job delivered twice leaves one set of rows, not two.
-    written = await replaceOrgObjects(ctx.db, type, org.orgId, plan);
+    // Fenced: a delivery that lost the org (it paused past its lease) has this refused by Postgres, and stops.
+    written = await replaceOrgObjects(ctx.db, orgKey(org), plan);
   } catch (err) {
+    if (err instanceof OwnershipLostError) throw err;
     throw classifyPgError(err, 'write containers and groups');
   }
   // Checked by the claim too (claimGuard); this is the statement's own guard against a row that appeared since.
@@ -140,8 +143,8 @@ export async function verify(_ctx: Context, org: OrgRef) {
 }
 
 /** Step 3: the org goes dark (503) so nothing writes while its last changes move. */
-export async function set503(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.setOrgDown(org.orgName, true);
+export async function set503(_ctx: Context, org: OrgRef) {
+  await flagsOf(org).setDown(true);
   // Dark from this write on (unless an earlier delivery took it dark: recallDark).
   org.darkSince ??= Date.now();
 }
@@ -223,8 +226,8 @@ async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[],
  * dl_org_<org>): Chef sees the org either dark on CouchDB or up on SQL,
  * and this is the only write check_writes cannot look after.
  */
-export async function clear503(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.routeToSqlAndUp(org.orgName);
+export async function clear503(_ctx: Context, org: OrgRef) {
+  await flagsOf(org).routeToSqlAndUp();
   org.darkUntil = Date.now();
 }
 
@@ -248,7 +251,7 @@ export const migration: OrgMigration = {
   ],
   committedFrom: 'clear_503',
   // Served from CouchDB and up again first; only then are the partial rows removed.
-  restoreOutside: (ctx, org) => ctx.darklaunch.routeBackToCouch(org.orgName),
+  restoreOutside: (_ctx, org) => flagsOf(org).routeBackToCouch(),
   restore: async (_ctx, org, c) => {
     await deleteOwnedOrgObjects(c, type, org.orgId);
   },

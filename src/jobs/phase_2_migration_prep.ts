@@ -68,7 +68,8 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
         log.warn({ org_name: o.name, org_id: o.guid }, 'org already has containers/groups in SQL (made on SQL); not pinned to CouchDB, not captured');
     const todo = uncapturedNow.filter((o) => !onSql.has(o.guid));
     // Pin first, capture second: a captured org is always pinned, even if this job dies in between.
-    await ctx.darklaunch.pinOrgsToCouch(todo.map((o) => o.name));
+    for (const name of await ctx.darklaunch.pinOrgsToCouch(todo.map((o) => o.name)))
+      log.warn({ org_name: name }, 'org already had a routing field of its own; its flags were left as they were (a pin sets only fields that are absent)');
     const { inserted } = await insertOrgs(ctx.db, CAPTURES_FOR, todo).catch((err) => {
       throw classifyPgError(err, 'prep capture');
     });

@@ -11,11 +11,15 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { OBJECT_TABLES } from '../db/org-objects.js';
-import { getOrgStateById, purgeCandidates } from '../db/org-states.js';
+import { purgeCandidates } from '../db/org-states.js';
 import { purgeReport, recordPurge } from '../db/purges.js';
 import * as runs from '../db/runs.js';
-import { moveOrg } from '../db/state-tracker.js';
-import { errorMessage, isDataError } from '../errors.js';
+import { moveOrg, stillHeldIn } from '../db/state-tracker.js';
+import { errorMessage, isDataError, OwnershipLostError } from '../errors.js';
+import { takeOrgLeaseWaiting } from '../frame/org-lease.js';
+import { couchConflicts } from '../metrics.js';
+import { inTransaction } from '../stores/postgres.js';
+import type { Logger } from 'pino';
 import { tripOnFault } from '../frame/breaker.js';
 import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
 import type { BatchJobData, JobKind } from '../frame/kind.js';
@@ -73,7 +77,14 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
   return { ok: true, docs: docs.filter((d) => inSql.has(d._id)) };
 }
 
-/** One org, as it stands now: purged, would be (a dry run), or left unverified (back at completed); null if it moved on. */
+/**
+ * One org, as it stands now, under its lease (docs/architecture.md,
+ * "Fencing"): purged, would be (a dry run), left unverified, or null if it
+ * moved on or another holds it. Every SQL write carries the lease token and
+ * is refused once it is stale; the CouchDB deletes go by the revisions this
+ * pass verified, right after a fenced statement confirmed the lease, so a
+ * document changed since is not deleted (a conflict, counted and reported).
+ */
 async function purgeOrg(
   ctx: Context,
   runId: string,
@@ -81,12 +92,38 @@ async function purgeOrg(
   dryRun: boolean,
 ): Promise<'unverified' | 'purged' | 'would_purge' | null> {
   const log = ctx.log.child({ org_name: org.name, migration_type: T, run_id: runId });
-  const state = (await getOrgStateById(ctx.db, T, org.guid))?.state;
+  // Another pass of this org (a batch delivered twice) may hold it: its lease is waited for, up to its length.
+  const taken = await takeOrgLeaseWaiting(ctx, T, org.guid, org.name);
+  if (!taken) {
+    log.warn('another pass holds this org; left for it');
+    return null;
+  }
+  try {
+    return await purgeHeld(ctx, runId, org, dryRun, taken.lease.owner, taken.org?.state, log);
+  } catch (err) {
+    if (!(err instanceof OwnershipLostError)) throw err;
+    log.warn({ err: err.message }, 'the org lease was lost (this pass paused past it); the org is left to whoever holds it now');
+    return null;
+  } finally {
+    await taken.lease.release();
+  }
+}
+
+async function purgeHeld(
+  ctx: Context,
+  runId: string,
+  org: { name: string; guid: string },
+  dryRun: boolean,
+  owner: string,
+  state: string | undefined,
+  log: Logger,
+): Promise<'unverified' | 'purged' | 'would_purge' | null> {
   if (state !== 'completed' && state !== 'purge_started') return null; // moved on (reverted meanwhile): not ours to purge
   const resuming = state === 'purge_started';
-  const unverified = async (reason: string) => {
-    if (!dryRun && resuming) await moveOrg(ctx.db, T, org.guid, 'purge_started', 'completed');
-    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'unverified', detail: reason });
+  const result = { runId, orgName: org.name, orgId: org.guid, owner };
+  const unverified = async (reason: string, back = resuming) => {
+    if (!dryRun && back) await moveOrg(ctx.db, T, org.guid, owner, 'purge_started', 'completed');
+    await recordPurge(ctx.db, { ...result, outcome: 'unverified', detail: reason });
     return 'unverified' as const;
   };
   // Its CouchDB documents are deleted only while Chef serves the org from SQL: one it serves from CouchDB reads and writes them.
@@ -96,27 +133,41 @@ async function purgeOrg(
     log.warn({ reason }, 'org not purged: Chef does not serve it from SQL');
     return unverified(reason);
   }
-  if (!dryRun && !resuming && !(await moveOrg(ctx.db, T, org.guid, 'completed', 'purge_started'))) return null;
+  if (!dryRun && !resuming && !(await moveOrg(ctx.db, T, org.guid, owner, 'completed', 'purge_started'))) return null;
   const v = await verify(ctx, org.guid, resuming);
   if (!v.ok) {
     log.warn({ reason: v.reason }, 'org did not verify; not purged');
-    if (!dryRun) await moveOrg(ctx.db, T, org.guid, 'purge_started', 'completed');
-    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'unverified', detail: v.reason ?? 'mismatch' });
-    return 'unverified';
+    return unverified(v.reason ?? 'mismatch', !dryRun);
   }
   if (dryRun) {
-    await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'would_purge', docs: v.docs.length });
+    await recordPurge(ctx.db, { ...result, outcome: 'would_purge', docs: v.docs.length });
     return 'would_purge';
   }
-  const notDeleted = v.docs.length
+  // The last word before CouchDB, which knows no lease: still purge_started and this pass's.
+  if (!(await stillHeldIn(ctx.db, T, org.guid, owner, 'purge_started'))) return null;
+  const refused = v.docs.length
     ? await ctx.couch.bulkDelete(
         orgDatabaseName(org.guid),
         v.docs.map((x) => ({ _id: x._id, _rev: x._rev! })),
       )
     : [];
-  if (notDeleted.length) throw new Error(`could not delete ${notDeleted.length} documents of ${org.name}; it stays purge_started and is retried`);
-  await moveOrg(ctx.db, T, org.guid, 'purge_started', 'purge_successful');
-  await recordPurge(ctx.db, { runId, orgName: org.name, outcome: 'purged', docs: v.docs.length });
+  const conflicts = refused.filter((r) => r.error === 'conflict');
+  if (conflicts.length < refused.length)
+    throw new Error(`could not delete ${refused.length - conflicts.length} documents of ${org.name}; it stays purge_started and is retried`);
+  if (conflicts.length) {
+    couchConflicts.inc({ migration_type: type, op: 'purge_delete' }, conflicts.length);
+    for (const c of conflicts) log.warn({ doc_id: c.id }, 'document changed in CouchDB since it was verified (conflict); not deleted');
+    const reason = `${conflicts.length} documents changed in CouchDB since they were verified (conflict: ${conflicts
+      .slice(0, 5)
+      .map((c) => c.id)
+      .join(', ')}); they were not deleted, the org stays purge_started and the next purge resumes it`;
+    await recordPurge(ctx.db, { ...result, outcome: 'unverified', detail: reason });
+    return 'unverified';
+  }
+  await inTransaction(ctx.db, async (c) => {
+    await moveOrg(c, T, org.guid, owner, 'purge_started', 'purge_successful');
+    await recordPurge(c, { ...result, outcome: 'purged', docs: v.docs.length });
+  });
   log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');
   return 'purged';
 }

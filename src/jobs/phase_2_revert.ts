@@ -17,8 +17,10 @@ import * as reverts from '../db/reverts.js';
 import { getRun } from '../db/runs.js';
 import { OrgDataError, OrgRefusal } from '../errors.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
+import { flagsOf } from '../frame/org.js';
 import type { OrgEnd, OrgMigration, OrgRef } from '../frame/org-job.js';
-import { compareOrg, writeBack as writeToCouch, type Difference, type OrgComparison } from '../migration/write-back.js';
+import { compareOrg, writeBack as writeToCouch, WriteBackConflict, type Difference, type OrgComparison } from '../migration/write-back.js';
+import { couchConflicts } from '../metrics.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
 import type { DbClient } from '../stores/postgres.js';
 import { drainWait, set503 } from './phase_2_migration.js';
@@ -66,7 +68,15 @@ export async function compare(ctx: Context, org: OrgRef) {
 export async function writeBack(ctx: Context, org: OrgRef) {
   const f = found.get(org);
   if (!f?.cmp.differences.length) return;
-  f.writtenBack = await writeToCouch(ctx, { name: org.orgName, guid: org.orgId }, f.cmp);
+  try {
+    f.writtenBack = await writeToCouch(ctx, { name: org.orgName, guid: org.orgId }, f.cmp);
+  } catch (err) {
+    if (err instanceof WriteBackConflict) {
+      couchConflicts.inc({ migration_type: type, op: 'write_back' }, err.docIds.length);
+      for (const id of err.docIds) org.log.warn({ doc_id: id }, 'document changed in CouchDB since it was compared (conflict); not overwritten');
+    }
+    throw err;
+  }
   const again = await compareOrg(ctx, org.orgId);
   // E.g. a duplicate name the migration skipped shows up once the kept document is renamed: this org's data, not the fleet's.
   if (again.differences.length)
@@ -79,8 +89,8 @@ export async function writeBack(ctx: Context, org: OrgRef) {
  * dl_org_<org>). From here CouchDB holds everything and Chef may serve the
  * org from there: it is never moved back to SQL.
  */
-export async function routeToCouchdb(ctx: Context, org: OrgRef) {
-  await ctx.darklaunch.routeBackToCouch(org.orgName);
+export async function routeToCouchdb(_ctx: Context, org: OrgRef) {
+  await flagsOf(org).routeBackToCouch();
   org.darkUntil = Date.now();
 }
 
@@ -126,7 +136,7 @@ export const revert: OrgMigration = {
   ],
   committedFrom: 'route_to_couchdb',
   // Not reverted: it stays completed, so it must stay served from SQL, and come up.
-  restoreOutside: (ctx, org) => ctx.darklaunch.routeToSqlAndUp(org.orgName),
+  restoreOutside: (_ctx, org) => flagsOf(org).routeToSqlAndUp(),
   // Its SQL rows stay: they are where Chef serves it from.
   restore: async () => {},
   record,

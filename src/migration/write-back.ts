@@ -5,7 +5,7 @@
 // resurrects nothing.
 import type { Stores } from './stores.js';
 import type { ObjectTable, SqlObject } from '../db/org-objects.js';
-import { OrgDataError } from '../errors.js';
+import { OrgDataError, OrgRefusal } from '../errors.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 import { verifyAgainstCouch } from './verify.js';
 import { randomBytes } from 'node:crypto';
@@ -50,11 +50,35 @@ export async function compareOrg(ctx: Stores, orgId: string): Promise<OrgCompari
 }
 
 /**
+ * CouchDB refused documents of the write-back because they changed since the
+ * comparison read them (another revision now: a conflict), so none of them
+ * was overwritten. A revert that meets one does not go on: it is refused and
+ * put back, and says which documents.
+ */
+export class WriteBackConflict extends OrgRefusal {
+  constructor(
+    readonly dbName: string,
+    readonly docIds: string[],
+  ) {
+    super(
+      `write back to ${dbName}: ${docIds.length} documents changed in CouchDB since they were compared (conflict: ${docIds.slice(0, 5).join(', ')}${docIds.length > 5 ? ', ...' : ''}); nothing of them was overwritten`,
+      {
+        conflicts: docIds,
+      },
+    );
+    this.name = 'WriteBackConflict';
+  }
+}
+
+/**
  * Makes the org's CouchDB documents say what SQL says: a document made for
  * each object created on SQL (with its AuthJoin in opscode_account), the name
  * of each renamed one changed, each deleted one deleted. An authz id that
- * differs cannot be written back (the caller refuses the org). Returns how
- * many documents were written.
+ * differs cannot be written back (the caller refuses the org). Every write
+ * goes by the revision the comparison read (a new document by its absence),
+ * so a writer that is stale (it paused, and the org moved on) meets a
+ * conflict instead of overwriting: WriteBackConflict. Returns how many
+ * documents were written.
  */
 export async function writeBack(ctx: Stores, org: { name: string; guid: string }, cmp: OrgComparison): Promise<number> {
   const docsById = new Map(cmp.docs.map((d) => [d._id, d]));
@@ -87,9 +111,15 @@ export async function writeBack(ctx: Stores, org: { name: string; guid: string }
   if (!writes.length) return 0;
   const dbName = orgDatabaseName(org.guid);
   const results = await ctx.couch.call(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
-  const failed = results.filter((r) => r.error);
+  const conflicts = results.filter((r) => r.error === 'conflict');
+  const failed = results.filter((r) => r.error && r.error !== 'conflict');
   if (failed.length)
     throw new OrgDataError(`write back to ${dbName}: ${failed.length} documents refused (${failed.map((r) => `${r.id}: ${r.error}`).join(', ')})`);
+  if (conflicts.length)
+    throw new WriteBackConflict(
+      dbName,
+      conflicts.map((r) => r.id ?? ''),
+    );
   // An object made on SQL has no AuthJoin: the revert would skip it as "missing authz data" without one.
   const known = await ctx.couch.findAuthJoins(newObjects.map((r) => r.id));
   const joins = newObjects

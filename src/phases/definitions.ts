@@ -41,8 +41,9 @@ async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number
     orgs.map((o) => o.guid),
   );
   const pin = orgs.filter((o) => !onSql.has(o.guid));
-  await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name));
+  const kept = new Set(await ctx.darklaunch.pinOrgsToCouch(pin.map((o) => o.name)));
   const log = ctx.log.child({ migration_type: T, step: '2.6' });
+  for (const name of kept) log.warn({ org_name: name }, 'org got a routing field of its own since it was read; its flags were left as they were');
   for (const o of pin) log.warn({ org_name: o.name }, 'org still to migrate would be served from SQL after the flip; pinned to CouchDB by its own flags');
   const left_on_sql = orgs.filter((o) => onSql.has(o.guid)).map((o) => o.name);
   for (const name of left_on_sql)

@@ -338,9 +338,14 @@ export class Couch {
   }
 
   /** Removes documents (used by cleanup); returns ids that could not be deleted. */
-  async bulkDelete(dbName: string, docs: { _id: string; _rev: string }[]): Promise<string[]> {
+  /**
+   * Deletes documents by the revisions given, in one request: a document
+   * changed since (another revision now) is not deleted but comes back with
+   * its error ("conflict"), as does any other refused one.
+   */
+  async bulkDelete(dbName: string, docs: { _id: string; _rev: string }[]): Promise<{ id: string; error: string }[]> {
     const db = this.server.use(dbName);
     const res = await this.call(() => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
-    return res.filter((r) => r.error).map((r) => r.id ?? '');
+    return res.filter((r) => r.error).map((r) => ({ id: r.id ?? '', error: String(r.error) }));
   }
 }
