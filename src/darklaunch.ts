@@ -5,6 +5,7 @@ import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
 import { InfrastructureError, OwnershipLostError } from './errors.js';
 import { rideThrough, type OutagePolicy } from './stores/outage.js';
+import { beforeWrite } from './stores/pause-point.js';
 import {
   chefRouting,
   DEFAULT_KEY,
@@ -135,6 +136,7 @@ export class Darklaunch {
       return;
     }
     const args = [String(epoch), ...Object.entries(fields).flat()];
+    await beforeWrite('flags', { orgName: org });
     const done = await this.script(`write ${orgKey(org)}`, () => this.commands.moverFencedHset(fenceKey(org), orgKey(org), ...args));
     if (done === 1) return;
     throw new OwnershipLostError(
@@ -331,7 +333,9 @@ export const FENCE_TTL_S = 3600;
  * the hash slot of dl_org_<org> (its tag is what Redis hashes of that key), so
  * one script may touch both, on a Redis Cluster as on one server. Not a
  * field of dl_org_<org>: Chef copies every field of the org's hashes into the
- * X-Ops-DarkLaunch header it sends to erchef.
+ * X-Ops-DarkLaunch header it sends to erchef. (A name with a brace but no
+ * tag Redis would hash, "x-{}-y", cannot share its slot under any key; Chef
+ * allows no braces in org names.)
  */
 export function fenceKey(org: string): string {
   const key = orgKey(org);

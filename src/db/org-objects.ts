@@ -1,5 +1,6 @@
 // The target rows: an org's containers and groups in SQL.
 import { fenceRefusal } from '../errors.js';
+import { beforeWrite } from '../stores/pause-point.js';
 import type { Db, DbClient } from '../stores/postgres.js';
 import type { OrgKey } from './state-tracker.js';
 
@@ -65,6 +66,7 @@ export async function replaceOrgObjects(
   key: OrgKey,
   rows: Record<ObjectTable, ObjectRow[]>,
 ): Promise<{ foreignRows: number; sql: Record<ObjectTable, SqlObject[]> }> {
+  await beforeWrite('copy', { orgId: key.orgId });
   let res;
   try {
     res = await q.query({

@@ -3,6 +3,7 @@
 // purge_started → purge_successful, or back to completed) are the state
 // tracker's (moveOrg).
 import { fenceRefusal } from '../errors.js';
+import { beforeWrite } from '../stores/pause-point.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 import type { Db, DbClient } from '../stores/postgres.js';
 
@@ -20,6 +21,7 @@ export async function recordPurge(
   q: Q,
   r: { runId: string; orgName: string; orgId: string; owner: string; outcome: PurgeOutcome; docs?: number; detail?: string },
 ): Promise<void> {
+  await beforeWrite('purge_record', { orgId: r.orgId });
   try {
     await q.query(
       `WITH leased AS (SELECT mover.hold_lease($6, $7, $8) AS ok)

@@ -37,6 +37,7 @@
 // (docs/architecture.md, "Fencing"). The resting moves take names, and each
 // is conditional on the state it moves from, in its own statement.
 import { fenceRefusal, OwnershipLostError } from '../errors.js';
+import { beforeWrite, type OrgWrite } from '../stores/pause-point.js';
 import { inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
 import type { OrgState, OrgStateRow } from './org-states.js';
 
@@ -66,8 +67,18 @@ export interface OrgKey {
 const HELD = `held AS (SELECT mover.hold_org($1, $2, $3::bigint, $4, $5::int) AS ok)`;
 const held = (k: OrgKey) => [k.type, k.orgId, k.runId, k.owner, k.generation];
 
-/** A fenced statement: its rows, or OwnershipLostError when Postgres refused it or it found the org moved on (`none` says why). */
-async function fenced<R extends Record<string, unknown>>(q: Q, query: { name?: string; text: string; values: unknown[] }, none?: string): Promise<R[]> {
+/**
+ * A fenced statement, `write` for the org whose id is its second value: its
+ * rows, or OwnershipLostError when Postgres refused it or it found the org
+ * moved on (`none` says why).
+ */
+async function fenced<R extends Record<string, unknown>>(
+  q: Q,
+  write: OrgWrite,
+  query: { name?: string; text: string; values: unknown[] },
+  none?: string,
+): Promise<R[]> {
+  await beforeWrite(write, { orgId: String(query.values[1]) });
   let rows: R[];
   try {
     ({ rows } = await q.query(query));
@@ -141,7 +152,7 @@ export function claimOrg(db: Db, key: Omit<OrgKey, 'generation'>, firstStep = 's
   // Safe to send again after a lost connection: if the first one committed, the
   // org is no longer in `from` and this says 'not_ready'.
   return rideThroughDb(db, 'claim', async () => {
-    const rows = await fenced(db, {
+    const rows = await fenced(db, 'hold', {
       name: 'claim-org',
       text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL, $5, $6) AS r`,
       values: [key.type, key.orgId, key.runId, firstStep, from, key.owner],
@@ -209,6 +220,7 @@ export function leaseAndClaim(
 export async function setStep(q: Q, key: OrgKey, step: string): Promise<void> {
   await fenced(
     q,
+    'checkpoint',
     {
       name: 'set-step',
       text: `WITH ${HELD}
@@ -230,6 +242,7 @@ export async function setStep(q: Q, key: OrgKey, step: string): Promise<void> {
 export async function completeOrg(q: Q, key: OrgKey, darkMs: number | null = null, done: OrgPath['done'] = 'completed'): Promise<{ runMayBeDone: boolean }> {
   const rows = await fenced(
     q,
+    'complete',
     {
       name: 'complete-org',
       text: `WITH ${HELD},
@@ -270,6 +283,7 @@ export async function failOrg(
 ): Promise<void> {
   await fenced(
     q,
+    'fail',
     {
       text: `WITH ${HELD},
        moved AS (
@@ -304,7 +318,7 @@ export const MAX_REQUEUES = 3;
  * counted as finished; false if it was requeued MAX_REQUEUES times already.
  */
 export async function requeueOrg(q: Q, key: OrgKey, to: OrgPath['from'] = 'ready'): Promise<boolean> {
-  const rows = await fenced(q, {
+  const rows = await fenced(q, 'requeue', {
     text: `WITH ${HELD},
        moved AS (
          UPDATE org_migration_state SET state = $7::org_state, migration_start = CASE WHEN $7::text = 'ready' THEN NULL ELSE migration_start END
@@ -352,6 +366,7 @@ export async function retryInfrastructureFailures(q: Q, type: string, runId: str
 export async function holdStartedOrg(c: DbClient, key: OrgKey): Promise<void> {
   await fenced(
     c,
+    'hold',
     {
       text: `WITH ${HELD}
        SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = 'started' AND EXISTS (SELECT 1 FROM held) FOR UPDATE`,
@@ -367,7 +382,7 @@ export async function holdStartedOrg(c: DbClient, key: OrgKey): Promise<void> {
  * if the lease is another's now).
  */
 export async function holdLease(c: DbClient, type: string, orgId: string, owner: string): Promise<void> {
-  await fenced(c, { text: `SELECT mover.hold_lease($1, $2, $3)`, values: [type, orgId, owner] });
+  await fenced(c, 'hold', { text: `SELECT mover.hold_lease($1, $2, $3)`, values: [type, orgId, owner] });
 }
 
 /**
@@ -376,7 +391,7 @@ export async function holdLease(c: DbClient, type: string, orgId: string, owner:
  * only for the holder of the org's lease (else OwnershipLostError).
  */
 export async function failUnstarted(q: Q, key: Omit<OrgKey, 'generation'>, location: string, detail: string): Promise<boolean> {
-  const rows = await fenced(q, {
+  const rows = await fenced(q, 'fail_unstarted', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $6) AS ok),
      moved AS (
        UPDATE org_migration_state SET state = 'failed', fail_location = left($4, 50), migration_start = now() AT TIME ZONE 'utc', migration_end = now() AT TIME ZONE 'utc'
@@ -427,7 +442,7 @@ export async function moveOrgs(q: Q, type: string, names: string[], from: OrgSta
  * OwnershipLostError if the lease is another's now (mover.hold_lease).
  */
 export async function moveOrg(q: Q, type: string, orgId: string, owner: string, from: OrgState, to: OrgState): Promise<boolean> {
-  const rows = await fenced(q, {
+  const rows = await fenced(q, 'purge_move', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $5) AS ok),
        moved AS (
          UPDATE org_migration_state SET state = $4 WHERE migration_type = $1 AND org_id = $2 AND state = $3 AND EXISTS (SELECT 1 FROM leased)
@@ -441,7 +456,7 @@ export async function moveOrg(q: Q, type: string, orgId: string, owner: string, 
 
 /** Whether the org is still in `state` and its lease still `owner`'s (OwnershipLostError if not the lease), checked by one statement: the last word before a write to another store. */
 export async function stillHeldIn(q: Q, type: string, orgId: string, owner: string, state: OrgState): Promise<boolean> {
-  const rows = await fenced(q, {
+  const rows = await fenced(q, 'hold', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $3) AS ok)
      SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = $4 AND EXISTS (SELECT 1 FROM leased)`,
     values: [type, orgId, owner, state],

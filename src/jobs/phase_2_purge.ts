@@ -19,6 +19,7 @@ import { errorMessage, isDataError, OwnershipLostError } from '../errors.js';
 import { takeOrgLeaseWaiting } from '../frame/org-lease.js';
 import { couchConflicts } from '../metrics.js';
 import { inTransaction } from '../stores/postgres.js';
+import { beforeWrite } from '../stores/pause-point.js';
 import type { Logger } from 'pino';
 import { tripOnFault } from '../frame/breaker.js';
 import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
@@ -145,6 +146,7 @@ async function purgeHeld(
   }
   // The last word before CouchDB, which knows no lease: still purge_started and this pass's.
   if (!(await stillHeldIn(ctx.db, T, org.guid, owner, 'purge_started'))) return null;
+  await beforeWrite('purge_delete', { orgId: org.guid, orgName: org.name });
   const refused = v.docs.length
     ? await ctx.couch.bulkDelete(
         orgDatabaseName(org.guid),

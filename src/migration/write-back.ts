@@ -8,6 +8,7 @@ import type { ObjectTable, SqlObject } from '../db/org-objects.js';
 import { OrgDataError, OrgRefusal } from '../errors.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 import { verifyAgainstCouch } from './verify.js';
+import { beforeWrite } from '../stores/pause-point.js';
 import { randomBytes } from 'node:crypto';
 
 export interface Difference {
@@ -110,6 +111,7 @@ export async function writeBack(ctx: Stores, org: { name: string; guid: string }
   }
   if (!writes.length) return 0;
   const dbName = orgDatabaseName(org.guid);
+  await beforeWrite('write_back', { orgId: org.guid, orgName: org.name });
   const results = await ctx.couch.call(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
   const conflicts = results.filter((r) => r.error === 'conflict');
   const failed = results.filter((r) => r.error && r.error !== 'conflict');
