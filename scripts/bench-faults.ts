@@ -7,7 +7,10 @@
 // unreachable for 10 s; with a real CouchDB node started here, also CouchDB
 // itself SIGKILLed (beam.smp) and started again on its data after 3 s. For
 // each: orgs completed / failed / stuck (started) / dark, processes that
-// exited on their own, and the seconds the fault added.
+// exited on their own, and the seconds the fault added. Last, pauses: the
+// workers (JOB_LOCK_MS 6000) and the api SIGSTOPped and SIGCONTed at random
+// while Chef writes to the orgs, with Chef's acknowledged writes lost and how
+// long an org stayed dark after a pause.
 //   BENCH_ORGS (600)  BENCH_CONCURRENCY (12)  BENCH_DRAIN_WAIT_MS (500)
 //   BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
 import type { ChildProcess } from 'node:child_process';
@@ -25,6 +28,9 @@ import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch, withCredentialsOf } from './lib/couch.js';
 import { benchConfig, spawnMover } from './lib/fleet.js';
+import { ChefWriter } from '../src/dev/chef-writer.js';
+import { DarkWatch, PauseChaos, seeded } from '../src/dev/pause-chaos.js';
+import { orgLeaseMs } from '../src/frame/org-lease.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 600);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
@@ -95,14 +101,18 @@ async function prepare(): Promise<SeededOrg[]> {
   return orgs;
 }
 
-async function measure(label: string, fault?: (runId: string) => Promise<void>): Promise<Record<string, string | number>> {
+/** What a fault may report once its run has ended (the pause case: its writer's and watch's figures). */
+type Afterwards = () => Promise<Record<string, string | number>>;
+
+async function measure(label: string, fault?: (runId: string, orgs: SeededOrg[]) => Promise<void | Afterwards>): Promise<Record<string, string | number>> {
   const orgs = await prepare();
   const before = exitedOnTheirOwn;
   const t0 = Date.now();
   const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
+  let afterwards: void | Afterwards = undefined;
   if (fault) {
     while (((await getRun(ctx.db, run.id))?.orgs_finished ?? 0) < N / 4) await sleep(100);
-    await fault(run.id);
+    afterwards = await fault(run.id, orgs);
   }
   const deadline = Date.now() + 15 * 60_000;
   let end = await getRun(ctx.db, run.id);
@@ -132,6 +142,7 @@ async function measure(label: string, fault?: (runId: string) => Promise<void>):
     exited: exitedOnTheirOwn - before,
     run_s: Number(seconds.toFixed(1)),
     ended: end?.state === 'ready' ? 'yes' : 'NO',
+    ...(afterwards ? await afterwards() : {}),
   };
   console.log(JSON.stringify(row));
   return row;
@@ -188,6 +199,62 @@ if (node) {
   );
 } else if (kind === 'real') console.log('(no CouchDB kill: COUCHDB_TEST_URL names a CouchDB this process did not start)');
 
+// Pauses: the workers as the issue tried them, JOB_LOCK_MS 6000 (a 2 s lease), each paused (SIGSTOP, then SIGCONT)
+// for 1 to 8 s (0.5 to 4 leases; every third past the job lock, so BullMQ hands its jobs to another worker), and the
+// api too, from a quarter of the run to three quarters, while Chef writes to the run's orgs (src/dev/chef-writer.ts).
+const PAUSE_JOB_LOCK_MS = 6000;
+const lease = orgLeaseMs(PAUSE_JOB_LOCK_MS);
+for (const p of procs.filter((x) => x.child.exitCode === null)) {
+  p.killedOnPurpose = true;
+  p.child.kill('SIGKILL');
+}
+procs.length = 0;
+for (let i = 1; i <= WORKERS; i++) spawnProcess(`worker-${i}`, 'workers/worker', { JOB_LOCK_MS: String(PAUSE_JOB_LOCK_MS) });
+spawnProcess('api', 'api/server', { PORT: String(config.port), JOB_LOCK_MS: String(PAUSE_JOB_LOCK_MS) });
+const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+rows.push(
+  await measure(`pauses of workers and the api, 1-8 s each (seed ${seed}), Chef writing`, async (runId, orgs) => {
+    const random = seeded(seed);
+    const chef = new ChefWriter({ redis: ctx.darklaunchRedis, db: ctx.db, couchUrl: server.url, accountDb: server.accountDb }, DRAIN_WAIT_MS / 2);
+    const dark = new DarkWatch(
+      ctx.darklaunchRedis,
+      orgs.map((o) => o.name),
+    );
+    const chaos = new PauseChaos(() => procs, {
+      minMs: lease / 2,
+      maxMs: 4 * lease,
+      gapMs: 1500,
+      random,
+      long: { every: 3, minMs: PAUSE_JOB_LOCK_MS + 500 },
+    });
+    let writing = true;
+    const writers = Array.from({ length: 3 }, async () => {
+      while (writing) {
+        await chef.create(orgs[Math.floor(random() * orgs.length)]);
+        await sleep(20);
+      }
+    });
+    dark.start();
+    chaos.start();
+    while (((await getRun(ctx.db, runId))?.orgs_finished ?? 0) < (3 * N) / 4) await sleep(250);
+    await chaos.stop();
+    return async () => {
+      writing = false;
+      await Promise.all(writers);
+      await dark.stop();
+      const worst = dark.worstAfterPauses(chaos.pauses);
+      return {
+        pauses: chaos.pauses.length,
+        past_job_lock: chaos.pauses.filter((p) => p.to - p.from > PAUSE_JOB_LOCK_MS).length,
+        acked: chef.acked.length,
+        lost: (await chef.lost()).length,
+        dark_after_pause_ms: worst?.ms ?? 0,
+        dark_now: dark.darkNow.length,
+      };
+    };
+  }),
+);
+
 const base = Number(rows[0].run_s);
 console.log(`\n${server.version}`);
 console.log('| fault | completed | failed | stuck | dark | processes exited | run (s) | added (s) |\n|---|---|---|---|---|---|---|---|');
@@ -195,6 +262,10 @@ for (const r of rows)
   console.log(
     `| ${r.fault} | ${r.completed} / ${r.orgs} | ${r.failed} | ${r.stuck} | ${r.dark} | ${r.exited} | ${r.run_s}${r.ended === 'yes' ? '' : ' (did not end)'} | ${r === rows[0] ? '—' : (Number(r.run_s) - base).toFixed(1)} |`,
   );
+const paused = rows.at(-1)!;
+console.log(
+  `\npauses: ${paused.pauses} (${paused.past_job_lock} past the job lock); Chef's acknowledged writes: ${paused.acked}, lost: ${paused.lost}; longest an org stayed dark after the last pause that could explain it: ${paused.dark_after_pause_ms} ms (drain ${DRAIN_WAIT_MS} ms + 2 leases ${2 * lease} ms); dark at the end: ${paused.dark_now}`,
+);
 
 for (const p of procs) {
   p.killedOnPurpose = true;

@@ -28,7 +28,14 @@ type ConnectCallback = (err: Error | undefined, client: DbClient, done: () => vo
  */
 export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10): Db {
   // keepAlive: a connection whose server vanished without a word errors in minutes, not after TCP's quarter of an hour.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 30_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    types: { getTypeParser: utcTimestamps },
+  });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
   const rawQuery = pool.query.bind(pool) as Db['query'];
@@ -45,6 +52,20 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   }) as Db['connect'];
   return pool;
 }
+
+/**
+ * Chef's timestamp columns (timestamp without time zone: containers' and
+ * groups' created_at and updated_at, org_migration_state's migration_start
+ * and migration_end) hold UTC, as Chef writes and reads them. pg would read
+ * them as the host's local time, wrong by its offset wherever TZ is not UTC:
+ * they are read as UTC here, whatever the host. (Writes send UTC strings:
+ * src/db/org-objects.ts; mover's own tables are timestamptz.)
+ */
+const TIMESTAMP = 1114;
+const utcTimestamps = ((oid: number, format?: 'text' | 'binary') =>
+  oid === TIMESTAMP && format !== 'binary'
+    ? (value: string) => (/^\d{4}-\d\d-\d\d \d/.test(value) ? new Date(`${value.replace(' ', 'T')}Z`) : value)
+    : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
 
 /**
  * A client checked out with no query running (an advisory lock held through
