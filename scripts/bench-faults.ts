@@ -227,20 +227,13 @@ rows.push(
       random,
       long: { every: 3, minMs: PAUSE_JOB_LOCK_MS + 500 },
     });
-    let writing = true;
-    const writers = Array.from({ length: 3 }, async () => {
-      while (writing) {
-        await chef.create(orgs[Math.floor(random() * orgs.length)]);
-        await sleep(20);
-      }
-    });
+    const stopWriting = chef.writeOn(orgs, random);
     dark.start();
     chaos.start();
     while (((await getRun(ctx.db, runId))?.orgs_finished ?? 0) < (3 * N) / 4) await sleep(250);
     await chaos.stop();
     return async () => {
-      writing = false;
-      await Promise.all(writers);
+      await stopWriting();
       await dark.stop();
       const worst = dark.worstAfterPauses(chaos.pauses);
       return {

@@ -289,6 +289,9 @@ describe('isStoreUnreachable (what a call waits out for up to the grace)', () =>
       'Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.',
       'Connection is closed.',
       'timeout exceeded when trying to connect',
+      // nano 11, a kept-alive connection CouchDB closed while the process was paused: the cause's text only.
+      'error happened in your connection. Reason: Error: read ECONNRESET',
+      'error happened in your connection. Reason: SocketError: other side closed',
     ]) {
       expect(isStoreUnreachable(new Error(message)), message).toBe(true);
     }

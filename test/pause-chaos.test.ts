@@ -37,7 +37,8 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
     () => {
       let h: Harness;
       let orgs: SeededOrg[];
-      const procs = fleetProcesses(() => h.config);
+      // Their whole output is kept: a failure names what each process said of the org that broke a rule.
+      const procs = fleetProcesses(() => h.config, 5_000_000);
 
       beforeAll(async () => {
         h = await createHarness(`chaos-${couch}`, { jobLockMs: JOB_LOCK_MS, storeOutageGraceMs: 30_000 }, { couch });
@@ -48,7 +49,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         expect((await captureOrgs(h.ctx.db, T, names)).inserted).toHaveLength(ORGS);
         expect(await readyHolding(h.ctx.db, T, names)).toHaveLength(ORGS);
         // The fleet runs where the clock says UTC+05:30: what it writes to Chef's tables must be UTC all the same.
-        const env = { JOB_LOCK_MS: String(JOB_LOCK_MS), TZ: 'Asia/Kolkata' };
+        const env = { JOB_LOCK_MS: String(JOB_LOCK_MS), TZ: 'Asia/Kolkata', LOG_LEVEL: 'info' };
         for (const n of [1, 2, 3]) procs.spawn(`worker-${n}`, 'src/workers/worker.ts', env);
         procs.spawn('api', 'src/api/server.ts', { ...env, PORT: '0' });
       }, 120_000);
@@ -60,7 +61,23 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
       it('loses no acknowledged write, routes no org to SQL unless completed, leaves none stuck or dark', async () => {
         const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
         const random = seeded(seed);
-        const why = (s: string) => `${s} (CHAOS_SEED=${seed})\n${procs.logs(2000)}`;
+        const why = (s: string, org?: string) =>
+          `${s} (CHAOS_SEED=${seed})\n${
+            org
+              ? [
+                  `dark: ${JSON.stringify(dark.intervals.get(org))}`,
+                  `pauses: ${JSON.stringify(chaos.pauses)}`,
+                  ...procs.list.map(
+                    (p) =>
+                      `--- ${p.name}\n${p
+                        .log()
+                        .split('\n')
+                        .filter((l) => l.includes(org))
+                        .join('\n')}`,
+                  ),
+                ].join('\n')
+              : procs.logs(2000)
+          }`;
         const chef = new ChefWriter({ redis: h.ctx.darklaunchRedis, db: h.ctx.db, couchUrl: h.couchdb.url, accountDb: h.couchdb.accountDb }, DRAIN_MS / 2);
         const dark = new DarkWatch(
           h.ctx.darklaunchRedis,
@@ -75,13 +92,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         });
         const { run } = await startRun(h.ctx, T, { count: 'all', concurrency: 12 });
         dark.start();
-        let writing = true;
-        const writers = Array.from({ length: 3 }, async () => {
-          while (writing) {
-            await chef.create(orgs[Math.floor(random() * orgs.length)]);
-            await sleep(20);
-          }
-        });
+        const stopWriting = chef.writeOn(orgs, random);
         chaos.start();
         await sleep(CHAOS_MS);
         await chaos.stop();
@@ -96,8 +107,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         );
         // Chef writes on a little, to orgs where they now are, then stops.
         await sleep(500);
-        writing = false;
-        await Promise.all(writers);
+        await stopWriting();
         await dark.stop();
 
         expect(chaos.pauses.length, why('no pause was made')).toBeGreaterThan(5);
@@ -126,7 +136,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         expect(dark.darkNow, why('orgs dark at the end')).toEqual([]);
         const worst = dark.worstAfterPauses(chaos.pauses);
         // Past its last pause an org is up within the drain wait, two leases (one to lapse, one to take) and the machine's own delay.
-        expect(worst?.ms ?? 0, why(`${worst?.org} dark ${worst?.ms} ms after the last pause`)).toBeLessThanOrEqual(DRAIN_MS + 2 * LEASE_MS + 1500);
+        expect(worst?.ms ?? 0, why(`${worst?.org} dark ${worst?.ms} ms after the last pause`, worst?.org)).toBeLessThanOrEqual(DRAIN_MS + 2 * LEASE_MS + 1500);
         // At UTC+05:30 the workers wrote Chef's created_at as UTC: within minutes of the database's UTC clock, not 5 h 30 min off.
         const { rows: skew } = await h.ctx.db.query(
           `SELECT max(abs(extract(epoch FROM (created_at - (now() AT TIME ZONE 'utc')))))::float8 AS s FROM containers WHERE org_id = ANY($1::bpchar[])`,

@@ -9,6 +9,7 @@
 // within it. lost() says which acknowledged writes are not where Chef now
 // serves their org from.
 import nano from 'nano';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { chefRouting, DEFAULT_KEY, orgKey, OVERRIDE_KEY } from '../chef-routing.js';
@@ -83,6 +84,25 @@ export class ChefWriter {
     const write: ChefWrite = { org: org.name, guid: org.guid, id, name, store: routing.containers };
     this.acked.push(write);
     return write;
+  }
+
+  /**
+   * `parallel` clients, each creating a container in an org picked at random
+   * every 20 ms or so, until the stop() this returns is called (it waits for
+   * their last requests).
+   */
+  writeOn(orgs: { name: string; guid: string }[], random: () => number, parallel = 3): () => Promise<void> {
+    let writing = true;
+    const clients = Array.from({ length: parallel }, async () => {
+      while (writing) {
+        await this.create(orgs[Math.floor(random() * orgs.length)]);
+        await sleep(20);
+      }
+    });
+    return async () => {
+      writing = false;
+      await Promise.all(clients);
+    };
   }
 
   /** The acknowledged writes that are not where Chef serves their org's containers from now. */

@@ -46,6 +46,10 @@ const MESSAGES = [
   /Stream isn't writeable/i,
   /socket hang up/i,
   /fetch failed/i,
+  // nano 11 names only its cause's text ("error happened in your connection. Reason: Error: read ECONNRESET"):
+  // a kept-alive connection the server closed while this process was paused or idle breaks this way.
+  /\b(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)\b/,
+  /other side closed/i,
 ];
 /** HTTP statuses of a CouchDB that is restarting or behind a proxy that lost it. */
 const HTTP_UNAVAILABLE = new Set([502, 503, 504]);

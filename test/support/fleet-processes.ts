@@ -20,14 +20,15 @@ const T = 'phase_2_migration';
 
 export interface FleetProcesses {
   list: { name: string; child: ChildProcess; log: () => string }[];
-  /** An api or worker process on `config`, its output kept (the last 20 kB) for failure messages. */
+  /** An api or worker process on `config`, its output kept (the last `keep` characters) for failure messages. */
   spawn(name: string, entry: 'src/workers/worker.ts' | 'src/api/server.ts', extra?: Record<string, string>): ChildProcess;
   /** Each process's last output, for a failure message. */
   logs(chars?: number): string;
   killAll(): void;
 }
 
-export function fleetProcesses(config: () => Config): FleetProcesses {
+/** `keep`: how much of each process's output is kept (the last characters), for failure messages. */
+export function fleetProcesses(config: () => Config, keep = 20_000): FleetProcesses {
   const list: FleetProcesses['list'] = [];
   const logs = (chars = 3000) => list.map((p) => `--- ${p.name}\n${p.log().slice(-chars)}`).join('\n');
   return {
@@ -44,8 +45,8 @@ export function fleetProcesses(config: () => Config): FleetProcesses {
       });
       const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
-      child.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
-      child.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
+      child.stdout!.on('data', (d) => (out = (out + d).slice(-keep)));
+      child.stderr!.on('data', (d) => (out = (out + d).slice(-keep)));
       list.push({ name, child, log: () => out });
       return child;
     },
