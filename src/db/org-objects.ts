@@ -53,7 +53,7 @@ export async function insertObjects(q: Q, table: ObjectTable | string, orgId: st
 /**
  * Replaces all of an org's rows in one call (one round trip, atomic), for the
  * delivery holding the org: the statement itself refuses a stale fence
- * (mover.hold_org; OwnershipLostError here) and then writes nothing. The old
+ * (MVF01; OwnershipLostError here) and then writes nothing. The old
  * rows, if a delivery before this one left any, are deleted before the new
  * ones go in (src/db/functions.sql says why that takes a function). Rows
  * mover did not write (the org was created on SQL, or its rows came some

@@ -88,15 +88,15 @@ export class ChefWriter {
 
   /**
    * `parallel` clients, each creating a container in an org picked at random
-   * every 20 ms or so, until the stop() this returns is called (it waits for
-   * their last requests).
+   * every `everyMs` or so, until the stop() this returns is called (it waits
+   * for their last requests).
    */
-  writeOn(orgs: { name: string; guid: string }[], random: () => number, parallel = 3): () => Promise<void> {
+  writeOn(orgs: { name: string; guid: string }[], random: () => number, parallel = 2, everyMs = 40): () => Promise<void> {
     let writing = true;
     const clients = Array.from({ length: parallel }, async () => {
       while (writing) {
         await this.create(orgs[Math.floor(random() * orgs.length)]);
-        await sleep(20);
+        await sleep(everyMs);
       }
     });
     return async () => {

@@ -132,15 +132,18 @@ export class DarkWatch {
   }
 
   /**
-   * The longest any org stayed dark after the last pause that could explain
-   * it had ended: for each dark interval, its end minus the later of its
-   * start and the end of the last pause (of any process) that began before
-   * its end. With no pause, the whole interval.
+   * Of the orgs a pause caught dark (a dark interval that some pause of any
+   * process overlapped), the longest one stayed dark after the last such
+   * pause had ended: the interval's end minus the later of its start and the
+   * end of the last pause that began before its end. An org no pause
+   * touched is dark for its own reasons (its drain, its stores), not
+   * counted here.
    */
   worstAfterPauses(pauses: Pause[]): { org: string; ms: number; from: number; to: number } | null {
     let worst: { org: string; ms: number; from: number; to: number } | null = null;
     for (const [org, list] of this.intervals) {
       for (const { from, to } of list) {
+        if (!pauses.some((p) => p.from < to && p.to > from)) continue;
         const lastEnd = Math.max(from, ...pauses.filter((p) => p.from < to).map((p) => Math.min(p.to, to)));
         const ms = to - lastEnd;
         if (!worst || ms > worst.ms) worst = { org, ms, from, to };
