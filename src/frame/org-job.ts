@@ -26,8 +26,6 @@ export const AT_CAPACITY_RETRY_MS = 1000;
 /** How long a job whose run's breaker is open waits before it asks again. */
 export const BREAKER_RETRY_MS = 2000;
 
-export { OwnershipLostError } from '../errors.js';
-
 const pathOf = (kind: OrgMigration): OrgPath => kind.path ?? MIGRATION_PATH;
 
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
