@@ -5,8 +5,8 @@
 import nano from 'nano';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeededOrg } from '../src/dev/estate.js';
-import { createHarness, describeEachCouch, expectedRows, sqlRows, waitFor, type Harness } from './support/harness.js';
-import { confirmWhenWaiting as confirmStep, deletePrecreatedFromCouch, getPhase, stepOf, waitPhase as waitPhaseOf } from './support/phases.js';
+import { createHarness, describeEachCouch, expectedRows, sqlRows, type Harness } from './support/harness.js';
+import { confirmWhenWaiting as confirmStep, deletePrecreatedFromCouch, stepOf, waitPhase as waitPhaseOf, waitStep } from './support/phases.js';
 
 const T = 'phase_2_migration';
 describeEachCouch('the runbook', (couch) => {
@@ -29,7 +29,6 @@ describeEachCouch('the runbook', (couch) => {
   });
   afterAll(() => h?.close());
 
-  const phase = (n: number) => getPhase(h, n);
   const waitPhase = (n: number, states: string[]) => waitPhaseOf(h, n, states);
   const confirmWhenWaiting = (n: number, id: string) => confirmStep(h, n, id);
 
@@ -57,10 +56,9 @@ describeEachCouch('the runbook', (couch) => {
       await confirmWhenWaiting(2, '2.3');
       expect(await h.ctx.darklaunchRedis.hget('dl_org__OC_INTERNAL_NO_ORG', 'disable_new_orgs')).toBe('true');
       await deletePrecreatedFromCouch(h);
-      const p27 = await waitFor('2.7 waiting', async () => {
-        const p = await phase(2);
-        return stepOf(p, '2.7').state === 'waiting_confirmation' ? p : null;
-      });
+      // The refresh (2.4), the prep pass over ~240 orgs (2.5) and the flip (2.6): 2 s alone, far more on a machine the
+      // whole suite shares, and a prep batch that met a store fault waits out its breaker's cool-down (10 s) and stable time (5 s).
+      const p27 = await waitStep(h, 2, '2.7', 'waiting_confirmation', 90_000);
       expect(stepOf(p27, '2.7').detail.command).toContain('opscode-org-creator start');
       expect(stepOf(p27, '2.5').detail).toMatchObject({
         previous_sleep_time_ms: 1234,

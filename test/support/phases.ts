@@ -7,19 +7,36 @@ import { waitFor, type Harness } from './harness.js';
 export const getPhase = async (h: Harness, n: number) => (await h.api('GET', `/phases/${n}`)).body;
 export const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
 
+/** The phase's steps as last read, for a timeout's message: which step it stood on, and why. */
+const seen = (p: any) => (p ? JSON.stringify({ state: p.state, steps: p.steps?.filter((s: any) => s.state !== 'pending') }) : 'nothing read');
+
 export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 60_000) {
+  let last: any;
   return waitFor(
-    `phase ${n} in ${states}`,
+    () => `phase ${n} in ${states}; last seen ${seen(last)}`,
     async () => {
-      const p = await getPhase(h, n);
-      return states.includes(p.state) ? p : null;
+      last = await getPhase(h, n);
+      return states.includes(last.state) ? last : null;
+    },
+    timeoutMs,
+  );
+}
+
+/** Waits until step `id` of phase `n` is in `state`; the phase as last read. */
+export function waitStep(h: Harness, n: number, id: string, state: string, timeoutMs = 30_000) {
+  let last: any;
+  return waitFor(
+    () => `step ${id} ${state}; phase ${n} last seen ${seen(last)}`,
+    async () => {
+      last = await getPhase(h, n);
+      return stepOf(last, id).state === state ? last : null;
     },
     timeoutMs,
   );
 }
 
 export async function confirmWhenWaiting(h: Harness, n: number, id: string, by = 'alice') {
-  await waitFor(`step ${id} waiting`, async () => stepOf(await getPhase(h, n), id).state === 'waiting_confirmation', 30_000);
+  await waitStep(h, n, id, 'waiting_confirmation');
   const res = await h.api('POST', `/phases/${n}/steps/${id}/confirm`, { by, note: `did ${id}` });
   expect(res.status).toBe(200);
 }
