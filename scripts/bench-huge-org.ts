@@ -105,7 +105,7 @@ async function runUntilEnd(type: string, body: unknown): Promise<number> {
   await api('POST', type === T ? `/migrations/${T}/start` : '/migrations/phase_2_revert/start', body);
   for (;;) {
     const s = await api('GET', `/migrations/${type}/status`);
-    if (s.state === 'ready' && s.runId) {
+    if (['completed', 'halted', 'failed'].includes(s.state) && s.run_id) {
       if (s.objects_failed !== 0) throw new Error(`${type} ended with ${JSON.stringify(s)}`);
       return (Date.now() - t0) / 1000;
     }
@@ -129,7 +129,7 @@ await startRun(ctx, 'phase_2_purge', { count: 'all', concurrency: 4 });
 let purged: { purged: number; docs_removed: number };
 for (;;) {
   const s = await api('GET', '/migrations/phase_2_purge/status');
-  if (s.state === 'ready' && s.runId) {
+  if (['completed', 'halted', 'failed'].includes(s.state) && s.run_id) {
     if (s.purged !== 1) throw new Error(`the purge ended with ${JSON.stringify(s)}`);
     purged = s;
     break;

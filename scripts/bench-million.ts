@@ -76,7 +76,7 @@ const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).ma
 t = Date.now();
 const refresh = await fetch(`${api}/account/refresh`, { method: 'POST', headers, body: '{}' });
 if (refresh.status !== 202) throw new Error(`account refresh answered ${refresh.status}: ${await refresh.text()}`);
-let snap: { orgs?: number; authzJoins?: number } = {};
+let snap: { orgs?: number; authz_joins?: number } = {};
 for (;;) {
   await sleep(1000);
   const r = await fetch(`${api}/account`, { headers });
@@ -88,7 +88,7 @@ for (;;) {
 }
 const refreshS = (Date.now() - t) / 1000;
 const refreshPeaks = { ...rss.stop() };
-console.log(`account refresh: ${snap.orgs} orgs, ${snap.authzJoins} AuthJoins in ${refreshS.toFixed(1)} s; peak RSS (MiB): ${fmt(refreshPeaks)}`);
+console.log(`account refresh: ${snap.orgs} orgs, ${snap.authz_joins} AuthJoins in ${refreshS.toFixed(1)} s; peak RSS (MiB): ${fmt(refreshPeaks)}`);
 
 // 2. A million-org snapshot, straight into Postgres, swapped in as the refresh would.
 t = Date.now();
@@ -111,7 +111,7 @@ let status: { state?: string } = {};
 for (;;) {
   await sleep(1000);
   status = await (await fetch(`${api}/migrations/phase_2_migration_prep/status`, { headers })).json();
-  if (status.state === 'ready') break;
+  if (['completed', 'halted', 'failed'].includes(status.state ?? '')) break;
   if (Date.now() - t > 60 * 60_000) throw new Error(`prep did not finish: ${JSON.stringify(status)}`);
 }
 const prepS = (Date.now() - t) / 1000;
@@ -138,7 +138,7 @@ console.log(
   JSON.stringify({
     bench: 'million',
     account_orgs: ACCOUNT_ORGS,
-    authz_joins: snap.authzJoins,
+    authz_joins: snap.authz_joins,
     refresh_s: refreshS,
     refresh_rss_mib: refreshPeaks,
     prep_orgs: PREP_ORGS,

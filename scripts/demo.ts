@@ -196,13 +196,13 @@ async function runPhase(n: number, body: Record<string, unknown>): Promise<any> 
 let exitCode = 0;
 try {
   // Nothing writes to the demo estate; production keeps the runbook's 5 s.
-  await api.call('PUT', '/settings/drain-wait', { ms: 200, acknowledgeRisk: true });
+  await api.call('PUT', '/settings/drain-wait', { ms: 200, acknowledge_risk: true });
   say('(drain wait lowered to 200 ms: no Chef API writes here; production keeps 5 s)\n');
   const phase1Orgs = specs.slice(0, 20).map((s) => s.name);
   const phases = [
     await runPhase(1, { orgs: phase1Orgs, concurrency: 8 }),
     await runPhase(2, {}),
-    await runPhase(3, { concurrency: 8, sleepTimeMs: 0 }),
+    await runPhase(3, { concurrency: 8, sleep_time_ms: 0 }),
     await runPhase(4, { confirm: 'purge-couchdb-data' }),
   ];
   for (const p of phases) if (p.state !== 'completed') exitCode = 1;

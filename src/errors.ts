@@ -89,6 +89,14 @@ export class StateConflictError extends Error {
   }
 }
 
+/** A run would take no org: refused (409 no_orgs), so that it never becomes the latest run shown. */
+export class NoOrgsError extends StateConflictError {
+  constructor(message: string) {
+    super(message, 'no_orgs');
+    this.name = 'NoOrgsError';
+  }
+}
+
 /** Input that passes its schema but not the rules; the message names the field first. */
 export class InvalidInputError extends Error {
   constructor(

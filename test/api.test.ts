@@ -114,7 +114,7 @@ describe('bad input', () => {
     // A kind with no orgs of its own: nothing can be captured under its name into Chef's table.
     for (const type of ['phase_2_migration_prep', 'phase_2_revert', 'phase_2_purge', 'estate_survey']) {
       const res = await h.api('POST', `/migrations/${type}/orgs`, { orgs: ['x'] });
-      expect(res.body, type).toMatchObject({ error: 'no_orgs' });
+      expect(res.body, type).toMatchObject({ error: 'no_own_orgs' });
       expect(res.status).toBe(404);
     }
     expect((await h.ctx.db.query(`SELECT count(*)::int AS n FROM org_migration_state WHERE migration_type <> 'phase_2_migration'`)).rows[0].n).toBe(0);
@@ -129,7 +129,7 @@ describe('capture and settings', () => {
   it('captures known orgs, reports duplicates, and counts unknown and pre-created names as unknown', async () => {
     await h.seed([{ name: 'api-a' }, { name: 'api-b' }, { name: 'api-pre', precreated: true }]);
     const snap = await refreshAccount(h);
-    expect(snap).toMatchObject({ orgs: 3, precreated: 1, authzJoins: 51, state: 'idle' });
+    expect(snap).toMatchObject({ orgs: 3, precreated: 1, authz_joins: 51, state: 'idle' });
     const res = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a', 'api-b', 'api-pre', 'ghost', 'api-a'] });
     expect(res.body).toEqual({ inserted: ['api-a', 'api-b'], duplicate: [], unknown: ['api-pre', 'ghost'], precreated: ['api-pre'] });
     expect((await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: ['api-a'] })).body.duplicate).toEqual(['api-a']);
@@ -143,23 +143,24 @@ describe('capture and settings', () => {
     expect((await h.api('PUT', '/settings/sleep-time', { ms: 250 })).status).toBe(200);
     const unsafe = await h.api('PUT', '/settings/drain-wait', { ms: 10 });
     expect(unsafe.status).toBe(400);
-    expect(unsafe.body.message).toMatch(/^acknowledgeRisk: .*5000 ms/);
-    expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true })).status).toBe(200);
+    expect(unsafe.body.message).toMatch(/^acknowledge_risk: .*5000 ms/);
+    expect((await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledge_risk: true })).status).toBe(200);
     expect((await h.api('GET', '/settings')).body).toMatchObject({
-      sleepTimeMs: 250,
-      drainWaitMs: 10,
-      dryRun: false,
-      failureBreaker: { share: 0.2, window: 50 },
+      sleep_time_ms: 250,
+      drain_wait_ms: 10,
+      dry_run: false,
+      failure_breaker: { share: 0.2, window: 50 },
+      breaker: { cool_down_ms: expect.any(Number), stable_ms: expect.any(Number) },
     });
-    expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drainWaitMs).toBe(5000);
+    expect((await h.api('PUT', '/settings/drain-wait', { ms: 5000 })).body.drain_wait_ms).toBe(5000);
     // The pacing lives in the queue's meta as BullMQ's global rate limit: `concurrency` (1 here)
     // starts per window of the sleep time or the drain wait, whichever is longer (src/queues.ts).
     const meta = `${h.config.queuePrefix}:phase_2_migration:meta`;
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '5000']);
-    await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 10, acknowledge_risk: true });
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual(['1', '250']);
     await h.api('PUT', '/settings/sleep-time', { ms: 0 });
-    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledge_risk: true });
     expect(await h.ctx.queueRedis.hmget(meta, 'max', 'duration')).toEqual([null, null]);
   });
 

@@ -18,9 +18,9 @@ let couch: CutProxy;
 beforeAll(async () => {
   h = await createHarness('breaker');
   couch = await startCutProxy(Number(new URL(h.couchdb.url).port));
-  await h.api('PUT', '/settings/breaker', { coolDownMs: 300, stableMs: 600 });
+  await h.api('PUT', '/settings/breaker', { cool_down_ms: 300, stable_ms: 600 });
   // Orgs stay dark long enough that a cut finds some in flight.
-  await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledgeRisk: true });
+  await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledge_risk: true });
 });
 afterAll(async () => {
   await couch?.close();
@@ -64,7 +64,14 @@ describe('the infrastructure breaker', () => {
       });
     await couch.up();
     const end = await waitForRunEnd(h);
-    expect(end).toMatchObject({ orgs_completed: 10, objects_failed: 0, fatal_stop: false, stop_reason: null, breaker: { state: 'closed', trips: 1 } });
+    expect(end).toMatchObject({
+      state: 'completed',
+      orgs_completed: 10,
+      objects_failed: 0,
+      fatal_stop: false,
+      stop_reason: 'every org it took was processed: 10 completed, 0 failed',
+      breaker: { state: 'closed', trips: 1 },
+    });
     for (const o of orgs) {
       const now = await org(o.name);
       expect(now.states[T].state, o.name).toBe('completed');

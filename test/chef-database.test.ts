@@ -90,7 +90,7 @@ describe('a Chef Server database', () => {
     expect(await h.ctx.darklaunchRedis.exists('dl_org_chef-epsilon')).toBe(0);
     expect((await h.api('GET', '/orgs/chef-epsilon')).body.states).toEqual({});
 
-    expect((await h.api('POST', '/phases/3/start', { concurrency: 2, sleepTimeMs: 0 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 2, sleep_time_ms: 0 })).status).toBe(202);
     expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');
     for (const org of orgs.filter((o) => o.name.match(/alpha|beta|gamma|delta/))) expect(await sqlRows(h, org.guid), org.name).toEqual(expectedRows(org));
 

@@ -63,6 +63,6 @@ describe('mover (the CLI)', () => {
     expect(usage.code).toBe(2);
     expect(usage.err.trim()).toBe('mover: not a whole number: "many"');
     const status = await mover(['--json', 'run', 'status']);
-    expect(JSON.parse(status.out)).toMatchObject({ state: 'ready', orgs_completed: 3, objects_failed: 0 });
+    expect(JSON.parse(status.out)).toMatchObject({ state: 'completed', orgs_completed: 3, objects_failed: 0 });
   }, 60_000);
 });

@@ -83,7 +83,7 @@ describe('fleet', () => {
   it('caps concurrency fleet-wide across two worker processes, and takes a change mid-run', async () => {
     const orgs = await readyOrgs(24, { otherDocs: 40 });
     fleets.push(h.startWorkers({ concurrency: 4 }), h.startWorkers({ concurrency: 4 }));
-    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledge_risk: true });
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 })).status).toBe(202);
     await waitFor('6 orgs done', async () => (await h.api('GET', `/migrations/${T}/status`)).body.orgs_completed >= 6);
     const changedAt = Date.now();
@@ -104,7 +104,7 @@ describe('fleet', () => {
     const orgs = await readyOrgs(6);
     fleets.push(h.startWorkers({ concurrency: 4 }));
     expect((await h.api('PUT', '/settings/sleep-time', { ms: 400 })).status).toBe(200);
-    const { runId } = (await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 })).body;
+    const { run_id: runId } = (await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 })).body;
     expect((await waitForRunEnd(h)).orgs_completed).toBe(6);
     // When each org's job was taken from the queue (the limiter counts takes, not claims).
     const jobs = await Promise.all(orgs.map((o) => h.ctx.queues[T].getJob(orgJobId(runId, o.guid))));
@@ -202,7 +202,7 @@ describe('fleet', () => {
     const status = await waitForRunEnd(h);
     expect((await stateOf(org.name)).state).toBe('completed');
     // A reconciler pass that looked while it was in flight, holding it at the generation it saw then.
-    const { ref } = await heldRef(h.ctx, { type: T, runId: status.runId, orgName: org.name, orgId: org.guid }, { claim: false });
+    const { ref } = await heldRef(h.ctx, { type: T, runId: status.run_id, orgName: org.name, orgId: org.guid }, { claim: false });
     ref.generation = 0;
     await expect(restoreAndFail(phase2, h.ctx, ref, 'migrate', 'stale look', 'infrastructure')).rejects.toBeInstanceOf(OwnershipLostError);
     await ref.lease!.release();
@@ -243,7 +243,7 @@ describe('fleet', () => {
     await h.ctx.darklaunchRedis.hset(`dl_org_${org.name}`, '503_mode', 'true');
     fleets.push(h.startWorkers());
     const end = await waitForRunEnd(h, R);
-    expect(end).toMatchObject({ runId: run.id, orgs_completed: 1, objects_failed: 0 });
+    expect(end).toMatchObject({ run_id: run.id, orgs_completed: 1, objects_failed: 0 });
     expect((await stateOf(org.name)).state).toBe('ready');
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
     expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
@@ -354,7 +354,7 @@ describe('fleet', () => {
     expect(ready.json().failing).toEqual(['couchdb']);
     // An operator's halt ends it like any run.
     expect((await h.api('POST', `/migrations/${T}/halt`)).status).toBe(200);
-    expect(await waitForRunEnd(h)).toMatchObject({ state: 'ready', fatal_stop: true });
+    expect(await waitForRunEnd(h)).toMatchObject({ state: 'halted', fatal_stop: true });
     await assertNoOrgDarkOrHalfDone(orgs);
   });
 });

@@ -147,7 +147,7 @@ describeEachCouch('migration', (couch) => {
       // Every org and AuthJoin seeded in this file so far, plus the two new orgs; never the malformed ones.
       expect(snap.orgs - before.orgs).toBe(2);
       expect(snap.precreated - before.precreated).toBe(1);
-      expect(snap.authzJoins - before.authzJoins).toBe(a.expected.length + pre.expected.length);
+      expect(snap.authz_joins - before.authz_joins).toBe(a.expected.length + pre.expected.length);
       const org = (await h.api('GET', '/orgs/acct-pre')).body;
       expect(org).toMatchObject({ org_id: pre.guid, precreated: true });
       expect((await h.api('GET', '/orgs/acct-bad-guid')).status).toBe(404);

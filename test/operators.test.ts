@@ -57,7 +57,7 @@ describe('named operators', () => {
   it("records a confirmation in the signed-in operator's name; another name is a 403", async () => {
     // Phase 2 waiting at its first manual step, as the driver leaves it (no workers run in this file).
     await h.ctx.db.query(`UPDATE mover.phases SET state = 'completed' WHERE n = 1`);
-    await phasesDb.startPhase(h.ctx.db, 2, {}, 'alice', phaseDef(2)!.steps);
+    await phasesDb.startPhase(h.ctx.db, 2, {}, 'alice', phaseDef(2)!.steps, { asked: false, would: '' });
     await phasesDb.updateStep(h.ctx.db, 2, '2.1', 'waiting_confirmation', {});
     const wrong = await h.api('POST', '/phases/2/steps/2.1/confirm', { by: 'bob' }, as('alice'));
     expect(wrong.status).toBe(403);

@@ -292,7 +292,7 @@ for (const [label, couch] of kinds) {
         migrated(org, after);
       });
 
-      /** A migrated org with a group made on SQL since, and a writeBack revert run of it. */
+      /** A migrated org with a group made on SQL since, and a write_back revert run of it. */
       async function revertable() {
         const org = await readyOrg();
         const { run: m } = await startRun(h.ctx, T, { count: 'all', orgs: [org.name], concurrency: 1 });
@@ -302,7 +302,7 @@ for (const [label, couch] of kinds) {
           `INSERT INTO "groups" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) VALUES ($1, $2, $3, 'made-on-sql', $4, now(), now())`,
           [made.id, org.guid, made.authz, hex32()],
         );
-        const { run } = await startRun(h.ctx, R, { count: 'all', orgs: [org.name], concurrency: 1, params: { writeBack: true } });
+        const { run } = await startRun(h.ctx, R, { count: 'all', orgs: [org.name], concurrency: 1, params: { write_back: true } });
         return { org, run, made, job: await jobOf(R, run.id, org) };
       }
 

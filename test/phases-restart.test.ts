@@ -37,7 +37,7 @@ async function assertEndState() {
 describe('restarts and revert', () => {
   it('finishes phase 3 after the api and every worker are restarted mid-way', async () => {
     await runPhases1And2(h, ['r-org-00', 'r-org-01']);
-    expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleepTimeMs: 250 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleep_time_ms: 250 })).status).toBe(202);
     await waitFor('some orgs of phase 3 done', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 3);
     // Every process goes away ...
     await fleet.close(5000);
@@ -80,14 +80,14 @@ describe('restarts and revert', () => {
     expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' })).status).toBe(202);
     const status = await waitForRunEnd(h, 'phase_2_revert');
     expect(status).toMatchObject({ orgs_completed: 21, objects_failed: 0 });
-    // Re-running is safe: nothing left to revert.
-    expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' })).body.orgs).toBe(0);
+    // Re-running is safe: nothing left to revert, so no run is made.
+    expect((await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' })).body).toMatchObject({ error: 'no_orgs' });
     for (const org of estate.filter((o) => !o.precreated)) {
       expect((await h.api('GET', `/orgs/${org.name}`)).body.states[T].state).toBe('ready');
       expect(await sqlRows(h, org.guid)).toEqual({ containers: [], groups: [] });
       expect(await h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`)).toEqual({ couchdb_containers: 'true', couchdb_groups: 'true', '503_mode': 'false' });
     }
-    expect((await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 4, sleep_time_ms: 0, again: true })).status).toBe(202);
     expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');
     await assertEndState();
   });
@@ -95,13 +95,13 @@ describe('restarts and revert', () => {
   it('shows a halted run as a halted phase, and resumes it from the halted step', async () => {
     await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' });
     await waitForRunEnd(h, 'phase_2_revert');
-    expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleepTimeMs: 300 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleep_time_ms: 300, again: true })).status).toBe(202);
     await waitFor('phase 3 migrating', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 1);
     expect((await h.api('POST', '/migrations/phase_2_migration/halt', undefined, { 'x-mover-actor': 'carol' })).status).toBe(200);
     const halted = await waitPhase(h, 3, ['halted', 'failed', 'completed']);
     expect(halted.state).toBe('halted');
     expect(stepOf(halted, '3.3')).toMatchObject({ state: 'failed', detail: { stop_reason: 'halted by carol' } });
-    const resumed = await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 });
+    const resumed = await h.api('POST', '/phases/3/start', { concurrency: 4, sleep_time_ms: 0 });
     expect(resumed.body).toMatchObject({ resumed: true });
     expect((await waitPhase(h, 3, ['completed', 'failed', 'halted'])).state).toBe('completed');
     await assertEndState();

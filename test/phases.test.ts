@@ -65,7 +65,7 @@ describeEachCouch('the runbook', (couch) => {
         sleep_time_restored_ms: 1234,
         orgs_in_run: ORGS + 2 - phase1Orgs.length,
       });
-      expect((await h.api('GET', '/settings')).body.sleepTimeMs).toBe(1234);
+      expect((await h.api('GET', '/settings')).body.sleep_time_ms).toBe(1234);
       // An org created on the new component between phases: in the account data, never captured.
       await h.seed([{ name: 'new-after-flip' }]);
       await confirmWhenWaiting(2, '2.7');
@@ -86,7 +86,7 @@ describeEachCouch('the runbook', (couch) => {
     });
 
     it('phase 3 migrates the rest; a second start while it runs is 409', async () => {
-      expect((await h.api('POST', '/phases/3/start', { concurrency: 4, sleepTimeMs: 0 })).status).toBe(202);
+      expect((await h.api('POST', '/phases/3/start', { concurrency: 4, sleep_time_ms: 0 })).status).toBe(202);
       expect((await h.api('POST', '/phases/3/start', {})).status).toBe(409);
       const p = await waitPhase(3, ['completed', 'failed', 'halted']);
       expect(p.state).toBe('completed');
@@ -96,7 +96,7 @@ describeEachCouch('the runbook', (couch) => {
     it('phase 4 needs the confirmation, reports in dry run, then purges only completed and verified orgs', async () => {
       expect((await h.api('POST', '/phases/4/start', {})).status).toBe(400);
       expect((await h.api('POST', '/phases/4/start', { confirm: 'yes' })).body.message).toContain('confirm');
-      expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dryRun: true })).status).toBe(202);
+      expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data', dry_run: true })).status).toBe(202);
       const dry = await waitPhase(4, ['completed', 'failed']);
       expect(dry.state, JSON.stringify(stepOf(dry, '4.1'))).toBe('completed');
       expect(stepOf(dry, '4.1').detail, JSON.stringify(stepOf(dry, '4.1').detail)).toMatchObject({
@@ -138,6 +138,31 @@ describeEachCouch('the runbook', (couch) => {
       expect(auditLog).toEqual(
         expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator', 'phase.step_done:phase 2']),
       );
+    });
+
+    it('runs a completed phase again only when asked in so many words, and changes no setting it was not given', async () => {
+      const runsBefore = (await h.api('GET', `/migrations/${T}/runs`)).body.runs;
+      const sleepBefore = (await h.api('GET', '/settings')).body.sleep_time_ms;
+      const refused = await h.api('POST', '/phases/3/start', {});
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ error: 'phase_completed' });
+      expect(refused.body.message).toMatch(/start a migration run over the ready orgs.*"again": true/);
+      expect((await h.api('GET', '/phases/3')).body.state).toBe('completed');
+      const res = await h.api('POST', '/phases/3/start', { again: true });
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ phase: 3, again: true, resumed: false, settings: { concurrency: 8 } });
+      expect(res.body.settings.sleep_time_ms).toBeUndefined();
+      const p = await waitPhase(3, ['completed', 'failed', 'halted']);
+      expect(p.state).toBe('completed');
+      expect(stepOf(p, '3.1').detail).toMatchObject({ sleep_time_ms: sleepBefore, changed: false });
+      // Nothing was ready: the step is done with no run, and the latest run is still phase 3's real one.
+      expect(stepOf(p, '3.3').detail).toMatchObject({ orgs_in_run: 0, note: expect.stringMatching(/no org is waiting/) });
+      expect((await h.api('GET', `/migrations/${T}/runs`)).body.runs).toEqual(runsBefore);
+      expect((await h.api('GET', '/settings')).body.sleep_time_ms).toBe(sleepBefore);
+      const audit = (await h.api('GET', '/audit?limit=20')).body.entries.find((e: any) => e.action === 'phase.again');
+      expect(audit).toMatchObject({ detail: { phase: 3, params: {}, settings: { concurrency: 8 } } });
+      // Phase 4 purged for real (not a dry run): again only with the word too.
+      expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data' })).body).toMatchObject({ error: 'phase_completed' });
     });
   });
 

@@ -62,7 +62,7 @@ describe('routing preflight', () => {
     const revert = await h.api('POST', '/migrations/phase_2_revert/start', { orgs: ['pf-one'] });
     expect(revert.status).toBe(409);
     await dl().hdel('dl_override', '503_mode');
-    expect((await h.api('GET', '/migrations/phase_2_revert/status')).body.runId).toBeNull();
+    expect((await h.api('GET', '/migrations/phase_2_revert/status')).body.run_id).toBeNull();
   });
 
   it('stops step 2.6 while dl_override routes every org, leaving dl_default as it was', async () => {
@@ -98,7 +98,7 @@ describe('routing preflight', () => {
 
   it('stops phase 3 before its migration when dl_default does not route to SQL', async () => {
     await dl().hset('dl_default', 'couchdb_containers', 'true');
-    expect((await h.api('POST', '/phases/3/start', { sleepTimeMs: 0 })).status).toBe(202);
+    expect((await h.api('POST', '/phases/3/start', { sleep_time_ms: 0 })).status).toBe(202);
     const failed = await waitPhase(h, 3, ['failed', 'completed', 'halted']);
     expect(stepOf(failed, '3.3').detail.preflight).toEqual([
       expect.objectContaining({
@@ -110,7 +110,7 @@ describe('routing preflight', () => {
     ]);
     expect((await h.api('GET', '/orgs/pf-two')).body.states.phase_2_migration.state).toBe('ready');
     await dl().hset('dl_default', 'couchdb_containers', 'false');
-    await h.api('POST', '/phases/3/start', { sleepTimeMs: 0 });
+    await h.api('POST', '/phases/3/start', { sleep_time_ms: 0 });
     expect((await waitPhase(h, 3, ['failed', 'completed', 'halted'])).state).toBe('completed');
     for (const org of ['pf-two', 'pf-three']) expect((await h.api('GET', `/orgs/${org}`)).body.states.phase_2_migration.state).toBe('completed');
     // The org made on SQL failed its preflight there, untouched.

@@ -35,7 +35,7 @@ describe('a Redis Cluster as the queue Redis', () => {
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 })).status).toBe(202);
     expect(await h.ctx.queues[T].getGlobalConcurrency()).toBe(2);
     const end = await waitForRunEnd(h);
-    expect(end).toMatchObject({ orgs_completed: 8, objects_failed: 0, state: 'ready' });
+    expect(end).toMatchObject({ orgs_completed: 8, objects_failed: 0, state: 'completed' });
     for (const o of orgs) {
       expect(await sqlRows(h, o.guid)).toEqual(expectedRows(o));
       // Routed on the darklaunch Redis, a single server apart from the cluster.

@@ -1,6 +1,6 @@
 // Revert loses nothing written since the migration: an org changed on SQL
 // (a group created, a container renamed, one deleted, as the Chef API would)
-// is refused by default and stays on SQL, up; with writeBack the changes go to
+// is refused by default and stays on SQL, up; with write_back the changes go to
 // CouchDB in the legacy shape first, so migrating it again gives back exactly
 // what SQL held. Against CouchDB with Mango and without (the 1.x proxy).
 import nano from 'nano';
@@ -45,7 +45,7 @@ describeEachCouch('revert', (couch) => {
     await h.ctx.db.query(`DELETE FROM containers WHERE id = $1`, [containers()[1].id]);
     const before = await sqlRows(h, changed.guid);
 
-    await h.api('PUT', '/settings/drain-wait', { ms: 400, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 400, acknowledge_risk: true });
     // The workers read settings through a cache of a second (src/db/settings.ts): the revert's orgs go by the new drain wait after it.
     await sleep(1100);
     const start = await h.api('POST', `/migrations/${R}/start`, { orgs: ['rv-changed', 'rv-untouched'] });
@@ -54,9 +54,9 @@ describeEachCouch('revert', (couch) => {
     await waitFor('rv-untouched dark', async () => (await flags('rv-untouched'))['503_mode'] === 'true', 10_000, 10);
     expect(await sqlRows(h, untouched.guid)).toEqual(expectedRows(untouched));
     const status = await waitForRunEnd(h, R);
-    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledge_risk: true });
     expect(new Date(status.finished_at).getTime() - new Date(status.started_at).getTime()).toBeGreaterThanOrEqual(400);
-    expect(status).toMatchObject({ orgs_completed: 2, objects_failed: 1, params: { writeBack: false } });
+    expect(status).toMatchObject({ orgs_completed: 2, objects_failed: 1, write_back: false });
     expect(status.not_reverted).toEqual([
       { org_name: 'rv-changed', outcome: 'refused', detail: expect.stringContaining('3 changes made on SQL'), differences: 3 },
     ]);
@@ -86,9 +86,9 @@ describeEachCouch('revert', (couch) => {
     expect(await sqlRows(h, untouched.guid)).toEqual({ containers: [], groups: [] });
   });
 
-  it('with writeBack, writes the changes to CouchDB in the legacy shape, reverts, and a new migration gives back what SQL held', async () => {
+  it('with write_back, writes the changes to CouchDB in the legacy shape, reverts, and a new migration gives back what SQL held', async () => {
     const before = await sqlRows(h, changed.guid);
-    await h.api('POST', `/migrations/${R}/start`, { orgs: ['rv-changed'], writeBack: true });
+    await h.api('POST', `/migrations/${R}/start`, { orgs: ['rv-changed'], write_back: true });
     expect(await waitForRunEnd(h, R)).toMatchObject({ orgs_completed: 1, objects_failed: 0, not_reverted: [] });
     const c = await org('rv-changed');
     expect(c.states[T].state).toBe('ready');

@@ -23,7 +23,7 @@ beforeAll(async () => {
   // No couchdb_* fields in dl_default: Chef serves every org from CouchDB.
   h = await createHarness('routing-rule', {}, { dlDefault: { some_other_feature: 'true' } });
   h.startWorkers({ phaseTickMs: 200 });
-  expect((await h.api('PUT', '/settings/breaker', { coolDownMs: 200, stableMs: 300 })).status).toBe(200);
+  expect((await h.api('PUT', '/settings/breaker', { cool_down_ms: 200, stable_ms: 300 })).status).toBe(200);
   const names = ['rr-plain', 'rr-zero', 'rr-sql', 'rr-string', 'rr-d1', 'rr-d2', 'rr-d0', 'rr-b1', 'rr-b2', 'rr-b3', 'rr-b4'];
   for (const o of await h.seed(names.map((name) => ({ name, containers: 3, groups: 2 })))) orgs[o.name] = o;
   // Chef reads "0" as CouchDB: this org is still served from CouchDB.
@@ -137,6 +137,7 @@ describe('a dl_* key that is not a hash', () => {
     await dl().del('dl_default');
     await dl().set('dl_default', 'sql');
     await dl().rpush('dl_override', 'couchdb_groups');
+    const before = (await h.api('GET', `/migrations/${T}/status`)).body;
     const res = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     expect(res.status).toBe(409);
     expect(res.body.preflight).toEqual([
@@ -148,7 +149,8 @@ describe('a dl_* key that is not a hash', () => {
       }),
       expect.objectContaining({ key: 'dl_override', value: 'list', fix: expect.stringMatching(/TYPE dl_override and .*LRANGE dl_override/) }),
     ]);
-    expect((await h.api('GET', `/migrations/${T}/status`)).body.state).toBe('ready');
+    // No run was made: the latest is the one before, as it was.
+    expect((await h.api('GET', `/migrations/${T}/status`)).body).toMatchObject({ run_id: before.run_id, state: before.state });
     await dl().del('dl_default', 'dl_override');
     await dl().hset('dl_default', saved);
   });
@@ -157,7 +159,7 @@ describe('a dl_* key that is not a hash', () => {
     const names = ['rr-b1', 'rr-b2', 'rr-b3', 'rr-b4'];
     await h.api('POST', `/migrations/${T}/orgs`, { orgs: names });
     await h.api('POST', `/migrations/${T}/ready`, { orgs: names });
-    await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledge_risk: true });
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 })).status).toBe(202);
     // One org at a time: once the first is dark, the key breaks under the rest.
     await waitFor('an org dark', async () => (await Promise.all(names.map((n) => dl().hget(`dl_org_${n}`, '503_mode')))).includes('true'), 10_000, 10);
@@ -175,7 +177,7 @@ describe('a dl_* key that is not a hash', () => {
     await dl().del('dl_default');
     await dl().hset('dl_default', saved);
     const end = await waitForRunEnd(h);
-    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledgeRisk: true });
+    await h.api('PUT', '/settings/drain-wait', { ms: 0, acknowledge_risk: true });
     expect(end).toMatchObject({ orgs_completed: 4, objects_failed: 0, breaker: { state: 'closed', trips: 1 } });
     for (const name of names) {
       expect((await org(name)).states[T].state, name).toBe('completed');

@@ -30,10 +30,10 @@ describe('runs queued page by page', () => {
 
     const first = await startRun(h.ctx, T, { count: 5, concurrency: 4 });
     expect(first.run.enqueued).toBe(5);
-    expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 5, objects_failed: 0, state: 'ready' });
+    expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 5, objects_failed: 0, state: 'completed' });
     const second = await startRun(h.ctx, T, { count: 'all', concurrency: 4 });
     expect(second.run.enqueued).toBe(3);
-    expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 3, objects_failed: 0, state: 'ready' });
+    expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 3, objects_failed: 0, state: 'completed' });
     for (const o of orgs) expect(await sqlRows(h, o.guid)).toEqual(expectedRows(o));
     // Each org taken by exactly one of the runs, in org_id order: the first run took the five lowest.
     const { rows } = await h.ctx.db.query(
@@ -50,7 +50,7 @@ describe('runs queued page by page', () => {
     expect(run.enqueued).toBe(5);
     expect(skipped).toEqual(['no-such-org']);
     const end = await waitForRunEnd(h, 'phase_2_revert');
-    expect(end.state).toBe('ready');
+    expect(end.state).toBe('completed');
     const { rows } = await h.ctx.db.query(`SELECT org_name FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' ORDER BY org_name`, [T]);
     expect(rows.map((r) => r.org_name)).toEqual(names.slice(0, 5));
   }, 60_000);

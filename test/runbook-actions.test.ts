@@ -27,7 +27,7 @@ beforeAll(async () => {
   writeFileSync(file, line('alice') + line('bob'));
   h = await createHarness('runbook-actions', { operatorsFile: file, apiToken: '' });
   await h.seed(ORGS.map((name) => ({ name })));
-  await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledgeRisk: true }, { authorization: `Bearer ${TOKENS.alice}` });
+  await h.api('PUT', '/settings/drain-wait', { ms: 300, acknowledge_risk: true }, { authorization: `Bearer ${TOKENS.alice}` });
   h.startWorkers({ phaseTickMs: 200 });
   url = await h.app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -113,7 +113,7 @@ describe('acting from the runbook page', () => {
     await page.screenshot({ path: '.test-results/runbook-actions.png', fullPage: true });
 
     // A change posted by the signed-in browser without the page's CSRF token: refused, nothing changed.
-    const before = (await h.api('GET', '/settings', undefined, asAlice)).body.sleepTimeMs;
+    const before = (await h.api('GET', '/settings', undefined, asAlice)).body.sleep_time_ms;
     const forged = await page.evaluate(() =>
       fetch('/settings/sleep-time', {
         method: 'PUT',
@@ -123,12 +123,12 @@ describe('acting from the runbook page', () => {
       }).then(async (r) => ({ status: r.status, body: await r.json() })),
     );
     expect(forged).toMatchObject({ status: 403, body: { error: 'csrf' } });
-    expect((await h.api('GET', '/settings', undefined, asAlice)).body.sleepTimeMs).toBe(before);
+    expect((await h.api('GET', '/settings', undefined, asAlice)).body.sleep_time_ms).toBe(before);
     // The same change from the page's own form goes through, in alice's name.
     await page.fill('form:has(input[name=ms]) input[name=ms] >> nth=0', '250');
     await page.click('text=Set sleep time');
     await page.waitForFunction(() => /Sleep time: done, as alice/.test(document.body.innerText));
-    expect((await h.api('GET', '/settings', undefined, asAlice)).body.sleepTimeMs).toBe(250);
+    expect((await h.api('GET', '/settings', undefined, asAlice)).body.sleep_time_ms).toBe(250);
 
     // bob is revoked: his signed-in browser is refused from its next request, and his token signs nobody in.
     writeFileSync(file, line('alice'));

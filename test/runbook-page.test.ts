@@ -16,7 +16,7 @@ let browser: Browser;
 beforeAll(async () => {
   h = await createHarness('runbook-page');
   await h.seed(Array.from({ length: 8 }, (_, i) => ({ name: `page-org-${i}` })));
-  await h.api('PUT', '/settings/drain-wait', { ms: 500, acknowledgeRisk: true });
+  await h.api('PUT', '/settings/drain-wait', { ms: 500, acknowledge_risk: true });
   h.startWorkers({ phaseTickMs: 200 });
   url = await h.app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

@@ -34,7 +34,7 @@ describeEachCouch('switch', (couch) => {
 
   /** Sets the drain wait, and waits out the workers' 1 s settings cache, so the next org goes by it. */
   const setDrainWait = async (ms: number) => {
-    expect((await h.api('PUT', '/settings/drain-wait', { ms, acknowledgeRisk: true })).status).toBe(200);
+    expect((await h.api('PUT', '/settings/drain-wait', { ms, acknowledge_risk: true })).status).toBe(200);
     await sleep(1100);
   };
   const flags = (org: SeededOrg) => h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`);
@@ -77,7 +77,7 @@ describeEachCouch('switch', (couch) => {
       ]);
       maxDark = Math.max(maxDark, dark.filter(Boolean).length);
       maxReported = Math.max(maxReported, status.orgs_dark ?? 0);
-      if (status.state === 'ready') break;
+      if (status.state === 'completed') break;
       await sleep(20);
     }
     await setDrainWait(0);

@@ -77,16 +77,16 @@ describe('on a host at UTC+05:30', () => {
     const status = (await h.api('GET', `/migrations/${T}/status`)).body;
     near(status.started_at, 'run started_at');
     near(status.finished_at, 'run finished_at');
-    const series = await waitFor('a run minute', async () => {
+    const series = await waitFor('a run sample', async () => {
       const s = (await h.api('GET', `/migrations/${T}/series`)).body;
-      return s.minutes?.length ? s : null;
+      return s.points?.length ? s : null;
     });
-    for (const m of series.minutes) near(m.minute, 'run minute');
+    for (const p of series.points) near(p.at, 'run series point');
     const audit = (await h.api('GET', '/audit?limit=5')).body.entries;
     expect(audit.length).toBeGreaterThan(0);
     for (const e of audit) near(e.at, `audit ${e.action}`);
     const account = (await h.api('GET', '/account')).body;
-    near(account.refreshedAt, 'account refreshedAt');
+    near(account.refreshed_at, 'account refreshed_at');
     expect((await h.api('POST', '/survey/start', {})).status).toBe(202);
     const survey = await waitFor('the survey', async () => {
       const s = (await h.api('GET', '/survey')).body;

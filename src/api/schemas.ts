@@ -25,7 +25,7 @@ export function migrationType(type: string): string {
 export function orgsType(type: string): string {
   const kind = kindOf(type);
   if (!kind.run.ownsOrgs)
-    throw new NotFoundError(`${type} has no orgs of its own to capture, ready, hold, reset or list; it works on phase_2_migration's (or none)`, 'no_orgs');
+    throw new NotFoundError(`${type} has no orgs of its own to capture, ready, hold, reset or list; it works on phase_2_migration's (or none)`, 'no_own_orgs');
   return kind.type;
 }
 

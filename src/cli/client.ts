@@ -9,10 +9,20 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
+    /** The api's refusal as it sent it ({error, message, ...}), for --json. */
+    readonly reply?: { status: number; body: unknown },
   ) {
     super(message);
     this.name = 'CliError';
   }
+}
+
+/** What --json prints for a failure: the api's own refusal where there was one, else {error, message}; same exit code either way. */
+export function errorJson(err: unknown): Record<string, unknown> {
+  if (err instanceof CliError && err.reply && typeof err.reply.body === 'object' && err.reply.body)
+    return { status: err.reply.status, ...(err.reply.body as Record<string, unknown>) };
+  const code = err instanceof CliError ? Object.entries(EXIT).find(([, c]) => c === err.exitCode)?.[0] : 'error';
+  return { error: code ?? 'error', message: err instanceof Error ? err.message : String(err) };
 }
 
 export interface Api {
@@ -54,10 +64,11 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
       }
       if (res.ok) return data;
       const why = typeof data === 'object' && data ? `${data.error ?? res.status}: ${data.message ?? text}` : text;
-      if (res.status === 401) throw new CliError(`401 unauthorized: the api refused MOVER_API_TOKEN`, EXIT.error);
-      if (res.status === 409) throw new CliError(`409 ${why}`, EXIT.conflict);
-      if (res.status === 404) throw new CliError(`404 ${why}`, EXIT.notFound);
-      throw new CliError(`${res.status} ${why}`, EXIT.error);
+      const reply = { status: res.status, body: data };
+      if (res.status === 401) throw new CliError(`401 unauthorized: the api refused MOVER_API_TOKEN`, EXIT.error, reply);
+      if (res.status === 409) throw new CliError(`409 ${why}`, EXIT.conflict, reply);
+      if (res.status === 404) throw new CliError(`404 ${why}`, EXIT.notFound, reply);
+      throw new CliError(`${res.status} ${why}`, EXIT.error, reply);
     },
   };
 }

@@ -4,10 +4,11 @@
 // 4 not found. README, "The mover CLI".
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { apiFromEnv, CliError, EXIT, type Api } from './client.js';
-import { phaseLines, runLine, stdout, surveyAgeLine, watchAccount, watchPhase, watchRun } from './progress.js';
+import { apiFromEnv, CliError, errorJson, EXIT, type Api } from './client.js';
+import { phaseLines, stdout, surveyAgeLine, watchAccount, watchPhase } from './progress.js';
 import { surveyCommands } from './survey.js';
-import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
+import { runCommands } from './runs.js';
+import { PHASE_2_MIGRATION } from '../queue-names.js';
 
 const T = PHASE_2_MIGRATION;
 const api: Api = apiFromEnv();
@@ -26,7 +27,6 @@ const int = (v: string) => {
   if (!/^\d+$/.test(v)) throw new CliError(`not a whole number: "${v}"`, EXIT.usage);
   return Number(v);
 };
-const countOf = (v: string) => (v === 'all' ? 'all' : int(v));
 /** Org names from arguments and/or --file (one a line, # comments and blank lines ignored). */
 function orgNames(args: string[], file?: string): string[] {
   const fromFile = file
@@ -67,16 +67,25 @@ phase
   .option('--sleep-time <ms>', 'phase 3: pacing of org starts')
   .option('--confirm <word>', 'phase 4: purge-couchdb-data')
   .option('--dry-run', 'phase 4: report what would be purged, change nothing')
+  .option('--again', 'run a phase that has completed again (without it, the api says what that would do and refuses)')
   .option('--watch', 'follow it until it completes, fails or waits for you')
   .action(async (n: string, o: any) => {
     const body: Record<string, unknown> = {};
+    if (int(n) === 1 && !o.orgsFile && !o.orgs)
+      throw new CliError('phase 1 migrates the orgs you name: give them with --orgs <name...> or --orgs-file <file> (one a line)', EXIT.usage);
     if (o.orgsFile || o.orgs) body.orgs = orgNames(o.orgs ?? [], o.orgsFile);
     if (o.concurrency) body.concurrency = int(o.concurrency);
-    if (o.sleepTime) body.sleepTimeMs = int(o.sleepTime);
+    if (o.sleepTime) body.sleep_time_ms = int(o.sleepTime);
     if (o.confirm) body.confirm = o.confirm;
-    if (o.dryRun) body.dryRun = true;
+    if (o.dryRun) body.dry_run = true;
+    if (o.again) body.again = true;
     const r = await api.call('POST', `/phases/${int(n)}/start`, body);
-    show(r, () => `phase ${r.phase} ${r.resumed ? 'resumed' : 'started'} (${r.state}); follow it: mover phase watch ${r.phase}`);
+    const how = r.again ? 'started again' : r.resumed ? 'resumed' : 'started';
+    const set = Object.entries(r.settings ?? {}).map(([k, v]) => `${k} ${v}`);
+    show(r, () => [
+      `phase ${r.phase} ${how} (${r.state}); follow it: mover phase watch ${r.phase}`,
+      `  settings it changes: ${set.length ? set.join(', ') : 'none'}`,
+    ]);
     if (o.watch && !json()) await finishWatch(await watchPhase(api, int(n), stdout));
   });
 phase
@@ -107,7 +116,7 @@ async function finishWatch(p: any): Promise<void> {
 const account = program.command('account').description('the account snapshot (orgs and AuthJoins from opscode_account)');
 account.command('show').action(async () => {
   const r = await api.call('GET', '/account');
-  show(r, () => `${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins, refreshed ${r.refreshedAt ?? 'never'} — ${r.state}`);
+  show(r, () => `${r.orgs} orgs (${r.precreated} pre-created), ${r.authz_joins} AuthJoins, refreshed ${r.refreshed_at ?? 'never'} — ${r.state}`);
 });
 account
   .command('refresh')
@@ -115,9 +124,9 @@ account
   .option('--no-wait', 'queue it and return')
   .action(async (o: { wait: boolean }) => {
     const job = await api.call('POST', '/account/refresh');
-    if (!o.wait) return show(job, () => `refresh queued (job ${job.jobId})`);
+    if (!o.wait) return show(job, () => `refresh queued (job ${job.job_id})`);
     const r = await watchAccount(api, json() ? { tty: false, write: () => {} } : stdout);
-    show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authzJoins} AuthJoins — ${r.state}`);
+    show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authz_joins} AuthJoins — ${r.state}`);
     if (r.state === 'failed') throw new CliError('the account refresh failed; see the worker log', EXIT.error);
   });
 
@@ -167,54 +176,8 @@ orgs
     ]);
   });
 
-// --- runs ---
-const run = program.command('run').description('runs of a migration type (legacy mover_manager)');
-run
-  .command('start [type]')
-  .option('--count <n>', 'how many ready orgs, or all', 'all')
-  .option('--concurrency <n>', 'orgs in flight at once, fleet-wide', '8')
-  .option('--watch', 'follow it until it ends')
-  .action(async (type = T, o: any) => {
-    const r = await api.call('POST', `/migrations/${type}/start`, { count: countOf(o.count), concurrency: int(o.concurrency) });
-    show(r, () => `run ${r.runId} started: ${r.orgs} orgs`);
-    if (o.watch && !json()) await watchRun(api, type, stdout);
-  });
-run
-  .command('status [type]')
-  .option('--watch', 'follow it live until it ends')
-  .action(async (type = T, o: { watch?: boolean }) => {
-    if (o.watch && !json()) return void (await watchRun(api, type, stdout));
-    const r = await api.call('GET', `/migrations/${type}/status`);
-    show(r, () => [`run ${r.runId ?? '-'}: ${runLine(r, null, false)}`, ...(r.stop_reason ? [`  stopped: ${r.stop_reason}`] : [])]);
-  });
-run
-  .command('halt [type]')
-  .description('start no more orgs anywhere; running ones finish')
-  .action(async (type = T) => {
-    const r = await api.call('POST', `/migrations/${type}/halt`);
-    show(r, () => `run ${r.runId}: ${r.state}`);
-  });
-run
-  .command('concurrency <n> [type]')
-  .description('orgs in flight at once, fleet-wide, now')
-  .action(async (n: string, type = T) => {
-    const r = await api.call('PUT', `/migrations/${type}/concurrency`, { concurrency: int(n) });
-    show(r, () => `concurrency ${r.concurrency}`);
-  });
-
-program
-  .command('revert [names...]')
-  .description('send completed orgs back to CouchDB (refused if they changed on SQL, unless --write-back)')
-  .option('--all', 'every completed org')
-  .option('--count <n>', 'this many completed orgs, by org_id')
-  .option('--file <file>', 'org names, one a line')
-  .option('--write-back', 'write what changed on SQL back to CouchDB first')
-  .option('--concurrency <n>', 'orgs at once', '8')
-  .action(async (names: string[], o: any) => {
-    const which = o.all ? { count: 'all' } : o.count ? { count: int(o.count) } : { orgs: orgNames(names, o.file) };
-    const r = await api.call('POST', `/migrations/${PHASE_2_REVERT}/start`, { ...which, concurrency: int(o.concurrency), writeBack: o.writeBack === true });
-    show(r, () => [`revert run ${r.runId}: ${r.orgs} orgs`, ...r.skipped.map((s: string) => `  skipped (not completed): ${s}`)]);
-  });
+// --- runs and revert (src/cli/runs.ts) ---
+runCommands(program, api, { show, json, int, out: stdout, orgNames });
 
 // --- the estate survey (src/cli/survey.ts) ---
 surveyCommands(program, api, { show, json, int, out: stdout });
@@ -230,14 +193,14 @@ settings
   .description('pacing of org starts (legacy sleep_time); 0 removes it')
   .action(async (ms: string) => {
     const r = await api.call('PUT', '/settings/sleep-time', { ms: int(ms) });
-    show(r, () => `sleep time ${r.sleepTimeMs} ms`);
+    show(r, () => `sleep time ${r.sleep_time_ms} ms`);
   });
 settings
   .command('drain-wait <ms>')
   .option('--acknowledge-risk', 'below 5000 ms: writes in flight at the 503 switch have less time to land')
   .action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
-    const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledgeRisk: true } : {}) });
-    show(r, () => `drain wait ${r.drainWaitMs} ms`);
+    const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledge_risk: true } : {}) });
+    show(r, () => `drain wait ${r.drain_wait_ms} ms`);
   });
 program
   .command('audit')
@@ -253,6 +216,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   const code = err instanceof CliError ? err.exitCode : EXIT.error;
-  process.stderr.write(`mover: ${err instanceof Error ? err.message : String(err)}\n`);
+  // With --json a script reads the failure as JSON too, on stdout, with the same exit code.
+  if (json()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`);
+  else process.stderr.write(`mover: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(code);
 }

@@ -26,25 +26,38 @@ function rateOf(seen: { at: number; done: number }[], done: number): number | nu
   return seen.length > 1 && Date.now() > from.at ? ((done - from.done) * 1000) / (Date.now() - from.at) : null;
 }
 
+/** Orgs/s over the whole run, from its own start (and end): what a rate shows before two samples, and once the run is over. */
+export function runRate(status: any, now = Date.now()): number | null {
+  if (!status.started_at) return null;
+  const to = status.finished_at ? Date.parse(status.finished_at) : now;
+  const s = (to - Date.parse(status.started_at)) / 1000;
+  return s > 0 ? status.orgs_completed / s : null;
+}
+
+const OVER = ['completed', 'halted', 'failed', 'not_started'];
+/** A run that is over (run-state.ts): it works and halts no more. */
+export const runOver = (status: any) => OVER.includes(status.state);
+
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
-export function runLine(status: any, rate: number | null, tty: boolean): string {
+export function runLine(status: any, sampled: number | null, tty: boolean): string {
   const total = status.orgs_completed + status.objects_in_progress + (typeof status.objects_remaining === 'number' ? status.objects_remaining : 0);
   const done = status.orgs_completed;
+  const over = runOver(status);
+  // Live: the rate over the last minute of samples; before two samples, and once over, the run's own average.
+  const rate = !over && sampled !== null ? sampled : runRate(status);
   const width = 24;
   const filled = total ? Math.round((done / total) * width) : 0;
   const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
-  const eta = rate && rate > 0 ? duration((total - done) / rate) : '?';
+  const eta = over ? 'done' : rate && rate > 0 ? duration((total - done) / rate) : '?';
   const breaker = status.breaker && status.breaker.state !== 'closed' ? `  BREAKER ${status.breaker.state.toUpperCase()}: ${status.breaker.reason}` : '';
   return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}${darkTimes(status.dark)}  ${status.state}${breaker}`;
 }
 
-/** The run's dark times, p50/p99/max, and SATURATED when orgs stay dark well past the drain wait. */
-function darkTimes(
-  d: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; past_drain_p99_ms: number | null; saturated: boolean } | undefined,
-): string {
+/** The run's dark times, p50/p99/max, and SATURATED with its reason when orgs stay dark well past the drain wait (src/runs/dark-time.ts). */
+function darkTimes(d: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; saturation?: string | null } | undefined): string {
   if (!d?.orgs) return '';
   const s = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
-  return ` (dark time p50 ${s(d.p50_ms)} p99 ${s(d.p99_ms)} max ${s(d.max_ms)})${d.saturated ? `  SATURATED: orgs dark ${s(d.past_drain_p99_ms)} past the drain wait at p99` : ''}`;
+  return ` (dark time p50 ${s(d.p50_ms)} p99 ${s(d.p99_ms)} max ${s(d.max_ms)})${d.saturation ? `  SATURATED: ${d.saturation}` : ''}`;
 }
 
 /** Follows a run until it ends; returns its last status. */
@@ -58,7 +71,7 @@ export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000)
     if (out.tty) out.write(`\r\x1b[2K${line}`);
     else if (line.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed') !== last.replace(/ [\d.]+ orgs\/s.*?failed/, ' failed')) out.write(`${line}\n`);
     last = line;
-    if (status.state === 'ready') {
+    if (runOver(status)) {
       if (out.tty) out.write('\n');
       return status;
     }
@@ -68,16 +81,31 @@ export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000)
 
 const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', waiting_confirmation: '?', failed: '!', pending: ' ' };
 
-/** A phase's steps, one a line, with what a waiting manual step asks of the operator. */
-export function phaseLines(phase: any): string[] {
+/**
+ * A phase's steps, one a line, with who confirmed each manual step and what a
+ * waiting one asks of the operator. `live`: the running step's run status, so
+ * its counts are the run's now (the step's detail is as of the driver's last tick).
+ */
+export function phaseLines(phase: any, live?: any): string[] {
   const lines = [`phase ${phase.phase}: ${phase.title} — ${phase.state}`];
   for (const s of phase.steps) {
-    const progress =
-      s.detail?.orgs_in_run !== undefined ? ` (${s.detail.orgs_finished ?? 0}/${s.detail.orgs_in_run} orgs, ${s.detail.orgs_failed ?? 0} failed)` : '';
-    lines.push(`  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`);
+    const d =
+      s.state === 'running' && live
+        ? {
+            orgs_in_run: live.orgs_completed + live.objects_in_progress + (Number(live.objects_remaining) || 0),
+            orgs_finished: live.orgs_completed,
+            orgs_failed: live.objects_failed,
+          }
+        : s.detail;
+    const progress = d?.orgs_in_run !== undefined ? ` (${d.orgs_finished ?? 0}/${d.orgs_in_run} orgs, ${d.orgs_failed ?? 0} failed)` : '';
+    const confirmed = s.confirmed_by ? ` — confirmed by ${s.confirmed_by}${s.confirmed_at ? ` at ${s.confirmed_at}` : ''}` : '';
+    lines.push(
+      `  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${confirmed}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`,
+    );
     if (s.state === 'waiting_confirmation') {
       lines.push(`        waiting for you: ${s.detail?.command ?? s.command ?? '(a manual step)'}`);
-      lines.push(`        then: mover phase confirm ${phase.phase} ${s.id} --by <your name> [--note "..."]`);
+      // With named operators the confirmation is in the signed-in operator's name (another --by is a 403); with the one shared token, --by names who did it.
+      lines.push(`        then: mover phase confirm ${phase.phase} ${s.id} [--note "..."]   (with the one shared MOVER_API_TOKEN, add --by <your name>)`);
     }
     if (s.detail?.breaker) lines.push(`        breaker ${s.detail.breaker.state}: ${s.detail.breaker.reason}`);
   }
@@ -97,26 +125,31 @@ export function surveyAgeLine(s: any, now = Date.now()): string {
 export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<any> {
   let last = '';
   let drawn = 0;
+  let printed = new Set<string>();
   const seen: { at: number; done: number }[] = [];
   const survey = n === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
   for (;;) {
     const phase = await api.call('GET', `/phases/${n}`);
-    const lines = phaseLines(phase);
-    if (survey) lines.splice(1, 0, survey);
-    // A step running a migration: its run's bar, rate, ETA, failures and dark orgs under the steps.
+    // A step running a migration: its run's bar, rate, ETA, failures and dark orgs under the steps, and its counts in the step's line.
     const running = phase.steps.find((s: any) => s.state === 'running' && s.detail?.migration_type);
-    if (running) {
-      const status = await api.call('GET', `/migrations/${running.detail.migration_type}/status`);
-      const rate = rateOf(seen, status.orgs_completed);
-      lines.push(`  ${runLine(status, rate, out.tty)}`);
-    }
-    const text = (out.tty ? lines : lines.map((l) => l.replace(/ {2}[\d.-]+ orgs\/s {2}ETA \S+/, ''))).join('\n');
-    if (text !== last) {
-      // On a TTY the block is redrawn in place; elsewhere each change is printed once.
-      if (out.tty && drawn) out.write(`\x1b[${drawn}A\x1b[0J`);
-      out.write(`${text}\n`);
-      drawn = text.split('\n').length;
-      last = text;
+    const status = running ? await api.call('GET', `/migrations/${running.detail.migration_type}/status?run_id=${running.detail.run_id}`) : null;
+    const lines = phaseLines(phase, status);
+    if (survey) lines.splice(1, 0, survey);
+    if (status) lines.push(`  ${runLine(status, rateOf(seen, status.orgs_completed), out.tty)}`);
+    if (out.tty) {
+      // On a TTY the block is redrawn in place.
+      const text = lines.join('\n');
+      if (text !== last) {
+        if (drawn) out.write(`\x1b[${drawn}A\x1b[0J`);
+        out.write(`${text}\n`);
+        drawn = lines.length;
+        last = text;
+      }
+    } else {
+      // Elsewhere (a pipe, a log) only the lines that changed, each once; rate and ETA alone are no change.
+      const plain = lines.map((l) => l.replace(/ {2}[\d.-]+ orgs\/s {2}ETA \S+/, ''));
+      for (const l of plain) if (!printed.has(l)) out.write(`${l}\n`);
+      printed = new Set(plain);
     }
     const ended = ['completed', 'failed', 'halted', 'not_started'].includes(phase.state);
     if (ended || (phase.state === 'waiting' && !opts.untilDone)) return phase;

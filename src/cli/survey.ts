@@ -65,7 +65,7 @@ export function surveyCommands(
     .option('--watch', 'follow it until it ends, then show its totals')
     .action(async (o: { concurrency?: string; watch?: boolean }) => {
       const r = await api.call('POST', '/survey/start', o.concurrency ? { concurrency: io.int(o.concurrency) } : {});
-      io.show(r, () => `survey ${r.runId} started: ${r.orgs} orgs; follow it: mover survey start --watch, or mover survey`);
+      io.show(r, () => `survey ${r.run_id} started: ${r.orgs} orgs; follow it: mover survey start --watch, or mover survey`);
       if (!o.watch || io.json()) return;
       const end = await watchSurvey(api, io.out);
       io.out.write(`${surveyLines(end).join('\n')}\n`);
@@ -76,7 +76,7 @@ export function surveyCommands(
     .description('survey no more batches; those being read finish')
     .action(async () => {
       const r = await api.call('POST', '/survey/halt');
-      io.show(r, () => `survey ${r.runId}: ${r.state}`);
+      io.show(r, () => `survey ${r.run_id}: ${r.state}`);
     });
   survey
     .command('orgs')

@@ -67,8 +67,8 @@ export async function failSnapshot(db: Db, snapshotId: string, error: string): P
 export interface SnapshotStatus {
   orgs: number;
   precreated: number;
-  authzJoins: number;
-  refreshedAt: string | null;
+  authz_joins: number;
+  refreshed_at: string | null;
   state: 'idle' | 'refreshing' | 'failed';
   error?: string;
 }
@@ -82,8 +82,8 @@ export async function snapshotStatus(db: Db): Promise<SnapshotStatus> {
   return {
     orgs: c?.orgs ?? 0,
     precreated: c?.precreated ?? 0,
-    authzJoins: c?.authz_joins ?? 0,
-    refreshedAt: c?.finished_at ? new Date(c.finished_at).toISOString() : null,
+    authz_joins: c?.authz_joins ?? 0,
+    refreshed_at: c?.finished_at ? new Date(c.finished_at).toISOString() : null,
     state,
     ...(state === 'failed' ? { error: l.error } : {}),
   };

@@ -37,10 +37,19 @@ export async function startedAtMs(q: Q, type: string, orgId: string): Promise<nu
 }
 
 /** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */
-export async function readyOrgs(q: Q, type: string, limit: number | null, after: string | null = null): Promise<{ name: string; guid: string }[]> {
+/** Ready orgs of the type in org_id order after `after`; only the `named` ones when given (a retry). */
+export async function readyOrgs(
+  q: Q,
+  type: string,
+  limit: number | null,
+  after: string | null = null,
+  named: string[] | null = null,
+): Promise<{ name: string; guid: string }[]> {
   const { rows } = await q.query(
-    `SELECT org_name AS name, org_id AS guid FROM org_migration_state WHERE migration_type = $1 AND state = 'ready' AND ($3::text IS NULL OR org_id > $3) ORDER BY org_id LIMIT $2`,
-    [type, limit, after],
+    `SELECT org_name AS name, org_id AS guid FROM org_migration_state
+     WHERE migration_type = $1 AND state = 'ready' AND ($3::text IS NULL OR org_id > $3) AND ($4::text[] IS NULL OR org_name = ANY($4))
+     ORDER BY org_id LIMIT $2`,
+    [type, limit, after, named],
   );
   return rows;
 }
@@ -169,6 +178,27 @@ export async function readyInRun(q: Q, type: string, runId: string, limit = 10_0
     [type, runId, limit],
   );
   return rows;
+}
+
+export interface FailedOrg {
+  org_name: string;
+  org_id: string;
+  step: string | null;
+  kind: 'data' | 'infrastructure';
+  reason: string | null;
+  failed_at: string;
+}
+
+/** A page of a run's failed orgs (still failed), by name after `after`: what failed, where, why and when. */
+export async function failedOrgsOfRun(q: Q, runId: string, limit: number, after: string | null): Promise<FailedOrg[]> {
+  const { rows } = await q.query(
+    `SELECT s.org_name, s.org_id, s.fail_location AS step, p.fail_kind AS kind, p.fail_detail AS reason, p.updated_at AS failed_at
+     FROM mover.org_progress p JOIN org_migration_state s ON s.migration_type = p.migration_type AND s.org_id = p.org_id
+     WHERE p.run_id = $1 AND p.fail_kind IS NOT NULL AND s.state = 'failed' AND ($3::text IS NULL OR s.org_name > $3)
+     ORDER BY s.org_name LIMIT $2`,
+    [runId, limit, after],
+  );
+  return rows.map((r) => ({ ...r, failed_at: new Date(r.failed_at).toISOString() }));
 }
 
 /** A run's failed orgs by the step they failed at: only its rows with a failure kind (org_progress_run_failed), not the whole run. */

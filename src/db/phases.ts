@@ -53,6 +53,7 @@ export async function startPhase(
   params: Record<string, unknown>,
   actor: string,
   steps: { id: string; title: string; kind: 'auto' | 'manual' }[],
+  again: { asked: boolean; would: string },
 ): Promise<{ phase: PhaseRow; resumed: boolean }> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(`SELECT * FROM mover.phases WHERE n <= $1 ORDER BY n FOR UPDATE`, [n]);
@@ -61,6 +62,12 @@ export async function startPhase(
     if (phase.state === 'running' || phase.state === 'waiting') throw new StateConflictError(`phase ${n} is ${phase.state}`, 'phase_running');
     if (needed && needed.state !== 'completed')
       throw new StateConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
+    // A completed phase runs again only when asked in so many words: a mis-click must not redo a phase.
+    if (phase.state === 'completed' && !again.asked)
+      throw new StateConflictError(
+        `phase ${n} has completed; ${again.would}. To run it again, send "again": true (mover phase start ${n} --again)`,
+        'phase_completed',
+      );
     const resumed = phase.state === 'failed' || phase.state === 'halted';
     if (resumed) {
       // The failed step starts over: a new run, not the halted one (its detail named that run).

@@ -54,6 +54,16 @@ export async function latestRun(q: Q, type: string): Promise<RunRow | null> {
   return rows[0] ? normalize(rows[0]) : null;
 }
 
+/** A page of the type's runs, newest first, older than run `before` when given. */
+export async function listRuns(q: Q, type: string, limit: number, before: string | null): Promise<RunRow[]> {
+  const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE migration_type = $1 AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $2`, [
+    type,
+    limit,
+    before,
+  ]);
+  return rows.map(normalize);
+}
+
 export async function activeRuns(q: Q): Promise<RunRow[]> {
   const { rows } = await q.query(`SELECT * FROM mover.migration_runs WHERE state <> 'ready' ORDER BY id`);
   return rows.map(normalize);

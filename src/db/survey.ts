@@ -105,6 +105,16 @@ export async function largestOrgs(q: Q, runId: string, limit: number): Promise<S
   return rows.map(normalize);
 }
 
+/** One org as the latest survey that took it found it (GET /orgs/:name), or null. */
+export async function surveyedOrg(q: Q, orgName: string): Promise<SurveyedOrg | null> {
+  // Only the latest survey's rows are kept; both columns of the primary key find the row.
+  const { rows } = await q.query(
+    `SELECT ${COLUMNS} FROM mover.survey_orgs s WHERE s.run_id = (SELECT max(run_id) FROM mover.survey_orgs) AND s.org_name = $1`,
+    [orgName],
+  );
+  return rows[0] ? normalize(rows[0]) : null;
+}
+
 /** A page of a survey's orgs by name after `after`: all of them, or those with `finding` (through its own index). */
 export async function surveyPage(q: Q, runId: string, page: { finding?: string; after?: string; limit: number }): Promise<SurveyedOrg[]> {
   const { rows } = page.finding

@@ -27,8 +27,8 @@ export function perOrgKind(def: OrgMigration): JobKind {
     paced: true,
     batchSize: 1,
     checksRouting: true,
-    selectTargets: async (ctx, _req, page) => {
-      const targets = await readyOrgs(ctx.db, orgType, page.size, page.after);
+    selectTargets: async (ctx, req, page) => {
+      const targets = await readyOrgs(ctx.db, orgType, page.size, page.after, req.orgs ?? null);
       return { targets, last: targets.at(-1)?.guid ?? null };
     },
     taken: (q, runId, targets) => tracker.takeOrgs(q, orgType, runId, targets),

@@ -31,6 +31,9 @@ import { orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 export const type = PHASE_2_PURGE;
 export const BATCH_SIZE = 50;
 
+/** A purge run's dry_run (dryRun: a run started before keys were snake_case). */
+const isDryRun = (params: Record<string, unknown>) => params.dry_run === true || params.dryRun === true;
+
 export const kind: JobKind = {
   type,
   // Each org is verified (two reads) and its documents deleted: a few batches per process at once.
@@ -45,7 +48,7 @@ export const kind: JobKind = {
       const rows = await purgeCandidates(ctx.db, T, page.after ?? '', page.size);
       return { targets: rows.map((r) => ({ name: r.org_name, guid: r.org_id })), last: rows.at(-1)?.org_id ?? null };
     },
-    report: async (ctx, run) => ({ dry_run: run.params.dryRun === true, ...(await purgeReport(ctx.db, run.id)) }),
+    report: async (ctx, run) => ({ dry_run: isDryRun(run.params), ...(await purgeReport(ctx.db, run.id)) }),
   },
   process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
   retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
@@ -179,7 +182,7 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ purged: 
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch });
   const run = await workingRunOrSkip(ctx, job.data);
   if (!run) return { purged: 0, unverified: 0, skipped: true };
-  const dryRun = run.params.dryRun === true;
+  const dryRun = isDryRun(run.params);
   const tally = { purged: 0, unverified: 0 };
   try {
     for (const org of orgs) {

@@ -55,11 +55,13 @@ export async function compare(ctx: Context, org: OrgRef) {
   found.set(org, { cmp, writtenBack: 0 });
   if (!cmp.differences.length) return;
   const cannot = cmp.differences.filter((d) => d.change === 'authz_differs');
-  const writeBackAsked = (await getRun(ctx.db, org.runId))?.params.writeBack === true;
+  const params = (await getRun(ctx.db, org.runId))?.params ?? {};
+  // writeBack: a run started before keys were snake_case.
+  const writeBackAsked = params.write_back === true || params.writeBack === true;
   if (!writeBackAsked || cannot.length) {
     const why = cannot.length
       ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back`
-      : 'writeBack was not asked for';
+      : 'write_back was not asked for';
     throw new OrgRefusal(`${cmp.differences.length} changes made on SQL since the migration would be lost; ${why}`, { differences: cmp.differences });
   }
 }
@@ -122,7 +124,10 @@ export const revert: OrgMigration = {
       const targets = await reverts.completedOrgs(ctx.db, req.orgs ?? null, page.size, page.after);
       return { targets, last: targets.at(-1)?.guid ?? null };
     },
-    report: async (ctx, run) => ({ params: run.params, not_reverted: await reverts.unrevertedInRun(ctx.db, run.id) }),
+    report: async (ctx, run) => ({
+      write_back: run.params.write_back === true || run.params.writeBack === true,
+      not_reverted: await reverts.unrevertedInRun(ctx.db, run.id),
+    }),
   },
   preflight,
   steps: [

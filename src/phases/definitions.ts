@@ -53,12 +53,17 @@ async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number
   return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200), not_hashes: notHashes.slice(0, 200).map((p) => `${p.key} (${p.type})`) };
 }
 
+/** A phase's start parameter; `old` is its name in a phase started before keys were snake_case. */
+const paramOf = (params: Record<string, unknown>, key: string, old: string) => params[key] ?? params[old];
+
 const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
 
 export const PHASES: PhaseDef[] = [
   {
     n: 1,
     title: 'Migrate selected orgs',
+    again:
+      'it would refresh the account snapshot, capture the listed orgs (ones already captured are left as they are and reported as duplicates) and migrate every ready org',
     steps: [
       { id: '1.1', title: 'Refresh the account snapshot', kind: 'auto', action: refresh },
       {
@@ -88,6 +93,8 @@ export const PHASES: PhaseDef[] = [
   {
     n: 2,
     title: 'Route new orgs to SQL, pin existing orgs to CouchDB',
+    again:
+      'it would wait for the org creator to be stopped again (step 2.1), disable org creation, capture and pin every org not captured yet, set dl_default to SQL again, and wait for org creation to be re-enabled',
     steps: [
       { id: '2.1', title: 'Stop the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator stop'" },
       {
@@ -162,15 +169,20 @@ export const PHASES: PhaseDef[] = [
   {
     n: 3,
     title: 'Migrate the rest',
+    again:
+      'it would move every holding org to ready and start a migration run over the ready orgs (with none ready, the step ends at once and no run is made); the sleep time changes only if the body names sleep_time_ms',
     steps: [
       {
         id: '3.1',
-        title: 'Set the pacing (sleep time)',
+        title: 'Set the pacing (sleep time), if the start named one',
         kind: 'auto',
+        // Only a sleep time the operator gave changes the setting; without one the current pacing stands, and the step says so.
         action: async (ctx, phase) => {
-          const ms = typeof phase.params.sleepTimeMs === 'number' ? phase.params.sleepTimeMs : 5000;
-          await setSleepTime(ctx, ms);
-          return { state: 'done', detail: { sleep_time_ms: ms } };
+          const given = paramOf(phase.params, 'sleep_time_ms', 'sleepTimeMs');
+          const before = (await getSettings(ctx.db)).sleepTimeMs;
+          if (typeof given !== 'number') return { state: 'done', detail: { sleep_time_ms: before, changed: false } };
+          await setSleepTime(ctx, given);
+          return { state: 'done', detail: { sleep_time_ms: given, previous_sleep_time_ms: before, changed: given !== before } };
         },
       },
       {
@@ -186,13 +198,14 @@ export const PHASES: PhaseDef[] = [
   {
     n: 4,
     title: 'Clean up: re-verify completed orgs, then purge their migrated CouchDB documents',
+    again: 'it would re-verify every completed org and, unless dry_run is true, delete its migrated documents from CouchDB',
     steps: [
       {
         id: '4.1',
         title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents',
         kind: 'auto',
         // A run of src/jobs/phase_2_purge.ts; a dry run purges nothing and reports what it would.
-        action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dryRun: phase.params.dryRun === true }),
+        action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dry_run: paramOf(phase.params, 'dry_run', 'dryRun') === true }),
       },
     ],
   },

@@ -7,7 +7,7 @@
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import type { StepRow } from '../db/phases.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, NoOrgsError } from '../errors.js';
 import { queueRefresh, type RefreshResult } from '../jobs/account_refresh.js';
 import { kindOf, startRun } from '../runs/manager.js';
 import type { ExpectedDefault } from '../runs/routing-preflight.js';
@@ -31,7 +31,15 @@ export async function runAndWait(
       runId = latest.id; // started before a restart
     else if (latest && latest.state !== 'ready')
       return { state: 'failed', detail: { error: `another ${type} run (${latest.id}) is active; halt it or wait, then start the phase again` } };
-    else runId = (await startRun(ctx, type, { count: 'all', concurrency, expectRouting: expect, params })).run.id;
+    else {
+      try {
+        runId = (await startRun(ctx, type, { count: 'all', concurrency, expectRouting: expect, params })).run.id;
+      } catch (err) {
+        // Nothing to do is this step done, not a run of no orgs that would hide the real one.
+        if (err instanceof NoOrgsError) return { state: 'done', detail: { orgs_in_run: 0, orgs_finished: 0, orgs_failed: 0, note: err.message } };
+        throw err;
+      }
+    }
     return { state: 'running', detail: { run_id: runId, migration_type: type, concurrency } };
   }
   const run = await runs.getRun(ctx.db, runId);

@@ -22,5 +22,7 @@ export interface StepDef {
 export interface PhaseDef {
   n: number;
   title: string;
+  /** What starting it again, once completed, would do: the 409's words when the start lacks "again": true. */
+  again: string;
   steps: StepDef[];
 }

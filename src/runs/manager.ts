@@ -7,7 +7,7 @@ import type { Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { cachedSettings, getSettings, setSetting } from '../db/settings.js';
-import { errorMessage, NotFoundError, StateConflictError } from '../errors.js';
+import { errorMessage, NoOrgsError, NotFoundError, StateConflictError } from '../errors.js';
 import { MIGRATION_TYPES, runKind, type RunKind } from '../jobs/index.js';
 import { batchJobId, JOB_OPTIONS, orgJob, type BatchJobData, type OrgTarget, type RunRequest } from '../frame/kind.js';
 import { applyPacing } from '../queues.js';
@@ -16,8 +16,14 @@ import { haltFleet } from '../frame/halt.js';
 import { routingPreflight } from './routing-preflight.js';
 import { darkTimeOf, type DarkTime } from './dark-time.js';
 import { darkNow } from './dark-now.js';
+import { runState, stopReason, type RunState } from './run-state.js';
 
 const ENQUEUE_CHUNK = 1000;
+
+function noOrgsMessage(type: string, req: RunRequest): string {
+  if (req.orgs) return `none of the ${req.orgs.length} named orgs is one a ${type} run can take now (see each org's state: GET /orgs/:name)`;
+  return `no org is waiting for a ${type} run (a migration takes ready orgs: capture them and make them ready first); no run was started`;
+}
 
 export function kindOf(type: string): RunKind {
   const kind = runKind(type);
@@ -32,7 +38,13 @@ export function kindOf(type: string): RunKind {
  */
 export async function startRun(ctx: Context, type: string, req: RunRequest): Promise<{ run: runs.RunRow; skipped: string[] }> {
   const kind = kindOf(type);
+  const active = await runs.latestRun(ctx.db, type);
+  if (active && active.state !== 'ready') throw new StateConflictError(`a ${type} run (${active.id}) is already active`, 'run_active');
+  // The routing first: a dl_override that would route every org wrongly is worth saying even with nothing to run.
   if (kind.run.checksRouting) await routingPreflight(ctx, req.expectRouting ?? 'any');
+  // A run of no orgs would only hide the run before it (the one whose failures and charts the operator is reading).
+  const { targets } = await kind.run.selectTargets(ctx, req, { after: null, size: 1 });
+  if (!targets.length) throw new NoOrgsError(noOrgsMessage(type, req));
   const requested = req.count !== 'all' ? req.count : req.orgs ? req.orgs.length : null;
   // The request's own id, kept with the run: an INSERT sent again after its answer was lost finds the run it made.
   const requestId = randomUUID();
@@ -150,8 +162,11 @@ function jobsFor(kind: RunKind, runId: string, targets: OrgTarget[], firstBatch 
 }
 
 export interface RunStatus {
-  runId: string | null;
-  state: 'ready' | 'working' | 'halting';
+  run_id: string | null;
+  /** In the operator's words (src/runs/run-state.ts); the runs table's own is working, halting or ready. */
+  state: RunState;
+  /** Why it stopped, or how it ended; null while it works and when no run exists. */
+  stop_reason: string | null;
   orgs_completed: number;
   objects_remaining: number | 'all';
   objects_requested: number | 'all';
@@ -165,19 +180,29 @@ export interface RunStatus {
   /** The run's circuit breaker (src/frame/breaker.ts): closed, or open / half-open with why and since when. */
   breaker?: { state: string; kind: string | null; reason: string | null; since: string | null; trips: number };
   concurrency?: number;
-  stop_reason?: string | null;
   started_at?: string;
   finished_at?: string | null;
   [kindField: string]: unknown;
 }
 
-export async function runStatus(ctx: Context, type: string): Promise<RunStatus> {
+/** The run `runId` of the kind (404 when it is another kind's, or unknown), else its latest one. */
+export async function runOf(ctx: Context, type: string, runId?: string): Promise<runs.RunRow | null> {
+  kindOf(type);
+  if (runId === undefined) return runs.latestRun(ctx.db, type);
+  const run = await runs.getRun(ctx.db, runId);
+  if (!run || run.migration_type !== type) throw new NotFoundError(`no ${type} run ${runId}; GET /migrations/${type}/runs lists them`, 'unknown_run');
+  return run;
+}
+
+/** The status of a run of the kind: `runId`'s, else the latest's (legacy mover_manager status). */
+export async function runStatus(ctx: Context, type: string, runId?: string): Promise<RunStatus> {
   const kind = kindOf(type);
-  const run = await runs.latestRun(ctx.db, type);
+  const run = await runOf(ctx, type, runId);
   if (!run) {
     return {
-      runId: null,
-      state: 'ready',
+      run_id: null,
+      state: 'not_started',
+      stop_reason: null,
       orgs_completed: 0,
       objects_remaining: 0,
       objects_requested: 0,
@@ -190,8 +215,9 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
   const { inFlight, dark } = await darkNow(ctx, run.id);
   const notStarted = run.state === 'ready' ? 0 : Math.max(0, run.enqueued - run.orgs_finished - run.orgs_skipped - inFlight.length);
   return {
-    runId: run.id,
-    state: run.state,
+    run_id: run.id,
+    state: runState(run),
+    stop_reason: stopReason(run),
     orgs_completed: run.orgs_finished,
     objects_remaining: notStarted,
     objects_requested: run.requested ?? 'all',
@@ -208,7 +234,6 @@ export async function runStatus(ctx: Context, type: string): Promise<RunStatus> 
       trips: run.breaker_trips,
     },
     concurrency: run.concurrency,
-    stop_reason: run.stop_reason,
     started_at: run.started_at.toISOString(),
     finished_at: run.finished_at ? run.finished_at.toISOString() : null,
     ...(kind.run.report ? await kind.run.report(ctx, run) : {}),

@@ -2,6 +2,7 @@
 // as a run of its job kind (src/jobs/estate_survey.ts), one at a time, and
 // reported from its latest run and its batches' totals, never from a scan of
 // its orgs' results, so GET /survey stays cheap at any size.
+import { runState } from './run-state.js';
 import type { Context } from '../context.js';
 import { snapshotStatus } from '../db/account-snapshot.js';
 import { latestRun, type RunRow } from '../db/runs.js';
@@ -23,7 +24,7 @@ export type SurveyState = 'not_started' | 'running' | 'completed' | 'failed' | '
 
 /** Starts a survey of every org of the account snapshot (not pre-created); 409 while one runs, or with no snapshot to survey. */
 export async function startSurvey(ctx: Context, concurrency = DEFAULT_SURVEY_CONCURRENCY): Promise<RunRow> {
-  if (!(await snapshotStatus(ctx.db)).refreshedAt)
+  if (!(await snapshotStatus(ctx.db)).refreshed_at)
     throw new StateConflictError('there is no account snapshot to survey: refresh it first (POST /account/refresh)', 'no_snapshot');
   // One at a time: a second start while one runs is startRun's 409 run_active.
   return (await startRun(ctx, ESTATE_SURVEY, { count: 'all', concurrency })).run;
@@ -31,12 +32,10 @@ export async function startSurvey(ctx: Context, concurrency = DEFAULT_SURVEY_CON
 
 export const haltSurvey = (ctx: Context, by: string) => haltRun(ctx, ESTATE_SURVEY, by);
 
-/** A run's state in the survey's words: an ended run completed only when it surveyed every org it took, and nothing stopped it. */
+/** A run's state in the survey's words: a run's own (src/runs/run-state.ts), with working and halting both "running". */
 export function surveyState(run: RunRow | null): SurveyState {
-  if (!run) return 'not_started';
-  if (run.state !== 'ready') return 'running';
-  if (run.fatal_stop) return 'failed';
-  return run.stop_reason || run.orgs_finished < run.enqueued ? 'halted' : 'completed';
+  const state = runState(run);
+  return state === 'working' || state === 'halting' ? 'running' : state;
 }
 
 export interface EstimateQuery {

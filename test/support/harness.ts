@@ -258,7 +258,12 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
 }
 
 /** `what` may be a function: it is asked at the timeout, so it can say what was last seen. */
-export async function waitFor<T>(what: string | (() => string), fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string | (() => string),
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -278,13 +283,13 @@ export async function waitFor<T>(what: string | (() => string), fn: () => Promis
 
 /** Refreshes the account snapshot through the API and waits until it is swapped in. */
 export async function refreshAccount(h: Harness): Promise<any> {
-  const before = (await h.api('GET', '/account')).body.refreshedAt;
+  const before = (await h.api('GET', '/account')).body.refreshed_at;
   const res = await h.api('POST', '/account/refresh');
   if (res.status !== 202) throw new Error(`refresh answered ${res.status}`);
   return waitFor('account refresh', async () => {
     const a = (await h.api('GET', '/account')).body;
     if (a.state === 'failed') throw new Error('refresh failed');
-    return a.state === 'idle' && a.refreshedAt && a.refreshedAt !== before ? a : null;
+    return a.state === 'idle' && a.refreshed_at && a.refreshed_at !== before ? a : null;
   });
 }
 
@@ -294,7 +299,8 @@ export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', time
     `${type} run to end`,
     async () => {
       const s = (await h.api('GET', `/migrations/${type}/status`)).body;
-      return s.state === 'ready' && s.runId ? s : null;
+      // Over, in the operator's words (src/runs/run-state.ts).
+      return ['completed', 'halted', 'failed'].includes(s.state) && s.run_id ? s : null;
     },
     timeoutMs,
   );

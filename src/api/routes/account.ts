@@ -8,12 +8,12 @@ import { queueRefresh, type as ACCOUNT_REFRESH } from '../../jobs/account_refres
 import { actorOf } from '../operator-input.js';
 import { Json, replies, Reply } from '../schemas.js';
 
-const Refreshing = Reply({ jobId: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
+const Refreshing = Reply({ job_id: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
 const Account = Reply({
   orgs: Type.Integer(),
   precreated: Type.Integer(),
-  authzJoins: Type.Integer(),
-  refreshedAt: Json('ISO date-time of the current snapshot, or null'),
+  authz_joins: Type.Integer(),
+  refreshed_at: Json('ISO date-time of the current snapshot, or null'),
   state: Type.Union([Type.Literal('idle'), Type.Literal('refreshing'), Type.Literal('failed')]),
 });
 
@@ -23,7 +23,7 @@ export default async function account(fastify: FastifyInstance) {
     // One refresh at a time across the fleet: a second request joins the one already queued or running.
     const job = await queueRefresh(app.ctx.queues[ACCOUNT_REFRESH]);
     await audit(app.ctx.db, actorOf(req), 'account.refresh', { job_id: job.id });
-    return reply.code(202).send({ jobId: String(job.id) });
+    return reply.code(202).send({ job_id: String(job.id) });
   });
 
   app.get('/account', { schema: { summary: 'The current account snapshot', response: replies(Account) } }, async () => {

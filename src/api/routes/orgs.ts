@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { lookupOrgs } from '../../db/account-snapshot.js';
 import { getOrgStates, orgFailures } from '../../db/org-states.js';
 import { latestResult } from '../../db/reverts.js';
+import { surveyedOrg } from '../../db/survey.js';
 import { NotFoundError } from '../../errors.js';
 import { Json, OrgName, replies, Reply } from '../schemas.js';
 
@@ -20,6 +21,7 @@ const Org = Reply({
   ),
   revert: Json('the latest revert result, or null'),
   failures: Json('every failure, newest first: {migration_type, run_id, step, kind, detail, at}'),
+  survey: Json('what the latest estate survey found of it ({containers, groups, documents, bytes, copy_ms, served_from, refusal, findings, ...}), or null'),
 });
 
 export default async function orgs(fastify: FastifyInstance) {
@@ -56,6 +58,7 @@ export default async function orgs(fastify: FastifyInstance) {
         revert: await latestResult(app.ctx.db, name),
         // Every time it failed, newest first, whatever became of it since (a fault's failures are retried).
         failures: await orgFailures(app.ctx.db, name),
+        survey: await surveyedOrg(app.ctx.db, name),
       };
     },
   );

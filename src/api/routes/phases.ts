@@ -9,14 +9,20 @@ import { phaseDef, PHASES } from '../../phases/definitions.js';
 import { actorOf } from '../operator-input.js';
 import { Concurrency, Json, OrgNames, replies, Reply, Text } from '../schemas.js';
 
+// again: a completed phase runs again only with it (otherwise 409 phase_completed, saying what it would do).
+const Again = Type.Optional(Type.Boolean({ description: 'run a completed phase again' }));
 const BODIES: Record<number, TSchema> = {
-  1: Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false }),
-  2: Type.Object({}, { additionalProperties: false }),
+  1: Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), again: Again }, { additionalProperties: false }),
+  2: Type.Object({ again: Again }, { additionalProperties: false }),
   3: Type.Object(
-    { concurrency: Type.Optional(Concurrency), sleepTimeMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) },
+    {
+      concurrency: Type.Optional(Concurrency),
+      sleep_time_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'sets the sleep time; without it the current one stands' })),
+      again: Again,
+    },
     { additionalProperties: false },
   ),
-  4: Type.Object({ confirm: Type.Literal('purge-couchdb-data'), dryRun: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  4: Type.Object({ confirm: Type.Literal('purge-couchdb-data'), dry_run: Type.Optional(Type.Boolean()), again: Again }, { additionalProperties: false }),
 };
 const PhaseParams = Type.Object({ n: Type.String({ pattern: '^[0-9]+$' }) });
 const StepParams = Type.Object({ n: Type.String({ pattern: '^[0-9]+$' }), id: Type.String({ maxLength: 10 }) });
@@ -25,9 +31,11 @@ const Step = Reply({
   title: Type.String(),
   kind: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
   state: Type.String({ description: 'pending, running, waiting_confirmation, done, failed or skipped' }),
-  startedAt: Json('ISO date-time or null'),
-  finishedAt: Json('ISO date-time or null'),
+  started_at: Json('ISO date-time or null'),
+  finished_at: Json('ISO date-time or null'),
   detail: Json("what the step reports: counts, run_id, error, a manual step's command, the breaker"),
+  confirmed_by: Type.Optional(Type.String({ description: 'a manual step: who confirmed it' })),
+  confirmed_at: Type.Optional(Json('a manual step: when it was confirmed (ISO date-time)')),
 });
 const Phase = Reply({
   phase: Type.Integer(),
@@ -35,11 +43,31 @@ const Phase = Reply({
   state: Type.String({ description: 'not_started, running, waiting, completed, failed or halted' }),
   params: Json('what the phase was started with'),
   started_by: Json('who started it, or null'),
-  startedAt: Json('ISO date-time or null'),
-  finishedAt: Json('ISO date-time or null'),
+  started_at: Json('ISO date-time or null'),
+  finished_at: Json('ISO date-time or null'),
   steps: Type.Array(Step),
 });
-const Started = Reply({ phase: Type.Integer(), state: Type.String(), resumed: Type.Boolean() });
+const Started = Reply({
+  phase: Type.Integer(),
+  state: Type.String(),
+  resumed: Type.Boolean({ description: 'a failed or halted phase goes on from its failed step' }),
+  again: Type.Boolean({ description: 'a completed phase started again' }),
+  settings: Type.Object(
+    {
+      sleep_time_ms: Type.Optional(Type.Integer({ description: 'phase 3: the sleep time it sets (only when the body names one)' })),
+      concurrency: Type.Optional(Type.Integer({ description: "phases 1 and 3: its run's concurrency (8 unless the body names one)" })),
+    },
+    { description: 'the settings this start changes; nothing else is changed' },
+  ),
+});
+
+/** What a start changes beyond its own phase: only what the body names, and its run's concurrency. */
+function settingsOf(n: number, params: Record<string, unknown>) {
+  return {
+    ...(typeof params.sleep_time_ms === 'number' ? { sleep_time_ms: params.sleep_time_ms } : {}),
+    ...(n === 1 || n === 3 ? { concurrency: typeof params.concurrency === 'number' ? params.concurrency : 8 } : {}),
+  };
+}
 const Confirm = Type.Object(
   {
     by: Type.Optional(
@@ -81,8 +109,8 @@ async function view(app: FastifyInstance, n: number) {
     state: phase.state,
     params: phase.params,
     started_by: phase.started_by,
-    startedAt: phase.started_at,
-    finishedAt: phase.finished_at,
+    started_at: phase.started_at,
+    finished_at: phase.finished_at,
     steps: def.steps.map((s) => {
       const r = rows.get(s.id);
       return {
@@ -90,8 +118,8 @@ async function view(app: FastifyInstance, n: number) {
         title: s.title,
         kind: s.kind,
         state: r?.state ?? 'pending',
-        startedAt: r?.started_at ?? null,
-        finishedAt: r?.finished_at ?? null,
+        started_at: r?.started_at ?? null,
+        finished_at: r?.finished_at ?? null,
         detail: { ...(s.command ? { command: s.command } : {}), ...(r?.detail ?? {}) },
         ...(r?.confirmed_by ? { confirmed_by: r.confirmed_by, confirmed_at: r.confirmed_at } : {}),
       };
@@ -115,10 +143,15 @@ export default async function phases(fastify: FastifyInstance) {
       { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(Started, 202) } },
       async (req, reply) => {
         const actor = actorOf(req);
-        const params = (req.body ?? {}) as Record<string, unknown>;
-        const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps);
-        await audit(app.ctx.db, actor, resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params });
-        return reply.code(202).send({ phase: def.n, state: phase.state, resumed });
+        const { again: asked, ...params } = (req.body ?? {}) as Record<string, unknown>;
+        const before = await db.getPhase(app.ctx.db, def.n);
+        // A completed dry run was a rehearsal (phase 4): the real run after it needs no "again".
+        const rehearsed = before.params.dry_run === true || before.params.dryRun === true;
+        const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps, { asked: asked === true || rehearsed, would: def.again });
+        const again = before.state === 'completed';
+        const settings = settingsOf(def.n, params);
+        await audit(app.ctx.db, actor, again ? 'phase.again' : resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params, settings });
+        return reply.code(202).send({ phase: def.n, state: phase.state, resumed, again, settings });
       },
     );
   }

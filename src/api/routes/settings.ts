@@ -3,7 +3,7 @@ import { actorOf } from '../operator-input.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Json, replies, Reply } from '../schemas.js';
+import { replies, Reply } from '../schemas.js';
 import { getSettings, SAFE_DRAIN_WAIT_MS, setSetting } from '../../db/settings.js';
 import { InvalidInputError } from '../../errors.js';
 import { setDrainWait, setSleepTime } from '../../runs/manager.js';
@@ -15,7 +15,7 @@ const DrainWait = Type.Object(
     // Below the runbook's 5 s, writes the Chef API accepted just before 503 may
     // land after the copy: mover then copies again or fails the org, but an
     // operator lowers it knowing that.
-    acknowledgeRisk: Type.Optional(Type.Boolean()),
+    acknowledge_risk: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -30,20 +30,20 @@ const FailureBreaker = Type.Object(
 );
 const Breaker = Type.Object(
   {
-    // An open infrastructure breaker waits this long before probing the stores, then needs them answering for stableMs.
-    coolDownMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
-    stableMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+    // An open infrastructure breaker waits this long before probing the stores, then needs them answering for stable_ms.
+    cool_down_ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+    stable_ms: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
   },
   { additionalProperties: false },
 );
 
 const Shown = Reply({
-  sleepTimeMs: Type.Integer({ description: 'pacing of org starts (legacy sleep_time)' }),
-  drainWaitMs: Type.Integer({ description: 'wait after an org goes dark, before the copy' }),
-  dryRun: Type.Boolean(),
-  failureBreaker: Json('{share, window}'),
-  breaker: Json('{coolDownMs, stableMs}'),
-  storeOutageGraceMs: Type.Integer(),
+  sleep_time_ms: Type.Integer({ description: 'pacing of org starts (legacy sleep_time)' }),
+  drain_wait_ms: Type.Integer({ description: 'wait after an org goes dark, before the copy' }),
+  dry_run: Type.Boolean({ description: 'MOVER_DRY_RUN: darklaunch writes are logged, not made' }),
+  failure_breaker: FailureBreaker,
+  breaker: Breaker,
+  store_outage_grace_ms: Type.Integer({ description: 'how long a store may stay away before the run breaker opens' }),
 });
 
 export default async function settings(fastify: FastifyInstance) {
@@ -52,12 +52,12 @@ export default async function settings(fastify: FastifyInstance) {
   const show = async () => {
     const s = await getSettings(ctx.db);
     return {
-      sleepTimeMs: s.sleepTimeMs,
-      drainWaitMs: s.drainWaitMs,
-      dryRun: ctx.config.dryRun,
-      failureBreaker: { share: s.failureBreakerShare, window: s.failureBreakerWindow },
-      breaker: { coolDownMs: s.breakerCoolDownMs, stableMs: s.breakerStableMs },
-      storeOutageGraceMs: ctx.config.storeOutageGraceMs,
+      sleep_time_ms: s.sleepTimeMs,
+      drain_wait_ms: s.drainWaitMs,
+      dry_run: ctx.config.dryRun,
+      failure_breaker: { share: s.failureBreakerShare, window: s.failureBreakerWindow },
+      breaker: { cool_down_ms: s.breakerCoolDownMs, stable_ms: s.breakerStableMs },
+      store_outage_grace_ms: ctx.config.storeOutageGraceMs,
     };
   };
 
@@ -76,18 +76,18 @@ export default async function settings(fastify: FastifyInstance) {
 
   app.put(
     '/settings/drain-wait',
-    { schema: { summary: 'The drain wait after an org goes dark; below 5000 ms needs acknowledgeRisk', body: DrainWait, response: replies(Shown) } },
+    { schema: { summary: 'The drain wait after an org goes dark; below 5000 ms needs acknowledge_risk', body: DrainWait, response: replies(Shown) } },
     async (req) => {
-      const { ms, acknowledgeRisk } = req.body;
-      if (ms < SAFE_DRAIN_WAIT_MS && acknowledgeRisk !== true) {
+      const { ms, acknowledge_risk } = req.body;
+      if (ms < SAFE_DRAIN_WAIT_MS && acknowledge_risk !== true) {
         throw new InvalidInputError(
-          `acknowledgeRisk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledgeRisk": true to set ${ms} ms`,
+          `acknowledge_risk: a drain wait below ${SAFE_DRAIN_WAIT_MS} ms (the runbook's sleep_time) leaves less time for writes in flight at the 503 switch to land; send "acknowledge_risk": true to set ${ms} ms`,
         );
       }
       const before = await getSettings(ctx.db);
       await setDrainWait(ctx, ms);
       if (ms < SAFE_DRAIN_WAIT_MS) req.log.warn({ drain_wait_ms: ms }, 'drain wait set below the runbook value');
-      await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledgeRisk ? { acknowledgeRisk } : {}) });
+      await audit(ctx.db, actorOf(req), 'settings.drain_wait', { from: before.drainWaitMs, to: ms, ...(acknowledge_risk ? { acknowledge_risk } : {}) });
       return show();
     },
   );
@@ -112,9 +112,12 @@ export default async function settings(fastify: FastifyInstance) {
     { schema: { summary: 'How an open infrastructure breaker probes and closes', body: Breaker, response: replies(Shown) } },
     async (req) => {
       const before = await getSettings(ctx.db);
-      await setSetting(ctx.db, 'breakerCoolDownMs', req.body.coolDownMs);
-      await setSetting(ctx.db, 'breakerStableMs', req.body.stableMs);
-      await audit(ctx.db, actorOf(req), 'settings.breaker', { from: { coolDownMs: before.breakerCoolDownMs, stableMs: before.breakerStableMs }, to: req.body });
+      await setSetting(ctx.db, 'breakerCoolDownMs', req.body.cool_down_ms);
+      await setSetting(ctx.db, 'breakerStableMs', req.body.stable_ms);
+      await audit(ctx.db, actorOf(req), 'settings.breaker', {
+        from: { cool_down_ms: before.breakerCoolDownMs, stable_ms: before.breakerStableMs },
+        to: req.body,
+      });
       return show();
     },
   );

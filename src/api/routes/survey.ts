@@ -9,7 +9,7 @@ import { surveyPage } from '../../db/survey.js';
 import { InvalidInputError } from '../../errors.js';
 import { FINDINGS } from '../../migration/survey-findings.js';
 import { ESTATE_SURVEY } from '../../queue-names.js';
-import { DEFAULT_SURVEY_CONCURRENCY, haltSurvey, startSurvey, surveyStatus } from '../../runs/survey.js';
+import { DEFAULT_SURVEY_CONCURRENCY, haltSurvey, startSurvey, surveyState, surveyStatus } from '../../runs/survey.js';
 import { actorOf } from '../operator-input.js';
 import { Concurrency, Json, replies, Reply, Text } from '../schemas.js';
 import { surveyCsv } from '../survey-csv.js';
@@ -25,7 +25,7 @@ const OrgsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const Started = Reply({ runId: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
+const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
 const Status = Reply(
   {
     state: Type.Union(['not_started', 'running', 'completed', 'failed', 'halted'].map((s) => Type.Literal(s))),
@@ -78,7 +78,7 @@ export default async function survey(fastify: FastifyInstance) {
     async (req, reply) => {
       const run = await startSurvey(ctx, req.body.concurrency);
       await audit(ctx.db, actorOf(req), 'survey.start', { run_id: run.id, orgs: run.enqueued, concurrency: run.concurrency });
-      return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
+      return reply.code(202).send({ run_id: run.id, orgs: run.enqueued });
     },
   );
 
@@ -87,13 +87,13 @@ export default async function survey(fastify: FastifyInstance) {
     {
       schema: {
         summary: 'Survey no more batches; those being read finish (409 when none runs)',
-        response: replies(Reply({ runId: Type.String(), state: Type.String() })),
+        response: replies(Reply({ run_id: Type.String(), state: Type.String({ description: 'running while its batches being read finish' }) })),
       },
     },
     async (req) => {
       const run = await haltSurvey(ctx, actorOf(req));
       await audit(ctx.db, actorOf(req), 'survey.halt', { run_id: run.id });
-      return { runId: run.id, state: run.state };
+      return { run_id: run.id, state: surveyState(run) };
     },
   );
 

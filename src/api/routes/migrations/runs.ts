@@ -1,4 +1,5 @@
-// /migrations/:type runs (legacy mover_manager: migrate/3, status, halt, workers): start, status, halt, concurrency, and the latest run's failures by step.
+// /migrations/:type runs (legacy mover_manager: migrate/3, halt, workers): start, revert, retry, halt, concurrency.
+// What they read back (status, the run list, failures, series) is in run-reads.ts.
 import { audit } from '../../../db/audit.js';
 import { StateConflictError } from '../../../errors.js';
 import { actorOf, orgsFromText } from '../../operator-input.js';
@@ -6,72 +7,35 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as manager from '../../../runs/manager.js';
-import { failuresByStep } from '../../../db/org-states.js';
-import { latestRun } from '../../../db/runs.js';
-import { runMinutes } from '../../../db/run-minutes.js';
+import { runState, RUN_STATES } from '../../../runs/run-state.js';
+import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
+import * as tracker from '../../../db/state-tracker.js';
 import { PHASE_2_REVERT } from '../../../queue-names.js';
-import { Concurrency, Json, migrationType, OrgNames, replies, Reply, TypeParams } from '../../schemas.js';
+import { Concurrency, migrationType, OrgNames, orgsType, replies, Reply, TypeParams } from '../../schemas.js';
 
 const StartBody = Type.Object(
   { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency) },
   { additionalProperties: false },
 );
-// writeBack: what changed on SQL since an org migrated is written back to
+// write_back: what changed on SQL since an org migrated is written back to
 // CouchDB before it is reverted; without it, such an org is refused.
-const WriteBack = Type.Optional(Type.Boolean());
+const WriteBack = Type.Optional(Type.Boolean({ description: 'write what changed on SQL back to CouchDB first; without it such an org is refused' }));
 const RevertBody = Type.Union([
-  Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), writeBack: WriteBack }, { additionalProperties: false }),
+  Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency), write_back: WriteBack }, { additionalProperties: false }),
   Type.Object(
-    { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency), writeBack: WriteBack },
+    { count: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')]), concurrency: Type.Optional(Concurrency), write_back: WriteBack },
     { additionalProperties: false },
   ),
 ]);
+const RetryBody = Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false });
 const REVERT = PHASE_2_REVERT;
-const Series = Reply({
-  runId: Json('the latest run, or null'),
-  minutes: Json('[{minute, orgs_per_s, finished, failed, in_flight, dark_max, dark_p99_ms}], oldest first'),
-});
-const Failures = Reply({ runId: Json('the latest run, or null'), by_step: Json('{step: failed orgs} of the latest run') });
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
 const Started = Reply({
-  runId: Type.String(),
+  run_id: Type.String(),
   orgs: Type.Integer({ description: 'orgs the run takes' }),
-  skipped: Type.Optional(Type.Array(Type.String(), { description: 'revert: named orgs that are not completed' })),
+  skipped: Type.Optional(Type.Array(Type.String(), { description: 'named orgs the run could not take (revert: not completed; retry: not failed)' })),
 });
-const Count = Json('a number, or "all"');
-const Status = Reply(
-  {
-    runId: Type.Union([Type.String(), Type.Null()]),
-    state: Type.Union([Type.Literal('ready'), Type.Literal('working'), Type.Literal('halting')]),
-    orgs_completed: Type.Integer({ description: 'orgs of the run whose job finished, succeeded or failed' }),
-    objects_remaining: Count,
-    objects_requested: Count,
-    objects_in_progress: Type.Integer(),
-    objects_failed: Type.Integer(),
-    fatal_stop: Type.Boolean(),
-    orgs_dark: Type.Union([Type.Integer(), Type.Null()]),
-    dark: Type.Optional(
-      Json(
-        'how long its finished orgs were dark, from the write that set 503_mode to the one that cleared it: {orgs, p50_ms, p99_ms, max_ms, past_drain_p99_ms, saturated} (saturated: p99 more than 500 ms past the drain wait)',
-      ),
-    ),
-    breaker: Type.Optional(Json('{state: closed|open|half_open, kind, reason, since, trips}')),
-    concurrency: Type.Optional(Type.Integer()),
-    stop_reason: Type.Optional(Json('why the run stopped, or null')),
-    started_at: Type.Optional(Type.String()),
-    finished_at: Type.Optional(Json('ISO date-time or null')),
-    params: Type.Optional(Json('revert: its options')),
-    not_reverted: Type.Optional(Json('revert: the orgs refused or failed, with why')),
-    dry_run: Type.Optional(Type.Boolean({ description: 'purge: whether it only reported' })),
-    purged: Type.Optional(Type.Integer({ description: 'purge: orgs whose migrated documents were removed from CouchDB' })),
-    docs_removed: Type.Optional(Type.Integer({ description: 'purge: documents removed' })),
-    would_purge: Type.Optional(Type.Integer({ description: 'purge, dry run: orgs it would purge' })),
-    would_remove_docs: Type.Optional(Type.Integer({ description: 'purge, dry run: documents it would remove' })),
-    unverified_count: Type.Optional(Type.Integer({ description: 'purge: orgs left as they were (they did not verify, or Chef serves them from CouchDB)' })),
-    unverified: Type.Optional(Json('purge: the first 200 of those orgs, by name: [{org, reason}]')),
-  },
-  'The latest run of the type (legacy mover_manager status)',
-);
+const Halted = Reply({ run_id: Type.String(), state: Type.Union(RUN_STATES.map((s) => Type.Literal(s))) });
 
 export default async function runs(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -94,11 +58,11 @@ export default async function runs(fastify: FastifyInstance) {
         throw new StateConflictError(`${type} is started by phase ${phase} (POST /phases/${phase}/start), with its confirmation`, 'phase_only');
       const { run } = await manager.startRun(ctx, type, { count: req.body.count, concurrency: req.body.concurrency ?? 8 });
       await audit(ctx.db, actorOf(req), 'run.start', { migration_type: type, run_id: run.id, count: req.body.count, concurrency: req.body.concurrency ?? 8 });
-      return reply.code(202).send({ runId: run.id, orgs: run.enqueued });
+      return reply.code(202).send({ run_id: run.id, orgs: run.enqueued });
     },
   );
 
-  // Revert takes org names, or a count of completed orgs, and writeBack.
+  // Revert takes org names, or a count of completed orgs, and write_back.
   app.post(
     `/${REVERT}/start`,
     {
@@ -107,23 +71,48 @@ export default async function runs(fastify: FastifyInstance) {
     },
     async (req, reply) => {
       const body = req.body;
-      const writeBack = body.writeBack === true;
+      const write_back = body.write_back === true;
       const which = 'orgs' in body ? { count: 'all' as const, orgs: body.orgs } : { count: body.count };
-      const { run, skipped } = await manager.startRun(ctx, REVERT, { ...which, concurrency: body.concurrency ?? 8, params: { writeBack } });
+      const { run, skipped } = await manager.startRun(ctx, REVERT, { ...which, concurrency: body.concurrency ?? 8, params: { write_back } });
       await audit(ctx.db, actorOf(req), 'run.start', {
         migration_type: REVERT,
         run_id: run.id,
         orgs: 'orgs' in body ? body.orgs : body.count,
         skipped,
-        writeBack,
+        write_back,
       });
-      return reply.code(202).send({ runId: run.id, orgs: run.enqueued, skipped });
+      return reply.code(202).send({ run_id: run.id, orgs: run.enqueued, skipped });
     },
   );
 
-  app.get('/:type/status', { schema: { summary: 'The latest run of the type', params: TypeParams, response: replies(Status) } }, async (req) => {
-    return manager.runStatus(ctx, migrationType(req.params.type));
-  });
+  // Retry: the named failed orgs go back to ready (their partial SQL rows deleted, as a reset does) and a run takes only them.
+  app.post(
+    '/:type/retry',
+    {
+      schema: {
+        summary: 'Retry failed orgs: reset the named ones to ready, then start a run of only them (409 while a run is active)',
+        params: TypeParams,
+        body: RetryBody,
+        response: replies(Started, 202),
+      },
+      preValidation: orgsFromText,
+    },
+    async (req, reply) => {
+      const type = orgsType(req.params.type);
+      const active = await manager.runOf(ctx, type);
+      if (active && active.state !== 'ready')
+        throw new StateConflictError(`a ${type} run (${active.id}) is active; halt it or let it end, then retry`, 'run_active');
+      const names = [...new Set(req.body.orgs)];
+      const reset = await tracker.resetOrgs(ctx.db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
+      const skipped = names.filter((n) => !reset.includes(n));
+      if (!reset.length) throw new StateConflictError(`none of the ${names.length} named orgs is failed; only failed orgs are retried`, 'not_retryable');
+      await tracker.readyHolding(ctx.db, type, reset);
+      const concurrency = req.body.concurrency ?? 8;
+      const { run } = await manager.startRun(ctx, type, { count: 'all', orgs: reset, concurrency, expectRouting: 'any' });
+      await audit(ctx.db, actorOf(req), 'run.retry', { migration_type: type, run_id: run.id, orgs: reset, skipped, concurrency });
+      return reply.code(202).send({ run_id: run.id, orgs: run.enqueued, skipped });
+    },
+  );
 
   app.post(
     '/:type/halt',
@@ -131,13 +120,13 @@ export default async function runs(fastify: FastifyInstance) {
       schema: {
         summary: 'No new org starts anywhere; running ones finish (409 when nothing runs)',
         params: TypeParams,
-        response: replies(Reply({ runId: Type.String(), state: Type.String() })),
+        response: replies(Halted),
       },
     },
     async (req) => {
       const run = await manager.haltRun(ctx, migrationType(req.params.type), actorOf(req));
       await audit(ctx.db, actorOf(req), 'run.halt', { migration_type: req.params.type, run_id: run.id });
-      return { runId: run.id, state: run.state };
+      return { run_id: run.id, state: runState(run) };
     },
   );
 
@@ -156,24 +145,6 @@ export default async function runs(fastify: FastifyInstance) {
       await manager.setConcurrency(ctx, type, req.body.concurrency);
       await audit(ctx.db, actorOf(req), 'run.concurrency', { migration_type: type, concurrency: req.body.concurrency });
       return { concurrency: req.body.concurrency };
-    },
-  );
-
-  app.get(
-    '/:type/failures',
-    { schema: { summary: "The latest run's failed orgs by the step they failed at", params: TypeParams, response: replies(Failures) } },
-    async (req) => {
-      const run = await latestRun(ctx.db, migrationType(req.params.type));
-      return { runId: run?.id ?? null, by_step: run ? await failuresByStep(ctx.db, run.id) : {} };
-    },
-  );
-
-  app.get(
-    '/:type/series',
-    { schema: { summary: "The latest run minute by minute (the runbook page's charts)", params: TypeParams, response: replies(Series) } },
-    async (req) => {
-      const run = await latestRun(ctx.db, migrationType(req.params.type));
-      return { runId: run?.id ?? null, minutes: run ? await runMinutes(ctx.db, run.id) : [] };
     },
   );
 }
