@@ -7,11 +7,15 @@
 // product is used: phases 1 to 4 through POST /phases/:n/start, each manual
 // step confirmed, with the CLI's live progress, then the final table.
 // `npm run demo -- --keep` leaves it all up and prints where to look.
-// `npm run demo -- --couchdb URL` runs the same on any CouchDB (real or not,
-// credentials in the URL) instead of the one in memory: it seeds its orgs
-// there (opscode_account and chef_<guid> databases), so it refuses a CouchDB
-// that already has an opscode_account, and deletes what it made at the end.
-// Credentials are never printed (http://admin:***@host:port).
+// `npm run demo -- --couchdb URL` (or DEMO_COUCHDB_URL=URL, which keeps the
+// password out of the process list) runs the same on any CouchDB (real or
+// not, credentials in the URL) instead of the one in memory: it seeds its
+// orgs there (opscode_account and chef_<guid> databases), so it refuses a
+// CouchDB that already has an opscode_account, and deletes what it made at
+// the end. Credentials are never printed (http://admin:***@host:port).
+// However it stops (the end, Ctrl-C, SIGTERM, SIGHUP, an error), it removes
+// what it made; its throwaway servers run in their own process group, so a
+// terminal's Ctrl-C reaches only the demo, which stops them last.
 import { buildApp } from '../src/api/app.js';
 import type { Api } from '../src/cli/client.js';
 import { apiFromEnv } from '../src/cli/client.js';
@@ -26,6 +30,9 @@ import { startFleet } from '../src/workers/fleet.js';
 import { couchFetch, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
 import { dropEstate } from '../src/dev/estate.js';
 import { createStack, ensureServices } from './lib/stack.js';
+import { throwawayServers } from '../src/dev/processes.js';
+
+throwawayServers.ownProcessGroup = true;
 
 const ORGS = Number(process.env.DEMO_ORGS ?? 300);
 const KEEP = process.argv.includes('--keep');
@@ -42,9 +49,25 @@ const refuse = (line: string, hint?: string): never => {
   process.stderr.write(maskCredentials(line) + (hint ? `; ${hint}` : '') + '\n');
   process.exit(1);
 };
-process.on('uncaughtException', (err) => refuse(`demo failed: ${err.message}`));
-process.on('unhandledRejection', (err) => refuse(`demo failed: ${err instanceof Error ? err.message : String(err)}`));
 const started = Date.now();
+
+/** What the demo made, undone last made first at the end, however it ends. */
+const teardown: { what: string; undo: () => Promise<unknown> }[] = [];
+let ending: Promise<never> | undefined;
+/** Removes what the demo made, once (a second signal while it does changes nothing), then exits with `code`. */
+function shutdown(code: number, why?: string): Promise<never> {
+  ending ??= (async () => {
+    if (why) process.stderr.write(maskCredentials(why) + '\n');
+    for (const step of teardown.reverse()) {
+      await step.undo().catch((err) => process.stderr.write(maskCredentials(`  could not ${step.what}: ${(err as Error).message}`) + '\n'));
+    }
+    process.exit(code);
+  })();
+  return ending;
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(130, `\n${signal}: removing what the demo made`));
+process.on('uncaughtException', (err) => void shutdown(1, `demo failed: ${err.message}`));
+process.on('unhandledRejection', (err) => void shutdown(1, `demo failed: ${err instanceof Error ? err.message : String(err)}`));
 
 /** The value of --couchdb URL or --couchdb=URL, if given. */
 function couchdbArg(argv: string[]): string | undefined {
@@ -93,7 +116,10 @@ async function unusable(url: string): Promise<[string, string?] | undefined> {
   return undefined;
 }
 
-const couchUrl = couchdbArg(process.argv.slice(2))?.trim().replace(/\/+$/, '');
+const fromArg = couchdbArg(process.argv.slice(2));
+if (fromArg !== undefined)
+  say('note: --couchdb puts its password in the process list (ps) for as long as the demo runs; DEMO_COUCHDB_URL=URL npm run demo keeps it out');
+const couchUrl = (fromArg ?? (process.env.DEMO_COUCHDB_URL || undefined))?.trim().replace(/\/+$/, '');
 // The org guids are chosen here, so the databases the demo makes are known even if seeding stops half-way.
 const specs: OrgSpec[] = Array.from({ length: ORGS - 4 }, (_, i) => ({ name: `demo-org-${String(i).padStart(4, '0')}`, otherDocs: 3 }));
 specs.push({ name: 'demo-precreated', precreated: true });
@@ -135,22 +161,17 @@ if (couchUrl !== undefined) {
 }
 
 const services = await ensureServices(say);
+teardown.push({ what: 'stop the throwaway servers', undo: () => services.stop() });
 const stack = await createStack('demo', 12, {}, { couch: given ?? 'pouchdb' });
+teardown.push({ what: 'remove what the demo made', undo: () => stack.dropAll() });
 say(
   given
     ? `mover demo: ${ORGS} generated orgs in ${stack.couch.version} at ${stack.couch.url}`
     : `mover demo: ${ORGS} generated orgs in a CouchDB-protocol server in memory (${stack.couch.version})`,
 );
-// Interrupted before the end: what the demo made in someone's CouchDB goes with it.
-const interrupted = async () => {
-  say('\ninterrupted: removing what the demo made');
-  await stack.dropAll().catch((err) => say(`  could not remove all of it: ${(err as Error).message}`));
-  await services.stop();
-  process.exit(130);
-};
-process.once('SIGINT', interrupted);
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'demo');
 const apiCtx = createContext(stack.config, log);
+teardown.push({ what: "close the api's stores", undo: () => closeContext(apiCtx) });
 await migrate(apiCtx.db);
 
 try {
@@ -163,22 +184,21 @@ try {
   }
   await seedEstate(stack.couch.url, specs, { accountDb: stack.couch.accountDb });
 } catch (err) {
-  say(`seeding ${stack.couch.url} failed: ${(err as Error).message}`);
-  await closeContext(apiCtx);
-  await stack.dropAll();
-  await services.stop();
-  process.exit(1);
+  await shutdown(1, `seeding ${stack.couch.url} failed: ${(err as Error).message}`);
 }
 say(`seeded ${specs.length} orgs into ${stack.couch.url}`);
 
 const app = await buildApp(apiCtx);
+teardown.push({ what: 'close the api', undo: () => app.close() });
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 const workers = [
   startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 }),
   startFleet(createContext(stack.config, log), { concurrency: 4, phaseTickMs: 300 }),
 ];
+teardown.push({ what: 'stop the workers', undo: () => Promise.all(workers.map((w) => w.close(5000))) });
 const api: Api = apiFromEnv({ MOVER_API_URL: address, MOVER_API_TOKEN: stack.config.apiToken, USER: 'demo' });
-say(`api at ${address}, with two worker processes' worth of workers\n`);
+say(`api at ${address}, with two worker processes' worth of workers`);
+say(`watch it on the runbook page: ${address}/login?next=/runbook   (token: ${stack.config.apiToken})\n`);
 
 /** Starts phase n and follows it, confirming each manual step it waits for, as an operator would once it is done. */
 async function runPhase(n: number, body: Record<string, unknown>): Promise<any> {
@@ -249,7 +269,6 @@ say(
 
 if (KEEP) {
   const env = `MOVER_API_URL=${address} MOVER_API_TOKEN=${stack.config.apiToken}`;
-  process.off('SIGINT', interrupted);
   say(`\nthe stack stays up (Ctrl-C to remove it${given ? `, with the demo's databases in ${given.url}` : ''}):
   API            ${address}
   sign in        ${address}/login   (token: ${stack.config.apiToken})
@@ -259,12 +278,7 @@ if (KEEP) {
   CLI            ${env} npx mover phase list
                  ${env} npx mover orgs show demo-no-database
                  ${env} npx mover run status`);
-  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  // Until a signal: its handler removes it all (shutdown).
+  await new Promise<never>(() => {});
 }
-process.off('SIGINT', interrupted);
-await Promise.all(workers.map((w) => w.close(5000)));
-await app.close();
-await closeContext(apiCtx);
-await stack.dropAll();
-await services.stop();
-process.exit(exitCode);
+await shutdown(exitCode);

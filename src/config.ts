@@ -48,6 +48,34 @@ export class ConfigError extends Error {
   }
 }
 
+/** More than one variable missing or bad: every one named at once, not one per start. */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly problems: ConfigError[]) {
+    super(problems[0].variable, problems[0].message.slice(problems[0].variable.length + 2));
+    this.message = `${problems.length} settings are missing or bad: ${problems.map((p) => p.message).join('; ')}`;
+  }
+}
+
+/** Reads every variable, keeping each problem instead of stopping at the first; throws them all together at the end. */
+function collector() {
+  const problems: ConfigError[] = [];
+  return {
+    read<T>(f: () => T, fallback: T): T {
+      try {
+        return f();
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        problems.push(err);
+        return fallback;
+      }
+    },
+    done(): void {
+      if (problems.length === 1) throw problems[0];
+      if (problems.length > 1) throw new ConfigErrors(problems);
+    },
+  };
+}
+
 type Env = Record<string, string | undefined>;
 
 function required(env: Env, name: string): string {
@@ -98,41 +126,56 @@ function couchDbName(env: Env, name: string): string {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
-  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const c = collector();
+  const redisUrl = c.read(() => url(env, 'REDIS_URL', ['redis:', 'rediss:']), '');
   const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel)) c.read(() => fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`), undefined);
   const queuePrefix = env.QUEUE_PREFIX?.trim() || 'mover';
-  if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) throw new ConfigError('QUEUE_PREFIX', 'may hold only letters, digits, _ . -');
-  const redisCluster = bool(env, 'REDIS_CLUSTER', false);
+  if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) c.read(() => fail('QUEUE_PREFIX', 'may hold only letters, digits, _ . -'), undefined);
+  const redisCluster = c.read(() => bool(env, 'REDIS_CLUSTER', false), false);
   // On a cluster the darklaunch hashes would be spread over its nodes, where Chef does not read them.
   if (redisCluster && !env.DARKLAUNCH_REDIS_URL?.trim())
-    throw new ConfigError('DARKLAUNCH_REDIS_URL', 'is required when REDIS_CLUSTER is true: the darklaunch Redis is a single server, not the queue cluster');
-  return {
+    c.read(
+      () => fail('DARKLAUNCH_REDIS_URL', 'is required when REDIS_CLUSTER is true: the darklaunch Redis is a single server, not the queue cluster'),
+      undefined,
+    );
+  const config: Config = {
     ...(redisCluster ? { redisCluster } : {}),
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl: c.read(() => url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']), ''),
     redisUrl,
-    darklaunchRedisUrl: url(env, 'DARKLAUNCH_REDIS_URL', ['redis:', 'rediss:'], redisUrl),
-    couchdbUrl: url(env, 'COUCHDB_URL', ['http:', 'https:']),
+    // Unset, it is REDIS_URL (a missing or bad REDIS_URL is reported once, under its own name).
+    darklaunchRedisUrl: env.DARKLAUNCH_REDIS_URL?.trim() ? c.read(() => url(env, 'DARKLAUNCH_REDIS_URL', ['redis:', 'rediss:']), '') : redisUrl,
+    couchdbUrl: c.read(() => url(env, 'COUCHDB_URL', ['http:', 'https:']), ''),
     // Either names the api's operators: the shared token (one operator, "operator"), or the operators file.
-    apiToken: env.MOVER_OPERATORS_FILE?.trim() ? (env.MOVER_API_TOKEN?.trim() ?? '') : required(env, 'MOVER_API_TOKEN'),
+    apiToken: env.MOVER_OPERATORS_FILE?.trim() ? (env.MOVER_API_TOKEN?.trim() ?? '') : c.read(() => required(env, 'MOVER_API_TOKEN'), ''),
     ...(env.MOVER_OPERATORS_FILE?.trim() ? { operatorsFile: env.MOVER_OPERATORS_FILE.trim() } : {}),
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port: c.read(() => int(env, 'PORT', 3000, 0, 65535), 0),
     logLevel,
     queuePrefix,
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 128, 1, 256),
-    dryRun: bool(env, 'DRY_RUN', false),
-    storeOutageGraceMs: int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000),
-    jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000),
-    ...(env.METRICS_PORT?.trim() ? { metricsPort: int(env, 'METRICS_PORT', 0, 1, 65535) } : {}),
-    ...(env.COUCHDB_ACCOUNT_DB?.trim() ? { couchdbAccountDb: couchDbName(env, 'COUCHDB_ACCOUNT_DB') } : {}),
+    workerConcurrency: c.read(() => int(env, 'WORKER_CONCURRENCY', 128, 1, 256), 0),
+    dryRun: c.read(() => bool(env, 'DRY_RUN', false), false),
+    storeOutageGraceMs: c.read(() => int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000), 0),
+    jobLockMs: c.read(() => int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000), 0),
+    ...(env.METRICS_PORT?.trim() ? { metricsPort: c.read(() => int(env, 'METRICS_PORT', 0, 1, 65535), 0) } : {}),
+    ...(env.COUCHDB_ACCOUNT_DB?.trim() ? { couchdbAccountDb: c.read(() => couchDbName(env, 'COUCHDB_ACCOUNT_DB'), '') } : {}),
   };
+  c.done();
+  return config;
 }
+
+const fail = (variable: string, problem: string): never => {
+  throw new ConfigError(variable, problem);
+};
 
 /** For process entry points: load or print one line and exit 1. */
 export function loadConfigOrExit(): Config {
   try {
     return loadConfig();
   } catch (err) {
+    if (err instanceof ConfigErrors) {
+      process.stderr.write(`config error: ${err.problems.length} settings are missing or bad:\n${err.problems.map((p) => `  ${p.message}\n`).join('')}`);
+      process.exit(1);
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`config error: ${err.message}\n`);
       process.exit(1);

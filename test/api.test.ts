@@ -1,5 +1,6 @@
 // The HTTP contract's general rules: token, 400 naming the field, 404 for unknown types/orgs, 409 for state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINDINGS } from '../src/migration/survey-findings.js';
 import { createHarness, refreshAccount, waitFor, type Harness } from './support/harness.js';
 
 let h: Harness;
@@ -283,5 +284,18 @@ describe('phase routes and bad input', () => {
     expect((await h.api('POST', '/phases/1/steps/1.1/confirm', { by: 'x' })).status).toBe(409);
     expect((await h.api('POST', '/phases/1/steps/1.1/confirm', {})).body.message).toContain('by');
     expect((await h.api('POST', '/phases/1/steps/9.9/confirm', { by: 'x' })).status).toBe(404);
+  });
+});
+
+describe('a 400 that teaches', () => {
+  it('names the values an enum or a constant allows, once, and a property that is not allowed', async () => {
+    const finding = await h.api('GET', '/survey/orgs?finding=bogus');
+    expect(finding.status).toBe(400);
+    expect(finding.body.message).toBe(`querystring/finding must be one of: ${FINDINGS.map((f) => `"${f}"`).join(', ')}`);
+    const word = await h.api('POST', '/phases/4/start', { confirm: 'yes' });
+    expect(word.status).toBe(400);
+    expect(word.body.message).toBe('body/confirm must be "purge-couchdb-data"');
+    expect((await h.api('POST', '/phases/2/start', { extra: 1 })).body.message).toBe('body must NOT have additional properties ("extra")');
+    expect((await h.api('PUT', '/settings/sleep-time', {})).body.message).toBe("body must have required property 'ms'");
   });
 });

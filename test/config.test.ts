@@ -1,7 +1,7 @@
 // Pure rules, no stores: how the fleet's env becomes its one typed config, and
 // how a missing or malformed value is named.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadConfig, loadConfigOrExit, type Config } from '../src/config.js';
+import { ConfigError, ConfigErrors, loadConfig, loadConfigOrExit, type Config } from '../src/config.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -149,15 +149,21 @@ describe('loadConfig: required variables', () => {
     });
   }
 
-  it('reports REDIS_URL first when everything is missing', () => {
-    expectConfigError({}, 'REDIS_URL', 'is required but not set');
+  it('names every missing or bad variable at once, REDIS_URL first, not one per start', () => {
+    const all = configError({ PORT: 'x' }) as ConfigErrors;
+    expect(all).toBeInstanceOf(ConfigErrors);
+    expect(all.variable).toBe('REDIS_URL');
+    expect(all.problems.map((p) => p.variable)).toEqual(['REDIS_URL', 'DATABASE_URL', 'COUCHDB_URL', 'MOVER_API_TOKEN', 'PORT']);
+    expect(all.message).toBe(
+      '5 settings are missing or bad: REDIS_URL: is required but not set; DATABASE_URL: is required but not set; COUCHDB_URL: is required but not set; MOVER_API_TOKEN: is required but not set; PORT: must be a whole number, got "x"',
+    );
   });
 
-  it('reports the URLs in order: DATABASE_URL before COUCHDB_URL before MOVER_API_TOKEN', () => {
-    const noDb = { REDIS_URL: BASE.REDIS_URL };
+  it('reports one problem as itself: DATABASE_URL, then COUCHDB_URL, then MOVER_API_TOKEN', () => {
+    const noDb = { REDIS_URL: BASE.REDIS_URL, COUCHDB_URL: BASE.COUCHDB_URL, MOVER_API_TOKEN: 't' };
     expectConfigError(noDb, 'DATABASE_URL', 'is required but not set');
-    expectConfigError({ ...noDb, DATABASE_URL: BASE.DATABASE_URL }, 'COUCHDB_URL', 'is required but not set');
-    expectConfigError({ ...noDb, DATABASE_URL: BASE.DATABASE_URL, COUCHDB_URL: BASE.COUCHDB_URL }, 'MOVER_API_TOKEN', 'is required but not set');
+    expectConfigError({ ...noDb, DATABASE_URL: BASE.DATABASE_URL, COUCHDB_URL: undefined }, 'COUCHDB_URL', 'is required but not set');
+    expect(configError({ ...noDb, DATABASE_URL: BASE.DATABASE_URL, MOVER_API_TOKEN: undefined })).not.toBeInstanceOf(ConfigErrors);
   });
 
   it('accepts any non-blank API token as is (inner spaces kept)', () => {
@@ -315,8 +321,14 @@ describe('loadConfig: LOG_LEVEL', () => {
     }
   });
 
-  it('is checked before the URLs: a bad level is reported even when DATABASE_URL is missing', () => {
-    expectConfigError({ REDIS_URL: BASE.REDIS_URL, LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'must be one of fatal, error, warn, info, debug, trace, silent');
+  it('is reported with the missing URLs, not instead of them', () => {
+    const all = configError({ REDIS_URL: BASE.REDIS_URL, LOG_LEVEL: 'loud' }) as ConfigErrors;
+    expect(all.problems.map((p) => p.message)).toEqual([
+      'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent',
+      'DATABASE_URL: is required but not set',
+      'COUCHDB_URL: is required but not set',
+      'MOVER_API_TOKEN: is required but not set',
+    ]);
   });
 });
 

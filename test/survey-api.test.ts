@@ -79,7 +79,7 @@ describe('the estate survey through the API', () => {
     expect(await survey()).toMatchObject({ state: 'running', orgs_surveyed: 0, orgs_total: N, concurrency: 1 });
 
     // Batch 1 (sa-03, sa-04, sa-05) delivered twice: once by hand, once more the same way.
-    const job = (await h.ctx.queues.estate_survey.getJob(`r${start.body.runId}.b1`)) as Job;
+    const job = (await h.ctx.queues.estate_survey.getJob(`r${start.body.run_id}.b1`)) as Job;
     for (let i = 0; i < 2; i++) await JOB_KINDS.estate_survey.process(h.ctx, job, undefined);
     const s = await survey();
     expect(s).toMatchObject({ orgs_surveyed: 3, totals: { missing_authz: 1 }, skipped_documents: { missing_authz: 1 } });

@@ -1,6 +1,7 @@
 // Starts PouchDB Server (a CouchDB-protocol server) in memory on a free
 // loopback port, for tests, the demo and the benchmarks. Nothing else in the
 // product knows it is not CouchDB.
+import { throwawayServers } from './processes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -43,6 +44,7 @@ export async function startPouchServer(port?: number): Promise<PouchServer> {
   const child = spawn(binary(), ['--in-memory', '--port', String(p), '--host', '127.0.0.1', '--no-stdout-logs', '--config', join(dir, 'config.json')], {
     cwd: dir,
     stdio: 'ignore',
+    detached: throwawayServers.ownProcessGroup,
   });
   const url = `http://127.0.0.1:${p}`;
   const deadline = Date.now() + 30_000;

@@ -1,6 +1,7 @@
 // Stores a fault test or the fault benchmark may crash and restart: a redis-server and a PostgreSQL
 // of its own on free ports (never the shared ones), and a TCP proxy in front
 // of PouchDB Server that can refuse every connection for a while.
+import { throwawayServers } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -48,7 +49,7 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
     child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', detached: throwawayServers.ownProcessGroup },
     );
     await until(`redis-server on ${port}`, () => answers(port));
   };
@@ -110,7 +111,7 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
       '-c',
       'max_connections=200',
     ]);
-    child = spawn(cmd, args, { stdio: 'ignore' });
+    child = spawn(cmd, args, { stdio: 'ignore', detached: throwawayServers.ownProcessGroup });
     await until(`postgres on ${port}`, async () => {
       const r = spawnSync(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { encoding: 'utf8' });
       return r.status === 0;

@@ -18,3 +18,12 @@ export function processEnv(config: Config, extra: Record<string, string | undefi
   };
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
+
+/**
+ * Throwaway servers (private Redis, PostgreSQL, PouchDB Server) started by
+ * this process. With ownProcessGroup they run in a process group of their
+ * own: a terminal's Ctrl-C (SIGINT to the whole foreground group) then reaches
+ * only the demo, which removes what it made and stops them itself. Tests leave
+ * it off, so a killed test run takes its servers with it.
+ */
+export const throwawayServers = { ownProcessGroup: false };

@@ -53,6 +53,22 @@ export interface Services {
  */
 export async function ensureServices(want: { pgAdminUrl: string; redisUrl: string }, say: (s: string) => void): Promise<Services> {
   const started: { stop(): Promise<void> }[] = [];
+  const stopAll = async () => void (await Promise.all(started.map((s) => s.stop())));
+  try {
+    return await startMissing(want, say, started, stopAll);
+  } catch (err) {
+    // One started, the next not: the first must not outlive this call.
+    await stopAll().catch((stopErr) => say(`could not stop a throwaway server: ${(stopErr as Error).message}`));
+    throw err;
+  }
+}
+
+async function startMissing(
+  want: { pgAdminUrl: string; redisUrl: string },
+  say: (s: string) => void,
+  started: { stop(): Promise<void> }[],
+  stopAll: () => Promise<void>,
+): Promise<Services> {
   let { pgAdminUrl, redisUrl } = want;
   const noRedis = await redisUnreachable(redisUrl);
   if (noRedis) {
@@ -68,5 +84,5 @@ export async function ensureServices(want: { pgAdminUrl: string; redisUrl: strin
     say(`no PostgreSQL at ${pgAdminUrl.replace(/\/\/[^@]*@/, '//')} (${noPostgres}): started a throwaway cluster at ${postgres.url}`);
     pgAdminUrl = postgres.url;
   }
-  return { pgAdminUrl, redisUrl, stop: async () => void (await Promise.all(started.map((s) => s.stop()))) };
+  return { pgAdminUrl, redisUrl, stop: stopAll };
 }

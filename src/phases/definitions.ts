@@ -56,7 +56,11 @@ async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number
 /** A phase's start parameter; `old` is its name in a phase started before keys were snake_case. */
 const paramOf = (params: Record<string, unknown>, key: string, old: string) => params[key] ?? params[old];
 
-const concurrencyOf = (params: Record<string, unknown>) => (typeof params.concurrency === 'number' ? params.concurrency : 8);
+/** The run's concurrency: the start's, else the one the migration queue has now (8 if it never had one): a phase changes it only when told. */
+async function concurrencyOf(ctx: Context, params: Record<string, unknown>): Promise<number> {
+  if (typeof params.concurrency === 'number') return params.concurrency;
+  return (await ctx.queues[T].getGlobalConcurrency()) ?? 8;
+}
 
 export const PHASES: PhaseDef[] = [
   {
@@ -86,7 +90,7 @@ export const PHASES: PhaseDef[] = [
         id: '1.4',
         title: 'Migrate all ready orgs',
         kind: 'auto',
-        action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'couchdb'),
+        action: async (ctx, phase, step) => runAndWait(ctx, step, T, await concurrencyOf(ctx, phase.params), 'couchdb'),
       },
     ],
   },
@@ -192,7 +196,12 @@ export const PHASES: PhaseDef[] = [
         action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }),
       },
       // dl_default routes orgs without flags of their own to SQL since step 2.6.
-      { id: '3.3', title: 'Migrate all ready orgs', kind: 'auto', action: (ctx, phase, step) => runAndWait(ctx, step, T, concurrencyOf(phase.params), 'sql') },
+      {
+        id: '3.3',
+        title: 'Migrate all ready orgs',
+        kind: 'auto',
+        action: async (ctx, phase, step) => runAndWait(ctx, step, T, await concurrencyOf(ctx, phase.params), 'sql'),
+      },
     ],
   },
   {

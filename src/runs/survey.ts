@@ -2,7 +2,7 @@
 // as a run of its job kind (src/jobs/estate_survey.ts), one at a time, and
 // reported from its latest run and its batches' totals, never from a scan of
 // its orgs' results, so GET /survey stays cheap at any size.
-import { runState } from './run-state.js';
+import { runState, stopReason } from './run-state.js';
 import type { Context } from '../context.js';
 import { snapshotStatus } from '../db/account-snapshot.js';
 import { latestRun, type RunRow } from '../db/runs.js';
@@ -81,7 +81,7 @@ export async function surveyStatus(ctx: Context, q: EstimateQuery = {}) {
     })),
     estimate,
     concurrency: run?.concurrency ?? null,
-    stop_reason: run?.stop_reason ?? null,
+    stop_reason: stopReason(run),
     breaker: run ? { state: run.breaker, reason: run.breaker_reason, since: run.breaker_since?.toISOString() ?? null } : null,
     csv: '/survey/orgs.csv',
   };

@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isUnstorableText } from '../../stores/postgres.js';
+import { validationMessage, type SchemaIssue } from '../validation-message.js';
 import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
 
 /** Domain errors → HTTP: the only place that knows both. */
@@ -20,12 +21,8 @@ function domainStatus(err: Error): number | undefined {
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
-      // Ajv says "must NOT have additional properties" without the property: name it.
-      const extra = err.validation
-        .map((v) => (v.params as { additionalProperty?: string } | undefined)?.additionalProperty)
-        .filter((p): p is string => typeof p === 'string');
-      const named = extra.length ? `${err.message} (${extra.map((p) => `"${p}"`).join(', ')})` : err.message;
-      return reply.code(400).send({ error: 'bad_request', message: named });
+      // Each field once, naming the values an enum or constant allows and any property that is not allowed.
+      return reply.code(400).send({ error: 'bad_request', message: validationMessage(err.validationContext, err.validation as SchemaIssue[]) });
     }
     // The schemas refuse such strings by field first; this catches one a schema let through.
     if (isUnstorableText(err)) {

@@ -17,8 +17,9 @@ const Flag = Type.Union([Type.Boolean(), Type.String(), Type.Null()], {
 export const Effective = Json(
   'what Chef does with the org\'s requests, by its rule (dl_default < dl_org_<org> < dl_override; SQL only for exactly "false", down only for exactly "true"): {containers, groups: "couchdb"|"sql", down, fields: {<field>: {value, from}}}; or {error, key, type} when a key is not a hash (Chef answers 500)',
 );
-const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag });
-const OrgCreationReply = Reply({ enabled: Type.Boolean() });
+const DryRun = Type.Boolean({ description: 'DRY_RUN: the write was logged, not made' });
+const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag, dry_run: Type.Optional(DryRun) });
+const OrgCreationReply = Reply({ enabled: Type.Boolean(), dry_run: Type.Optional(DryRun) });
 const OrgReply = Reply({ org_name: Type.String(), couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag, effective: Effective });
 const OverrideReply = Reply({
   key: Type.String(),
@@ -37,7 +38,7 @@ export default async function darklaunch(fastify: FastifyInstance) {
       await dl.setOrgCreation(req.body.enabled);
       await audit(app.ctx.db, actorOf(req), 'darklaunch.org_creation', { enabled: req.body.enabled, dry_run: dl.dryRun });
       req.log.info({ enabled: req.body.enabled }, 'org creation set');
-      return { enabled: await dl.orgCreationEnabled(), dryRun: dl.dryRun };
+      return { enabled: await dl.orgCreationEnabled(), dry_run: dl.dryRun };
     },
   );
 
@@ -52,7 +53,7 @@ export default async function darklaunch(fastify: FastifyInstance) {
       await dl.setDefault(req.body);
       await audit(app.ctx.db, actorOf(req), 'darklaunch.default', { ...req.body, dry_run: dl.dryRun });
       req.log.info(req.body, 'dl_default set');
-      return { ...(await dl.getDefault()), dryRun: dl.dryRun };
+      return { ...(await dl.getDefault()), dry_run: dl.dryRun };
     },
   );
 

@@ -55,17 +55,19 @@ const Started = Reply({
   settings: Type.Object(
     {
       sleep_time_ms: Type.Optional(Type.Integer({ description: 'phase 3: the sleep time it sets (only when the body names one)' })),
-      concurrency: Type.Optional(Type.Integer({ description: "phases 1 and 3: its run's concurrency (8 unless the body names one)" })),
+      concurrency: Type.Optional(
+        Type.Integer({ description: "phases 1 and 3: its run's concurrency (only when the body names one; else the current one stands)" }),
+      ),
     },
     { description: 'the settings this start changes; nothing else is changed' },
   ),
 });
 
-/** What a start changes beyond its own phase: only what the body names, and its run's concurrency. */
-function settingsOf(n: number, params: Record<string, unknown>) {
+/** What a start changes beyond its own phase: only what the body names. */
+function settingsOf(params: Record<string, unknown>) {
   return {
     ...(typeof params.sleep_time_ms === 'number' ? { sleep_time_ms: params.sleep_time_ms } : {}),
-    ...(n === 1 || n === 3 ? { concurrency: typeof params.concurrency === 'number' ? params.concurrency : 8 } : {}),
+    ...(typeof params.concurrency === 'number' ? { concurrency: params.concurrency } : {}),
   };
 }
 const Confirm = Type.Object(
@@ -149,7 +151,7 @@ export default async function phases(fastify: FastifyInstance) {
         const rehearsed = before.params.dry_run === true || before.params.dryRun === true;
         const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps, { asked: asked === true || rehearsed, would: def.again });
         const again = before.state === 'completed';
-        const settings = settingsOf(def.n, params);
+        const settings = settingsOf(params);
         await audit(app.ctx.db, actor, again ? 'phase.again' : resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params, settings });
         return reply.code(202).send({ phase: def.n, state: phase.state, resumed, again, settings });
       },
