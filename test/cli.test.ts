@@ -40,7 +40,7 @@ describe('mover (the CLI)', () => {
     const waiting = await mover(['phase', 'watch', '2']);
     expect(waiting.code).toBe(0);
     expect(waiting.out).toMatch(
-      /\[\?\] 2\.1 .*\n\s+waiting for you: knife ssh role:opscode-account 'sudo \/etc\/init.d\/opscode-org-creator stop'\n\s+then: mover phase confirm 2 2\.1 --by <your name>/,
+      /\[\?\] 2\.1 .*\n\s+waiting for you: knife ssh role:opscode-account 'sudo \/etc\/init.d\/opscode-org-creator stop'\n\s+then: mover phase confirm 2 2\.1 \[--note "\.\.\."\] +\(with the one shared MOVER_API_TOKEN, add --by <your name>\)/,
     );
     const again = await mover(['phase', 'start', '2']);
     expect(again.code).toBe(3);
