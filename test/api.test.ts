@@ -246,17 +246,26 @@ describe('org lists as files and the audit log', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ inserted: ['file-a', 'file-b'], unknown: ['nobody'] });
     expect(res.body.lines).toEqual([
+      { line: 1, org: '# orgs for tonight', result: 'skipped: a comment' },
       { line: 2, org: 'file-a', result: 'inserted' },
       { line: 4, org: 'file-b', result: 'inserted' },
       { line: 5, org: 'nobody', result: 'unknown' },
     ]);
     expect(res.body.failed_lines).toEqual([{ line: 5, org: 'nobody', result: 'unknown' }]);
     const ready = await h.api('POST', '/migrations/phase_2_migration/ready', 'file-a\nnobody\n', { 'content-type': 'text/plain' });
-    expect(ready.body).toMatchObject({ updated: 1, skipped: ['nobody'], failed_lines: [{ line: 2, org: 'nobody', result: 'skipped' }] });
+    expect(ready.body).toMatchObject({
+      updated: 1,
+      skipped: ['nobody'],
+      failed_lines: [{ line: 2, org: 'nobody', result: 'skipped: not captured for phase_2_migration' }],
+    });
+    // Each line skipped says why: a name in another state than the move takes.
+    const again = await h.api('POST', '/migrations/phase_2_migration/ready', 'file-a\n', { 'content-type': 'text/plain' });
+    expect(again.body.failed_lines).toEqual([{ line: 1, org: 'file-a', result: 'skipped: it is ready, not holding' }]);
     expect((await h.api('POST', '/migrations/phase_2_migration/hold', '\n# nothing\n', { 'content-type': 'text/plain' })).status).toBe(400);
     const entries = (await h.api('GET', '/audit?limit=5')).body.entries;
-    expect(entries[0]).toMatchObject({ actor: 'operator', action: 'orgs.ready', detail: { orgs: ['file-a', 'nobody'], updated: 1 } });
-    expect(entries[1]).toMatchObject({ actor: 'bob', action: 'orgs.capture', detail: { inserted: 2, unknown: ['nobody'] } });
+    expect(entries[0]).toMatchObject({ actor: 'operator', action: 'orgs.ready', detail: { orgs: ['file-a'], updated: 0 } });
+    expect(entries[1]).toMatchObject({ actor: 'operator', action: 'orgs.ready', detail: { orgs: ['file-a', 'nobody'], updated: 1 } });
+    expect(entries[2]).toMatchObject({ actor: 'bob', action: 'orgs.capture', detail: { inserted: 2, unknown: ['nobody'] } });
   });
 });
 

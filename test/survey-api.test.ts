@@ -175,6 +175,20 @@ describe('the estate survey through the API', () => {
     expect(shown.out).toMatch(/estimate: 19 orgs to migrate at concurrency 150, drain wait 5000 ms/);
     const listed = await mover(['survey', 'orgs', '--finding', 'preflight_refused']);
     expect(listed.out).toMatch(/^sa-19 +on_sql_unmigrated preflight_refused\n {4}preflight: Chef serves it from SQL/);
+    // Paged: a page says there is more and how to get it; --all takes every page.
+    const page = await mover(['survey', 'orgs', '--limit', '7']);
+    expect(
+      page.out
+        .trim()
+        .split('\n')
+        .filter((l) => /^sa-/.test(l)),
+    ).toHaveLength(7);
+    expect(page.out).toContain('more: mover survey orgs --cursor sa-06 (or --all)');
+    const next = await mover(['survey', 'orgs', '--limit', '7', '--cursor', 'sa-06']);
+    expect(next.out).toMatch(/^sa-07 /);
+    const all = JSON.parse((await mover(['--json', 'survey', 'orgs', '--all', '--limit', '7'])).out);
+    expect(all.orgs).toHaveLength(N);
+    expect(all.next_cursor).toBeNull();
     const json = JSON.parse((await mover(['--json', 'survey'])).out);
     expect(json).toMatchObject({ state: 'completed', orgs_surveyed: N });
   }, 60_000);

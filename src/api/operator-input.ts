@@ -22,6 +22,8 @@ export interface OrgLine {
 declare module 'fastify' {
   interface FastifyRequest {
     orgLines?: OrgLine[];
+    /** The # comment lines of a text/plain list: reported as skipped, each with its line. */
+    commentLines?: OrgLine[];
   }
 }
 
@@ -33,17 +35,23 @@ declare module 'fastify' {
 export async function orgsFromText(req: FastifyRequest): Promise<void> {
   if (typeof req.body !== 'string') return;
   const lines: OrgLine[] = [];
+  const comments: OrgLine[] = [];
   req.body.split(/\r?\n/).forEach((raw, i) => {
     const org = raw.trim();
-    if (org && !org.startsWith('#')) lines.push({ line: i + 1, org });
+    if (org.startsWith('#')) comments.push({ line: i + 1, org });
+    else if (org) lines.push({ line: i + 1, org });
   });
   req.orgLines = lines;
+  req.commentLines = comments;
   req.body = { orgs: lines.map((l) => l.org) };
 }
 
 /** Per-line results for a file upload: each line's outcome, and the lines of names that failed. */
 export function lineResults(req: FastifyRequest, outcomeOf: (org: string) => string, ok: string[]) {
   if (!req.orgLines) return {};
-  const lines = req.orgLines.map((l) => ({ ...l, result: outcomeOf(l.org) }));
-  return { lines, failed_lines: lines.filter((l) => !ok.includes(l.result)).map((l) => ({ line: l.line, org: l.org, result: l.result })) };
+  const named = req.orgLines.map((l) => ({ ...l, result: outcomeOf(l.org) }));
+  // Every line that was not blank, in file order: a comment is said to be one, so no line is skipped unexplained.
+  const comments = (req.commentLines ?? []).map((l) => ({ ...l, result: 'skipped: a comment' }));
+  const lines = [...named, ...comments].sort((a, b) => a.line - b.line);
+  return { lines, failed_lines: named.filter((l) => !ok.includes(l.result)).map((l) => ({ line: l.line, org: l.org, result: l.result })) };
 }

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { CliError, EXIT, type Api } from './client.js';
 import type { Out } from './progress.js';
+import { pages } from './runs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,10 +83,17 @@ export function surveyCommands(
     .command('orgs')
     .description('the orgs of the latest survey, by name; --finding for those with one')
     .option('--finding <name>', 'e.g. missing_database, missing_authz, preflight_refused')
-    .option('--limit <n>', 'orgs', '100')
-    .action(async (o: { finding?: string; limit: string }) => {
-      const r = await api.call('GET', `/survey/orgs?limit=${io.int(o.limit)}${o.finding ? `&finding=${encodeURIComponent(o.finding)}` : ''}`);
-      io.show(r, () => r.orgs.map((x: any) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`));
+    .option('--limit <n>', 'orgs a page', '100')
+    .option('--cursor <org>', 'orgs after this one (the "more:" line gives it)')
+    .option('--all', 'every page')
+    .action(async (o: { finding?: string; limit: string; cursor?: string; all?: boolean }) => {
+      const path = (cursor?: string) =>
+        `/survey/orgs?limit=${io.int(o.limit)}${o.finding ? `&finding=${encodeURIComponent(o.finding)}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const { items, next, last } = await pages(api, path, 'orgs', o.all === true, o.cursor);
+      io.show(o.all ? { orgs: items, next_cursor: null } : last, () => [
+        ...items.map((x: any) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`),
+        ...(next ? [`more: mover survey orgs${o.finding ? ` --finding ${o.finding}` : ''} --cursor ${next} (or --all)`] : []),
+      ]);
     });
   survey
     .command('csv')

@@ -37,6 +37,13 @@ export async function startedAtMs(q: Q, type: string, orgId: string): Promise<nu
 }
 
 /** Legacy next_ready_org, for many: the ready orgs ordered by org_id. */
+/** The named orgs' states for the type (a name not captured for it is absent). */
+export async function statesOf(q: Q, type: string, names: string[]): Promise<Map<string, string>> {
+  if (!names.length) return new Map();
+  const { rows } = await q.query(`SELECT org_name, state::text FROM org_migration_state WHERE migration_type = $1 AND org_name = ANY($2)`, [type, names]);
+  return new Map(rows.map((r) => [r.org_name as string, r.state as string]));
+}
+
 /** Ready orgs of the type in org_id order after `after`; only the `named` ones when given (a retry). */
 export async function readyOrgs(
   q: Q,

@@ -5,7 +5,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { captureOrgs } from '../../../migration/capture.js';
 import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
 import * as tracker from '../../../db/state-tracker.js';
-import { listOrgs } from '../../../db/org-states.js';
+import { listOrgs, statesOf } from '../../../db/org-states.js';
+import type { Db } from '../../../stores/postgres.js';
 import { Json, OrgLines, OrgNames, orgsType, replies, Reply, Text, TypeParams } from '../../schemas.js';
 import { audit } from '../../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../../operator-input.js';
@@ -35,8 +36,17 @@ const Page = Reply({
   next_cursor: Json('the last org_name, to pass as cursor; null on the last page'),
 });
 const unique = (names: string[]) => [...new Set(names)];
-const movedLines = (req: import('fastify').FastifyRequest, moved: string[]) =>
-  lineResults(req, (n) => (moved.includes(n) ? 'updated' : 'skipped'), ['updated']);
+/** Per-line results of a move: each name updated, or skipped with why (not captured, or in another state than the move takes). */
+async function movedLines(q: Db, req: import('fastify').FastifyRequest, type: string, moved: string[], from: string) {
+  if (!req.orgLines) return {};
+  const skipped = req.orgLines.map((l) => l.org).filter((n) => !moved.includes(n));
+  const states = await statesOf(q, type, skipped);
+  const why = (n: string) => {
+    const s = states.get(n);
+    return s === undefined ? `skipped: not captured for ${type}` : `skipped: it is ${s}, not ${from}`;
+  };
+  return lineResults(req, (n) => (moved.includes(n) ? 'updated' : why(n)), ['updated']);
+}
 
 export default async function migrationOrgs(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -80,7 +90,11 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
       const names = req.body?.orgs ? unique(req.body.orgs) : undefined;
       const moved = await tracker.readyHolding(db, type, names);
       await audit(db, actorOf(req), 'orgs.ready', { migration_type: type, orgs: names ?? 'all holding', updated: moved.length });
-      return { updated: moved.length, ...(names ? { skipped: names.filter((n) => !moved.includes(n)) } : {}), ...movedLines(req, moved) };
+      return {
+        updated: moved.length,
+        ...(names ? { skipped: names.filter((n) => !moved.includes(n)) } : {}),
+        ...(await movedLines(db, req, type, moved, 'holding')),
+      };
     },
   );
 
@@ -92,7 +106,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
       const names = unique(req.body.orgs);
       const moved = await tracker.moveOrgs(db, type, names, 'ready', 'holding');
       await audit(db, actorOf(req), 'orgs.hold', { migration_type: type, orgs: names, updated: moved.length });
-      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
+      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...(await movedLines(db, req, type, moved, 'ready')) };
     },
   );
 
@@ -108,7 +122,7 @@ export default async function migrationOrgs(fastify: FastifyInstance) {
       // failed → holding, and the org's partial SQL rows (only those mover wrote) go with it, in one transaction.
       const moved = await tracker.resetOrgs(db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
       await audit(db, actorOf(req), 'orgs.reset', { migration_type: type, orgs: names, updated: moved.length });
-      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...movedLines(req, moved) };
+      return { updated: moved.length, skipped: names.filter((n) => !moved.includes(n)), ...(await movedLines(db, req, type, moved, 'failed')) };
     },
   );
 
