@@ -99,8 +99,10 @@ export function phaseLines(phase: any, live?: any): string[] {
         : s.detail;
     const progress = d?.orgs_in_run !== undefined ? ` (${d.orgs_finished ?? 0}/${d.orgs_in_run} orgs, ${d.orgs_failed ?? 0} failed)` : '';
     const confirmed = s.confirmed_by ? ` — confirmed by ${s.confirmed_by}${s.confirmed_at ? ` at ${s.confirmed_at}` : ''}` : '';
+    // A step with nothing to do says so (a run of no orgs is not made).
+    const note = s.detail?.note ? ` — ${s.detail.note}` : '';
     lines.push(
-      `  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${confirmed}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`,
+      `  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${confirmed}${note}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`,
     );
     if (s.state === 'waiting_confirmation') {
       lines.push(`        waiting for you: ${s.detail?.command ?? s.command ?? '(a manual step)'}`);

@@ -19,7 +19,7 @@ ol{margin:.3rem 0 0;padding-left:1.6rem} li{margin:.15rem 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(8rem,1fr));gap:.5rem} .saturated{color:#b00020} .tile{border:1px solid #ddd;border-radius:6px;padding:.4rem .6rem}
 .tile b{display:block;font-size:1.3rem} .muted{color:#777}
 form.act{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.4rem 0} form.act label{display:flex;gap:.3rem;align-items:center}
-input,textarea,button{font:inherit} input[type=number]{width:7rem} textarea{width:24rem;height:3.2rem}
+input,textarea,button{font:inherit} input[type=number]{width:7rem} input[name=sleep_time_ms]{width:14rem} textarea{width:24rem;height:3.2rem}
 #msg{margin:.5rem 0;padding:.3rem .6rem;border-radius:4px;min-height:1.2rem} #msg.ok{background:#d7f5dd} #msg.err{background:#ffd6d6}
 .risk{font-size:.9em;color:#7a4b00;max-width:40rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:.8rem} .charts>div{min-width:0;overflow:hidden}

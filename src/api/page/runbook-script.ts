@@ -52,6 +52,7 @@ function stepItem(p, s) {
   const d = s.detail || {};
   const li = el('li', {}, el('span', { className: 'state ' + s.state, textContent: s.state }), ' ' + s.id + ' ' + s.title);
   if (d.orgs_in_run !== undefined) li.append(' (' + (d.orgs_finished ?? 0) + '/' + d.orgs_in_run + ' orgs, ' + (d.orgs_failed ?? 0) + ' failed)');
+  if (d.note) li.append(el('span', { className: 'muted', textContent: ' — ' + d.note }));
   if (s.confirmed_by) li.append(el('span', { className: 'muted', textContent: ' confirmed by ' + s.confirmed_by }));
   if (s.state === 'waiting_confirmation') {
     li.append(el('span', { className: 'cmd', textContent: 'run: ' + (d.command || '(manual step)') }));
@@ -122,8 +123,9 @@ function drawSeries(series) {
   for (const [id, , , , pick] of CHARTS) charts[id].setData([xs, pts.map(pick)]);
   document.getElementById('resolution').textContent = series.run_id ? 'one point every ' + (series.bucket_s < 60 ? series.bucket_s + ' s' : Math.round(series.bucket_s / 60) + ' min') : '';
   if (!series.started_at) return;
-  const min = Date.parse(series.started_at) / 1000;
-  const max = Math.max(min + 10, (series.finished_at ? Date.parse(series.finished_at) : Date.now()) / 1000);
+  // A point stands for its bucket, which may start before the run did: the axis takes in the first bucket and the last.
+  const min = Math.min(Date.parse(series.started_at) / 1000, xs.length ? xs[0] : Infinity);
+  const max = Math.max(min + 10, (series.finished_at ? Date.parse(series.finished_at) : Date.now()) / 1000, xs.length ? xs[xs.length - 1] + series.bucket_s : 0);
   for (const [id] of CHARTS) charts[id].setScale('x', { min, max });
 }
 window.addEventListener('resize', () => { for (const [id] of CHARTS) if (charts[id]) charts[id].setSize({ width: chartWidth(document.getElementById(id)), height: 160 }); });
