@@ -4,7 +4,7 @@
 // is shown in the API's words; a change posted without the page's CSRF token
 // is refused; the charts draw the run's minutes from Postgres; bob's revoked
 // token signs nobody in, and his cookie stops working. Leaves a screenshot in
-// .test-results/runbook-actions.png (docs/runbook.png is one of those).
+// .test-results/runbook-actions.png.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

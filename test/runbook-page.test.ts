@@ -2,7 +2,7 @@
 // playwright-core): signed in through the form, it shows a phase progress
 // while a run goes, its link opens Bull Board, and both answer 401 to a
 // browser without the cookie. A screenshot of it during the run is left in
-// .test-results/runbook.png (docs/runbook.png is one of those).
+// .test-results/runbook.png.
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
