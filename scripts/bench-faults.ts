@@ -240,6 +240,7 @@ rows.push(
         pauses: chaos.pauses.length,
         past_job_lock: chaos.pauses.filter((p) => p.to - p.from > PAUSE_JOB_LOCK_MS).length,
         acked: chef.acked.length,
+        failed_requests: chef.failed.length,
         lost: (await chef.lost()).length,
         dark_after_pause_ms: worst?.ms ?? 0,
         dark_now: dark.darkNow.length,

@@ -51,7 +51,41 @@ const ERRORS = {
 export function replies(ok: import('@sinclair/typebox').TSchema, code: 200 | 202 = 200): Record<number, import('@sinclair/typebox').TSchema> {
   return { [code]: ok, ...ERRORS };
 }
+/** A string, or null. */
+export const Nullable = (description?: string, of: import('@sinclair/typebox').TSchema = Type.String()) =>
+  Type.Union([of, Type.Null()], description ? { description } : {});
+/** A time as an ISO date-time string, or null (handlers hand it over as a string). */
+export const Time = (description = 'ISO date-time, or null') => Nullable(description);
+/** Where the next page starts, or null on the last page. */
+export const NextCursor = (what: string) => Nullable(`${what}, to pass as cursor; null on the last page`);
+/** An object whose keys and values vary by what it reports (a step's detail, a phase's start body, an audit entry's detail). */
+export const Detail = (description: string) => Type.Record(Type.String(), Type.Unknown(), { description });
+const Line = Type.Object({
+  line: Type.Integer(),
+  org: Type.String(),
+  result: Type.String({ description: 'inserted, duplicate, unknown, updated, or skipped with why' }),
+});
 export const OrgLines = {
-  lines: Type.Optional(Json('text/plain bodies: each line with its org and result')),
-  failed_lines: Type.Optional(Json('text/plain bodies: the lines whose org was not taken')),
+  lines: Type.Optional(Type.Array(Line, { description: 'text/plain bodies: each line that was not blank, with its org (or comment) and result' })),
+  failed_lines: Type.Optional(Type.Array(Line, { description: 'text/plain bodies: the lines whose org was not taken' })),
 };
+
+const Count = (description?: string) => Nullable(description, Type.Number());
+/** One org as the estate survey found it (src/db/survey.ts): GET /survey/orgs, /survey's largest, and GET /orgs/:name. */
+export const SurveyedOrg = Type.Object({
+  org_name: Type.String(),
+  org_id: Type.String(),
+  migration_state: Nullable('its state in phase_2_migration, or null when not captured'),
+  containers: Count(),
+  groups: Count(),
+  documents: Count(),
+  bytes: Count('the size of its chef_<guid> database'),
+  copy_ms: Count('how long reading it took'),
+  served_from: Nullable('couchdb, sql or split: what Chef does with its containers and groups; null where a key Chef reads is not a hash'),
+  sql_rows: Type.Number(),
+  foreign_rows: Type.Number({ description: 'rows in SQL mover did not write' }),
+  refusal: Nullable("why the migration's preflight would refuse it"),
+  findings: Type.Array(Type.String()),
+  detail: Detail('per finding: what was found'),
+  surveyed_at: Type.String(),
+});

@@ -39,6 +39,8 @@ export class ChefWriter {
   refused = 0;
   /** Requests that took longer than the timeout: not acknowledged, whatever they wrote. */
   timedOut = 0;
+  /** Requests a store failed (Chef answers 5xx: never acknowledged), with what each said; kept for the report. */
+  readonly failed: string[] = [];
   private readonly couch;
 
   constructor(
@@ -95,7 +97,13 @@ export class ChefWriter {
     let writing = true;
     const clients = Array.from({ length: parallel }, async () => {
       while (writing) {
-        await this.create(orgs[Math.floor(random() * orgs.length)]);
+        try {
+          await this.create(orgs[Math.floor(random() * orgs.length)]);
+        } catch (err) {
+          // A store failed the request (a paused peer's broken keep-alive socket, a cut proxy): Chef would answer
+          // 5xx, so nothing is acknowledged. It is kept, and the client writes on, as Chef's clients retry.
+          this.failed.push((err as Error).message);
+        }
         await sleep(everyMs);
       }
     });
@@ -118,11 +126,21 @@ export class ChefWriter {
         const { rows } = await this.stores.db.query(`SELECT id FROM containers WHERE org_id = $1::bpchar AND id = ANY($2)`, [guid, writes.map((w) => w.id)]);
         for (const r of rows) there.add(r.id);
       } else {
-        const res = await this.couch.use(orgDatabaseName(guid)).fetchRevs({ keys: writes.map((w) => w.id) });
+        const res = await twice(() => this.couch.use(orgDatabaseName(guid)).fetchRevs({ keys: writes.map((w) => w.id) }));
         for (const r of res.rows as { key: string; value?: { deleted?: boolean } }[]) if (r.value && !r.value.deleted) there.add(r.key);
       }
       lost.push(...writes.filter((w) => !there.has(w.id)));
     }
     return lost;
+  }
+}
+
+/** A read tried once more if it fails: a keep-alive socket CouchDB closed while the run went on fails its first reuse (read ECONNRESET). */
+async function twice<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!/ECONNRESET|socket hang up|other side closed/.test((err as Error).message)) throw err;
+    return read();
   }
 }

@@ -48,8 +48,13 @@ function phaseBody(n, fd) {
   if (fd.get('again') === 'on') b.again = true;
   return b;
 }
+// The run shown above (latest, or chosen): a running step of the same run takes its counts from it, so the two never disagree.
+let liveStatus = null;
 function stepItem(p, s) {
-  const d = s.detail || {};
+  const st = liveStatus, own = s.detail || {};
+  const d = s.state === 'running' && st && own.run_id && String(own.run_id) === String(st.run_id)
+    ? { ...own, orgs_in_run: st.orgs_completed + st.objects_in_progress + (typeof st.objects_remaining === 'number' ? st.objects_remaining : 0), orgs_finished: st.orgs_completed, orgs_failed: st.objects_failed }
+    : own;
   const li = el('li', {}, el('span', { className: 'state ' + s.state, textContent: s.state }), ' ' + s.id + ' ' + s.title);
   if (d.orgs_in_run !== undefined) li.append(' (' + (d.orgs_finished ?? 0) + '/' + d.orgs_in_run + ' orgs, ' + (d.orgs_failed ?? 0) + ' failed)');
   if (d.note) li.append(el('span', { className: 'muted', textContent: ' — ' + d.note }));
@@ -71,7 +76,7 @@ let phasesKey = '', typing = false;
 document.getElementById('phases').addEventListener('input', () => { typing = true; });
 document.getElementById('phases').addEventListener('submit', () => { typing = false; });
 function drawPhases(phases, extra, settings) {
-  const key = JSON.stringify(phases) + extra + JSON.stringify(settings);
+  const key = JSON.stringify(phases) + extra + JSON.stringify(settings) + (liveStatus ? liveStatus.orgs_completed + '/' + liveStatus.objects_failed : '');
   if (key === phasesKey || typing) return;
   phasesKey = key;
   const box = document.getElementById('phases'); box.replaceChildren();
@@ -238,6 +243,7 @@ async function tick() {
   document.getElementById('saturation').textContent = dt && dt.saturation ? 'Saturated: ' + dt.saturation : '';
   document.getElementById('failed').textContent = status.objects_failed;
   document.getElementById('breaker').textContent = status.breaker ? status.breaker.state + (status.breaker.reason && status.breaker.state !== 'closed' ? ': ' + status.breaker.reason : '') : '–';
+  liveStatus = status;
   drawFailures(failures); drawSeries(series); drawSettings(settings, status); drawSurvey(survey); drawPhases(phases.phases, surveyAge(), settings);
   document.getElementById('at').textContent = new Date().toLocaleTimeString();
 }

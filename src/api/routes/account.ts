@@ -6,14 +6,15 @@ import { audit } from '../../db/audit.js';
 import { snapshotStatus } from '../../db/account-snapshot.js';
 import { queueRefresh, type as ACCOUNT_REFRESH } from '../../jobs/account_refresh.js';
 import { actorOf } from '../operator-input.js';
-import { Json, replies, Reply } from '../schemas.js';
+import { replies, Reply, Time } from '../schemas.js';
 
 const Refreshing = Reply({ job_id: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
 const Account = Reply({
   orgs: Type.Integer(),
   precreated: Type.Integer(),
   authz_joins: Type.Integer(),
-  refreshed_at: Json('ISO date-time of the current snapshot, or null'),
+  refreshed_at: Time('ISO date-time of the current snapshot, or null'),
+  error: Type.Optional(Type.String({ description: 'when the last refresh failed: why' })),
   state: Type.Union([Type.Literal('idle'), Type.Literal('refreshing'), Type.Literal('failed')]),
 });
 

@@ -3,15 +3,24 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { listAudit } from '../../db/audit.js';
-import { Json, replies, Reply } from '../schemas.js';
+import { Detail, NextCursor, Reply, replies } from '../schemas.js';
 
 const Query = Type.Object(
   { limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })) },
   { additionalProperties: false },
 );
 const Entries = Reply({
-  entries: Json('[{id, at, actor, action, detail}], newest first'),
-  next_cursor: Json('the last id, to pass as cursor; null on the last page'),
+  entries: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      at: Type.String({ description: 'ISO date-time' }),
+      actor: Type.String({ description: 'the operator, or "phase n" for what a phase did for its operator' }),
+      action: Type.String({ description: 'e.g. phase.start, phase.again, run.retry, settings.sleep_time' }),
+      detail: Detail('what was changed, and how'),
+    }),
+    { description: 'newest first' },
+  ),
+  next_cursor: NextCursor('the last id'),
 });
 
 export default async function auditRoutes(fastify: FastifyInstance) {

@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../../db/audit.js';
 import { OVERRIDE_KEY, ROUTING_FIELDS } from '../../darklaunch.js';
 import { actorOf } from '../operator-input.js';
-import { Json, OrgName, replies, Reply } from '../schemas.js';
+import { Nullable, OrgName, replies, Reply } from '../schemas.js';
 
 const OrgCreation = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
 const Default = Type.Object({ couchdb_containers: Type.Boolean(), couchdb_groups: Type.Boolean() }, { additionalProperties: false });
@@ -14,17 +14,35 @@ const Flag = Type.Union([Type.Boolean(), Type.String(), Type.Null()], {
   description: 'true or false for the exact strings "true"/"false", null when the hash has no such field, any other value as stored',
 });
 /** What Chef will do (src/chef-routing.ts), beside the raw fields. */
-export const Effective = Json(
-  'what Chef does with the org\'s requests, by its rule (dl_default < dl_org_<org> < dl_override; SQL only for exactly "false", down only for exactly "true"): {containers, groups: "couchdb"|"sql", down, fields: {<field>: {value, from}}}; or {error, key, type} when a key is not a hash (Chef answers 500)',
+export const Effective = Type.Union(
+  [
+    Type.Object({
+      containers: Type.Union([Type.Literal('couchdb'), Type.Literal('sql')]),
+      groups: Type.Union([Type.Literal('couchdb'), Type.Literal('sql')]),
+      down: Type.Boolean({ description: '503 for every request of the org' }),
+      fields: Type.Record(Type.String(), Type.Object({ value: Nullable(), from: Nullable('the key it came from') }), {
+        description: 'each routing field as merged',
+      }),
+    }),
+    Type.Object({ error: Type.String(), key: Type.String(), type: Type.String() }, { description: 'a key Chef reads is not a hash: Chef answers 500' }),
+  ],
+  {
+    description:
+      'what Chef does with the org\'s requests, by its rule (dl_default < dl_org_<org> < dl_override; SQL only for exactly "false", down only for exactly "true")',
+  },
 );
+/** An org's own flags and what Chef does with it (GET /darklaunch/orgs/:name, and GET /orgs/:name's darklaunch). */
+export const OrgFlags = { couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag, effective: Effective };
 const DryRun = Type.Boolean({ description: 'DRY_RUN: the write was logged, not made' });
 const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag, dry_run: Type.Optional(DryRun) });
 const OrgCreationReply = Reply({ enabled: Type.Boolean(), dry_run: Type.Optional(DryRun) });
-const OrgReply = Reply({ org_name: Type.String(), couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag, effective: Effective });
+const OrgReply = Reply({ org_name: Type.String(), ...OrgFlags });
 const OverrideReply = Reply({
   key: Type.String(),
-  fields: Json('dl_override as stored'),
-  conflicts: Json('routing fields in dl_override, each with the command that clears it'),
+  fields: Type.Record(Type.String(), Type.String(), { description: 'dl_override as stored' }),
+  conflicts: Type.Array(Type.Object({ field: Type.String(), value: Type.String(), fix: Type.String() }), {
+    description: 'routing fields in dl_override, each with the command that clears it',
+  }),
 });
 
 export default async function darklaunch(fastify: FastifyInstance) {

@@ -6,22 +6,49 @@ import { getOrgStates, orgFailures } from '../../db/org-states.js';
 import { latestResult } from '../../db/reverts.js';
 import { surveyedOrg } from '../../db/survey.js';
 import { NotFoundError } from '../../errors.js';
-import { Json, OrgName, replies, Reply } from '../schemas.js';
+import { Nullable, OrgName, replies, Reply, SurveyedOrg, Time } from '../schemas.js';
+import { OrgFlags } from './darklaunch.js';
 
 const Params = Type.Object({ name: OrgName });
 const Org = Reply({
   org_name: Type.String(),
   org_id: Type.Union([Type.String(), Type.Null()]),
   precreated: Type.Boolean(),
-  states: Json(
-    'by migration type: {state, fail_location, fail_detail, migration_start, migration_end, current_step, run_id, dark_ms (how long it was dark when it last finished; null: never, or not measured)}',
+  states: Type.Record(
+    Type.String(),
+    Type.Object({
+      state: Type.String(),
+      fail_location: Nullable(),
+      fail_detail: Nullable(),
+      migration_start: Time(),
+      migration_end: Time(),
+      current_step: Nullable(),
+      run_id: Nullable(),
+      dark_ms: Nullable('how long it was dark when it last finished; null: never, or not measured', Type.Number()),
+    }),
+    { description: 'by migration type' },
   ),
-  darklaunch: Json(
-    '{couchdb_containers, couchdb_groups, 503_mode}: the org\'s own flags (true, false, null when unset, other values as stored); effective: what Chef does with its requests ({containers, groups: "couchdb"|"sql", down, fields}, or {error, key, type} when a key is not a hash)',
+  darklaunch: Type.Object(OrgFlags, { description: "the org's own flags (true, false, null when unset, other values as stored), and what Chef does with it" }),
+  revert: Type.Union(
+    [
+      Type.Object({
+        run_id: Type.String(),
+        org_name: Type.String(),
+        outcome: Type.String({ description: 'reverted, refused or failed' }),
+        written_back: Type.Integer(),
+        differences: Type.Array(Type.Unknown(), { description: 'what changed on SQL since it migrated' }),
+        detail: Nullable(),
+        at: Type.String(),
+      }),
+      Type.Null(),
+    ],
+    { description: 'the latest revert result, or null' },
   ),
-  revert: Json('the latest revert result, or null'),
-  failures: Json('every failure, newest first: {migration_type, run_id, step, kind, detail, at}'),
-  survey: Json('what the latest estate survey found of it ({containers, groups, documents, bytes, copy_ms, served_from, refusal, findings, ...}), or null'),
+  failures: Type.Array(
+    Type.Object({ migration_type: Type.String(), run_id: Nullable(), step: Type.String(), kind: Type.String(), detail: Nullable(), at: Type.String() }),
+    { description: 'every failure, newest first' },
+  ),
+  survey: Type.Union([SurveyedOrg, Type.Null()], { description: 'what the latest estate survey found of it, or null' }),
 });
 
 export default async function orgs(fastify: FastifyInstance) {

@@ -7,7 +7,7 @@ import * as db from '../../db/phases.js';
 import { ForbiddenError, InvalidInputError, StateConflictError, NotFoundError } from '../../errors.js';
 import { phaseDef, PHASES } from '../../phases/definitions.js';
 import { actorOf } from '../operator-input.js';
-import { Concurrency, Json, OrgNames, replies, Reply, Text } from '../schemas.js';
+import { Concurrency, Detail, Nullable, OrgNames, replies, Reply, Text, Time } from '../schemas.js';
 
 // again: a completed phase runs again only with it (otherwise 409 phase_completed, saying what it would do).
 const Again = Type.Optional(Type.Boolean({ description: 'run a completed phase again' }));
@@ -31,20 +31,20 @@ const Step = Reply({
   title: Type.String(),
   kind: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
   state: Type.String({ description: 'pending, running, waiting_confirmation, done, failed or skipped' }),
-  started_at: Json('ISO date-time or null'),
-  finished_at: Json('ISO date-time or null'),
-  detail: Json("what the step reports: counts, run_id, error, a manual step's command, the breaker"),
+  started_at: Time(),
+  finished_at: Time(),
+  detail: Detail("what the step reports: counts, run_id, error, a manual step's command, the breaker, a note"),
   confirmed_by: Type.Optional(Type.String({ description: 'a manual step: who confirmed it' })),
-  confirmed_at: Type.Optional(Json('a manual step: when it was confirmed (ISO date-time)')),
+  confirmed_at: Type.Optional(Time('a manual step: when it was confirmed')),
 });
 const Phase = Reply({
   phase: Type.Integer(),
   title: Type.String(),
   state: Type.String({ description: 'not_started, running, waiting, completed, failed or halted' }),
-  params: Json('what the phase was started with'),
-  started_by: Json('who started it, or null'),
-  started_at: Json('ISO date-time or null'),
-  finished_at: Json('ISO date-time or null'),
+  params: Detail('what the phase was started with'),
+  started_by: Nullable('who started it, or null'),
+  started_at: Time(),
+  finished_at: Time(),
   steps: Type.Array(Step),
 });
 const Started = Reply({

@@ -11,7 +11,7 @@ import { FINDINGS } from '../../migration/survey-findings.js';
 import { ESTATE_SURVEY } from '../../queue-names.js';
 import { DEFAULT_SURVEY_CONCURRENCY, haltSurvey, startSurvey, surveyState, surveyStatus } from '../../runs/survey.js';
 import { actorOf } from '../operator-input.js';
-import { Concurrency, Json, replies, Reply, Text } from '../schemas.js';
+import { Concurrency, Json, NextCursor, Nullable, replies, Reply, SurveyedOrg, Text, Time } from '../schemas.js';
 import { surveyCsv } from '../survey-csv.js';
 
 const StartBody = Type.Object({ concurrency: Type.Optional(Concurrency) }, { additionalProperties: false });
@@ -29,25 +29,49 @@ const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description:
 const Status = Reply(
   {
     state: Type.Union(['not_started', 'running', 'completed', 'failed', 'halted'].map((s) => Type.Literal(s))),
-    started_at: Json('ISO date-time or null'),
-    finished_at: Json('ISO date-time or null: how old the survey is'),
+    run_id: Nullable('the survey run, or null before the first'),
+    started_at: Time(),
+    finished_at: Time('ISO date-time or null: how old the survey is'),
     orgs_surveyed: Type.Integer(),
     orgs_total: Type.Integer(),
-    totals: Json('{finding: orgs with it}, every finding named'),
-    largest: Json('the largest orgs by bytes: [{org_name, org_id, containers, groups, documents, bytes, copy_ms}]'),
-    estimate: Json(
-      'the migration window: {concurrency, drain_wait_ms, seconds, inputs: {orgs, copy_ms_mean, sleep_time_ms, cycle_ms, pacing_window_ms, bound_by, formula, ...}}',
+    totals: Type.Record(Type.String(), Type.Number(), { description: '{finding: orgs with it}, every finding named' }),
+    largest: Type.Array(Type.Pick(SurveyedOrg, ['org_name', 'org_id', 'containers', 'groups', 'documents', 'bytes', 'copy_ms']), {
+      description: 'the largest orgs by bytes',
+    }),
+    estimate: Type.Object(
+      {
+        concurrency: Type.Integer(),
+        drain_wait_ms: Type.Integer(),
+        seconds: Type.Number({ description: 'the migration window; 0 while no org still to migrate was found' }),
+        inputs: Type.Object({
+          orgs: Type.Integer(),
+          copy_ms_mean: Nullable(undefined, Type.Number()),
+          copy_ms_total: Type.Number(),
+          sleep_time_ms: Type.Integer(),
+          cycle_ms: Nullable(undefined, Type.Number()),
+          pacing_window_ms: Type.Number(),
+          bound_by: Nullable('cycle or pacing'),
+          formula: Type.String(),
+        }),
+      },
+      { description: 'the migration window, for the given (or current) concurrency, drain wait and sleep time' },
     ),
-    skipped_documents: Json('{rule: documents the migration would skip by it}'),
-    sizes: Json('{containers, groups, documents, bytes} of the orgs surveyed'),
+    skipped_documents: Type.Record(Type.String(), Type.Number(), { description: '{rule: documents the migration would skip by it}' }),
+    sizes: Type.Object(
+      { containers: Type.Number(), groups: Type.Number(), documents: Type.Number(), bytes: Type.Number() },
+      { description: 'of the orgs surveyed' },
+    ),
+    copy_ms_mean: Nullable('mean copy time of an org', Type.Number()),
+    concurrency: Nullable(undefined, Type.Integer()),
+    stop_reason: Nullable('why it stopped, or how it ended'),
+    breaker: Type.Union([Type.Object({ state: Type.String(), reason: Nullable(), since: Time() }), Type.Null()]),
+    csv: Type.String(),
   },
   'The latest estate survey',
 );
 const Page = Reply({
-  orgs: Json(
-    '[{org_name, org_id, migration_state, containers, groups, documents, bytes, copy_ms, served_from, sql_rows, foreign_rows, refusal, findings, detail, surveyed_at}]',
-  ),
-  next_cursor: Json('the last org_name, to pass as cursor; null on the last page'),
+  orgs: Type.Array(SurveyedOrg),
+  next_cursor: NextCursor('the last org_name'),
 });
 
 /** A whole number from the query within bounds, else a 400 naming the field. */
@@ -131,7 +155,7 @@ export default async function survey(fastify: FastifyInstance) {
       schema: {
         summary: "The latest survey's orgs, one row each (text/csv, streamed)",
         produces: ['text/csv'],
-        response: { 200: Json('text/csv, a header line and then a row per org') },
+        response: { 200: Json('text/csv, a header line and then a row per org (not JSON)') },
       },
     },
     async (_req, reply) => {

@@ -7,7 +7,7 @@ import { deleteOwnedOrgObjects } from '../../../db/org-objects.js';
 import * as tracker from '../../../db/state-tracker.js';
 import { listOrgs, statesOf } from '../../../db/org-states.js';
 import type { Db } from '../../../stores/postgres.js';
-import { Json, OrgLines, OrgNames, orgsType, replies, Reply, Text, TypeParams } from '../../schemas.js';
+import { NextCursor, Nullable, OrgLines, OrgNames, orgsType, replies, Reply, Text, Time, TypeParams } from '../../schemas.js';
 import { audit } from '../../../db/audit.js';
 import { actorOf, lineResults, orgsFromText } from '../../operator-input.js';
 
@@ -32,8 +32,17 @@ const Captured = Reply({
 });
 const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
 const Page = Reply({
-  orgs: Json('[{org_name, org_id, state, fail_location, migration_start, migration_end}]'),
-  next_cursor: Json('the last org_name, to pass as cursor; null on the last page'),
+  orgs: Type.Array(
+    Type.Object({
+      org_name: Type.String(),
+      org_id: Type.String(),
+      state: Type.String(),
+      fail_location: Nullable('the step it failed at'),
+      migration_start: Time(),
+      migration_end: Time(),
+    }),
+  ),
+  next_cursor: NextCursor('the last org_name'),
 });
 const unique = (names: string[]) => [...new Set(names)];
 /** Per-line results of a move: each name updated, or skipped with why (not captured, or in another state than the move takes). */

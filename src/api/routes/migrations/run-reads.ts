@@ -10,7 +10,7 @@ import { runState, stopReason, RUN_STATES } from '../../../runs/run-state.js';
 import { failedOrgsOfRun, failuresByStep } from '../../../db/org-states.js';
 import { listRuns } from '../../../db/runs.js';
 import { bucketFor, runSeries } from '../../../db/run-series.js';
-import { Json, migrationType, replies, Reply, Text, TypeParams } from '../../schemas.js';
+import { migrationType, Nullable, replies, Reply, Text, Time, TypeParams } from '../../schemas.js';
 
 const RunId = Type.String({ pattern: '^[0-9]{1,18}$', description: 'a run of this type (GET /migrations/:type/runs); the latest when omitted' });
 const Limit = Type.String({ pattern: '^[0-9]{1,4}$', description: 'how many (1 to 1000)' });
@@ -34,7 +34,7 @@ const StopReason = Type.Union([Type.String(), Type.Null()], { description: 'why 
 const NullableId = Type.Union([Type.String(), Type.Null()]);
 const limitOf = (raw: string | undefined, fallback: number) => Math.min(Math.max(Number(raw ?? fallback), 1), 1000);
 
-const Count = Json('a number, or "all"');
+const Count = Type.Union([Type.Integer(), Type.Literal('all')], { description: 'a number, or "all"' });
 const Ms = Type.Union([Type.Integer(), Type.Null()]);
 const Dark = Type.Object(
   {
@@ -71,16 +71,23 @@ const Status = Reply(
     breaker: Type.Optional(Breaker),
     concurrency: Type.Optional(Type.Integer()),
     started_at: Type.Optional(Type.String()),
-    finished_at: Type.Optional(Json('ISO date-time or null')),
+    finished_at: Type.Optional(Time()),
     write_back: Type.Optional(Type.Boolean({ description: 'revert: whether changes on SQL are written back to CouchDB' })),
-    not_reverted: Type.Optional(Json('revert: the orgs refused or failed, with why')),
+    not_reverted: Type.Optional(
+      Type.Array(
+        Type.Object({ org_name: Type.String(), outcome: Type.String({ description: 'refused or failed' }), detail: Nullable(), differences: Type.Integer() }),
+        { description: 'revert: the orgs refused or failed, with why' },
+      ),
+    ),
     dry_run: Type.Optional(Type.Boolean({ description: 'purge: whether it only reported' })),
     purged: Type.Optional(Type.Integer({ description: 'purge: orgs whose migrated documents were removed from CouchDB' })),
     docs_removed: Type.Optional(Type.Integer({ description: 'purge: documents removed' })),
     would_purge: Type.Optional(Type.Integer({ description: 'purge, dry run: orgs it would purge' })),
     would_remove_docs: Type.Optional(Type.Integer({ description: 'purge, dry run: documents it would remove' })),
     unverified_count: Type.Optional(Type.Integer({ description: 'purge: orgs left as they were (they did not verify, or Chef serves them from CouchDB)' })),
-    unverified: Type.Optional(Json('purge: the first 200 of those orgs, by name: [{org, reason}]')),
+    unverified: Type.Optional(
+      Type.Array(Type.Object({ org: Type.String(), reason: Type.String() }), { description: 'purge: the first 200 of those orgs, by name' }),
+    ),
   },
   'A run of the type (legacy mover_manager status): the one named by run_id, else the latest',
 );

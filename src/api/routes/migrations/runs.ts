@@ -103,7 +103,9 @@ export default async function runs(fastify: FastifyInstance) {
       if (active && active.state !== 'ready')
         throw new StateConflictError(`a ${type} run (${active.id}) is active; halt it or let it end, then retry`, 'run_active');
       const names = [...new Set(req.body.orgs)];
-      const reset = await tracker.resetOrgs(ctx.db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId));
+      const wasReset = new Set(await tracker.resetOrgs(ctx.db, type, names, (c, orgId) => deleteOwnedOrgObjects(c, type, orgId)));
+      // In the order the operator named them (the reset answers in its own).
+      const reset = names.filter((n) => wasReset.has(n));
       const skipped = names.filter((n) => !reset.includes(n));
       if (!reset.length) throw new StateConflictError(`none of the ${names.length} named orgs is failed; only failed orgs are retried`, 'not_retryable');
       await tracker.readyHolding(ctx.db, type, reset);
