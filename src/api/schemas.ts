@@ -1,5 +1,5 @@
 // Schemas shared by several routes; each route keeps its own beside it.
-import { Type } from '@sinclair/typebox';
+import { Type, type TNull, type TSchema, type TString, type TUnion } from '@sinclair/typebox';
 import { NotFoundError } from '../errors.js';
 import { kindOf } from '../runs/manager.js';
 
@@ -52,8 +52,9 @@ export function replies(ok: import('@sinclair/typebox').TSchema, code: 200 | 202
   return { [code]: ok, ...ERRORS };
 }
 /** A string, or null. */
-export const Nullable = (description?: string, of: import('@sinclair/typebox').TSchema = Type.String()) =>
-  Type.Union([of, Type.Null()], description ? { description } : {});
+export function Nullable<T extends TSchema = TString>(description?: string, of?: T): TUnion<[T, TNull]> {
+  return Type.Union([(of ?? Type.String()) as T, Type.Null()], description ? { description } : {});
+}
 /** A time as an ISO date-time string, or null (handlers hand it over as a string). */
 export const Time = (description = 'ISO date-time, or null') => Nullable(description);
 /** Where the next page starts, or null on the last page. */

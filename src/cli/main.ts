@@ -8,6 +8,7 @@ import { apiFromEnv, CliError, errorJson, EXIT, type Api } from './client.js';
 import { phaseLines, stdout, surveyAgeLine, watchAccount, watchPhase } from './progress.js';
 import { surveyCommands } from './survey.js';
 import { runCommands } from './runs.js';
+import type { PhaseStart } from './replies.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 
 const T = PHASE_2_MIGRATION;
@@ -79,7 +80,7 @@ phase
     if (o.confirm) body.confirm = o.confirm;
     if (o.dryRun) body.dry_run = true;
     if (o.again) body.again = true;
-    const r = await api.call('POST', `/phases/${int(n)}/start`, body);
+    const r = await api.call<PhaseStart>('POST', `/phases/${int(n)}/start`, body);
     const how = r.again ? 'started again' : r.resumed ? 'resumed' : 'started';
     const set = Object.entries(r.settings ?? {}).map(([k, v]) => `${k} ${v}`);
     show(r, () => [

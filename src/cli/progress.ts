@@ -3,6 +3,7 @@
 // with the waiting manual step's command, the account refresh. On a TTY one
 // line is redrawn; otherwise (a pipe, a log) plain lines, one per change.
 import type { Api } from './client.js';
+import type { RunStatus } from './replies.js';
 
 export interface Out {
   tty: boolean;
@@ -27,7 +28,7 @@ function rateOf(seen: { at: number; done: number }[], done: number): number | nu
 }
 
 /** Orgs/s over the whole run, from its own start (and end): what a rate shows before two samples, and once the run is over. */
-export function runRate(status: any, now = Date.now()): number | null {
+export function runRate(status: Pick<RunStatus, 'started_at' | 'finished_at' | 'orgs_completed'>, now = Date.now()): number | null {
   if (!status.started_at) return null;
   const to = status.finished_at ? Date.parse(status.finished_at) : now;
   const s = (to - Date.parse(status.started_at)) / 1000;
@@ -36,10 +37,10 @@ export function runRate(status: any, now = Date.now()): number | null {
 
 const OVER = ['completed', 'halted', 'failed', 'not_started'];
 /** A run that is over (run-state.ts): it works and halts no more. */
-export const runOver = (status: any) => OVER.includes(status.state);
+export const runOver = (status: Pick<RunStatus, 'state'>) => OVER.includes(status.state);
 
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
-export function runLine(status: any, sampled: number | null, tty: boolean): string {
+export function runLine(status: RunStatus, sampled: number | null, tty: boolean): string {
   const total = status.orgs_completed + status.objects_in_progress + (typeof status.objects_remaining === 'number' ? status.objects_remaining : 0);
   const done = status.orgs_completed;
   const over = runOver(status);
@@ -65,7 +66,7 @@ export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000)
   const seen: { at: number; done: number }[] = [];
   let last = '';
   for (;;) {
-    const status = await api.call('GET', `/migrations/${type}/status`);
+    const status = await api.call<RunStatus>('GET', `/migrations/${type}/status`);
     const rate = rateOf(seen, status.orgs_completed);
     const line = runLine(status, rate, out.tty);
     if (out.tty) out.write(`\r\x1b[2K${line}`);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { CliError, EXIT, type Api } from './client.js';
 import { runLine, watchRun, type Out } from './progress.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
+import type { RunFailures, RunHalted, RunList, RunStarted, RunStatus } from './replies.js';
 
 const T = PHASE_2_MIGRATION;
 
@@ -25,22 +26,22 @@ const query = (q: Record<string, string | number | undefined>) => {
 };
 
 /** Every page of a paged reply (`key` its list, next_cursor its continuation), or one page; and a hint when there is more. */
-export async function pages(
+export async function pages<R extends { next_cursor: string | null }, K extends keyof R>(
   api: Api,
   path: (cursor?: string) => string,
-  key: string,
+  key: K,
   all: boolean,
   cursor?: string,
-): Promise<{ items: any[]; next: string | null; last: any }> {
-  const items: any[] = [];
+): Promise<{ items: R[K] extends (infer I)[] ? I[] : never; next: string | null; last: R }> {
+  const items: unknown[] = [];
   let next: string | null = cursor ?? null;
-  let last: any;
+  let last: R;
   do {
-    last = await api.call('GET', path(next ?? undefined));
-    items.push(...last[key]);
+    last = await api.call<R>('GET', path(next ?? undefined));
+    items.push(...(last[key] as unknown[]));
     next = last.next_cursor ?? null;
   } while (all && next);
-  return { items, next, last };
+  return { items: items as R[K] extends (infer I)[] ? I[] : never, next, last };
 }
 
 export function runCommands(program: Command, api: Api, io: Io): void {
@@ -52,7 +53,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--watch', 'follow it until it ends')
     .action(async (type = T, o: any) => {
       const count = o.count === 'all' ? 'all' : io.int(o.count);
-      const r = await api.call('POST', `/migrations/${type}/start`, { count, concurrency: io.int(o.concurrency) });
+      const r = await api.call<RunStarted>('POST', `/migrations/${type}/start`, { count, concurrency: io.int(o.concurrency) });
       io.show(r, () => `run ${r.run_id} started: ${r.orgs} orgs`);
       if (o.watch && !io.json()) await watchRun(api, type, io.out);
     });
@@ -62,7 +63,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--watch', 'follow it live until it ends')
     .action(async (type = T, o: { run?: string; watch?: boolean }) => {
       if (o.watch && !io.json()) return void (await watchRun(api, type, io.out));
-      const r = await api.call('GET', `/migrations/${type}/status${query({ run_id: o.run })}`);
+      const r = await api.call<RunStatus>('GET', `/migrations/${type}/status${query({ run_id: o.run })}`);
       io.show(r, () => [
         `run ${r.run_id ?? '-'}: ${runLine(r, null, false)}`,
         ...(r.stop_reason ? [`  ${r.state === 'completed' ? 'ended' : 'stopped'}: ${r.stop_reason}`] : []),
@@ -75,7 +76,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--cursor <run>', 'runs older than this one')
     .option('--all', 'every run')
     .action(async (type = T, o: { limit: string; cursor?: string; all?: boolean }) => {
-      const { items, next, last } = await pages(
+      const { items, next, last } = await pages<RunList, 'runs'>(
         api,
         (c) => `/migrations/${type}/runs${query({ limit: io.int(o.limit), cursor: c })}`,
         'runs',
@@ -100,7 +101,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--all', 'every failed org')
     .action(async (type = T, o: { run?: string; limit: string; cursor?: string; all?: boolean }) => {
       const path = (c?: string) => `/migrations/${type}/failures${query({ run_id: o.run, limit: io.int(o.limit), cursor: c })}`;
-      const { items, next, last } = await pages(api, path, 'orgs', o.all === true, o.cursor);
+      const { items, next, last } = await pages<RunFailures, 'orgs'>(api, path, 'orgs', o.all === true, o.cursor);
       io.show(o.all ? { ...last, orgs: items, next_cursor: null } : last, () => [
         `run ${last.run_id ?? '-'}: ${
           Object.entries(last.by_step)
@@ -124,17 +125,17 @@ export function runCommands(program: Command, api: Api, io: Io): void {
       let orgs: string[];
       if (o.failed) {
         const path = (c?: string) => `/migrations/${o.type}/failures${query({ run_id: o.run, limit: 1000, cursor: c })}`;
-        orgs = (await pages(api, path, 'orgs', true)).items.map((f) => f.org_name);
+        orgs = (await pages<RunFailures, 'orgs'>(api, path, 'orgs', true)).items.map((f) => f.org_name);
         if (!orgs.length) throw new CliError('no failed org to retry in that run', EXIT.conflict);
       } else orgs = io.orgNames(names, o.file);
-      const r = await api.call('POST', `/migrations/${o.type}/retry`, { orgs, concurrency: io.int(o.concurrency) });
+      const r = await api.call<RunStarted>('POST', `/migrations/${o.type}/retry`, { orgs, concurrency: io.int(o.concurrency) });
       io.show(r, () => [`retry run ${r.run_id}: ${r.orgs} orgs`, ...(r.skipped ?? []).map((s: string) => `  skipped (not failed): ${s}`)]);
     });
   run
     .command('halt [type]')
     .description('start no more orgs anywhere; running ones finish')
     .action(async (type = T) => {
-      const r = await api.call('POST', `/migrations/${type}/halt`);
+      const r = await api.call<RunHalted>('POST', `/migrations/${type}/halt`);
       io.show(r, () => `run ${r.run_id}: ${r.state}`);
     });
   run

@@ -89,7 +89,7 @@ export function surveyCommands(
     .action(async (o: { finding?: string; limit: string; cursor?: string; all?: boolean }) => {
       const path = (cursor?: string) =>
         `/survey/orgs?limit=${io.int(o.limit)}${o.finding ? `&finding=${encodeURIComponent(o.finding)}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const { items, next, last } = await pages(api, path, 'orgs', o.all === true, o.cursor);
+      const { items, next, last } = await pages<{ orgs: any[]; next_cursor: string | null }, 'orgs'>(api, path, 'orgs', o.all === true, o.cursor);
       io.show(o.all ? { orgs: items, next_cursor: null } : last, () => [
         ...items.map((x: any) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`),
         ...(next ? [`more: mover survey orgs${o.finding ? ` --finding ${o.finding}` : ''} --cursor ${next} (or --all)`] : []),

@@ -37,7 +37,7 @@ const Step = Reply({
   confirmed_by: Type.Optional(Type.String({ description: 'a manual step: who confirmed it' })),
   confirmed_at: Type.Optional(Time('a manual step: when it was confirmed')),
 });
-const Phase = Reply({
+export const Phase = Reply({
   phase: Type.Integer(),
   title: Type.String(),
   state: Type.String({ description: 'not_started, running, waiting, completed, failed or halted' }),
@@ -47,7 +47,7 @@ const Phase = Reply({
   finished_at: Time(),
   steps: Type.Array(Step),
 });
-const Started = Reply({
+export const PhaseStarted = Reply({
   phase: Type.Integer(),
   state: Type.String(),
   resumed: Type.Boolean({ description: 'a failed or halted phase goes on from its failed step' }),
@@ -142,7 +142,7 @@ export default async function phases(fastify: FastifyInstance) {
   for (const def of PHASES) {
     fastify.post(
       `/phases/${def.n}/start`,
-      { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(Started, 202) } },
+      { schema: { summary: `Start or resume phase ${def.n}: ${def.title}`, body: BODIES[def.n], response: replies(PhaseStarted, 202) } },
       async (req, reply) => {
         const actor = actorOf(req);
         const { again: asked, ...params } = (req.body ?? {}) as Record<string, unknown>;
@@ -159,7 +159,7 @@ export default async function phases(fastify: FastifyInstance) {
   }
   app.post(
     '/phases/:n/start',
-    { schema: { summary: 'A phase number that does not exist: 404', params: PhaseParams, response: replies(Started, 202) } },
+    { schema: { summary: 'A phase number that does not exist: 404', params: PhaseParams, response: replies(PhaseStarted, 202) } },
     async (req) => {
       phaseNumber(req.params.n);
       throw new NotFoundError(`no phase ${req.params.n}`);

@@ -55,7 +55,7 @@ const Breaker = Type.Object({
   since: Type.Union([Type.String(), Type.Null()]),
   trips: Type.Integer(),
 });
-const Status = Reply(
+export const Status = Reply(
   {
     run_id: NullableId,
     state: State,
@@ -102,7 +102,7 @@ const RunSummary = Type.Object({
   started_at: Type.String(),
   finished_at: NullableId,
 });
-const Runs = Reply({
+export const Runs = Reply({
   runs: Type.Array(RunSummary),
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for older runs; null at the first' }),
 });
@@ -114,7 +114,7 @@ const FailedOrg = Type.Object({
   reason: Type.Union([Type.String(), Type.Null()]),
   failed_at: Type.String(),
 });
-const Failures = Reply({
+export const Failures = Reply({
   run_id: NullableId,
   by_step: Type.Record(Type.String(), Type.Integer(), { description: 'failed orgs of the run (still failed) by the step they failed at' }),
   orgs: Type.Array(FailedOrg, { description: 'a page of them, by name' }),
@@ -129,7 +129,7 @@ const Point = Type.Object({
   dark_max: Type.Union([Type.Integer(), Type.Null()], { description: 'the most orgs dark at once in the bucket' }),
   dark_p99_ms: Type.Union([Type.Integer(), Type.Null()], { description: "the run's dark-time p99 so far" }),
 });
-const Series = Reply({
+export const Series = Reply({
   run_id: NullableId,
   started_at: Type.Union([Type.String(), Type.Null()]),
   finished_at: Type.Union([Type.String(), Type.Null()]),

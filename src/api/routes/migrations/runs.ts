@@ -30,12 +30,12 @@ const RevertBody = Type.Union([
 const RetryBody = Type.Object({ orgs: OrgNames, concurrency: Type.Optional(Concurrency) }, { additionalProperties: false });
 const REVERT = PHASE_2_REVERT;
 const ConcurrencyBody = Type.Object({ concurrency: Concurrency }, { additionalProperties: false });
-const Started = Reply({
+export const Started = Reply({
   run_id: Type.String(),
   orgs: Type.Integer({ description: 'orgs the run takes' }),
   skipped: Type.Optional(Type.Array(Type.String(), { description: 'named orgs the run could not take (revert: not completed; retry: not failed)' })),
 });
-const Halted = Reply({ run_id: Type.String(), state: Type.Union(RUN_STATES.map((s) => Type.Literal(s))) });
+export const Halted = Reply({ run_id: Type.String(), state: Type.Union(RUN_STATES.map((s) => Type.Literal(s))) });
 
 export default async function runs(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
