@@ -3,6 +3,9 @@
 // with --again, failures paged with a hint when there are more, a retry of
 // the failed orgs, and --json failures as JSON with the same exit code. End
 // state of Postgres (org states, runs) asserted.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './support/cli.js';
 import { createHarness, type Harness } from './support/harness.js';
@@ -55,6 +58,24 @@ describe('mover, keeping an operator from easy mistakes', () => {
   }, 90_000);
 });
 
+describe('mover orgs with --file', () => {
+  it('says, for each line skipped, why: a comment, not captured, or in another state than the move takes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-orgs-'));
+    const file = join(dir, 'orgs.txt');
+    writeFileSync(file, '# tonight\ncr-good\n\nnobody\n');
+    const r = await mover(['orgs', 'hold', '--file', file]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual([
+      'updated 0',
+      '  line 1 (# tonight): skipped: a comment',
+      '  line 2 (cr-good): skipped: it is completed, not ready',
+      '  line 4 (nobody): skipped: not captured for phase_2_migration',
+    ]);
+    expect((await stateOf('cr-good')).state).toBe('completed');
+  });
+});
+
 describe('mover run', () => {
   it('lists the runs, pages the failed orgs with a hint for the rest, and retries them', async () => {
     const list = await mover(['run', 'list']);
@@ -80,6 +101,8 @@ describe('mover run', () => {
     expect(before.run_id).not.toBe(runId);
     const status = await mover(['run', 'status']);
     expect(status.out).toMatch(/ended: every org it took was processed: 0 completed, 2 failed/);
+    // A run that is over: its own rate over its length, and no ETA to guess.
+    expect(status.out).toMatch(/2\/2 orgs {2}\d+\.\d orgs\/s {2}ETA done {2}failed 2 .* completed/);
     const none = await mover(['run', 'retry', 'cr-good']);
     expect(none.code).toBe(3);
     expect(none.err).toContain('not_retryable');

@@ -69,6 +69,10 @@ describe('the demo, stopped by Ctrl-C to its process group', () => {
     expect(out.indexOf('watch it on the runbook page: http://127.0.0.1:')).toBeGreaterThan(-1);
     expect(out.indexOf('watch it on the runbook page')).toBeLessThan(out.indexOf('— phase 1'));
     expect(out).toContain('demo ok');
+    // Not a terminal: each change printed once, not the whole block every poll.
+    const lines = out.split('\n');
+    for (const l of ['phase 3: Migrate the rest — running', '  [x] 3.1  Set the pacing (sleep time), if the start named one'])
+      expect(lines.filter((x) => x === l).length, l).toBeLessThanOrEqual(1);
     expect(readdirSync(tmp).filter((f) => f.startsWith('mover-')).length).toBeGreaterThanOrEqual(3);
     expect(processesIn(tmp)).not.toBe('');
     process.kill(-d.child.pid!, 'SIGINT');

@@ -143,15 +143,25 @@ for (const [name, path, what] of [
   orgs
     .command(`${name} [names...]`)
     .description(what)
-    .option('--file <file>', 'org names, one a line')
+    .option('--file <file>', 'org names, one a line (# comments and blank lines allowed); each line skipped is said, with why')
     .addOption(typeOpt())
     .action(async (names: string[], o: { file?: string; type: string }) => {
       const all = name === 'ready' && !names.length && !o.file;
-      const r = await api.call('POST', `/migrations/${o.type}/${path}`, all ? {} : { orgs: orgNames(names, o.file) });
+      const url = `/migrations/${o.type}/${path}`;
+      // A file alone goes as the text it is: the api answers line by line (docs/api.md, "Org lists as files").
+      const r =
+        o.file && !names.length
+          ? await api.call('POST', url, readFileSync(o.file, 'utf8'), 'text/plain')
+          : await api.call('POST', url, all ? {} : { orgs: orgNames(names, o.file) });
+      const counts =
+        name === 'capture' ? `inserted ${r.inserted.length}, duplicate ${r.duplicate.length}, unknown ${r.unknown.length}` : `updated ${r.updated}`;
+      const skippedLines = (r.lines ?? []).filter((l: any) => !['inserted', 'duplicate', 'updated'].includes(l.result));
       show(r, () =>
-        name === 'capture'
-          ? [`inserted ${r.inserted.length}, duplicate ${r.duplicate.length}, unknown ${r.unknown.length}`, ...r.unknown.map((u: string) => `  unknown: ${u}`)]
-          : [`updated ${r.updated}`, ...(r.skipped ?? []).map((s: string) => `  skipped: ${s}`)],
+        r.lines
+          ? [counts, ...skippedLines.map((l: any) => `  line ${l.line} (${l.org}): ${l.result}`)]
+          : name === 'capture'
+            ? [counts, ...r.unknown.map((u: string) => `  unknown: ${u}`)]
+            : [counts, ...(r.skipped ?? []).map((s: string) => `  skipped: ${s}`)],
       );
     });
 }
