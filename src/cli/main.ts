@@ -8,7 +8,7 @@ import { apiFromEnv, CliError, errorJson, EXIT, type Api } from './client.js';
 import { phaseLines, stdout, surveyAgeLine, watchAccount, watchPhase } from './progress.js';
 import { surveyCommands } from './survey.js';
 import { runCommands } from './runs.js';
-import type { PhaseStart } from './replies.js';
+import type { AccountView, AuditPage, OrgView, PhaseStart, RefreshQueued, SettingsView } from './replies.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 
 const T = PHASE_2_MIGRATION;
@@ -116,7 +116,7 @@ async function finishWatch(p: any): Promise<void> {
 // --- the account snapshot ---
 const account = program.command('account').description('the account snapshot (orgs and AuthJoins from opscode_account)');
 account.command('show').action(async () => {
-  const r = await api.call('GET', '/account');
+  const r = await api.call<AccountView>('GET', '/account');
   show(r, () => `${r.orgs} orgs (${r.precreated} pre-created), ${r.authz_joins} AuthJoins, refreshed ${r.refreshed_at ?? 'never'} — ${r.state}`);
 });
 account
@@ -124,7 +124,7 @@ account
   .description('read opscode_account again, and wait for it')
   .option('--no-wait', 'queue it and return')
   .action(async (o: { wait: boolean }) => {
-    const job = await api.call('POST', '/account/refresh');
+    const job = await api.call<RefreshQueued>('POST', '/account/refresh');
     if (!o.wait) return show(job, () => `refresh queued (job ${job.job_id})`);
     const r = await watchAccount(api, json() ? { tty: false, write: () => {} } : stdout);
     show(r, () => `${stdout.tty ? '\r\x1b[2K' : ''}${r.orgs} orgs (${r.precreated} pre-created), ${r.authz_joins} AuthJoins — ${r.state}`);
@@ -175,7 +175,7 @@ orgs
   .command('show <name>')
   .description("an org's states, failures and darklaunch flags")
   .action(async (name: string) => {
-    const r = await api.call('GET', `/orgs/${encodeURIComponent(name)}`);
+    const r = await api.call<OrgView>('GET', `/orgs/${encodeURIComponent(name)}`);
     show(r, () => [
       `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
       ...Object.entries(r.states).map(
@@ -196,21 +196,21 @@ surveyCommands(program, api, { show, json, int, out: stdout });
 // --- settings and audit ---
 const settings = program.command('settings').description('pacing, drain wait, breakers');
 settings.command('show').action(async () => {
-  const r = await api.call('GET', '/settings');
+  const r = await api.call<SettingsView>('GET', '/settings');
   show(r, () => Object.entries(r).map(([k, v]) => `${k}: ${JSON.stringify(v)}`));
 });
 settings
   .command('sleep-time <ms>')
   .description('pacing of org starts (legacy sleep_time); 0 removes it')
   .action(async (ms: string) => {
-    const r = await api.call('PUT', '/settings/sleep-time', { ms: int(ms) });
+    const r = await api.call<SettingsView>('PUT', '/settings/sleep-time', { ms: int(ms) });
     show(r, () => `sleep time ${r.sleep_time_ms} ms`);
   });
 settings
   .command('drain-wait <ms>')
   .option('--acknowledge-risk', 'below 5000 ms: writes in flight at the 503 switch have less time to land')
   .action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
-    const r = await api.call('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledge_risk: true } : {}) });
+    const r = await api.call<SettingsView>('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledge_risk: true } : {}) });
     show(r, () => `drain wait ${r.drain_wait_ms} ms`);
   });
 program
@@ -218,7 +218,7 @@ program
   .description('who changed what, newest first')
   .option('--limit <n>', 'entries', '50')
   .action(async (o: { limit: string }) => {
-    const r = await api.call('GET', `/audit?limit=${int(o.limit)}`);
+    const r = await api.call<AuditPage>('GET', `/audit?limit=${int(o.limit)}`);
     show(r, () => r.entries.map((e: any) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
   });
 

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { CliError, EXIT, type Api } from './client.js';
 import type { Out } from './progress.js';
 import { pages } from './runs.js';
+import type { SurveyOrgsPage, SurveyView } from './replies.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -56,7 +57,7 @@ export function surveyCommands(
     .option('--drain-wait <ms>', 'the estimate at this drain wait')
     .action(async (o: { concurrency?: string; drainWait?: string }) => {
       const q = [o.concurrency && `concurrency=${io.int(o.concurrency)}`, o.drainWait && `drain_wait_ms=${io.int(o.drainWait)}`].filter(Boolean).join('&');
-      const r = await api.call('GET', `/survey${q ? `?${q}` : ''}`);
+      const r = await api.call<SurveyView>('GET', `/survey${q ? `?${q}` : ''}`);
       io.show(r, () => surveyLines(r));
     });
   survey
@@ -89,7 +90,7 @@ export function surveyCommands(
     .action(async (o: { finding?: string; limit: string; cursor?: string; all?: boolean }) => {
       const path = (cursor?: string) =>
         `/survey/orgs?limit=${io.int(o.limit)}${o.finding ? `&finding=${encodeURIComponent(o.finding)}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const { items, next, last } = await pages<{ orgs: any[]; next_cursor: string | null }, 'orgs'>(api, path, 'orgs', o.all === true, o.cursor);
+      const { items, next, last } = await pages<SurveyOrgsPage, 'orgs'>(api, path, 'orgs', o.all === true, o.cursor);
       io.show(o.all ? { orgs: items, next_cursor: null } : last, () => [
         ...items.map((x: any) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`),
         ...(next ? [`more: mover survey orgs${o.finding ? ` --finding ${o.finding}` : ''} --cursor ${next} (or --all)`] : []),

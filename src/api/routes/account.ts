@@ -8,8 +8,8 @@ import { queueRefresh, type as ACCOUNT_REFRESH } from '../../jobs/account_refres
 import { actorOf } from '../operator-input.js';
 import { replies, Reply, Time } from '../schemas.js';
 
-const Refreshing = Reply({ job_id: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
-const Account = Reply({
+export const Refreshing = Reply({ job_id: Type.String({ description: 'the refresh job (one at a time fleet-wide: a second request joins it)' }) });
+export const Account = Reply({
   orgs: Type.Integer(),
   precreated: Type.Integer(),
   authz_joins: Type.Integer(),

@@ -9,7 +9,7 @@ const Query = Type.Object(
   { limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })) },
   { additionalProperties: false },
 );
-const Entries = Reply({
+export const Entries = Reply({
   entries: Type.Array(
     Type.Object({
       id: Type.String(),

@@ -10,7 +10,7 @@ import { Nullable, OrgName, replies, Reply, SurveyedOrg, Time } from '../schemas
 import { OrgFlags } from './darklaunch.js';
 
 const Params = Type.Object({ name: OrgName });
-const Org = Reply({
+export const Org = Reply({
   org_name: Type.String(),
   org_id: Type.Union([Type.String(), Type.Null()]),
   precreated: Type.Boolean(),

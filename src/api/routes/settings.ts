@@ -37,7 +37,7 @@ const Breaker = Type.Object(
   { additionalProperties: false },
 );
 
-const Shown = Reply({
+export const Shown = Reply({
   sleep_time_ms: Type.Integer({ description: 'pacing of org starts (legacy sleep_time)' }),
   drain_wait_ms: Type.Integer({ description: 'wait after an org goes dark, before the copy' }),
   dry_run: Type.Boolean({ description: 'MOVER_DRY_RUN: darklaunch writes are logged, not made' }),

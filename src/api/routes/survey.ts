@@ -26,7 +26,7 @@ const OrgsQuery = Type.Object(
   { additionalProperties: false },
 );
 const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
-const Status = Reply(
+export const SurveyStatus = Reply(
   {
     state: Type.Union(['not_started', 'running', 'completed', 'failed', 'halted'].map((s) => Type.Literal(s))),
     run_id: Nullable('the survey run, or null before the first'),
@@ -69,7 +69,7 @@ const Status = Reply(
   },
   'The latest estate survey',
 );
-const Page = Reply({
+export const SurveyPage = Reply({
   orgs: Type.Array(SurveyedOrg),
   next_cursor: NextCursor('the last org_name'),
 });
@@ -127,7 +127,7 @@ export default async function survey(fastify: FastifyInstance) {
       schema: {
         summary: 'The latest survey: state, totals by finding, largest orgs, the window estimate',
         querystring: StatusQuery,
-        response: replies(Status),
+        response: replies(SurveyStatus),
       },
     },
     async (req) =>
@@ -140,7 +140,13 @@ export default async function survey(fastify: FastifyInstance) {
 
   app.get(
     '/survey/orgs',
-    { schema: { summary: "The latest survey's orgs by name, a page; only those with `finding` if given", querystring: OrgsQuery, response: replies(Page) } },
+    {
+      schema: {
+        summary: "The latest survey's orgs by name, a page; only those with `finding` if given",
+        querystring: OrgsQuery,
+        response: replies(SurveyPage),
+      },
+    },
     async (req) => {
       const limit = bounded('limit', req.query.limit, 1, 10_000) ?? 100;
       const run = await latestRun(ctx.db, ESTATE_SURVEY);

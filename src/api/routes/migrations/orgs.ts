@@ -23,14 +23,14 @@ const ListQuery = Type.Object(
 );
 
 const Names = Type.Array(Type.String());
-const Captured = Reply({
+export const Captured = Reply({
   inserted: Names,
   duplicate: Names,
   unknown: Type.Array(Type.String(), { description: 'not in the snapshot, or pre-created' }),
   precreated: Names,
   ...OrgLines,
 });
-const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
+export const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
 const Page = Reply({
   orgs: Type.Array(
     Type.Object({
