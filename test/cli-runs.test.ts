@@ -99,6 +99,9 @@ describe('mover run', () => {
     // Their database is still missing: failed again, now in the retry's run.
     expect(await stateOf('cr-bad-1')).toEqual({ state: 'failed', run_id: runId });
     expect(before.run_id).not.toBe(runId);
+    // An earlier run, followed by its id: it is over, so the watch ends at once on its own figures.
+    const earlier = await mover(['run', 'status', '--watch', '--run', before.run_id]);
+    expect(earlier.out).toMatch(/3\/3 orgs .* completed/);
     const status = await mover(['run', 'status']);
     expect(status.out).toMatch(/ended: every org it took was processed: 0 completed, 2 failed/);
     // A run that is over: its own rate over its length, and no ETA to guess.

@@ -62,11 +62,12 @@ function darkTimes(d: { orgs: number; p50_ms: number | null; p99_ms: number | nu
 }
 
 /** Follows a run until it ends; returns its last status. */
-export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000): Promise<any> {
+export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000, runId?: string): Promise<RunStatus> {
   const seen: { at: number; done: number }[] = [];
   let last = '';
   for (;;) {
-    const status = await api.call<RunStatus>('GET', `/migrations/${type}/status`);
+    // A run named by id is followed itself; else the latest.
+    const status = await api.call<RunStatus>('GET', `/migrations/${type}/status${runId ? `?run_id=${encodeURIComponent(runId)}` : ''}`);
     const rate = rateOf(seen, status.orgs_completed);
     const line = runLine(status, rate, out.tty);
     if (out.tty) out.write(`\r\x1b[2K${line}`);

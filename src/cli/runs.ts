@@ -55,14 +55,14 @@ export function runCommands(program: Command, api: Api, io: Io): void {
       const count = o.count === 'all' ? 'all' : io.int(o.count);
       const r = await api.call<RunStarted>('POST', `/migrations/${type}/start`, { count, concurrency: io.int(o.concurrency) });
       io.show(r, () => `run ${r.run_id} started: ${r.orgs} orgs`);
-      if (o.watch && !io.json()) await watchRun(api, type, io.out);
+      if (o.watch && !io.json()) await watchRun(api, type, io.out, 1000, r.run_id);
     });
   run
     .command('status [type]')
     .option('--run <id>', 'a run before the latest (mover run list)')
     .option('--watch', 'follow it live until it ends')
     .action(async (type = T, o: { run?: string; watch?: boolean }) => {
-      if (o.watch && !io.json()) return void (await watchRun(api, type, io.out));
+      if (o.watch && !io.json()) return void (await watchRun(api, type, io.out, 1000, o.run));
       const r = await api.call<RunStatus>('GET', `/migrations/${type}/status${query({ run_id: o.run })}`);
       io.show(r, () => [
         `run ${r.run_id ?? '-'}: ${runLine(r, null, false)}`,
