@@ -72,3 +72,31 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
     },
   };
 }
+
+/** A query string from the values given (undefined ones left out), with its `?`. */
+export const query = (q: Record<string, string | number | undefined>) => {
+  const s = Object.entries(q)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  return s ? `?${s}` : '';
+};
+
+/** Every page of a paged reply (`key` its list, next_cursor its continuation), or one page; and a hint when there is more. */
+export async function pages<R extends { next_cursor: string | null }, K extends keyof R>(
+  api: Api,
+  path: (cursor?: string) => string,
+  key: K,
+  all: boolean,
+  cursor?: string,
+): Promise<{ items: R[K] extends (infer I)[] ? I[] : never; next: string | null; last: R }> {
+  const items: unknown[] = [];
+  let next: string | null = cursor ?? null;
+  let last: R;
+  do {
+    last = await api.call<R>('GET', path(next ?? undefined));
+    items.push(...(last[key] as unknown[]));
+    next = last.next_cursor ?? null;
+  } while (all && next);
+  return { items: items as R[K] extends (infer I)[] ? I[] : never, next, last };
+}

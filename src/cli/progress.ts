@@ -39,9 +39,13 @@ const OVER = ['completed', 'halted', 'failed', 'not_started'];
 /** A run that is over (run-state.ts): it works and halts no more. */
 export const runOver = (status: Pick<RunStatus, 'state'>) => OVER.includes(status.state);
 
+/** The orgs a run took, from its status: finished, in flight and not started yet. */
+const orgsInRun = (s: Pick<RunStatus, 'orgs_completed' | 'objects_in_progress' | 'objects_remaining'>) =>
+  s.orgs_completed + s.objects_in_progress + (typeof s.objects_remaining === 'number' ? s.objects_remaining : 0);
+
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
 export function runLine(status: RunStatus, sampled: number | null, tty: boolean): string {
-  const total = status.orgs_completed + status.objects_in_progress + (typeof status.objects_remaining === 'number' ? status.objects_remaining : 0);
+  const total = orgsInRun(status);
   const done = status.orgs_completed;
   const over = runOver(status);
   // Live: the rate over the last minute of samples; before two samples, and once over, the run's own average.
@@ -88,13 +92,13 @@ const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', wa
  * waiting one asks of the operator. `live`: the running step's run status, so
  * its counts are the run's now (the step's detail is as of the driver's last tick).
  */
-export function phaseLines(phase: any, live?: any): string[] {
+export function phaseLines(phase: any, live?: RunStatus | null): string[] {
   const lines = [`phase ${phase.phase}: ${phase.title} — ${phase.state}`];
   for (const s of phase.steps) {
     const d =
       s.state === 'running' && live
         ? {
-            orgs_in_run: live.orgs_completed + live.objects_in_progress + (Number(live.objects_remaining) || 0),
+            orgs_in_run: orgsInRun(live),
             orgs_finished: live.orgs_completed,
             orgs_failed: live.objects_failed,
           }

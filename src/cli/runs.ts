@@ -2,7 +2,7 @@
 // (README, "The mover CLI"): start, follow, halt and re-size them; list the
 // runs; page through a run's failed orgs; retry the ones an operator chose.
 import type { Command } from 'commander';
-import { CliError, EXIT, type Api } from './client.js';
+import { CliError, EXIT, pages, query, type Api } from './client.js';
 import { runLine, watchRun, type Out } from './progress.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
 import type { RunFailures, RunHalted, RunList, RunStarted, RunStatus } from './replies.js';
@@ -15,33 +15,6 @@ interface Io {
   int(v: string): number;
   out: Out;
   orgNames(args: string[], file?: string): string[];
-}
-
-const query = (q: Record<string, string | number | undefined>) => {
-  const s = Object.entries(q)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
-    .join('&');
-  return s ? `?${s}` : '';
-};
-
-/** Every page of a paged reply (`key` its list, next_cursor its continuation), or one page; and a hint when there is more. */
-export async function pages<R extends { next_cursor: string | null }, K extends keyof R>(
-  api: Api,
-  path: (cursor?: string) => string,
-  key: K,
-  all: boolean,
-  cursor?: string,
-): Promise<{ items: R[K] extends (infer I)[] ? I[] : never; next: string | null; last: R }> {
-  const items: unknown[] = [];
-  let next: string | null = cursor ?? null;
-  let last: R;
-  do {
-    last = await api.call<R>('GET', path(next ?? undefined));
-    items.push(...(last[key] as unknown[]));
-    next = last.next_cursor ?? null;
-  } while (all && next);
-  return { items: items as R[K] extends (infer I)[] ? I[] : never, next, last };
 }
 
 export function runCommands(program: Command, api: Api, io: Io): void {

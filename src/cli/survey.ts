@@ -2,9 +2,8 @@
 // survey"): start it and follow it, show its totals and window estimate, list
 // the orgs with a finding, or print every org as CSV.
 import type { Command } from 'commander';
-import { CliError, EXIT, type Api } from './client.js';
+import { CliError, EXIT, pages, type Api } from './client.js';
 import type { Out } from './progress.js';
-import { pages } from './runs.js';
 import type { SurveyOrgsPage, SurveyView } from './replies.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -54,7 +54,7 @@ export async function startPhase(
   actor: string,
   steps: { id: string; title: string; kind: 'auto' | 'manual' }[],
   again: { asked: boolean; would: string },
-): Promise<{ phase: PhaseRow; resumed: boolean }> {
+): Promise<{ phase: PhaseRow; resumed: boolean; again: boolean }> {
   return inTransaction(db, async (c) => {
     const { rows } = await c.query(`SELECT * FROM mover.phases WHERE n <= $1 ORDER BY n FOR UPDATE`, [n]);
     const phase = rows.find((r) => r.n === n) as PhaseRow;
@@ -63,7 +63,10 @@ export async function startPhase(
     if (needed && needed.state !== 'completed')
       throw new StateConflictError(`phase ${n} needs phase ${n - 1} completed first (it is ${needed.state})`, 'phase_not_ready');
     // A completed phase runs again only when asked in so many words: a mis-click must not redo a phase.
-    if (phase.state === 'completed' && !again.asked)
+    // A completed dry run was a rehearsal (phase 4): the real run after it needs no word.
+    const rehearsed = phase.params?.dry_run === true || phase.params?.dryRun === true;
+    const isAgain = phase.state === 'completed';
+    if (isAgain && !again.asked && !rehearsed)
       throw new StateConflictError(
         `phase ${n} has completed; ${again.would}. To run it again, send "again": true (mover phase start ${n} --again)`,
         'phase_completed',
@@ -89,7 +92,7 @@ export async function startPhase(
        WHERE n = $1 RETURNING *`,
       [n, JSON.stringify(params), actor, resumed],
     );
-    return { phase: updated.rows[0], resumed };
+    return { phase: updated.rows[0], resumed, again: isAgain };
   });
 }
 

@@ -25,7 +25,8 @@ export function runState(run: RunRow | null | undefined): RunState {
 export function stopReason(run: RunRow | null | undefined): string | null {
   if (!run) return null;
   if (run.stop_reason) return run.stop_reason;
-  if (run.state !== 'ready') return null;
-  if (run.orgs_finished + run.orgs_skipped < run.enqueued) return 'it stopped before every org it took was processed';
+  const state = runState(run);
+  if (state === 'working' || state === 'halting') return null;
+  if (state === 'halted') return 'it stopped before every org it took was processed';
   return `every org it took was processed: ${run.orgs_finished - run.orgs_failed} completed, ${run.orgs_failed} failed${run.orgs_skipped ? `, ${run.orgs_skipped} skipped` : ''}`;
 }

@@ -146,11 +146,8 @@ export default async function phases(fastify: FastifyInstance) {
       async (req, reply) => {
         const actor = actorOf(req);
         const { again: asked, ...params } = (req.body ?? {}) as Record<string, unknown>;
-        const before = await db.getPhase(app.ctx.db, def.n);
-        // A completed dry run was a rehearsal (phase 4): the real run after it needs no "again".
-        const rehearsed = before.params.dry_run === true || before.params.dryRun === true;
-        const { phase, resumed } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps, { asked: asked === true || rehearsed, would: def.again });
-        const again = before.state === 'completed';
+        // Whether it was completed (and so started again) is read under the phase's lock, in startPhase.
+        const { phase, resumed, again } = await db.startPhase(app.ctx.db, def.n, params, actor, def.steps, { asked: asked === true, would: def.again });
         const settings = settingsOf(params);
         await audit(app.ctx.db, actor, again ? 'phase.again' : resumed ? 'phase.resume' : 'phase.start', { phase: def.n, params, settings });
         return reply.code(202).send({ phase: def.n, state: phase.state, resumed, again, settings });
