@@ -1,10 +1,12 @@
 // A job's fate is decided by the class of the error it hit, as in the legacy
-// manager: a data error fails that org and the run goes on; an infrastructure
-// (or unexpected) error halts the run fleet-wide.
+// manager (docs/architecture.md, "Riding through store faults"): a data error
+// fails that org and the run goes on; a refusal leaves the org as it was; an
+// infrastructure (or unexpected) error opens the run's breaker, which pauses
+// the run until the store answers again and then resumes it by itself.
 
 /** Bad or missing data in one org: the org fails, the run continues. */
 export class OrgDataError extends Error {
-  readonly kind = 'data';
+  readonly errorClass = 'data';
   constructor(
     message: string,
     readonly detail?: Record<string, unknown>,
@@ -19,18 +21,22 @@ export class OrgDataError extends Error {
  * changed on SQL, say): it is refused, put back where it was, and its run
  * goes on. Nothing failed, so no failure breaker counts it.
  */
-export class OrgRefusal extends OrgDataError {
-  constructor(message: string, detail?: Record<string, unknown>) {
-    super(message, detail);
+export class OrgRefusal extends Error {
+  readonly errorClass = 'refusal';
+  constructor(
+    message: string,
+    readonly detail?: Record<string, unknown>,
+  ) {
+    super(message);
     this.name = 'OrgRefusal';
   }
 }
 
 export const isRefusal = (err: unknown): err is OrgRefusal => err instanceof OrgRefusal;
 
-/** A store is unreachable or misbehaving: the fleet halts. */
+/** A store is unreachable or misbehaving: the run's breaker opens until it answers again. */
 export class InfrastructureError extends Error {
-  readonly kind = 'infrastructure';
+  readonly errorClass = 'infrastructure';
   constructor(
     message: string,
     readonly store: 'couchdb' | 'postgres' | 'redis' | 'darklaunch',
@@ -65,27 +71,40 @@ export function fenceRefusal(err: unknown): unknown {
   return code === FENCE_SQLSTATE ? new OwnershipLostError((err as Error).message) : err;
 }
 
-/** Anything not classified is treated as infrastructure: halting is the safe default. */
+/** Bad data in one org (the org fails). A refusal is not a data error: isOrgError covers both. */
 export function isDataError(err: unknown): err is OrgDataError {
   return err instanceof OrgDataError;
+}
+
+/** An error about this one org, its data or a refusal, not the fleet's stores; anything else counts as infrastructure, the safe default. */
+export function isOrgError(err: unknown): err is OrgDataError | OrgRefusal {
+  return err instanceof OrgDataError || err instanceof OrgRefusal;
 }
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// What an operator asked for cannot be done; the API's error handler
-// (src/api/plugins/errors.ts) maps each class to its HTTP status. `code` is
-// the short machine-readable reason the reply carries.
+// What an operator asked for cannot be done. Each class names its HTTP
+// status, which the API's one error handler (src/api/plugins/errors.ts)
+// answers with; `code` is the short machine-readable reason the reply carries.
 
-/** The current state does not allow it (a run already active, a step not waiting). */
-export class StateConflictError extends Error {
+export abstract class OperatorError extends Error {
+  abstract readonly status: number;
   constructor(
     message: string,
-    readonly code = 'conflict',
+    readonly code: string,
   ) {
     super(message);
-    this.name = 'StateConflictError';
+    this.name = new.target.name;
+  }
+}
+
+/** The current state does not allow it (a run already active, a step not waiting). */
+export class StateConflictError extends OperatorError {
+  readonly status = 409;
+  constructor(message: string, code = 'conflict') {
+    super(message, code);
   }
 }
 
@@ -93,39 +112,29 @@ export class StateConflictError extends Error {
 export class NoOrgsError extends StateConflictError {
   constructor(message: string) {
     super(message, 'no_orgs');
-    this.name = 'NoOrgsError';
   }
 }
 
 /** Input that passes its schema but not the rules; the message names the field first. */
-export class InvalidInputError extends Error {
-  constructor(
-    message: string,
-    readonly code = 'bad_request',
-  ) {
-    super(message);
-    this.name = 'InvalidInputError';
+export class InvalidInputError extends OperatorError {
+  readonly status = 400;
+  constructor(message: string, code = 'bad_request') {
+    super(message, code);
   }
 }
 
 /** The operator signed in may not do it as asked (a confirmation in another operator's name). */
-export class ForbiddenError extends Error {
-  constructor(
-    message: string,
-    readonly code = 'forbidden',
-  ) {
-    super(message);
-    this.name = 'ForbiddenError';
+export class ForbiddenError extends OperatorError {
+  readonly status = 403;
+  constructor(message: string, code = 'forbidden') {
+    super(message, code);
   }
 }
 
 /** The named thing (org, phase, step, migration type) does not exist. */
-export class NotFoundError extends Error {
-  constructor(
-    message: string,
-    readonly code = 'not_found',
-  ) {
-    super(message);
-    this.name = 'NotFoundError';
+export class NotFoundError extends OperatorError {
+  readonly status = 404;
+  constructor(message: string, code = 'not_found') {
+    super(message, code);
   }
 }

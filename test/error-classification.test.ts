@@ -1,7 +1,18 @@
 // Pure rules, no stores: which store failures fail one org (OrgDataError) and
-// which halt the fleet (InfrastructureError).
+// which open the run's breaker (InfrastructureError); refusals and operator errors.
 import { describe, expect, it } from 'vitest';
-import { errorMessage, InfrastructureError, isDataError, OrgDataError } from '../src/errors.js';
+import {
+  errorMessage,
+  InfrastructureError,
+  isDataError,
+  isOrgError,
+  NoOrgsError,
+  NotFoundError,
+  OperatorError,
+  OrgDataError,
+  OrgRefusal,
+  StateConflictError,
+} from '../src/errors.js';
 import { couchCall, couchError } from '../src/stores/couch-errors.js';
 import { classifyPgError } from '../src/stores/postgres.js';
 
@@ -27,7 +38,7 @@ function expectData(err: Error, message: string, detail: Record<string, unknown>
   const e = err as OrgDataError;
   expect(e.message).toBe(message);
   expect(e.detail).toEqual(detail);
-  expect(e.kind).toBe('data');
+  expect(e.errorClass).toBe('data');
   expect(e.name).toBe('OrgDataError');
   expect(isDataError(e)).toBe(true);
 }
@@ -39,7 +50,7 @@ function expectInfra(err: Error, message: string, store: InfrastructureError['st
   expect(e.message).toBe(message);
   expect(e.store).toBe(store);
   expect(e.cause).toBe(cause);
-  expect(e.kind).toBe('infrastructure');
+  expect(e.errorClass).toBe('infrastructure');
   expect(e.name).toBe('InfrastructureError');
   expect(isDataError(e)).toBe(false);
 }
@@ -261,19 +272,37 @@ describe('errorMessage', () => {
 });
 
 describe('error classes', () => {
-  it('OrgDataError and InfrastructureError carry their kind, name, detail, store and cause', () => {
+  it('OrgDataError and InfrastructureError carry their error class, name, detail, store and cause', () => {
     const data = new OrgDataError('d', { statusCode: 404 });
     expect(data).toBeInstanceOf(Error);
-    expect([data.name, data.kind, data.message]).toEqual(['OrgDataError', 'data', 'd']);
+    expect([data.name, data.errorClass, data.message]).toEqual(['OrgDataError', 'data', 'd']);
     expect(data.detail).toEqual({ statusCode: 404 });
     expect(new OrgDataError('no detail').detail).toBeUndefined();
 
     const cause = new Error('root');
     const infra = new InfrastructureError('i', 'redis', { cause });
     expect(infra).toBeInstanceOf(Error);
-    expect([infra.name, infra.kind, infra.message, infra.store]).toEqual(['InfrastructureError', 'infrastructure', 'i', 'redis']);
+    expect([infra.name, infra.errorClass, infra.message, infra.store]).toEqual(['InfrastructureError', 'infrastructure', 'i', 'redis']);
     expect(infra.cause).toBe(cause);
     expect(new InfrastructureError('no cause', 'postgres').cause).toBeUndefined();
+  });
+
+  it('a refusal stands beside a data error, not under it: both are about the org, neither is infrastructure', () => {
+    const refusal = new OrgRefusal('changed on SQL', { differences: [] });
+    expect(refusal).not.toBeInstanceOf(OrgDataError);
+    expect([refusal.name, refusal.errorClass, isDataError(refusal), isOrgError(refusal)]).toEqual(['OrgRefusal', 'refusal', false, true]);
+    expect(isOrgError(new OrgDataError('bad'))).toBe(true);
+    expect(isOrgError(new InfrastructureError('away', 'couchdb'))).toBe(false);
+    expect(isOrgError(new Error('unexpected'))).toBe(false);
+  });
+
+  it('operator errors carry their HTTP status and code, and their own name', () => {
+    const noOrgs = new NoOrgsError('no org matched');
+    expect(noOrgs).toBeInstanceOf(StateConflictError);
+    expect(noOrgs).toBeInstanceOf(OperatorError);
+    expect([noOrgs.name, noOrgs.status, noOrgs.code]).toEqual(['NoOrgsError', 409, 'no_orgs']);
+    const missing = new NotFoundError('no org x');
+    expect([missing.name, missing.status, missing.code]).toEqual(['NotFoundError', 404, 'not_found']);
   });
 });
 

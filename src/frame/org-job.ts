@@ -5,7 +5,7 @@
 // A data error fails only that org; anything else halts the run fleet-wide.
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { errorMessage, isDataError, isRefusal, OwnershipLostError } from '../errors.js';
+import { errorMessage, isOrgError, isRefusal, OwnershipLostError } from '../errors.js';
 import type { OrgJobData } from './kind.js';
 import { orgLogger } from '../log.js';
 import * as runs from '../db/runs.js';
@@ -300,7 +300,7 @@ async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): 
     await kind.preflight(ctx, org);
     return undefined;
   } catch (err) {
-    if (!isDataError(err)) throw err;
+    if (!isOrgError(err)) throw err;
     return { message: errorMessage(err), refused: isRefusal(err) };
   }
 }

@@ -6,7 +6,7 @@
 // takes the same way back, recorded as refused rather than failed. The one
 // put-back path of every per-org kind, for a delivery and the reconciler alike.
 import type { Context } from '../context.js';
-import { errorMessage, isDataError, isRefusal, OwnershipLostError } from '../errors.js';
+import { errorMessage, isOrgError, isRefusal, OwnershipLostError } from '../errors.js';
 import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
@@ -22,7 +22,7 @@ import { orgDarkSeconds } from '../metrics.js';
 export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<OrgJobOutcome> {
   const message = errorMessage(err);
   const refused = isRefusal(err);
-  const dataError = isDataError(err);
+  const dataError = isOrgError(err);
   const failKind: tracker.FailKind = refused ? 'refused' : dataError ? 'data' : 'infrastructure';
   if (refused) org.log.warn({ step, reason: message }, 'org refused; putting it back as it was');
   else org.log.error({ step, err: message, error_kind: failKind }, 'org failed; restoring it');
@@ -51,10 +51,10 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
   return { outcome: 'failed', step, reason: message, kind: dataError ? 'data' : 'infrastructure' };
 }
 
-/** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error halts the run. */
+/** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error opens the run's breaker. */
 export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
   org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
-  if (!isDataError(err)) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
+  if (!isOrgError(err)) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
   throw err;
 }
 

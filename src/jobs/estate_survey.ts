@@ -16,7 +16,7 @@ import { snapshotOrgs } from '../db/account-snapshot.js';
 import * as runs from '../db/runs.js';
 import { dropEarlierSurveys, recordBatch, sqlStanding, type SqlStanding } from '../db/survey.js';
 import { DarklaunchKeyTypeError, DEFAULT_KEY, OVERRIDE_KEY } from '../darklaunch.js';
-import { errorMessage, isDataError, type OrgDataError } from '../errors.js';
+import { errorMessage, isOrgError, type OrgDataError } from '../errors.js';
 import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
 import { tripOnFault } from '../frame/breaker.js';
 import type { BatchJobData, JobKind, OrgTarget } from '../frame/kind.js';
@@ -187,7 +187,7 @@ async function wouldRefuse(ctx: Context, runId: string, org: OrgTarget, foreignR
     await migration.preflight?.(ctx, { type, orgType: PHASE_2_MIGRATION, runId, orgName: org.name, orgId: org.guid, log });
   } catch (err) {
     // Its refusal; or a dl_default or dl_override Chef cannot read, on which a migration run would pause.
-    if (isDataError(err) || err instanceof DarklaunchKeyTypeError) return errorMessage(err);
+    if (isOrgError(err) || err instanceof DarklaunchKeyTypeError) return errorMessage(err);
     throw err;
   }
   return claimRefusal(foreignRows);

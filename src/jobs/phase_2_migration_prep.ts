@@ -6,7 +6,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { errorMessage, isDataError } from '../errors.js';
+import { errorMessage, isOrgError } from '../errors.js';
 import { haltFleet } from '../frame/halt.js';
 import { tripOnFault } from '../frame/breaker.js';
 import { retryFailedBatches, workingRunOrSkip } from '../frame/batch-job.js';
@@ -80,7 +80,7 @@ async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured
     return { captured: inserted.length, alreadyCaptured: orgs.length - inserted.length - onSql.size, onSql: onSql.size };
   } catch (err) {
     // A data error (a row Postgres refuses) would fail again on every retry: the run halts for an operator.
-    if (isDataError(err)) {
+    if (isOrgError(err)) {
       log.error({ err: errorMessage(err) }, 'prep batch failed on its data; halting the prep run');
       await haltFleet(ctx, type, runId, `prep batch ${job.data.batch}: ${errorMessage(err)}`, true).catch((e) =>
         log.error({ err: errorMessage(e) }, 'could not record the halt'),

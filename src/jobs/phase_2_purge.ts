@@ -15,7 +15,7 @@ import { purgeCandidates } from '../db/org-states.js';
 import { purgeReport, recordPurge } from '../db/purges.js';
 import * as runs from '../db/runs.js';
 import { moveOrg, stillHeldIn } from '../db/state-tracker.js';
-import { errorMessage, isDataError, OwnershipLostError } from '../errors.js';
+import { errorMessage, isOrgError, OwnershipLostError } from '../errors.js';
 import { takeOrgLeaseWaiting } from '../frame/org-lease.js';
 import { couchConflicts } from '../metrics.js';
 import { inTransaction } from '../stores/postgres.js';
@@ -66,7 +66,7 @@ async function verify(ctx: Context, orgId: string, resuming: boolean): Promise<V
   try {
     v = await verifyAgainstCouch(ctx, orgId);
   } catch (err) {
-    if (isDataError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
+    if (isOrgError(err)) return { ok: false, reason: errorMessage(err), docs: [] };
     throw err;
   }
   const { diff, sql, docs } = v;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { InfrastructureError, OrgDataError } from '../errors.js';
+import { InfrastructureError, isOrgError, OrgDataError } from '../errors.js';
 import { countRoundTrip } from './round-trips.js';
 import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
 
@@ -150,6 +150,6 @@ export function classifyPgError(err: unknown, what: string): Error {
   if (typeof code === 'string' && (code.startsWith('23') || code.startsWith('22'))) {
     return new OrgDataError(`${what}: ${(err as Error).message}`, { sqlstate: code });
   }
-  if (err instanceof OrgDataError || err instanceof InfrastructureError) return err;
+  if (isOrgError(err) || err instanceof InfrastructureError) return err;
   return new InfrastructureError(`${what}: ${(err as Error | undefined)?.message ?? String(err)}`, 'postgres', { cause: err });
 }

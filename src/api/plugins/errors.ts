@@ -3,20 +3,7 @@ import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isUnstorableText } from '../../stores/postgres.js';
 import { validationMessage, type SchemaIssue } from '../validation-message.js';
-import { ForbiddenError, InvalidInputError, NotFoundError, StateConflictError } from '../../errors.js';
-
-/** Domain errors → HTTP: the only place that knows both. */
-const STATUS = new Map<abstract new (...args: never[]) => Error, number>([
-  [InvalidInputError, 400],
-  [ForbiddenError, 403],
-  [NotFoundError, 404],
-  [StateConflictError, 409],
-]);
-
-function domainStatus(err: Error): number | undefined {
-  for (const [cls, status] of STATUS) if (err instanceof cls) return status;
-  return undefined;
-}
+import { OperatorError } from '../../errors.js';
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -29,9 +16,8 @@ export default fp(async function errors(app: FastifyInstance) {
       req.log.warn({ err: err.message }, 'request held text PostgreSQL cannot store');
       return reply.code(400).send({ error: 'bad_request', message: `a string in the request holds a character PostgreSQL cannot store (${err.message})` });
     }
-    const domain = domainStatus(err);
-    // A domain error's detail (the routing preflight's problems, each with its fix) goes beside the message.
-    if (domain !== undefined) return reply.code(domain).send({ error: err.code, message: err.message, ...(err as { detail?: object }).detail });
+    // What an operator asked for cannot be done: the error names its status; its detail (the routing preflight's problems, each with its fix) goes beside the message.
+    if (err instanceof OperatorError) return reply.code(err.status).send({ error: err.code, message: err.message, ...(err as { detail?: object }).detail });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: (err.code ?? 'bad_request').toLowerCase(), message: err.message });
