@@ -23,8 +23,8 @@ import { setSetting } from '../src/db/settings.js';
 import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-objects.js';
 import * as runs from '../src/db/runs.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
-import type { OrgRef } from '../src/frame/org-job.js';
-import { holdOrg, orgKey } from '../src/frame/org.js';
+import type { OrgDelivery } from '../src/frame/org-job.js';
+import { holdOrg, fencedOrg } from '../src/frame/org.js';
 import type { OrgLease } from '../src/frame/org-lease.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
@@ -157,19 +157,19 @@ async function protocolPass(): Promise<number> {
 
 /** One org through the migration's own preflight, start, steps (checkpoints recorded) and completion: the frame's calls without the frame. */
 async function protocolOne(seeded: SeededOrg, runId: string) {
-  const owner = `bench-protocol:${seeded.guid}`;
-  const org: OrgRef = { type: T, orgType: T, runId, orgName: seeded.name, orgId: seeded.guid, log };
+  const leaseToken = `bench-protocol:${seeded.guid}`;
+  const org: OrgDelivery = { type: T, orgType: T, runId, orgName: seeded.name, orgId: seeded.guid, log };
   await migration.preflight?.(ctx, org);
   const ask = { firstStep: migration.steps[0].name, from: 'ready' as const, refused: false, guard: migration.claimGuard?.name };
-  const started = await tracker.leaseAndClaim(ctx.db, { type: T, orgId: org.orgId, runId }, org.orgName, owner, 60_000, ask);
+  const started = await tracker.leaseAndClaim(ctx.db, { type: T, orgId: org.orgId, runId }, org.orgName, leaseToken, 60_000, ask);
   if (!started.leased || !started.claim.claimed) throw new Error(`protocol pass could not claim ${org.orgName}`);
   // Held as a delivery holds it (its writes fenced, its flags' fence raised), on a lease no keeper renews: 60 s outlasts an org here.
-  holdOrg(ctx, org, { owner, epoch: started.epoch } as OrgLease, 0);
+  holdOrg(ctx, org, { token: leaseToken, epoch: started.epoch } as OrgLease, 0);
   for (const [i, step] of migration.steps.entries()) {
-    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, orgKey(org), step.name);
+    if (step.checkpoint && i > 0) await tracker.setStep(ctx.db, fencedOrg(org), step.name);
     await step.run(ctx, org);
   }
-  await tracker.completeOrg(ctx.db, orgKey(org));
+  await tracker.completeOrg(ctx.db, fencedOrg(org));
 }
 
 // The workers, as the Procfile starts them, each serving its metrics.

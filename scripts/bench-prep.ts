@@ -10,7 +10,7 @@ import * as accountRefresh from '../src/jobs/account_refresh.js';
 import * as prep from '../src/jobs/phase_2_migration_prep.js';
 import { startRun } from '../src/runs/manager.js';
 import { createLogger } from '../src/log.js';
-import { orgKey } from '../src/darklaunch.js';
+import { orgFlagsKey } from '../src/darklaunch.js';
 import { startFleet } from '../src/workers/fleet.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 import { median } from './lib/samplers.js';
@@ -66,7 +66,7 @@ async function floorPass(): Promise<number> {
     [orgs.map((o) => o.name), orgs.map((o) => o.guid)],
   );
   const pipeline = ctx.darklaunchRedis.pipeline();
-  for (const o of orgs) pipeline.hset(orgKey(o.name), { couchdb_containers: 'true', couchdb_groups: 'true' });
+  for (const o of orgs) pipeline.hset(orgFlagsKey(o.name), { couchdb_containers: 'true', couchdb_groups: 'true' });
   await pipeline.exec();
   return performance.now() - start;
 }

@@ -13,7 +13,7 @@
 
 export const DEFAULT_KEY = 'dl_default';
 export const OVERRIDE_KEY = 'dl_override';
-export const orgKey = (org: string) => `dl_org_${org}`;
+export const orgFlagsKey = (org: string) => `dl_org_${org}`;
 
 /** The fields that decide where an org's containers and groups are served from, and whether it answers. */
 export const ROUTING_FIELDS = ['couchdb_containers', 'couchdb_groups', '503_mode'] as const;
@@ -50,7 +50,7 @@ export const takesDown = (value: string | null | undefined): boolean => value ==
 export function chefRouting(org: string, h: DarklaunchHashes): ChefRouting {
   const layers: [string, Hash][] = [
     [OVERRIDE_KEY, h.dl_override],
-    [orgKey(org), h.dl_org],
+    [orgFlagsKey(org), h.dl_org],
     [DEFAULT_KEY, h.dl_default],
   ];
   const field = (f: RoutingField) => {

@@ -11,7 +11,7 @@ import {
   DEFAULT_KEY,
   fieldsServing,
   keyTypeEffect,
-  orgKey,
+  orgFlagsKey,
   OVERRIDE_KEY,
   takesDown,
   type ChefRouting,
@@ -20,7 +20,7 @@ import {
   type ServedFrom,
 } from './chef-routing.js';
 
-export { DEFAULT_KEY, OVERRIDE_KEY, orgKey, ROUTING_FIELDS, type RoutingField } from './chef-routing.js';
+export { DEFAULT_KEY, OVERRIDE_KEY, orgFlagsKey, ROUTING_FIELDS, type RoutingField } from './chef-routing.js';
 export const ORG_CREATION_KEY = 'dl_org__OC_INTERNAL_NO_ORG';
 
 /**
@@ -132,12 +132,12 @@ export class Darklaunch {
   /** HSET of the org's own hash, only if its fence is still `epoch` (else OwnershipLostError, nothing written). */
   async writeFenced(org: string, epoch: number, fields: Record<string, string>): Promise<void> {
     if (this.dryRun) {
-      this.log.info({ org_name: org, key: orgKey(org), fields, dry_run: true }, 'darklaunch write skipped (dry run)');
+      this.log.info({ org_name: org, key: orgFlagsKey(org), fields, dry_run: true }, 'darklaunch write skipped (dry run)');
       return;
     }
     const args = [String(epoch), ...Object.entries(fields).flat()];
     await beforeWrite('flags', { orgName: org });
-    const done = await this.script(`write ${orgKey(org)}`, () => this.commands.moverFencedHset(fenceKey(org), orgKey(org), ...args));
+    const done = await this.script(`write ${orgFlagsKey(org)}`, () => this.commands.moverFencedHset(fenceKey(org), orgFlagsKey(org), ...args));
     if (done === 1) return;
     throw new OwnershipLostError(
       done === 0
@@ -173,8 +173,8 @@ export class Darklaunch {
     const replies = await this.pipelined(
       'pin orgs',
       orgs.flatMap((org) => [
-        ['hsetnx', orgKey(org), 'couchdb_containers', 'true'],
-        ['hsetnx', orgKey(org), 'couchdb_groups', 'true'],
+        ['hsetnx', orgFlagsKey(org), 'couchdb_containers', 'true'],
+        ['hsetnx', orgFlagsKey(org), 'couchdb_groups', 'true'],
       ]),
     );
     return orgs.filter((_, i) => Number(replies[2 * i][1]) === 0 || Number(replies[2 * i + 1][1]) === 0);
@@ -209,7 +209,7 @@ export class Darklaunch {
    * DarklaunchKeyTypeError naming it: Chef fails on it too.
    */
   async orgRouting(org: string): Promise<OrgRouting> {
-    const [dl_default, dl_org, dl_override] = await this.readHashes(`read routing of ${org}`, [DEFAULT_KEY, orgKey(org), OVERRIDE_KEY]);
+    const [dl_default, dl_org, dl_override] = await this.readHashes(`read routing of ${org}`, [DEFAULT_KEY, orgFlagsKey(org), OVERRIDE_KEY]);
     const hashes = { dl_default, dl_org, dl_override };
     return { hashes, routing: chefRouting(org, hashes) };
   }
@@ -225,7 +225,8 @@ export class Darklaunch {
       const elsewhere = fieldsServing((await this.orgRouting(org)).routing, store === 'sql' ? 'couchdb' : 'sql');
       return elsewhere.length ? `Chef serves it from ${store === 'sql' ? 'CouchDB' : 'SQL'}: ${elsewhere.join(', ')} (only exactly "false" means SQL)` : null;
     } catch (err) {
-      if (err instanceof DarklaunchKeyTypeError && err.problem.key === orgKey(org)) return `${err.message} (inspect it with redis-cli TYPE ${err.problem.key})`;
+      if (err instanceof DarklaunchKeyTypeError && err.problem.key === orgFlagsKey(org))
+        return `${err.message} (inspect it with redis-cli TYPE ${err.problem.key})`;
       throw err;
     }
   }
@@ -260,10 +261,10 @@ export class Darklaunch {
     if (!orgs.length) return [];
     const replies = await this.pipelined(
       'read org flags',
-      orgs.map((o) => ['hgetall', orgKey(o)]),
+      orgs.map((o) => ['hgetall', orgFlagsKey(o)]),
       true,
     );
-    return Promise.all(replies.map(async ([e, h], i) => (e ? { type: await this.typeOf(orgKey(orgs[i])) } : { hash: h as Record<string, string> })));
+    return Promise.all(replies.map(async ([e, h], i) => (e ? { type: await this.typeOf(orgFlagsKey(orgs[i])) } : { hash: h as Record<string, string> })));
   }
 
   /** The keys of these that exist and are not hashes, with their types (one pipelined round trip). */
@@ -279,7 +280,7 @@ export class Darklaunch {
 
   /** Whether the org's own 503_mode is up now. */
   async orgDown(org: string): Promise<boolean> {
-    const [[, value]] = await this.pipelined(`read 503_mode of ${org}`, [['hget', orgKey(org), '503_mode']], true);
+    const [[, value]] = await this.pipelined(`read 503_mode of ${org}`, [['hget', orgFlagsKey(org), '503_mode']], true);
     return takesDown(value as string | null);
   }
 
@@ -287,7 +288,7 @@ export class Darklaunch {
   async orgsDown(orgs: string[]): Promise<string[]> {
     if (!orgs.length) return [];
     // Not ridden through: run status asks this and must answer at once (null when the darklaunch Redis is away).
-    const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgKey(o), '503_mode'])).exec();
+    const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgFlagsKey(o), '503_mode'])).exec();
     // A key that is not a hash makes Chef answer 500 for that org, not 503: it is not counted dark.
     const failed = (results ?? []).find(([e]) => e && !isWrongType(e));
     if (!results || failed) throw new InfrastructureError(`darklaunch read: ${failed?.[0]?.message ?? 'no reply'}`, 'darklaunch');
@@ -310,7 +311,7 @@ export class Darklaunch {
     } catch (err) {
       if (!(err instanceof DarklaunchKeyTypeError)) throw err;
       // dl_default or dl_override is the broken one: the org's own flags can still be shown.
-      const [own] = err.problem.key === orgKey(org) ? [{ type: err.problem.type }] : await this.orgHashes([org]);
+      const [own] = err.problem.key === orgFlagsKey(org) ? [{ type: err.problem.type }] : await this.orgHashes([org]);
       return { ...ownFlags('hash' in own ? own.hash : {}), effective: { error: err.message, ...err.problem } };
     }
   }
@@ -338,7 +339,7 @@ export const FENCE_TTL_S = 3600;
  * allows no braces in org names.)
  */
 export function fenceKey(org: string): string {
-  const key = orgKey(org);
+  const key = orgFlagsKey(org);
   const open = key.indexOf('{');
   const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
   const tag = close > open + 1 ? key.slice(open + 1, close) : key;

@@ -100,7 +100,7 @@ describe('org lease', () => {
     const run = (await runs.createRun(h.ctx.db, T, null, 1, 1))!;
     await runs.doneEnqueueing(h.ctx.db, run.id);
     const stalled = await takeOrgLease(h.ctx, T, guid, 'lease-fenced');
-    const me = { type: T, orgId: guid, runId: run.id, owner: stalled!.lease.owner, generation: 0 };
+    const me = { type: T, orgId: guid, runId: run.id, leaseToken: stalled!.lease.token, generation: 0 };
     expect((await tracker.claimOrg(h.ctx.db, me, 'set_503')).claimed).toBe(true);
     // It stalls past its lease; a new delivery takes the org over, with a higher fencing epoch.
     await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
@@ -115,9 +115,9 @@ describe('org lease', () => {
     await lost(inTransaction(h.ctx.db, (c) => tracker.holdStartedOrg(c, me)));
     await lost(replaceOrgObjects(h.ctx.db, me, { containers: [], groups: [] }));
     const row = (await h.ctx.db.query(`SELECT state, current_step, lease_owner, rows_in_sql FROM mover.org_progress WHERE org_id = $1`, [guid])).rows[0];
-    expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.owner, rows_in_sql: false });
+    expect(row).toEqual({ state: 'started', current_step: 'set_503', lease_owner: other!.lease.token, rows_in_sql: false });
     // The holder does them.
-    const holder = { ...me, owner: other!.lease.owner };
+    const holder = { ...me, leaseToken: other!.lease.token };
     expect((await replaceOrgObjects(h.ctx.db, holder, { containers: [], groups: [] })).foreignRows).toBe(0);
     await tracker.setStep(h.ctx.db, holder, 'clear_503');
     other!.lease.handingOver();

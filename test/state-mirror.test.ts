@@ -62,7 +62,7 @@ describe('state mirror', () => {
     const again = await claimHeld(
       h.ctx.db,
       { type: T, orgId: orgs[2].guid, runId: revertRun.id },
-      { firstStep: 'set_503', from: 'completed', owner: reverts[1].key.owner },
+      { firstStep: 'set_503', from: 'completed', leaseToken: reverts[1].key.leaseToken },
     );
     expect(again.claim).toEqual({
       claimed: false,

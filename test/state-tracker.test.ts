@@ -54,7 +54,7 @@ describe('state tracker guards', () => {
     const claims = await Promise.all(Array.from({ length: 10 }, () => tracker.claimOrg(h.ctx.db, held.key)));
     expect(claims.filter((r) => r.claimed)).toHaveLength(1);
     // Without the lease, no claim at all.
-    await expect(tracker.claimOrg(h.ctx.db, { ...held.key, owner: 'someone-else' })).rejects.toBeInstanceOf(OwnershipLostError);
+    await expect(tracker.claimOrg(h.ctx.db, { ...held.key, leaseToken: 'someone-else' })).rejects.toBeInstanceOf(OwnershipLostError);
     await tracker.failOrg(h.ctx.db, { ...held.key, generation: 0 }, { step: 'test', detail: 'done with it' });
   });
 
@@ -73,7 +73,7 @@ describe('state tracker guards', () => {
     expect(claim).toEqual({ claimed: true });
     for (const stale of [
       { ...key, runId: '999999' },
-      { ...key, owner: 'another' },
+      { ...key, leaseToken: 'another' },
       { ...key, generation: key.generation + 1 },
     ]) {
       await expect(tracker.completeOrg(h.ctx.db, stale)).rejects.toBeInstanceOf(OwnershipLostError);
@@ -139,8 +139,8 @@ describe('state tracker guards', () => {
 });
 
 describe('a delivery start: lease and claim in one round trip', () => {
-  const lease = (guid: string, name: string, owner: string, { runId, ...ask }: Partial<tracker.ClaimAsk> & { runId: string }) =>
-    tracker.leaseAndClaim(h.ctx.db, { type: T, orgId: guid, runId }, name, owner, 10_000, { firstStep: 'set_503', from: 'ready', refused: false, ...ask });
+  const lease = (guid: string, name: string, leaseToken: string, { runId, ...ask }: Partial<tracker.ClaimAsk> & { runId: string }) =>
+    tracker.leaseAndClaim(h.ctx.db, { type: T, orgId: guid, runId }, name, leaseToken, 10_000, { firstStep: 'set_503', from: 'ready', refused: false, ...ask });
   const progress = async (guid: string) =>
     (await h.ctx.db.query(`SELECT lease_owner, in_flight, current_step, state FROM mover.org_progress WHERE migration_type = $1 AND org_id = $2`, [T, guid]))
       .rows[0];
@@ -148,22 +148,26 @@ describe('a delivery start: lease and claim in one round trip', () => {
   it('claims a ready org under its lease and answers the org as it was before the claim; sent again, it finds it started by its run', async () => {
     const guid = await org('lc-ready');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-a', null, 1, 1))!;
-    const first = await lease(guid, 'lc-ready', 'owner-a', { runId: run.id });
+    const first = await lease(guid, 'lc-ready', 'leaseToken-a', { runId: run.id });
     expect(first).toMatchObject({ leased: true, claim: { claimed: true }, unfit: 0, org: { state: 'ready' } });
-    expect(await progress(guid)).toEqual({ lease_owner: 'owner-a', in_flight: true, current_step: 'set_503', state: 'started' });
-    const again = await lease(guid, 'lc-ready', 'owner-a', { runId: run.id });
+    expect(await progress(guid)).toEqual({ lease_owner: 'leaseToken-a', in_flight: true, current_step: 'set_503', state: 'started' });
+    const again = await lease(guid, 'lc-ready', 'leaseToken-a', { runId: run.id });
     expect(again).toMatchObject({ leased: true, claim: { claimed: false }, org: { state: 'started', run_id: run.id, current_step: 'set_503' } });
-    // Another owner finds the lease taken and claims nothing.
-    expect(await lease(guid, 'lc-ready', 'owner-b', { runId: run.id })).toEqual({ leased: false });
-    expect(await progress(guid)).toMatchObject({ lease_owner: 'owner-a', state: 'started' });
-    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, owner: 'owner-a', generation: 0 }, { step: 'test', detail: 'done with it' });
+    // Another leaseToken finds the lease taken and claims nothing.
+    expect(await lease(guid, 'lc-ready', 'leaseToken-b', { runId: run.id })).toEqual({ leased: false });
+    expect(await progress(guid)).toMatchObject({ lease_owner: 'leaseToken-a', state: 'started' });
+    await tracker.failOrg(
+      h.ctx.db,
+      { type: T, orgId: guid, runId: run.id, leaseToken: 'leaseToken-a', generation: 0 },
+      { step: 'test', detail: 'done with it' },
+    );
   });
 
   it('claims nothing when the preflight refused the org or its guard counts something unfit, and says what it counted', async () => {
     const refusedGuid = await org('lc-refused');
     const unfitGuid = await org('lc-unfit');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-b', null, 2, 1))!;
-    expect(await lease(refusedGuid, 'lc-refused', 'owner-c', { runId: run.id, refused: true })).toMatchObject({
+    expect(await lease(refusedGuid, 'lc-refused', 'leaseToken-c', { runId: run.id, refused: true })).toMatchObject({
       leased: true,
       claim: { claimed: false },
       unfit: 0,
@@ -173,11 +177,11 @@ describe('a delivery start: lease and claim in one round trip', () => {
     const row = (name: string) => ({ id: hex32(), authz_id: hex32(), name, last_updated_by: hex32(), created_at: new Date(), updated_at: new Date() });
     await insertObjects(h.ctx.db, 'containers', unfitGuid, [row('c1'), row('c2')]);
     await insertObjects(h.ctx.db, 'groups', unfitGuid, [row('g1')]);
-    const unfit = await lease(unfitGuid, 'lc-unfit', 'owner-d', { runId: run.id, guard: 'foreign_rows' });
+    const unfit = await lease(unfitGuid, 'lc-unfit', 'leaseToken-d', { runId: run.id, guard: 'foreign_rows' });
     expect(unfit).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 3, org: { state: 'ready' } });
     for (const name of ['lc-refused', 'lc-unfit']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
-    expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'owner-c', in_flight: false });
-    expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'owner-d', in_flight: false });
+    expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'leaseToken-c', in_flight: false });
+    expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'leaseToken-d', in_flight: false });
     expect(
       (await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0]
         .n,

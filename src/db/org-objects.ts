@@ -2,7 +2,7 @@
 import { fenceRefusal } from '../errors.js';
 import { beforeWrite } from '../stores/pause-point.js';
 import type { Db, DbClient } from '../stores/postgres.js';
-import type { OrgKey } from './state-tracker.js';
+import type { FencedOrg } from './state-tracker.js';
 
 type Q = Db | DbClient;
 // Chef's org_id columns are CHAR(32): every comparison with them casts the
@@ -63,7 +63,7 @@ export async function insertObjects(q: Q, table: ObjectTable | string, orgId: st
  */
 export async function replaceOrgObjects(
   q: Q,
-  key: OrgKey,
+  key: FencedOrg,
   rows: Record<ObjectTable, ObjectRow[]>,
 ): Promise<{ foreignRows: number; sql: Record<ObjectTable, SqlObject[]> }> {
   await beforeWrite('copy', { orgId: key.orgId });
@@ -73,7 +73,7 @@ export async function replaceOrgObjects(
       name: 'replace-and-read-org-objects',
       text: `SELECT mover.replace_and_read_org_objects($1, $2, $3, $4, $5, $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamp[], $11::timestamp[],
        $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamp[], $17::timestamp[]) AS r`,
-      values: [key.type, key.orgId, key.runId, key.owner, key.generation, ...arrays(rows.containers), ...arrays(rows.groups)],
+      values: [key.type, key.orgId, key.runId, key.leaseToken, key.generation, ...arrays(rows.containers), ...arrays(rows.groups)],
     });
   } catch (err) {
     throw fenceRefusal(err);

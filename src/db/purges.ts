@@ -12,14 +12,14 @@ type Q = Db | DbClient;
 export type PurgeOutcome = 'purged' | 'would_purge' | 'unverified';
 
 /**
- * The org's result in the run, by the holder of its lease (org id, owner):
+ * The org's result in the run, by the holder of its lease (org id, leaseToken):
  * the statement is refused (OwnershipLostError) once the lease is another's,
  * so a paused pass cannot overwrite a later one's result. A batch delivered
  * again writes the same line again.
  */
 export async function recordPurge(
   q: Q,
-  r: { runId: string; orgName: string; orgId: string; owner: string; outcome: PurgeOutcome; docs?: number; detail?: string },
+  r: { runId: string; orgName: string; orgId: string; leaseToken: string; outcome: PurgeOutcome; docs?: number; detail?: string },
 ): Promise<void> {
   await beforeWrite('purge_record', { orgId: r.orgId });
   try {
@@ -27,7 +27,7 @@ export async function recordPurge(
       `WITH leased AS (SELECT mover.hold_lease($6, $7, $8) AS ok)
        INSERT INTO mover.purge_results (run_id, org_name, outcome, docs, detail) SELECT $1, $2, $3, $4, $5 FROM leased
        ON CONFLICT (run_id, org_name) DO UPDATE SET outcome = EXCLUDED.outcome, docs = EXCLUDED.docs, detail = EXCLUDED.detail, at = now()`,
-      [r.runId, r.orgName, r.outcome, r.docs ?? 0, r.detail ?? null, PHASE_2_MIGRATION, r.orgId, r.owner],
+      [r.runId, r.orgName, r.outcome, r.docs ?? 0, r.detail ?? null, PHASE_2_MIGRATION, r.orgId, r.leaseToken],
     );
   } catch (err) {
     throw fenceRefusal(err);

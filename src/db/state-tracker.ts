@@ -46,14 +46,14 @@ export { ORG_STATES, type OrgState } from './org-states.js';
 type Q = Db | DbClient;
 
 /** An org in flight, as every statement that writes for it names it: the org, and the fence its delivery holds it by. */
-export interface OrgKey {
+export interface FencedOrg {
   /** The migration type whose org rows move (a revert moves phase_2_migration's). */
   type: string;
   orgId: string;
   /** The run the org is in flight in. */
   runId: string;
   /** The org lease's token: the statement runs only for the lease's holder. */
-  owner: string;
+  leaseToken: string;
   /** The claim's generation (org_progress.requeues): a delivery that claimed an older one no longer owns the org. */
   generation: number;
 }
@@ -70,7 +70,7 @@ export interface OrgKey {
  */
 const HELD = `held AS (SELECT 1 FROM mover.org_progress
   WHERE migration_type = $1 AND org_id = $2 AND run_id = $3::bigint AND lease_owner = $4 AND requeues = $5::int AND in_flight FOR UPDATE)`;
-const held = (k: OrgKey) => [k.type, k.orgId, k.runId, k.owner, k.generation];
+const held = (k: FencedOrg) => [k.type, k.orgId, k.runId, k.leaseToken, k.generation];
 
 /**
  * A fenced statement, `write` for the org whose id is its second value: its
@@ -153,14 +153,14 @@ type ClaimAnswer = { working: boolean; closed: boolean; room: boolean; finished:
  * which calls the same function under the org's lease; this is the claim
  * alone (tests, tools).
  */
-export function claimOrg(db: Db, key: Omit<OrgKey, 'generation'>, firstStep = 'start', from: OrgPath['from'] = 'ready'): Promise<ClaimResult> {
+export function claimOrg(db: Db, key: Omit<FencedOrg, 'generation'>, firstStep = 'start', from: OrgPath['from'] = 'ready'): Promise<ClaimResult> {
   // Safe to send again after a lost connection: if the first one committed, the
   // org is no longer in `from` and this says 'not_ready'.
   return rideThroughDb(db, 'claim', async () => {
     const rows = await fenced(db, 'hold', {
       name: 'claim-org',
       text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL, $5, $6) AS r`,
-      values: [key.type, key.orgId, key.runId, firstStep, from, key.owner],
+      values: [key.type, key.orgId, key.runId, firstStep, from, key.leaseToken],
     });
     return claimResult(rows[0].r as ClaimAnswer);
   });
@@ -195,7 +195,7 @@ export type LeaseAndClaim = { leased: false } | { leased: true; epoch: number; o
 
 /**
  * A delivery's start in one round trip (mover.lease_and_claim,
- * src/db/functions.sql): takes the org's lease for `owner` (as takeLease),
+ * src/db/functions.sql): takes the org's lease for `leaseToken` (as takeLease),
  * then, holding it, claims the org (as claimOrg) unless the preflight refused
  * it or its guard found it unfit; answers the org as it stood before the
  * claim, read after the lease. Safe to send again after a lost connection: a
@@ -203,9 +203,9 @@ export type LeaseAndClaim = { leased: false } | { leased: true; epoch: number; o
  */
 export function leaseAndClaim(
   db: Db,
-  key: Omit<OrgKey, 'owner' | 'generation'>,
+  key: Omit<FencedOrg, 'leaseToken' | 'generation'>,
   orgName: string,
-  owner: string,
+  leaseToken: string,
   leaseMs: number,
   ask: ClaimAsk,
 ): Promise<LeaseAndClaim> {
@@ -213,7 +213,7 @@ export function leaseAndClaim(
     const { rows } = await db.query({
       name: 'lease-and-claim',
       text: `SELECT mover.lease_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS r`,
-      values: [key.type, key.orgId, orgName, owner, Math.round(leaseMs), key.runId, ask.firstStep, ask.refused, ask.guard ?? null, ask.from],
+      values: [key.type, key.orgId, orgName, leaseToken, Math.round(leaseMs), key.runId, ask.firstStep, ask.refused, ask.guard ?? null, ask.from],
     });
     const r = rows[0].r as ClaimAnswer & { leased: boolean; epoch: number; org: OrgStanding | null; unfit: number };
     if (!r.leased) return { leased: false };
@@ -222,7 +222,7 @@ export function leaseAndClaim(
 }
 
 /** Records the step an in-flight org is in, so a resumed or reconciled job knows where it stood. Fenced. */
-export async function setStep(q: Q, key: OrgKey, step: string): Promise<void> {
+export async function setStep(q: Q, key: FencedOrg, step: string): Promise<void> {
   await fenced(
     q,
     'checkpoint',
@@ -244,7 +244,7 @@ export async function setStep(q: Q, key: OrgKey, step: string): Promise<void> {
  * at ready, Chef's migration times and failure are cleared: the org is as
  * before it migrated.
  */
-export async function completeOrg(q: Q, key: OrgKey, darkMs: number | null = null, done: OrgPath['done'] = 'completed'): Promise<{ runMayBeDone: boolean }> {
+export async function completeOrg(q: Q, key: FencedOrg, darkMs: number | null = null, done: OrgPath['done'] = 'completed'): Promise<{ runMayBeDone: boolean }> {
   const rows = await fenced(
     q,
     'complete',
@@ -283,7 +283,7 @@ export type FailKind = 'data' | 'infrastructure' | 'refused';
  */
 export async function failOrg(
   q: Q,
-  key: OrgKey,
+  key: FencedOrg,
   f: { step: string; detail: string; kind?: FailKind; darkMs?: number | null; to?: OrgPath['failed'] },
 ): Promise<void> {
   await fenced(
@@ -322,7 +322,7 @@ export const MAX_REQUEUES = 3;
  * it will be claimed again by a new job, at the next generation. Fenced; not
  * counted as finished; false if it was requeued MAX_REQUEUES times already.
  */
-export async function requeueOrg(q: Q, key: OrgKey, to: OrgPath['from'] = 'ready'): Promise<boolean> {
+export async function requeueOrg(q: Q, key: FencedOrg, to: OrgPath['from'] = 'ready'): Promise<boolean> {
   const rows = await fenced(
     q,
     'requeue',
@@ -375,7 +375,7 @@ export async function retryInfrastructureFailures(q: Q, type: string, runId: str
  * state row locked, still started. An org that completed or failed meanwhile,
  * or that another delivery took over, must not be touched.
  */
-export async function holdStartedOrg(c: DbClient, key: OrgKey): Promise<void> {
+export async function holdStartedOrg(c: DbClient, key: FencedOrg): Promise<void> {
   await fenced(
     c,
     'hold',
@@ -393,8 +393,8 @@ export async function holdStartedOrg(c: DbClient, key: OrgKey): Promise<void> {
  * transaction (mover.hold_lease: its progress row locked; OwnershipLostError
  * if the lease is another's now).
  */
-export async function holdLease(c: DbClient, type: string, orgId: string, owner: string): Promise<void> {
-  await fenced(c, 'hold', { text: `SELECT mover.hold_lease($1, $2, $3)`, values: [type, orgId, owner] });
+export async function holdLease(c: DbClient, type: string, orgId: string, leaseToken: string): Promise<void> {
+  await fenced(c, 'hold', { text: `SELECT mover.hold_lease($1, $2, $3)`, values: [type, orgId, leaseToken] });
 }
 
 /**
@@ -402,7 +402,7 @@ export async function holdLease(c: DbClient, type: string, orgId: string, owner:
  * nothing of it changed), counted in the run; only while the run works, and
  * only for the holder of the org's lease (else OwnershipLostError).
  */
-export async function failUnstarted(q: Q, key: Omit<OrgKey, 'generation'>, location: string, detail: string): Promise<boolean> {
+export async function failUnstarted(q: Q, key: Omit<FencedOrg, 'generation'>, location: string, detail: string): Promise<boolean> {
   const rows = await fenced(q, 'fail_unstarted', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $6) AS ok),
      moved AS (
@@ -416,7 +416,7 @@ export async function failUnstarted(q: Q, key: Omit<OrgKey, 'generation'>, locat
      history AS (
        INSERT INTO mover.org_failures (migration_type, org_id, org_name, run_id, step, kind, detail) SELECT $1, $2, org_name, $3, left($4, 50), 'data', $5 FROM moved)
      UPDATE mover.migration_runs SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1 FROM moved WHERE id = $3 RETURNING 1`,
-    values: [key.type, key.orgId, key.runId, location, detail, key.owner],
+    values: [key.type, key.orgId, key.runId, location, detail, key.leaseToken],
   });
   return rows.length === 1;
 }
@@ -453,7 +453,7 @@ export async function moveOrgs(q: Q, type: string, names: string[], from: OrgSta
  * lease (a purge): false if it was not in `from` (it moved on meanwhile),
  * OwnershipLostError if the lease is another's now (mover.hold_lease).
  */
-export async function moveOrg(q: Q, type: string, orgId: string, owner: string, from: OrgState, to: OrgState): Promise<boolean> {
+export async function moveOrg(q: Q, type: string, orgId: string, leaseToken: string, from: OrgState, to: OrgState): Promise<boolean> {
   const rows = await fenced(q, 'purge_move', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $5) AS ok),
        moved AS (
@@ -461,17 +461,17 @@ export async function moveOrg(q: Q, type: string, orgId: string, owner: string, 
          RETURNING migration_type, org_id, org_name, state),
      ${MIRROR}
      SELECT 1 FROM moved`,
-    values: [type, orgId, from, to, owner],
+    values: [type, orgId, from, to, leaseToken],
   });
   return rows.length === 1;
 }
 
-/** Whether the org is still in `state` and its lease still `owner`'s (OwnershipLostError if not the lease), checked by one statement: the last word before a write to another store. */
-export async function stillHeldIn(q: Q, type: string, orgId: string, owner: string, state: OrgState): Promise<boolean> {
+/** Whether the org is still in `state` and its lease still `leaseToken`'s (OwnershipLostError if not the lease), checked by one statement: the last word before a write to another store. */
+export async function stillHeldIn(q: Q, type: string, orgId: string, leaseToken: string, state: OrgState): Promise<boolean> {
   const rows = await fenced(q, 'hold', {
     text: `WITH leased AS (SELECT mover.hold_lease($1, $2, $3) AS ok)
      SELECT 1 FROM org_migration_state WHERE migration_type = $1 AND org_id = $2 AND state = $4 AND EXISTS (SELECT 1 FROM leased)`,
-    values: [type, orgId, owner, state],
+    values: [type, orgId, leaseToken, state],
   });
   return rows.length === 1;
 }

@@ -12,7 +12,7 @@ import nano from 'nano';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { chefRouting, DEFAULT_KEY, orgKey, OVERRIDE_KEY } from '../chef-routing.js';
+import { chefRouting, DEFAULT_KEY, orgFlagsKey, OVERRIDE_KEY } from '../chef-routing.js';
 import { orgDatabaseName, TYPES } from '../stores/couch-docs.js';
 import { hex32 } from './estate.js';
 
@@ -53,7 +53,7 @@ export class ChefWriter {
   /** One "create container" request for the org: the write it acknowledged, or null (503, or timed out). */
   async create(org: { name: string; guid: string }): Promise<ChefWrite | null> {
     const started = Date.now();
-    const replies = await this.stores.redis.pipeline().hgetall(DEFAULT_KEY).hgetall(orgKey(org.name)).hgetall(OVERRIDE_KEY).exec();
+    const replies = await this.stores.redis.pipeline().hgetall(DEFAULT_KEY).hgetall(orgFlagsKey(org.name)).hgetall(OVERRIDE_KEY).exec();
     const [dl_default, dl_org, dl_override] = (replies ?? []).map(([err, h]) => {
       if (err) throw err;
       return h as Record<string, string>;
@@ -120,7 +120,7 @@ export class ChefWriter {
     const lost: ChefWrite[] = [];
     for (const writes of byOrg.values()) {
       const { name, guid } = { name: writes[0].org, guid: writes[0].guid };
-      const [dl_default, dl_org, dl_override] = await Promise.all([DEFAULT_KEY, orgKey(name), OVERRIDE_KEY].map((k) => this.stores.redis.hgetall(k)));
+      const [dl_default, dl_org, dl_override] = await Promise.all([DEFAULT_KEY, orgFlagsKey(name), OVERRIDE_KEY].map((k) => this.stores.redis.hgetall(k)));
       const there = new Set<string>();
       if (chefRouting(name, { dl_default, dl_org, dl_override }).containers === 'sql') {
         const { rows } = await this.stores.db.query(`SELECT id FROM containers WHERE org_id = $1::bpchar AND id = ANY($2)`, [guid, writes.map((w) => w.id)]);

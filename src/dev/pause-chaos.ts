@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { orgKey } from '../chef-routing.js';
+import { orgFlagsKey } from '../chef-routing.js';
 
 /** A small seeded generator (mulberry32), so a failing chaos run can be told again by its seed. */
 export function seeded(seed: number): () => number {
@@ -105,7 +105,7 @@ export class DarkWatch {
     this.running = true;
     this.loop = (async () => {
       while (this.running) {
-        const replies = (await this.redis.pipeline(this.orgs.map((o) => ['hget', orgKey(o), '503_mode'])).exec()) ?? [];
+        const replies = (await this.redis.pipeline(this.orgs.map((o) => ['hget', orgFlagsKey(o), '503_mode'])).exec()) ?? [];
         const now = Date.now();
         this.orgs.forEach((org, i) => {
           const down = replies[i]?.[1] === 'true';

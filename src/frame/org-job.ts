@@ -14,9 +14,9 @@ import { MIGRATION_PATH, type OrgPath, type OrgStanding } from '../db/state-trac
 import { inTransaction } from '../stores/postgres.js';
 import { getOrgStateById } from '../db/org-states.js';
 import { takeOrgLeaseAndClaim } from './org-lease.js';
-import { darkMs, holdOrg, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+import { darkMs, holdOrg, fencedOrg, recallDark, type OrgJobOutcome, type OrgMigration, type OrgDelivery } from './org.js';
 
-export type { OrgEnd, OrgJobOutcome, OrgMigration, OrgRef, OrgStep } from './org.js';
+export type { OrgEnd, OrgJobOutcome, OrgMigration, OrgDelivery, OrgStep } from './org.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
 import { failAndRestore, leaveCommitted, refuseUnstarted } from './org-restore.js';
 import { orgDarkSeconds, orgDuration, orgsFinished, stepDuration } from '../metrics.js';
@@ -30,7 +30,7 @@ const pathOf = (kind: OrgMigration): OrgPath => kind.path ?? MIGRATION_PATH;
 
 export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined): Promise<OrgJobOutcome> {
   const { runId, orgName, orgId } = job.data;
-  const org: OrgRef = {
+  const org: OrgDelivery = {
     type: kind.type,
     orgType: kind.orgType ?? kind.type,
     runId,
@@ -73,7 +73,7 @@ export async function runOrgJob(kind: OrgMigration, ctx: Context, job: Job<OrgJo
  * started by this run at the same generation, nobody acted on it meanwhile,
  * and the delivery goes on.
  */
-async function checkOwnership(ctx: Context, org: OrgRef): Promise<void> {
+async function checkOwnership(ctx: Context, org: OrgDelivery): Promise<void> {
   if (!org.lease?.lost) return;
   org.log.warn('the org lease may have lapsed; taking it again');
   const again = await org.lease.retake();
@@ -86,7 +86,14 @@ async function checkOwnership(ctx: Context, org: OrgRef): Promise<void> {
   if (again.epoch !== org.flags?.epoch) holdOrg(ctx, org, org.lease, org.generation);
 }
 
-async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, token: string | undefined, org: OrgRef, taken: Taken): Promise<OrgJobOutcome> {
+async function runSteps(
+  kind: OrgMigration,
+  ctx: Context,
+  job: Job<OrgJobData>,
+  token: string | undefined,
+  org: OrgDelivery,
+  taken: Taken,
+): Promise<OrgJobOutcome> {
   let claim: Awaited<ReturnType<typeof claimOrResume>>;
   try {
     claim = await claimOrResume(kind, ctx, org, taken);
@@ -144,7 +151,7 @@ async function runSteps(kind: OrgMigration, ctx: Context, job: Job<OrgJobData>, 
  * error goes on and the org, still ready, is queued again once its run's
  * queue runs dry (the reconciler's queueLost).
  */
-async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgRef, err: unknown, job: Job<OrgJobData>, token: string | undefined): Promise<never> {
+async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgDelivery, err: unknown, job: Job<OrgJobData>, token: string | undefined): Promise<never> {
   org.log.error({ step: 'claim', err: errorMessage(err) }, 'could not claim the org; the run pauses');
   await tripOnFault(ctx, org.log, kind.type, org.runId, `claim of ${org.orgName}: ${errorMessage(err)}`);
   try {
@@ -156,7 +163,7 @@ async function claimFailed(kind: OrgMigration, ctx: Context, org: OrgRef, err: u
   throw new DelayedError();
 }
 
-function standAside(org: OrgRef, step: string, err: OwnershipLostError): OrgJobOutcome {
+function standAside(org: OrgDelivery, step: string, err: OwnershipLostError): OrgJobOutcome {
   org.log.warn({ step, err: err.message }, 'delivery stops; the org is left to whoever owns it now');
   return { outcome: 'skipped', reason: err.message };
 }
@@ -165,14 +172,14 @@ const committedIndex = (kind: OrgMigration) => kind.steps.findIndex((s) => s.nam
 const isCommitted = (kind: OrgMigration, step: string) =>
   kind.committedFrom !== undefined && (step === 'complete' || kind.steps.findIndex((s) => s.name === step) >= committedIndex(kind));
 
-/** The kind's steps from index `from`, then started → completed. Every write it makes for the org is fenced (orgKey, org.flags). */
-async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: number, at: (step: string) => void, delivery = false): Promise<OrgJobOutcome> {
+/** The kind's steps from index `from`, then started → completed. Every write it makes for the org is fenced (orgFlagsKey, org.flags). */
+async function runFrom(kind: OrgMigration, ctx: Context, org: OrgDelivery, from: number, at: (step: string) => void, delivery = false): Promise<OrgJobOutcome> {
   for (let i = from; i < kind.steps.length; i++) {
     const s = kind.steps[i];
     at(s.name);
     // Cheap, and saves a step's work; the stores refuse a stale write all the same.
     if (delivery) await checkOwnership(ctx, org);
-    if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, orgKey(org), s.name);
+    if (s.checkpoint && i > 0) await tracker.setStep(ctx.db, fencedOrg(org), s.name);
     org.log.debug({ step: s.name }, 'step');
     const timer = stepDuration.startTimer({ migration_type: kind.type, step: s.name });
     try {
@@ -183,7 +190,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
   }
   at('complete');
   const dark = darkMs(org);
-  const key = orgKey(org);
+  const key = fencedOrg(org);
   // The completion gives the lease up: the keeper stops renewing it first (a renewal racing it would take it for lost).
   org.lease?.handingOver();
   const done = kind.record
@@ -207,7 +214,7 @@ async function runFrom(kind: OrgMigration, ctx: Context, org: OrgRef, from: numb
 }
 
 /** For the reconciler: finishes a committed org whose job was lost (its steps from the committed one, then completion). */
-export async function finishCommitted(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<OrgJobOutcome> {
+export async function finishCommitted(kind: OrgMigration, ctx: Context, org: OrgDelivery): Promise<OrgJobOutcome> {
   await recallDark(ctx, org);
   return runFrom(kind, ctx, org, committedIndex(kind), () => {});
 }
@@ -228,7 +235,7 @@ type Taken = NonNullable<Awaited<ReturnType<typeof takeOrgLeaseAndClaim>>> & { r
 async function claimOrResume(
   kind: OrgMigration,
   ctx: Context,
-  org: OrgRef,
+  org: OrgDelivery,
   taken: Taken,
 ): Promise<Claim | OrgJobOutcome | 'skip' | 'finished' | 'at_capacity' | 'breaker_open'> {
   const cur = taken.org;
@@ -275,7 +282,7 @@ async function claimOrResume(
 async function preflightFailed(
   kind: OrgMigration,
   ctx: Context,
-  org: OrgRef,
+  org: OrgDelivery,
   refusal: { message: string; refused: boolean },
   working: boolean,
 ): Promise<OrgJobOutcome | Claim | 'finished' | 'skip'> {
@@ -285,7 +292,7 @@ async function preflightFailed(
     await runs.finishRunIfDone(ctx.db, org.runId);
     return { outcome: 'refused', step: 'preflight', reason: refusal.message };
   }
-  const key = { type: org.orgType, orgId: org.orgId, runId: org.runId, owner: org.lease!.owner };
+  const key = { type: org.orgType, orgId: org.orgId, runId: org.runId, leaseToken: org.lease!.token };
   if (!(await tracker.failUnstarted(ctx.db, key, 'preflight', refusal.message))) return (await readBack(ctx, org, pathOf(kind))) ?? 'skip';
   org.log.error({ step: 'preflight', err: refusal.message, error_kind: 'data' }, 'org failed its preflight; nothing was changed');
   await checkFailureBreaker(ctx, org.log, kind.type, org.runId);
@@ -294,7 +301,7 @@ async function preflightFailed(
 }
 
 /** The kind's preflight verdict: undefined if it passed; the data error's message (and whether it is a refusal) if it kept the org back; any other error is thrown. */
-async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): Promise<{ message: string; refused: boolean } | undefined> {
+async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgDelivery): Promise<{ message: string; refused: boolean } | undefined> {
   if (!kind.preflight) return undefined;
   try {
     await kind.preflight(ctx, org);
@@ -311,7 +318,7 @@ async function preflightRefusal(kind: OrgMigration, ctx: Context, org: OrgRef): 
  * back where the path starts (a revert's, refused or failed) is the claim's
  * to tell apart: mover.claim_org answers 'finished' for it.
  */
-function alreadyMine(cur: OrgStanding | null, org: OrgRef, path: OrgPath): Claim | 'finished' | null {
+function alreadyMine(cur: OrgStanding | null, org: OrgDelivery, path: OrgPath): Claim | 'finished' | null {
   if (cur?.run_id !== org.runId) return null;
   if (cur.state === 'started') {
     org.log.warn({ step: cur.current_step }, 'job delivered again for a started org; resuming it');
@@ -324,4 +331,4 @@ function alreadyMine(cur: OrgStanding | null, org: OrgRef, path: OrgPath): Claim
   return null;
 }
 
-const readBack = async (ctx: Context, org: OrgRef, path: OrgPath) => alreadyMine(await getOrgStateById(ctx.db, org.orgType, org.orgId), org, path);
+const readBack = async (ctx: Context, org: OrgDelivery, path: OrgPath) => alreadyMine(await getOrgStateById(ctx.db, org.orgType, org.orgId), org, path);

@@ -1,5 +1,5 @@
 // Who acts on an org (docs/architecture.md, "Who acts on an org"): the one
-// holding its lease, a row in mover.org_progress with an owner token and a
+// holding its lease, a row in mover.org_progress with a lease token and a
 // time. Each process keeps its leases alive with one statement every third
 // of a lease, for all of them at once, so a thousand orgs in flight cost no
 // Postgres connection each (the advisory lock it replaces held one through
@@ -26,10 +26,10 @@ export interface OrgLease {
    */
   readonly lost: boolean;
   /** The lease's token: every SQL write for the org carries it, and Postgres refuses it once stale (docs/architecture.md, "Fencing"). */
-  readonly owner: string;
+  readonly token: string;
   /** The lease's fencing epoch, for the darklaunch Redis: higher for every later holder. */
   readonly epoch: number;
-  /** Takes the lease again for the same owner and reads the org back (with the epoch, new if another held it between); null if another holds it now. */
+  /** Takes the lease again for the same token and reads the org back (with the epoch, new if another held it between); null if another holds it now. */
   retake(): Promise<{ org: OrgStateRow | null; epoch: number } | null>;
   /**
    * For a statement that ends the org's work and gives the lease up with it
@@ -70,37 +70,37 @@ class LeaseKeeper {
     private readonly log: Logger,
   ) {}
 
-  add(owner: string, h: Held): void {
-    this.held.set(owner, h);
+  add(leaseToken: string, h: Held): void {
+    this.held.set(leaseToken, h);
     if (!this.timer) {
       this.timer = setInterval(() => void this.renew(), Math.floor(this.ms / 3));
       this.timer.unref();
     }
   }
 
-  remove(owner: string): void {
-    this.held.delete(owner);
+  remove(leaseToken: string): void {
+    this.held.delete(leaseToken);
     if (!this.held.size && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
     }
   }
 
-  get(owner: string): Held | undefined {
-    return this.held.get(owner);
+  get(leaseToken: string): Held | undefined {
+    return this.held.get(leaseToken);
   }
 
   private async renew(): Promise<void> {
-    const owners = [...this.held.keys()];
-    if (!owners.length || this.renewing) return;
+    const leaseTokens = [...this.held.keys()];
+    if (!leaseTokens.length || this.renewing) return;
     this.renewing = true;
     const asked = Date.now();
     try {
-      const mine = await renewLeases(this.db, owners, this.ms);
-      for (const owner of owners) {
-        const h = this.held.get(owner);
+      const mine = await renewLeases(this.db, leaseTokens, this.ms);
+      for (const leaseToken of leaseTokens) {
+        const h = this.held.get(leaseToken);
         if (!h) continue;
-        if (mine.has(owner)) h.goodUntil = Math.max(h.goodUntil, asked + this.ms);
+        if (mine.has(leaseToken)) h.goodUntil = Math.max(h.goodUntil, asked + this.ms);
         else if (!h.takenByAnother) {
           h.takenByAnother = true;
           this.log.warn(
@@ -109,11 +109,11 @@ class LeaseKeeper {
           );
         }
       }
-      if (this.failing) this.log.info({ leases: owners.length }, 'org leases renewed again');
+      if (this.failing) this.log.info({ leases: leaseTokens.length }, 'org leases renewed again');
       this.failing = false;
     } catch (err) {
       // Postgres away: the leases stay in the table; past their time this process no longer vouches for them (lost).
-      if (!this.failing) this.log.warn({ leases: owners.length, err: errorMessage(err) }, 'could not renew org leases; trying again');
+      if (!this.failing) this.log.warn({ leases: leaseTokens.length, err: errorMessage(err) }, 'could not renew org leases; trying again');
       this.failing = true;
     } finally {
       this.renewing = false;
@@ -137,11 +137,11 @@ function keeperOf(ctx: Context): LeaseKeeper {
 /** The org's lease and the org as it stands, or null if another holds the lease. */
 export async function takeOrgLease(ctx: Context, type: string, orgId: string, orgName: string): Promise<{ lease: OrgLease; org: OrgStateRow | null } | null> {
   const keeper = keeperOf(ctx);
-  const owner = newOwner();
+  const leaseToken = newLeaseToken();
   const asked = Date.now();
-  const first = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
+  const first = await takeLease(ctx.db, type, orgId, orgName, leaseToken, keeper.ms);
   if (!first.leased) return null;
-  return { lease: heldLease(ctx, keeper, { type, orgId, orgName, owner, epoch: first.epoch }, asked), org: first.org };
+  return { lease: heldLease(ctx, keeper, { type, orgId, orgName, leaseToken, epoch: first.epoch }, asked), org: first.org };
 }
 
 /**
@@ -171,25 +171,25 @@ export async function takeOrgLeaseAndClaim(
 ): Promise<(NonNullable<ClaimedAgain> & { lease: OrgLease; claimAgain: () => Promise<ClaimedAgain> }) | null> {
   const { orgType: type, orgId, orgName, runId } = org;
   const keeper = keeperOf(ctx);
-  const owner = newOwner();
+  const leaseToken = newLeaseToken();
   const asked = Date.now();
   const key = { type, orgId, runId };
   let r: Awaited<ReturnType<typeof leaseAndClaim>>;
   try {
-    r = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, ask);
+    r = await leaseAndClaim(ctx.db, key, orgName, leaseToken, keeper.ms, ask);
   } catch (err) {
     // The call may have committed with its answer lost: give the lease up, so the reconciler need not wait for it to lapse
     // (not waited for: with Postgres away the error must not wait on it too).
-    void releaseLease(ctx.db, type, orgId, owner).catch((e) =>
+    void releaseLease(ctx.db, type, orgId, leaseToken).catch((e) =>
       ctx.log.warn({ migration_type: type, org_id: orgId, err: errorMessage(e) }, 'could not release an org lease; it lapses by itself'),
     );
     throw err;
   }
   if (!r.leased) return null;
-  const lease = heldLease(ctx, keeper, { type, orgId, orgName, owner, epoch: r.epoch }, asked);
+  const lease = heldLease(ctx, keeper, { type, orgId, orgName, leaseToken, epoch: r.epoch }, asked);
   /** The same call again by the lease's holder, its preflight now passed (the first verdict was read before the lease). */
   const claimAgain = async (): Promise<ClaimedAgain> => {
-    const again = await leaseAndClaim(ctx.db, key, orgName, owner, keeper.ms, { ...ask, refused: false });
+    const again = await leaseAndClaim(ctx.db, key, orgName, leaseToken, keeper.ms, { ...ask, refused: false });
     // A new epoch: the lease lapsed and another held it in between, and may have acted on the org.
     return again.leased && again.epoch === lease.epoch ? { org: again.org, claim: again.claim, unfit: again.unfit } : null;
   };
@@ -199,51 +199,51 @@ export async function takeOrgLeaseAndClaim(
 /** What the same call found when made again: as the first, or null if the lease is another's now. */
 type ClaimedAgain = Omit<Extract<LeaseAndClaim, { leased: true }>, 'leased' | 'epoch'> | null;
 
-const newOwner = () => `${OWNER_PREFIX}:${randomUUID()}`;
+const newLeaseToken = () => `${OWNER_PREFIX}:${randomUUID()}`;
 
-/** The lease `owner` holds since `asked`, kept alive by the process's keeper. */
+/** The lease `leaseToken` holds since `asked`, kept alive by the process's keeper. */
 function heldLease(
   ctx: Context,
   keeper: LeaseKeeper,
-  held: { type: string; orgId: string; orgName: string; owner: string; epoch: number },
+  held: { type: string; orgId: string; orgName: string; leaseToken: string; epoch: number },
   asked: number,
 ): OrgLease {
-  const { type, orgId, orgName, owner } = held;
-  keeper.add(owner, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
+  const { type, orgId, orgName, leaseToken } = held;
+  keeper.add(leaseToken, { type, orgId, goodUntil: asked + keeper.ms, takenByAnother: false });
   let released = false;
   let epoch = held.epoch;
   return {
-    owner,
+    token: leaseToken,
     get epoch() {
       return epoch;
     },
     handingOver() {
-      keeper.remove(owner);
-      return owner;
+      keeper.remove(leaseToken);
+      return leaseToken;
     },
     handedOver() {
       released = true;
     },
     get lost() {
-      const h = keeper.get(owner);
+      const h = keeper.get(leaseToken);
       return !h || h.takenByAnother || Date.now() > h.goodUntil;
     },
     async retake() {
       // Given up already (by a completion, or released): nothing to take back.
       if (released) return null;
       const at = Date.now();
-      const again = await takeLease(ctx.db, type, orgId, orgName, owner, keeper.ms);
+      const again = await takeLease(ctx.db, type, orgId, orgName, leaseToken, keeper.ms);
       if (!again.leased) return null;
-      keeper.add(owner, { type, orgId, goodUntil: at + keeper.ms, takenByAnother: false });
+      keeper.add(leaseToken, { type, orgId, goodUntil: at + keeper.ms, takenByAnother: false });
       epoch = again.epoch;
       return { org: again.org, epoch };
     },
     async release() {
       if (released) return;
       released = true;
-      keeper.remove(owner);
+      keeper.remove(leaseToken);
       try {
-        await releaseLease(ctx.db, type, orgId, owner);
+        await releaseLease(ctx.db, type, orgId, leaseToken);
       } catch (err) {
         // It lapses by itself within a lease's time.
         ctx.log.warn({ migration_type: type, org_id: orgId, err: errorMessage(err) }, 'could not release an org lease; it lapses by itself');

@@ -11,7 +11,7 @@ import { inTransaction } from '../stores/postgres.js';
 import * as runs from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { checkFailureBreaker, tripOnFault } from './breaker.js';
-import { darkMs, orgKey, recallDark, type OrgJobOutcome, type OrgMigration, type OrgRef } from './org.js';
+import { darkMs, fencedOrg, recallDark, type OrgJobOutcome, type OrgMigration, type OrgDelivery } from './org.js';
 import { orgDarkSeconds } from '../metrics.js';
 
 /**
@@ -19,7 +19,7 @@ import { orgDarkSeconds } from '../metrics.js';
  * counting it in the run. If restoring itself fails the org stays 'started'
  * and the job fails: the reconciler tries again until the stores answer.
  */
-export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<OrgJobOutcome> {
+export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgDelivery, step: string, err: unknown): Promise<OrgJobOutcome> {
   const message = errorMessage(err);
   const refused = isRefusal(err);
   const dataError = isOrgError(err);
@@ -52,7 +52,7 @@ export async function failAndRestore(kind: OrgMigration, ctx: Context, org: OrgR
 }
 
 /** A committed org that failed: left in flight at its step for the next delivery or the reconciler to finish; a store error opens the run's breaker. */
-export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgRef, step: string, err: unknown): Promise<never> {
+export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgDelivery, step: string, err: unknown): Promise<never> {
   org.log.error({ step, err: errorMessage(err) }, 'org is committed to its new home; left in flight to be finished, not restored');
   if (!isOrgError(err)) await tripOnFault(ctx, org.log, kind.type, org.runId, `${org.orgName} at ${step}: ${errorMessage(err)}`);
   throw err;
@@ -70,14 +70,14 @@ export async function leaveCommitted(kind: OrgMigration, ctx: Context, org: OrgR
 export async function restoreAndFail(
   kind: OrgMigration,
   ctx: Context,
-  org: OrgRef,
+  org: OrgDelivery,
   step: string,
   detail: string,
   failKind: tracker.FailKind,
   found?: Record<string, unknown>,
 ): Promise<void> {
   await inTransaction(ctx.db, async (c) => {
-    await tracker.holdStartedOrg(c, orgKey(org));
+    await tracker.holdStartedOrg(c, fencedOrg(org));
     // Served from where it was and up again before the state says failed; if this
     // write fails the transaction rolls back and the org stays 'started' for a retry.
     if (kind.restoreOutside) {
@@ -89,7 +89,7 @@ export async function restoreAndFail(
     // Ended and counted in the run by one statement, still holding the org.
     const dark = darkMs(org);
     const to = kind.path?.failed ?? 'failed';
-    await tracker.failOrg(c, orgKey(org), { step, detail, kind: failKind, darkMs: dark, to });
+    await tracker.failOrg(c, fencedOrg(org), { step, detail, kind: failKind, darkMs: dark, to });
     await kind.record?.(ctx, org, c, { outcome: failKind === 'refused' ? 'refused' : 'failed', step, detail, found });
     if (dark !== null) orgDarkSeconds.observe({ migration_type: org.type, outcome: failKind === 'refused' ? 'refused' : 'failed' }, dark / 1000);
   });
@@ -101,10 +101,10 @@ export async function restoreAndFail(
  * with the kind's record, by the holder of its lease; false if this run had
  * already counted it.
  */
-export async function refuseUnstarted(kind: OrgMigration, ctx: Context, org: OrgRef, detail: string): Promise<boolean> {
+export async function refuseUnstarted(kind: OrgMigration, ctx: Context, org: OrgDelivery, detail: string): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
     // Fenced: only the lease's holder records the verdict it read (else OwnershipLostError, nothing written).
-    await tracker.holdLease(c, org.orgType, org.orgId, org.lease!.owner);
+    await tracker.holdLease(c, org.orgType, org.orgId, org.lease!.token);
     if (!(await runs.countOnce(c, org.runId, `result:${org.orgId}`, { finished: 1, failed: 1 }))) return false;
     await kind.record?.(ctx, org, c, { outcome: 'refused', step: 'preflight', detail });
     return true;

@@ -5,14 +5,14 @@
 // these; this one builds on none of them.
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
-import type { ClaimGuard, OrgKey, OrgPath } from '../db/state-tracker.js';
+import type { ClaimGuard, FencedOrg, OrgPath } from '../db/state-tracker.js';
 import { startedAtMs } from '../db/org-states.js';
 import type { DbClient } from '../stores/postgres.js';
 import type { OrgLease } from './org-lease.js';
 import type { RunSpec } from './kind.js';
 import type { FencedOrgFlags } from '../darklaunch.js';
 
-export interface OrgRef {
+export interface OrgDelivery {
   /** The kind acting on the org (its queue, its run's type, its metrics). */
   type: string;
   /** Whose org rows it moves: the kind's own type, or another's (a revert moves phase_2_migration's orgs). */
@@ -38,26 +38,26 @@ export interface OrgRef {
  * "Fencing"): its lease, the generation it claimed or found the org at, and
  * the org's flags fenced by the lease's epoch (raised now, in the background).
  */
-export function holdOrg(ctx: Context, org: OrgRef, lease: OrgLease, generation: number): void {
+export function holdOrg(ctx: Context, org: OrgDelivery, lease: OrgLease, generation: number): void {
   org.lease = lease;
   org.generation = generation;
   org.flags = ctx.darklaunch.fenced(org.orgName, lease.epoch);
 }
 
 /** The org as the state tracker's statements name it, with the fence this delivery holds it by (holdOrg first). */
-export function orgKey(org: OrgRef): OrgKey {
+export function fencedOrg(org: OrgDelivery): FencedOrg {
   if (!org.lease || org.generation === undefined) throw new Error(`${org.orgName}: a write for the org before it was held (holdOrg)`);
-  return { type: org.orgType, orgId: org.orgId, runId: org.runId, owner: org.lease.owner, generation: org.generation };
+  return { type: org.orgType, orgId: org.orgId, runId: org.runId, leaseToken: org.lease.token, generation: org.generation };
 }
 
 /** The org's fenced flags (holdOrg first). */
-export function flagsOf(org: OrgRef): FencedOrgFlags {
+export function flagsOf(org: OrgDelivery): FencedOrgFlags {
   if (!org.flags) throw new Error(`${org.orgName}: a darklaunch write for the org before it was held (holdOrg)`);
   return org.flags;
 }
 
 /** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
-export const darkMs = (org: OrgRef): number | null =>
+export const darkMs = (org: OrgDelivery): number | null =>
   org.darkSince !== undefined && org.darkUntil !== undefined ? Math.max(0, Math.round(org.darkUntil - org.darkSince)) : null;
 
 /**
@@ -67,7 +67,7 @@ export const darkMs = (org: OrgRef): number | null =>
  * lost delivery's dark time is counted, at most a copy too long. Two reads,
  * on these rare paths only.
  */
-export async function recallDark(ctx: Context, org: OrgRef): Promise<void> {
+export async function recallDark(ctx: Context, org: OrgDelivery): Promise<void> {
   if (org.darkSince !== undefined || !(await ctx.darklaunch.orgDown(org.orgName))) return;
   org.darkSince = (await startedAtMs(ctx.db, org.orgType, org.orgId)) ?? Date.now();
 }
@@ -80,7 +80,7 @@ export interface OrgStep {
    * the claim itself; others only where the reconciler must act differently.
    */
   checkpoint?: boolean;
-  run: (ctx: Context, org: OrgRef) => Promise<void>;
+  run: (ctx: Context, org: OrgDelivery) => Promise<void>;
 }
 
 /** How an org's time in a run ended, for a kind that keeps its own record of it (OrgMigration.record). */
@@ -110,7 +110,7 @@ export interface OrgMigration {
    * org found elsewhere, a delivery resuming it, say, goes by its state and
    * the verdict is not used.)
    */
-  preflight?: (ctx: Context, org: OrgRef) => Promise<void>;
+  preflight?: (ctx: Context, org: OrgDelivery) => Promise<void>;
   /**
    * The preflight in Postgres, checked inside the claim: the guard's name
    * (ClaimGuard in src/db/state-tracker.ts), and the data error a non-zero
@@ -124,11 +124,11 @@ export interface OrgMigration {
    * revert's mover.revert_results), and, when done, what goes with it (a
    * revert deletes the org's rows). Without it a completion is one statement.
    */
-  record?(ctx: Context, org: OrgRef, q: DbClient, end: OrgEnd): Promise<void>;
+  record?(ctx: Context, org: OrgDelivery, q: DbClient, end: OrgEnd): Promise<void>;
   /** Undoes what the steps may have done, so the org is served as before; must be idempotent. */
-  restore(ctx: Context, org: OrgRef, q: DbClient): Promise<void>;
+  restore(ctx: Context, org: OrgDelivery, q: DbClient): Promise<void>;
   /** Writes outside Postgres that restore needs (darklaunch), done before the SQL part. */
-  restoreOutside?(ctx: Context, org: OrgRef): Promise<void>;
+  restoreOutside?(ctx: Context, org: OrgDelivery): Promise<void>;
   /**
    * From this step on the org is committed to where it moved (it may be
    * served from there): a failure no longer restores it, which would lose

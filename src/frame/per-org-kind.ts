@@ -15,8 +15,8 @@ import { inTransaction } from '../stores/postgres.js';
 import { errorMessage, OwnershipLostError } from '../errors.js';
 import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData, type RunSpec } from './kind.js';
 import { orgLogger } from '../log.js';
-import { finishCommitted, runOrgJob, type OrgMigration, type OrgRef } from './org-job.js';
-import { holdOrg, orgKey } from './org.js';
+import { finishCommitted, runOrgJob, type OrgMigration, type OrgDelivery } from './org-job.js';
+import { holdOrg, fencedOrg } from './org.js';
 import { restoreAndFail } from './org-restore.js';
 import { takeOrgLease } from './org-lease.js';
 
@@ -85,7 +85,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
       // As it is now, under the lease: a delivery may have moved it since the list was read.
       if (taken.org?.state !== 'started' || taken.org.run_id !== runId) continue;
       const step = taken.org.current_step ?? 'unknown';
-      const org: OrgRef = { type: def.type, orgType: def.orgType ?? def.type, runId, orgName: row.org_name, orgId: row.org_id, log };
+      const org: OrgDelivery = { type: def.type, orgType: def.orgType ?? def.type, runId, orgName: row.org_name, orgId: row.org_id, log };
       // Held at the generation it finds the org at: every write below is fenced by it and the lease, as a delivery's are.
       holdOrg(ctx, org, taken.lease, taken.org.requeues);
       if (step === def.committedFrom) {
@@ -113,10 +113,10 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
 }
 
 /** Restored as a failure would restore it, then started → where its path starts (ready, or completed) in its run, in one fenced transaction; false if it cannot be requeued. */
-function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgRef): Promise<boolean> {
+function restoreAndRequeue(def: OrgMigration, ctx: Context, org: OrgDelivery): Promise<boolean> {
   return inTransaction(ctx.db, async (c) => {
-    await tracker.holdStartedOrg(c, orgKey(org));
-    if (!(await tracker.requeueOrg(c, orgKey(org), (def.path ?? MIGRATION_PATH).from))) return false;
+    await tracker.holdStartedOrg(c, fencedOrg(org));
+    if (!(await tracker.requeueOrg(c, fencedOrg(org), (def.path ?? MIGRATION_PATH).from))) return false;
     if (def.restoreOutside) await def.restoreOutside(ctx, org);
     await def.restore(ctx, org, c);
     return true;

@@ -19,9 +19,9 @@ import { lateWrites } from '../migration/late-writes.js';
 import { planObjects, type ObjectPlan } from '../migration/plan-objects.js';
 import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 import type { Change } from '../stores/couch.js';
-import type { OrgMigration, OrgRef } from '../frame/org-job.js';
+import type { OrgMigration, OrgDelivery } from '../frame/org-job.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
-import { flagsOf, orgKey } from '../frame/org.js';
+import { flagsOf, fencedOrg } from '../frame/org.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 
@@ -38,7 +38,7 @@ export const type = PHASE_2_MIGRATION;
  * dl_default or dl_override that is not a hash breaks every org, and pauses
  * the run instead (src/darklaunch.ts, src/stores/health.ts).
  */
-export async function preflight(ctx: Context, org: OrgRef) {
+export async function preflight(ctx: Context, org: OrgDelivery) {
   const why = await ctx.darklaunch.whyNotServedFrom(org.orgName, 'couchdb');
   if (why) throw new OrgDataError(`${why}; mover moves only orgs Chef serves from CouchDB, so it leaves this one as it is`);
 }
@@ -62,14 +62,14 @@ interface Copy {
   /** Reads of the org's documents: the copy, then each catch-up that found containers or groups changed. */
   reads: number;
 }
-const copies = new WeakMap<OrgRef, Copy>();
+const copies = new WeakMap<OrgDelivery, Copy>();
 
 /**
  * A seam for tests: runs right after each read of the org's documents (the
  * copy, each catch-up), so a test can land a write in CouchDB at exactly that
  * moment. Unset in the product.
  */
-export const afterCopyRead: { hook?: (org: OrgRef) => Promise<void> } = {};
+export const afterCopyRead: { hook?: (org: OrgDelivery) => Promise<void> } = {};
 
 /** Reads of an org whose containers and groups keep changing after the drain (the copy and its catch-ups) before it fails. */
 export const MAX_READS = 3;
@@ -81,7 +81,7 @@ const MAX_CHECKS = 10;
  * they were read at) and write them into SQL in one statement, replacing any
  * rows an earlier delivery wrote. Chef does not see them until the switch.
  */
-export async function migrate(ctx: Context, org: OrgRef) {
+export async function migrate(ctx: Context, org: OrgDelivery) {
   const { docs, seq } = await ctx.couch.copyOrgObjects(org.orgId);
   await afterCopyRead.hook?.(org);
   const byId = new Map(docs.map((d) => [d._id, d]));
@@ -101,7 +101,7 @@ export async function migrate(ctx: Context, org: OrgRef) {
  */
 async function writeCopy(
   ctx: Context,
-  org: OrgRef,
+  org: OrgDelivery,
   docs: Map<string, CouchDoc>,
   authz: Map<string, string>,
   before?: ObjectPlan,
@@ -119,7 +119,7 @@ async function writeCopy(
   try {
     // Old rows go in the same statement: a job delivered twice leaves one set of rows, not two.
     // Fenced: a delivery that lost the org (it paused past its lease) has this refused by Postgres, and stops.
-    written = await replaceOrgObjects(ctx.db, orgKey(org), plan);
+    written = await replaceOrgObjects(ctx.db, fencedOrg(org), plan);
   } catch (err) {
     if (err instanceof OwnershipLostError) throw err;
     throw classifyPgError(err, 'write containers and groups');
@@ -135,7 +135,7 @@ async function writeCopy(
  * answered with (read by that same call, after its inserts), so it costs no
  * round trip.
  */
-export async function verify(_ctx: Context, org: OrgRef) {
+export async function verify(_ctx: Context, org: OrgDelivery) {
   const copy = copies.get(org);
   if (!copy) throw new OrgDataError('verify: no copy in this delivery');
   const diff = compareRows(copy.plan, copy.written);
@@ -143,7 +143,7 @@ export async function verify(_ctx: Context, org: OrgRef) {
 }
 
 /** Step 3: the org goes dark (503) so nothing writes while its last changes move. */
-export async function set503(_ctx: Context, org: OrgRef) {
+export async function set503(_ctx: Context, org: OrgDelivery) {
   await flagsOf(org).setDown(true);
   // Dark from this write on (unless an earlier delivery took it dark: recallDark).
   org.darkSince ??= Date.now();
@@ -154,7 +154,7 @@ export async function set503(_ctx: Context, org: OrgRef) {
  * Chef API accepted just before 503 land before the catch-up. The job keeps
  * its slot while it waits: concurrency bounds the orgs dark at once.
  */
-export async function drainWait(ctx: Context, org: OrgRef) {
+export async function drainWait(ctx: Context, org: OrgDelivery) {
   const ms = (await cachedSettings(ctx)).drainWaitMs;
   if (ms > 0) {
     org.log.debug({ wait_ms: ms }, 'drain wait');
@@ -177,7 +177,7 @@ export async function drainWait(ctx: Context, org: OrgRef) {
  * still routed to CouchDB: no new request reaches a dark org, and the switch
  * (clear_503) is one write, so only that write is left unguarded.
  */
-export async function checkWrites(ctx: Context, org: OrgRef) {
+export async function checkWrites(ctx: Context, org: OrgDelivery) {
   const copy = copies.get(org);
   if (!copy) throw new OrgDataError('check_writes: no copy in this delivery');
   const dbName = orgDatabaseName(org.orgId);
@@ -206,7 +206,7 @@ export async function checkWrites(ctx: Context, org: OrgRef) {
 }
 
 /** Takes the changes into the copy (documents added, changed, deleted, or no longer a container or group) and writes its rows again. */
-async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[], lastSeq: string) {
+async function catchUp(ctx: Context, org: OrgDelivery, copy: Copy, changes: Change[], lastSeq: string) {
   for (const c of changes) {
     if (!c.deleted && c.doc && isOrgObject(c.doc)) copy.docs.set(c.id, c.doc);
     else copy.docs.delete(c.id);
@@ -226,7 +226,7 @@ async function catchUp(ctx: Context, org: OrgRef, copy: Copy, changes: Change[],
  * dl_org_<org>): Chef sees the org either dark on CouchDB or up on SQL,
  * and this is the only write check_writes cannot look after.
  */
-export async function clear503(_ctx: Context, org: OrgRef) {
+export async function clear503(_ctx: Context, org: OrgDelivery) {
   await flagsOf(org).routeToSqlAndUp();
   org.darkUntil = Date.now();
 }

@@ -103,7 +103,7 @@ async function purgeOrg(
     return null;
   }
   try {
-    return await purgeHeld(ctx, runId, org, dryRun, taken.lease.owner, taken.org?.state, log);
+    return await purgeHeld(ctx, runId, org, dryRun, taken.lease.token, taken.org?.state, log);
   } catch (err) {
     if (!(err instanceof OwnershipLostError)) throw err;
     log.warn({ err: err.message }, 'the org lease was lost (this pass paused past it); the org is left to whoever holds it now');
@@ -118,15 +118,15 @@ async function purgeHeld(
   runId: string,
   org: { name: string; guid: string },
   dryRun: boolean,
-  owner: string,
+  leaseToken: string,
   state: string | undefined,
   log: Logger,
 ): Promise<'unverified' | 'purged' | 'would_purge' | null> {
   if (state !== 'completed' && state !== 'purge_started') return null; // moved on (reverted meanwhile): not ours to purge
   const resuming = state === 'purge_started';
-  const result = { runId, orgName: org.name, orgId: org.guid, owner };
+  const result = { runId, orgName: org.name, orgId: org.guid, leaseToken };
   const unverified = async (reason: string, back = resuming) => {
-    if (!dryRun && back) await moveOrg(ctx.db, T, org.guid, owner, 'purge_started', 'completed');
+    if (!dryRun && back) await moveOrg(ctx.db, T, org.guid, leaseToken, 'purge_started', 'completed');
     await recordPurge(ctx.db, { ...result, outcome: 'unverified', detail: reason });
     return 'unverified' as const;
   };
@@ -137,7 +137,7 @@ async function purgeHeld(
     log.warn({ reason }, 'org not purged: Chef does not serve it from SQL');
     return unverified(reason);
   }
-  if (!dryRun && !resuming && !(await moveOrg(ctx.db, T, org.guid, owner, 'completed', 'purge_started'))) return null;
+  if (!dryRun && !resuming && !(await moveOrg(ctx.db, T, org.guid, leaseToken, 'completed', 'purge_started'))) return null;
   const v = await verify(ctx, org.guid, resuming);
   if (!v.ok) {
     log.warn({ reason: v.reason }, 'org did not verify; not purged');
@@ -148,7 +148,7 @@ async function purgeHeld(
     return 'would_purge';
   }
   // The last word before CouchDB, which knows no lease: still purge_started and this pass's.
-  if (!(await stillHeldIn(ctx.db, T, org.guid, owner, 'purge_started'))) return null;
+  if (!(await stillHeldIn(ctx.db, T, org.guid, leaseToken, 'purge_started'))) return null;
   await beforeWrite('purge_delete', { orgId: org.guid, orgName: org.name });
   const refused = v.docs.length
     ? await ctx.couch.bulkDelete(
@@ -170,7 +170,7 @@ async function purgeHeld(
     return 'unverified';
   }
   await inTransaction(ctx.db, async (c) => {
-    await moveOrg(c, T, org.guid, owner, 'purge_started', 'purge_successful');
+    await moveOrg(c, T, org.guid, leaseToken, 'purge_started', 'purge_successful');
     await recordPurge(c, { ...result, outcome: 'purged', docs: v.docs.length });
   });
   log.info({ docs_removed: v.docs.length }, 'org purged from CouchDB');

@@ -18,7 +18,7 @@ import { getRun } from '../db/runs.js';
 import { OrgDataError, OrgRefusal } from '../errors.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
 import { flagsOf } from '../frame/org.js';
-import type { OrgEnd, OrgMigration, OrgRef } from '../frame/org-job.js';
+import type { OrgEnd, OrgMigration, OrgDelivery } from '../frame/org-job.js';
 import { compareOrg, writeBack as writeToCouch, WriteBackConflict, type Difference, type OrgComparison } from '../migration/write-back.js';
 import { couchConflicts } from '../metrics.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
@@ -32,7 +32,7 @@ export const type = PHASE_2_REVERT;
  * One it serves from CouchDB already takes its writes there, and a write-back
  * of its SQL rows would overwrite them: it is refused, nothing of it changed.
  */
-export async function preflight(ctx: Context, org: OrgRef) {
+export async function preflight(ctx: Context, org: OrgDelivery) {
   const why = await ctx.darklaunch.whyNotServedFrom(org.orgName, 'sql');
   if (why) throw new OrgRefusal(`${why}; it is not reverted: its SQL rows may be stale, and a write-back would overwrite what Chef wrote to CouchDB`);
 }
@@ -42,7 +42,7 @@ interface Found {
   cmp: OrgComparison;
   writtenBack: number;
 }
-const found = new WeakMap<OrgRef, Found>();
+const found = new WeakMap<OrgDelivery, Found>();
 
 /**
  * Dark, after the drain wait (so writes in flight to SQL have landed): SQL
@@ -50,7 +50,7 @@ const found = new WeakMap<OrgRef, Found>();
  * without writeBack, or an authz id that differs (which cannot be written
  * back), refuse the org: it is put back, on SQL and up.
  */
-export async function compare(ctx: Context, org: OrgRef) {
+export async function compare(ctx: Context, org: OrgDelivery) {
   const cmp = await compareOrg(ctx, org.orgId);
   found.set(org, { cmp, writtenBack: 0 });
   if (!cmp.differences.length) return;
@@ -67,7 +67,7 @@ export async function compare(ctx: Context, org: OrgRef) {
 }
 
 /** With writeBack: CouchDB made to say what SQL says, in the legacy shape, then compared again; a difference left is this org's data. */
-export async function writeBack(ctx: Context, org: OrgRef) {
+export async function writeBack(ctx: Context, org: OrgDelivery) {
   const f = found.get(org);
   if (!f?.cmp.differences.length) return;
   try {
@@ -91,13 +91,13 @@ export async function writeBack(ctx: Context, org: OrgRef) {
  * dl_org_<org>). From here CouchDB holds everything and Chef may serve the
  * org from there: it is never moved back to SQL.
  */
-export async function routeToCouchdb(_ctx: Context, org: OrgRef) {
+export async function routeToCouchdb(_ctx: Context, org: OrgDelivery) {
   await flagsOf(org).routeBackToCouch();
   org.darkUntil = Date.now();
 }
 
 /** The org's line in mover.revert_results, written with its last state change; reverted, its SQL rows go with it. */
-async function record(_ctx: Context, org: OrgRef, q: DbClient, end: OrgEnd) {
+async function record(_ctx: Context, org: OrgDelivery, q: DbClient, end: OrgEnd) {
   const { runId, orgName } = org;
   if (end.outcome === 'done') {
     await deleteOwnedOrgObjects(q, PHASE_2_MIGRATION, org.orgId);

@@ -4,7 +4,7 @@
 // names the findings. The rules themselves are the migration's: planObjects
 // (src/migration/plan-objects.ts) for the documents it would skip, chefRouting
 // (src/chef-routing.ts) for where Chef serves the org.
-import { chefRouting, DEFAULT_KEY, orgKey, OVERRIDE_KEY } from '../chef-routing.js';
+import { chefRouting, DEFAULT_KEY, orgFlagsKey, OVERRIDE_KEY } from '../chef-routing.js';
 import type { OrgSurvey } from '../db/survey.js';
 import type { ObjectPlan, SkipReason } from './plan-objects.js';
 
@@ -48,7 +48,7 @@ export function darklaunchFindings(
 ): { served_from: ServedFrom | null; findings: Finding[]; problems: string[] } {
   const keys: [string, KeyRead][] = [
     [DEFAULT_KEY, reads.dl_default],
-    [orgKey(org), reads.dl_org],
+    [orgFlagsKey(org), reads.dl_org],
     [OVERRIDE_KEY, reads.dl_override],
   ];
   const findings: Finding[] = [];

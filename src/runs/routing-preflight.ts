@@ -8,7 +8,17 @@
 import type { Context } from '../context.js';
 import type { ExpectedDefault } from '../frame/kind.js';
 import { withTimeout } from '../stores/health.js';
-import { chefRouting, DEFAULT_KEY, keyTypeEffect, orgKey, OVERRIDE_KEY, ROUTING_FIELDS, routesToSql, takesDown, type KeyTypeProblem } from '../chef-routing.js';
+import {
+  chefRouting,
+  DEFAULT_KEY,
+  keyTypeEffect,
+  orgFlagsKey,
+  OVERRIDE_KEY,
+  ROUTING_FIELDS,
+  routesToSql,
+  takesDown,
+  type KeyTypeProblem,
+} from '../chef-routing.js';
 import { StateConflictError, errorMessage } from '../errors.js';
 
 export type { ExpectedDefault };
@@ -132,7 +142,7 @@ export async function unpinnedOrgs(ctx: Context, names: string[]): Promise<{ unp
     const own = await ctx.darklaunch.orgHashes(batch);
     batch.forEach((n, j) => {
       const h = own[j];
-      if ('type' in h) return void notHashes.push({ key: orgKey(n), type: h.type });
+      if ('type' in h) return void notHashes.push({ key: orgFlagsKey(n), type: h.type });
       const r = chefRouting(n, { dl_default: afterFlip, dl_org: h.hash, dl_override: dlOverride });
       if (r.containers === 'sql' || r.groups === 'sql') unpinned.push(n);
     });
