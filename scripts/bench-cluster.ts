@@ -44,7 +44,7 @@ async function runOrgs(prefix: string, n: number, concurrency: number) {
     Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(5, '0')}` })),
     { parallel: 8, accountDb: stack.couch.accountDb },
   );
-  await accountRefresh.process(ctx);
+  await accountRefresh.refreshAccounts(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);
   await readyHolding(ctx.db, T, names);

@@ -94,7 +94,7 @@ async function prepare(): Promise<SeededOrg[]> {
     Array.from({ length: N }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(4, '0')}` })),
     { parallel: 8, accountDb: server.accountDb },
   );
-  await accountRefresh.process(ctx);
+  await accountRefresh.refreshAccounts(ctx);
   const names = orgs.map((o) => o.name);
   await captureOrgs(ctx.db, T, names);
   await readyHolding(ctx.db, T, names);

@@ -43,7 +43,7 @@ const [org] = await seedEstate(
   { accountDb: stack.couch.accountDb },
 );
 console.log(`seeded ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other documents in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-await accountRefresh.process(ctx);
+await accountRefresh.refreshAccounts(ctx);
 const app = await buildApp(ctx);
 const url = await app.listen({ host: '127.0.0.1', port: 0 });
 const api = async (method: string, path: string, body?: unknown) => {

@@ -24,7 +24,7 @@ import { insertObjects, OBJECT_TABLES, type ObjectRow } from '../src/db/org-obje
 import * as runs from '../src/db/runs.js';
 import { migration } from '../src/jobs/phase_2_migration.js';
 import type { OrgDelivery } from '../src/frame/org-job.js';
-import { holdOrg, fencedOrg } from '../src/frame/org.js';
+import { holdOrg, fencedOrg } from '../src/frame/held-org.js';
 import type { OrgLease } from '../src/frame/org-lease.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
@@ -62,7 +62,7 @@ const orgs = await seedEstate(
   Array.from({ length: N }, (_, i) => ({ name: `bench-${String(i).padStart(6, '0')}` })),
   { accountDb: stack.couch.accountDb },
 );
-await accountRefresh.process(ctx);
+await accountRefresh.refreshAccounts(ctx);
 await tracker.insertOrgs(
   ctx.db,
   T,
@@ -135,7 +135,7 @@ async function protocolPass(): Promise<number> {
   await resetForFleet();
   const run = await runs.createRun(ctx.db, 'bench-protocol', null, N, P);
   if (!run) throw new Error('a bench-protocol run is still active');
-  await tracker.takeOrgs(
+  await tracker.markInRun(
     ctx.db,
     T,
     run.id,

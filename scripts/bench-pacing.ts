@@ -49,7 +49,7 @@ const orgs = await seedEstate(
   Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })),
   { parallel: 8, accountDb: couch.accountDb },
 );
-await accountRefresh.process(ctx);
+await accountRefresh.refreshAccounts(ctx);
 const names = orgs.map((o) => o.name);
 await captureOrgs(ctx.db, T, names);
 await readyHolding(ctx.db, T, names);

@@ -31,7 +31,7 @@ const orgs = await seedEstate(
   Array.from({ length: N }, (_, i) => ({ name: `prep-${String(i).padStart(7, '0')}`, containers: 0, groups: 0, noDatabase: true })),
   { accountDb: stack.couch.accountDb },
 );
-await accountRefresh.process(ctx);
+await accountRefresh.refreshAccounts(ctx);
 console.log(`seeded and snapshotted in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 async function reset() {

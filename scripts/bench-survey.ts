@@ -52,7 +52,7 @@ for (let from = 0; from < N; from += 1000) {
   }));
   await seedEstate(couch.url, specs, { parallel: 8, accountDb: couch.accountDb });
 }
-await accountRefresh.process(ctx);
+await accountRefresh.refreshAccounts(ctx);
 console.log(`estate of ${N} orgs (12 containers, 4 groups, 2 other documents each) seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const children: Record<string, ChildProcess> = {};

@@ -31,7 +31,7 @@ export interface Context {
  * follows the fleet's throughput, which the CPU bounds, not its slots
  * (bench:pacing counts the connections in use: 50 for 3 workers and an api
  * at concurrency 150 and 300). An eighth of the slots plus room for the
- * reconciler, phase driver and breaker tender, at most 16: 3 worker
+ * reconciler, phase driver and breaker check, at most 16: 3 worker
  * processes and an api stay well under Postgres's default 100 connections.
  */
 export const poolSize = (workerConcurrency: number) => Math.min(16, Math.max(10, Math.ceil(workerConcurrency / 8) + 8));

@@ -4,7 +4,7 @@
 import { countRoundTrip } from './stores/round-trips.js';
 import type { Redis } from 'ioredis';
 import { InfrastructureError, OwnershipLostError } from './errors.js';
-import { rideThrough, type OutagePolicy } from './stores/outage.js';
+import { retryThroughOutage, type OutagePolicy } from './stores/outage.js';
 import { beforeWrite } from './stores/pause-point.js';
 import {
   chefRouting,
@@ -52,7 +52,7 @@ export interface OrgRouting {
 }
 
 /**
- * Every call rides through a darklaunch Redis that is away (a failover, a
+ * Every call is retried through an outage of the darklaunch Redis (a failover, a
  * restart), for up to the grace (src/stores/outage.ts): while it is away the
  * Chef API serves every org 503 anyway, so waiting for it costs nothing, and
  * an org dark now is brought up as soon as it is back. Every write here is
@@ -73,22 +73,22 @@ export class Darklaunch {
     this.commands = redis as unknown as FenceCommands;
   }
 
-  private ride<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return rideThrough(this.outage, 'darklaunch_redis', what, () => {
+  private retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryThroughOutage(this.outage, 'darklaunch_redis', what, () => {
       countRoundTrip('darklaunch_redis');
       return fn();
     });
   }
 
   /**
-   * Commands in one pipelined round trip, ridden through; each reply as
+   * Commands in one pipelined round trip, retried through an outage; each reply as
    * [error, value]. An error reply fails it all, except WRONGTYPE where
    * `wrongTypeOk` (a key that is not a hash: the caller names it). Store
    * failures past the grace are InfrastructureErrors.
    */
   private async pipelined(what: string, commands: (string | Record<string, string>)[][], wrongTypeOk = false): Promise<[Error | null, unknown][]> {
     try {
-      return await this.ride(what, async () => {
+      return await this.retrying(what, async () => {
         const replies = await this.redis.pipeline(commands as string[][]).exec();
         const failed = (replies ?? []).find(([e]) => e && !(wrongTypeOk && isWrongType(e)));
         if (!replies || failed) throw failed?.[0] ?? new Error('no reply');
@@ -105,7 +105,7 @@ export class Darklaunch {
       return;
     }
     try {
-      await this.ride(`write ${key}`, () => this.redis.hset(key, fields));
+      await this.retrying(`write ${key}`, () => this.redis.hset(key, fields));
     } catch (err) {
       throw new InfrastructureError(`darklaunch write ${key}: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
@@ -146,10 +146,10 @@ export class Darklaunch {
     );
   }
 
-  /** A fence script, ridden through an outage (each is safe to send again: it checks before it writes). */
+  /** A fence script, retried through an outage (each is safe to send again: it checks before it writes). */
   private async script(what: string, send: () => Promise<unknown>): Promise<number> {
     try {
-      return Number(await this.ride(what, send));
+      return Number(await this.retrying(what, send));
     } catch (err) {
       throw new InfrastructureError(`darklaunch ${what}: ${(err as Error).message}`, 'darklaunch', { cause: err });
     }
@@ -191,11 +191,11 @@ export class Darklaunch {
       this.log.info({ key: ORG_CREATION_KEY, field: 'disable_new_orgs', dry_run: true }, 'darklaunch delete skipped (dry run)');
       return;
     }
-    await this.ride('enable org creation', () => this.redis.hdel(ORG_CREATION_KEY, 'disable_new_orgs'));
+    await this.retrying('enable org creation', () => this.redis.hdel(ORG_CREATION_KEY, 'disable_new_orgs'));
   }
 
   async orgCreationEnabled(): Promise<boolean> {
-    return (await this.ride('read org creation', () => this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs'))) !== 'true';
+    return (await this.retrying('read org creation', () => this.redis.hget(ORG_CREATION_KEY, 'disable_new_orgs'))) !== 'true';
   }
 
   async getDefault(): Promise<{ couchdb_containers: RawFlag; couchdb_groups: RawFlag }> {
@@ -287,7 +287,7 @@ export class Darklaunch {
   /** Which of these orgs have their own 503_mode up right now (one pipelined round trip). */
   async orgsDown(orgs: string[]): Promise<string[]> {
     if (!orgs.length) return [];
-    // Not ridden through: run status asks this and must answer at once (null when the darklaunch Redis is away).
+    // Not retried: run status asks this and must answer at once (null when the darklaunch Redis is away).
     const results = await this.redis.pipeline(orgs.map((o) => ['hget', orgFlagsKey(o), '503_mode'])).exec();
     // A key that is not a hash makes Chef answer 500 for that org, not 503: it is not counted dark.
     const failed = (results ?? []).find(([e]) => e && !isWrongType(e));

@@ -32,7 +32,7 @@ async function readyOrgs(specs: Partial<import('../src/dev/estate.js').OrgSpec>[
   batch++;
   const orgs = await h.seed(specs.map((s, i) => ({ name: `k${batch}-org-${String(i).padStart(3, '0')}`, ...s })));
   // Workers are started per test below, so the refresh runs here directly.
-  await accountRefresh.process(h.ctx);
+  await accountRefresh.refreshAccounts(h.ctx);
   const names = orgs.map((o) => o.name);
   expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(names.length);
   await h.api('POST', `/migrations/${T}/ready`, { orgs: names });

@@ -333,8 +333,8 @@ describe('isStoreUnreachable (what a call waits out for up to the grace)', () =>
     expect(isStoreUnreachable(undefined)).toBe(false);
   });
 
-  it('rides through a store that comes back within the grace, and gives up with the error after it', async () => {
-    const { rideThrough } = await import('../src/stores/outage.js');
+  it('retries through a store that comes back within the grace, and gives up with the error after it', async () => {
+    const { retryThroughOutage } = await import('../src/stores/outage.js');
     const { createLogger } = await import('../src/log.js');
     const log = createLogger('silent', 'test');
     let calls = 0;
@@ -342,21 +342,21 @@ describe('isStoreUnreachable (what a call waits out for up to the grace)', () =>
       if (++calls < 3) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
       return 'ok';
     };
-    expect(await rideThrough({ graceMs: 5000, log }, 'postgres', 'test', flaky)).toBe('ok');
+    expect(await retryThroughOutage({ graceMs: 5000, log }, 'postgres', 'test', flaky)).toBe('ok');
     expect(calls).toBe(3);
     calls = 0;
     const gone = async () => {
       calls++;
       throw Object.assign(new Error('still down'), { code: 'ECONNREFUSED' });
     };
-    await expect(rideThrough({ graceMs: 250, log }, 'postgres', 'test', gone)).rejects.toThrow('still down');
+    await expect(retryThroughOutage({ graceMs: 250, log }, 'postgres', 'test', gone)).rejects.toThrow('still down');
     expect(calls).toBeGreaterThan(1);
     calls = 0;
     const dataError = async () => {
       calls++;
       throw Object.assign(new Error('duplicate key'), { code: '23505' });
     };
-    await expect(rideThrough({ graceMs: 5000, log }, 'postgres', 'test', dataError)).rejects.toThrow('duplicate key');
+    await expect(retryThroughOutage({ graceMs: 5000, log }, 'postgres', 'test', dataError)).rejects.toThrow('duplicate key');
     expect(calls).toBe(1);
   });
 });

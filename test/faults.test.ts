@@ -94,7 +94,7 @@ describe('a store that goes away mid-run costs a pause, not failed orgs, dark or
     await assertRunRodeThrough(orgs, runId);
   }, 180_000);
 
-  /** A run under way; the store goes (and /readyz names it), stays away `ms`, comes back; the run rides through. */
+  /** A run under way; the store goes (and /readyz names it), stays away `ms`, comes back; the run carries on once it is back. */
   async function outage(store: string, take: () => Promise<void>, bring: () => Promise<void>, ms: number) {
     const { orgs, runId } = await runUnderWay(ORGS);
     await take();

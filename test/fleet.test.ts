@@ -5,7 +5,7 @@ import type { Job } from 'bullmq';
 import { migration as phase2 } from '../src/jobs/phase_2_migration.js';
 import { orgJobId, type OrgJobData } from '../src/frame/kind.js';
 import { runOrgJob } from '../src/frame/org-job.js';
-import { restoreAndFail } from '../src/frame/org-restore.js';
+import { restoreAndRecordFailure } from '../src/frame/org-restore.js';
 import { startRun } from '../src/runs/manager.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
@@ -38,7 +38,7 @@ async function readyOrgs(n: number, specs: Partial<import('../src/dev/estate.js'
   batch++;
   const orgs = await h.seed(Array.from({ length: n }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(3, '0')}`, ...specs })));
   // Workers are started per test below, so the refresh job's step runs here directly.
-  await accountRefresh.process(h.ctx);
+  await accountRefresh.refreshAccounts(h.ctx);
   const names = orgs.map((o) => o.name);
   expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(n);
   expect((await h.api('POST', `/migrations/${T}/ready`, { orgs: names })).body.updated).toBe(n);
@@ -204,7 +204,7 @@ describe('fleet', () => {
     // A reconciler pass that looked while it was in flight, holding it at the generation it saw then.
     const { ref } = await heldRef(h.ctx, { type: T, runId: status.run_id, orgName: org.name, orgId: org.guid }, { claim: false });
     ref.generation = 0;
-    await expect(restoreAndFail(phase2, h.ctx, ref, 'migrate', 'stale look', 'infrastructure')).rejects.toBeInstanceOf(OwnershipLostError);
+    await expect(restoreAndRecordFailure(phase2, h.ctx, ref, 'migrate', 'stale look', 'infrastructure')).rejects.toBeInstanceOf(OwnershipLostError);
     await ref.lease!.release();
     expect(await flags(org.name)).toEqual({ couchdb_containers: 'false', couchdb_groups: 'false', '503_mode': 'false' });
     expect(await sqlRows(h, org.guid)).toEqual(expectedRows(org));

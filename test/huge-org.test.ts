@@ -18,7 +18,7 @@ describeEachCouch('huge-org', (couch) => {
 
   it('migrates, verifies, reverts and purges an org of 1,400 containers and groups among 5,000 other documents', async () => {
     const [org] = await h.seed([{ name: 'huge', groups: 1000, containers: 400, otherDocs: 5000 }]);
-    await accountRefresh.process(h.ctx);
+    await accountRefresh.refreshAccounts(h.ctx);
     await h.api('POST', `/migrations/${T}/orgs`, { orgs: ['huge'] });
     await h.api('POST', `/migrations/${T}/ready`, {});
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });

@@ -83,7 +83,7 @@ describe('org lease', () => {
     expect((await leaseRow(guid)).lease_owner).toBeNull();
   });
 
-  it('is taken again by its own holder when the holder could not vouch for it but nobody else took it', async () => {
+  it('is taken again by its own holder when the holder could not confirm it but nobody else took it', async () => {
     const guid = await org('lease-retaken');
     const held = await takeOrgLease(h.ctx, T, guid, 'lease-retaken');
     await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE org_id = $1`, [guid]);
@@ -138,7 +138,7 @@ describe('a delivery whose preflight refusal does not hold under the lease', () 
     await tracker.readyHolding(h.ctx.db, T, ['lease-ask-again']);
     // A run of its own (another of this file's may still be active for the type).
     const run = (await runs.createRun(h.ctx.db, 'lease-ask-again-run', null, 1, 1))!;
-    await tracker.takeOrgs(h.ctx.db, T, run.id, [{ name: 'lease-ask-again', guid }]);
+    await tracker.markInRun(h.ctx.db, T, run.id, [{ name: 'lease-ask-again', guid }]);
     // Refuses when read before the lease (as a revert still holding the org would make it), passes under it.
     let asked = 0;
     const ran: string[] = [];

@@ -44,7 +44,7 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
         h = await createHarness(`chaos-${couch}`, { jobLockMs: JOB_LOCK_MS, storeOutageGraceMs: 30_000 }, { couch });
         await setSetting(h.ctx.db, 'drainWaitMs', DRAIN_MS);
         orgs = await h.seed(Array.from({ length: ORGS }, (_, i) => ({ name: `chaos-${couch}-${String(i).padStart(3, '0')}` })));
-        await accountRefresh.process(h.ctx);
+        await accountRefresh.refreshAccounts(h.ctx);
         const names = orgs.map((o) => o.name);
         expect((await captureOrgs(h.ctx.db, T, names)).inserted).toHaveLength(ORGS);
         expect(await readyHolding(h.ctx.db, T, names)).toHaveLength(ORGS);

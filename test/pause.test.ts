@@ -113,7 +113,7 @@ for (const [label, couch] of kinds) {
 
       async function readyOrg(): Promise<SeededOrg> {
         const [org] = await h.seed([{ name: `p${++batch}-${couch}` }]);
-        await accountRefresh.process(h.ctx);
+        await accountRefresh.refreshAccounts(h.ctx);
         expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: [org.name] })).body.inserted).toEqual([org.name]);
         expect((await h.api('POST', `/migrations/${T}/ready`, { orgs: [org.name] })).body.updated).toBe(1);
         return org;

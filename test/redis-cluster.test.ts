@@ -26,7 +26,7 @@ describe('a Redis Cluster as the queue Redis', () => {
   it('runs a migration through it, with the concurrency held fleet-wide and every queue key in one slot', async () => {
     expect(bullPrefix(h.config)).toBe(`{${h.config.queuePrefix}}`);
     const orgs = await h.seed(Array.from({ length: 8 }, (_, i) => ({ name: `cl-org-${i}` })));
-    await accountRefresh.process(h.ctx);
+    await accountRefresh.refreshAccounts(h.ctx);
     const names = orgs.map((o) => o.name);
     expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(8);
     await h.api('POST', `/migrations/${T}/ready`, {});

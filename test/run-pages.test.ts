@@ -23,7 +23,7 @@ afterAll(async () => {
 describe('runs queued page by page', () => {
   it('takes every org once across pages, honours count, and completes them', async () => {
     const orgs = await h.seed(Array.from({ length: 8 }, (_, i) => ({ name: `pg-org-${i}` })));
-    await accountRefresh.process(h.ctx);
+    await accountRefresh.refreshAccounts(h.ctx);
     await h.api('POST', `/migrations/${T}/orgs`, { orgs: orgs.map((o) => o.name) });
     await h.api('POST', `/migrations/${T}/ready`, {});
     h.startWorkers({ concurrency: 4 });

@@ -35,7 +35,7 @@ describe('state mirror', () => {
 
     await tracker.readyHolding(h.ctx.db, T, names(orgs.slice(0, 30).map((o) => ({ org_name: o.name }))));
     const run = (await runs.createRun(h.ctx.db, T, null, 30, 100))!;
-    await tracker.takeOrgs(h.ctx.db, T, run.id, orgs.slice(0, 30));
+    await tracker.markInRun(h.ctx.db, T, run.id, orgs.slice(0, 30));
     // Ten claimed at once: the striped counters take concurrent claims.
     const claims = await Promise.all(orgs.slice(0, 10).map((o) => claimHeld(h.ctx.db, { type: T, orgId: o.guid, runId: run.id })));
     expect(claims.every((c) => c.claim.claimed)).toBe(true);

@@ -148,44 +148,40 @@ describe('a delivery start: lease and claim in one round trip', () => {
   it('claims a ready org under its lease and answers the org as it was before the claim; sent again, it finds it started by its run', async () => {
     const guid = await org('lc-ready');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-a', null, 1, 1))!;
-    const first = await lease(guid, 'lc-ready', 'leaseToken-a', { runId: run.id });
-    expect(first).toMatchObject({ leased: true, claim: { claimed: true }, unfit: 0, org: { state: 'ready' } });
-    expect(await progress(guid)).toEqual({ lease_owner: 'leaseToken-a', in_flight: true, current_step: 'set_503', state: 'started' });
-    const again = await lease(guid, 'lc-ready', 'leaseToken-a', { runId: run.id });
+    const first = await lease(guid, 'lc-ready', 'token-a', { runId: run.id });
+    expect(first).toMatchObject({ leased: true, claim: { claimed: true }, guardCount: 0, org: { state: 'ready' } });
+    expect(await progress(guid)).toEqual({ lease_owner: 'token-a', in_flight: true, current_step: 'set_503', state: 'started' });
+    const again = await lease(guid, 'lc-ready', 'token-a', { runId: run.id });
     expect(again).toMatchObject({ leased: true, claim: { claimed: false }, org: { state: 'started', run_id: run.id, current_step: 'set_503' } });
     // Another leaseToken finds the lease taken and claims nothing.
-    expect(await lease(guid, 'lc-ready', 'leaseToken-b', { runId: run.id })).toEqual({ leased: false });
-    expect(await progress(guid)).toMatchObject({ lease_owner: 'leaseToken-a', state: 'started' });
-    await tracker.failOrg(
-      h.ctx.db,
-      { type: T, orgId: guid, runId: run.id, leaseToken: 'leaseToken-a', generation: 0 },
-      { step: 'test', detail: 'done with it' },
-    );
+    expect(await lease(guid, 'lc-ready', 'token-b', { runId: run.id })).toEqual({ leased: false });
+    expect(await progress(guid)).toMatchObject({ lease_owner: 'token-a', state: 'started' });
+    await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseToken: 'token-a', generation: 0 }, { step: 'test', detail: 'done with it' });
   });
 
-  it('claims nothing when the preflight refused the org or its guard counts something unfit, and says what it counted', async () => {
+  it('claims nothing when the preflight refused the org or its guard counts rows against it, and says what it counted', async () => {
     const refusedGuid = await org('lc-refused');
-    const unfitGuid = await org('lc-unfit');
+    const foreignGuid = await org('lc-foreign');
     const run = (await runs.createRun(h.ctx.db, 'lease-claim-b', null, 2, 1))!;
-    expect(await lease(refusedGuid, 'lc-refused', 'leaseToken-c', { runId: run.id, refused: true })).toMatchObject({
+    expect(await lease(refusedGuid, 'lc-refused', 'token-c', { runId: run.id, refused: true })).toMatchObject({
       leased: true,
       claim: { claimed: false },
-      unfit: 0,
+      guardCount: 0,
       org: { state: 'ready' },
     });
     // Three rows of the org in SQL that mover did not write.
     const row = (name: string) => ({ id: hex32(), authz_id: hex32(), name, last_updated_by: hex32(), created_at: new Date(), updated_at: new Date() });
-    await insertObjects(h.ctx.db, 'containers', unfitGuid, [row('c1'), row('c2')]);
-    await insertObjects(h.ctx.db, 'groups', unfitGuid, [row('g1')]);
-    const unfit = await lease(unfitGuid, 'lc-unfit', 'leaseToken-d', { runId: run.id, guard: 'foreign_rows' });
-    expect(unfit).toMatchObject({ leased: true, claim: { claimed: false }, unfit: 3, org: { state: 'ready' } });
-    for (const name of ['lc-refused', 'lc-unfit']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
-    expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'leaseToken-c', in_flight: false });
-    expect(await progress(unfitGuid)).toMatchObject({ lease_owner: 'leaseToken-d', in_flight: false });
+    await insertObjects(h.ctx.db, 'containers', foreignGuid, [row('c1'), row('c2')]);
+    await insertObjects(h.ctx.db, 'groups', foreignGuid, [row('g1')]);
+    const foreign = await lease(foreignGuid, 'lc-foreign', 'token-d', { runId: run.id, guard: 'foreign_rows' });
+    expect(foreign).toMatchObject({ leased: true, claim: { claimed: false }, guardCount: 3, org: { state: 'ready' } });
+    for (const name of ['lc-refused', 'lc-foreign']) expect((await getOrgState(h.ctx.db, T, name))?.state).toBe('ready');
+    expect(await progress(refusedGuid)).toMatchObject({ lease_owner: 'token-c', in_flight: false });
+    expect(await progress(foreignGuid)).toMatchObject({ lease_owner: 'token-d', in_flight: false });
     expect(
       (await h.ctx.db.query(`SELECT count(*)::int AS n FROM mover.org_progress WHERE migration_type = $1 AND in_flight AND run_id = $2`, [T, run.id])).rows[0]
         .n,
     ).toBe(0);
-    expect(await countObjects(h.ctx.db, unfitGuid)).toEqual({ containers: 2, groups: 1 });
+    expect(await countObjects(h.ctx.db, foreignGuid)).toEqual({ containers: 2, groups: 1 });
   });
 });

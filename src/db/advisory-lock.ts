@@ -1,8 +1,8 @@
 // A session advisory lock on (namespace, key), held on its own connection,
-// for the few things one process at a time does: advance a phase, tend a
+// for the few things one process at a time does: advance a phase, check a
 // run's breaker. (Orgs are guarded by leases, src/frame/org-lease.ts, which
 // hold no connection.)
-import { connectOnce, rideThroughDb, type Db } from '../stores/postgres.js';
+import { connectOnce, retryThroughDbOutage, type Db } from '../stores/postgres.js';
 
 export interface AdvisoryLock {
   /**
@@ -16,7 +16,7 @@ export interface AdvisoryLock {
 
 /** Rides through a Postgres outage: a lock asked on a connection that broke died with it, so asking again is safe. */
 export function tryLock(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {
-  return rideThroughDb(db, 'advisory lock', () => tryLockOnce(db, namespace, key));
+  return retryThroughDbOutage(db, 'advisory lock', () => tryLockOnce(db, namespace, key));
 }
 
 async function tryLockOnce(db: Db, namespace: string, key: string): Promise<AdvisoryLock | null> {

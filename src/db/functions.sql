@@ -58,19 +58,19 @@ $$;
 -- revert): only while the run is working with its breaker closed and fewer
 -- orgs of the type are in flight fleet-wide than the run's concurrency, only
 -- if the kind's preflight did not refuse the org (p_refused) and its guard in
--- Postgres (p_guard: 'foreign_rows', or NULL) counts nothing unfit, and never
+-- Postgres (p_guard: 'foreign_rows', or NULL) counts no rows against it, and never
 -- for an org this run has already finished (a revert's org comes back to
 -- completed, its source state, when it is refused or fails: its result,
 -- counted once in mover.run_counted, says it is done). Chef's
 -- migration_start and migration_end are set only by a claim from ready: a
 -- completed org that goes back keeps them. Only for the holder of the org's
--- lease (p_owner; else MVF01). Returns {unfit, working, closed, room,
+-- lease (p_owner; else MVF01). Returns {guard_count, working, closed, room,
 -- finished, claimed}.
 CREATE OR REPLACE FUNCTION mover.claim_org(
   p_type text, p_org_id text, p_run_id bigint, p_first_step text, p_refused boolean, p_guard text, p_from text, p_owner text
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-  unfit integer := 0;
+  guard_count integer := 0;
   run_concurrency integer;
   working boolean := false;
   closed boolean := false;
@@ -85,7 +85,7 @@ BEGIN
     RAISE EXCEPTION 'org % (%) is not leased to this delivery', p_org_id, p_type USING ERRCODE = 'MVF01';
   END IF;
   IF p_guard = 'foreign_rows' THEN
-    unfit := mover.foreign_row_count(p_type, p_org_id);
+    guard_count := mover.foreign_row_count(p_type, p_org_id);
   END IF;
   -- Only an org back where its path starts (a revert's, at completed) can have ended in this run already; a ready org never has.
   IF p_from <> 'ready' THEN
@@ -99,7 +99,7 @@ BEGIN
   IF working THEN
     room := (SELECT count(*) FROM mover.org_progress WHERE migration_type = p_type AND in_flight) < run_concurrency;
   END IF;
-  IF working AND closed AND room AND NOT finished AND NOT p_refused AND unfit = 0 THEN
+  IF working AND closed AND room AND NOT finished AND NOT p_refused AND guard_count = 0 THEN
     UPDATE org_migration_state SET state = 'started',
       migration_start = CASE WHEN p_from = 'ready' THEN now() AT TIME ZONE 'utc' ELSE migration_start END,
       migration_end = CASE WHEN p_from = 'ready' THEN NULL ELSE migration_end END,
@@ -115,7 +115,7 @@ BEGIN
       claimed := true;
     END IF;
   END IF;
-  RETURN jsonb_build_object('unfit', unfit, 'working', working, 'closed', closed, 'room', room, 'finished', finished, 'claimed', claimed);
+  RETURN jsonb_build_object('guard_count', guard_count, 'working', working, 'closed', closed, 'room', room, 'finished', finished, 'claimed', claimed);
 END
 $$;
 
@@ -140,7 +140,7 @@ $$;
 -- A delivery's start: the lease for p_owner, then the org as it stands, then,
 -- if it is in p_from, the claim. Returns {leased:false}, or {leased, epoch
 -- (the lease's fencing epoch, new when the lease changed hands), org (as read
--- before the claim; null if the org is not tracked), unfit, working, closed,
+-- before the claim; null if the org is not tracked), guard_count, working, closed,
 -- room, finished, claimed}.
 CREATE OR REPLACE FUNCTION mover.lease_and_claim(
   p_type text, p_org_id text, p_org_name text, p_owner text, p_lease_ms integer,
@@ -149,7 +149,7 @@ CREATE OR REPLACE FUNCTION mover.lease_and_claim(
 DECLARE
   epoch bigint;
   cur record;
-  claim jsonb := jsonb_build_object('unfit', 0, 'working', false, 'closed', false, 'room', false, 'finished', false, 'claimed', false);
+  claim jsonb := jsonb_build_object('guard_count', 0, 'working', false, 'closed', false, 'room', false, 'finished', false, 'claimed', false);
 BEGIN
   epoch := mover.take_lease(p_type, p_org_id, p_org_name, p_owner, p_lease_ms);
   IF epoch IS NULL THEN

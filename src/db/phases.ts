@@ -52,7 +52,7 @@ export async function startPhase(
   n: number,
   params: Record<string, unknown>,
   actor: string,
-  steps: { id: string; title: string; kind: 'auto' | 'manual' }[],
+  steps: { id: string; title: string; mode: 'auto' | 'manual' }[],
   again: { asked: boolean; would: string },
 ): Promise<{ phase: PhaseRow; resumed: boolean; again: boolean }> {
   return inTransaction(db, async (c) => {
@@ -84,7 +84,7 @@ export async function startPhase(
       await c.query(
         `INSERT INTO mover.phase_steps (phase, id, position, title, kind)
          SELECT $1, id, pos, title, kind FROM unnest($2::text[], $3::int[], $4::text[], $5::text[]) AS t(id, pos, title, kind)`,
-        [n, steps.map((s) => s.id), steps.map((_, i) => i), steps.map((s) => s.title), steps.map((s) => s.kind)],
+        [n, steps.map((s) => s.id), steps.map((_, i) => i), steps.map((s) => s.title), steps.map((s) => s.mode)],
       );
     }
     const updated = await c.query(

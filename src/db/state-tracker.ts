@@ -38,7 +38,7 @@
 // is conditional on the state it moves from, in its own statement.
 import { fenceRefusal, OwnershipLostError } from '../errors.js';
 import { beforeWrite, type OrgWrite } from '../stores/pause-point.js';
-import { inTransaction, rideThroughDb, type Db, type DbClient } from '../stores/postgres.js';
+import { inTransaction, retryThroughDbOutage, type Db, type DbClient } from '../stores/postgres.js';
 import type { OrgState, OrgStateRow } from './org-states.js';
 
 export { ORG_STATES, type OrgState } from './org-states.js';
@@ -156,7 +156,7 @@ type ClaimAnswer = { working: boolean; closed: boolean; room: boolean; finished:
 export function claimOrg(db: Db, key: Omit<FencedOrg, 'generation'>, firstStep = 'start', from: OrgPath['from'] = 'ready'): Promise<ClaimResult> {
   // Safe to send again after a lost connection: if the first one committed, the
   // org is no longer in `from` and this says 'not_ready'.
-  return rideThroughDb(db, 'claim', async () => {
+  return retryThroughDbOutage(db, 'claim', async () => {
     const rows = await fenced(db, 'hold', {
       name: 'claim-org',
       text: `SELECT mover.claim_org($1, $2, $3, $4, false, NULL, $5, $6) AS r`,
@@ -184,20 +184,20 @@ export interface ClaimAsk {
   from: OrgPath['from'];
   /** The kind's preflight refused the org outside Postgres (its routing, say): it is not claimed. */
   refused: boolean;
-  /** The kind's preflight in Postgres: a non-zero count makes the org unfit, and it is not claimed. */
+  /** The kind's preflight in Postgres: a non-zero count keeps the org from being claimed. */
   guard?: ClaimGuard;
 }
 
 /** An org as a delivery's start found it: what decides whether it claims, resumes or skips. */
 export type OrgStanding = Pick<OrgStateRow, 'state' | 'run_id' | 'current_step' | 'requeues'>;
 
-export type LeaseAndClaim = { leased: false } | { leased: true; epoch: number; org: OrgStanding | null; claim: ClaimResult; unfit: number };
+export type LeaseAndClaim = { leased: false } | { leased: true; epoch: number; org: OrgStanding | null; claim: ClaimResult; guardCount: number };
 
 /**
  * A delivery's start in one round trip (mover.lease_and_claim,
  * src/db/functions.sql): takes the org's lease for `leaseToken` (as takeLease),
  * then, holding it, claims the org (as claimOrg) unless the preflight refused
- * it or its guard found it unfit; answers the org as it stood before the
+ * it or its guard counted rows against it; answers the org as it stood before the
  * claim, read after the lease. Safe to send again after a lost connection: a
  * first attempt that committed shows as the org started by this run.
  */
@@ -209,15 +209,15 @@ export function leaseAndClaim(
   leaseMs: number,
   ask: ClaimAsk,
 ): Promise<LeaseAndClaim> {
-  return rideThroughDb(db, 'lease and claim', async () => {
+  return retryThroughDbOutage(db, 'lease and claim', async () => {
     const { rows } = await db.query({
       name: 'lease-and-claim',
       text: `SELECT mover.lease_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS r`,
       values: [key.type, key.orgId, orgName, leaseToken, Math.round(leaseMs), key.runId, ask.firstStep, ask.refused, ask.guard ?? null, ask.from],
     });
-    const r = rows[0].r as ClaimAnswer & { leased: boolean; epoch: number; org: OrgStanding | null; unfit: number };
+    const r = rows[0].r as ClaimAnswer & { leased: boolean; epoch: number; org: OrgStanding | null; guard_count: number };
     if (!r.leased) return { leased: false };
-    return { leased: true, epoch: Number(r.epoch), org: r.org, claim: claimResult(r), unfit: r.unfit };
+    return { leased: true, epoch: Number(r.epoch), org: r.org, claim: claimResult(r), guardCount: r.guard_count };
   });
 }
 
@@ -271,7 +271,7 @@ export async function completeOrg(q: Q, key: FencedOrg, darkMs: number | null = 
 }
 
 /** Why an org in flight ended short: its data, the stores, or a kind's refusal (a revert that would lose writes). */
-export type FailKind = 'data' | 'infrastructure' | 'refused';
+export type FailureCause = 'data' | 'infrastructure' | 'refused';
 
 /**
  * started → failed (a migration: failed at its step) or started → completed
@@ -284,7 +284,7 @@ export type FailKind = 'data' | 'infrastructure' | 'refused';
 export async function failOrg(
   q: Q,
   key: FencedOrg,
-  f: { step: string; detail: string; kind?: FailKind; darkMs?: number | null; to?: OrgPath['failed'] },
+  f: { step: string; detail: string; cause?: FailureCause; darkMs?: number | null; to?: OrgPath['failed'] },
 ): Promise<void> {
   await fenced(
     q,
@@ -307,7 +307,7 @@ export async function failOrg(
      UPDATE mover.migration_runs r SET orgs_finished = orgs_finished + 1, orgs_failed = orgs_failed + 1,
        dark_hist = mover.dark_hist_add(r.dark_hist, $9::int), dark_max_ms = GREATEST(r.dark_max_ms, $9::int)
      FROM progress WHERE r.id = progress.run_id RETURNING 1`,
-      values: [...held(key), f.step, f.detail, f.kind ?? 'data', f.darkMs ?? null, f.to ?? 'failed'],
+      values: [...held(key), f.step, f.detail, f.cause ?? 'data', f.darkMs ?? null, f.to ?? 'failed'],
     },
     `it was no longer started in run ${key.runId} when it failed`,
   );
@@ -528,7 +528,7 @@ export async function resetOrgs(db: Db, type: string, names: string[], deleteRow
  * an org whose job Redis lost before any worker claimed it can still be found
  * and queued again. Orgs in flight in another run are left alone.
  */
-export async function takeOrgs(q: Q, type: string, runId: string, orgs: { name: string; guid: string }[]): Promise<void> {
+export async function markInRun(q: Q, type: string, runId: string, orgs: { name: string; guid: string }[]): Promise<void> {
   if (!orgs.length) return;
   await q.query(
     `INSERT INTO mover.org_progress AS p (migration_type, org_id, org_name, run_id, state)

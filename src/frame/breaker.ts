@@ -3,7 +3,7 @@
 // Infrastructure: a store call that stayed unreachable past the grace opens
 // the run's breaker. The run pauses (its queue is paused fleet-wide and no
 // claim starts an org; orgs in flight finish or are put back), and every
-// process's tender probes the stores: after the cool-down, all answering →
+// process's breaker check probes the stores: after the cool-down, all answering →
 // half-open; still answering after the stable time → the orgs that failed
 // because of the fault go back to ready in the run, the queue resumes, the
 // breaker closes. A probe that fails on the way sends it back to open. An
@@ -65,22 +65,22 @@ export async function checkFailureBreaker(ctx: Context, log: Logger, type: strin
   }
 }
 
-/** One pass of the tender, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts), `runs` the active runs as just read. */
-export async function tendBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>, runs: RunRow[]): Promise<void> {
+/** One pass of the breaker check, in every worker process (a per-run advisory lock lets one act); `kinds` by type (src/jobs/index.ts), `runs` the active runs as just read. */
+export async function checkBreakers(ctx: Context, kinds: Readonly<Record<string, JobKind>>, runs: RunRow[]): Promise<void> {
   await alignQueues(ctx, runs);
   // Tripped by a store fault: a data-failure breaker waits for the operator.
   for (const tripped of runs.filter((r) => r.state === 'working' && r.breaker !== 'closed' && r.breaker_kind === 'infrastructure')) {
     const lock = await tryLock(ctx.db, 'mover-breaker', tripped.id);
     if (!lock) continue;
     try {
-      await tend(ctx, tripped.id, kinds[tripped.migration_type]);
+      await advanceBreaker(ctx, tripped.id, kinds[tripped.migration_type]);
     } finally {
       await lock.release();
     }
   }
 }
 
-async function tend(ctx: Context, runId: string, kind: JobKind | undefined): Promise<void> {
+async function advanceBreaker(ctx: Context, runId: string, kind: JobKind | undefined): Promise<void> {
   if (!kind) return;
   const type = kind.type;
   const log = ctx.log.child({ migration_type: type, run_id: runId });

@@ -74,7 +74,7 @@ export interface RunSpec {
   /** Kind-specific fields for the run's status (revert: what it refused; purge: its totals), and for the phase step that ran it. */
   report?(ctx: Context, run: RunRow): Promise<Record<string, unknown>>;
   /** Records that the run took these orgs, once it exists and before their jobs are queued (a per-org migration marks them, to find lost jobs). */
-  taken?(q: DbClient, runId: string, targets: OrgTarget[]): Promise<void>;
+  markInRun?(q: DbClient, runId: string, targets: OrgTarget[]): Promise<void>;
 }
 
 export interface JobKind {

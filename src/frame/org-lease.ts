@@ -19,7 +19,7 @@ import { leaseAndClaim, type ClaimAsk, type LeaseAndClaim } from '../db/state-tr
 
 export interface OrgLease {
   /**
-   * True when this process cannot vouch that the lease is still its own:
+   * True when this process cannot confirm that the lease is still its own:
    * another took it, or renewals have failed (Postgres away) for longer than
    * a lease lasts. Whoever holds it checks before acting on the org again
    * (retake), and stops if the org moved on meanwhile.
@@ -52,7 +52,7 @@ export const orgLeaseMs = (jobLockMs: number) => Math.max(2000, Math.floor(jobLo
 interface Held {
   type: string;
   orgId: string;
-  /** Local time until which the last renewal vouches for the lease. */
+  /** Local time until which the last renewal confirms the lease. */
   goodUntil: number;
   takenByAnother: boolean;
 }
@@ -61,7 +61,7 @@ class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private timer?: NodeJS.Timeout;
   private failing = false;
-  /** A renewal still waiting (Postgres away, ridden through): the next tick does not start another. */
+  /** A renewal still waiting (Postgres away, being retried): the next tick does not start another. */
   private renewing = false;
 
   constructor(
@@ -112,7 +112,7 @@ class LeaseKeeper {
       if (this.failing) this.log.info({ leases: leaseTokens.length }, 'org leases renewed again');
       this.failing = false;
     } catch (err) {
-      // Postgres away: the leases stay in the table; past their time this process no longer vouches for them (lost).
+      // Postgres away: the leases stay in the table; past their time this process no longer counts them as its own (lost).
       if (!this.failing) this.log.warn({ leases: leaseTokens.length, err: errorMessage(err) }, 'could not renew org leases; trying again');
       this.failing = true;
     } finally {
@@ -191,9 +191,9 @@ export async function takeOrgLeaseAndClaim(
   const claimAgain = async (): Promise<ClaimedAgain> => {
     const again = await leaseAndClaim(ctx.db, key, orgName, leaseToken, keeper.ms, { ...ask, refused: false });
     // A new epoch: the lease lapsed and another held it in between, and may have acted on the org.
-    return again.leased && again.epoch === lease.epoch ? { org: again.org, claim: again.claim, unfit: again.unfit } : null;
+    return again.leased && again.epoch === lease.epoch ? { org: again.org, claim: again.claim, guardCount: again.guardCount } : null;
   };
-  return { lease, org: r.org, claim: r.claim, unfit: r.unfit, claimAgain };
+  return { lease, org: r.org, claim: r.claim, guardCount: r.guardCount, claimAgain };
 }
 
 /** What the same call found when made again: as the first, or null if the lease is another's now. */

@@ -1,17 +1,20 @@
-// What the per-org frame works with (docs/architecture.md, "The per-org
-// frame"): the org a delivery acts on, the shape of a per-org migration (its
-// steps, restore, commit point) and its outcome, and the org's dark time. The
-// frame's other modules (org-job, org-restore, per-org-kind) all build on
-// these; this one builds on none of them.
+// The types the per-org frame works with (docs/architecture.md, "The per-org
+// frame"): one delivery of an org, the shape of a per-org migration (its
+// steps, restore, commit point) and a delivery's outcome. Types only: what
+// acts on a held org (its fence, its flags, its dark time) is held-org.ts.
 import type { Logger } from 'pino';
 import type { Context } from '../context.js';
-import type { ClaimGuard, FencedOrg, OrgPath } from '../db/state-tracker.js';
-import { startedAtMs } from '../db/org-states.js';
+import type { ClaimGuard, OrgPath } from '../db/state-tracker.js';
 import type { DbClient } from '../stores/postgres.js';
 import type { OrgLease } from './org-lease.js';
 import type { RunSpec } from './kind.js';
 import type { FencedOrgFlags } from '../darklaunch.js';
 
+/**
+ * One delivery of an org (or one reconciler pass over it): which org, in which
+ * run, what it holds the org by once held (holdOrg), and the dark time it saw.
+ * Mutable: the frame fills it in as the delivery goes.
+ */
 export interface OrgDelivery {
   /** The kind acting on the org (its queue, its run's type, its metrics). */
   type: string;
@@ -31,45 +34,6 @@ export interface OrgDelivery {
   darkSince?: number;
   /** When the write that brought it up again landed (the switch, or the restore). */
   darkUntil?: number;
-}
-
-/**
- * This delivery or reconciler pass holds the org (docs/architecture.md,
- * "Fencing"): its lease, the generation it claimed or found the org at, and
- * the org's flags fenced by the lease's epoch (raised now, in the background).
- */
-export function holdOrg(ctx: Context, org: OrgDelivery, lease: OrgLease, generation: number): void {
-  org.lease = lease;
-  org.generation = generation;
-  org.flags = ctx.darklaunch.fenced(org.orgName, lease.epoch);
-}
-
-/** The org as the state tracker's statements name it, with the fence this delivery holds it by (holdOrg first). */
-export function fencedOrg(org: OrgDelivery): FencedOrg {
-  if (!org.lease || org.generation === undefined) throw new Error(`${org.orgName}: a write for the org before it was held (holdOrg)`);
-  return { type: org.orgType, orgId: org.orgId, runId: org.runId, leaseToken: org.lease.token, generation: org.generation };
-}
-
-/** The org's fenced flags (holdOrg first). */
-export function flagsOf(org: OrgDelivery): FencedOrgFlags {
-  if (!org.flags) throw new Error(`${org.orgName}: a darklaunch write for the org before it was held (holdOrg)`);
-  return org.flags;
-}
-
-/** How long the org was dark, from the write that took it down to the one that brought it up; null if this delivery did not see both. */
-export const darkMs = (org: OrgDelivery): number | null =>
-  org.darkSince !== undefined && org.darkUntil !== undefined ? Math.max(0, Math.round(org.darkUntil - org.darkSince)) : null;
-
-/**
- * For a delivery or reconciler pass that did not take the org dark itself
- * (it resumes or finishes an org another left): if the org is dark now, it
- * went dark no earlier than its claim, which stands in for the moment, so a
- * lost delivery's dark time is counted, at most a copy too long. Two reads,
- * on these rare paths only.
- */
-export async function recallDark(ctx: Context, org: OrgDelivery): Promise<void> {
-  if (org.darkSince !== undefined || !(await ctx.darklaunch.orgDown(org.orgName))) return;
-  org.darkSince = (await startedAtMs(ctx.db, org.orgType, org.orgId)) ?? Date.now();
 }
 
 export interface OrgStep {
@@ -139,4 +103,12 @@ export interface OrgMigration {
   committedFrom?: string;
 }
 
-export type OrgJobOutcome = { outcome: 'completed' | 'refused' | 'failed' | 'skipped'; step?: string; reason?: string; kind?: 'data' | 'infrastructure' };
+/** How one delivery of an org ended (what its BullMQ job returns). */
+export type OrgJobOutcome =
+  | { outcome: 'completed' }
+  /** Refused, put back as it was (an OrgRefusal): nothing failed. */
+  | { outcome: 'refused'; step: string; reason: string }
+  /** Failed at `step` and put back; the error's class says whether the org's data or a store was at fault. */
+  | { outcome: 'failed'; step: string; reason: string; errorClass: 'data' | 'infrastructure' }
+  /** This delivery did nothing to the org (another holds it, it was not ready, or this run already counted it). */
+  | { outcome: 'skipped'; reason: string; step?: string };

@@ -16,8 +16,8 @@ import { errorMessage, OwnershipLostError } from '../errors.js';
 import { addOrgJobs, isLive, orgJobId, type JobKind, type JobState, type OrgJobData, type RunSpec } from './kind.js';
 import { orgLogger } from '../log.js';
 import { finishCommitted, runOrgJob, type OrgMigration, type OrgDelivery } from './org-job.js';
-import { holdOrg, fencedOrg } from './org.js';
-import { restoreAndFail } from './org-restore.js';
+import { holdOrg, fencedOrg } from './held-org.js';
+import { restoreAndRecordFailure } from './org-restore.js';
 import { takeOrgLease } from './org-lease.js';
 
 export function perOrgKind(def: OrgMigration): JobKind {
@@ -31,7 +31,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
       const targets = await readyOrgs(ctx.db, orgType, page.size, page.after, req.orgs ?? null);
       return { targets, last: targets.at(-1)?.guid ?? null };
     },
-    taken: (q, runId, targets) => tracker.takeOrgs(q, orgType, runId, targets),
+    markInRun: (q, runId, targets) => tracker.markInRun(q, orgType, runId, targets),
     ownsOrgs: orgType === def.type,
     ...def.run,
   };
@@ -47,7 +47,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
         );
       }
       // Lost before any claim: only a kind whose runs mark the orgs they take (taken) can tell.
-      const lost = run.taken ? await queueLost(def, ctx) : [];
+      const lost = run.markInRun ? await queueLost(def, ctx) : [];
       return [...(await reconcileStarted(def, ctx, jobState)), ...(await queueRequeued(def, ctx, jobState)), ...lost];
     },
     // Failures rest in 'failed' only for a migration: a revert's go back to completed, and are started again by starting the revert again.
@@ -98,7 +98,7 @@ async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobI
         log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and queued it again in its run');
         resolved.push(row.org_name);
       } else {
-        await restoreAndFail(def, ctx, org, step, `job ${state}; resolved by the reconciler`, 'infrastructure');
+        await restoreAndRecordFailure(def, ctx, org, step, `job ${state}; resolved by the reconciler`, 'infrastructure');
         log.warn({ step, job_state: state }, 'reconciler restored a started org whose job was gone and marked it failed');
         resolved.push(row.org_name);
       }

@@ -11,7 +11,7 @@ import { ACCOUNT_REFRESH } from '../queue-names.js';
 export const type = ACCOUNT_REFRESH;
 
 /** A task, not a run: one job at a time, queued by POST /account/refresh or by a phase step. */
-export const kind: JobKind = { type, slotsPerProcess: 1, process: (ctx) => process(ctx) };
+export const kind: JobKind = { type, slotsPerProcess: 1, process: (ctx) => refreshAccounts(ctx) };
 const HEX32 = /^[0-9a-f]{32}$/i;
 
 /** Queues a refresh, or joins the one already queued or running: one refresh at a time across the fleet. */
@@ -27,7 +27,7 @@ export interface RefreshResult {
   skippedDocs: number;
 }
 
-export async function process(ctx: Context, pageSize = 5000): Promise<RefreshResult> {
+export async function refreshAccounts(ctx: Context, pageSize = 5000): Promise<RefreshResult> {
   const log = ctx.log.child({ job: type });
   const snapshotId = await snapshot.beginSnapshot(ctx.db);
   // Best effort: without it, live AuthJoin look-ups for objects newer than the snapshot scan the database.

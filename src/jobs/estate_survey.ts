@@ -52,13 +52,13 @@ export const kind: JobKind = {
       return { targets, last: targets.at(-1)?.name ?? null };
     },
     // GET /survey shows the latest survey: an earlier one's results go as this one takes its orgs.
-    taken: (q, runId) => dropEarlierSurveys(q, runId),
+    markInRun: (q, runId) => dropEarlierSurveys(q, runId),
   },
-  process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+  process: (ctx, job) => surveyJob(ctx, job as Job<BatchJobData>),
   retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
 };
 
-async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ surveyed: number; skipped?: boolean }> {
+async function surveyJob(ctx: Context, job: Job<BatchJobData>): Promise<{ surveyed: number; skipped?: boolean }> {
   const { runId, orgs, batch } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch });
   if (!(await workingRunOrSkip(ctx, job.data))) return { surveyed: 0, skipped: true };

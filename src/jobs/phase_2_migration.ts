@@ -21,7 +21,7 @@ import { isOrgObject, orgDatabaseName, type CouchDoc } from '../stores/couch-doc
 import type { Change } from '../stores/couch.js';
 import type { OrgMigration, OrgDelivery } from '../frame/org-job.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
-import { flagsOf, fencedOrg } from '../frame/org.js';
+import { flagsOf, fencedOrg } from '../frame/held-org.js';
 import { classifyPgError } from '../stores/postgres.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 

@@ -36,11 +36,11 @@ export const kind: JobKind = {
       return { targets, last: targets.at(-1)?.name ?? null };
     },
   },
-  process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+  process: (ctx, job) => prepBatch(ctx, job as Job<BatchJobData>),
   retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
 };
 
-async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
+async function prepBatch(ctx: Context, job: Job<BatchJobData>): Promise<{ captured: number; alreadyCaptured: number; onSql?: number; skipped?: boolean }> {
   const { runId, orgs } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch: job.data.batch });
   if (!(await workingRunOrSkip(ctx, job.data))) return { captured: 0, alreadyCaptured: 0, skipped: true };

@@ -50,7 +50,7 @@ export const kind: JobKind = {
     },
     report: async (ctx, run) => ({ dry_run: isDryRun(run.params), ...(await purgeReport(ctx.db, run.id)) }),
   },
-  process: (ctx, job) => process(ctx, job as Job<BatchJobData>),
+  process: (ctx, job) => purgeBatch(ctx, job as Job<BatchJobData>),
   retryAfterBreaker: (ctx, runId) => retryFailedBatches(ctx, type, runId),
 };
 
@@ -177,7 +177,7 @@ async function purgeHeld(
   return 'purged';
 }
 
-async function process(ctx: Context, job: Job<BatchJobData>): Promise<{ purged: number; unverified: number; skipped?: boolean }> {
+async function purgeBatch(ctx: Context, job: Job<BatchJobData>): Promise<{ purged: number; unverified: number; skipped?: boolean }> {
   const { runId, orgs, batch } = job.data;
   const log = ctx.log.child({ migration_type: type, run_id: runId, batch });
   const run = await workingRunOrSkip(ctx, job.data);

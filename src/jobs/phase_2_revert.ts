@@ -17,7 +17,7 @@ import * as reverts from '../db/reverts.js';
 import { getRun } from '../db/runs.js';
 import { OrgDataError, OrgRefusal } from '../errors.js';
 import { perOrgKind } from '../frame/per-org-kind.js';
-import { flagsOf } from '../frame/org.js';
+import { flagsOf } from '../frame/held-org.js';
 import type { OrgEnd, OrgMigration, OrgDelivery } from '../frame/org-job.js';
 import { compareOrg, writeBack as writeToCouch, WriteBackConflict, type Difference, type OrgComparison } from '../migration/write-back.js';
 import { couchConflicts } from '../metrics.js';
@@ -119,7 +119,7 @@ export const revert: OrgMigration = {
     // Unpaced: the drain wait inside each job is its pacing.
     paced: false,
     // Its targets are completed orgs, named or counted; an org it takes is marked by its claim, not before.
-    taken: undefined,
+    markInRun: undefined,
     async selectTargets(ctx, req, page) {
       const targets = await reverts.completedOrgs(ctx.db, req.orgs ?? null, page.size, page.after);
       return { targets, last: targets.at(-1)?.guid ?? null };

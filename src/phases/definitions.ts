@@ -69,11 +69,11 @@ export const PHASES: PhaseDef[] = [
     again:
       'it would refresh the account snapshot, capture the listed orgs (ones already captured are left as they are and reported as duplicates) and migrate every ready org',
     steps: [
-      { id: '1.1', title: 'Refresh the account snapshot', kind: 'auto', action: refresh },
+      { id: '1.1', title: 'Refresh the account snapshot', mode: 'auto', action: refresh },
       {
         id: '1.2',
         title: 'Capture the listed orgs as holding',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx, phase) => {
           const { inserted, duplicate, unknown, precreated } = await captureOrgs(ctx.db, T, (phase.params.orgs as string[]) ?? []);
           return { state: 'done', detail: { inserted: inserted.length, duplicate, unknown, precreated } };
@@ -82,14 +82,14 @@ export const PHASES: PhaseDef[] = [
       {
         id: '1.3',
         title: 'Move the captured orgs from holding to ready',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx, phase) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T, phase.params.orgs as string[])).length } }),
       },
       // dl_default must still route orgs without flags of their own to CouchDB.
       {
         id: '1.4',
         title: 'Migrate all ready orgs',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx, phase, step) => runAndWait(ctx, step, T, await concurrencyOf(ctx, phase.params), 'couchdb'),
       },
     ],
@@ -100,11 +100,11 @@ export const PHASES: PhaseDef[] = [
     again:
       'it would wait for the org creator to be stopped again (step 2.1), disable org creation, capture and pin every org not captured yet, set dl_default to SQL again, and wait for org creation to be re-enabled',
     steps: [
-      { id: '2.1', title: 'Stop the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator stop'" },
+      { id: '2.1', title: 'Stop the org creator', mode: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator stop'" },
       {
         id: '2.2',
         title: 'Disable org creation (darklaunch)',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx) => {
           await ctx.darklaunch.setOrgCreation(false);
           return { state: 'done', detail: { disable_new_orgs: true, dry_run: ctx.darklaunch.dryRun } };
@@ -113,15 +113,15 @@ export const PHASES: PhaseDef[] = [
       {
         id: '2.3',
         title: 'Delete pre-created orgs',
-        kind: 'manual',
+        mode: 'manual',
         command:
           "knife ssh role:opscode-support 'cd /srv/opscode-platform-debug/current/orgmapper && sudo /srv/opscode-platform-debug/current/orgmapper/scripts/delete-pre-created-orgs.rb /etc/chef/orgmapper.conf all'",
       },
-      { id: '2.4', title: 'Refresh the account snapshot', kind: 'auto', action: refresh },
+      { id: '2.4', title: 'Refresh the account snapshot', mode: 'auto', action: refresh },
       {
         id: '2.5',
         title: 'Prep pass: capture every other org as holding and pin it to CouchDB (no pacing)',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx, _phase, step) => {
           // The pacing before the pass is kept in the step, so it is restored even after a restart.
           // previousSleepTimeMs: what a step started before field names were snake_case kept.
@@ -149,7 +149,7 @@ export const PHASES: PhaseDef[] = [
       {
         id: '2.6',
         title: 'Route orgs without their own flags to SQL (dl_default)',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx) => {
           await routingPreflight(ctx, 'any');
           const pins = ctx.darklaunch.dryRun ? { pinned_now: 0, left_on_sql: [], not_hashes: [] } : await pinOrgsStillToMigrate(ctx);
@@ -157,11 +157,11 @@ export const PHASES: PhaseDef[] = [
           return { state: 'done', detail: { couchdb_containers: false, couchdb_groups: false, ...pins, dry_run: ctx.darklaunch.dryRun } };
         },
       },
-      { id: '2.7', title: 'Start the org creator', kind: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator start'" },
+      { id: '2.7', title: 'Start the org creator', mode: 'manual', command: "knife ssh role:opscode-account 'sudo /etc/init.d/opscode-org-creator start'" },
       {
         id: '2.8',
         title: 'Re-enable org creation once enough orgs exist (confirm; the darklaunch flip is automated)',
-        kind: 'manual',
+        mode: 'manual',
         command: 'mover_org_darklaunch:enable_org_creation(). — confirm this step and the fleet flips it',
         action: async (ctx) => {
           await ctx.darklaunch.setOrgCreation(true);
@@ -179,7 +179,7 @@ export const PHASES: PhaseDef[] = [
       {
         id: '3.1',
         title: 'Set the pacing (sleep time), if the start named one',
-        kind: 'auto',
+        mode: 'auto',
         // Only a sleep time the operator gave changes the setting; without one the current pacing stands, and the step says so.
         action: async (ctx, phase) => {
           const given = paramOf(phase.params, 'sleep_time_ms', 'sleepTimeMs');
@@ -192,14 +192,14 @@ export const PHASES: PhaseDef[] = [
       {
         id: '3.2',
         title: 'Move all holding orgs to ready',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx) => ({ state: 'done', detail: { readied: (await readyHolding(ctx.db, T)).length } }),
       },
       // dl_default routes orgs without flags of their own to SQL since step 2.6.
       {
         id: '3.3',
         title: 'Migrate all ready orgs',
-        kind: 'auto',
+        mode: 'auto',
         action: async (ctx, phase, step) => runAndWait(ctx, step, T, await concurrencyOf(ctx, phase.params), 'sql'),
       },
     ],
@@ -212,7 +212,7 @@ export const PHASES: PhaseDef[] = [
       {
         id: '4.1',
         title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents',
-        kind: 'auto',
+        mode: 'auto',
         // A run of src/jobs/phase_2_purge.ts; a dry run purges nothing and reports what it would.
         action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dry_run: paramOf(phase.params, 'dry_run', 'dryRun') === true }),
       },

@@ -31,7 +31,7 @@ async function advance(ctx: Context, n: number): Promise<void> {
     if (step.state === 'waiting_confirmation') return db.setPhaseState(ctx.db, n, 'waiting');
     const stepDef = def.steps.find((s) => s.id === step.id);
     if (!stepDef) return; // a step this version does not know: leave it for the operator
-    if (step.state === 'pending' && stepDef.kind === 'manual') {
+    if (step.state === 'pending' && stepDef.mode === 'manual') {
       await db.updateStep(ctx.db, n, step.id, 'waiting_confirmation', { command: stepDef.command });
       log.info({ step: step.id }, 'manual step waiting for confirmation');
       return db.setPhaseState(ctx.db, n, 'waiting');

@@ -12,7 +12,7 @@ export type StepAction = (ctx: Context, phase: PhaseRow, step: StepRow) => Promi
 export interface StepDef {
   id: string;
   title: string;
-  kind: 'auto' | 'manual';
+  mode: 'auto' | 'manual';
   /** For a manual step: the exact command the runbook gives. */
   command?: string;
   /** An auto step's work; for a manual step, what the fleet does once the operator confirms. */

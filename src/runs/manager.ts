@@ -110,7 +110,7 @@ async function enqueuePages(ctx: Context, kind: RunKind, runId: string, req: Run
     // (a halt, or a reconciler that took this starter for dead, stops it here).
     const counted = await inTransaction(ctx.db, async (c) => {
       if (!(await runs.addEnqueued(c, runId, page.targets.length))) return false;
-      await kind.run.taken?.(c, runId, page.targets);
+      await kind.run.markInRun?.(c, runId, page.targets);
       return true;
     });
     if (!counted) {

@@ -2,7 +2,7 @@ import { countRoundTrip } from './round-trips.js';
 import nano from 'nano';
 import { InfrastructureError, OrgDataError } from '../errors.js';
 import { couchCall, couchError } from './couch-errors.js';
-import { rideThrough, type OutagePolicy } from './outage.js';
+import { retryThroughOutage, type OutagePolicy } from './outage.js';
 import { docType, isOrgObject, ORG_OBJECT_TYPES, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
 
 /** What the server can do, decided once per process by asking it (never by catching failures). */
@@ -74,7 +74,7 @@ export class Couch {
    * under mover, an infrastructure error that halts the run with the reason.
    */
   call<T>(fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
-    return rideThrough(this.outage, 'couchdb', what, async () => {
+    return retryThroughOutage(this.outage, 'couchdb', what, async () => {
       countRoundTrip('couchdb');
       try {
         return await couchCall(fn, what);

@@ -1,6 +1,6 @@
 // Does every store answer right now? One probe each, sent once with a short
-// timeout (never ridden through): for GET /readyz, and for the breaker
-// tender, which closes a run's breaker only once every store has answered
+// timeout (never retried through an outage): for GET /readyz, and for the
+// breaker check, which closes a run's breaker only once every store has answered
 // for a while.
 import type { Db } from './postgres.js';
 import { ping } from '../db/ping.js';

@@ -64,7 +64,7 @@ export class OutcomeUnknownError extends Error {
 
 /**
  * A store that stayed unreachable past the grace. Not unreachable any more in
- * the sense of isStoreUnreachable: a caller that rides through too must not
+ * the sense of isStoreUnreachable: a caller that retries through an outage too must not
  * wait a second grace for the same outage.
  */
 export class GraceExpiredError extends Error {
@@ -94,7 +94,7 @@ const MAX_BACKOFF_MS = 2000;
  * to run again after such a failure: a read, a conditional statement, an
  * idempotent flag write, or a transaction that certainly rolled back.
  */
-export async function rideThrough<T>(policy: OutagePolicy, store: string, what: string, fn: () => Promise<T>): Promise<T> {
+export async function retryThroughOutage<T>(policy: OutagePolicy, store: string, what: string, fn: () => Promise<T>): Promise<T> {
   let since = 0;
   for (let attempt = 0; ; attempt++) {
     try {

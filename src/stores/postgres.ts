@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { InfrastructureError, isOrgError, OrgDataError } from '../errors.js';
 import { countRoundTrip } from './round-trips.js';
-import { isStoreUnreachable, OutcomeUnknownError, rideThrough, type OutagePolicy } from './outage.js';
+import { isStoreUnreachable, OutcomeUnknownError, retryThroughOutage, type OutagePolicy } from './outage.js';
 
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
@@ -15,13 +15,13 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   return sendQuery.apply(this, args);
 } as typeof pg.Client.prototype.query;
 
-/** Each pool's own calls, sent once (not ridden through), and its outage policy. */
-const unridden = new WeakMap<Db, { query: Db['query']; connect: () => Promise<DbClient>; policy: OutagePolicy }>();
+/** Each pool's own calls, sent once (not retried), and its outage policy. */
+const sentOnce = new WeakMap<Db, { query: Db['query']; connect: () => Promise<DbClient>; policy: OutagePolicy }>();
 const guarded = new WeakSet<DbClient>();
 type ConnectCallback = (err: Error | undefined, client: DbClient, done: () => void) => void;
 
 /**
- * A pool whose calls ride through a Postgres restart (src/stores/outage.ts):
+ * A pool whose calls are retried through a Postgres restart (src/stores/outage.ts):
  * a query or a connect that finds the server gone is tried again until it
  * answers, for up to the grace. A connection waits at most 30 s for a free
  * slot in the pool, so nothing hangs for ever with an org in 503.
@@ -41,14 +41,14 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   const rawQuery = pool.query.bind(pool) as Db['query'];
   const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
   const connectGuarded = async () => guard(await rawConnect(), policy);
-  unridden.set(pool, { query: rawQuery, connect: connectGuarded, policy });
+  sentOnce.set(pool, { query: rawQuery, connect: connectGuarded, policy });
   // Only the promise forms are used in mover; every single statement it sends outside a transaction is safe to send again.
   pool.query = ((...args: Parameters<Db['query']>) =>
-    rideThrough(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
+    retryThroughOutage(policy, 'postgres', 'query', () => (rawQuery as (...a: unknown[]) => Promise<unknown>)(...args))) as Db['query'];
   pool.connect = ((cb?: ConnectCallback) => {
-    // pg's own pool.query takes its connection with a callback: left as it is (the query around it rides through).
+    // pg's own pool.query takes its connection with a callback: left as it is (the query around it is retried).
     if (cb) return rawConnect(cb);
-    return rideThrough(policy, 'postgres', 'connect', connectGuarded);
+    return retryThroughOutage(policy, 'postgres', 'connect', connectGuarded);
   }) as Db['connect'];
   return pool;
 }
@@ -80,21 +80,21 @@ function guard(client: DbClient, policy: OutagePolicy): DbClient {
   return client;
 }
 
-/** A connection taken once, not waited for: for work that rides through an outage as a whole (rideThroughDb). */
+/** A connection taken once, not waited for: for work retried through an outage as a whole (retryThroughDbOutage). */
 export function connectOnce(db: Db): Promise<DbClient> {
-  const raw = unridden.get(db);
+  const raw = sentOnce.get(db);
   return raw ? raw.connect() : db.connect();
 }
 
-/** fn, ridden through a Postgres outage with the pool's grace; fn must be safe to run again (src/stores/outage.ts). */
-export function rideThroughDb<T>(db: Db, what: string, fn: () => Promise<T>): Promise<T> {
-  const policy = unridden.get(db)?.policy;
-  return policy ? rideThrough(policy, 'postgres', what, fn) : fn();
+/** fn, retried through a Postgres outage with the pool's grace; fn must be safe to run again (src/stores/outage.ts). */
+export function retryThroughDbOutage<T>(db: Db, what: string, fn: () => Promise<T>): Promise<T> {
+  const policy = sentOnce.get(db)?.policy;
+  return policy ? retryThroughOutage(policy, 'postgres', what, fn) : fn();
 }
 
 /** One statement, sent once: for health checks, which must say "down" at once rather than wait. */
 export async function queryOnce(db: Db, text: string): Promise<void> {
-  const raw = unridden.get(db);
+  const raw = sentOnce.get(db);
   await (raw ? raw.query(text) : db.query(text));
 }
 
@@ -128,7 +128,7 @@ export async function inTransaction<T>(db: Db, fn: (c: DbClient) => Promise<T>):
       client.release(broken);
     }
   };
-  return rideThroughDb(db, 'transaction', once);
+  return retryThroughDbOutage(db, 'transaction', once);
 }
 
 // SQLSTATE classes that mean "this org's data does not fit": integrity

@@ -10,7 +10,7 @@ import { JOB_KINDS } from '../jobs/index.js';
 import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
-import { tendBreakers } from '../frame/breaker.js';
+import { checkBreakers } from '../frame/breaker.js';
 import { activeRuns, type RunRow } from '../db/runs.js';
 import { SAMPLE_EVERY_MS, sampleRuns } from '../runs/series.js';
 
@@ -115,9 +115,9 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
 /** This process's slots, then the runs' breakers, from one read of the active runs. */
 async function tendRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
   const runs = await activeRuns(ctx.db);
-  // First, so a tender that fails or runs long never keeps the slots from being fitted.
+  // First, so a breaker check that fails or runs long never keeps the slots from being fitted.
   fitSlots(ctx, fitted, most, runs);
-  await tendBreakers(ctx, JOB_KINDS, runs);
+  await checkBreakers(ctx, JOB_KINDS, runs);
 }
 
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */

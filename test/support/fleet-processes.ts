@@ -76,7 +76,7 @@ export async function runUnderWay(
   n: number,
 ): Promise<{ orgs: SeededOrg[]; runId: string }> {
   const orgs = await seed(Array.from({ length: n }, (_, i) => ({ name: `${prefix}-org-${String(i).padStart(3, '0')}` })));
-  await accountRefresh.process(ctx);
+  await accountRefresh.refreshAccounts(ctx);
   const names = orgs.map((o) => o.name);
   expect((await captureOrgs(ctx.db, T, names)).inserted).toHaveLength(n);
   expect(await readyHolding(ctx.db, T, names)).toHaveLength(n);

@@ -8,7 +8,8 @@ import { releaseLease, takeLease } from '../../src/db/org-leases.js';
 import * as tracker from '../../src/db/state-tracker.js';
 import type { ClaimResult, FencedOrg, OrgPath } from '../../src/db/state-tracker.js';
 import { takeOrgLease } from '../../src/frame/org-lease.js';
-import { holdOrg, type OrgDelivery } from '../../src/frame/org.js';
+import { holdOrg } from '../../src/frame/held-org.js';
+import type { OrgDelivery } from '../../src/frame/org.js';
 import type { Db } from '../../src/stores/postgres.js';
 
 const orgNameOf = async (db: Db, type: string, orgId: string): Promise<string> =>

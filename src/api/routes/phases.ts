@@ -118,7 +118,7 @@ async function view(app: FastifyInstance, n: number) {
       return {
         id: s.id,
         title: s.title,
-        kind: s.kind,
+        kind: s.mode,
         state: r?.state ?? 'pending',
         started_at: r?.started_at ?? null,
         finished_at: r?.finished_at ?? null,
