@@ -1,8 +1,8 @@
 // The runbook page in a real browser (Debian's chromium through
 // playwright-core): signed in through the form, it shows a phase progress
 // while a run goes, its link opens Bull Board, and both answer 401 to a
-// browser without the cookie. A screenshot of it during the run is left in
-// .test-results/runbook.png.
+// browser without the cookie; its script is served compiled, to operators
+// only. A screenshot of it during the run is left in .test-results/runbook.png.
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,4 +53,20 @@ describe('the runbook page', () => {
     await stranger.close();
     await context.close();
   }, 120_000);
+
+  it('serves its script (src/api/page/browser/) compiled, each module it imports too, revalidated on every load, and only to an operator', async () => {
+    const get = (path: string, token: string | null = TOKEN) =>
+      h.app.inject({ method: 'GET', url: path, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const entry = await get('/runbook/runbook.js');
+    expect(entry.statusCode).toBe(200);
+    expect(entry.headers['content-type']).toMatch(/^application\/javascript/);
+    expect(entry.headers['cache-control']).toBe('private, no-cache');
+    // JavaScript, not TypeScript: no type import or annotation is left.
+    expect(entry.body).not.toMatch(/import type|: RunStatus/);
+    const imported = [...entry.body.matchAll(/from '\.\/([\w-]+\.js)'/g)].map((m) => m[1]);
+    expect(imported).toContain('run-rate.js');
+    for (const name of imported) expect((await get(`/runbook/${name}`)).statusCode, name).toBe(200);
+    expect((await get('/runbook/no-such-module.js')).statusCode).toBe(404);
+    expect((await get('/runbook/runbook.js', null)).statusCode).toBe(401);
+  });
 });

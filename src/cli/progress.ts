@@ -4,6 +4,8 @@
 // line is redrawn; otherwise (a pipe, a log) plain lines, one per change.
 import type { Api } from './client.js';
 import type { RunStatus } from './replies.js';
+// The rules the runbook page shows the same numbers by.
+import { orgsInRun, recentRate, runOver, runRate, type RateSample } from '../api/page/browser/run-rate.js';
 
 export interface Out {
   tty: boolean;
@@ -20,28 +22,8 @@ function duration(s: number): string {
   return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
-/** Records this sample of orgs finished and returns orgs/s over the last minute of samples (null until there are two). */
-function rateOf(seen: { at: number; done: number }[], done: number): number | null {
-  seen.push({ at: Date.now(), done });
-  const from = seen.find((x) => Date.now() - x.at <= 60_000) ?? seen[0];
-  return seen.length > 1 && Date.now() > from.at ? ((done - from.done) * 1000) / (Date.now() - from.at) : null;
-}
-
-/** Orgs/s over the whole run, from its own start (and end): what a rate shows before two samples, and once the run is over. */
-export function runRate(status: Pick<RunStatus, 'started_at' | 'finished_at' | 'orgs_completed'>, now = Date.now()): number | null {
-  if (!status.started_at) return null;
-  const to = status.finished_at ? Date.parse(status.finished_at) : now;
-  const s = (to - Date.parse(status.started_at)) / 1000;
-  return s > 0 ? status.orgs_completed / s : null;
-}
-
-const OVER = ['completed', 'halted', 'failed', 'not_started'];
-/** A run that is over (run-state.ts): it works and halts no more. */
-export const runOver = (status: Pick<RunStatus, 'state'>) => OVER.includes(status.state);
-
-/** The orgs a run took, from its status: finished, in flight and not started yet. */
-const orgsInRun = (s: Pick<RunStatus, 'orgs_completed' | 'objects_in_progress' | 'objects_remaining'>) =>
-  s.orgs_completed + s.objects_in_progress + (typeof s.objects_remaining === 'number' ? s.objects_remaining : 0);
+/** Records this sample of orgs finished and returns orgs/s over the last minute of samples (null until two of them span any time). */
+const rateOf = (seen: RateSample[], done: number) => recentRate(seen, { at: Date.now(), done }, 1);
 
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
 export function runLine(status: RunStatus, sampled: number | null, tty: boolean): string {
@@ -67,7 +49,7 @@ function darkTimes(d: { orgs: number; p50_ms: number | null; p99_ms: number | nu
 
 /** Follows a run until it ends; returns its last status. */
 export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000, runId?: string): Promise<RunStatus> {
-  const seen: { at: number; done: number }[] = [];
+  const seen: RateSample[] = [];
   let last = '';
   for (;;) {
     // A run named by id is followed itself; else the latest.
@@ -134,7 +116,7 @@ export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDon
   let last = '';
   let drawn = 0;
   let printed = new Set<string>();
-  const seen: { at: number; done: number }[] = [];
+  const seen: RateSample[] = [];
   const survey = n === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
   for (;;) {
     const phase = await api.call('GET', `/phases/${n}`);

@@ -1,10 +1,10 @@
 // The runbook page's markup and styles (docs/api.md, "The runbook page"):
-// one static page, no build step; its script (runbook-script.ts) polls the
-// API with the sign-in cookie and acts through the same routes the CLI uses,
-// each change carrying the page's CSRF token. Everything from the API is set
-// as text, never as HTML; the one value put into this markup server-side is
-// escaped.
-import { RUNBOOK_SCRIPT } from './runbook-script.js';
+// one static page; its script (browser/runbook.ts and the modules it
+// imports, served compiled as /runbook/runbook.js: runbook-scripts.ts) polls
+// the API with the sign-in cookie and acts through the same routes the CLI
+// uses, each change carrying the page's CSRF token. Everything from the API
+// is set as text, never as HTML; the values put into this markup server-side
+// (in its <meta> tags, where the script reads them) are escaped.
 import { escapeHtml } from '../html.js';
 
 const STYLE = `
@@ -48,5 +48,5 @@ export function runbookHtml(opts: { csrf: string; operator: string; named: boole
 <h2>Pacing</h2><div id="settings"></div>
 <h2>Estate survey</h2><div id="survey" class="muted"></div>
 <h2>Phases</h2><div id="phases"></div>
-<script>${RUNBOOK_SCRIPT}</script></body></html>`;
+<script type="module" src="/runbook/runbook.js"></script></body></html>`;
 }

@@ -1,14 +1,17 @@
 // The runbook page (GET /runbook): where an operator looks, and acts, instead
 // of reading JSON (src/api/page/). Served with the CSRF token of the browser
-// that asks (its cookie's), and with the charting library it draws with,
-// uPlot, from node_modules: never a CDN.
+// that asks (its cookie's), with its script (GET /runbook/<module>.js, from
+// src/api/page/browser/, compiled: src/api/page/runbook-scripts.ts), and with
+// the charting library it draws with, uPlot, from node_modules: never a CDN.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PHASE_2_MIGRATION } from '../../queue-names.js';
+import { NotFoundError } from '../../errors.js';
 import { runbookHtml } from '../page/runbook-html.js';
+import { pageScripts } from '../page/runbook-scripts.js';
 import { csrfTokenFor } from '../plugins/auth.js';
 
 const require = createRequire(import.meta.url);
@@ -33,6 +36,12 @@ export default async function runbookPage(fastify: FastifyInstance) {
         }),
       ),
   );
+  // Revalidated on every load (no-cache): the script changes with each deploy, and must be the one the page it runs in came with.
+  app.get('/runbook/:module', { schema: { hide: true, params: Type.Object({ module: Type.String({ maxLength: 100 }) }) } }, async (req, reply) => {
+    const js = (await pageScripts()).get(req.params.module);
+    if (js === undefined) throw new NotFoundError(`the runbook page has no script ${req.params.module}`, 'unknown_script');
+    return reply.type('application/javascript').header('cache-control', 'private, no-cache').send(js);
+  });
   app.get('/assets/uplot.js', { schema: { hide: true } }, async (_req, reply) =>
     reply.type('application/javascript').header('cache-control', 'private, max-age=86400').send(UPLOT.js),
   );
