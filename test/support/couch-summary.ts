@@ -29,8 +29,11 @@ export default class CouchSummary implements Reporter {
     }
     const source = realCouchSource();
     const ran = counts.passed + counts.failed;
-    const on = source.kind === 'url' ? `on ${TEST_URL_VAR} (${maskCredentials(source.url)})` : `(${TEST_URL_VAR} is unset)`;
-    const lines = [`real CouchDB: ${ran} tests ran in ${files.size} files (${counts.passed} passed, ${counts.failed} failed) ${on}`];
+    const lines = [
+      source.kind === 'url'
+        ? `real CouchDB: ${ran} tests ran in ${files.size} files (${counts.passed} passed, ${counts.failed} failed) on ${TEST_URL_VAR}, ${maskCredentials(source.url)}`
+        : `real CouchDB: ${ran} tests ran: ${source.why}`,
+    ];
     for (const [why, n] of skippedFor) {
       const mend =
         source.kind === 'none' && why === source.why

@@ -13,9 +13,10 @@ export default async function setup(): Promise<() => Promise<void>> {
   const real = realCouchSource();
   if (real.kind === 'url') {
     const couch = await connectRealCouch(real.url, TEST_URL_VAR).catch((err: Error) => {
-      // The message is the whole story (what is wrong with the URL, and how to mend it): no stack under it.
-      err.stack = err.message;
-      throw err;
+      // The message is the whole story (what is wrong with the URL, and how to mend it). Thrown, vitest would print
+      // "No test files found" above it and a stack under it; nothing has started yet, so this ends the run here.
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
     });
     process.stdout.write(`real CouchDB: ${couch.version} at ${maskCredentials(real.url)} (${TEST_URL_VAR}); its test variants run there\n`);
   } else process.stdout.write(`real CouchDB: ${real.why}; its test variants are skipped\n`);
