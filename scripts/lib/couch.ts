@@ -96,6 +96,8 @@ export async function startCouch(choice: CouchChoice): Promise<BenchCouch> {
   const real = await connectRealCouch(choice.url, BENCH_URL_VAR);
   // Not ours, and maybe shared: this estate has an account database of its own (its orgs' guids are random) and deletes what it made.
   const accountDb = `opscode_account_bench_${randomBytes(4).toString('hex')}`;
+  const drop = async () => void (await dropEstate(real.url, accountDb));
+  const unguard = dropOnAbort(drop);
   return {
     kind: 'url',
     url: real.url,
@@ -103,8 +105,36 @@ export async function startCouch(choice: CouchChoice): Promise<BenchCouch> {
     accountDb,
     pids: () => [],
     async stop() {
-      await dropEstate(real.url, accountDb);
+      unguard();
+      await drop();
     },
+  };
+}
+
+/**
+ * A benchmark that crashes or is stopped (Ctrl-C, SIGTERM) on a CouchDB that
+ * is not ours deletes its databases there first: thousands of them would
+ * otherwise stay behind. Returns what takes the guard off.
+ */
+function dropOnAbort(drop: () => Promise<void>): () => void {
+  const abort = (code: number, what: unknown) => {
+    console.error(what instanceof Error ? what : String(what));
+    console.error(`deleting this benchmark's databases from ${BENCH_URL_VAR} before exiting`);
+    drop()
+      .catch((err: Error) => console.error(`could not delete them: ${maskCredentials(err.message)}`))
+      .finally(() => process.exit(code));
+  };
+  const onError = (err: unknown) => abort(1, err);
+  const onSignal = (signal: NodeJS.Signals) => abort(130, signal);
+  process.once('uncaughtException', onError);
+  process.once('unhandledRejection', onError);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   };
 }
 
