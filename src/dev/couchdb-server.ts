@@ -81,7 +81,9 @@ export async function couchUnusable(url: string, what: string): Promise<[string,
 
 /** What the server's welcome says it is ("CouchDB 3.5.0"); throws, naming `what`, if it is not Apache CouchDB. */
 export async function realCouchVersion(url: string, what: string): Promise<string> {
-  const res = await couchFetch(url, '/', { signal: AbortSignal.timeout(5000) });
+  const res = await couchFetch(url, '/', { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
+    throw new Error(`${what}: cannot reach a CouchDB at ${maskCredentials(url)}: ${cause(err)}`);
+  });
   if (!res.ok) throw new Error(`${what}: GET / of ${maskCredentials(url)} answered HTTP ${res.status}`);
   const body = (await res.json()) as { couchdb?: string; version?: string };
   if (!body.couchdb) throw new Error(`${what}: the server at ${maskCredentials(url)} is not Apache CouchDB: ${JSON.stringify(body).slice(0, 160)}`);
