@@ -7,8 +7,8 @@
 // printed, and how long the huge org and a small one migrated beside it were
 // dark: as mover recorded it (org_progress.dark_ms) and as its 503_mode,
 // watched every 50 ms, showed it. BENCH_DRAIN_WAIT_MS (5000, the default)
-// is the drain wait. The api runs in this process. BENCH_COUCH: unset or pouchdb,
-// PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
+// is the drain wait. The api runs in this process. BENCH_COUCHDB_URL: unset,
+// PouchDB Server in memory; a real CouchDB's URL (scripts/lib/couch.ts).
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';

@@ -13,7 +13,7 @@
 // the workers' own counters (mover_store_round_trips_total), and BullMQ's
 // Redis commands from the Redis server's command count.
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)
-//   BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real, Apache CouchDB (scripts/lib/couch.ts).
+//   BENCH_COUCHDB_URL: unset, PouchDB Server in memory; a real CouchDB's URL, credentials in it (scripts/lib/couch.ts).
 //   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
 import { execSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';

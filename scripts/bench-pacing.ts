@@ -3,8 +3,8 @@
 // so a run's speed is the orgs in flight at once over ~5 s. BENCH_ORGS (1200)
 // clean orgs through 3 worker processes and an api, as the Procfile starts
 // them with default settings, over a private redis-server and PostgreSQL and
-// a CouchDB (BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real,
-// Apache CouchDB); one run at concurrency BENCH_CONCURRENCY (150). Prints
+// a CouchDB (PouchDB Server in memory, or the real CouchDB BENCH_COUCHDB_URL
+// names); one run at concurrency BENCH_CONCURRENCY (150). Prints
 // the run's time against the ideal (orgs × drain wait / concurrency), each
 // org's dark time (org_progress.dark_ms: from the write that set 503_mode to
 // the one that cleared it) p50/p99/max, each org's start→end (its state row)
@@ -31,8 +31,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
 const WORKERS = 3;
 const T = 'phase_2_migration';
 
-const kind = couchChoice();
-const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
+const choice = await couchChoice();
+const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(choice)]);
 console.log(describeCouch(couch));
 // workerConcurrency is this script's own context's; the processes keep their default.
 const config = {

@@ -1,11 +1,11 @@
 // npm run bench:survey — the estate survey at scale (BENCHMARKS.md): BENCH_ORGS
 // (10000) generated orgs of 12 containers, 4 groups and 2 other documents each
-// in a CouchDB (BENCH_COUCH: unset or pouchdb, PouchDB Server in memory; real,
-// Apache CouchDB 3.5, scripts/lib/couch.ts), over a private redis-server and
+// in a CouchDB (PouchDB Server in memory, or the real CouchDB BENCH_COUCHDB_URL
+// names: scripts/lib/couch.ts), over a private redis-server and
 // PostgreSQL; BENCH_WORKERS (2) worker processes and an api, as the Procfile
 // starts them with default settings. One survey at BENCH_CONCURRENCY (8)
 // batches at once, timed from its start to its end, with every process's
-// peak RSS (the target: 10,000 orgs in 60 s on real CouchDB 3.5, every
+// peak RSS (the target: 10,000 orgs in 60 s on real CouchDB 3.x, every
 // process at most 200 MB); then GET /survey and the whole CSV read from the
 // api, so its RSS includes streaming every org's row. BENCH_CPU_PROF=<dir>: the
 // workers write V8 CPU profiles there as they exit.
@@ -30,8 +30,8 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const TARGET_S = 60;
 const TARGET_RSS_MIB = 200;
 
-const kind = couchChoice();
-const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(kind)]);
+const choice = await couchChoice();
+const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(choice)]);
 console.log(describeCouch(couch));
 const config = {
   ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-survey')),

@@ -28,6 +28,7 @@ import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { startFleet } from '../src/workers/fleet.js';
 import { couchFetch, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
+import { couchUnusable, EXAMPLE_URL } from '../src/dev/couchdb-server.js';
 import { dropEstate } from '../src/dev/estate.js';
 import { createStack, ensureServices } from './lib/stack.js';
 import { throwawayServers } from '../src/dev/processes.js';
@@ -43,7 +44,6 @@ const say = (s: string) => process.stdout.write(maskCredentials(s) + '\n');
 const stdout: Out = { tty: Boolean(process.stdout.isTTY), write: (s) => process.stdout.write(maskCredentials(s)) };
 /** How to write the URL: the one text printed unmasked (its password is a placeholder). */
 const URL_HINT = 'give one such as http://admin:PASSWORD@127.0.0.1:5984';
-const ADMIN_HINT = "put an admin's name and password in the URL: http://NAME:PASSWORD@host:port";
 /** One line and exit 1: what went wrong before the demo made anything (masked), then how to mend it; never a stack trace. */
 const refuse = (line: string, hint?: string): never => {
   process.stderr.write(maskCredentials(line) + (hint ? `; ${hint}` : '') + '\n');
@@ -80,36 +80,16 @@ function couchdbArg(argv: string[]): string | undefined {
 
 /** Why the demo will not use the CouchDB at `url`, in one line, and how to mend it; undefined when it may. */
 async function unusable(url: string): Promise<[string, string?] | undefined> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return [`--couchdb: "${url}" is not a URL`, URL_HINT];
-  }
-  if (!['http:', 'https:'].includes(parsed.protocol)) return [`--couchdb: "${url}" is not an http(s) URL`, URL_HINT];
+  // Reachable, the credentials taken, an admin's (src/dev/couchdb-server.ts), as the tests and benchmarks check theirs.
+  const why = await couchUnusable(url, '--couchdb');
+  if (why) return why;
   const shown = maskCredentials(url);
-  const why = (err: unknown) => {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    return e.cause?.code ?? e.cause?.message ?? e.message;
-  };
-  let session: { userCtx?: { roles?: string[] } };
-  try {
-    const res = await couchFetch(url, '/_session', { signal: AbortSignal.timeout(5000) });
-    if (res.status === 401 || res.status === 403)
-      return [`the CouchDB at ${shown} refused these credentials (HTTP ${res.status}: ${(await res.text()).trim().slice(0, 120)})`, ADMIN_HINT];
-    if (!res.ok) return [`the server at ${shown} answered GET /_session with HTTP ${res.status}: is it a CouchDB?`];
-    session = (await res.json()) as typeof session;
-  } catch (err) {
-    return [`cannot reach a CouchDB at ${shown}: ${why(err)}`];
-  }
-  if (!session.userCtx?.roles?.includes('_admin'))
-    return [`the demo creates databases, which takes a CouchDB admin, and ${shown} is not signed in as one`, ADMIN_HINT];
   const account = await couchFetch(url, `/${ACCOUNT_DB}`, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch((err) => err as Error);
-  if (account instanceof Error) return [`cannot reach a CouchDB at ${shown}: ${why(account)}`];
+  if (account instanceof Error) return [`--couchdb: cannot reach a CouchDB at ${shown}: ${account.message}`];
   if (account.status === 200) {
     return [
       `the CouchDB at ${shown} already has an ${ACCOUNT_DB} database: the demo seeds generated orgs and never mixes them into an estate`,
-      'point --couchdb at an empty CouchDB (e.g. one started with ../shared/couchdb/start-couchdb.sh /tmp/demo-couch 15984)',
+      `point --couchdb at an empty CouchDB (e.g. docker compose's couchdb service: docker compose up -d couchdb, then --couchdb ${EXAMPLE_URL})`,
     ];
   }
   if (account.status !== 404) return [`the CouchDB at ${shown} answered HEAD /${ACCOUNT_DB} with HTTP ${account.status}`];
@@ -162,7 +142,7 @@ if (couchUrl !== undefined) {
 
 const services = await ensureServices(say);
 teardown.push({ what: 'stop the throwaway servers', undo: () => services.stop() });
-const stack = await createStack('demo', 12, {}, { couch: given ?? 'pouchdb' });
+const stack = await createStack('demo', 12, {}, { couch: given ?? { kind: 'pouchdb' } });
 teardown.push({ what: 'remove what the demo made', undo: () => stack.dropAll() });
 say(
   given

@@ -1,18 +1,18 @@
 // CouchDB going away mid-run, on each kind of CouchDB: real api and worker
 // processes reach it through a TCP proxy that can be cut. Cut for 5 s: the
-// run pauses and goes on. On real Apache CouchDB the node itself is also
-// SIGKILLed (its beam.smp) and started again on the same data directory.
+// run pauses and goes on.
 // After each: every org completed (rows exact, routed to SQL, up), none
 // failed or dark, no process exited, and /readyz named CouchDB while it was away.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
 import type { Config } from '../src/config.js';
 import { freePort } from '../src/dev/pouch-server.js';
 import { startCutProxy, type CutProxy } from '../src/dev/private-stores.js';
 import { setSetting } from '../src/db/settings.js';
-import { createHarness, describeEachCouch, REAL_COUCH, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, type Harness } from './support/harness.js';
 import { assertRunRodeThrough, fleetProcesses, runUnderWay, until } from './support/fleet-processes.js';
 
 const ORGS = 40;
+const NOT_OURS_TO_KILL = "a CouchDB given by COUCHDB_TEST_URL is shared, not this test's to SIGKILL";
 
 describeEachCouch('a CouchDB outage mid-run', (couch) => {
   let h: Harness;
@@ -26,7 +26,8 @@ describeEachCouch('a CouchDB outage mid-run', (couch) => {
     h = await createHarness(`couch-outage-${couch}`, { storeOutageGraceMs: 30_000, jobLockMs: 5_000 }, { couch });
     // The processes reach CouchDB (or the 1.x proxy in front of it) through the cut proxy; the harness seeds it directly.
     const direct = new URL(h.config.couchdbUrl);
-    cut = await startCutProxy(Number(direct.port));
+    // On the loopback or not (COUCHDB_TEST_URL may name another host), over plain http.
+    cut = await startCutProxy(Number(direct.port || 80), direct.hostname);
     const through = new URL(cut.url);
     through.username = direct.username;
     through.password = direct.password;
@@ -79,20 +80,7 @@ describeEachCouch('a CouchDB outage mid-run', (couch) => {
     );
   }, 180_000);
 
-  // Only a node this test started can be killed (not one COUCHDB_TEST_URL names).
-  if (couch === 'couchdb')
-    it.runIf(REAL_COUCH.kind === 'script')(
-      "CouchDB's beam.smp is SIGKILLed and the node started again on the same data 3 s later",
-      async () => {
-        const node = h.couchdb.node!;
-        const pid = node.pid();
-        await outage(
-          () => node.kill(),
-          () => node.restart(),
-          3000,
-        );
-        expect(node.pid()).not.toBe(pid);
-      },
-      180_000,
-    );
+  // CouchDB itself crashing (beam.smp SIGKILLed, started again on its data 3 s later) needs a node the test owns; the
+  // real CouchDB now only comes by URL, shared with the other files, so that case is not run (FAULTS.md has its figures).
+  if (couch === 'couchdb') it.skip(`CouchDB's beam.smp is SIGKILLed and the node started again on the same data 3 s later (skipped: ${NOT_OURS_TO_KILL})`);
 });

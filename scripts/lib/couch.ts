@@ -1,75 +1,62 @@
-// The CouchDB a benchmark (or the demo) runs against, chosen by BENCH_COUCH:
-// unset or `pouchdb`, PouchDB Server in memory (src/dev/pouch-server.ts);
-// `real`, Apache CouchDB itself (src/dev/couchdb-server.ts: COUCHDB_TEST_URL,
-// or a private node from ../shared/couchdb). Also what talking to a CouchDB
-// whose URL carries credentials needs here: an Authorization header for
-// fetch (which refuses credentials in the URL) and URLs masked for printing.
-import { execFileSync } from 'node:child_process';
+// The CouchDB a benchmark (or the demo) runs against: PouchDB Server in
+// memory (src/dev/pouch-server.ts) unless BENCH_COUCHDB_URL names a real
+// CouchDB (credentials in the URL; src/dev/couchdb-server.ts), which is not
+// ours: the estate gets an account database named for this process, and its
+// databases are deleted at the end. Also what talking to a CouchDB whose URL
+// carries credentials needs here: fetch with them as a header, and URLs
+// masked for printing.
 import { randomBytes } from 'node:crypto';
-import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
+import { connectRealCouch, couchFetch, couchUnusable, EXAMPLE_URL, maskCredentials } from '../../src/dev/couchdb-server.js';
 import { dropEstate } from '../../src/dev/estate.js';
 import { startPouchServer } from '../../src/dev/pouch-server.js';
 
-export const BENCH_COUCH_VALUES = ['pouchdb', 'real'] as const;
-export type CouchKind = (typeof BENCH_COUCH_VALUES)[number];
+export { couchFetch, maskCredentials } from '../../src/dev/couchdb-server.js';
+
+/** The variable naming the benchmarks' real CouchDB. */
+export const BENCH_URL_VAR = 'BENCH_COUCHDB_URL';
+
+/** Which CouchDB a benchmark runs on: PouchDB Server in memory, or the real one at a URL. */
+export type CouchChoice = { kind: 'pouchdb' } | { kind: 'url'; url: string };
 
 export interface BenchCouch {
-  kind: CouchKind | 'given';
+  /** PouchDB Server started here, a CouchDB from BENCH_COUCHDB_URL, or one the demo was given (--couchdb). */
+  kind: 'pouchdb' | 'url' | 'given';
   /** The base URL, with the credentials in it where the server needs them (as COUCHDB_URL takes it). */
   url: string;
   /** What the server says it is: "PouchDB Server 4.2.0 (in memory)", "CouchDB 3.5.0". */
   version: string;
   /**
    * The account database of this estate: opscode_account, or one named for
-   * this process on a CouchDB others use too (COUCHDB_TEST_URL), which then
+   * this process on a CouchDB that is not ours (BENCH_COUCHDB_URL), which then
    * goes into the config as couchdbAccountDb.
    */
   accountDb: string;
   /** The server's processes on this machine, for CPU and RSS (none when it is not ours). */
   pids(): number[];
-  /** A CouchDB node started here, which can be SIGKILLed and restarted on its data. */
-  node?: RealCouch['node'];
   /** Stops the server (or, on a CouchDB that is not ours, deletes the databases this estate made). */
   stop(): Promise<void>;
 }
 
-/** Which CouchDB BENCH_COUCH asks for; one line naming the variable and exit 1 for a value it does not know, or `real` where there is none. */
-export function couchChoice(env: Record<string, string | undefined> = process.env): CouchKind {
-  const value = env.BENCH_COUCH?.trim() || 'pouchdb';
-  if (!(BENCH_COUCH_VALUES as readonly string[]).includes(value)) {
+/**
+ * Which CouchDB the benchmark runs on, checked before anything is made: one
+ * line and exit 1 where BENCH_COUCHDB_URL does not answer as a CouchDB admin,
+ * or where the old BENCH_COUCH is still set.
+ */
+export async function couchChoice(env: Record<string, string | undefined> = process.env): Promise<CouchChoice> {
+  if (env.BENCH_COUCH !== undefined) {
     console.error(
-      `BENCH_COUCH=${value} is not a choice: leave it unset or set "pouchdb" (PouchDB Server in memory), or "real" (Apache CouchDB from COUCHDB_TEST_URL or ../shared/couchdb)`,
+      `BENCH_COUCH is no longer read: unset it, and set ${BENCH_URL_VAR} to a real CouchDB's URL (e.g. ${EXAMPLE_URL}), or leave that unset for PouchDB Server in memory`,
     );
     process.exit(1);
   }
-  if (value === 'real') {
-    const source = realCouchSource(env);
-    if (source.kind === 'none') {
-      console.error(`BENCH_COUCH=real: ${source.why}`);
-      process.exit(1);
-    }
+  const url = env[BENCH_URL_VAR]?.trim().replace(/\/+$/, '');
+  if (!url) return { kind: 'pouchdb' };
+  const why = await couchUnusable(url, BENCH_URL_VAR);
+  if (why) {
+    console.error(maskCredentials(why.join('; ')));
+    process.exit(1);
   }
-  return value as CouchKind;
-}
-
-/**
- * `http://admin:***@host:port`: every user:password@ in the text (a URL's, or
- * one without a scheme) with the password hidden, up to the last @ of the
- * host part, as a URL parser reads it.
- */
-export function maskCredentials(text: string): string {
-  return text.replace(/([^\s/:@"'`]+):[^\s/"'`]*@/g, '$1:***@');
-}
-
-/** The URL without its credentials, and the Authorization header they make (fetch takes no credentials in the URL). */
-export function splitCredentials(url: string): { base: string; headers: Record<string, string> } {
-  const u = new URL(url);
-  const headers: Record<string, string> = {};
-  if (u.username || u.password)
-    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
-  u.username = '';
-  u.password = '';
-  return { base: u.toString().replace(/\/$/, ''), headers };
+  return { kind: 'url', url };
 }
 
 /** `url` (e.g. a proxy's) with the credentials `from` carries. */
@@ -81,13 +68,7 @@ export function withCredentialsOf(url: string, from: string): string {
   return target.toString().replace(/\/$/, '');
 }
 
-/** A request to the CouchDB at `url` (credentials from the URL, sent as a header). */
-export function couchFetch(url: string, path: string, init: RequestInit = {}): Promise<Response> {
-  const { base, headers } = splitCredentials(url);
-  return fetch(base + path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
-}
-
-/** What the server's welcome says it is. */
+/** What the server's welcome says it is (any CouchDB-protocol server: the demo's --couchdb may name one). */
 export async function welcomeOf(url: string): Promise<string> {
   const res = await couchFetch(url, '/', { signal: AbortSignal.timeout(5000) });
   if (!res.ok) throw new Error(`GET / answered ${res.status}`);
@@ -99,25 +80,12 @@ export async function welcomeOf(url: string): Promise<string> {
   return `${vendor} ${body.version}`;
 }
 
-/** beam.smp and its children (couchjs, which runs the JavaScript views), for their CPU and memory. */
-function processTree(pid: number): number[] {
-  try {
-    const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-    return [pid, ...children.flatMap(processTree)];
-  } catch {
-    return [pid]; // pgrep exits 1 when there are no children
-  }
-}
-
-/** Starts (or connects to) the CouchDB chosen: PouchDB Server in memory, or a real CouchDB. */
-export async function startCouch(kind: CouchKind = couchChoice()): Promise<BenchCouch> {
-  if (kind === 'pouchdb') {
+/** Starts PouchDB Server in memory, or connects to the real CouchDB chosen. */
+export async function startCouch(choice: CouchChoice): Promise<BenchCouch> {
+  if (choice.kind === 'pouchdb') {
     const pouch = await startPouchServer();
     return {
-      kind,
+      kind: 'pouchdb',
       url: pouch.url,
       version: `${await welcomeOf(pouch.url)} (in memory)`,
       accountDb: 'opscode_account',
@@ -125,25 +93,53 @@ export async function startCouch(kind: CouchKind = couchChoice()): Promise<Bench
       stop: () => pouch.stop(),
     };
   }
-  const real = await startRealCouch();
-  const { node } = real;
-  if (node)
-    return { kind, url: real.url, version: real.version, accountDb: 'opscode_account', pids: () => processTree(node.pid()), node, stop: () => real.stop() };
-  // COUCHDB_TEST_URL: a CouchDB others use too. This estate has an account database of its own and deletes what it made.
+  const real = await connectRealCouch(choice.url, BENCH_URL_VAR);
+  // Not ours, and maybe shared: this estate has an account database of its own (its orgs' guids are random) and deletes what it made.
   const accountDb = `opscode_account_bench_${randomBytes(4).toString('hex')}`;
+  const drop = async () => void (await dropEstate(real.url, accountDb));
+  const unguard = dropOnAbort(drop);
   return {
-    kind,
+    kind: 'url',
     url: real.url,
-    version: `${real.version} (COUCHDB_TEST_URL)`,
+    version: real.version,
     accountDb,
     pids: () => [],
     async stop() {
-      await dropEstate(real.url, accountDb);
-      await real.stop();
+      unguard();
+      await drop();
     },
   };
 }
 
+/**
+ * A benchmark that crashes or is stopped (Ctrl-C, SIGTERM) on a CouchDB that
+ * is not ours deletes its databases there first: thousands of them would
+ * otherwise stay behind. Returns what takes the guard off.
+ */
+function dropOnAbort(drop: () => Promise<void>): () => void {
+  const abort = (code: number, what: unknown) => {
+    console.error(what instanceof Error ? what : String(what));
+    console.error(`deleting this benchmark's databases from ${BENCH_URL_VAR} before exiting`);
+    drop()
+      .catch((err: Error) => console.error(`could not delete them: ${maskCredentials(err.message)}`))
+      .finally(() => process.exit(code));
+  };
+  const onError = (err: unknown) => abort(1, err);
+  const onSignal = (signal: NodeJS.Signals) => abort(130, signal);
+  process.once('uncaughtException', onError);
+  process.once('unhandledRejection', onError);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
 /** One line for a benchmark's header: which server, where (credentials masked). */
-export const describeCouch = (couch: BenchCouch) =>
-  `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (BENCH_COUCH=${couch.kind === 'given' ? '-' : couch.kind})`;
+export function describeCouch(couch: BenchCouch): string {
+  const from = { pouchdb: `${BENCH_URL_VAR} unset`, url: BENCH_URL_VAR, given: '--couchdb' }[couch.kind];
+  return `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (${from})`;
+}

@@ -1,6 +1,6 @@
 // Brings up an isolated mover stack on this machine for the demo and the
-// benchmarks: a CouchDB (PouchDB Server in memory, or with BENCH_COUCH=real
-// Apache CouchDB itself: scripts/lib/couch.ts), a fresh Postgres database,
+// benchmarks: a CouchDB (PouchDB Server in memory, or the real CouchDB
+// BENCH_COUCHDB_URL names: scripts/lib/couch.ts), a fresh Postgres database,
 // a Redis database index and queue prefix of its own. The demo also starts
 // throwaway Redis and PostgreSQL servers where none is reachable.
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import pg from 'pg';
 import { ensureServices as ensureServicesAt, postgresUnreachable, redisUnreachable } from '../../src/dev/services.js';
 import type { Config } from '../../src/config.js';
 import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
-import { couchChoice, startCouch, type BenchCouch, type CouchKind } from './couch.js';
+import { couchChoice, startCouch, type BenchCouch, type CouchChoice } from './couch.js';
 
 export interface Stack {
   config: Config;
@@ -44,19 +44,20 @@ export async function checkServicesOrExit(): Promise<void> {
 }
 
 /**
- * `couch`: which CouchDB to start (BENCH_COUCH's choice unless given), or one
- * already there (the demo's --couchdb), which dropAll then stops as it says.
+ * `couch`: which CouchDB to start or connect to (BENCH_COUCHDB_URL's choice
+ * unless given), or one already checked (the demo's --couchdb), which
+ * dropAll then stops as it says.
  */
 export async function createStack(
   name: string,
   redisDb: number,
   overrides: Partial<Config> = {},
-  opts: { couch?: CouchKind | BenchCouch } = {},
+  opts: { couch?: CouchChoice | BenchCouch } = {},
 ): Promise<Stack> {
-  // Chosen before anything is made: a BENCH_COUCH it does not know exits here, leaving nothing behind.
-  const want = opts.couch ?? couchChoice();
+  // Chosen before anything is made: a BENCH_COUCHDB_URL that does not answer as a CouchDB admin exits here, leaving nothing behind.
+  const want = opts.couch ?? (await couchChoice());
   // The CouchDB first: it is what fails to start, if anything does, before a database or a Redis index is touched.
-  const couch = typeof want === 'string' ? await startCouch(want) : want;
+  const couch = 'stop' in want ? want : await startCouch(want);
   const suffix = randomBytes(3).toString('hex');
   const dbName = `mover_${name}_${suffix}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN });

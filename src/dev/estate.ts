@@ -138,23 +138,22 @@ export async function addDocs(couchUrl: string, dbName: string, docs: Record<str
 
 /**
  * Deletes an estate: the chef_<guid> database of every org in `accountDb`
- * (or of the given guids), then `accountDb` itself. Missing ones are fine.
+ * and of the given guids (those seeded: an org whose document did not get
+ * into `accountDb` may have a database all the same), then `accountDb`
+ * itself. Missing ones are fine.
  */
-export async function dropEstate(url: string, accountDb: string, guids?: string[]): Promise<number> {
+export async function dropEstate(url: string, accountDb: string, guids: string[] = []): Promise<number> {
   const server = nano(url);
-  let orgGuids = guids;
-  if (!orgGuids) {
-    orgGuids = [];
-    const db = server.use<Record<string, unknown>>(accountDb);
-    const list = await db.list({ include_docs: true }).catch((e) => (e.statusCode === 404 ? { rows: [] } : Promise.reject(e)));
-    for (const r of list.rows as { doc?: Record<string, unknown> }[])
-      if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.push(r.doc.guid);
-  }
+  const orgGuids = new Set(guids);
+  const db = server.use<Record<string, unknown>>(accountDb);
+  const list = await db.list({ include_docs: true }).catch((e) => (e.statusCode === 404 ? { rows: [] } : Promise.reject(e)));
+  for (const r of list.rows as { doc?: Record<string, unknown> }[])
+    if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.add(r.doc.guid);
   let dropped = 0;
   const gone = (e: { statusCode?: number }) => {
     if (e.statusCode !== 404) throw e;
   };
-  const queue = orgGuids.map((g) => `chef_${g}`);
+  const queue = [...orgGuids].map((g) => `chef_${g}`);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let name = queue.shift(); name; name = queue.shift()) await server.db.destroy(name).then(() => dropped++, gone);

@@ -143,15 +143,15 @@ export interface CutProxy {
   close(): Promise<void>;
 }
 
-/** A TCP proxy to 127.0.0.1:targetPort that can be cut. */
-export async function startCutProxy(targetPort: number): Promise<CutProxy> {
+/** A TCP proxy on the loopback to targetHost:targetPort (a CouchDB given by URL may be on another host) that can be cut. */
+export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<CutProxy> {
   const port = await freePort();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   const listen = () =>
     new Promise<void>((resolve) => {
       server = createServer((client) => {
-        const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+        const upstream = createConnection({ host: targetHost, port: targetPort });
         for (const s of [client, upstream]) {
           sockets.add(s);
           s.on('close', () => sockets.delete(s));

@@ -1,7 +1,8 @@
 // One isolated world per test file: its own CouchDB (PouchDB Server, the same
-// behind the CouchDB 1.x proxy, or Apache CouchDB 3.5 itself), its own
-// Postgres database, its own Redis database index and queue prefix. Files run
-// in parallel and never see each other's data.
+// behind the CouchDB 1.x proxy), or databases of its own in the Apache
+// CouchDB COUCHDB_TEST_URL names, its own Postgres database, its own Redis
+// database index and queue prefix. Files run in parallel and never see each
+// other's data.
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -12,11 +13,12 @@ import type { Config } from '../../src/config.js';
 import { closeContext, createContext, type Context } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
 import { setSetting } from '../../src/db/settings.js';
-import { dropEstate, seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
+import { dropEstate, hex32, seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../src/dev/estate.js';
 import { startPouchServer } from '../../src/dev/pouch-server.js';
-import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
+import { connectRealCouch, realCouchSource, TEST_URL_VAR } from '../../src/dev/couchdb-server.js';
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
+import { REAL_LABEL } from './couch-summary.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -33,9 +35,9 @@ export interface TestCouch {
   url: string;
   /** The account database (opscode_account, unless the server is shared: COUCHDB_TEST_URL). */
   accountDb: string;
-  /** A real CouchDB node started for this harness: SIGKILL and restart on the same data. */
-  node?: RealCouch['node'];
-  /** Takes the server away for good (PouchDB Server or a private node; a shared CouchDB only loses this harness's databases). */
+  /** The org guids seeded (their chef_<guid> databases are deleted with the account database on a shared server). */
+  seeded: Set<string>;
+  /** Takes the server away for good (PouchDB Server; a shared CouchDB only loses this harness's databases). */
   stop(): Promise<void>;
 }
 
@@ -102,17 +104,21 @@ async function releaseRedisDb(db: number, owner: string): Promise<void> {
   }
 }
 
-/** Where a real CouchDB comes from on this machine, or why there is none (then its variants are skipped). */
+/** The real CouchDB COUCHDB_TEST_URL names, or why there is none (then its variants are skipped). */
 export const REAL_COUCH = realCouchSource();
 
-/** The three CouchDBs every CouchDB-facing test runs against, for describe.each (or describeEachCouch, which skips the real one where there is none). */
+/** The three CouchDBs every CouchDB-facing test runs against (describeEachCouch). */
 export const COUCH_KINDS = [
-  ['Apache CouchDB 3.5 (real)', 'couchdb'],
+  [REAL_LABEL, 'couchdb'],
   ['PouchDB Server (Mango, like CouchDB 2.x/3.x)', 'mango'],
   ['CouchDB 1.x (no Mango)', 'couch1'],
 ] as const;
 
-/** One describe per CouchDB kind; the real CouchDB's is skipped, saying why, where this machine has none. */
+/**
+ * One describe per CouchDB kind; the real CouchDB's is skipped, saying why
+ * in its title, where COUCHDB_TEST_URL is unset (test/support/couch-summary.ts
+ * counts them at the end).
+ */
 export function describeEachCouch(title: string, fn: (kind: CouchKind) => void): void {
   for (const [label, kind] of COUCH_KINDS) {
     if (kind === 'couchdb' && REAL_COUCH.kind === 'none') describe.skip(`${title} on ${label} (skipped: ${REAL_COUCH.why})`, () => fn(kind));
@@ -132,19 +138,23 @@ export interface HarnessOptions {
 }
 
 /**
- * The CouchDB for one harness. A real one is a private node (its databases
- * split into 2 shards, credentials in the URL); on a shared COUCHDB_TEST_URL
- * the harness names its own account database and deletes what it made.
+ * The CouchDB for one harness: PouchDB Server of its own, or the real
+ * CouchDB COUCHDB_TEST_URL names, which parallel files and other runs share:
+ * there the harness's account database is named for it (the file's name and
+ * a random suffix; its orgs' guids are random too), and closing deletes it
+ * and every org database seeded through the harness.
  */
-async function startTestCouch(kind: CouchKind, suffix: string): Promise<TestCouch> {
+async function startTestCouch(kind: CouchKind, name: string, suffix: string): Promise<TestCouch> {
   if (kind !== 'couchdb') {
     const pouch = await startPouchServer();
-    return { kind, url: pouch.url, accountDb: 'opscode_account', stop: () => pouch.stop() };
+    return { kind, url: pouch.url, accountDb: 'opscode_account', seeded: new Set(), stop: () => pouch.stop() };
   }
-  const real = await startRealCouch();
-  if (real.node) return { kind, url: real.url, accountDb: 'opscode_account', node: real.node, stop: () => real.stop() };
-  const accountDb = `mover_t_${suffix}_account`;
-  return { kind, url: real.url, accountDb, stop: async () => void (await dropEstate(real.url, accountDb)) };
+  if (REAL_COUCH.kind === 'none') throw new Error(`a real-CouchDB variant ran without one: ${REAL_COUCH.why}`);
+  const real = await connectRealCouch(REAL_COUCH.url, TEST_URL_VAR);
+  // CouchDB database names: lower case letters, digits and _$()+-/ only, a letter first.
+  const accountDb = `mover_t_${name.toLowerCase().replace(/[^a-z0-9_-]/g, '_')}_${suffix}_account`;
+  const seeded = new Set<string>();
+  return { kind, url: real.url, accountDb, seeded, stop: async () => void (await dropEstate(real.url, accountDb, [...seeded])) };
 }
 
 export async function createHarness(name: string, overrides: Partial<Config> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -163,7 +173,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   } else await seedDarklaunchDefaults(flush);
   await flush.quit();
 
-  const couchdb = await startTestCouch(opts.couch ?? 'mango', suffix);
+  const couchdb = await startTestCouch(opts.couch ?? 'mango', name, suffix);
   const couch1 = opts.couch === 'couch1' ? await startCouch1Proxy(couchdb.url) : undefined;
   const databaseUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
   const config: Config = {
@@ -228,7 +238,12 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       }
       return { status: res.statusCode, body: parsed, text: res.body };
     },
-    seed: (specs) => seedEstate(couchdb.url, specs, { accountDb: couchdb.accountDb }),
+    seed(specs) {
+      // Guids chosen here and noted first: a seed that fails half-way still leaves its databases known to close().
+      const withGuids = specs.map((s) => ({ ...s, guid: s.guid ?? hex32() }));
+      for (const s of withGuids) couchdb.seeded.add(s.guid);
+      return seedEstate(couchdb.url, withGuids, { accountDb: couchdb.accountDb });
+    },
     startWorkers(opts = {}, o = {}) {
       const fleet = startFleet(newContext(o), { concurrency: 4, reconcileEveryMs: 500, breakerTickMs: 250, ...opts });
       fleets.push(fleet);
