@@ -14,7 +14,7 @@ import nano from 'nano';
 import { Couch } from '../src/stores/couch.js';
 import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
-import { startPouchServer } from '../src/dev/pouch-server.js';
+import { startPouchServer } from '../dev/pouch-server.js';
 import { startCouch1Proxy } from '../test/support/couch1-proxy.js';
 import { median } from './lib/samplers.js';
 

@@ -20,16 +20,16 @@ import { getRun } from '../src/db/runs.js';
 import { setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
-import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../src/dev/estate.js';
-import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../src/dev/private-stores.js';
+import { seedDarklaunchDefaults, seedEstate, type SeededOrg } from '../dev/estate.js';
+import { startCutProxy, startPrivatePostgres, startPrivateRedis } from '../dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch, withCredentialsOf } from './lib/couch.js';
 import { benchConfig, spawnMover } from './lib/fleet.js';
-import { ChefWriter } from '../src/dev/chef-writer.js';
-import { DarkWatch, PauseChaos, seeded } from '../src/dev/pause-chaos.js';
+import { ChefWriter } from '../dev/chef-writer.js';
+import { DarkWatch, PauseChaos, seeded } from '../dev/pause-chaos.js';
 import { orgLeaseMs } from '../src/frame/org-lease.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 600);
@@ -189,7 +189,7 @@ if (server.kind === 'url') console.log('(no CouchDB kill: BENCH_COUCHDB_URL name
 
 // Pauses: the workers as the issue tried them, JOB_LOCK_MS 6000 (a 2 s lease), each paused (SIGSTOP, then SIGCONT)
 // for 1 to 8 s (0.5 to 4 leases; every third past the job lock, so BullMQ hands its jobs to another worker), and the
-// api too, from a quarter of the run to three quarters, while Chef writes to the run's orgs (src/dev/chef-writer.ts).
+// api too, from a quarter of the run to three quarters, while Chef writes to the run's orgs (dev/chef-writer.ts).
 const PAUSE_JOB_LOCK_MS = 6000;
 const lease = orgLeaseMs(PAUSE_JOB_LOCK_MS);
 for (const p of procs.filter((x) => x.child.exitCode === null)) {

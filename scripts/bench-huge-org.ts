@@ -12,8 +12,8 @@
 import { buildApp } from '../src/api/app.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { seedEstate } from '../src/dev/estate.js';
-import { freePort } from '../src/dev/pouch-server.js';
+import { seedEstate } from '../dev/estate.js';
+import { freePort } from '../dev/pouch-server.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';

@@ -5,7 +5,7 @@
 //   BENCH_ORGS (100000)  BENCH_ROUNDS (3)
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { seedEstate } from '../src/dev/estate.js';
+import { seedEstate } from '../dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import * as prep from '../src/jobs/phase_2_migration_prep.js';
 import { startRun } from '../src/runs/manager.js';

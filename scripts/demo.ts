@@ -23,15 +23,15 @@ import { watchPhase, type Out } from '../src/cli/progress.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { countObjects } from '../src/db/org-objects.js';
-import { hex32, seedEstate, type OrgSpec } from '../src/dev/estate.js';
+import { hex32, seedEstate, type OrgSpec } from '../dev/estate.js';
 import { createLogger } from '../src/log.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { startFleet } from '../src/workers/fleet.js';
 import { couchFetch, maskCredentials, welcomeOf, type BenchCouch } from './lib/couch.js';
-import { couchUnusable, EXAMPLE_URL } from '../src/dev/couchdb-server.js';
-import { dropEstate } from '../src/dev/estate.js';
+import { couchUnusable, EXAMPLE_URL } from '../dev/couchdb-server.js';
+import { dropEstate } from '../dev/estate.js';
 import { createStack, ensureServices } from './lib/stack.js';
-import { throwawayServers } from '../src/dev/processes.js';
+import { throwawayServers } from '../dev/processes.js';
 
 throwawayServers.ownProcessGroup = true;
 
@@ -80,7 +80,7 @@ function couchdbArg(argv: string[]): string | undefined {
 
 /** Why the demo will not use the CouchDB at `url`, in one line, and how to mend it; undefined when it may. */
 async function unusable(url: string): Promise<[string, string?] | undefined> {
-  // Reachable, the credentials taken, an admin's (src/dev/couchdb-server.ts), as the tests and benchmarks check theirs.
+  // Reachable, the credentials taken, an admin's (dev/couchdb-server.ts), as the tests and benchmarks check theirs.
   const why = await couchUnusable(url, '--couchdb');
   if (why) return why;
   const shown = maskCredentials(url);

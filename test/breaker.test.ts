@@ -6,10 +6,10 @@
 // too many of the last finished orgs failed on their data, the run halts
 // itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
-import { startCutProxy, type CutProxy } from '../src/dev/private-stores.js';
+import { startCutProxy, type CutProxy } from '../dev/private-stores.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 let batch = 0;
-async function readyOrgs(specs: Partial<import('../src/dev/estate.js').OrgSpec>[]): Promise<SeededOrg[]> {
+async function readyOrgs(specs: Partial<import('../dev/estate.js').OrgSpec>[]): Promise<SeededOrg[]> {
   batch++;
   const orgs = await h.seed(specs.map((s, i) => ({ name: `k${batch}-org-${String(i).padStart(3, '0')}`, ...s })));
   // Workers are started per test below, so the refresh runs here directly.

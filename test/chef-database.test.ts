@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 import { runPhases1And2, waitPhase } from './support/phases.js';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import type { Db } from '../src/stores/postgres.js';
 import * as objects from '../src/db/org-objects.js';
 

@@ -6,8 +6,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedEstate, addDocs, hex32, type SeededOrg } from '../src/dev/estate.js';
-import { startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
+import { seedEstate, addDocs, hex32, type SeededOrg } from '../dev/estate.js';
+import { startPouchServer, type PouchServer } from '../dev/pouch-server.js';
 import { createLogger } from '../src/log.js';
 import { Couch } from '../src/stores/couch.js';
 import { InfrastructureError, OrgDataError } from '../src/errors.js';

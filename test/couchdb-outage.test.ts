@@ -5,8 +5,8 @@
 // failed or dark, no process exited, and /readyz named CouchDB while it was away.
 import { afterAll, beforeAll, it } from 'vitest';
 import type { Config } from '../src/config.js';
-import { freePort } from '../src/dev/pouch-server.js';
-import { startCutProxy, type CutProxy } from '../src/dev/private-stores.js';
+import { freePort } from '../dev/pouch-server.js';
+import { startCutProxy, type CutProxy } from '../dev/private-stores.js';
 import { setSetting } from '../src/db/settings.js';
 import { createHarness, describeEachCouch, type Harness } from './support/harness.js';
 import { assertRunRodeThrough, fleetProcesses, runUnderWay, until } from './support/fleet-processes.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
+import { startPouchServer, type PouchServer } from '../dev/pouch-server.js';
 
 const PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const tmps: string[] = [];

@@ -12,10 +12,10 @@ import { closeContext, createContext, type Context } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { getRun } from '../src/db/runs.js';
 import { setSetting } from '../src/db/settings.js';
-import { seedDarklaunchDefaults, seedEstate } from '../src/dev/estate.js';
-import { freePort, startPouchServer, type PouchServer } from '../src/dev/pouch-server.js';
+import { seedDarklaunchDefaults, seedEstate } from '../dev/estate.js';
+import { freePort, startPouchServer, type PouchServer } from '../dev/pouch-server.js';
 import { createLogger } from '../src/log.js';
-import { startPrivatePostgres, startPrivateRedis, type PrivateServer } from '../src/dev/private-stores.js';
+import { startPrivatePostgres, startPrivateRedis, type PrivateServer } from '../dev/private-stores.js';
 import { assertRunRodeThrough as rodeThrough, fleetProcesses, runUnderWay as underWay, until as untilOr } from './support/fleet-processes.js';
 
 const ORGS = 40;

@@ -25,7 +25,7 @@ const UNFENCED_BY_DESIGN: Record<string, string> = {
   'state-tracker.ts:clearStaleInFlight': 'clears in_flight only where Chef says the org is not started, read by the statement itself',
   'state-tracker.ts:retryInfrastructureFailures': 'failed -> ready for orgs not in flight, conditional on failed and fail_kind in the statement',
   'state-tracker.ts:resetOrgs': 'failed -> holding, conditional on failed in the statement; the rows it deletes are in the same transaction',
-  'state-tracker.ts:takeOrgs': 'marks orgs a run took, only where not in flight, in the statement',
+  'state-tracker.ts:markInRun': 'marks orgs a run took, only where not in flight, in the statement',
   'org-objects.ts:deleteOwnedOrgObjects': 'only inside a transaction whose first statement held the org (a restore, a completion, a reset)',
   'reverts.ts:recordResult': "the revert's record, only inside the transaction that completes or fails the org (fenced) or holds its lease",
   'maintenance.ts:resyncStateMirror': "copies Chef's state into the mirror (never used to decide anything about an org), read by the same statement",
@@ -67,7 +67,7 @@ describe('the fencing rule', () => {
         else unfenced.push(id);
       }
     }
-    expect(unfenced, 'writes for an org with no lease token: fence them (OrgKey, HELD) or list them with the reason').toEqual([]);
+    expect(unfenced, 'writes for an org with no lease token: fence them (FencedOrg, HELD) or list them with the reason').toEqual([]);
     // A listed function that no longer writes, or is fenced now, comes off the list.
     expect(Object.keys(UNFENCED_BY_DESIGN).filter((id) => !listed.has(id))).toEqual([]);
   });

@@ -11,7 +11,7 @@ import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { latestResult } from '../src/db/reverts.js';
 import type { Fleet } from '../src/workers/fleet.js';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { claimHeld, heldRef, lapse } from './support/held.js';
@@ -34,7 +34,7 @@ afterEach(async () => {
 });
 
 /** Seeds n fresh orgs, refreshes the snapshot, captures and readies them. */
-async function readyOrgs(n: number, specs: Partial<import('../src/dev/estate.js').OrgSpec> = {}): Promise<SeededOrg[]> {
+async function readyOrgs(n: number, specs: Partial<import('../dev/estate.js').OrgSpec> = {}): Promise<SeededOrg[]> {
   batch++;
   const orgs = await h.seed(Array.from({ length: n }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(3, '0')}`, ...specs })));
   // Workers are started per test below, so the refresh job's step runs here directly.

@@ -1,6 +1,7 @@
 // A guard on the code itself: dependencies in src/ point one way, from the
 // api and the workers down to the stores (docs/architecture.md, "Rules the
-// tree keeps"), and no import, value or type, closes a cycle. Imports are
+// tree keeps"), no import, value or type, closes a cycle, and nothing in src/
+// imports the dev and test launchers of dev/ (which are not built or shipped). Imports are
 // read from the sources as text (`from './x.js'`, `import('./x.js')`), so a
 // type-only import counts like any other.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ const SRC = resolve(import.meta.dirname, '..', 'src');
 
 /** Top to bottom: a module may import its own layer's modules and any below, never one above. */
 export const LAYERS: [string, string[]][] = [
-  ['entry points and tools', ['api/', 'workers/', 'cli/', 'dev/', 'boot.ts']],
+  ['entry points', ['api/', 'workers/', 'cli/', 'boot.ts']],
   ['the runbook', ['phases/']],
   ['the run manager', ['runs/']],
   ['the job kinds and their registry', ['jobs/']],
@@ -19,13 +20,21 @@ export const LAYERS: [string, string[]][] = [
   ['domain rules', ['migration/']],
   ['the context over the stores', ['context.ts', 'darklaunch.ts', 'queues.ts', 'metrics.ts']],
   ['SQL and store adapters', ['db/', 'stores/']],
+  ['domain types', ['migration/types.ts']],
   ['leaves', ['config.ts', 'errors.ts', 'log.ts', 'chef-routing.ts', 'queue-names.ts']],
 ];
 
+/** The layer of a file of src: the one whose prefix matches it longest (migration/types.ts sits below the rest of migration/). */
 export function layerOf(file: string): number {
-  const i = LAYERS.findIndex(([, prefixes]) => prefixes.some((p) => file === p || file.startsWith(p)));
-  if (i < 0) throw new Error(`${file} is in no layer: add it to LAYERS in test/layers.test.ts and to docs/architecture.md`);
-  return i;
+  let best = -1;
+  let length = -1;
+  LAYERS.forEach(([, prefixes], i) => {
+    for (const p of prefixes) {
+      if ((file === p || file.startsWith(p)) && p.length > length) [best, length] = [i, p.length];
+    }
+  });
+  if (best < 0) throw new Error(`${file} is in no layer: add it to LAYERS in test/layers.test.ts and to docs/architecture.md`);
+  return best;
 }
 
 function files(dir: string): string[] {
@@ -101,6 +110,14 @@ describe('the layers of src/', () => {
     ).toEqual([]);
     expect(layerOf('api/app.ts')).toBeLessThan(layerOf('frame/org-job.ts'));
     expect(layerOf('db/runs.ts')).toBeGreaterThan(layerOf('context.ts'));
+    expect(layerOf('migration/types.ts')).toBeGreaterThan(layerOf('db/runs.ts'));
+    expect(layerOf('migration/compare.ts')).toBeLessThan(layerOf('db/runs.ts'));
+    expect(() => layerOf('../dev/estate.ts')).toThrow(/in no layer/);
+  });
+
+  it('imports nothing from outside src/ (dev/, test/, scripts/)', () => {
+    const outside = [...importGraph()].flatMap(([file, imports]) => imports.filter((t) => t.startsWith('..')).map((t) => `${file} imports ${t}`));
+    expect(outside).toEqual([]);
   });
 
   it('has no import cycle, value or type', () => {

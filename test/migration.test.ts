@@ -2,8 +2,8 @@
 // asserted; and the account refresh. Both run against a CouchDB with Mango
 // (PouchDB Server as it is, like 2.x/3.x) and one without (the 1.x proxy).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realCouchVersion } from '../src/dev/couchdb-server.js';
-import { addDocs, hex32 } from '../src/dev/estate.js';
+import { realCouchVersion } from '../dev/couchdb-server.js';
+import { addDocs, hex32 } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 

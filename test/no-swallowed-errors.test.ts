@@ -25,7 +25,7 @@ export function swallowedErrors(source: string): string[] {
   return SWALLOWERS.filter(([, re]) => re.test(source)).map(([what]) => what);
 }
 
-describe('no swallowed errors in src/', () => {
+describe('no swallowed errors in src/ and dev/', () => {
   it('finds each pattern it refuses (the guard itself can fail)', () => {
     expect(swallowedErrors('try { x(); } catch {}')).toEqual(['empty catch block']);
     expect(swallowedErrors('try { x(); } catch (e) { /* fine */ }')).toEqual(['catch block holding only a comment']);
@@ -38,8 +38,10 @@ describe('no swallowed errors in src/', () => {
     expect(swallowedErrors('try { x(); } catch (err) { client.release(true); }')).toEqual([]);
   });
 
-  it('holds for every file under src/', () => {
-    const found = files(join(import.meta.dirname, '..', 'src')).flatMap((f) => swallowedErrors(readFileSync(f, 'utf8')).map((what) => `${f}: ${what}`));
+  it('holds for every file under src/ and dev/', () => {
+    const found = ['src', 'dev']
+      .flatMap((dir) => files(join(import.meta.dirname, '..', dir)))
+      .flatMap((f) => swallowedErrors(readFileSync(f, 'utf8')).map((what) => `${f}: ${what}`));
     expect(found).toEqual([]);
   });
 });

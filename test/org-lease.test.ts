@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { inTransaction } from '../src/stores/postgres.js';
-import { hex32 } from '../src/dev/estate.js';
+import { hex32 } from '../dev/estate.js';
 import { orgLeaseMs, takeOrgLease } from '../src/frame/org-lease.js';
 import { createHarness, type Harness } from './support/harness.js';
 import type { Job } from 'bullmq';

@@ -1,7 +1,7 @@
 // Random pauses of real worker processes and the api (SIGSTOP, then SIGCONT
 // 0.5 to 4 leases later, some past the job lock so BullMQ hands their jobs to
 // another worker), during a run, while Chef keeps writing to the orgs
-// (src/dev/chef-writer.ts). Afterwards: no acknowledged write lost, no org
+// (dev/chef-writer.ts). Afterwards: no acknowledged write lost, no org
 // routed to SQL unless completed, none started or dark, none dark longer than
 // the drain wait and two leases after the last pause that could explain it,
 // and every process still running. The workers run at UTC+05:30, and what
@@ -9,13 +9,13 @@
 // seed of a failing run is in its message).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChefWriter } from '../src/dev/chef-writer.js';
-import { DarkWatch, PauseChaos, seeded } from '../src/dev/pause-chaos.js';
+import { ChefWriter } from '../dev/chef-writer.js';
+import { DarkWatch, PauseChaos, seeded } from '../dev/pause-chaos.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { getRun } from '../src/db/runs.js';
 import { setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import { orgLeaseMs } from '../src/frame/org-lease.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { captureOrgs } from '../src/migration/capture.js';

@@ -9,14 +9,14 @@
 import type { Job } from 'bullmq';
 import nano from 'nano';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChefWriter } from '../src/dev/chef-writer.js';
+import { ChefWriter } from '../dev/chef-writer.js';
 import type { Context } from '../src/context.js';
 import { getOrgState, readyOrgs } from '../src/db/org-states.js';
 import { moveOrgs } from '../src/db/state-tracker.js';
 import { setSetting } from '../src/db/settings.js';
 import * as runs from '../src/db/runs.js';
 import { fenceKey } from '../src/darklaunch.js';
-import { hex32, type SeededOrg } from '../src/dev/estate.js';
+import { hex32, type SeededOrg } from '../dev/estate.js';
 import { OrgDataError } from '../src/errors.js';
 import { addOrgJobs, orgJobId, type OrgJobData } from '../src/frame/kind.js';
 import { runOrgJob } from '../src/frame/org-job.js';

@@ -1,7 +1,7 @@
 // Phase 3 survives every process restarting mid-way; revert then phase 3 again
 // ends in the same state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import type { Fleet } from '../src/workers/fleet.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { getPhase, runPhases1And2, stepOf, waitPhase } from './support/phases.js';

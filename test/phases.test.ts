@@ -4,7 +4,7 @@
 // and write it).
 import nano from 'nano';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import { createHarness, describeEachCouch, expectedRows, sqlRows, type Harness } from './support/harness.js';
 import { confirmWhenWaiting as confirmStep, deletePrecreatedFromCouch, stepOf, waitPhase as waitPhaseOf, waitStep } from './support/phases.js';
 

@@ -3,7 +3,7 @@
 // would route orgs, naming the key and field and how to clear it; nothing is
 // routed meanwhile. Once cleared, starting the phase again goes on from there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hex32 } from '../src/dev/estate.js';
+import { hex32 } from '../dev/estate.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { confirmWhenWaiting, deletePrecreatedFromCouch, getPhase, stepOf, waitPhase } from './support/phases.js';
 

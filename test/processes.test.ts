@@ -2,8 +2,8 @@
 // process with one line and exit 1; SIGTERM stops it cleanly.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
+import { freePort } from '../dev/pouch-server.js';
+import { processEnv } from '../dev/processes.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 let h: Harness;

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullPrefix } from '../src/config.js';
-import { startPrivateRedisCluster } from '../src/dev/private-stores.js';
+import { startPrivateRedisCluster } from '../dev/private-stores.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 

@@ -6,7 +6,7 @@
 import nano from 'nano';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hex32, type SeededOrg } from '../src/dev/estate.js';
+import { hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 

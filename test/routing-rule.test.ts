@@ -6,7 +6,7 @@
 // preflight untouched, and (dl_default) holds a run's breaker open until it
 // is mended. Revert and purge leave alone an org Chef serves from CouchDB.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 import { startRun } from '../src/runs/manager.js';
 import { createHarness, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { waitPhase } from './support/phases.js';

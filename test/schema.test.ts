@@ -31,7 +31,7 @@ async function database(sql = ''): Promise<string> {
 
 async function dbMigrate(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run('npx', ['tsx', 'src/db/migrate-cli.ts', ...args], { env: { ...process.env, DATABASE_URL: url } });
+    const { stdout, stderr } = await run('npx', ['tsx', 'src/cli/db-migrate.ts', ...args], { env: { ...process.env, DATABASE_URL: url } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -3,8 +3,8 @@
 // and by the sign-in form, with a wrong guess first), and calls the API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/dev/pouch-server.js';
-import { processEnv } from '../src/dev/processes.js';
+import { freePort } from '../dev/pouch-server.js';
+import { processEnv } from '../dev/processes.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const PASSWORD = 'pw-Zq8-not-in-any-log';

@@ -6,7 +6,7 @@ import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
 import * as maintenance from '../src/db/maintenance.js';
 import { countByState, listOrgs } from '../src/db/org-states.js';
-import { hex32 } from '../src/dev/estate.js';
+import { hex32 } from '../dev/estate.js';
 import { claimHeld, leaseOnly } from './support/held.js';
 import { createHarness, type Harness } from './support/harness.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
 import { getOrgState } from '../src/db/org-states.js';
-import { hex32 } from '../src/dev/estate.js';
+import { hex32 } from '../dev/estate.js';
 import { countObjects, insertObjects } from '../src/db/org-objects.js';
 import { OwnershipLostError } from '../src/errors.js';
 import { createHarness, type Harness } from './support/harness.js';

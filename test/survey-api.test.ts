@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processEnv } from '../src/dev/processes.js';
+import { processEnv } from '../dev/processes.js';
 import { JOB_KINDS } from '../src/jobs/index.js';
 import { surveyBatching } from '../src/jobs/estate_survey.js';
 import { createHarness, refreshAccount, TOKEN, waitFor, type Harness } from './support/harness.js';

@@ -3,7 +3,7 @@
 // estimate's inputs, and the proof that it is read-only: CouchDB, Chef's
 // tables and the darklaunch Redis byte-for-byte as they were.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { addDocs, hex32, type SeededOrg } from '../src/dev/estate.js';
+import { addDocs, hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, refreshAccount, type Harness } from './support/harness.js';
 import { estateState, surveyEnd } from './support/survey.js';

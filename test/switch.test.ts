@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import nano from 'nano';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hex32, type SeededOrg } from '../src/dev/estate.js';
+import { hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
 import { createHarness, describeEachCouch, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';

@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, refreshAccount, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
-import type { SeededOrg } from '../src/dev/estate.js';
+import type { SeededOrg } from '../dev/estate.js';
 
 const T = 'phase_2_migration';
 /** How far a time may be from the moment it stands for: the run itself, and the machine's own delays. */

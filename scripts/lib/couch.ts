@@ -1,16 +1,16 @@
 // The CouchDB a benchmark (or the demo) runs against: PouchDB Server in
-// memory (src/dev/pouch-server.ts) unless BENCH_COUCHDB_URL names a real
-// CouchDB (credentials in the URL; src/dev/couchdb-server.ts), which is not
+// memory (dev/pouch-server.ts) unless BENCH_COUCHDB_URL names a real
+// CouchDB (credentials in the URL; dev/couchdb-server.ts), which is not
 // ours: the estate gets an account database named for this process, and its
 // databases are deleted at the end. Also what talking to a CouchDB whose URL
 // carries credentials needs here: fetch with them as a header, and URLs
 // masked for printing.
 import { randomBytes } from 'node:crypto';
-import { connectRealCouch, couchFetch, couchUnusable, EXAMPLE_URL, maskCredentials } from '../../src/dev/couchdb-server.js';
-import { dropEstate } from '../../src/dev/estate.js';
-import { startPouchServer } from '../../src/dev/pouch-server.js';
+import { connectRealCouch, couchFetch, couchUnusable, EXAMPLE_URL, maskCredentials } from '../../dev/couchdb-server.js';
+import { dropEstate } from '../../dev/estate.js';
+import { startPouchServer } from '../../dev/pouch-server.js';
 
-export { couchFetch, maskCredentials } from '../../src/dev/couchdb-server.js';
+export { couchFetch, maskCredentials } from '../../dev/couchdb-server.js';
 
 /** The variable naming the benchmarks' real CouchDB. */
 export const BENCH_URL_VAR = 'BENCH_COUCHDB_URL';

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../src/config.js';
 import { getRun, type RunRow } from '../../src/db/runs.js';
-import { freePort } from '../../src/dev/pouch-server.js';
-import { processEnv } from '../../src/dev/processes.js';
+import { freePort } from '../../dev/pouch-server.js';
+import { processEnv } from '../../dev/processes.js';
 import type { Db } from '../../src/stores/postgres.js';
 
 /** A config over the given stores (one Redis for queues and darklaunch), with a fresh token and api port. */

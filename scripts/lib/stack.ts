@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { ensureServices as ensureServicesAt, postgresUnreachable, redisUnreachable } from '../../src/dev/services.js';
+import { ensureServices as ensureServicesAt, postgresUnreachable, redisUnreachable } from '../../dev/services.js';
 import type { Config } from '../../src/config.js';
-import { seedDarklaunchDefaults } from '../../src/dev/estate.js';
+import { seedDarklaunchDefaults } from '../../dev/estate.js';
 import { couchChoice, startCouch, type BenchCouch, type CouchChoice } from './couch.js';
 
 export interface Stack {
@@ -21,7 +21,7 @@ export interface Stack {
 let PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 let REDIS = process.env.MOVER_REDIS_BASE_URL ?? 'redis://127.0.0.1:6379';
 
-/** Uses the Redis and PostgreSQL already reachable, else throwaway ones (src/dev/services.ts); says which. */
+/** Uses the Redis and PostgreSQL already reachable, else throwaway ones (dev/services.ts); says which. */
 export async function ensureServices(say: (s: string) => void): Promise<{ stop(): Promise<void> }> {
   const services = await ensureServicesAt({ pgAdminUrl: PG_ADMIN, redisUrl: REDIS }, say);
   PG_ADMIN = services.pgAdminUrl;

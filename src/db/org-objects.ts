@@ -3,23 +3,13 @@ import { fenceRefusal } from '../errors.js';
 import { beforeWrite } from '../stores/pause-point.js';
 import type { Db, DbClient } from '../stores/postgres.js';
 import type { FencedOrg } from './state-tracker.js';
+import { OBJECT_TABLES, type ObjectRow, type ObjectTable } from '../migration/types.js';
 
 type Q = Db | DbClient;
 // Chef's org_id columns are CHAR(32): every comparison with them casts the
 // parameter to bpchar, or PostgreSQL compares as text and cannot use their
 // (org_id, name) index — a full scan of Chef's tables per org.
 
-export interface ObjectRow {
-  id: string;
-  authz_id: string;
-  name: string;
-  last_updated_by: string;
-  created_at: Date;
-  updated_at: Date;
-}
-
-export type ObjectTable = 'containers' | 'groups';
-export const OBJECT_TABLES: ObjectTable[] = ['containers', 'groups'];
 const quoted = (t: ObjectTable) => `"${t}"`;
 
 const unnestRows = (base: number) =>

@@ -3,27 +3,9 @@
 // rows mover did not write, by the claim's own mover.foreign_row_count), and
 // its results, which it writes only into mover's schema.
 import { inTransaction, type Db, type DbClient } from '../stores/postgres.js';
+import type { OrgSurvey } from '../migration/types.js';
 
 type Q = Db | DbClient;
-
-/** One org's results, as mover.survey_orgs keeps them (the findings: src/migration/survey-findings.ts). */
-export interface OrgSurvey {
-  org_name: string;
-  org_id: string;
-  migration_state: string | null;
-  containers: number | null;
-  groups: number | null;
-  documents: number | null;
-  bytes: number | null;
-  copy_ms: number | null;
-  /** What Chef does with the org's containers and groups now; null where a key it reads is not a hash. */
-  served_from: 'couchdb' | 'sql' | 'split' | null;
-  sql_rows: number;
-  foreign_rows: number;
-  refusal: string | null;
-  findings: string[];
-  detail: Record<string, unknown>;
-}
 
 export interface SqlStanding {
   state: string | null;

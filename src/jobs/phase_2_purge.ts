@@ -10,7 +10,7 @@
 // purge_started resumes, accepting SQL rows whose documents it already removed.
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { OBJECT_TABLES } from '../db/org-objects.js';
+import { OBJECT_TABLES } from '../migration/types.js';
 import { purgeCandidates } from '../db/org-states.js';
 import { purgeReport, recordPurge } from '../db/purges.js';
 import * as runs from '../db/runs.js';

@@ -1,7 +1,7 @@
 // SQL rows against what CouchDB says they should be, by document id: the one
 // comparison behind verify (after the copy), the purge's re-verification and
 // the revert's check for writes made on SQL.
-import type { ObjectTable } from '../db/org-objects.js';
+import type { ObjectTable } from './types.js';
 
 export interface RowKey {
   id: string;

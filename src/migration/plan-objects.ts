@@ -1,7 +1,7 @@
 // Turns an org's container and group documents into SQL rows, applying the
 // rules for messy data. Every skipped document is returned with its reason so
 // the job can log it with the org name and document id.
-import type { ObjectRow, ObjectTable } from '../db/org-objects.js';
+import type { ObjectRow, ObjectTable } from './types.js';
 import { docType, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 
 export type SkipReason = 'missing_authz' | 'no_name' | 'duplicate_name' | 'duplicate_authz' | 'bad_id';

@@ -5,7 +5,7 @@
 // (src/migration/plan-objects.ts) for the documents it would skip, chefRouting
 // (src/chef-routing.ts) for where Chef serves the org.
 import { chefRouting, DEFAULT_KEY, orgFlagsKey, OVERRIDE_KEY } from '../chef-routing.js';
-import type { OrgSurvey } from '../db/survey.js';
+import type { OrgSurvey } from './types.js';
 import type { ObjectPlan, SkipReason } from './plan-objects.js';
 
 export type { OrgSurvey };

@@ -6,7 +6,8 @@
 // returned, with no read of its own.
 import type { Logger } from 'pino';
 import type { Stores } from './stores.js';
-import { readAllObjects, type ObjectRow, type ObjectTable } from '../db/org-objects.js';
+import { readAllObjects } from '../db/org-objects.js';
+import type { ObjectRow, ObjectTable } from './types.js';
 import { classifyPgError } from '../stores/postgres.js';
 import type { CouchDoc } from '../stores/couch-docs.js';
 import { authzForDocs } from './authz.js';

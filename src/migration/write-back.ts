@@ -4,7 +4,8 @@
 // to CouchDB in the legacy document shape, so the revert loses nothing and
 // resurrects nothing.
 import type { Stores } from './stores.js';
-import type { ObjectTable, SqlObject } from '../db/org-objects.js';
+import type { SqlObject } from '../db/org-objects.js';
+import type { ObjectTable } from './types.js';
 import { OrgDataError, OrgRefusal } from '../errors.js';
 import { orgDatabaseName, TYPES, type CouchDoc } from '../stores/couch-docs.js';
 import { verifyAgainstCouch } from './verify.js';

@@ -2,7 +2,7 @@
 import { boot } from '../boot.js';
 import { closeContext } from '../context.js';
 import { startFleet } from './fleet.js';
-import { serveMetrics } from '../metrics.js';
+import { serveMetrics } from './metrics-server.js';
 
 const ctx = await boot('mover-worker');
 const { config, log } = ctx;

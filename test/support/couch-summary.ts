@@ -4,7 +4,7 @@
 // describeEachCouch in test/support/harness.ts). A machine without
 // COUCHDB_TEST_URL still passes; these lines say what it did not cover.
 import type { Reporter, TestModule } from 'vitest/node';
-import { EXAMPLE_URL, maskCredentials, realCouchSource, TEST_URL_VAR } from '../../src/dev/couchdb-server.js';
+import { EXAMPLE_URL, maskCredentials, realCouchSource, TEST_URL_VAR } from '../../dev/couchdb-server.js';
 
 /** The label describeEachCouch gives the real-CouchDB variant (COUCH_KINDS). */
 export const REAL_LABEL = 'Apache CouchDB (real)';

@@ -5,7 +5,7 @@
 // show the 1.x path never asked for them. Given query parameters to drop, it
 // removes them from every request, as a server that ignores them would.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { freePort } from '../../src/dev/pouch-server.js';
+import { freePort } from '../../dev/pouch-server.js';
 
 export interface Couch1Proxy {
   url: string;

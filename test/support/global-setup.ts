@@ -4,10 +4,10 @@
 // and PostgreSQL the suite runs on. Where the
 // usual ones (TEST_REDIS_URL, TEST_PG_ADMIN_URL, or 127.0.0.1's defaults)
 // answer, they are used; where one does not, a throwaway server is started,
-// as the demo does (src/dev/services.ts), and stopped after the last file.
+// as the demo does (dev/services.ts), and stopped after the last file.
 // Test files read the URLs from the environment, which their processes inherit.
-import { connectRealCouch, maskCredentials, realCouchSource, TEST_URL_VAR } from '../../src/dev/couchdb-server.js';
-import { ensureServices } from '../../src/dev/services.js';
+import { connectRealCouch, maskCredentials, realCouchSource, TEST_URL_VAR } from '../../dev/couchdb-server.js';
+import { ensureServices } from '../../dev/services.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
   const real = realCouchSource();

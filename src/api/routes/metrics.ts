@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { Type } from '@sinclair/typebox';
-import { fleetRegistry, registry } from '../../metrics.js';
+import { registry } from '../../metrics.js';
+import { fleetRegistry } from '../fleet-metrics.js';
 
 export default async function metrics(app: FastifyInstance) {
   // Every metric is registered once, so the two registries are merged once.

@@ -2,7 +2,7 @@
 // does) for a given config: what the tests, the fault benchmark and the huge
 // org benchmark spawn. `extra` adds or overrides variables; an undefined
 // value removes one (a test of a missing variable).
-import type { Config } from '../config.js';
+import type { Config } from '../src/config.js';
 
 export function processEnv(config: Config, extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string | undefined> = {

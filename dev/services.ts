@@ -1,6 +1,6 @@
 // The Redis and PostgreSQL the demo, the benchmarks and the test suite run
 // on: the ones already reachable where they answer, else throwaway servers
-// started here (src/dev/private-stores.ts) and stopped at the end. So `npm
+// started here (dev/private-stores.ts) and stopped at the end. So `npm
 // run demo` and `npm test` work on a machine where both are installed but
 // not running.
 import { Redis } from 'ioredis';

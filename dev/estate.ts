@@ -3,7 +3,7 @@
 // per org. Used by the tests, the demo and the benchmarks.
 import { randomBytes } from 'node:crypto';
 import nano from 'nano';
-import { TYPES } from '../stores/couch-docs.js';
+import { TYPES } from '../src/stores/couch-docs.js';
 
 export const CONTAINER_NAMES = [
   'clients',

@@ -4,7 +4,7 @@
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { createPool } from '../stores/postgres.js';
-import { migrate, planSchema, SchemaIncompatibleError, type SchemaPlan } from './migrate.js';
+import { migrate, planSchema, SchemaIncompatibleError, type SchemaPlan } from '../db/migrate.js';
 
 const check = process.argv.includes('--check');
 let databaseUrl: string;

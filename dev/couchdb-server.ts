@@ -1,11 +1,11 @@
 // Apache CouchDB itself, for the tests and the benchmarks, beside PouchDB
-// Server (src/dev/pouch-server.ts). No package offers CouchDB and none is
+// Server (dev/pouch-server.ts). No package offers CouchDB and none is
 // started here: a real one is only ever given by URL, credentials in it (the
 // tests' COUCHDB_TEST_URL, the benchmarks' BENCH_COUCHDB_URL), e.g. docker
 // compose's couchdb service at http://admin:admin@127.0.0.1:5984. Such a
 // CouchDB is shared (by parallel test files, by runs from other checkouts),
 // so whoever uses it creates databases under names of its own and deletes
-// them (src/dev/estate.ts, dropEstate). Without a URL the tests' real-CouchDB
+// them (dev/estate.ts, dropEstate). Without a URL the tests' real-CouchDB
 // variants are skipped, saying why; with one that does not answer as a
 // CouchDB admin, whoever was given it stops with one line saying so.
 

@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { orgFlagsKey } from '../chef-routing.js';
+import { orgFlagsKey } from '../src/chef-routing.js';
 
 /** A small seeded generator (mulberry32), so a failing chaos run can be told again by its seed. */
 export function seeded(seed: number): () => number {

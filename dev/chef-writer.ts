@@ -12,8 +12,8 @@ import nano from 'nano';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { chefRouting, DEFAULT_KEY, orgFlagsKey, OVERRIDE_KEY } from '../chef-routing.js';
-import { orgDatabaseName, TYPES } from '../stores/couch-docs.js';
+import { chefRouting, DEFAULT_KEY, orgFlagsKey, OVERRIDE_KEY } from '../src/chef-routing.js';
+import { orgDatabaseName, TYPES } from '../src/stores/couch-docs.js';
 import { hex32 } from './estate.js';
 
 export interface ChefWrite {
