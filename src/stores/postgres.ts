@@ -6,15 +6,6 @@ import { isStoreUnreachable, OutcomeUnknownError, retryThroughOutage, type Outag
 export type Db = pg.Pool;
 export type DbClient = pg.PoolClient;
 
-// Every statement any client sends is one round trip (src/stores/round-trips.ts),
-// whether it goes by pool.query or by a client checked out for a transaction:
-// counted once, where pg sends it.
-const sendQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-  countRoundTrip('postgres');
-  return sendQuery.apply(this, args);
-} as typeof pg.Client.prototype.query;
-
 /** Each pool's own calls, sent once (not retried), and its outage policy. */
 const sentOnce = new WeakMap<Db, { query: Db['query']; connect: () => Promise<DbClient>; policy: OutagePolicy }>();
 const guarded = new WeakSet<DbClient>();
@@ -38,6 +29,10 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => policy.log.warn({ store: 'postgres', err: err.message }, 'idle Postgres connection lost'));
+  // Every statement one of this pool's connections sends is one round trip (src/stores/round-trips.ts),
+  // whether it goes by pool.query or by a client checked out for a transaction: counted once, on the
+  // connection that sends it, as the pool makes each one (pg's own Client is left as it is).
+  pool.on('connect', countQueries);
   const rawQuery = pool.query.bind(pool) as Db['query'];
   const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
   const connectGuarded = async () => guard(await rawConnect(), policy);
@@ -66,6 +61,14 @@ const utcTimestamps = ((oid: number, format?: 'text' | 'binary') =>
   oid === TIMESTAMP && format !== 'binary'
     ? (value: string) => (/^\d{4}-\d\d-\d\d \d/.test(value) ? new Date(`${value.replace(' ', 'T')}Z`) : value)
     : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
+function countQueries(client: pg.PoolClient): void {
+  const send = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    countRoundTrip('postgres');
+    return send(...args);
+  }) as typeof client.query;
+}
 
 /**
  * A client checked out with no query running (an advisory lock held through
