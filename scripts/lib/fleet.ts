@@ -36,7 +36,7 @@ export async function benchConfig(
  * the sources through tsx, whose loader adds some 40 MiB to each process.
  */
 export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
-  // The Procfile's V8 flag for workers (README, "Running the processes and scaling workers").
+  // The Procfile's V8 flag for workers (docs/operating.md, "Running the processes and scaling workers").
   const flags = entry === 'workers/worker' ? ['--max-semi-space-size=2'] : [];
   return [...flags, ...(process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`])];
 }

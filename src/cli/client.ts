@@ -2,7 +2,7 @@
 // URL and token (MOVER_API_URL, MOVER_API_TOKEN), and turns every failure into
 // one line and a documented exit code.
 
-/** Exit codes (README, "The mover CLI"): 0 done, 1 error, 2 usage, 3 conflict (409), 4 not found (404). */
+/** Exit codes (docs/operating.md, "The mover CLI"): 0 done, 1 error, 2 usage, 3 conflict (409), 4 not found (404). */
 export const EXIT = { ok: 0, error: 1, usage: 2, conflict: 3, notFound: 4 } as const;
 
 export class CliError extends Error {

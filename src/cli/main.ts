@@ -1,7 +1,7 @@
 // mover — the operator's console (legacy `mover console`), over the HTTP API.
 // Every call of the runbook by the operator's words; `--json` on every
 // command for scripts; exit codes: 0 done, 1 error, 2 usage, 3 conflict,
-// 4 not found. README, "The mover CLI".
+// 4 not found. docs/operating.md, "The mover CLI".
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiFromEnv, CliError, errorJson, EXIT, type Api } from './client.js';

@@ -1,5 +1,5 @@
 // `mover run` and `mover revert`: runs of a migration type from the CLI
-// (README, "The mover CLI"): start, follow, halt and re-size them; list the
+// (docs/operating.md, "The mover CLI"): start, follow, halt and re-size them; list the
 // runs; page through a run's failed orgs; retry the ones an operator chose.
 import type { Command } from 'commander';
 import { CliError, EXIT, pages, query, type Api } from './client.js';

@@ -1,5 +1,5 @@
-// `mover survey`: the read-only estate survey from the CLI (README, "The estate
-// survey"): start it and follow it, show its totals and window estimate, list
+// `mover survey`: the read-only estate survey from the CLI (docs/operating.md,
+// "Before phase 1: the estate survey"): start it and follow it, show its totals and window estimate, list
 // the orgs with a finding, or print every org as CSV.
 import type { Command } from 'commander';
 import { CliError, EXIT, pages, type Api } from './client.js';

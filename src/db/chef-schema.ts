@@ -2,8 +2,8 @@
 // containers, groups and org_migration_state tables. mover creates each one
 // only where it is absent (an empty database), from migrations/chef/; where it
 // exists (a Chef Server database) mover adopts it as it is, after checking it
-// can hold what mover writes. mover never alters them (docs: README, "What
-// mover expects of the Chef database").
+// can hold what mover writes. mover never alters them (docs/configuration.md,
+// "The Chef Server database (PostgreSQL)").
 import type { DbClient } from '../stores/postgres.js';
 import { ORG_STATES } from './state-tracker.js';
 

@@ -2,7 +2,8 @@
 // per-org frame"): claim the org (ready → started), walk the migration's steps
 // recording each, and on any error put the org back the way the migration says
 // (never left dark) and mark it failed at that step (src/frame/org-restore.ts).
-// A data error fails only that org; anything else halts the run fleet-wide.
+// A data error fails only that org; anything else opens the run's breaker,
+// which pauses the run until the stores answer (src/frame/breaker.ts).
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { errorMessage, isOrgError, isRefusal, OwnershipLostError } from '../errors.js';

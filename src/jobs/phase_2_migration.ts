@@ -1,12 +1,9 @@
-// phase_2_migration: the legacy per-org migration (docs/domain.md), reordered
-// so that an org is dark for the drain wait and little more: its containers
-// and groups are copied into SQL while Chef still serves it from CouchDB (rows
-// in SQL are invisible to Chef until the switch), then it goes dark, waits
-// the drain, and takes in only what changed in CouchDB since the copy read it
-// (the delta, from _changes), before the switch (docs/architecture.md, "The
-// copy before the dark"). Claiming the org (ready → started) and completing
-// or failing it are the frame's (src/frame/org-job.ts); this module is what
-// happens in between, and how an org is put back when any of it fails.
+// phase_2_migration: one org's migration, its steps in the order
+// docs/domain.md §6 tells them (the copy before the dark; the dark for the
+// drain wait and the delta since the copy). Claiming the org (ready → started)
+// and completing or failing it are the frame's (src/frame/README.md); this
+// module is what happens in between, and how an org is put back when any of
+// it fails.
 import type { Context } from '../context.js';
 import { deleteOwnedOrgObjects, replaceOrgObjects } from '../db/org-objects.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,7 +70,7 @@ export const afterCopyRead: { hook?: (org: OrgDelivery) => Promise<void> } = {};
 
 /** Reads of an org whose containers and groups keep changing after the drain (the copy and its catch-ups) before it fails. */
 export const MAX_READS = 3;
-/** Rounds of other documents' changes (nodes, roles) check_writes looks through before it gives up. */
+/** Looks at the org's _changes check_writes makes (each either finds nothing, other documents' changes only, or takes a catch-up) before it gives up. */
 const MAX_CHECKS = 10;
 
 /**
@@ -246,7 +243,7 @@ export const migration: OrgMigration = {
     // No checkpoint: lost here, the org is restored just as from set_503 (a commit saved per org).
     { name: 'check_writes', run: checkWrites },
     // Past check_writes SQL holds everything: once the switch may have been written, the org is never moved back.
-    // (Named for the 503 it clears, as before routing went in the same write: an org left at clear_503 by an older mover is committed all the same.)
+    // Named for the 503 it clears; the same write routes the org to SQL (docs/domain.md §6).
     { name: 'clear_503', run: clear503, checkpoint: true },
   ],
   committedFrom: 'clear_503',

@@ -31,8 +31,8 @@ import { orgDatabaseName, type CouchDoc } from '../stores/couch-docs.js';
 export const type = PHASE_2_PURGE;
 export const BATCH_SIZE = 50;
 
-/** A purge run's dry_run (dryRun: a run started before keys were snake_case). */
-const isDryRun = (params: Record<string, unknown>) => params.dry_run === true || params.dryRun === true;
+/** A purge run's dry_run. */
+const isDryRun = (params: Record<string, unknown>) => params.dry_run === true;
 
 export const kind: JobKind = {
   type,

@@ -56,8 +56,7 @@ export async function compare(ctx: Context, org: OrgDelivery) {
   if (!cmp.differences.length) return;
   const cannot = cmp.differences.filter((d) => d.change === 'authz_differs');
   const params = (await getRun(ctx.db, org.runId))?.params ?? {};
-  // writeBack: a run started before keys were snake_case.
-  const writeBackAsked = params.write_back === true || params.writeBack === true;
+  const writeBackAsked = params.write_back === true;
   if (!writeBackAsked || cannot.length) {
     const why = cannot.length
       ? `${cannot.length} objects have another authz id in SQL than in CouchDB, which cannot be written back`

@@ -30,7 +30,7 @@ const KINDS: Record<string, { table: ObjectTable; nameField: string }> = {
 };
 
 /**
- * The rules (README, "Messy data"):
+ * The rules (docs/domain.md, §4 "Messy data"):
  * - no authz join for the document (or a malformed authz id): skipped, as the legacy tool did;
  * - name missing, not a string, or blank: skipped;
  * - _id longer than the 36 characters the column holds: skipped;

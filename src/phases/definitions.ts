@@ -53,9 +53,6 @@ async function pinOrgsStillToMigrate(ctx: Context): Promise<{ pinned_now: number
   return { pinned_now: pin.length, left_on_sql: left_on_sql.slice(0, 200), not_hashes: notHashes.slice(0, 200).map((p) => `${p.key} (${p.type})`) };
 }
 
-/** A phase's start parameter; `old` is its name in a phase started before keys were snake_case. */
-const paramOf = (params: Record<string, unknown>, key: string, old: string) => params[key] ?? params[old];
-
 /** The run's concurrency: the start's, else the one the migration queue has now (8 if it never had one): a phase changes it only when told. */
 async function concurrencyOf(ctx: Context, params: Record<string, unknown>): Promise<number> {
   if (typeof params.concurrency === 'number') return params.concurrency;
@@ -124,8 +121,7 @@ export const PHASES: PhaseDef[] = [
         mode: 'auto',
         action: async (ctx, _phase, step) => {
           // The pacing before the pass is kept in the step, so it is restored even after a restart.
-          // previousSleepTimeMs: what a step started before field names were snake_case kept.
-          const previousMs = (step.detail.previous_sleep_time_ms ?? step.detail.previousSleepTimeMs) as number | undefined;
+          const previousMs = step.detail.previous_sleep_time_ms as number | undefined;
           if (previousMs === undefined) {
             const previous = (await getSettings(ctx.db)).sleepTimeMs;
             await setSleepTime(ctx, 0);
@@ -182,7 +178,7 @@ export const PHASES: PhaseDef[] = [
         mode: 'auto',
         // Only a sleep time the operator gave changes the setting; without one the current pacing stands, and the step says so.
         action: async (ctx, phase) => {
-          const given = paramOf(phase.params, 'sleep_time_ms', 'sleepTimeMs');
+          const given = phase.params.sleep_time_ms;
           const before = (await getSettings(ctx.db)).sleepTimeMs;
           if (typeof given !== 'number') return { state: 'done', detail: { sleep_time_ms: before, changed: false } };
           await setSleepTime(ctx, given);
@@ -214,7 +210,7 @@ export const PHASES: PhaseDef[] = [
         title: 'Re-verify each completed org against CouchDB and purge its migrated container and group documents',
         mode: 'auto',
         // A run of src/jobs/phase_2_purge.ts; a dry run purges nothing and reports what it would.
-        action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dry_run: paramOf(phase.params, 'dry_run', 'dryRun') === true }),
+        action: (ctx, phase, step) => runAndWait(ctx, step, PHASE_2_PURGE, 4, 'any', { dry_run: phase.params.dry_run === true }),
       },
     ],
   },

@@ -23,8 +23,7 @@ export async function runAndWait(
   expect: ExpectedDefault = 'any',
   params?: Record<string, unknown>,
 ): Promise<StepResult> {
-  // runId: what a step started before field names were snake_case kept.
-  let runId = (step.detail.run_id ?? step.detail.runId) as string | undefined;
+  let runId = step.detail.run_id as string | undefined;
   if (!runId) {
     const latest = await runs.latestRun(ctx.db, type);
     if (latest && step.started_at && latest.started_at >= step.started_at)

@@ -14,7 +14,7 @@ export interface CouchCapabilities {
 }
 
 // CouchDB 1.x has no Mango: AuthJoins are looked up there through this view,
-// written into opscode_account by the account refresh (README, "What mover creates").
+// written into opscode_account by the account refresh (docs/configuration.md, "CouchDB").
 export const AUTHZ_VIEW = { ddoc: 'mover', view: 'authz_by_object' };
 /** The Mango index the AuthJoin look-up uses (CouchDB 2.x and later). */
 export const AUTHZ_INDEX = { ddoc: 'mover-authz', name: 'mover-authz-by-object' };
@@ -71,7 +71,7 @@ export class Couch {
    * out a CouchDB that is unreachable for up to the grace. Given the database
    * it asks: a 404 from opscode_account (or mover's index or view in it) is
    * not an org's data problem but the account database missing or changed
-   * under mover, an infrastructure error that halts the run with the reason.
+   * under mover, an infrastructure error that opens the run's breaker with the reason.
    */
   call<T>(fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
     return retryThroughOutage(this.outage, 'couchdb', what, async () => {

@@ -1,4 +1,4 @@
-// The runbook page's markup and styles (docs/api.md, "The runbook page"):
+// The runbook page's markup and styles (docs/operating.md, "The runbook page"):
 // one static page; its script (browser/runbook.ts and the modules it
 // imports, served compiled as /runbook/runbook.js: runbook-scripts.ts) polls
 // the API with the sign-in cookie and acts through the same routes the CLI
