@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDocs, hex32 } from '../src/dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { refreshCaptureReady } from './support/seed-ready.js';
 
 describeEachCouch('migration', (couch) => {
   let h: Harness;
@@ -15,10 +16,7 @@ describeEachCouch('migration', (couch) => {
   afterAll(() => h?.close());
 
   async function migrateOrgs(names: string[]) {
-    await refreshAccount(h);
-    const cap = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: names });
-    expect(cap.status).toBe(200);
-    expect((await h.api('POST', '/migrations/phase_2_migration/ready', { orgs: names })).status).toBe(200);
+    await refreshCaptureReady(h.ctx, names);
     const start = await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 4 });
     expect(start.status).toBe(202);
     return waitForRunEnd(h);
