@@ -7,9 +7,9 @@
 // itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeededOrg } from '../dev/estate.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { startCutProxy, type CutProxy } from '../dev/private-stores.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -30,13 +30,11 @@ afterAll(async () => {
 let batch = 0;
 async function readyOrgs(specs: Partial<import('../dev/estate.js').OrgSpec>[]): Promise<SeededOrg[]> {
   batch++;
-  const orgs = await h.seed(specs.map((s, i) => ({ name: `k${batch}-org-${String(i).padStart(3, '0')}`, ...s })));
-  // Workers are started per test below, so the refresh runs here directly.
-  await accountRefresh.refreshAccounts(h.ctx);
-  const names = orgs.map((o) => o.name);
-  expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(names.length);
-  await h.api('POST', `/migrations/${T}/ready`, { orgs: names });
-  return orgs;
+  // Workers are started per test below: seedReady needs none.
+  return seedReady(
+    h,
+    specs.map((s, i) => ({ name: `k${batch}-org-${String(i).padStart(3, '0')}`, ...s })),
+  );
 }
 const status = async () => (await h.api('GET', `/migrations/${T}/status`)).body;
 const org = async (name: string) => (await h.api('GET', `/orgs/${name}`)).body;

@@ -4,7 +4,8 @@
 // operator names are retried (reset, then a run of only them), on the audit
 // record. End state of Postgres (org states, runs, audit) asserted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, refreshAccount, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -16,10 +17,7 @@ let firstRun: string;
 beforeAll(async () => {
   h = await createHarness('cockpit');
   h.startWorkers();
-  await h.seed([...GOOD.map((name) => ({ name })), ...BAD.map((name) => ({ name, noDatabase: true }))]);
-  await refreshAccount(h);
-  await h.api('POST', `/migrations/${T}/orgs`, { orgs: [...GOOD, ...BAD] });
-  await h.api('POST', `/migrations/${T}/ready`, {});
+  await seedReady(h, [...GOOD.map((name) => ({ name })), ...BAD.map((name) => ({ name, noDatabase: true }))]);
   const started = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
   expect(started.status).toBe(202);
   firstRun = started.body.run_id;

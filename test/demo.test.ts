@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPouchServer, type PouchServer } from '../dev/pouch-server.js';
+import { waitFor } from './support/wait.js';
 
 const PG_ADMIN = process.env.MOVER_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const tmps: string[] = [];
@@ -33,13 +34,15 @@ function demo(args: string[], env: Record<string, string>): { child: ChildProces
   return { child, out: () => out, exited };
 }
 
+/** Waits until the demo said what `ok` looks for; a demo that exits first fails it at once (judged after the wait, which a throw inside would only retry). */
 async function until(what: string, ok: () => boolean, d: { out: () => string; child: ChildProcess }, ms = 180_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (d.child.exitCode !== null) throw new Error(`the demo exited (${d.child.exitCode}) before ${what}; it said:\n${d.out()}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the demo said:\n${d.out()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(
+    () => `${what}; the demo said:\n${d.out()}`,
+    () => ok() || d.child.exitCode !== null,
+    ms,
+    200,
+  );
+  if (!ok()) throw new Error(`the demo exited (${d.child.exitCode}) before ${what}; it said:\n${d.out()}`);
 }
 
 /** Processes whose command line names this folder (the throwaway servers' data and config live there). */

@@ -12,9 +12,9 @@ import { getOrgState } from '../src/db/org-states.js';
 import { latestResult } from '../src/db/reverts.js';
 import type { Fleet } from '../src/workers/fleet.js';
 import type { SeededOrg } from '../dev/estate.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { claimHeld, heldRef, lapse } from './support/held.js';
+import { seedReady } from './support/seed-ready.js';
 import { OwnershipLostError } from '../src/errors.js';
 
 const T = 'phase_2_migration';
@@ -33,16 +33,13 @@ afterEach(async () => {
   await h.api('PUT', '/settings/sleep-time', { ms: 0 });
 });
 
-/** Seeds n fresh orgs, refreshes the snapshot, captures and readies them. */
+/** Seeds n fresh orgs, refreshes the snapshot, captures and readies them (workers are started per test below: seedReady needs none). */
 async function readyOrgs(n: number, specs: Partial<import('../dev/estate.js').OrgSpec> = {}): Promise<SeededOrg[]> {
   batch++;
-  const orgs = await h.seed(Array.from({ length: n }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(3, '0')}`, ...specs })));
-  // Workers are started per test below, so the refresh job's step runs here directly.
-  await accountRefresh.refreshAccounts(h.ctx);
-  const names = orgs.map((o) => o.name);
-  expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(n);
-  expect((await h.api('POST', `/migrations/${T}/ready`, { orgs: names })).body.updated).toBe(n);
-  return orgs;
+  return seedReady(
+    h,
+    Array.from({ length: n }, (_, i) => ({ name: `b${batch}-org-${String(i).padStart(3, '0')}`, ...specs })),
+  );
 }
 
 const stateOf = async (name: string) => (await getOrgState(h.ctx.db, T, name))!;

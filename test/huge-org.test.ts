@@ -2,9 +2,9 @@
 // documents) migrates, verifies, reverts and is purged like any other; on
 // both CouchDB paths (Mango, and the 1.x proxy's paged _all_docs).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { startRun } from '../src/runs/manager.js';
 import { createHarness, describeEachCouch, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 
@@ -17,10 +17,7 @@ describeEachCouch('huge-org', (couch) => {
   afterAll(() => h?.close());
 
   it('migrates, verifies, reverts and purges an org of 1,400 containers and groups among 5,000 other documents', async () => {
-    const [org] = await h.seed([{ name: 'huge', groups: 1000, containers: 400, otherDocs: 5000 }]);
-    await accountRefresh.refreshAccounts(h.ctx);
-    await h.api('POST', `/migrations/${T}/orgs`, { orgs: ['huge'] });
-    await h.api('POST', `/migrations/${T}/ready`, {});
+    const [org] = await seedReady(h, [{ name: 'huge', groups: 1000, containers: 400, otherDocs: 5000 }]);
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 1 });
     expect(await waitForRunEnd(h, T, 120_000)).toMatchObject({ orgs_completed: 1, objects_failed: 0 });
     const rows = await sqlRows(h, org.guid);

@@ -6,6 +6,7 @@ import { realCouchVersion } from '../dev/couchdb-server.js';
 import { addDocs, hex32 } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { refreshCaptureReady } from './support/seed-ready.js';
 
 describeEachCouch('migration', (couch) => {
   let h: Harness;
@@ -16,10 +17,7 @@ describeEachCouch('migration', (couch) => {
   afterAll(() => h?.close());
 
   async function migrateOrgs(names: string[]) {
-    await refreshAccount(h);
-    const cap = await h.api('POST', '/migrations/phase_2_migration/orgs', { orgs: names });
-    expect(cap.status).toBe(200);
-    expect((await h.api('POST', '/migrations/phase_2_migration/ready', { orgs: names })).status).toBe(200);
+    await refreshCaptureReady(h.ctx, names);
     const start = await h.api('POST', '/migrations/phase_2_migration/start', { count: 'all', concurrency: 4 });
     expect(start.status).toBe(202);
     return waitForRunEnd(h);

@@ -14,14 +14,12 @@ import { DarkWatch, PauseChaos, seeded } from '../dev/pause-chaos.js';
 import { getOrgState } from '../src/db/org-states.js';
 import { getRun } from '../src/db/runs.js';
 import { setSetting } from '../src/db/settings.js';
-import { readyHolding } from '../src/db/state-tracker.js';
 import type { SeededOrg } from '../dev/estate.js';
 import { orgLeaseMs } from '../src/frame/org-lease.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
-import { captureOrgs } from '../src/migration/capture.js';
 import { startRun } from '../src/runs/manager.js';
 import { fleetProcesses, until } from './support/fleet-processes.js';
 import { COUCH_KINDS, createHarness, expectedRows, REAL_COUCH, sqlRows, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 const ORGS = 120;
@@ -43,11 +41,10 @@ for (const [label, couch] of COUCH_KINDS.filter(([, k]) => k !== 'couch1')) {
       beforeAll(async () => {
         h = await createHarness(`chaos-${couch}`, { jobLockMs: JOB_LOCK_MS, storeOutageGraceMs: 30_000 }, { couch });
         await setSetting(h.ctx.db, 'drainWaitMs', DRAIN_MS);
-        orgs = await h.seed(Array.from({ length: ORGS }, (_, i) => ({ name: `chaos-${couch}-${String(i).padStart(3, '0')}` })));
-        await accountRefresh.refreshAccounts(h.ctx);
-        const names = orgs.map((o) => o.name);
-        expect((await captureOrgs(h.ctx.db, T, names)).inserted).toHaveLength(ORGS);
-        expect(await readyHolding(h.ctx.db, T, names)).toHaveLength(ORGS);
+        orgs = await seedReady(
+          h,
+          Array.from({ length: ORGS }, (_, i) => ({ name: `chaos-${couch}-${String(i).padStart(3, '0')}` })),
+        );
         // The fleet runs where the clock says UTC+05:30: what it writes to Chef's tables must be UTC all the same.
         const env = { JOB_LOCK_MS: String(JOB_LOCK_MS), TZ: 'Asia/Kolkata', LOG_LEVEL: 'info' };
         for (const n of [1, 2, 3]) procs.spawn(`worker-${n}`, 'src/workers/worker.ts', env);

@@ -20,7 +20,6 @@ import { hex32, type SeededOrg } from '../dev/estate.js';
 import { OrgDataError } from '../src/errors.js';
 import { addOrgJobs, orgJobId, type OrgJobData } from '../src/frame/kind.js';
 import { runOrgJob } from '../src/frame/org-job.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { afterCopyRead, migration, kind as migrationKind } from '../src/jobs/phase_2_migration.js';
 import { kind as purgeKind } from '../src/jobs/phase_2_purge.js';
 import { revert } from '../src/jobs/phase_2_revert.js';
@@ -29,6 +28,7 @@ import { pausePoint, type OrgWrite } from '../src/stores/pause-point.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { COUCH_KINDS, createHarness, expectedRows, REAL_COUCH, sqlRows, type Harness } from './support/harness.js';
 import { claimHeld, lapse } from './support/held.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 const R = 'phase_2_revert';
@@ -112,10 +112,7 @@ for (const [label, couch] of kinds) {
       });
 
       async function readyOrg(): Promise<SeededOrg> {
-        const [org] = await h.seed([{ name: `p${++batch}-${couch}` }]);
-        await accountRefresh.refreshAccounts(h.ctx);
-        expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: [org.name] })).body.inserted).toEqual([org.name]);
-        expect((await h.api('POST', `/migrations/${T}/ready`, { orgs: [org.name] })).body.updated).toBe(1);
+        const [org] = await seedReady(h, [{ name: `p${++batch}-${couch}` }]);
         return org;
       }
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../dev/pouch-server.js';
 import { processEnv } from '../dev/processes.js';
-import { createHarness, type Harness } from './support/harness.js';
+import { createHarness, waitFor, type Harness } from './support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -22,14 +22,6 @@ function run(entry: string, env: Record<string, string>) {
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, out: () => stdout, err: () => stderr };
-}
-
-async function until(what: string, check: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('process start-up', () => {
@@ -50,7 +42,7 @@ describe('process start-up', () => {
   it('runs a worker that serves its own metrics on METRICS_PORT, stops cleanly on SIGTERM and never logs the token', async () => {
     const metricsPort = await freePort();
     const p = run('src/workers/worker.ts', envOf(h, { METRICS_PORT: String(metricsPort) }));
-    await until('worker started', () => p.out().includes('worker started'));
+    await waitFor('worker started', () => p.out().includes('worker started'), 20_000, 100);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect(metrics).toContain('# TYPE mover_org_duration_seconds histogram');
@@ -64,7 +56,7 @@ describe('process start-up', () => {
   it('runs the api: healthz answers, readyz sees every store, SIGTERM stops it', async () => {
     const port = await freePort();
     const p = run('src/api/server.ts', envOf(h, { PORT: String(port) }));
-    await until('api listening', () => p.out().includes('Server listening'));
+    await waitFor('api listening', () => p.out().includes('Server listening'), 20_000, 100);
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/settings`)).status).toBe(401);

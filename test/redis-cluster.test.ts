@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullPrefix } from '../src/config.js';
 import { startPrivateRedisCluster } from '../dev/private-stores.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -25,11 +25,11 @@ afterAll(async () => {
 describe('a Redis Cluster as the queue Redis', () => {
   it('runs a migration through it, with the concurrency held fleet-wide and every queue key in one slot', async () => {
     expect(bullPrefix(h.config)).toBe(`{${h.config.queuePrefix}}`);
-    const orgs = await h.seed(Array.from({ length: 8 }, (_, i) => ({ name: `cl-org-${i}` })));
-    await accountRefresh.refreshAccounts(h.ctx);
-    const names = orgs.map((o) => o.name);
-    expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(8);
-    await h.api('POST', `/migrations/${T}/ready`, {});
+    const orgs = await seedReady(
+      h,
+      Array.from({ length: 8 }, (_, i) => ({ name: `cl-org-${i}` })),
+    );
+    expect(orgs).toHaveLength(8);
     h.startWorkers({ concurrency: 4 });
     h.startWorkers({ concurrency: 4 });
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 })).status).toBe(202);

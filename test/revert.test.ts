@@ -4,11 +4,12 @@
 // CouchDB in the legacy shape first, so migrating it again gives back exactly
 // what SQL held. Against CouchDB with Mango and without (the 1.x proxy).
 import nano from 'nano';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { forgetCachedSettings } from '../src/db/settings.js';
 import { hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
-import { createHarness, describeEachCouch, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 const R = 'phase_2_revert';
@@ -22,10 +23,7 @@ describeEachCouch('revert', (couch) => {
   beforeAll(async () => {
     h = await createHarness(`revert-${couch}`, {}, { couch });
     h.startWorkers();
-    [changed, untouched] = await h.seed([{ name: 'rv-changed' }, { name: 'rv-untouched' }]);
-    await refreshAccount(h);
-    await h.api('POST', `/migrations/${T}/orgs`, { orgs: ['rv-changed', 'rv-untouched'] });
-    await h.api('POST', `/migrations/${T}/ready`, {});
+    [changed, untouched] = await seedReady(h, [{ name: 'rv-changed' }, { name: 'rv-untouched' }]);
     await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 2 });
     expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 2, objects_failed: 0 });
   });
@@ -46,8 +44,9 @@ describeEachCouch('revert', (couch) => {
     const before = await sqlRows(h, changed.guid);
 
     await h.api('PUT', '/settings/drain-wait', { ms: 400, acknowledge_risk: true });
-    // The workers read settings through a cache of a second (src/db/settings.ts): the revert's orgs go by the new drain wait after it.
-    await sleep(1100);
+    // The workers read settings through a cache of a second (src/db/settings.ts); they run in this process, so
+    // forgetting it here makes the revert's orgs go by the new drain wait, with no second waited out.
+    forgetCachedSettings();
     const start = await h.api('POST', `/migrations/${R}/start`, { orgs: ['rv-changed', 'rv-untouched'] });
     expect(start.status).toBe(202);
     // The revert goes dark first and waits the drain wait before it reads or deletes anything.

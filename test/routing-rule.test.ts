@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeededOrg } from '../dev/estate.js';
 import { startRun } from '../src/runs/manager.js';
-import { createHarness, expectedRows, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, expectedRows, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
 import { waitPhase } from './support/phases.js';
+import { refreshCaptureReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 const R = 'phase_2_revert';
@@ -117,9 +118,7 @@ describe('an estate whose dl_default has no couchdb_* fields', () => {
   it('a direct run migrates every clean org, "0" flags included', async () => {
     await dl().hset('dl_org_rr-d0', { couchdb_containers: '0', couchdb_groups: '0', '503_mode': '0' });
     const names = ['rr-d1', 'rr-d2', 'rr-d0'];
-    await refreshAccount(h);
-    expect((await h.api('POST', `/migrations/${T}/orgs`, { orgs: names })).body.inserted).toHaveLength(3);
-    await h.api('POST', `/migrations/${T}/ready`, { orgs: names });
+    await refreshCaptureReady(h.ctx, names);
     expect((await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 3 })).status).toBe(202);
     expect(await waitForRunEnd(h)).toMatchObject({ orgs_completed: 3, objects_failed: 0 });
     for (const name of names) {

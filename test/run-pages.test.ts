@@ -4,10 +4,10 @@
 // (never passing for done) when its starter dies part-way.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
-import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { runPaging, startRun } from '../src/runs/manager.js';
 import { reconcileOnce } from '../src/workers/reconciler.js';
 import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 let h: Harness;
@@ -22,10 +22,10 @@ afterAll(async () => {
 
 describe('runs queued page by page', () => {
   it('takes every org once across pages, honours count, and completes them', async () => {
-    const orgs = await h.seed(Array.from({ length: 8 }, (_, i) => ({ name: `pg-org-${i}` })));
-    await accountRefresh.refreshAccounts(h.ctx);
-    await h.api('POST', `/migrations/${T}/orgs`, { orgs: orgs.map((o) => o.name) });
-    await h.api('POST', `/migrations/${T}/ready`, {});
+    const orgs = await seedReady(
+      h,
+      Array.from({ length: 8 }, (_, i) => ({ name: `pg-org-${i}` })),
+    );
     h.startWorkers({ concurrency: 4 });
 
     const first = await startRun(h.ctx, T, { count: 5, concurrency: 4 });

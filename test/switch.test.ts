@@ -4,10 +4,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import nano from 'nano';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { forgetCachedSettings } from '../src/db/settings.js';
 import { hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { afterCopyRead } from '../src/jobs/phase_2_migration.js';
-import { createHarness, describeEachCouch, refreshAccount, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { createHarness, describeEachCouch, sqlRows, waitFor, waitForRunEnd, type Harness } from './support/harness.js';
+import { seedReady } from './support/seed-ready.js';
 
 const T = 'phase_2_migration';
 
@@ -24,18 +26,19 @@ describeEachCouch('switch', (couch) => {
 
   async function readyOrgs(n: number, otherDocs = 0): Promise<SeededOrg[]> {
     batch++;
-    const orgs = await h.seed(Array.from({ length: n }, (_, i) => ({ name: `s${batch}-org-${i}`, containers: 3, groups: 2, otherDocs })));
-    await refreshAccount(h);
-    const names = orgs.map((o) => o.name);
-    await h.api('POST', `/migrations/${T}/orgs`, { orgs: names });
-    await h.api('POST', `/migrations/${T}/ready`, { orgs: names });
-    return orgs;
+    return seedReady(
+      h,
+      Array.from({ length: n }, (_, i) => ({ name: `s${batch}-org-${i}`, containers: 3, groups: 2, otherDocs })),
+    );
   }
 
-  /** Sets the drain wait, and waits out the workers' 1 s settings cache, so the next org goes by it. */
+  /**
+   * Sets the drain wait, and forgets the workers' 1 s settings cache (src/db/settings.ts), so the next org goes
+   * by it: both worker fleets run in this process, so the reset reaches them, with no second waited out.
+   */
   const setDrainWait = async (ms: number) => {
     expect((await h.api('PUT', '/settings/drain-wait', { ms, acknowledge_risk: true })).status).toBe(200);
-    await sleep(1100);
+    forgetCachedSettings();
   };
   const flags = (org: SeededOrg) => h.ctx.darklaunchRedis.hgetall(`dl_org_${org.name}`);
 

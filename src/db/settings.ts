@@ -44,7 +44,7 @@ export async function setSetting<K extends keyof Settings>(db: Db, key: K, value
 
 // Per-org jobs read settings on every org; a second-old value is fresh enough
 // and saves a round trip per org.
-const cache = new WeakMap<Db, { at: number; value: Promise<Settings> }>();
+let cache = new WeakMap<Db, { at: number; value: Promise<Settings> }>();
 export function cachedSettings(ctx: { db: Db }, maxAgeMs = 1000): Promise<Settings> {
   const hit = cache.get(ctx.db);
   if (hit && Date.now() - hit.at < maxAgeMs) return hit.value;
@@ -53,4 +53,13 @@ export function cachedSettings(ctx: { db: Db }, maxAgeMs = 1000): Promise<Settin
   // The caller awaiting `value` gets the error; the cache only forgets it, so the next caller asks again.
   value.catch(() => cache.delete(ctx.db));
   return value;
+}
+
+/**
+ * Forgets every cached read in this process, so the next one goes to
+ * Postgres: for a test that changes a setting and runs workers in its own
+ * process, rather than waiting out the second. Other processes keep theirs.
+ */
+export function forgetCachedSettings(): void {
+  cache = new WeakMap();
 }

@@ -8,13 +8,12 @@ import type { Config } from '../../src/config.js';
 import type { Context } from '../../src/context.js';
 import { getOrgState } from '../../src/db/org-states.js';
 import { getRun } from '../../src/db/runs.js';
-import { readyHolding } from '../../src/db/state-tracker.js';
 import type { OrgSpec, SeededOrg } from '../../dev/estate.js';
 import { processEnv } from '../../dev/processes.js';
-import * as accountRefresh from '../../src/jobs/account_refresh.js';
-import { captureOrgs } from '../../src/migration/capture.js';
 import { startRun } from '../../src/runs/manager.js';
 import { expectedRows, sqlRows } from './harness.js';
+import { seedReady } from './seed-ready.js';
+import { waitFor } from './wait.js';
 
 const T = 'phase_2_migration';
 
@@ -56,15 +55,9 @@ export function fleetProcesses(config: () => Config, keep = 20_000): FleetProces
   };
 }
 
-/** Polls until fn gives something; past `ms`, fails naming what it waited for, with the processes' output. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, procs: FleetProcesses, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${procs.logs()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** waitFor, every 200 ms, its timeout naming what it waited for with the processes' output; a throw from fn (a store away) is retried. */
+export function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, procs: FleetProcesses, ms = 60_000): Promise<T> {
+  return waitFor(() => `${what}\n${procs.logs()}`, fn, ms, 200);
 }
 
 /** Seeds, captures and readies `n` orgs named `prefix-org-NNN`, starts a run, and returns once a quarter of them finished. */
@@ -75,11 +68,10 @@ export async function runUnderWay(
   prefix: string,
   n: number,
 ): Promise<{ orgs: SeededOrg[]; runId: string }> {
-  const orgs = await seed(Array.from({ length: n }, (_, i) => ({ name: `${prefix}-org-${String(i).padStart(3, '0')}` })));
-  await accountRefresh.refreshAccounts(ctx);
-  const names = orgs.map((o) => o.name);
-  expect((await captureOrgs(ctx.db, T, names)).inserted).toHaveLength(n);
-  expect(await readyHolding(ctx.db, T, names)).toHaveLength(n);
+  const orgs = await seedReady(
+    { ctx, seed },
+    Array.from({ length: n }, (_, i) => ({ name: `${prefix}-org-${String(i).padStart(3, '0')}` })),
+  );
   const { run } = await startRun(ctx, T, { count: 'all', concurrency: 6 });
   await until('a quarter of the run done', async () => ((await getRun(ctx.db, run.id))?.orgs_finished ?? 0) >= n / 4, procs);
   return { orgs, runId: run.id };

@@ -20,6 +20,7 @@ import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
 import { REAL_LABEL } from './couch-summary.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
+import { waitFor } from './wait.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_BASE = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -272,40 +273,33 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   };
 }
 
-/** `what` may be a function: it is asked at the timeout, so it can say what was last seen. */
-export async function waitFor<T>(
-  what: string | (() => string),
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 30_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const said = typeof what === 'function' ? what() : what;
-      throw new Error(`timed out waiting for ${said}${last ? `: ${(last as Error).message}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+// Where every test file has taken it from.
+export { waitFor };
 
-/** Refreshes the account snapshot through the API and waits until it is swapped in. */
+/**
+ * Refreshes the account snapshot through the API and waits until it is
+ * swapped in; the account as then read. The wait ends when the new snapshot
+ * is in or the refresh failed, and the outcome is judged after it: a failed
+ * refresh fails here at once, with its own error (thrown inside the wait, it
+ * was only retried, and showed as a timeout 30 s later).
+ */
 export async function refreshAccount(h: Harness): Promise<any> {
   const before = (await h.api('GET', '/account')).body.refreshed_at;
   const res = await h.api('POST', '/account/refresh');
-  if (res.status !== 202) throw new Error(`refresh answered ${res.status}`);
-  return waitFor('account refresh', async () => {
-    const a = (await h.api('GET', '/account')).body;
-    if (a.state === 'failed') throw new Error('refresh failed');
-    return a.state === 'idle' && a.refreshed_at && a.refreshed_at !== before ? a : null;
-  });
+  if (res.status !== 202) throw new Error(`refresh answered ${res.status}: ${res.text}`);
+  let last: any;
+  const done = await waitFor(
+    () => `the account refresh (needs a worker); last seen ${JSON.stringify(last)}`,
+    async () => {
+      last = (await h.api('GET', '/account')).body;
+      // Idle on the snapshot from before: not swapped in yet, whatever the job's state says.
+      return last.state === 'failed' || (last.state === 'idle' && last.refreshed_at && last.refreshed_at !== before) ? last : null;
+    },
+    30_000,
+    100,
+  );
+  if (done.state === 'failed') throw new Error(`account refresh failed: ${done.error}`);
+  return done;
 }
 
 /** Waits until the latest run of the type is no longer working or halting. */
