@@ -30,7 +30,7 @@ function where(url: string): string {
 function describePlan(plan: SchemaPlan): { lines: string[]; ok: boolean } {
   const lines: string[] = [];
   for (const p of plan.chef) {
-    const what = `${p.object.kind} ${p.object.name}`.padEnd(28);
+    const what = `${p.object.category} ${p.object.name}`.padEnd(28);
     const action = { create: 'create (absent; as Chef defines it)', adopt: 'adopt (exists; left as it is)', incompatible: 'INCOMPATIBLE' }[p.action];
     lines.push(`  ${what} ${action}`);
     for (const problem of p.problems) lines.push(`      problem: ${problem}`);

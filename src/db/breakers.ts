@@ -5,7 +5,7 @@ import type { Db, DbClient } from '../stores/postgres.js';
 
 type Q = Db | DbClient;
 export type BreakerState = 'closed' | 'open' | 'half_open';
-export type BreakerKind = 'infrastructure' | 'data';
+export type BreakerCause = 'infrastructure' | 'data';
 
 /**
  * closed → open (or open again, from half-open) while the run works. It
@@ -14,7 +14,7 @@ export type BreakerKind = 'infrastructure' | 'data';
  * A data breaker halts the run in the same statement (working → halting):
  * nothing closes it but an operator.
  */
-export async function openBreaker(q: Q, runId: string, kind: BreakerKind, reason: string): Promise<boolean> {
+export async function openBreaker(q: Q, runId: string, cause: BreakerCause, reason: string): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE mover.migration_runs SET breaker = 'open', breaker_kind = $2, breaker_since = now(),
        state = CASE WHEN $2 = 'data' AND state = 'working' THEN 'halting' ELSE state END,
@@ -22,7 +22,7 @@ export async function openBreaker(q: Q, runId: string, kind: BreakerKind, reason
        breaker_trips = breaker_trips + CASE WHEN breaker = 'closed' THEN 1 ELSE 0 END,
        fatal_stop = true, stop_reason = COALESCE(stop_reason, $3)
      WHERE id = $1 AND state IN ('working', 'halting') AND (breaker <> 'open' OR breaker_kind <> $2)`,
-    [runId, kind, reason],
+    [runId, cause, reason],
   );
   return rowCount === 1;
 }

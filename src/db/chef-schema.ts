@@ -9,17 +9,17 @@ import { ORG_STATES } from './state-tracker.js';
 
 /** One Chef object, in the order they must be created. */
 export interface ChefObject {
-  kind: 'type' | 'table';
+  category: 'type' | 'table';
   name: string;
   /** The file under migrations/chef/ that creates it. */
   file: string;
 }
 
 export const CHEF_OBJECTS: ChefObject[] = [
-  { kind: 'type', name: 'org_state', file: 'org_state.sql' },
-  { kind: 'table', name: 'containers', file: 'containers.sql' },
-  { kind: 'table', name: 'groups', file: 'groups.sql' },
-  { kind: 'table', name: 'org_migration_state', file: 'org_migration_state.sql' },
+  { category: 'type', name: 'org_state', file: 'org_state.sql' },
+  { category: 'table', name: 'containers', file: 'containers.sql' },
+  { category: 'table', name: 'groups', file: 'groups.sql' },
+  { category: 'table', name: 'org_migration_state', file: 'org_migration_state.sql' },
 ];
 
 export interface ObjectPlan {
@@ -91,7 +91,7 @@ export async function planChefObjects(c: DbClient): Promise<ObjectPlan[]> {
   const out: ObjectPlan[] = [];
   for (const object of CHEF_OBJECTS) {
     const plan: ObjectPlan = { object, action: 'adopt', problems: [], notes: [] };
-    if (object.kind === 'type') await checkType(c, plan);
+    if (object.category === 'type') await checkType(c, plan);
     else await checkTable(c, plan, object.name === 'org_migration_state' ? STATE_COLUMNS : OBJECT_COLUMNS);
     if (plan.action !== 'create' && plan.problems.length) plan.action = 'incompatible';
     out.push(plan);

@@ -24,7 +24,8 @@ export interface ObjectPlan {
 const HEX32 = /^[0-9a-f]{32}$/i;
 export const UNKNOWN_REQUESTER = '0'.repeat(32);
 
-const KINDS: Record<string, { table: ObjectTable; nameField: string }> = {
+/** Where a document of each Chef type goes: its table, and the field that holds its name. */
+const TARGET_OF_TYPE: Record<string, { table: ObjectTable; nameField: string }> = {
   [TYPES.container]: { table: 'containers', nameField: 'containername' },
   [TYPES.group]: { table: 'groups', nameField: 'groupname' },
 };
@@ -44,11 +45,11 @@ export function planObjects(docs: CouchDoc[], authz: Map<string, string>, now = 
   const byAuthz = new Map<string, string>();
   const sorted = [...docs].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   for (const doc of sorted) {
-    const kind = KINDS[docType(doc) ?? ''];
-    if (!kind) continue;
+    const target = TARGET_OF_TYPE[docType(doc) ?? ''];
+    if (!target) continue;
     const skip = (reason: SkipReason, keptDocId?: string) =>
-      plan.skipped.push({ docId: doc._id, table: kind.table, reason, ...(keptDocId ? { keptDocId } : {}) });
-    const rawName = doc[kind.nameField];
+      plan.skipped.push({ docId: doc._id, table: target.table, reason, ...(keptDocId ? { keptDocId } : {}) });
+    const rawName = doc[target.nameField];
     const name = typeof rawName === 'string' ? rawName : '';
     const authzId = authz.get(doc._id);
     if (doc._id.length > 36) {
@@ -63,7 +64,7 @@ export function planObjects(docs: CouchDoc[], authz: Map<string, string>, now = 
       skip('no_name');
       continue;
     }
-    const nameKey = `${kind.table}\u0000${name}`;
+    const nameKey = `${target.table}\u0000${name}`;
     const keptByName = byName.get(nameKey);
     if (keptByName) {
       skip('duplicate_name', keptByName);
@@ -81,7 +82,7 @@ export function planObjects(docs: CouchDoc[], authz: Map<string, string>, now = 
       plan.noRequester.push(doc._id);
       requester = UNKNOWN_REQUESTER;
     }
-    plan[kind.table].push({ id: doc._id, authz_id: authzId.toLowerCase(), name, last_updated_by: requester.toLowerCase(), created_at: now, updated_at: now });
+    plan[target.table].push({ id: doc._id, authz_id: authzId.toLowerCase(), name, last_updated_by: requester.toLowerCase(), created_at: now, updated_at: now });
   }
   return plan;
 }
