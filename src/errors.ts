@@ -4,16 +4,21 @@
 // infrastructure (or unexpected) error opens the run's breaker, which pauses
 // the run until the store answers again and then resumes it by itself.
 
-/** Bad or missing data in one org: the org fails, the run continues. */
-export class OrgDataError extends Error {
-  readonly errorClass = 'data';
+/** An error about one org, not the fleet's stores: it decides that org's fate alone. */
+export abstract class OrgError extends Error {
+  abstract readonly errorClass: 'data' | 'refusal';
   constructor(
     message: string,
     readonly detail?: Record<string, unknown>,
   ) {
     super(message);
-    this.name = 'OrgDataError';
+    this.name = new.target.name;
   }
+}
+
+/** Bad or missing data in one org: the org fails, the run continues. */
+export class OrgDataError extends OrgError {
+  readonly errorClass = 'data';
 }
 
 /**
@@ -21,15 +26,8 @@ export class OrgDataError extends Error {
  * changed on SQL, say): it is refused, put back where it was, and its run
  * goes on. Nothing failed, so no failure breaker counts it.
  */
-export class OrgRefusal extends Error {
+export class OrgRefusal extends OrgError {
   readonly errorClass = 'refusal';
-  constructor(
-    message: string,
-    readonly detail?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'OrgRefusal';
-  }
 }
 
 export const isRefusal = (err: unknown): err is OrgRefusal => err instanceof OrgRefusal;
@@ -77,8 +75,8 @@ export function isDataError(err: unknown): err is OrgDataError {
 }
 
 /** An error about this one org, its data or a refusal, not the fleet's stores; anything else counts as infrastructure, the safe default. */
-export function isOrgError(err: unknown): err is OrgDataError | OrgRefusal {
-  return err instanceof OrgDataError || err instanceof OrgRefusal;
+export function isOrgError(err: unknown): err is OrgError {
+  return err instanceof OrgError;
 }
 
 export function errorMessage(err: unknown): string {

@@ -68,7 +68,6 @@ export class WriteBackConflict extends OrgRefusal {
         conflicts: docIds,
       },
     );
-    this.name = 'WriteBackConflict';
   }
 }
 
