@@ -7,6 +7,7 @@ import type { Context } from '../context.js';
 import { countByState } from '../db/org-states.js';
 import { activeRuns, inFlightOrgs } from '../db/runs.js';
 import { errorMessage } from '../errors.js';
+import { getSettings } from '../db/settings.js';
 
 /** The fleet-wide gauges of one api (a registry per app, so a rebuilt app in tests does not collide). */
 export function fleetRegistry(ctx: Context): Registry {
@@ -68,6 +69,26 @@ export function fleetRegistry(ctx: Context): Registry {
       for (const { run: r, inFlight } of runs) {
         for (const [count, n] of Object.entries({ enqueued: r.enqueued, finished: r.orgs_finished, failed: r.orgs_failed, in_flight: inFlight.length }))
           this.set({ migration_type: r.migration_type, run_id: r.id, count }, n);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'mover_couchdb_guard',
+    help: 'The live-service guard of each working run: budget_p99_ms (0: no guard), measured_p99_ms (its last figure; -1 with none), set_concurrency and effective_concurrency (lower while CouchDB breaks the budget).',
+    labelNames: ['migration_type', 'run_id', 'figure'],
+    registers: [fleet],
+    async collect() {
+      const [runs, settings] = await Promise.all([runsNow(), getSettings(ctx.db)]);
+      this.reset();
+      for (const { run: r } of runs) {
+        if (r.state !== 'working') continue;
+        const figures = {
+          budget_p99_ms: settings.couchdbBudgetP99Ms,
+          measured_p99_ms: r.guard_p99_ms ?? -1,
+          set_concurrency: r.concurrency,
+          effective_concurrency: Math.min(r.concurrency, r.effective_concurrency ?? r.concurrency),
+        };
+        for (const [figure, n] of Object.entries(figures)) this.set({ migration_type: r.migration_type, run_id: r.id, figure }, n);
       }
     },
   });

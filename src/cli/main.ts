@@ -194,7 +194,7 @@ runCommands(program, api, { show, json, int, out: stdout, orgNames });
 surveyCommands(program, api, { show, json, int, out: stdout });
 
 // --- settings and audit ---
-const settings = program.command('settings').description('pacing, drain wait, breakers');
+const settings = program.command('settings').description('pacing, drain wait, breakers, the CouchDB budget');
 settings.command('show').action(async () => {
   const r = await api.call<SettingsView>('GET', '/settings');
   show(r, () => Object.entries(r).map(([k, v]) => `${k}: ${JSON.stringify(v)}`));
@@ -212,6 +212,13 @@ settings
   .action(async (ms: string, o: { acknowledgeRisk?: boolean }) => {
     const r = await api.call<SettingsView>('PUT', '/settings/drain-wait', { ms: int(ms), ...(o.acknowledgeRisk ? { acknowledge_risk: true } : {}) });
     show(r, () => `drain wait ${r.drain_wait_ms} ms`);
+  });
+settings
+  .command('couchdb-budget <ms>')
+  .description("the live-service guard: CouchDB's p99 request time the fleet slows its starts to keep under; 0 turns it off")
+  .action(async (ms: string) => {
+    const r = await api.call<SettingsView>('PUT', '/settings/couchdb-budget', { p99_ms: int(ms) });
+    show(r, () => (r.couchdb_budget_p99_ms > 0 ? `CouchDB budget: p99 ${r.couchdb_budget_p99_ms} ms` : 'CouchDB budget: off (no guard)'));
   });
 program
   .command('audit')

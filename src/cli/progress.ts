@@ -25,7 +25,14 @@ function duration(s: number): string {
 /** Records this sample of orgs finished and returns orgs/s over the last minute of samples (null until two of them span any time). */
 const rateOf = (seen: RateSample[], done: number) => recentRate(seen, { at: Date.now(), done }, 1);
 
-/** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker. */
+/** The live-service guard, when it holds the run below its concurrency (or has no figure): what, and why. */
+function guardText(g: RunStatus['guard']): string {
+  if (!g || g.budget_p99_ms === null || g.reason === null) return '';
+  const measured = g.measured_p99_ms === null ? 'no figure' : `p99 ${Math.round(g.measured_p99_ms)} ms`;
+  return `  GUARD ${g.effective_concurrency}/${g.set_concurrency} (CouchDB ${measured}, budget ${g.budget_p99_ms} ms): ${g.reason}`;
+}
+
+/** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker, the guard. */
 export function runLine(status: RunStatus, sampled: number | null, tty: boolean): string {
   const total = orgsInRun(status);
   const done = status.orgs_completed;
@@ -37,7 +44,7 @@ export function runLine(status: RunStatus, sampled: number | null, tty: boolean)
   const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
   const eta = over ? 'done' : rate && rate > 0 ? duration((total - done) / rate) : '?';
   const breaker = status.breaker && status.breaker.state !== 'closed' ? `  BREAKER ${status.breaker.state.toUpperCase()}: ${status.breaker.reason}` : '';
-  return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}${darkTimes(status.dark)}  ${status.state}${breaker}`;
+  return `${bar}${done}/${total} orgs  ${rate === null ? '-' : rate.toFixed(1)} orgs/s  ETA ${eta}  failed ${status.objects_failed}  dark ${status.orgs_dark ?? '?'}${darkTimes(status.dark)}  ${status.state}${breaker}${guardText(status.guard)}`;
 }
 
 /** The run's dark times, p50/p99/max, and SATURATED with its reason when orgs stay dark well past the drain wait (src/runs/dark-time.ts). */

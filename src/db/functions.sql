@@ -93,7 +93,9 @@ BEGIN
   END IF;
   -- Claims of one run are counted one at a time: the count below, read after the lock, sees every claim committed before.
   PERFORM 1 FROM mover.migration_runs WHERE id = p_run_id FOR UPDATE;
-  SELECT r.concurrency, r.breaker = 'closed' INTO run_concurrency, closed FROM mover.migration_runs r WHERE r.id = p_run_id AND r.state = 'working';
+  -- The live-service guard may hold the run below the operator's concurrency (migrations/020_couchdb_guard.sql).
+  SELECT LEAST(r.concurrency, COALESCE(r.effective_concurrency, r.concurrency)), r.breaker = 'closed' INTO run_concurrency, closed
+    FROM mover.migration_runs r WHERE r.id = p_run_id AND r.state = 'working';
   working := FOUND;
   closed := COALESCE(closed, false);
   IF working THEN

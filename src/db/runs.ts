@@ -30,6 +30,12 @@ export interface RunRow {
   dark_max_ms: number | null;
   started_at: Date;
   finished_at: Date | null;
+  /** Where the live-service guard holds its starts below `concurrency` (src/runs/couchdb-guard.ts); null: not held back. */
+  effective_concurrency: number | null;
+  guard_p99_ms: number | null;
+  guard_source: string | null;
+  guard_reason: string | null;
+  guard_at: Date | null;
 }
 
 /** Creates the run; null when one of that type is already active (the partial unique index). */
@@ -96,7 +102,8 @@ export async function markFatal(q: Q, id: string, reason: string): Promise<void>
 }
 
 export async function setRunConcurrency(q: Q, id: string, concurrency: number): Promise<void> {
-  await q.query(`UPDATE mover.migration_runs SET concurrency = $2 WHERE id = $1`, [id, concurrency]);
+  // The guard never holds a run above what the operator set.
+  await q.query(`UPDATE mover.migration_runs SET concurrency = $2, effective_concurrency = LEAST(effective_concurrency, $2) WHERE id = $1`, [id, concurrency]);
 }
 
 /**
@@ -187,4 +194,17 @@ export async function inFlightOrgs(q: Q, id: string): Promise<string[]> {
 
 function normalize(r: Record<string, unknown>): RunRow {
   return { ...(r as unknown as RunRow), id: String(r.id) };
+}
+
+/** What the live-service guard decided for a working run (src/runs/couchdb-guard.ts): null effective concurrency lets the run go at its own. */
+export async function setRunGuard(
+  q: Q,
+  id: string,
+  g: { effective: number | null; p99Ms: number | null; source: string | null; reason: string | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE mover.migration_runs SET effective_concurrency = CASE WHEN $2::int IS NULL THEN NULL ELSE LEAST($2::int, concurrency) END, guard_p99_ms = $3, guard_source = $4, guard_reason = $5, guard_at = now()
+     WHERE id = $1 AND state = 'working'`,
+    [id, g.effective, g.p99Ms, g.source, g.reason],
+  );
 }

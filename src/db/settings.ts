@@ -14,6 +14,8 @@ export interface Settings {
   breakerCoolDownMs: number;
   /** How long every store must keep answering (half-open) before the breaker closes and the run goes on. */
   breakerStableMs: number;
+  /** The live-service guard's budget: CouchDB's p99 request time, in ms, that the fleet slows its starts to keep under; 0: no guard (src/runs/couchdb-guard.ts). */
+  couchdbBudgetP99Ms: number;
 }
 
 /** The runbook's sleep_time after an org goes dark: what the drain wait is unless an operator lowers it knowingly. */
@@ -26,6 +28,7 @@ export const DEFAULT_SETTINGS: Settings = {
   failureBreakerWindow: 50,
   breakerCoolDownMs: 10_000,
   breakerStableMs: 5_000,
+  couchdbBudgetP99Ms: 0,
 };
 
 export async function getSettings(db: Db): Promise<Settings> {

@@ -180,6 +180,16 @@ export interface RunStatus {
   /** The run's circuit breaker (src/frame/breaker.ts): closed, or open / half-open with why and since when. */
   breaker?: { state: string; kind: string | null; reason: string | null; since: string | null; trips: number };
   concurrency?: number;
+  /** The live-service guard's hold on its starts (src/runs/couchdb-guard.ts). */
+  guard?: {
+    budget_p99_ms: number | null;
+    measured_p99_ms: number | null;
+    source: string | null;
+    set_concurrency: number;
+    effective_concurrency: number;
+    reason: string | null;
+    at: string | null;
+  };
   started_at?: string;
   finished_at?: string | null;
   [kindField: string]: unknown;
@@ -213,6 +223,7 @@ export async function runStatus(ctx: Context, type: string, runId?: string): Pro
     };
   }
   const { inFlight, dark } = await darkNow(ctx, run.id);
+  const settings = await cachedSettings(ctx);
   const notStarted = run.state === 'ready' ? 0 : Math.max(0, run.enqueued - run.orgs_finished - run.orgs_skipped - inFlight.length);
   return {
     run_id: run.id,
@@ -225,7 +236,7 @@ export async function runStatus(ctx: Context, type: string, runId?: string): Pro
     objects_failed: run.orgs_failed,
     fatal_stop: run.fatal_stop,
     orgs_dark: dark === null ? null : dark.length,
-    dark: darkTimeOf(run.dark_hist, run.dark_max_ms, (await cachedSettings(ctx)).drainWaitMs),
+    dark: darkTimeOf(run.dark_hist, run.dark_max_ms, settings.drainWaitMs),
     breaker: {
       state: run.breaker,
       kind: run.breaker_kind,
@@ -234,6 +245,15 @@ export async function runStatus(ctx: Context, type: string, runId?: string): Pro
       trips: run.breaker_trips,
     },
     concurrency: run.concurrency,
+    guard: {
+      budget_p99_ms: settings.couchdbBudgetP99Ms > 0 ? settings.couchdbBudgetP99Ms : null,
+      measured_p99_ms: run.guard_p99_ms,
+      source: run.guard_source,
+      set_concurrency: run.concurrency,
+      effective_concurrency: Math.min(run.concurrency, run.effective_concurrency ?? run.concurrency),
+      reason: run.guard_reason,
+      at: run.guard_at?.toISOString() ?? null,
+    },
     started_at: run.started_at.toISOString(),
     finished_at: run.finished_at ? run.finished_at.toISOString() : null,
     ...(kind.run.report ? await kind.run.report(ctx, run) : {}),
@@ -257,6 +277,18 @@ export async function setConcurrency(ctx: Context, type: string, concurrency: nu
   const run = await runs.latestRun(ctx.db, type);
   if (run && run.state !== 'ready') await runs.setRunConcurrency(ctx.db, run.id, concurrency);
   ctx.log.info({ migration_type: type, concurrency }, 'concurrency set');
+}
+
+/**
+ * The live-service guard's hold on a kind's starts (src/runs/couchdb-guard.ts):
+ * its queue's global concurrency and pacing follow `effective`; the run keeps
+ * the concurrency the operator set, and the claim's gate takes the lower.
+ */
+export async function applyEffectiveConcurrency(ctx: Context, type: string, effective: number): Promise<void> {
+  const kind = kindOf(type);
+  const queue = ctx.queues[type];
+  await queue.setGlobalConcurrency(effective);
+  await pace(ctx, kind, queue, effective);
 }
 
 /** A kind's queue paced as the settings say now (src/queues.ts, applyPacing); an unpaced kind has no limit. */

@@ -1,6 +1,7 @@
 import { countRoundTrip } from './round-trips.js';
 import nano from 'nano';
-import { InfrastructureError, OrgDataError } from '../errors.js';
+import { errorMessage, InfrastructureError, OrgDataError } from '../errors.js';
+import { recordCouchRequest } from './couch-latency.js';
 import { couchCall, couchError } from './couch-errors.js';
 import { retryThroughOutage, type OutagePolicy } from './outage.js';
 import { docType, isOrgObject, ORG_OBJECT_TYPES, orgDatabaseName, TYPES, type CouchDoc } from './couch-docs.js';
@@ -76,6 +77,7 @@ export class Couch {
   call<T>(fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
     return retryThroughOutage(this.outage, 'couchdb', what, async () => {
       countRoundTrip('couchdb');
+      const sent = performance.now();
       try {
         return await couchCall(fn, what);
       } catch (err) {
@@ -87,8 +89,34 @@ export class Couch {
           );
         }
         throw err;
+      } finally {
+        // Answered or refused, the request took the server's time: the live-service guard's own figure.
+        recordCouchRequest(performance.now() - sent);
       }
     });
+  }
+
+  /**
+   * CouchDB's own p99 request time over its last stats interval, for the
+   * live-service guard: /_node/_local/_stats on 2.x and 3.x (a histogram with
+   * percentiles, ms); /_stats on 1.x (mean and deviation only: p99 estimated
+   * as mean + 2.33 σ). Sent once, never retried: a guard that cannot read it
+   * falls back to mover's own request times. Null, with why, where the server
+   * has no such figures (PouchDB Server) or gives unusable ones.
+   */
+  async requestTimeP99(): Promise<{ p99Ms: number; source: 'couchdb_stats' | 'couchdb_1x_stats' } | { p99Ms: null; why: string }> {
+    const caps = await this.capabilities();
+    const path = caps.server.startsWith('CouchDB 1.') ? '_stats/couchdb/request_time' : '_node/_local/_stats/couchdb/request_time';
+    let body: unknown;
+    try {
+      countRoundTrip('couchdb');
+      body = await this.server.request({ path, method: 'GET' });
+    } catch (err) {
+      return { p99Ms: null, why: `${caps.server} gives no request-time figures at /${path} (${errorMessage(err)})` };
+    }
+    const figure = requestTimeFigure(body);
+    if (figure === null) return { p99Ms: null, why: `${caps.server}'s /${path} holds no usable request time (${JSON.stringify(body).slice(0, 120)})` };
+    return { p99Ms: figure, source: path.startsWith('_stats') ? 'couchdb_1x_stats' : 'couchdb_stats' };
   }
 
   async ping(): Promise<void> {
@@ -348,4 +376,23 @@ export class Couch {
     const res = await this.call(() => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
     return res.filter((r) => r.error).map((r) => ({ id: r.id ?? '', error: String(r.error) }));
   }
+}
+
+/**
+ * The p99 in a request_time stats answer: 2.x/3.x `{value: {percentile: [[99, ms], ...], n}}`
+ * (null while its window saw no request); 1.x `{couchdb: {request_time: {mean, stddev}}}`.
+ * Null for anything else, or a figure that is not a finite, non-negative number.
+ */
+export function requestTimeFigure(body: unknown): number | null {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  const b = body as { value?: { percentile?: unknown; n?: unknown }; couchdb?: { request_time?: { mean?: unknown; stddev?: unknown } } } | null;
+  const percentiles = b?.value?.percentile;
+  if (Array.isArray(percentiles)) {
+    if (b?.value?.n === 0) return null;
+    const p99 = percentiles.find((p): p is [number, number] => Array.isArray(p) && p[0] === 99)?.[1];
+    return ok(p99) ? p99 : null;
+  }
+  const rt = b?.couchdb?.request_time;
+  if (rt && ok(rt.mean)) return rt.mean + 2.33 * (ok(rt.stddev) ? rt.stddev : 0);
+  return null;
 }

@@ -13,6 +13,7 @@ import { advancePhases } from '../phases/driver.js';
 import { checkBreakers } from '../frame/breaker.js';
 import { activeRuns, type RunRow } from '../db/runs.js';
 import { SAMPLE_EVERY_MS, sampleRuns } from '../runs/series.js';
+import { guardRuns } from '../runs/couchdb-guard.js';
 
 export interface FleetOptions {
   concurrency: number;
@@ -69,8 +70,8 @@ export function startFleet(ctx: Context, opts: FleetOptions): Fleet {
     ),
     every(
       opts.breakerTickMs ?? 2000,
-      () => tendRuns(ctx, fitted, opts.concurrency),
-      (err) => ctx.log.error({ err: errorMessage(err) }, 'breaker and slot pass failed'),
+      () => checkRuns(ctx, fitted, opts.concurrency),
+      (err) => ctx.log.error({ err: errorMessage(err) }, 'run check pass (slots, breakers, live-service guard) failed'),
     ),
   ];
 
@@ -104,7 +105,7 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
   for (const w of workers) {
     const mine = runs.filter((r) => r.migration_type === w.name && r.state === 'working');
     if (!mine.length) continue;
-    const slots = Math.min(most, Math.max(1, ...mine.map((r) => r.concurrency)));
+    const slots = Math.min(most, Math.max(1, ...mine.map((r) => Math.min(r.concurrency, r.effective_concurrency ?? r.concurrency))));
     if (w.concurrency !== slots) {
       ctx.log.info({ migration_type: w.name, slots, was: w.concurrency }, 'worker slots fitted to the run concurrency');
       w.concurrency = slots;
@@ -112,12 +113,16 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
   }
 }
 
-/** This process's slots, then the runs' breakers, from one read of the active runs. */
-async function tendRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
+/** The kinds whose runs the live-service guard may slow: those paced by the sleep time (the per-org migrations). */
+const PACED = new Set(Object.values(JOB_KINDS).flatMap((k) => (k.run?.paced ? [k.type] : [])));
+
+/** This process's slots, then the runs' breakers, then the live-service guard, from one read of the active runs. */
+async function checkRuns(ctx: Context, fitted: Worker[], most: number): Promise<void> {
   const runs = await activeRuns(ctx.db);
   // First, so a breaker check that fails or runs long never keeps the slots from being fitted.
   fitSlots(ctx, fitted, most, runs);
   await checkBreakers(ctx, JOB_KINDS, runs);
+  await guardRuns(ctx, runs, PACED);
 }
 
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */

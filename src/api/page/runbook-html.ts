@@ -42,7 +42,7 @@ export function runbookHtml(opts: { csrf: string; operator: string; named: boole
 <div class="grid"><div class="tile">orgs/s<b id="orgsps">–</b></div><div class="tile">orgs dark now<b id="dark">–</b></div>
 <div class="tile">dark time p50 / p99 / max<b id="darktime">–</b></div>
 <div class="tile">failed<b id="failed">–</b></div><div class="tile">breaker<b id="breaker">–</b></div></div>
-<div id="saturation" class="saturated"></div>
+<div id="saturation" class="saturated"></div><div id="guard" class="muted"></div>
 <div class="charts"><div id="chart-rate"></div><div id="chart-dark"></div><div id="chart-p99"></div></div><div id="resolution" class="muted"></div>
 <h2>Failed orgs</h2><div id="failures"></div><div id="org" class="org"></div>
 <h2>Pacing</h2><div id="settings"></div>

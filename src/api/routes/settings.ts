@@ -37,6 +37,14 @@ const Breaker = Type.Object(
   { additionalProperties: false },
 );
 
+const CouchdbBudget = Type.Object(
+  {
+    // The live-service guard (src/runs/couchdb-guard.ts) slows a run's starts while CouchDB's p99 request time is over this; 0 turns it off.
+    p99_ms: Type.Integer({ minimum: 0, maximum: 600_000 }),
+  },
+  { additionalProperties: false },
+);
+
 export const Shown = Reply({
   sleep_time_ms: Type.Integer({ description: 'pacing of org starts (legacy sleep_time)' }),
   drain_wait_ms: Type.Integer({ description: 'wait after an org goes dark, before the copy' }),
@@ -44,6 +52,7 @@ export const Shown = Reply({
   failure_breaker: FailureBreaker,
   breaker: Breaker,
   store_outage_grace_ms: Type.Integer({ description: 'how long a store may stay away before the run breaker opens' }),
+  couchdb_budget_p99_ms: Type.Integer({ description: "the live-service guard's budget for CouchDB's p99 request time; 0: no guard" }),
 });
 
 export default async function settings(fastify: FastifyInstance) {
@@ -58,6 +67,7 @@ export default async function settings(fastify: FastifyInstance) {
       failure_breaker: { share: s.failureBreakerShare, window: s.failureBreakerWindow },
       breaker: { cool_down_ms: s.breakerCoolDownMs, stable_ms: s.breakerStableMs },
       store_outage_grace_ms: ctx.config.storeOutageGraceMs,
+      couchdb_budget_p99_ms: s.couchdbBudgetP99Ms,
     };
   };
 
@@ -118,6 +128,23 @@ export default async function settings(fastify: FastifyInstance) {
         from: { cool_down_ms: before.breakerCoolDownMs, stable_ms: before.breakerStableMs },
         to: req.body,
       });
+      return show();
+    },
+  );
+
+  app.put(
+    '/settings/couchdb-budget',
+    {
+      schema: {
+        summary: "The live-service guard's budget: CouchDB's p99 request time the fleet slows its starts to keep under; 0 turns the guard off",
+        body: CouchdbBudget,
+        response: replies(Shown),
+      },
+    },
+    async (req) => {
+      const before = await getSettings(ctx.db);
+      await setSetting(ctx.db, 'couchdbBudgetP99Ms', req.body.p99_ms);
+      await audit(ctx.db, actorOf(req), 'settings.couchdb_budget', { from: before.couchdbBudgetP99Ms, to: req.body.p99_ms });
       return show();
     },
   );

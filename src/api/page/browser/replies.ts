@@ -15,6 +15,14 @@ export interface RunStatus extends RunCounts {
   concurrency?: number;
   dark?: { orgs: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null; saturated: boolean; saturation: string | null };
   breaker?: { state: string; reason: string | null };
+  guard?: {
+    budget_p99_ms: number | null;
+    measured_p99_ms: number | null;
+    source: string | null;
+    set_concurrency: number;
+    effective_concurrency: number;
+    reason: string | null;
+  };
 }
 
 /** GET /migrations/:type/runs */
@@ -56,6 +64,7 @@ export interface Series {
 export interface Settings {
   sleep_time_ms: number;
   drain_wait_ms: number;
+  couchdb_budget_p99_ms: number;
 }
 
 /** GET /survey */

@@ -80,12 +80,22 @@ async function tick() {
   byId('failed').textContent = String(status.objects_failed);
   const breaker = status.breaker;
   byId('breaker').textContent = breaker ? breaker.state + (breaker.reason && breaker.state !== 'closed' ? ': ' + breaker.reason : '') : '–';
+  byId('guard').textContent = guardLine(status.guard);
   drawFailures(failures);
   drawSeries(series);
   drawSettings(settings, status);
   drawSurvey(survey);
   drawPhases(phases.phases, surveyAge(), settings, status);
   byId('at').textContent = new Date().toLocaleTimeString();
+}
+
+/** The live-service guard: its budget, its figure, the concurrency it lets the run have and why; empty with no budget. */
+function guardLine(g: RunStatus['guard']): string {
+  if (!g || g.budget_p99_ms === null) return '';
+  const measured = g.measured_p99_ms === null ? 'no figure yet' : `p99 ${Math.round(g.measured_p99_ms)} ms (${g.source ?? '?'})`;
+  const held =
+    g.effective_concurrency < g.set_concurrency ? `, held at ${g.effective_concurrency} of ${g.set_concurrency}` : `, concurrency ${g.set_concurrency}`;
+  return `CouchDB guard: budget p99 ${g.budget_p99_ms} ms, measured ${measured}${held}${g.reason ? ': ' + g.reason : ''}`;
 }
 
 /** A read that failed is shown where the time of the last one is. */

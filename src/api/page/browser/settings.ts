@@ -1,5 +1,6 @@
-// The pacing forms: concurrency, the sleep time between org starts, and the
-// drain wait (below the runbook's 5 s only with the risk accepted). Drawn
+// The pacing forms: concurrency, the sleep time between org starts, the
+// drain wait (below the runbook's 5 s only with the risk accepted), and the
+// live-service guard's CouchDB budget. Drawn
 // once, with the values as they were then: an operator types over them.
 import { act } from './api.js';
 import { byId, el, field, form, intOf, num, T } from './page.js';
@@ -36,6 +37,13 @@ export function drawSettings(settings: Settings, status: RunStatus) {
         textContent:
           "Risk: below 5000 ms (the runbook's sleep_time), a write the Chef API accepted just before the org went dark may land after mover copied the org, and it is lost at the switch. Check it only if you know how long your Chef API takes to finish a write.",
       }),
+    ),
+  );
+  box.append(
+    form(
+      (fd) => act('CouchDB budget', 'PUT', '/settings/couchdb-budget', { p99_ms: intOf(fd, 'p99_ms') }),
+      field('CouchDB p99 request-time budget (ms; 0: no guard)', num('p99_ms', settings.couchdb_budget_p99_ms)),
+      el('button', { type: 'submit', textContent: 'Set CouchDB budget' }),
     ),
   );
 }

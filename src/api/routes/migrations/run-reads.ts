@@ -55,6 +55,25 @@ const Breaker = Type.Object({
   since: Type.Union([Type.String(), Type.Null()]),
   trips: Type.Integer(),
 });
+const Guard = Type.Object(
+  {
+    budget_p99_ms: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'the CouchDB p99 request time the fleet keeps under (PUT /settings/couchdb-budget); null: no guard',
+    }),
+    measured_p99_ms: Type.Union([Type.Number(), Type.Null()], { description: "the guard's last figure; null when it had none" }),
+    source: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "couchdb_stats (2.x/3.x's own), couchdb_1x_stats (estimated from mean and deviation), or mover_requests (mover's own request times, where CouchDB gives none)",
+    }),
+    set_concurrency: Type.Integer({ description: 'the concurrency the operator set' }),
+    effective_concurrency: Type.Integer({ description: 'what the run may have in flight now: lower while the budget is broken' }),
+    reason: Type.Union([Type.String(), Type.Null()], {
+      description: 'why the effective concurrency is lower (or why there is no figure); null at the set concurrency',
+    }),
+    at: Type.Union([Type.String(), Type.Null()], { description: 'when the guard last looked' }),
+  },
+  { description: 'the live-service guard (src/runs/couchdb-guard.ts): starts slowed while CouchDB breaks its latency budget' },
+);
 export const Status = Reply(
   {
     run_id: NullableId,
@@ -70,6 +89,7 @@ export const Status = Reply(
     dark: Type.Optional(Dark),
     breaker: Type.Optional(Breaker),
     concurrency: Type.Optional(Type.Integer()),
+    guard: Type.Optional(Guard),
     started_at: Type.Optional(Type.String()),
     finished_at: Type.Optional(Time()),
     write_back: Type.Optional(Type.Boolean({ description: 'revert: whether changes on SQL are written back to CouchDB' })),
