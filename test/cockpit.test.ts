@@ -75,7 +75,7 @@ describe("a run's failed orgs", () => {
     expect(await state('ck-bad-2')).toMatchObject({ state: 'failed', run_id: firstRun });
     expect(await state('ck-good-0')).toMatchObject({ state: 'completed', run_id: firstRun });
     const audit = (await h.api('GET', '/audit?limit=5')).body.entries.find((e: any) => e.action === 'run.retry');
-    expect(audit.detail).toMatchObject({ run_id: retry, orgs: ['ck-bad-0', 'ck-bad-1'], skipped: ['ck-good-0'] });
+    expect(audit?.detail).toMatchObject({ run_id: retry, orgs: ['ck-bad-0', 'ck-bad-1'], skipped: ['ck-good-0'] });
     // An earlier run stays readable by its id, with its own failed orgs (ck-bad-2 only, as the others were retried).
     expect((await h.api('GET', `/migrations/${T}/status?run_id=${firstRun}`)).body).toMatchObject({ run_id: firstRun, state: 'completed', orgs_completed: 7 });
     expect((await h.api('GET', `/migrations/${T}/failures?run_id=${firstRun}`)).body.orgs.map((o: any) => o.org_name)).toEqual(['ck-bad-2']);
@@ -97,7 +97,7 @@ describe("a run's series", () => {
   it('comes at a resolution sized to the run, from its start, with nothing after its end', async () => {
     const s = (await h.api('GET', `/migrations/${T}/series?run_id=${firstRun}`)).body;
     expect(s).toMatchObject({ run_id: firstRun, bucket_s: 4, started_at: expect.any(String), finished_at: expect.any(String) });
-    const end = Date.parse(s.finished_at) / 1000;
+    const end = Date.parse(s.finished_at ?? '') / 1000;
     for (const p of s.points) expect(Date.parse(p.at) / 1000).toBeLessThanOrEqual(end + s.bucket_s);
   });
 });

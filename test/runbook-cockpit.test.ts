@@ -31,7 +31,9 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   expect((await h.api('POST', '/phases/1/start', { orgs: [...GOOD, ...BAD], concurrency: 2 })).status).toBe(202);
   expect((await waitPhase(h, 1, ['completed', 'failed', 'halted'])).state).toBe('completed');
-  firstRun = (await h.api('GET', `/migrations/${T}/status`)).body.run_id;
+  const run = (await h.api('GET', `/migrations/${T}/status`)).body.run_id;
+  if (!run) throw new Error('phase 1 completed without a run');
+  firstRun = run;
 }, 90_000);
 afterAll(async () => {
   await browser?.close();

@@ -18,7 +18,7 @@ const N = 20;
 const OTHER = 300;
 const MESSY = ['sa-03', 'sa-07', 'sa-11', 'sa-15'];
 let h: Harness;
-const survey = async (query = '') => (await h.api('GET', `/survey${query}`)).body;
+const survey = async (query: '' | `?${string}` = '') => (await h.api('GET', `/survey${query}`)).body;
 const batchSize = surveyBatching.orgs;
 
 beforeAll(async () => {

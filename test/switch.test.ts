@@ -113,7 +113,9 @@ describeEachCouch('switch', (couch) => {
     }
     expect(status.dark).toMatchObject({ orgs: 4, saturated: false });
     expect(status.dark.p50_ms).toBeGreaterThanOrEqual(400);
-    expect(status.dark.max_ms).toBe(Math.max(...(await Promise.all(orgs.map(async (o) => (await h.api('GET', `/orgs/${o.name}`)).body.states[T].dark_ms)))));
+    expect(status.dark.max_ms).toBe(
+      Math.max(...(await Promise.all(orgs.map(async (o) => Number((await h.api('GET', `/orgs/${o.name}`)).body.states[T].dark_ms))))),
+    );
     const metrics = (await h.api('GET', '/metrics')).text;
     expect(metrics).toContain('mover_org_dark_seconds_bucket');
   });

@@ -17,6 +17,7 @@ import { startPouchServer } from '../../src/dev/pouch-server.js';
 import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/couchdb-server.js';
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
+import type { Method, ReplyTo } from './replies.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -52,12 +53,13 @@ export interface Harness {
   redisDb: number;
   /** The test database's name (dropped at close). */
   dbName: string;
-  api(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    url: string,
+  /** A request to the api; body is its JSON reply, typed by method and URL (./replies.ts), or undefined when it is not JSON. */
+  api<M extends Method, U extends string>(
+    method: M,
+    url: U,
     body?: unknown,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; body: any; text: string }>;
+  ): Promise<{ status: number; body: ReplyTo<M, U>; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
   /** A worker process's fleet, on its own connections (`config`: what differs from the harness's, e.g. a CouchDB behind a proxy). */
   startWorkers(opts?: Partial<FleetOptions>, config?: Partial<Config>): Fleet;
@@ -213,7 +215,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       await app.close();
       app = await buildApp(newContext());
     },
-    async api(method, url, body, headers = {}) {
+    async api<M extends Method, U extends string>(method: M, url: U, body?: unknown, headers: Record<string, string> = {}) {
       const res = await app.inject({
         method,
         url,
@@ -226,7 +228,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       } catch {
         parsed = undefined;
       }
-      return { status: res.statusCode, body: parsed, text: res.body };
+      // The route's schema says what its reply holds (./replies.ts); the api serialized it by that schema.
+      return { status: res.statusCode, body: parsed as ReplyTo<M, U>, text: res.body };
     },
     seed: (specs) => seedEstate(couchdb.url, specs, { accountDb: couchdb.accountDb }),
     startWorkers(opts = {}, o = {}) {

@@ -1,6 +1,7 @@
 // What the survey tests share: the state of every store the survey must leave
 // as it was, and waiting for a survey to end.
 import nano from 'nano';
+import type { SurveyView } from '../../src/cli/replies.js';
 import { waitFor, type Harness } from './harness.js';
 
 /** Everything the survey must leave as it was: every document and seq of the estate, Chef's three tables, every dl_* key. */
@@ -28,7 +29,7 @@ export async function estateState(h: Harness, guids: string[]) {
 }
 
 /** Waits for the latest survey to end; its GET /survey. */
-export async function surveyEnd(h: Harness, timeoutMs = 60_000): Promise<any> {
+export async function surveyEnd(h: Harness, timeoutMs = 60_000): Promise<SurveyView> {
   return waitFor(
     'the survey to end',
     async () => {

@@ -25,7 +25,7 @@ const OrgsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
+export const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
 export const SurveyStatus = Reply(
   {
     state: Type.Union(['not_started', 'running', 'completed', 'failed', 'halted'].map((s) => Type.Literal(s))),
