@@ -18,6 +18,7 @@ import { realCouchSource, startRealCouch, type RealCouch } from '../../src/dev/c
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
 import type { Method, ReplyTo } from './replies.js';
+import type { AccountView, RunStatus } from '../../src/cli/replies.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -285,7 +286,7 @@ export async function waitFor<T>(
 }
 
 /** Refreshes the account snapshot through the API and waits until it is swapped in. */
-export async function refreshAccount(h: Harness): Promise<any> {
+export async function refreshAccount(h: Harness): Promise<AccountView> {
   const before = (await h.api('GET', '/account')).body.refreshed_at;
   const res = await h.api('POST', '/account/refresh');
   if (res.status !== 202) throw new Error(`refresh answered ${res.status}`);
@@ -297,7 +298,7 @@ export async function refreshAccount(h: Harness): Promise<any> {
 }
 
 /** Waits until the latest run of the type is no longer working or halting. */
-export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', timeoutMs = 60_000): Promise<any> {
+export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', timeoutMs = 60_000): Promise<RunStatus> {
   return waitFor(
     `${type} run to end`,
     async () => {

@@ -6,25 +6,28 @@ import type { Static } from '@sinclair/typebox';
 import type { ErrorReply } from '../../src/api/schemas.js';
 import type { RoutingProblem } from '../../src/runs/routing-preflight.js';
 import type { Series } from '../../src/api/routes/migrations/run-reads.js';
-import type { Page as OrgsPageSchema } from '../../src/api/routes/migrations/orgs.js';
 import type { DefaultReply, OrgCreationReply, OrgReply, OverrideReply } from '../../src/api/routes/darklaunch.js';
-import type { Started as SurveyStartedSchema } from '../../src/api/routes/survey.js';
 import type {
   AccountView,
   AuditPage,
   OrgView,
   OrgsCaptured,
   OrgsMoved,
+  OrgsPage,
+  PhaseList,
   PhaseStart,
   PhaseView,
   RefreshQueued,
   RunFailures,
   RunHalted,
   RunList,
+  RunResized,
   RunStarted,
   RunStatus,
   SettingsView,
+  SurveyHalted,
   SurveyOrgsPage,
+  SurveyStarted,
   SurveyView,
 } from '../../src/cli/replies.js';
 
@@ -32,7 +35,6 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** The api's refusal (400, 401, 403, 404, 409): a short code and what is wrong; a run the routing preflight stopped names its problems beside. */
 export type Refusal = Static<typeof ErrorReply> & { preflight?: RoutingProblem[] };
 export type RunSeries = Static<typeof Series>;
-export type OrgsPage = Static<typeof OrgsPageSchema>;
 
 /** A URL's query string, or none. */
 type Q = '' | `?${string}`;
@@ -44,7 +46,7 @@ type Routes = [
   ['POST', '/account/refresh', RefreshQueued],
   ['GET', `/audit${Q}`, AuditPage],
   ['GET', `/orgs/${string}`, OrgView],
-  ['GET', `/phases${Q}`, { phases: PhaseView[] }],
+  ['GET', `/phases${Q}`, PhaseList],
   ['POST', `/phases/${string}/steps/${string}/confirm`, PhaseView],
   ['POST', `/phases/${string}/start`, PhaseStart],
   ['GET', `/phases/${string}`, PhaseView],
@@ -52,8 +54,8 @@ type Routes = [
   ['PUT', `/settings/${string}`, SettingsView],
   ['GET', `/survey/orgs${Q}`, SurveyOrgsPage],
   ['GET', `/survey${Q}`, SurveyView],
-  ['POST', '/survey/start', Static<typeof SurveyStartedSchema>],
-  ['POST', '/survey/halt', { run_id: string; state: string }],
+  ['POST', '/survey/start', SurveyStarted],
+  ['POST', '/survey/halt', SurveyHalted],
   ['GET' | 'PUT', '/darklaunch/default', Static<typeof DefaultReply>],
   ['GET' | 'PUT', '/darklaunch/org-creation', Static<typeof OrgCreationReply>],
   ['GET', '/darklaunch/override', Static<typeof OverrideReply>],
@@ -67,7 +69,7 @@ type Routes = [
   ['POST', `/migrations/${string}/${RunMove}`, OrgsMoved],
   ['POST', `/migrations/${string}/${'start' | 'retry'}`, RunStarted],
   ['POST', `/migrations/${string}/halt`, RunHalted],
-  ['PUT', `/migrations/${string}/concurrency`, { concurrency: number }],
+  ['PUT', `/migrations/${string}/concurrency`, RunResized],
 ];
 
 type Match<M, U, R> = R extends [[infer RM, infer RU, infer Body], ...infer Rest]
