@@ -372,7 +372,7 @@ interface FenceCommands {
  */
 export class FencedOrgFlags {
   /** The raise, settled: null once raised, or why it could not be. */
-  private readonly raised: Promise<unknown>;
+  private readonly raised: Promise<Error | null>;
   constructor(
     private readonly dl: Darklaunch,
     readonly org: string,
@@ -380,7 +380,7 @@ export class FencedOrgFlags {
   ) {
     this.raised = dl.raiseFence(org, epoch).then(
       () => null,
-      (err: unknown) => err ?? new Error('fence raise failed'),
+      (err: unknown) => (err instanceof Error ? err : new Error(`fence raise failed: ${String(err)}`)),
     );
   }
 

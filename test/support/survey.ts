@@ -9,7 +9,10 @@ export async function estateState(h: Harness, guids: string[]) {
   const server = nano(h.couchdb.url);
   const couch: Record<string, unknown> = {};
   for (const db of [h.couchdb.accountDb, ...guids.map((g) => `chef_${g}`)]) {
-    const info = await server.db.get(db).catch((e) => (e.statusCode === 404 ? null : Promise.reject(e)));
+    const info = await server.db.get(db).catch((e: { statusCode?: number }) => {
+      if (e.statusCode === 404) return null;
+      throw e;
+    });
     couch[db] = info && { seq: info.update_seq, docs: (await server.use(db).list({ include_docs: true })).rows };
   }
   const rows = async (sql: string) => (await h.ctx.db.query(sql)).rows.map((r) => r.t);
