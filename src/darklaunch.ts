@@ -89,7 +89,7 @@ export class Darklaunch {
   private async pipelined(what: string, commands: (string | Record<string, string>)[][], wrongTypeOk = false): Promise<[Error | null, unknown][]> {
     try {
       return await this.ride(what, async () => {
-        const replies = await this.redis.pipeline(commands as string[][]).exec();
+        const replies = await this.redis.pipeline(commands).exec();
         const failed = (replies ?? []).find(([e]) => e && !(wrongTypeOk && isWrongType(e)));
         if (!replies || failed) throw failed?.[0] ?? new Error('no reply');
         return replies;

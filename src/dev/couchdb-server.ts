@@ -129,7 +129,7 @@ export async function startRealCouch(opts: { q?: number } = {}): Promise<RealCou
     const r = await node.start();
     if (r.code === 0) {
       const url = withCredentials(`http://127.0.0.1:${port}`);
-      return { url, version: await welcome(url), node, stop: node.stop };
+      return { url, version: await welcome(url), node, stop: () => node.stop() };
     }
     last = r.err.trim().split('\n').slice(-5).join(' | ');
   }

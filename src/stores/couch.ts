@@ -63,7 +63,7 @@ export class Couch {
   ) {
     // Uncompressed answers: CouchDB itself sends none compressed, and where something in front of it
     // (PouchDB Server, a proxy) would, mover sits next to it: gzip costs both ends more CPU than the bytes cost.
-    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } } as nano.Configuration);
+    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } });
   }
 
   /**
@@ -225,7 +225,7 @@ export class Couch {
     const out: CouchDoc[] = [];
     for (;;) {
       const res = await this.call(
-        () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize } as nano.MangoQuery),
+        () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize }),
         `read ${dbName}`,
       );
       const docs = res.docs as unknown as CouchDoc[];
@@ -270,7 +270,7 @@ export class Couch {
       return out;
     }
     const res = await this.call(
-      () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
+      () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 }),
       `read ${this.accountDb}`,
       this.accountDb,
     );
@@ -294,7 +294,7 @@ export class Couch {
       return;
     }
     await this.call(
-      () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 } as nano.MangoQuery),
+      () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 }),
       `read ${this.accountDb}`,
       this.accountDb,
     );
