@@ -36,7 +36,7 @@ const AUTHZ_VIEW_DOC = {
  * any other server (PouchDB Server, a proxy) leaves mango undecided, to be asked.
  */
 export function fromWelcome(info: Record<string, unknown>): { server: string; mango?: boolean } {
-  const version = String(info.version ?? '?');
+  const version = typeof info.version === 'string' || typeof info.version === 'number' ? String(info.version) : '?';
   if (typeof info.couchdb === 'string') return { server: `CouchDB ${version}`, mango: Number.parseInt(version, 10) >= 2 };
   const vendor = Object.keys(info).find((k) => /welcome/i.test(String(info[k]))) ?? 'unknown server';
   return { server: `${vendor} ${version}` };

@@ -19,7 +19,7 @@ const seen = (p: PhaseView | undefined) => (p ? JSON.stringify({ state: p.state,
 export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 60_000) {
   let last: PhaseView | undefined;
   return waitFor(
-    () => `phase ${n} in ${states}; last seen ${seen(last)}`,
+    () => `phase ${n} in ${states.join(',')}; last seen ${seen(last)}`,
     async () => {
       last = await getPhase(h, n);
       return states.includes(last.state) ? last : null;
