@@ -136,6 +136,9 @@ export async function addDocs(couchUrl: string, dbName: string, docs: Record<str
   await nano(couchUrl).use(dbName).bulk({ docs });
 }
 
+/** nano's refusal of a database that is not there. */
+const isNotFound = (e: unknown) => (e as { statusCode?: number } | null)?.statusCode === 404;
+
 /**
  * Deletes an estate: the chef_<guid> database of every org in `accountDb`
  * and of the given guids (those seeded: an org whose document did not get
@@ -146,12 +149,15 @@ export async function dropEstate(url: string, accountDb: string, guids: string[]
   const server = nano(url);
   const orgGuids = new Set(guids);
   const db = server.use<Record<string, unknown>>(accountDb);
-  const list = await db.list({ include_docs: true }).catch((e) => (e.statusCode === 404 ? { rows: [] } : Promise.reject(e)));
+  const list = await db.list({ include_docs: true }).catch((e: unknown) => {
+    if (isNotFound(e)) return { rows: [] };
+    throw e;
+  });
   for (const r of list.rows as { doc?: Record<string, unknown> }[])
     if (r.doc?.json_class === TYPES.organization && typeof r.doc.guid === 'string') orgGuids.add(r.doc.guid);
   let dropped = 0;
-  const gone = (e: { statusCode?: number }) => {
-    if (e.statusCode !== 404) throw e;
+  const gone = (e: unknown) => {
+    if (!isNotFound(e)) throw e;
   };
   const queue = [...orgGuids].map((g) => `chef_${g}`);
   await Promise.all(

@@ -10,6 +10,7 @@
 // is the drain wait. The api runs in this process. BENCH_COUCHDB_URL: unset,
 // PouchDB Server in memory; a real CouchDB's URL (scripts/lib/couch.ts).
 import { buildApp } from '../src/api/app.js';
+import type { RunStatus } from '../src/cli/replies.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedEstate } from '../dev/estate.js';
@@ -46,13 +47,14 @@ console.log(`seeded ${GROUPS} groups, ${CONTAINERS} containers, ${OTHER} other d
 await accountRefresh.refreshAccounts(ctx);
 const app = await buildApp(ctx);
 const url = await app.listen({ host: '127.0.0.1', port: 0 });
-const api = async (method: string, path: string, body?: unknown) => {
+/** The api's reply, of the type the caller names (src/cli/replies.ts: the route's own schema). */
+const api = async <T = unknown>(method: string, path: string, body?: unknown) => {
   const res = await fetch(url + path, {
     method,
     headers: { authorization: `Bearer ${stack.config.apiToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  return res.json() as Promise<any>;
+  return (await res.json()) as T;
 };
 await api('PUT', '/settings/drain-wait', { ms: DRAIN_MS, acknowledgeRisk: true });
 
@@ -104,7 +106,7 @@ async function runUntilEnd(type: string, body: unknown): Promise<number> {
   const t0 = Date.now();
   await api('POST', type === T ? `/migrations/${T}/start` : '/migrations/phase_2_revert/start', body);
   for (;;) {
-    const s = await api('GET', `/migrations/${type}/status`);
+    const s = await api<RunStatus>('GET', `/migrations/${type}/status`);
     if (['completed', 'halted', 'failed'].includes(s.state) && s.run_id) {
       if (s.objects_failed !== 0) throw new Error(`${type} ended with ${JSON.stringify(s)}`);
       return (Date.now() - t0) / 1000;
@@ -126,9 +128,9 @@ const again = await runUntilEnd(T, { count: 'all', concurrency: 1 });
 t = Date.now();
 // Phase 4's step 4.1: a purge run, on the fleet's workers.
 await startRun(ctx, 'phase_2_purge', { count: 'all', concurrency: 4 });
-let purged: { purged: number; docs_removed: number };
+let purged: RunStatus;
 for (;;) {
-  const s = await api('GET', '/migrations/phase_2_purge/status');
+  const s = await api<RunStatus>('GET', '/migrations/phase_2_purge/status');
   if (['completed', 'halted', 'failed'].includes(s.state) && s.run_id) {
     if (s.purged !== 1) throw new Error(`the purge ended with ${JSON.stringify(s)}`);
     purged = s;

@@ -13,6 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SurveyView } from '../src/cli/replies.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedDarklaunchDefaults, seedEstate } from '../dev/estate.js';
@@ -92,7 +93,7 @@ const cpuMsPerOrg = Object.fromEntries(
 // What an operator reads next, from the api: the totals, and every org as CSV (streamed).
 const api = `http://127.0.0.1:${config.port}`;
 const auth = { authorization: `Bearer ${config.apiToken}` };
-const status = (await (await fetch(`${api}/survey`, { headers: auth })).json()) as Record<string, any>;
+const status = (await (await fetch(`${api}/survey`, { headers: auth })).json()) as SurveyView;
 const csvStarted = Date.now();
 const csv = await (await fetch(`${api}/survey/orgs.csv`, { headers: auth })).text();
 const csvRows = csv.split('\r\n').filter(Boolean).length - 1;

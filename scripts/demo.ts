@@ -20,6 +20,7 @@ import { buildApp } from '../src/api/app.js';
 import type { Api } from '../src/cli/client.js';
 import { apiFromEnv } from '../src/cli/client.js';
 import { watchPhase, type Out } from '../src/cli/progress.js';
+import type { OrgsPage, OrgView, PhaseView, RunStatus } from '../src/cli/replies.js';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
 import { countObjects } from '../src/db/org-objects.js';
@@ -181,14 +182,15 @@ say(`api at ${address}, with two worker processes' worth of workers`);
 say(`watch it on the runbook page: ${address}/login?next=/runbook   (token: ${stack.config.apiToken})\n`);
 
 /** Starts phase n and follows it, confirming each manual step it waits for, as an operator would once it is done. */
-async function runPhase(n: number, body: Record<string, unknown>): Promise<any> {
+async function runPhase(n: number, body: Record<string, unknown>): Promise<PhaseView> {
   say(`— phase ${n}: POST /phases/${n}/start ${JSON.stringify(body).replace(/"orgs":\[[^\]]*\]/, '"orgs":[…]')}`);
   await api.call('POST', `/phases/${n}/start`, body);
   for (;;) {
     const phase = await watchPhase(api, n, stdout, { everyMs: 500 });
     if (phase.state !== 'waiting') return phase;
-    const step = phase.steps.find((s: any) => s.state === 'waiting_confirmation');
-    say(`  (the demo does it: ${step.detail?.command ?? step.title})`);
+    const step = phase.steps.find((s) => s.state === 'waiting_confirmation');
+    if (!step) throw new Error(`phase ${n} is waiting, but no step of it waits for a confirmation`);
+    say(`  (the demo does it: ${(step.detail?.command as string | undefined) ?? step.title})`);
     await api.call('POST', `/phases/${n}/steps/${step.id}/confirm`, { by: 'demo', note: 'done by the demo' });
   }
 }
@@ -211,7 +213,7 @@ try {
   let cursor: string | null = null;
   const failed: string[] = [];
   do {
-    const page: any = await api.call('GET', `/migrations/${T}/orgs?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const page: OrgsPage = await api.call<OrgsPage>('GET', `/migrations/${T}/orgs?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     for (const o of page.orgs) {
       (byState[o.state] ??= []).push(o.org_name);
       if (o.state === 'failed') failed.push(`${o.org_name} (failed at ${o.fail_location})`);
@@ -220,8 +222,8 @@ try {
     cursor = page.next_cursor;
   } while (cursor);
   const rows = await countObjects(apiCtx.db);
-  const dl = await api.call('GET', '/orgs/demo-no-database');
-  const run = await api.call('GET', `/migrations/${T}/status`);
+  const dl = await api.call<OrgView>('GET', '/orgs/demo-no-database');
+  const run = await api.call<RunStatus>('GET', `/migrations/${T}/status`);
 
   say('\nresult');
   say('  phases            ' + phases.map((p) => `${p.phase}: ${p.state}`).join(', '));

@@ -89,7 +89,7 @@ export class Darklaunch {
   private async pipelined(what: string, commands: (string | Record<string, string>)[][], wrongTypeOk = false): Promise<[Error | null, unknown][]> {
     try {
       return await this.retrying(what, async () => {
-        const replies = await this.redis.pipeline(commands as string[][]).exec();
+        const replies = await this.redis.pipeline(commands).exec();
         const failed = (replies ?? []).find(([e]) => e && !(wrongTypeOk && isWrongType(e)));
         if (!replies || failed) throw failed?.[0] ?? new Error('no reply');
         return replies;
@@ -373,7 +373,7 @@ interface FenceCommands {
  */
 export class FencedOrgFlags {
   /** The raise, settled: null once raised, or why it could not be. */
-  private readonly raised: Promise<unknown>;
+  private readonly raised: Promise<Error | null>;
   constructor(
     private readonly dl: Darklaunch,
     readonly org: string,
@@ -381,7 +381,7 @@ export class FencedOrgFlags {
   ) {
     this.raised = dl.raiseFence(org, epoch).then(
       () => null,
-      (err: unknown) => err ?? new Error('fence raise failed'),
+      (err: unknown) => (err instanceof Error ? err : new Error(`fence raise failed: ${String(err)}`)),
     );
   }
 

@@ -1,13 +1,13 @@
 // One BullMQ queue per job kind; the kind's name is the queue's name
 // (src/jobs/index.ts lists them).
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 export function createQueues(connection: Redis | Cluster, prefix: string, log: Logger, names: readonly string[]): Record<string, Queue> {
   const out: Record<string, Queue> = {};
   for (const name of names) {
-    const q = new Queue(name, { connection: connection as ConnectionOptions, prefix });
+    const q = new Queue(name, { connection, prefix });
     q.on('error', (err) => log.error({ queue: name, err: err.message }, 'queue error'));
     out[name] = q;
   }

@@ -272,13 +272,13 @@ describe('org lists as files and the audit log', () => {
 describe('phase routes and bad input', () => {
   it('lists four phases and answers bad phase input with 400/404/409', async () => {
     const list = (await h.api('GET', '/phases')).body.phases;
-    expect(list.map((p: any) => [p.phase, p.state])).toEqual([
+    expect(list.map((p) => [p.phase, p.state])).toEqual([
       [1, 'not_started'],
       [2, 'not_started'],
       [3, 'not_started'],
       [4, 'not_started'],
     ]);
-    expect(list[1].steps.find((s: any) => s.id === '2.1')).toMatchObject({
+    expect(list[1].steps.find((s) => s.id === '2.1')).toMatchObject({
       kind: 'manual',
       state: 'pending',
       detail: { command: expect.stringContaining('org-creator stop') },

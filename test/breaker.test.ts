@@ -48,7 +48,7 @@ describe('the infrastructure breaker', () => {
     await couch.down();
     const open = await waitFor('breaker open', async () => {
       const s = await status();
-      return s.breaker.state === 'open' && s.objects_in_progress === 0 ? s : null;
+      return s.breaker?.state === 'open' && s.objects_in_progress === 0 ? s : null;
     });
     expect(open).toMatchObject({ state: 'working', fatal_stop: true, breaker: { kind: 'infrastructure', trips: 1 } });
     const failedMeanwhile = (await Promise.all(orgs.map((o) => org(o.name)))).filter((o) => o.states[T].state === 'failed');

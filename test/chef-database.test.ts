@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, expectedRows, sqlRows, waitForRunEnd, type Harness } from './support/harness.js';
 import { runPhases1And2, waitPhase } from './support/phases.js';
 import type { SeededOrg } from '../dev/estate.js';
-import type { Db } from '../src/stores/postgres.js';
+import type pg from 'pg';
+import type { Db, DbClient } from '../src/stores/postgres.js';
 import * as objects from '../src/db/org-objects.js';
 
 const FIXTURE = readFileSync(new URL('./fixtures/chef-database.sql', import.meta.url), 'utf8');
@@ -153,13 +154,14 @@ describe('a Chef Server database', () => {
 
   it("reaches an org's rows in Chef's tables through their (org_id, name) index, never a scan of the whole table", async () => {
     // Chef's org_id is CHAR(32): compared as text, PostgreSQL could not use the index.
-    const statements: { text: string; values: unknown[] }[] = [];
+    const statements: { text: string; values?: unknown[] }[] = [];
+    // A client with only query(), which is all the functions below call: it records each statement to plan below.
     const capture = {
-      query: async (a: any, b?: any) => {
+      query: async (a: string | pg.QueryConfig, b?: unknown[]) => {
         statements.push(typeof a === 'string' ? { text: a, values: b } : { text: a.text, values: a.values });
         return { rows: [{ foreign_rows: 0, n: 0, t: 'containers' }], rowCount: 0 };
       },
-    } as any;
+    } as unknown as DbClient;
     const org = orgs[0].guid;
     // replaceOrgObjects calls mover.replace_org_objects, and foreignRowCount and the claim mover.foreign_row_count,
     // whose statements EXPLAIN cannot see into: their every comparison on org_id casts to bpchar, and those

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunFailures } from '../src/cli/replies.js';
 import { runCli } from './support/cli.js';
 import { createHarness, type Harness } from './support/harness.js';
 
@@ -88,7 +89,7 @@ describe('mover run', () => {
     expect(page.out).not.toContain('cr-bad-1');
     expect(page.out).toContain('more: mover run failures phase_2_migration --cursor cr-bad-0 (or --all)');
     const all = await mover(['--json', 'run', 'failures', '--all', '--limit', '1']);
-    expect(JSON.parse(all.out).orgs.map((o: any) => o.org_name)).toEqual(['cr-bad-0', 'cr-bad-1']);
+    expect((JSON.parse(all.out) as RunFailures).orgs.map((o) => o.org_name)).toEqual(['cr-bad-0', 'cr-bad-1']);
     const before = await stateOf('cr-bad-1');
     const retry = await mover(['run', 'retry', '--failed']);
     expect(retry.code).toBe(0);

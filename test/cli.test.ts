@@ -2,6 +2,7 @@
 // harness's, listening) and worker fleet: a phase started and watched to its
 // end, a manual step confirmed, a 409, a 404, a bad token, --json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditPage } from '../src/cli/replies.js';
 import { runCli } from './support/cli.js';
 import { createHarness, type Harness } from './support/harness.js';
 
@@ -49,7 +50,7 @@ describe('mover (the CLI)', () => {
     expect(confirm.code).toBe(0);
     expect(confirm.out).toMatch(/step 2\.1 confirmed by alice/);
     const audit = await mover(['--json', 'audit', '--limit', '5']);
-    expect(JSON.parse(audit.out).entries.some((e: any) => e.action === 'phase.confirm' && e.actor === 'alice')).toBe(true);
+    expect((JSON.parse(audit.out) as AuditPage).entries.some((e) => e.action === 'phase.confirm' && e.actor === 'alice')).toBe(true);
   }, 60_000);
 
   it('exits 4 on an unknown org, 1 on a bad token, 2 on a usage error: one line naming what was wrong', async () => {

@@ -51,12 +51,12 @@ describe("a run's failed orgs", () => {
   it('come by step, and by name a page at a time: which, where, what kind, why and when', async () => {
     const page1 = (await h.api('GET', `/migrations/${T}/failures?limit=2`)).body;
     expect(page1).toMatchObject({ run_id: firstRun, by_step: { migrate: 3 }, next_cursor: 'ck-bad-1' });
-    expect(page1.orgs.map((o: any) => o.org_name)).toEqual(['ck-bad-0', 'ck-bad-1']);
+    expect(page1.orgs.map((o) => o.org_name)).toEqual(['ck-bad-0', 'ck-bad-1']);
     expect(page1.orgs[0]).toMatchObject({ step: 'migrate', kind: 'data', org_id: expect.any(String), failed_at: expect.any(String) });
     expect(page1.orgs[0].reason).toBeTruthy();
     const page2 = (await h.api('GET', `/migrations/${T}/failures?limit=2&cursor=${page1.next_cursor}`)).body;
     expect(page2).toMatchObject({ next_cursor: null });
-    expect(page2.orgs.map((o: any) => o.org_name)).toEqual(['ck-bad-2']);
+    expect(page2.orgs.map((o) => o.org_name)).toEqual(['ck-bad-2']);
   });
 
   it('are retried when named: reset to ready, a run of only them, on the audit record; other names skipped', async () => {
@@ -72,13 +72,13 @@ describe("a run's failed orgs", () => {
     expect(await state('ck-bad-0')).toMatchObject({ state: 'failed', run_id: retry });
     expect(await state('ck-bad-2')).toMatchObject({ state: 'failed', run_id: firstRun });
     expect(await state('ck-good-0')).toMatchObject({ state: 'completed', run_id: firstRun });
-    const audit = (await h.api('GET', '/audit?limit=5')).body.entries.find((e: any) => e.action === 'run.retry');
-    expect(audit.detail).toMatchObject({ run_id: retry, orgs: ['ck-bad-0', 'ck-bad-1'], skipped: ['ck-good-0'] });
+    const audit = (await h.api('GET', '/audit?limit=5')).body.entries.find((e) => e.action === 'run.retry');
+    expect(audit?.detail).toMatchObject({ run_id: retry, orgs: ['ck-bad-0', 'ck-bad-1'], skipped: ['ck-good-0'] });
     // An earlier run stays readable by its id, with its own failed orgs (ck-bad-2 only, as the others were retried).
     expect((await h.api('GET', `/migrations/${T}/status?run_id=${firstRun}`)).body).toMatchObject({ run_id: firstRun, state: 'completed', orgs_completed: 7 });
-    expect((await h.api('GET', `/migrations/${T}/failures?run_id=${firstRun}`)).body.orgs.map((o: any) => o.org_name)).toEqual(['ck-bad-2']);
+    expect((await h.api('GET', `/migrations/${T}/failures?run_id=${firstRun}`)).body.orgs.map((o) => o.org_name)).toEqual(['ck-bad-2']);
     expect((await h.api('GET', `/migrations/${T}/runs?limit=1`)).body).toMatchObject({ runs: [{ run_id: retry }], next_cursor: retry });
-    expect((await h.api('GET', `/migrations/${T}/runs?limit=1&cursor=${retry}`)).body.runs.map((r: any) => r.run_id)).toEqual([firstRun]);
+    expect((await h.api('GET', `/migrations/${T}/runs?limit=1&cursor=${retry}`)).body.runs.map((r) => r.run_id)).toEqual([firstRun]);
     expect((await runRows()).map((r) => r.id)).toEqual([firstRun, retry]);
   });
 
@@ -95,7 +95,7 @@ describe("a run's series", () => {
   it('comes at a resolution sized to the run, from its start, with nothing after its end', async () => {
     const s = (await h.api('GET', `/migrations/${T}/series?run_id=${firstRun}`)).body;
     expect(s).toMatchObject({ run_id: firstRun, bucket_s: 4, started_at: expect.any(String), finished_at: expect.any(String) });
-    const end = Date.parse(s.finished_at) / 1000;
+    const end = Date.parse(s.finished_at ?? '') / 1000;
     for (const p of s.points) expect(Date.parse(p.at) / 1000).toBeLessThanOrEqual(end + s.bucket_s);
   });
 });

@@ -77,7 +77,7 @@ describe('the guard', () => {
     expect(await h.ctx.queues[T].getGlobalConcurrency()).toBe(20);
     const s = await status();
     expect(s.guard).toMatchObject({ budget_p99_ms: 100, measured_p99_ms: 400, source: 'mover_requests', set_concurrency: 40, effective_concurrency: 20 });
-    expect(s.guard.reason).toMatch(/over the budget of 100 ms/);
+    expect(s.guard?.reason).toMatch(/over the budget of 100 ms/);
     // A second slow pass within the window does not cut again: the figure lags the cut.
     await pass();
     expect((await getRun(h.ctx.db, runId))?.effective_concurrency).toBe(20);

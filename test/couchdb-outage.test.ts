@@ -56,7 +56,7 @@ describeEachCouch('a CouchDB outage mid-run', (couch) => {
 
   /** A run under way; CouchDB goes (and /readyz names it), stays away `ms`, comes back; the run rides through. */
   async function outage(take: () => Promise<void>, bring: () => Promise<void>, ms: number) {
-    const { orgs, runId } = await runUnderWay(h.ctx, h.seed, procs, `c${couch}${++batch}`, ORGS);
+    const { orgs, runId } = await runUnderWay(h.ctx, (specs) => h.seed(specs), procs, `c${couch}${++batch}`, ORGS);
     await take();
     await until(
       '/readyz to name couchdb',

@@ -199,7 +199,8 @@ describe('fleet', () => {
     const status = await waitForRunEnd(h);
     expect((await stateOf(org.name)).state).toBe('completed');
     // A reconciler pass that looked while it was in flight, holding it at the generation it saw then.
-    const { ref } = await heldRef(h.ctx, { type: T, runId: status.run_id, orgName: org.name, orgId: org.guid }, { claim: false });
+    // waitForRunEnd waits for a run, so it has an id.
+    const { ref } = await heldRef(h.ctx, { type: T, runId: status.run_id!, orgName: org.name, orgId: org.guid }, { claim: false });
     ref.generation = 0;
     await expect(restoreAndRecordFailure(phase2, h.ctx, ref, 'migrate', 'stale look', 'infrastructure')).rejects.toBeInstanceOf(OwnershipLostError);
     await ref.lease!.release();

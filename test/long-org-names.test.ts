@@ -57,7 +57,7 @@ describe('org names of 255 characters', () => {
     expect(page.status).toBe(200);
     expect(page.body.orgs.map((o: { org_name: string }) => o.org_name)).toEqual([LONG]);
     expect(page.body.next_cursor).toBe(LONG);
-    const next = await h.api('GET', `/migrations/${T}/orgs?limit=1&cursor=${encodeURIComponent(page.body.next_cursor)}`);
+    const next = await h.api('GET', `/migrations/${T}/orgs?limit=1&cursor=${encodeURIComponent(String(page.body.next_cursor))}`);
     expect(next.status).toBe(200);
     expect(next.body).toMatchObject({ orgs: [], next_cursor: null });
   });

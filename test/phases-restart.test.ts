@@ -38,7 +38,7 @@ describe('restarts and revert', () => {
   it('finishes phase 3 after the api and every worker are restarted mid-way', async () => {
     await runPhases1And2(h, ['r-org-00', 'r-org-01']);
     expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleep_time_ms: 250 })).status).toBe(202);
-    await waitFor('some orgs of phase 3 done', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 3);
+    await waitFor('some orgs of phase 3 done', async () => Number(stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 3);
     // Every process goes away ...
     await fleet.close(5000);
     await h.restartApi();
@@ -96,7 +96,7 @@ describe('restarts and revert', () => {
     await h.api('POST', '/migrations/phase_2_revert/start', { count: 'all' });
     await waitForRunEnd(h, 'phase_2_revert');
     expect((await h.api('POST', '/phases/3/start', { concurrency: 1, sleep_time_ms: 300, again: true })).status).toBe(202);
-    await waitFor('phase 3 migrating', async () => (stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 1);
+    await waitFor('phase 3 migrating', async () => Number(stepOf(await getPhase(h, 3), '3.3').detail.orgs_finished ?? 0) >= 1);
     expect((await h.api('POST', '/migrations/phase_2_migration/halt', undefined, { 'x-mover-actor': 'carol' })).status).toBe(200);
     const halted = await waitPhase(h, 3, ['halted', 'failed', 'completed']);
     expect(halted.state).toBe('halted');

@@ -134,7 +134,7 @@ describeEachCouch('the runbook', (couch) => {
           expect(remaining.length).toBe((org.name === 'broken-authz' ? 0 : 2) + org.skippedIds.length);
         }
       }
-      const auditLog = (await h.api('GET', '/audit?limit=1000')).body.entries.map((e: any) => `${e.action}:${e.actor}`);
+      const auditLog = (await h.api('GET', '/audit?limit=1000')).body.entries.map((e) => `${e.action}:${e.actor}`);
       expect(auditLog).toEqual(
         expect.arrayContaining(['phase.start:operator', 'phase.confirm:alice', 'settings.sleep_time:operator', 'phase.step_done:phase 2']),
       );
@@ -159,7 +159,7 @@ describeEachCouch('the runbook', (couch) => {
       expect(stepOf(p, '3.3').detail).toMatchObject({ orgs_in_run: 0, note: expect.stringMatching(/no org is waiting/) });
       expect((await h.api('GET', `/migrations/${T}/runs`)).body.runs).toEqual(runsBefore);
       expect((await h.api('GET', '/settings')).body.sleep_time_ms).toBe(sleepBefore);
-      const audit = (await h.api('GET', '/audit?limit=20')).body.entries.find((e: any) => e.action === 'phase.again');
+      const audit = (await h.api('GET', '/audit?limit=20')).body.entries.find((e) => e.action === 'phase.again');
       expect(audit).toMatchObject({ detail: { phase: 3, params: {}, settings: {} } });
       // Phase 4 purged for real (not a dry run): again only with the word too.
       expect((await h.api('POST', '/phases/4/start', { confirm: 'purge-couchdb-data' })).body).toMatchObject({ error: 'phase_completed' });

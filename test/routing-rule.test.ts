@@ -169,10 +169,10 @@ describe('a dl_* key that is not a hash', () => {
       const s = (await h.api('GET', `/migrations/${T}/status`)).body;
       return s.breaker?.state === 'open' ? s : null;
     });
-    expect(open.breaker.reason).toContain('dl_default is a string, not a hash');
+    expect(open.breaker?.reason).toContain('dl_default is a string, not a hash');
     // Held open while the key is broken, well past the cool-down and the stable time.
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await h.api('GET', `/migrations/${T}/status`)).body.breaker.state).toBe('open');
+    expect((await h.api('GET', `/migrations/${T}/status`)).body.breaker?.state).toBe('open');
     await dl().del('dl_default');
     await dl().hset('dl_default', saved);
     const end = await waitForRunEnd(h);

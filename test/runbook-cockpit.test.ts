@@ -31,7 +31,9 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   expect((await h.api('POST', '/phases/1/start', { orgs: [...GOOD, ...BAD], concurrency: 2 })).status).toBe(202);
   expect((await waitPhase(h, 1, ['completed', 'failed', 'halted'])).state).toBe('completed');
-  firstRun = (await h.api('GET', `/migrations/${T}/status`)).body.run_id;
+  const run = (await h.api('GET', `/migrations/${T}/status`)).body.run_id;
+  if (!run) throw new Error('phase 1 completed without a run');
+  firstRun = run;
 }, 90_000);
 afterAll(async () => {
   await browser?.close();
@@ -100,7 +102,7 @@ describe('the runbook page, as an operator uses it', () => {
     await page.click('button.start-1');
     await waitText(page, '#msg', /Run phase 1 again: done/);
     expect((await waitPhase(h, 1, ['completed', 'failed', 'halted'])).state).toBe('completed');
-    const audit = (await h.api('GET', '/audit?limit=10')).body.entries.find((e: any) => e.action === 'phase.again');
+    const audit = (await h.api('GET', '/audit?limit=10')).body.entries.find((e) => e.action === 'phase.again');
     expect(audit).toMatchObject({ detail: { phase: 1, params: { orgs: ['pc-good-0'] } } });
     // Phase 3's sleep time field is empty: the current one (0 here) stands unless the operator types one.
     const sleep = page.locator('form:has(button.start-3) input[name=sleep_time_ms]');

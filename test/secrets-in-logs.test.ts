@@ -26,8 +26,8 @@ beforeAll(async () => {
     ['src/workers/worker.ts', {}],
   ] as const) {
     const p = { child: spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] }), out: '' };
-    p.child.stdout!.on('data', (d) => (p.out += d));
-    p.child.stderr!.on('data', (d) => (p.out += d));
+    p.child.stdout.on('data', (d) => (p.out += d));
+    p.child.stderr.on('data', (d) => (p.out += d));
     procs.push(p);
   }
   for (let i = 0; i < 100; i++) {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processEnv } from '../dev/processes.js';
 import { JOB_KINDS } from '../src/jobs/index.js';
 import { surveyBatching } from '../src/jobs/estate_survey.js';
+import type { SurveyOrgsPage } from '../src/cli/replies.js';
 import { createHarness, refreshAccount, TOKEN, waitFor, type Harness } from './support/harness.js';
 import { runCli } from './support/cli.js';
 import { surveyEnd } from './support/survey.js';
@@ -18,7 +19,7 @@ const N = 20;
 const OTHER = 300;
 const MESSY = ['sa-03', 'sa-07', 'sa-11', 'sa-15'];
 let h: Harness;
-const survey = async (query = '') => (await h.api('GET', `/survey${query}`)).body;
+const survey = async (query: '' | `?${string}` = '') => (await h.api('GET', `/survey${query}`)).body;
 const batchSize = surveyBatching.orgs;
 
 beforeAll(async () => {
@@ -83,7 +84,7 @@ describe('the estate survey through the API', () => {
     for (let i = 0; i < 2; i++) await JOB_KINDS.estate_survey.process(h.ctx, job, undefined);
     const s = await survey();
     expect(s).toMatchObject({ orgs_surveyed: 3, totals: { missing_authz: 1 }, skipped_documents: { missing_authz: 1 } });
-    expect((await h.api('GET', '/survey/orgs')).body.orgs.map((o: any) => o.org_name)).toEqual(['sa-03', 'sa-04', 'sa-05']);
+    expect((await h.api('GET', '/survey/orgs')).body.orgs.map((o) => o.org_name)).toEqual(['sa-03', 'sa-04', 'sa-05']);
   });
 
   it('resumes after a worker process is killed mid-batch: every org surveyed, none counted twice', async () => {
@@ -112,14 +113,14 @@ describe('the estate survey through the API', () => {
     const all: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: any = (await h.api('GET', `/survey/orgs?limit=6${cursor ? `&cursor=${cursor}` : ''}`)).body;
+      const page: SurveyOrgsPage = (await h.api('GET', `/survey/orgs?limit=6${cursor ? `&cursor=${cursor}` : ''}`)).body;
       expect(page.orgs.length).toBeLessThanOrEqual(6);
-      all.push(...page.orgs.map((o: any) => o.org_name));
+      all.push(...page.orgs.map((o) => o.org_name));
       cursor = page.next_cursor;
     } while (cursor);
     expect(all).toEqual(Array.from({ length: N }, (_, i) => `sa-${String(i).padStart(2, '0')}`));
     const first = (await h.api('GET', '/survey/orgs?finding=missing_authz&limit=3')).body;
-    expect(first.orgs.map((o: any) => o.org_name)).toEqual(MESSY.slice(0, 3));
+    expect(first.orgs.map((o) => o.org_name)).toEqual(MESSY.slice(0, 3));
     expect(first.orgs[0]).toMatchObject({ findings: ['missing_authz'], detail: { skipped_by_rule: { missing_authz: 1 } } });
     const rest = (await h.api('GET', `/survey/orgs?finding=missing_authz&limit=3&cursor=${first.next_cursor}`)).body;
     expect(rest).toEqual({ orgs: [expect.objectContaining({ org_name: 'sa-15' })], next_cursor: null });
@@ -157,7 +158,7 @@ describe('the estate survey through the API', () => {
     expect(s.orgs_surveyed).toBeLessThan(N);
     expect(s.stop_reason).toMatch(/halted by/);
     expect((await h.api('POST', '/survey/halt')).status).toBe(409);
-    const audit = (await h.api('GET', '/audit?limit=5')).body.entries.map((e: any) => e.action);
+    const audit = (await h.api('GET', '/audit?limit=5')).body.entries.map((e) => e.action);
     expect(audit).toEqual(expect.arrayContaining(['survey.start', 'survey.halt']));
   });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addDocs, hex32, type SeededOrg } from '../dev/estate.js';
 import { TYPES } from '../src/stores/couch-docs.js';
 import { createHarness, describeEachCouch, refreshAccount, type Harness } from './support/harness.js';
+import type { SurveyView } from '../src/cli/replies.js';
 import { estateState, surveyEnd } from './support/survey.js';
 
 const C = TYPES.container;
@@ -16,8 +17,14 @@ describeEachCouch('the estate survey', (couch) => {
   let h: Harness;
   const orgs: Record<string, SeededOrg> = {};
   let before: Awaited<ReturnType<typeof estateState>>;
-  let survey: any;
-  const ours = (name: string) => h.api('GET', `/survey/orgs?limit=100`).then((r) => r.body.orgs.find((o: any) => o.org_name === name));
+  let survey: SurveyView;
+  const ours = (name: string) => h.api('GET', `/survey/orgs?limit=100`).then((r) => r.body.orgs.find((o) => o.org_name === name));
+  /** An org the survey must have found. */
+  const found = async (name: string) => {
+    const org = await ours(name);
+    if (!org) throw new Error(`${name} is not on the survey's first page`);
+    return org;
+  };
 
   beforeAll(async () => {
     h = await createHarness(`survey-${couch}`, {}, { couch });
@@ -95,7 +102,7 @@ describeEachCouch('the estate survey', (couch) => {
   });
 
   it('names each document a messy-data rule would skip, by the migration’s own rules', async () => {
-    const messy = await ours('sv-messy');
+    const messy = await found('sv-messy');
     expect(messy).toMatchObject({ containers: 16, groups: 8, documents: 12 + 5 + 3 + 7, migration_state: null, served_from: 'couchdb', refusal: null });
     expect(messy.findings.sort()).toEqual(['bad_id', 'duplicate_authz', 'duplicate_name', 'missing_authz', 'no_name', 'no_requester']);
     expect(messy.detail.skipped_by_rule).toEqual({ missing_authz: 1, no_name: 1, duplicate_name: 1, duplicate_authz: 1, bad_id: 1 });
@@ -108,9 +115,9 @@ describeEachCouch('the estate survey', (couch) => {
         { doc_id: orgs['sv-messy'].skippedIds[0], table: 'containers', rule: 'missing_authz' },
       ]),
     );
-    expect(messy.detail.skipped.map((s: any) => s.doc_id)).not.toContain('zz-late-group');
+    expect((messy.detail.skipped as { doc_id: string }[]).map((s) => s.doc_id)).not.toContain('zz-late-group');
     expect(messy.bytes).toBeGreaterThan(1000);
-    const clean = await ours('sv-clean-0');
+    const clean = await found('sv-clean-0');
     expect(clean).toMatchObject({
       containers: 12,
       groups: 5,
@@ -126,18 +133,18 @@ describeEachCouch('the estate survey', (couch) => {
 
   it('finds the missing database, the routing anomalies, dl_* keys Chef cannot read and odd values, rows mover did not write, and why the preflight would refuse', async () => {
     expect(await ours('sv-nodb')).toMatchObject({ findings: ['missing_database'], containers: null, documents: null, refusal: null });
-    const onSql = await ours('sv-onsql');
+    const onSql = await found('sv-onsql');
     expect(onSql).toMatchObject({ served_from: 'sql', findings: ['on_sql_unmigrated', 'preflight_refused'] });
     expect(onSql.refusal).toMatch(/Chef serves it from SQL: couchdb_containers = "false" \(dl_org_sv-onsql\)/);
     expect(await ours('sv-split')).toMatchObject({ served_from: 'split', findings: ['split_routing', 'on_sql_unmigrated', 'preflight_refused'] });
-    const odd = await ours('sv-odd');
+    const odd = await found('sv-odd');
     expect(odd).toMatchObject({ served_from: 'couchdb', findings: ['dl_odd_value'], refusal: null });
     expect(odd.detail.darklaunch).toEqual(['dl_org_sv-odd couchdb_groups = "0"']);
-    const str = await ours('sv-string');
+    const str = await found('sv-string');
     expect(str).toMatchObject({ served_from: null, findings: ['dl_not_hash', 'preflight_refused'] });
     expect(str.refusal).toMatch(/dl_org_sv-string is a string, not a hash/);
     expect(await ours('sv-dark')).toMatchObject({ served_from: 'couchdb', findings: ['dark_now'], refusal: null });
-    const foreign = await ours('sv-foreign');
+    const foreign = await found('sv-foreign');
     expect(foreign).toMatchObject({ sql_rows: 1, foreign_rows: 1, findings: ['foreign_rows', 'preflight_refused'] });
     expect(foreign.refusal).toMatch(/SQL already holds 1 containers\/groups rows for this org that mover did not write/);
     expect(await ours('sv-migrated')).toMatchObject({ migration_state: 'completed', served_from: 'couchdb', findings: ['on_couchdb_migrated'], refusal: null });
@@ -169,7 +176,7 @@ describeEachCouch('the estate survey', (couch) => {
     const e = (await h.api('GET', '/survey?concurrency=10&drain_wait_ms=5000&sleep_time_ms=0')).body.estimate;
     expect(e).toMatchObject({ concurrency: 10, drain_wait_ms: 5000, inputs: { orgs: 7, sleep_time_ms: 0, pacing_window_ms: 5000, bound_by: 'cycle' } });
     expect(e.inputs.copy_ms_mean).toBeCloseTo(e.inputs.copy_ms_total / 7, 1);
-    expect(e.seconds).toBeCloseTo((7 * (e.inputs.copy_ms_mean + 5000)) / 10 / 1000, 1);
+    expect(e.seconds).toBeCloseTo((7 * (Number(e.inputs.copy_ms_mean) + 5000)) / 10 / 1000, 1);
     // A sleep time longer than the cycle bounds it instead.
     const paced = (await h.api('GET', '/survey?concurrency=7&drain_wait_ms=5000&sleep_time_ms=60000')).body.estimate;
     expect(paced).toMatchObject({ seconds: 60, inputs: { bound_by: 'pacing', pacing_window_ms: 60_000 } });

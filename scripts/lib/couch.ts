@@ -73,11 +73,11 @@ export async function welcomeOf(url: string): Promise<string> {
   const res = await couchFetch(url, '/', { signal: AbortSignal.timeout(5000) });
   if (!res.ok) throw new Error(`GET / answered ${res.status}`);
   const body = (await res.json()) as Record<string, unknown>;
-  if (typeof body.couchdb === 'string') return `CouchDB ${body.version}`;
-  if ('express-pouchdb' in body) return `PouchDB Server ${body.version}`;
+  if (typeof body.couchdb === 'string') return `CouchDB ${String(body.version)}`;
+  if ('express-pouchdb' in body) return `PouchDB Server ${String(body.version)}`;
   const vendor = Object.keys(body).find((k) => /welcome/i.test(String(body[k])));
   if (!vendor) throw new Error(`not a CouchDB: ${JSON.stringify(body).slice(0, 120)}`);
-  return `${vendor} ${body.version}`;
+  return `${vendor} ${String(body.version)}`;
 }
 
 /** Starts PouchDB Server in memory, or connects to the real CouchDB chosen. */

@@ -37,7 +37,7 @@ export function sampleRss(pids: () => Record<string, number>, everyMs = 250): { 
 export function sampleConnections(db: pg.Pool, everyMs = 250): { stop(): Promise<number> } {
   let peak = 0;
   let busy = false;
-  const t = setInterval(async () => {
+  const sample = async () => {
     if (busy) return;
     busy = true;
     try {
@@ -48,7 +48,9 @@ export function sampleConnections(db: pg.Pool, everyMs = 250): { stop(): Promise
     } finally {
       busy = false;
     }
-  }, everyMs);
+  };
+  // A timer does not wait on its callback's promise; sample reports its own failure.
+  const t = setInterval(() => void sample(), everyMs);
   return {
     async stop() {
       clearInterval(t);

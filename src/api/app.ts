@@ -1,5 +1,5 @@
 // Builds the API: external plugins, our plugins, then routes, in that order.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Context } from '../context.js';
@@ -22,7 +22,7 @@ import { Operators } from './operators.js';
 
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: ctx.log.child({ component: 'api' }),
     bodyLimit: 16 * 1024 * 1024, // an org list of 100k names fits
     // Org names are up to 255 characters (as Chef allows); one percent-encoded in a path can take 12 each (4 UTF-8 bytes as %XX), so 255 * 12.
     routerOptions: { maxParamLength: 255 * 12 },

@@ -29,14 +29,14 @@ export const CSV_COLUMNS = [
 ] as const;
 
 /** A field as RFC 4180 has it: quoted, its quotes doubled, when it holds a comma, a quote or a line break. */
-export function csvField(v: unknown): string {
+export function csvField(v: string | number | null | undefined): string {
   const s = v === null || v === undefined ? '' : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 function csvRow(o: SurveyedOrg): string {
   const d = o.detail as { skipped_by_rule?: Record<string, number>; no_requester?: number; darklaunch?: string[]; error?: string };
-  const cells: unknown[] = [
+  const cells: (string | number | null | undefined)[] = [
     o.org_name,
     o.org_id,
     o.migration_state,

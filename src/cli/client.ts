@@ -27,7 +27,8 @@ export function errorJson(err: unknown): Record<string, unknown> {
 
 export interface Api {
   url: string;
-  call<T = any>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, contentType?: string): Promise<T>;
+  /** The api's reply, of the type the caller names (replies.ts: the route's own schema); unknown where it names none. */
+  call<T = unknown>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, contentType?: string): Promise<T>;
 }
 
 export function apiFromEnv(env: Record<string, string | undefined> = process.env): Api {
@@ -35,7 +36,7 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
   const token = env.MOVER_API_TOKEN?.trim();
   return {
     url,
-    async call(method, path, body, contentType = 'application/json') {
+    async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
       if (!token) throw new CliError('MOVER_API_TOKEN is not set: the api answers nothing without it', EXIT.usage);
       let res: Response;
       try {
@@ -46,7 +47,8 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
             ...(body !== undefined ? { 'content-type': contentType } : {}),
             'x-mover-actor': env.USER ?? 'mover-cli',
           },
-          body: body === undefined ? undefined : contentType === 'application/json' ? JSON.stringify(body) : String(body),
+          // A text/plain body (an org list as a file) is the string it is.
+          body: body === undefined ? undefined : contentType === 'application/json' || typeof body !== 'string' ? JSON.stringify(body) : body,
         });
       } catch (err) {
         throw new CliError(
@@ -55,15 +57,17 @@ export function apiFromEnv(env: Record<string, string | undefined> = process.env
         );
       }
       const text = await res.text();
-      let data: any = text;
+      let data: unknown = text;
       try {
         data = text ? JSON.parse(text) : null;
       } catch (err) {
         // Not JSON (the metrics text): handed back as it is.
         data = text || String(err);
       }
-      if (res.ok) return data;
-      const why = typeof data === 'object' && data ? `${data.error ?? res.status}: ${data.message ?? text}` : text;
+      // The route's schema says what a reply holds (the caller names it, replies.ts).
+      if (res.ok) return data as T;
+      const refusal = typeof data === 'object' && data ? (data as { error?: string; message?: string }) : null;
+      const why = refusal ? `${refusal.error ?? res.status}: ${refusal.message ?? text}` : text;
       const reply = { status: res.status, body: data };
       if (res.status === 401) throw new CliError(`401 unauthorized: the api refused MOVER_API_TOKEN`, EXIT.error, reply);
       if (res.status === 409) throw new CliError(`409 ${why}`, EXIT.conflict, reply);

@@ -8,7 +8,19 @@ import { apiFromEnv, CliError, errorJson, EXIT, type Api } from './client.js';
 import { phaseLines, stdout, surveyAgeLine, watchAccount, watchPhase } from './progress.js';
 import { surveyCommands } from './survey.js';
 import { runCommands } from './runs.js';
-import type { AccountView, AuditPage, OrgView, PhaseStart, RefreshQueued, SettingsView } from './replies.js';
+import type {
+  AccountView,
+  AuditPage,
+  OrgsCaptured,
+  OrgsMoved,
+  OrgView,
+  PhaseList,
+  PhaseStart,
+  PhaseView,
+  RefreshQueued,
+  SettingsView,
+  SurveyView,
+} from './replies.js';
 import { PHASE_2_MIGRATION } from '../queue-names.js';
 
 const T = PHASE_2_MIGRATION;
@@ -42,21 +54,32 @@ function orgNames(args: string[], file?: string): string[] {
 }
 
 // --- phases (the runbook) ---
+/** `mover phase start`'s options, as commander hands them over. */
+interface PhaseStartOptions {
+  orgsFile?: string;
+  orgs?: string[];
+  concurrency?: string;
+  sleepTime?: string;
+  confirm?: string;
+  dryRun?: boolean;
+  again?: boolean;
+  watch?: boolean;
+}
 const phase = program.command('phase').description('the runbook: four phases of steps');
 phase
   .command('list')
   .description('every phase and its state')
   .action(async () => {
-    const r = await api.call('GET', '/phases');
-    show(r, () => r.phases.map((p: any) => `phase ${p.phase}: ${p.title} — ${p.state}`));
+    const r = await api.call<PhaseList>('GET', '/phases');
+    show(r, () => r.phases.map((p) => `phase ${p.phase}: ${p.title} — ${p.state}`));
   });
 phase
   .command('show <n>')
   .description("a phase's steps, and what a waiting step asks")
   .action(async (n: string) => {
-    const r = await api.call('GET', `/phases/${int(n)}`);
+    const r = await api.call<PhaseView>('GET', `/phases/${int(n)}`);
     // Phase 1 says how old the estate survey is.
-    const survey = int(n) === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
+    const survey = int(n) === 1 ? surveyAgeLine(await api.call<SurveyView>('GET', '/survey')) : null;
     show(r, () => (survey ? [phaseLines(r)[0], survey, ...phaseLines(r).slice(1)] : phaseLines(r)));
   });
 phase
@@ -70,7 +93,7 @@ phase
   .option('--dry-run', 'phase 4: report what would be purged, change nothing')
   .option('--again', 'run a phase that has completed again (without it, the api says what that would do and refuses)')
   .option('--watch', 'follow it until it completes, fails or waits for you')
-  .action(async (n: string, o: any) => {
+  .action(async (n: string, o: PhaseStartOptions) => {
     const body: Record<string, unknown> = {};
     if (int(n) === 1 && !o.orgsFile && !o.orgs)
       throw new CliError('phase 1 migrates the orgs you name: give them with --orgs <name...> or --orgs-file <file> (one a line)', EXIT.usage);
@@ -95,8 +118,11 @@ phase
   .option('--by <name>', 'who did it (on the audit record); with named operators, your own name, the default')
   .option('--note <text>', 'what was done')
   .action(async (n: string, step: string, o: { by?: string; note?: string }) => {
-    const r = await api.call('POST', `/phases/${int(n)}/steps/${step}/confirm`, { ...(o.by ? { by: o.by } : {}), ...(o.note ? { note: o.note } : {}) });
-    const by = (r.steps as { id: string; confirmed_by?: string }[] | undefined)?.find((s) => s.id === step)?.confirmed_by ?? o.by;
+    const r = await api.call<PhaseView>('POST', `/phases/${int(n)}/steps/${step}/confirm`, {
+      ...(o.by ? { by: o.by } : {}),
+      ...(o.note ? { note: o.note } : {}),
+    });
+    const by = r.steps.find((s) => s.id === step)?.confirmed_by ?? o.by;
     show(r, () => [`step ${step} confirmed by ${by}`, ...phaseLines(r)]);
   });
 phase
@@ -109,7 +135,7 @@ phase
     await finishWatch(r);
   });
 
-async function finishWatch(p: any): Promise<void> {
+async function finishWatch(p: PhaseView): Promise<void> {
   if (p.state === 'failed' || p.state === 'halted') throw new CliError(`phase ${p.phase} ${p.state}`, EXIT.error);
 }
 
@@ -151,23 +177,23 @@ for (const [name, path, what] of [
       // A file alone goes as the text it is: the api answers line by line (docs/api.md, "Org lists as files").
       const r =
         o.file && !names.length
-          ? await api.call('POST', url, readFileSync(o.file, 'utf8'), 'text/plain')
-          : await api.call('POST', url, all ? {} : { orgs: orgNames(names, o.file) });
-      const counts =
-        name === 'capture' ? `inserted ${r.inserted.length}, duplicate ${r.duplicate.length}, unknown ${r.unknown.length}` : `updated ${r.updated}`;
-      const skippedLines = (r.lines ?? []).filter((l: any) => !['inserted', 'duplicate', 'updated'].includes(l.result));
+          ? await api.call<OrgsCaptured | OrgsMoved>('POST', url, readFileSync(o.file, 'utf8'), 'text/plain')
+          : await api.call<OrgsCaptured | OrgsMoved>('POST', url, all ? {} : { orgs: orgNames(names, o.file) });
+      // A capture answers what it inserted; a move (ready, hold, reset) what it updated.
+      const counts = 'inserted' in r ? `inserted ${r.inserted.length}, duplicate ${r.duplicate.length}, unknown ${r.unknown.length}` : `updated ${r.updated}`;
+      const skippedLines = (r.lines ?? []).filter((l) => !['inserted', 'duplicate', 'updated'].includes(l.result));
       show(r, () =>
         r.lines
-          ? [counts, ...skippedLines.map((l: any) => `  line ${l.line} (${l.org}): ${l.result}`)]
-          : name === 'capture'
-            ? [counts, ...r.unknown.map((u: string) => `  unknown: ${u}`)]
-            : [counts, ...(r.skipped ?? []).map((s: string) => `  skipped: ${s}`)],
+          ? [counts, ...skippedLines.map((l) => `  line ${l.line} (${l.org}): ${l.result}`)]
+          : 'unknown' in r
+            ? [counts, ...r.unknown.map((u) => `  unknown: ${u}`)]
+            : [counts, ...(r.skipped ?? []).map((s) => `  skipped: ${s}`)],
       );
     });
 }
 /** What Chef does with an org's requests, in one line (GET /orgs/:name's darklaunch.effective). */
-function servedBy(e: any): string {
-  if (e.error) return `not at all: ${e.error}`;
+function servedBy(e: OrgView['darklaunch']['effective']): string {
+  if ('error' in e) return `not at all: ${e.error}`;
   return `containers from ${e.containers === 'sql' ? 'SQL' : 'CouchDB'}, groups from ${e.groups === 'sql' ? 'SQL' : 'CouchDB'}${e.down ? ', down (503)' : ''}`;
 }
 
@@ -178,12 +204,10 @@ orgs
     const r = await api.call<OrgView>('GET', `/orgs/${encodeURIComponent(name)}`);
     show(r, () => [
       `${r.org_name} (${r.org_id ?? 'not in the snapshot'})${r.precreated ? ' pre-created' : ''}`,
-      ...Object.entries(r.states).map(
-        ([t, s]: [string, any]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`,
-      ),
+      ...Object.entries(r.states).map(([t, s]) => `  ${t}: ${s.state}${s.fail_location ? ` at ${s.fail_location}: ${s.fail_detail ?? ''}` : ''}`),
       `  darklaunch (own): couchdb_containers=${r.darklaunch.couchdb_containers} couchdb_groups=${r.darklaunch.couchdb_groups} 503_mode=${r.darklaunch['503_mode']}`,
       `  Chef serves it: ${servedBy(r.darklaunch.effective)}`,
-      ...(r.failures ?? []).slice(0, 5).map((f: any) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
+      ...(r.failures ?? []).slice(0, 5).map((f) => `  failed ${f.at} in run ${f.run_id} at ${f.step} (${f.kind}): ${f.detail ?? ''}`),
     ]);
   });
 
@@ -226,7 +250,7 @@ program
   .option('--limit <n>', 'entries', '50')
   .action(async (o: { limit: string }) => {
     const r = await api.call<AuditPage>('GET', `/audit?limit=${int(o.limit)}`);
-    show(r, () => r.entries.map((e: any) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
+    show(r, () => r.entries.map((e) => `${e.at}  ${e.actor.padEnd(12)} ${e.action}  ${JSON.stringify(e.detail)}`));
   });
 
 try {

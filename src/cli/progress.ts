@@ -3,7 +3,7 @@
 // with the waiting manual step's command, the account refresh. On a TTY one
 // line is redrawn; otherwise (a pipe, a log) plain lines, one per change.
 import type { Api } from './client.js';
-import type { RunStatus } from './replies.js';
+import type { AccountView, PhaseView, RunStatus, SurveyView } from './replies.js';
 // The rules the runbook page shows the same numbers by.
 import { orgsInRun, recentRate, runOver, runRate, type RateSample } from '../api/page/browser/run-rate.js';
 
@@ -74,6 +74,20 @@ export async function watchRun(api: Api, type: string, out: Out, everyMs = 1000,
   }
 }
 
+/** What a step's detail may say, as these lines read it (src/phases: a step's report; the schema leaves it open). */
+interface StepDetail {
+  orgs_in_run?: number;
+  orgs_finished?: number;
+  orgs_failed?: number;
+  note?: string;
+  error?: string;
+  command?: string;
+  breaker?: { state: string; reason: string | null };
+  migration_type?: string;
+  run_id?: string;
+}
+const detailOf = (step: PhaseView['steps'][number]) => step.detail as StepDetail | undefined;
+
 const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', waiting_confirmation: '?', failed: '!', pending: ' ' };
 
 /**
@@ -81,9 +95,10 @@ const MARK: Record<string, string> = { done: 'x', skipped: '-', running: '>', wa
  * waiting one asks of the operator. `live`: the running step's run status, so
  * its counts are the run's now (the step's detail is as of the driver's last tick).
  */
-export function phaseLines(phase: any, live?: RunStatus | null): string[] {
+export function phaseLines(phase: PhaseView, live?: RunStatus | null): string[] {
   const lines = [`phase ${phase.phase}: ${phase.title} — ${phase.state}`];
-  for (const s of phase.steps) {
+  for (const step of phase.steps) {
+    const s = { ...step, detail: detailOf(step) };
     const d =
       s.state === 'running' && live
         ? {
@@ -100,7 +115,7 @@ export function phaseLines(phase: any, live?: RunStatus | null): string[] {
       `  [${MARK[s.state] ?? ' '}] ${s.id.padEnd(4)} ${s.title}${progress}${confirmed}${note}${s.state === 'failed' && s.detail?.error ? `: ${s.detail.error}` : ''}`,
     );
     if (s.state === 'waiting_confirmation') {
-      lines.push(`        waiting for you: ${s.detail?.command ?? s.command ?? '(a manual step)'}`);
+      lines.push(`        waiting for you: ${s.detail?.command ?? '(a manual step)'}`);
       // With named operators the confirmation is in the signed-in operator's name (another --by is a 403); with the one shared token, --by names who did it.
       lines.push(`        then: mover phase confirm ${phase.phase} ${s.id} [--note "..."]   (with the one shared MOVER_API_TOKEN, add --by <your name>)`);
     }
@@ -111,7 +126,7 @@ export function phaseLines(phase: any, live?: RunStatus | null): string[] {
 
 /** Follows a phase until it completes, fails, halts or waits for a confirmation; returns its last view. */
 /** How old the estate survey is, for phase 1: nobody should start on a survey of last month's estate unawares. */
-export function surveyAgeLine(s: any, now = Date.now()): string {
+export function surveyAgeLine(s: SurveyView | null | undefined, now = Date.now()): string {
   if (!s?.state || s.state === 'not_started') return '  estate survey: none yet (mover survey start --watch)';
   if (!s.finished_at) return `  estate survey: ${s.state}, ${s.orgs_surveyed ?? 0} of ${s.orgs_total ?? '?'} orgs so far`;
   const mins = Math.round((now - Date.parse(s.finished_at)) / 60_000);
@@ -119,17 +134,18 @@ export function surveyAgeLine(s: any, now = Date.now()): string {
   return `  estate survey: ${s.state} ${age} ago (${s.orgs_surveyed ?? 0} orgs; mover survey)`;
 }
 
-export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<any> {
+export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDone?: boolean; everyMs?: number } = {}): Promise<PhaseView> {
   let last = '';
   let drawn = 0;
   let printed = new Set<string>();
   const seen: RateSample[] = [];
-  const survey = n === 1 ? surveyAgeLine(await api.call('GET', '/survey')) : null;
+  const survey = n === 1 ? surveyAgeLine(await api.call<SurveyView>('GET', '/survey')) : null;
   for (;;) {
-    const phase = await api.call('GET', `/phases/${n}`);
+    const phase = await api.call<PhaseView>('GET', `/phases/${n}`);
     // A step running a migration: its run's bar, rate, ETA, failures and dark orgs under the steps, and its counts in the step's line.
-    const running = phase.steps.find((s: any) => s.state === 'running' && s.detail?.migration_type);
-    const status = running ? await api.call('GET', `/migrations/${running.detail.migration_type}/status?run_id=${running.detail.run_id}`) : null;
+    const step = phase.steps.find((s) => s.state === 'running' && detailOf(s)?.migration_type);
+    const running = step && detailOf(step);
+    const status = running ? await api.call<RunStatus>('GET', `/migrations/${running.migration_type}/status?run_id=${running.run_id}`) : null;
     const lines = phaseLines(phase, status);
     if (survey) lines.splice(1, 0, survey);
     if (status) lines.push(`  ${runLine(status, rateOf(seen, status.orgs_completed), out.tty)}`);
@@ -155,9 +171,9 @@ export async function watchPhase(api: Api, n: number, out: Out, opts: { untilDon
 }
 
 /** Follows the account refresh until the snapshot is no longer refreshing. */
-export async function watchAccount(api: Api, out: Out, everyMs = 500): Promise<any> {
+export async function watchAccount(api: Api, out: Out, everyMs = 500): Promise<AccountView> {
   for (let i = 0; ; i++) {
-    const account = await api.call('GET', '/account');
+    const account = await api.call<AccountView>('GET', '/account');
     if (account.state !== 'refreshing') return account;
     if (out.tty) out.write(`\r\x1b[2Krefreshing the account snapshot ${'|/-\\'[i % 4]}`);
     else if (i === 0) out.write('refreshing the account snapshot\n');

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { CliError, EXIT, pages, query, type Api } from './client.js';
 import { runLine, watchRun, type Out } from './progress.js';
 import { PHASE_2_MIGRATION, PHASE_2_REVERT } from '../queue-names.js';
-import type { RunFailures, RunHalted, RunList, RunStarted, RunStatus } from './replies.js';
+import type { RunFailures, RunHalted, RunList, RunResized, RunStarted, RunStatus } from './replies.js';
 
 const T = PHASE_2_MIGRATION;
 
@@ -24,7 +24,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--count <n>', 'how many ready orgs, or all', 'all')
     .option('--concurrency <n>', 'orgs in flight at once, fleet-wide', '8')
     .option('--watch', 'follow it until it ends')
-    .action(async (type = T, o: any) => {
+    .action(async (type = T, o: { count: string; concurrency: string; watch?: boolean }) => {
       const count = o.count === 'all' ? 'all' : io.int(o.count);
       const r = await api.call<RunStarted>('POST', `/migrations/${type}/start`, { count, concurrency: io.int(o.concurrency) });
       io.show(r, () => `run ${r.run_id} started: ${r.orgs} orgs`);
@@ -102,7 +102,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
         if (!orgs.length) throw new CliError('no failed org to retry in that run', EXIT.conflict);
       } else orgs = io.orgNames(names, o.file);
       const r = await api.call<RunStarted>('POST', `/migrations/${o.type}/retry`, { orgs, concurrency: io.int(o.concurrency) });
-      io.show(r, () => [`retry run ${r.run_id}: ${r.orgs} orgs`, ...(r.skipped ?? []).map((s: string) => `  skipped (not failed): ${s}`)]);
+      io.show(r, () => [`retry run ${r.run_id}: ${r.orgs} orgs`, ...(r.skipped ?? []).map((s) => `  skipped (not failed): ${s}`)]);
     });
   run
     .command('halt [type]')
@@ -115,7 +115,7 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .command('concurrency <n> [type]')
     .description('orgs in flight at once, fleet-wide, now')
     .action(async (n: string, type = T) => {
-      const r = await api.call('PUT', `/migrations/${type}/concurrency`, { concurrency: io.int(n) });
+      const r = await api.call<RunResized>('PUT', `/migrations/${type}/concurrency`, { concurrency: io.int(n) });
       io.show(r, () => `concurrency ${r.concurrency}`);
     });
 
@@ -127,13 +127,13 @@ export function runCommands(program: Command, api: Api, io: Io): void {
     .option('--file <file>', 'org names, one a line')
     .option('--write-back', 'write what changed on SQL back to CouchDB first')
     .option('--concurrency <n>', 'orgs at once', '8')
-    .action(async (names: string[], o: any) => {
+    .action(async (names: string[], o: { all?: boolean; count?: string; file?: string; writeBack?: boolean; concurrency: string }) => {
       const which = o.all ? { count: 'all' } : o.count ? { count: io.int(o.count) } : { orgs: io.orgNames(names, o.file) };
-      const r = await api.call('POST', `/migrations/${PHASE_2_REVERT}/start`, {
+      const r = await api.call<RunStarted>('POST', `/migrations/${PHASE_2_REVERT}/start`, {
         ...which,
         concurrency: io.int(o.concurrency),
         write_back: o.writeBack === true,
       });
-      io.show(r, () => [`revert run ${r.run_id}: ${r.orgs} orgs`, ...r.skipped.map((s: string) => `  skipped (not completed): ${s}`)]);
+      io.show(r, () => [`revert run ${r.run_id}: ${r.orgs} orgs`, ...(r.skipped ?? []).map((s) => `  skipped (not completed): ${s}`)]);
     });
 }

@@ -4,14 +4,14 @@
 import type { Command } from 'commander';
 import { CliError, EXIT, pages, type Api } from './client.js';
 import type { Out } from './progress.js';
-import type { SurveyOrgsPage, SurveyView } from './replies.js';
+import type { SurveyHalted, SurveyOrgsPage, SurveyStarted, SurveyView } from './replies.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const mib = (bytes: number | null) => `${((bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB`;
 
 /** The survey's totals, in lines: progress, sizes, each finding with orgs, the largest orgs, the window estimate. */
-export function surveyLines(s: any): string[] {
+export function surveyLines(s: SurveyView): string[] {
   if (s.state === 'not_started') return ['no survey yet: mover survey start --watch'];
   const found = Object.entries(s.totals as Record<string, number>).filter(([, n]) => n > 0);
   const e = s.estimate;
@@ -19,7 +19,7 @@ export function surveyLines(s: any): string[] {
     `survey ${s.run_id}: ${s.state}, ${s.orgs_surveyed}/${s.orgs_total} orgs, started ${s.started_at}${s.finished_at ? `, finished ${s.finished_at}` : ''}`,
     `  ${s.sizes.containers} containers, ${s.sizes.groups} groups, ${s.sizes.documents} documents, ${mib(s.sizes.bytes)}; copy ${s.copy_ms_mean ?? '-'} ms an org on average`,
     ...(found.length ? found.map(([f, n]) => `  ${f.padEnd(22)} ${n} orgs  (mover survey orgs --finding ${f})`) : ['  no findings']),
-    ...(s.largest.length ? [`  largest: ${s.largest.map((o: any) => `${o.org_name} (${o.documents} docs, ${mib(o.bytes)})`).join(', ')}`] : []),
+    ...(s.largest.length ? [`  largest: ${s.largest.map((o) => `${o.org_name} (${o.documents} docs, ${mib(o.bytes)})`).join(', ')}`] : []),
     `  estimate: ${e.inputs.orgs} orgs to migrate at concurrency ${e.concurrency}, drain wait ${e.drain_wait_ms} ms: about ${Math.round(e.seconds / 60)} min (${e.seconds} s; ${e.inputs.formula})`,
     ...(s.breaker && s.breaker.state !== 'closed' ? [`  BREAKER ${s.breaker.state.toUpperCase()}: ${s.breaker.reason}`] : []),
     ...(s.stop_reason ? [`  stopped: ${s.stop_reason}`] : []),
@@ -27,10 +27,10 @@ export function surveyLines(s: any): string[] {
 }
 
 /** Follows the survey until it is no longer running; returns its last totals. */
-export async function watchSurvey(api: Api, out: Out, everyMs = 1000): Promise<any> {
+export async function watchSurvey(api: Api, out: Out, everyMs = 1000): Promise<SurveyView> {
   let last = '';
   for (;;) {
-    const s = await api.call('GET', '/survey');
+    const s = await api.call<SurveyView>('GET', '/survey');
     const line = `surveyed ${s.orgs_surveyed}/${s.orgs_total} orgs — ${s.state}`;
     if (out.tty) out.write(`\r\x1b[2K${line}`);
     else if (line !== last) out.write(`${line}\n`);
@@ -65,7 +65,7 @@ export function surveyCommands(
     .option('--concurrency <n>', 'batches of orgs read at once, fleet-wide')
     .option('--watch', 'follow it until it ends, then show its totals')
     .action(async (o: { concurrency?: string; watch?: boolean }) => {
-      const r = await api.call('POST', '/survey/start', o.concurrency ? { concurrency: io.int(o.concurrency) } : {});
+      const r = await api.call<SurveyStarted>('POST', '/survey/start', o.concurrency ? { concurrency: io.int(o.concurrency) } : {});
       io.show(r, () => `survey ${r.run_id} started: ${r.orgs} orgs; follow it: mover survey start --watch, or mover survey`);
       if (!o.watch || io.json()) return;
       const end = await watchSurvey(api, io.out);
@@ -76,7 +76,7 @@ export function surveyCommands(
     .command('halt')
     .description('survey no more batches; those being read finish')
     .action(async () => {
-      const r = await api.call('POST', '/survey/halt');
+      const r = await api.call<SurveyHalted>('POST', '/survey/halt');
       io.show(r, () => `survey ${r.run_id}: ${r.state}`);
     });
   survey
@@ -91,7 +91,7 @@ export function surveyCommands(
         `/survey/orgs?limit=${io.int(o.limit)}${o.finding ? `&finding=${encodeURIComponent(o.finding)}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
       const { items, next, last } = await pages<SurveyOrgsPage, 'orgs'>(api, path, 'orgs', o.all === true, o.cursor);
       io.show(o.all ? { orgs: items, next_cursor: null } : last, () => [
-        ...items.map((x: any) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`),
+        ...items.map((x) => `${x.org_name.padEnd(30)} ${x.findings.join(' ') || '-'}${x.refusal ? `\n    preflight: ${x.refusal}` : ''}`),
         ...(next ? [`more: mover survey orgs${o.finding ? ` --finding ${o.finding}` : ''} --cursor ${next} (or --all)`] : []),
       ]);
     });
@@ -99,6 +99,7 @@ export function surveyCommands(
     .command('csv')
     .description('every org of the latest survey as CSV, on stdout')
     .action(async () => {
-      process.stdout.write(await api.call('GET', '/survey/orgs.csv'));
+      // Not JSON: the client hands the text back as it is.
+      process.stdout.write(await api.call<string>('GET', '/survey/orgs.csv'));
     });
 }

@@ -30,8 +30,8 @@ const arrays = (r: ObjectRow[]) => [
   r.map((x) => utc(x.updated_at)),
 ];
 
-/** Inserts one table's rows for an org in one statement (the benchmark's floor writes rows this way). */
-export async function insertObjects(q: Q, table: ObjectTable | string, orgId: string, rows: ObjectRow[]): Promise<number> {
+/** Inserts one table's rows for an org in one statement: containers, groups, or the benchmark's floor_ copies of them (it writes rows this way). */
+export async function insertObjects(q: Q, table: string, orgId: string, rows: ObjectRow[]): Promise<number> {
   if (!rows.length) return 0;
   const res = await q.query(`INSERT INTO "${table}" (id, org_id, authz_id, name, last_updated_by, created_at, updated_at) ${unnestRows(2)}`, [
     orgId,

@@ -53,8 +53,8 @@ export async function runAndWait(
     const breaker = run.breaker === 'closed' ? null : { state: run.breaker, kind: run.breaker_kind, reason: run.breaker_reason, since: run.breaker_since };
     return { state: 'running', detail: { ...counts, breaker } };
   }
-  const report = kindOf(type).run.report;
-  const reported = report ? await report(ctx, run) : {};
+  const kind = kindOf(type).run;
+  const reported = kind.report ? await kind.report(ctx, run) : {};
   if (run.fatal_stop || run.stop_reason)
     return { state: 'halted', detail: { ...counts, ...reported, stop_reason: run.stop_reason, fatal_stop: run.fatal_stop } };
   return { state: 'done', detail: { ...counts, ...reported } };

@@ -59,7 +59,7 @@ export function darkTimeOf(hist: number[] | null | undefined, maxMs: number | nu
     past_drain_p99_ms: past,
     saturated,
     saturation: saturated
-      ? `orgs stay dark ${seconds(past!)} past the ${seconds(drainWaitMs)} drain wait at p99 (more than ${seconds(threshold)}): the fleet holds them dark waiting for CPU, connections or a store; lower the concurrency or add workers`
+      ? `orgs stay dark ${seconds(past)} past the ${seconds(drainWaitMs)} drain wait at p99 (more than ${seconds(threshold)}): the fleet holds them dark waiting for CPU, connections or a store; lower the concurrency or add workers`
       : null,
   };
 }

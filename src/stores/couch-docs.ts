@@ -12,7 +12,7 @@ export const TYPES = {
 /** A document's type is the first of these fields that is present (docs/domain.md, section 1). */
 export function docType(doc: Record<string, unknown>): string | undefined {
   for (const field of ['json_class', 'couchrest-type', 'type']) {
-    if (field in doc) return typeof doc[field] === 'string' ? (doc[field] as string) : undefined;
+    if (field in doc) return typeof doc[field] === 'string' ? doc[field] : undefined;
   }
   return undefined;
 }

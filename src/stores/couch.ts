@@ -37,7 +37,7 @@ const AUTHZ_VIEW_DOC = {
  * any other server (PouchDB Server, a proxy) leaves mango undecided, to be asked.
  */
 export function fromWelcome(info: Record<string, unknown>): { server: string; mango?: boolean } {
-  const version = String(info.version ?? '?');
+  const version = typeof info.version === 'string' || typeof info.version === 'number' ? String(info.version) : '?';
   if (typeof info.couchdb === 'string') return { server: `CouchDB ${version}`, mango: Number.parseInt(version, 10) >= 2 };
   const vendor = Object.keys(info).find((k) => /welcome/i.test(String(info[k]))) ?? 'unknown server';
   return { server: `${vendor} ${version}` };
@@ -64,7 +64,7 @@ export class Couch {
   ) {
     // Uncompressed answers: CouchDB itself sends none compressed, and where something in front of it
     // (PouchDB Server, a proxy) would, mover sits next to it: gzip costs both ends more CPU than the bytes cost.
-    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } } as nano.Configuration);
+    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } });
   }
 
   /**
@@ -253,7 +253,7 @@ export class Couch {
     const out: CouchDoc[] = [];
     for (;;) {
       const res = await this.call(
-        () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize } as nano.MangoQuery),
+        () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize }),
         `read ${dbName}`,
       );
       const docs = res.docs as unknown as CouchDoc[];
@@ -298,7 +298,7 @@ export class Couch {
       return out;
     }
     const res = await this.call(
-      () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 } as nano.MangoQuery),
+      () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 }),
       `read ${this.accountDb}`,
       this.accountDb,
     );
@@ -322,7 +322,7 @@ export class Couch {
       return;
     }
     await this.call(
-      () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 } as nano.MangoQuery),
+      () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 }),
       `read ${this.accountDb}`,
       this.accountDb,
     );

@@ -33,7 +33,7 @@ export function createPool(databaseUrl: string, policy: OutagePolicy, max = 10):
   // whether it goes by pool.query or by a client checked out for a transaction: counted once, on the
   // connection that sends it, as the pool makes each one (pg's own Client is left as it is).
   pool.on('connect', countQueries);
-  const rawQuery = pool.query.bind(pool) as Db['query'];
+  const rawQuery: Db['query'] = pool.query.bind(pool);
   const rawConnect = pool.connect.bind(pool) as ((cb: ConnectCallback) => void) & (() => Promise<DbClient>);
   const connectGuarded = async () => guard(await rawConnect(), policy);
   sentOnce.set(pool, { query: rawQuery, connect: connectGuarded, policy });

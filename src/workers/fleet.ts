@@ -128,7 +128,7 @@ async function checkRuns(ctx: Context, fitted: Worker[], most: number): Promise<
 /** A timer that never overlaps itself: a slow pass skips the ticks it runs over. */
 function every(ms: number, fn: () => Promise<unknown>, onError: (err: unknown) => void): NodeJS.Timeout {
   let busy = false;
-  const t = setInterval(async () => {
+  const tick = async () => {
     if (busy) return;
     busy = true;
     try {
@@ -138,7 +138,9 @@ function every(ms: number, fn: () => Promise<unknown>, onError: (err: unknown) =
     } finally {
       busy = false;
     }
-  }, ms);
+  };
+  // A timer does not wait on its callback's promise; tick hands fn's failure to onError.
+  const t = setInterval(() => void tick(), ms);
   t.unref();
   return t;
 }

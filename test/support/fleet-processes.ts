@@ -44,8 +44,8 @@ export function fleetProcesses(config: () => Config, keep = 20_000): FleetProces
       });
       const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
-      child.stdout!.on('data', (d) => (out = (out + d).slice(-keep)));
-      child.stderr!.on('data', (d) => (out = (out + d).slice(-keep)));
+      child.stdout.on('data', (d) => (out = (out + d).slice(-keep)));
+      child.stderr.on('data', (d) => (out = (out + d).slice(-keep)));
       list.push({ name, child, log: () => out });
       return child;
     },

@@ -19,6 +19,8 @@ import { connectRealCouch, realCouchSource, TEST_URL_VAR } from '../../dev/couch
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
 import { REAL_LABEL } from './couch-summary.js';
+import type { Method, ReplyTo } from './replies.js';
+import type { AccountView, RunStatus } from '../../src/cli/replies.js';
 import { startFleet, type Fleet, type FleetOptions } from '../../src/workers/fleet.js';
 import { waitFor } from './wait.js';
 
@@ -55,12 +57,13 @@ export interface Harness {
   redisDb: number;
   /** The test database's name (dropped at close). */
   dbName: string;
-  api(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    url: string,
+  /** A request to the api; body is its JSON reply, typed by method and URL (./replies.ts), or undefined when it is not JSON. */
+  api<M extends Method, U extends string>(
+    method: M,
+    url: U,
     body?: unknown,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; body: any; text: string }>;
+  ): Promise<{ status: number; body: ReplyTo<M, U>; text: string }>;
   seed(specs: OrgSpec[]): Promise<SeededOrg[]>;
   /** A worker process's fleet, on its own connections (`config`: what differs from the harness's, e.g. a CouchDB behind a proxy). */
   startWorkers(opts?: Partial<FleetOptions>, config?: Partial<Config>): Fleet;
@@ -224,7 +227,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       await app.close();
       app = await buildApp(newContext());
     },
-    async api(method, url, body, headers = {}) {
+    async api<M extends Method, U extends string>(method: M, url: U, body?: unknown, headers: Record<string, string> = {}) {
       const res = await app.inject({
         method,
         url,
@@ -237,7 +240,8 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       } catch {
         parsed = undefined;
       }
-      return { status: res.statusCode, body: parsed, text: res.body };
+      // The route's schema says what its reply holds (./replies.ts); the api serialized it by that schema.
+      return { status: res.statusCode, body: parsed as ReplyTo<M, U>, text: res.body };
     },
     seed(specs) {
       // Guids chosen here and noted first: a seed that fails half-way still leaves its databases known to close().
@@ -283,11 +287,11 @@ export { waitFor };
  * refresh fails here at once, with its own error (thrown inside the wait, it
  * was only retried, and showed as a timeout 30 s later).
  */
-export async function refreshAccount(h: Harness): Promise<any> {
+export async function refreshAccount(h: Harness): Promise<AccountView> {
   const before = (await h.api('GET', '/account')).body.refreshed_at;
   const res = await h.api('POST', '/account/refresh');
   if (res.status !== 202) throw new Error(`refresh answered ${res.status}: ${res.text}`);
-  let last: any;
+  let last: AccountView | undefined;
   const done = await waitFor(
     () => `the account refresh (needs a worker); last seen ${JSON.stringify(last)}`,
     async () => {
@@ -303,7 +307,7 @@ export async function refreshAccount(h: Harness): Promise<any> {
 }
 
 /** Waits until the latest run of the type is no longer working or halting. */
-export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', timeoutMs = 60_000): Promise<any> {
+export async function waitForRunEnd(h: Harness, type = 'phase_2_migration', timeoutMs = 60_000): Promise<RunStatus> {
   return waitFor(
     `${type} run to end`,
     async () => {

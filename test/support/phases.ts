@@ -1,19 +1,25 @@
 // Driving phases through the API in tests.
 import nano from 'nano';
 import { expect } from 'vitest';
+import type { PhaseView } from '../../src/cli/replies.js';
 import { TYPES } from '../../src/stores/couch-docs.js';
 import { waitFor, type Harness } from './harness.js';
 
 export const getPhase = async (h: Harness, n: number) => (await h.api('GET', `/phases/${n}`)).body;
-export const stepOf = (p: any, id: string) => p.steps.find((s: any) => s.id === id);
+/** Step `id` of the phase; a phase without it is a failed test. */
+export function stepOf(p: PhaseView, id: string) {
+  const step = p.steps.find((s) => s.id === id);
+  if (!step) throw new Error(`phase ${p.phase} has no step ${id}`);
+  return step;
+}
 
 /** The phase's steps as last read, for a timeout's message: which step it stood on, and why. */
-const seen = (p: any) => (p ? JSON.stringify({ state: p.state, steps: p.steps?.filter((s: any) => s.state !== 'pending') }) : 'nothing read');
+const seen = (p: PhaseView | undefined) => (p ? JSON.stringify({ state: p.state, steps: p.steps?.filter((s) => s.state !== 'pending') }) : 'nothing read');
 
 export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 60_000) {
-  let last: any;
+  let last: PhaseView | undefined;
   return waitFor(
-    () => `phase ${n} in ${states}; last seen ${seen(last)}`,
+    () => `phase ${n} in ${states.join(',')}; last seen ${seen(last)}`,
     async () => {
       last = await getPhase(h, n);
       return states.includes(last.state) ? last : null;
@@ -24,7 +30,7 @@ export function waitPhase(h: Harness, n: number, states: string[], timeoutMs = 6
 
 /** Waits until step `id` of phase `n` is in `state`; the phase as last read. */
 export function waitStep(h: Harness, n: number, id: string, state: string, timeoutMs = 30_000) {
-  let last: any;
+  let last: PhaseView | undefined;
   return waitFor(
     () => `step ${id} ${state}; phase ${n} last seen ${seen(last)}`,
     async () => {

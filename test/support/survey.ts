@@ -1,6 +1,7 @@
 // What the survey tests share: the state of every store the survey must leave
 // as it was, and waiting for a survey to end.
 import nano from 'nano';
+import type { SurveyView } from '../../src/cli/replies.js';
 import { waitFor, type Harness } from './harness.js';
 
 /** Everything the survey must leave as it was: every document and seq of the estate, Chef's three tables, every dl_* key. */
@@ -8,7 +9,10 @@ export async function estateState(h: Harness, guids: string[]) {
   const server = nano(h.couchdb.url);
   const couch: Record<string, unknown> = {};
   for (const db of [h.couchdb.accountDb, ...guids.map((g) => `chef_${g}`)]) {
-    const info = await server.db.get(db).catch((e) => (e.statusCode === 404 ? null : Promise.reject(e)));
+    const info = await server.db.get(db).catch((e: { statusCode?: number }) => {
+      if (e.statusCode === 404) return null;
+      throw e;
+    });
     couch[db] = info && { seq: info.update_seq, docs: (await server.use(db).list({ include_docs: true })).rows };
   }
   const rows = async (sql: string) => (await h.ctx.db.query(sql)).rows.map((r) => r.t);
@@ -28,7 +32,7 @@ export async function estateState(h: Harness, guids: string[]) {
 }
 
 /** Waits for the latest survey to end; its GET /survey. */
-export async function surveyEnd(h: Harness, timeoutMs = 60_000): Promise<any> {
+export async function surveyEnd(h: Harness, timeoutMs = 60_000): Promise<SurveyView> {
   return waitFor(
     'the survey to end',
     async () => {

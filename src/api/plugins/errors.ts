@@ -2,14 +2,14 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isUnstorableText } from '../../stores/postgres.js';
-import { validationMessage, type SchemaIssue } from '../validation-message.js';
+import { validationMessage } from '../validation-message.js';
 import { OperatorError } from '../../errors.js';
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       // Each field once, naming the values an enum or constant allows and any property that is not allowed.
-      return reply.code(400).send({ error: 'bad_request', message: validationMessage(err.validationContext, err.validation as SchemaIssue[]) });
+      return reply.code(400).send({ error: 'bad_request', message: validationMessage(err.validationContext, err.validation) });
     }
     // The schemas refuse such strings by field first; this catches one a schema let through.
     if (isUnstorableText(err)) {

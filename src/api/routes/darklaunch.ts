@@ -34,10 +34,10 @@ export const Effective = Type.Union(
 /** An org's own flags and what Chef does with it (GET /darklaunch/orgs/:name, and GET /orgs/:name's darklaunch). */
 export const OrgFlags = { couchdb_containers: Flag, couchdb_groups: Flag, '503_mode': Flag, effective: Effective };
 const DryRun = Type.Boolean({ description: 'DRY_RUN: the write was logged, not made' });
-const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag, dry_run: Type.Optional(DryRun) });
-const OrgCreationReply = Reply({ enabled: Type.Boolean(), dry_run: Type.Optional(DryRun) });
-const OrgReply = Reply({ org_name: Type.String(), ...OrgFlags });
-const OverrideReply = Reply({
+export const DefaultReply = Reply({ couchdb_containers: Flag, couchdb_groups: Flag, dry_run: Type.Optional(DryRun) });
+export const OrgCreationReply = Reply({ enabled: Type.Boolean(), dry_run: Type.Optional(DryRun) });
+export const OrgReply = Reply({ org_name: Type.String(), ...OrgFlags });
+export const OverrideReply = Reply({
   key: Type.String(),
   fields: Type.Record(Type.String(), Type.String(), { description: 'dl_override as stored' }),
   conflicts: Type.Array(Type.Object({ field: Type.String(), value: Type.String(), fix: Type.String() }), {

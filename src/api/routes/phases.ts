@@ -47,6 +47,7 @@ export const Phase = Reply({
   finished_at: Time(),
   steps: Type.Array(Step),
 });
+export const Phases = Reply({ phases: Type.Array(Phase) });
 export const PhaseStarted = Reply({
   phase: Type.Integer(),
   state: Type.String(),
@@ -131,7 +132,7 @@ async function view(app: FastifyInstance, n: number) {
 
 export default async function phases(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.get('/phases', { schema: { summary: 'The four phases of the runbook', response: replies(Reply({ phases: Type.Array(Phase) })) } }, async () => ({
+  app.get('/phases', { schema: { summary: 'The four phases of the runbook', response: replies(Phases) } }, async () => ({
     phases: await Promise.all(PHASES.map((p) => view(app, p.n))),
   }));
 

@@ -25,7 +25,8 @@ const OrgsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
+export const Halted = Reply({ run_id: Type.String(), state: Type.String({ description: 'running while its batches being read finish' }) });
+export const Started = Reply({ run_id: Type.String(), orgs: Type.Integer({ description: 'orgs the survey takes: the snapshot’s, pre-created ones aside' }) });
 export const SurveyStatus = Reply(
   {
     state: Type.Union(['not_started', 'running', 'completed', 'failed', 'halted'].map((s) => Type.Literal(s))),
@@ -111,7 +112,7 @@ export default async function survey(fastify: FastifyInstance) {
     {
       schema: {
         summary: 'Survey no more batches; those being read finish (409 when none runs)',
-        response: replies(Reply({ run_id: Type.String(), state: Type.String({ description: 'running while its batches being read finish' }) })),
+        response: replies(Halted),
       },
     },
     async (req) => {

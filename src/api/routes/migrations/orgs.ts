@@ -31,7 +31,7 @@ export const Captured = Reply({
   ...OrgLines,
 });
 export const Moved = Reply({ updated: Type.Integer(), skipped: Type.Optional(Names), ...OrgLines });
-const Page = Reply({
+export const Page = Reply({
   orgs: Type.Array(
     Type.Object({
       org_name: Type.String(),

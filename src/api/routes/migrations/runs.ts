@@ -35,6 +35,7 @@ export const Started = Reply({
   orgs: Type.Integer({ description: 'orgs the run takes' }),
   skipped: Type.Optional(Type.Array(Type.String(), { description: 'named orgs the run could not take (revert: not completed; retry: not failed)' })),
 });
+export const Resized = Reply({ concurrency: Type.Integer() });
 export const Halted = Reply({ run_id: Type.String(), state: Type.Union(RUN_STATES.map((s) => Type.Literal(s))) });
 
 export default async function runs(fastify: FastifyInstance) {
@@ -139,7 +140,7 @@ export default async function runs(fastify: FastifyInstance) {
         summary: 'Orgs in flight at once, fleet-wide, from now on',
         params: TypeParams,
         body: ConcurrencyBody,
-        response: replies(Reply({ concurrency: Type.Integer() })),
+        response: replies(Resized),
       },
     },
     async (req) => {
