@@ -27,7 +27,7 @@ const T = 'phase_2_migration';
 
 await checkServicesOrExit();
 const cluster = await startPrivateRedisCluster(3);
-const stack = await createStack('cluster', 12, { redisCluster: true });
+const stack = await createStack('cluster', { redisCluster: true });
 const config = { ...stack.config, redisUrl: cluster.url };
 const ctx = createContext(config, createLogger('silent', 'bench-cluster'), { dbPoolSize: 4 });
 await migrate(ctx.db);

@@ -30,7 +30,7 @@ const T = 'phase_2_migration';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const services = await ensureServices((s) => console.log(s));
-const stack = await createStack('huge', 13);
+const stack = await createStack('huge');
 const ctx = createContext(stack.config, createLogger('silent', 'bench-huge-org'));
 await migrate(ctx.db);
 let t = Date.now();

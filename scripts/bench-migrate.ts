@@ -48,7 +48,7 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const T = 'phase_2_migration';
 
 await checkServicesOrExit();
-const stack = await createStack('bench', 13);
+const stack = await createStack('bench');
 const log = createLogger('silent', 'bench');
 const ctx = createContext(stack.config, log, { dbPoolSize: P + 4 });
 await migrate(ctx.db);

@@ -31,7 +31,7 @@ const WORKERS = 3;
 await checkServicesOrExit();
 // A private Redis: a million pins and the queues stay apart from anything else on the machine.
 const redis = await startPrivateRedis();
-const stack = await createStack('million', 13);
+const stack = await createStack('million');
 const port = await freePort();
 const config = { ...stack.config, port, redisUrl: redis.url, darklaunchRedisUrl: redis.url };
 const ctx = createContext(config, createLogger('silent', 'bench-million'), { dbPoolSize: 4 });

@@ -19,7 +19,7 @@ const N = Number(process.env.BENCH_ORGS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 await checkServicesOrExit();
-const stack = await createStack('benchprep', 14);
+const stack = await createStack('benchprep');
 const log = createLogger('silent', 'bench');
 const ctx = createContext(stack.config, log);
 await migrate(ctx.db);

@@ -23,7 +23,7 @@ const RESYNC = { batch: Number(process.env.BENCH_RESYNC_BATCH ?? RESYNC_BATCH) }
 const T = 'phase_2_migration';
 
 const services = await ensureServices((s) => console.log(s));
-const stack = await createStack('reads', 15);
+const stack = await createStack('reads');
 const ctx = createContext(stack.config, createLogger('silent', 'bench-reads'));
 await migrate(ctx.db);
 

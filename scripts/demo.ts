@@ -143,7 +143,7 @@ if (couchUrl !== undefined) {
 
 const services = await ensureServices(say);
 teardown.push({ what: 'stop the throwaway servers', undo: () => services.stop() });
-const stack = await createStack('demo', 12, {}, { couch: given ?? { kind: 'pouchdb' } });
+const stack = await createStack('demo', {}, { couch: given ?? { kind: 'pouchdb' } });
 teardown.push({ what: 'remove what the demo made', undo: () => stack.dropAll() });
 say(
   given

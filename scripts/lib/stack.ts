@@ -9,6 +9,7 @@ import pg from 'pg';
 import { ensureServices as ensureServicesAt, postgresUnreachable, redisUnreachable } from '../../dev/services.js';
 import type { Config } from '../../src/config.js';
 import { seedDarklaunchDefaults } from '../../dev/estate.js';
+import { allocateRedisDb, releaseRedisDb } from '../../dev/redis-db-lease.js';
 import { couchChoice, startCouch, type BenchCouch, type CouchChoice } from './couch.js';
 
 export interface Stack {
@@ -48,12 +49,7 @@ export async function checkServicesOrExit(): Promise<void> {
  * unless given), or one already checked (the demo's --couchdb), which
  * dropAll then stops as it says.
  */
-export async function createStack(
-  name: string,
-  redisDb: number,
-  overrides: Partial<Config> = {},
-  opts: { couch?: CouchChoice | BenchCouch } = {},
-): Promise<Stack> {
+export async function createStack(name: string, overrides: Partial<Config> = {}, opts: { couch?: CouchChoice | BenchCouch } = {}): Promise<Stack> {
   // Chosen before anything is made: a BENCH_COUCHDB_URL that does not answer as a CouchDB admin exits here, leaving nothing behind.
   const want = opts.couch ?? (await couchChoice());
   // The CouchDB first: it is what fails to start, if anything does, before a database or a Redis index is touched.
@@ -64,6 +60,9 @@ export async function createStack(
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
   await admin.end();
+  // An index of its own, by lease: the same Redis may serve a test suite or another benchmark at the same time.
+  const leaseOwner = `${process.pid}:${dbName}`;
+  const redisDb = await allocateRedisDb(REDIS, leaseOwner);
   const r = new Redis(`${REDIS}/${redisDb}`);
   await r.flushdb();
   await seedDarklaunchDefaults(r);
@@ -96,6 +95,7 @@ export async function createStack(
       const rr = new Redis(`${REDIS}/${redisDb}`);
       await rr.flushdb();
       await rr.quit();
+      await releaseRedisDb(REDIS, redisDb, leaseOwner);
     },
   };
 }

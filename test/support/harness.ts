@@ -15,6 +15,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { setSetting } from '../../src/db/settings.js';
 import { dropEstate, hex32, seedDarklaunchDefaults, seedEstate, type OrgSpec, type SeededOrg } from '../../dev/estate.js';
 import { startPouchServer } from '../../dev/pouch-server.js';
+import { allocateRedisDb, releaseRedisDb } from '../../dev/redis-db-lease.js';
 import { connectRealCouch, realCouchSource, TEST_URL_VAR } from '../../dev/couchdb-server.js';
 import { createLogger } from '../../src/log.js';
 import { startCouch1Proxy, type Couch1Proxy } from './couch1-proxy.js';
@@ -70,42 +71,6 @@ export interface Harness {
   /** A second process's view: its own connections to the same stores. */
   newContext(overrides?: Partial<Config>): Context;
   close(): Promise<void>;
-}
-
-/**
- * A Redis database index (1 to 15) of this harness's own: taken by a lease
- * key in database 0 (SET NX), released at close. A counter alone handed an
- * index out again once it wrapped, while a long file still used it, and the
- * new owner's FLUSHDB wiped that file's queues and flags. A lease outlives a
- * test process that died without closing by at most its expiry.
- */
-const REDIS_DB_LEASE_S = 1800;
-async function allocateRedisDb(owner: string): Promise<number> {
-  const admin = new Redis(REDIS_BASE + '/0');
-  try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const start = await admin.incr('mover:test:redis-db-counter');
-      for (let i = 0; i < 15; i++) {
-        const db = 1 + ((start + i) % 15);
-        if ((await admin.set(`mover:test:redis-db:${db}`, owner, 'EX', REDIS_DB_LEASE_S, 'NX')) === 'OK') return db;
-      }
-      if (Date.now() > deadline) throw new Error('no free Redis database index (1-15) for a test harness in 2 minutes');
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } finally {
-    await admin.quit();
-  }
-}
-
-async function releaseRedisDb(db: number, owner: string): Promise<void> {
-  const admin = new Redis(REDIS_BASE + '/0');
-  try {
-    // Only this harness's own lease: compare and delete in one step.
-    await admin.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, `mover:test:redis-db:${db}`, owner);
-  } finally {
-    await admin.quit();
-  }
 }
 
 /** The real CouchDB COUCHDB_TEST_URL names, or why there is none (then its variants are skipped). */
@@ -169,7 +134,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
   await admin.query(`CREATE DATABASE ${dbName}`);
   await admin.end();
 
-  const redisDb = await allocateRedisDb(`${process.pid}:${dbName}`);
+  const redisDb = await allocateRedisDb(REDIS_BASE, `${process.pid}:${dbName}`);
   const flush = new Redis(`${REDIS_BASE}/${redisDb}`);
   await flush.flushdb();
   if (opts.dlDefault) {
@@ -272,7 +237,7 @@ export async function createHarness(name: string, overrides: Partial<Config> = {
       const r = new Redis(`${REDIS_BASE}/${redisDb}`);
       await r.flushdb();
       await r.quit();
-      await releaseRedisDb(redisDb, `${process.pid}:${dbName}`);
+      await releaseRedisDb(REDIS_BASE, redisDb, `${process.pid}:${dbName}`);
     },
   };
 }
