@@ -75,10 +75,13 @@ export async function refreshAndWait(ctx: Context, step: StepRow): Promise<StepR
     return { state: 'running', detail: { job_id: String(queued.id) } };
   }
   const state = await job.getState();
-  if (state === 'completed') {
-    const r = job.returnvalue as RefreshResult;
+  if (state === 'completed' || state === 'failed') {
+    // Read again: the job was read before its state, and may have ended in between, its result not in that first read.
+    const ended = (await queue.getJob(job.id!)) ?? job;
+    if (state === 'failed') return { state: 'failed', detail: { job_id: jobId, error: ended.failedReason ?? errorMessage(ended.stacktrace?.at(-1)) } };
+    const r = ended.returnvalue as RefreshResult | null;
+    if (!r) return { state: 'running', detail: { job_id: jobId, job_state: state } };
     return { state: 'done', detail: { job_id: jobId, snapshot_id: r.snapshotId, orgs: r.orgs, authz_joins: r.authzJoins, skipped_docs: r.skippedDocs } };
   }
-  if (state === 'failed') return { state: 'failed', detail: { job_id: jobId, error: job.failedReason ?? errorMessage(job.stacktrace?.at(-1)) } };
   return { state: 'running', detail: { job_id: jobId, job_state: state } };
 }

@@ -53,11 +53,13 @@ export async function reconcileOnce(ctx: Context): Promise<{ resolved: string[] 
     if (run.enqueueing) {
       // Its starter queues a page every few seconds; one silent this long died part-way (an api restart).
       const stale = await runs.haltStaleEnqueueing(ctx.db, run.id, STARTER_GONE_MS);
-      if (!stale) continue;
-      ctx.log.error(
-        { run_id: run.id, migration_type: run.migration_type, orgs: stale.enqueued },
-        'the process queueing this run stopped part-way; the run halts once the orgs it queued are done (start it again for the rest)',
-      );
+      // Still queueing (its starter is alive), unless another process's reconciler halted it just now: then it is ended below, as that one ends it.
+      if (!stale && (await runs.getRun(ctx.db, run.id))?.enqueueing !== false) continue;
+      if (stale)
+        ctx.log.error(
+          { run_id: run.id, migration_type: run.migration_type, orgs: stale.enqueued },
+          'the process queueing this run stopped part-way; the run halts once the orgs it queued are done (start it again for the rest)',
+        );
     }
     if (await runs.finishRunIfDone(ctx.db, run.id)) continue;
     // A working run whose jobs are all gone (lost before they claimed their org) would wait forever.
