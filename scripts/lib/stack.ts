@@ -1,7 +1,7 @@
 // Brings up an isolated mover stack on this machine for the demo and the
 // benchmarks: a CouchDB (PouchDB Server in memory, or the real CouchDB
 // BENCH_COUCHDB_URL names: scripts/lib/couch.ts), a fresh Postgres database,
-// a Redis database index and queue prefix of its own. The demo also starts
+// a Redis database index (leased as the tests lease theirs) and queue prefix of its own. The demo also starts
 // throwaway Redis and PostgreSQL servers where none is reachable.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -60,18 +60,21 @@ export async function createStack(
   const couch = 'stop' in want ? want : await startCouch(want);
   const suffix = randomBytes(3).toString('hex');
   const dbName = `mover_${name}_${suffix}`;
+  // The index asked for if no test holds it, else another free one.
+  const redisLease = await leaseRedisDb(redisDb, `bench:${process.pid}:${dbName}`);
+  const redisIndex = redisLease.db;
   const admin = new pg.Client({ connectionString: PG_ADMIN });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
   await admin.end();
-  const r = new Redis(`${REDIS}/${redisDb}`);
+  const r = new Redis(`${REDIS}/${redisIndex}`);
   await r.flushdb();
   await seedDarklaunchDefaults(r);
   await r.quit();
   const config: Config = {
     databaseUrl: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`),
-    redisUrl: `${REDIS}/${redisDb}`,
-    darklaunchRedisUrl: `${REDIS}/${redisDb}`,
+    redisUrl: `${REDIS}/${redisIndex}`,
+    darklaunchRedisUrl: `${REDIS}/${redisIndex}`,
     couchdbUrl: couch.url,
     ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}),
     apiToken: randomBytes(12).toString('hex'),
@@ -93,9 +96,58 @@ export async function createStack(
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       await a.end();
-      const rr = new Redis(`${REDIS}/${redisDb}`);
+      const rr = new Redis(`${REDIS}/${redisIndex}`);
       await rr.flushdb();
       await rr.quit();
+      await redisLease.release();
+    },
+  };
+}
+
+/** Where the test harness and the benchmarks lease their Redis database indexes (test/support/harness.ts uses the same keys). */
+const LEASE_KEY = (db: number) => `mover:test:redis-db:${db}`;
+const LEASE_S = 1800;
+
+/**
+ * A Redis database index of this benchmark's own, `preferred` if it is free:
+ * taken by the same lease key in database 0 that the test harness takes (SET
+ * NX), renewed while the benchmark runs and released at the end. A test file
+ * running meanwhile flushes the index it leases: without the lease a
+ * benchmark's fences, flags and queues vanished under it (an org read twice,
+ * or a fence gone).
+ */
+async function leaseRedisDb(preferred: number, owner: string): Promise<{ db: number; release(): Promise<void> }> {
+  const admin = new Redis(`${REDIS}/0`);
+  const candidates = [preferred, ...Array.from({ length: 15 }, (_, i) => i + 1).filter((d) => d !== preferred)];
+  let db: number | undefined;
+  for (const d of candidates) {
+    if ((await admin.set(LEASE_KEY(d), owner, 'EX', LEASE_S, 'NX')) === 'OK') {
+      db = d;
+      break;
+    }
+  }
+  if (db === undefined) {
+    await admin.quit();
+    throw new Error('no free Redis database index (1-15): tests hold them all; run the benchmark when they are done');
+  }
+  const held = db;
+  // Only this benchmark's own lease is renewed or deleted: compare and act in one step.
+  const ifOurs = (then: string) => `if redis.call('GET', KEYS[1]) == ARGV[1] then return ${then} end return 0`;
+  const renew = setInterval(
+    () => {
+      admin
+        .eval(ifOurs(`redis.call('EXPIRE', KEYS[1], ${LEASE_S})`), 1, LEASE_KEY(held), owner)
+        .catch((err: Error) => console.error(`could not renew the lease of Redis database ${held}: ${err.message}`));
+    },
+    (LEASE_S * 1000) / 3,
+  );
+  renew.unref();
+  return {
+    db: held,
+    async release() {
+      clearInterval(renew);
+      await admin.eval(ifOurs(`redis.call('DEL', KEYS[1])`), 1, LEASE_KEY(held), owner);
+      await admin.quit();
     },
   };
 }
