@@ -70,7 +70,7 @@ for (let i = 0; ; i++) {
   if (i > 120) throw new Error('api did not start');
   await sleep(500);
 }
-const [couchPid] = stack.couch.pids(); // the server's own process (none for a CouchDB that is not ours)
+const [couchPid] = stack.couch.pids(); // the server's own process (none for a CouchDB on another machine)
 const rss = sampleRss(() => ({ ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])), ...(couchPid ? { couchdb: couchPid } : {}) }));
 
 t = Date.now();

@@ -62,7 +62,7 @@ children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
-const [couchPid] = couch.pids(); // the server's own process (none for a CouchDB that is not ours)
+const [couchPid] = couch.pids(); // the server's own process (none for a CouchDB on another machine)
 const rss = sampleRss(() => ({
   ...Object.fromEntries(Object.entries(children).map(([n, c]) => [n, c.pid ?? 0])),
   bench: process.pid,

@@ -5,12 +5,13 @@
 // of src/api/fleet-metrics.ts) and by a worker on METRICS_PORT
 // (src/workers/metrics-server.ts); Prometheus sums the processes.
 import client, { Registry } from 'prom-client';
-import { storeRoundTrips } from './stores/round-trips.js';
+import { couchRequests, storeRoundTrips } from './stores/round-trips.js';
 
 /** This process's registry: default process metrics and what its workers count. */
 export const registry = new Registry();
 client.collectDefaultMetrics({ register: registry });
 registry.registerMetric(storeRoundTrips);
+registry.registerMetric(couchRequests);
 
 const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 300];
 

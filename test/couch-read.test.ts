@@ -3,7 +3,7 @@
 // read at; a larger one paged on (Mango, or _all_docs on CouchDB 1.x); and a
 // server that does not return update_seq with _all_docs has the seq read on
 // its own before the documents. Against PouchDB Server and the 1.x proxy.
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedEstate, addDocs, hex32, type SeededOrg } from '../dev/estate.js';
@@ -12,7 +12,7 @@ import { createLogger } from '../src/log.js';
 import { Couch } from '../src/stores/couch.js';
 import { InfrastructureError, OrgDataError } from '../src/errors.js';
 import { orgDatabaseName } from '../src/stores/couch-docs.js';
-import { roundTrips } from '../src/stores/round-trips.js';
+import { couchRequestsByOp, roundTrips, type CouchOp } from '../src/stores/round-trips.js';
 import { startCouch1Proxy, type Couch1Proxy } from './support/couch1-proxy.js';
 
 const PAGE = 10;
@@ -117,6 +117,81 @@ describe('requests', () => {
       const couch = couchAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
       expect(await couch.updateSeq('chef_x')).toBe('7-x');
       expect(seen).toBe('identity');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the count of requests', () => {
+  /** Forwards to PouchDB Server, counting the requests that reach it. */
+  async function countingProxy(): Promise<{ url: string; received: () => number; close: () => void }> {
+    let received = 0;
+    const target = new URL(pouch.url);
+    const server = createServer((req, res) => {
+      received++;
+      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received: () => received, close: () => server.close() };
+  }
+  const spentSince = (before: Partial<Record<CouchOp, number>>) =>
+    Object.fromEntries(
+      Object.entries(couchRequestsByOp())
+        .map(([op, n]) => [op, n - (before[op as CouchOp] ?? 0)])
+        .filter(([, n]) => n),
+    );
+
+  it('counts every request that reaches the server once, by what it is, none unlabelled', async () => {
+    const proxy = await countingProxy();
+    try {
+      const couch = couchAt(proxy.url);
+      const before = couchRequestsByOp();
+      const total = roundTrips().couchdb;
+      await couch.capabilities();
+      const copy = await couch.copyOrgObjects(small.guid);
+      await couch.changesSince(orgDatabaseName(small.guid), copy.seq);
+      await couch.updateSeq(orgDatabaseName(small.guid));
+      await couch.ping();
+      await couch.ensureAuthzLookup();
+      await couch.findAuthJoins([hex32()]);
+      for await (const page of couch.pages('opscode_account')) expect(page.length).toBeGreaterThan(0);
+      expect(spentSince(before)).toEqual({
+        server_info: 1,
+        mango_probe: 1,
+        org_read: 1,
+        org_changes: 1,
+        org_seq: 1,
+        health: 1,
+        authz_index: 1,
+        authz_lookup: 1,
+        account_read: 1,
+      });
+      expect(roundTrips().couchdb - total).toBe(9);
+      expect(proxy.received()).toBe(9);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('counts a request sent again through an outage each time it is sent', async () => {
+    let answered = 0;
+    const server = createServer((_req, res) => {
+      // Unavailable once (a CouchDB restarting), then the answer.
+      res.writeHead(answered++ ? 200 : 503, { 'content-type': 'application/json' });
+      res.end('{"update_seq":"7-x"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const couch = new Couch(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { graceMs: 5000, log: createLogger('silent', 'couch-read-test') });
+      const before = couchRequestsByOp();
+      expect(await couch.updateSeq('chef_x')).toBe('7-x');
+      expect(spentSince(before)).toEqual({ org_seq: 2 });
+      expect(answered).toBe(2);
     } finally {
       server.close();
     }

@@ -47,6 +47,7 @@ describe('process start-up', () => {
     expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect(metrics).toContain('# TYPE mover_org_duration_seconds histogram');
     expect(metrics).toContain('# TYPE mover_orgs_finished_total counter');
+    expect(metrics).toContain('# TYPE mover_couchdb_requests_total counter');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.out()).toContain('worker stopping');
@@ -59,6 +60,9 @@ describe('process start-up', () => {
     await waitFor('api listening', () => p.out().includes('Server listening'), 20_000, 100);
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    // The probe's CouchDB request is counted, by what it is.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${h.config.apiToken}` } })).text();
+    expect(metrics).toMatch(/^mover_couchdb_requests_total\{op="health"\} [1-9]/m);
     expect((await fetch(`http://127.0.0.1:${port}/settings`)).status).toBe(401);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);

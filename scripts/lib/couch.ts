@@ -5,6 +5,7 @@
 // databases are deleted at the end. Also what talking to a CouchDB whose URL
 // carries credentials needs here: fetch with them as a header, and URLs
 // masked for printing.
+import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connectRealCouch, couchFetch, couchUnusable, EXAMPLE_URL, maskCredentials } from '../../dev/couchdb-server.js';
 import { dropEstate } from '../../dev/estate.js';
@@ -31,7 +32,7 @@ export interface BenchCouch {
    * goes into the config as couchdbAccountDb.
    */
   accountDb: string;
-  /** The server's processes on this machine, for CPU and RSS (none when it is not ours). */
+  /** The server's processes on this machine, for CPU and RSS (none when it runs elsewhere). */
   pids(): number[];
   /** Stops the server (or, on a CouchDB that is not ours, deletes the databases this estate made). */
   stop(): Promise<void>;
@@ -103,7 +104,7 @@ export async function startCouch(choice: CouchChoice): Promise<BenchCouch> {
     url: real.url,
     version: real.version,
     accountDb,
-    pids: () => [],
+    pids: () => localCouchPids(real.url),
     async stop() {
       unguard();
       await drop();
@@ -142,4 +143,16 @@ function dropOnAbort(drop: () => Promise<void>): () => void {
 export function describeCouch(couch: BenchCouch): string {
   const from = { pouchdb: `${BENCH_URL_VAR} unset`, url: BENCH_URL_VAR, given: '--couchdb' }[couch.kind];
   return `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (${from})`;
+}
+
+/**
+ * The Erlang VM of a CouchDB on this machine (a loopback URL: a local install
+ * or docker compose's couchdb, whose processes the host sees too), for its
+ * CPU; none for a CouchDB elsewhere. Found by its command line: beam.smp
+ * running couchdb.
+ */
+export function localCouchPids(url: string): number[] {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return [];
+  return execSync(`pgrep -f 'beam.smp.*couchdb' || true`).toString().split('\n').filter(Boolean).map(Number);
 }

@@ -41,11 +41,15 @@ export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
   return [...flags, ...(process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`])];
 }
 
-/** An api or worker process on `config`; its errors go to this process's stderr. */
+/**
+ * An api or worker process on `config`; its errors go to this process's
+ * stderr, and with BENCH_WORKER_LOGS=1 its log lines (warnings and worse) to
+ * this process's stdout: a bench that sees an org read twice can tell why.
+ */
 export function spawnMover(config: Config, entry: 'api/server' | 'workers/worker', env: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, ...moverArgs(entry)], {
     env: processEnv(config, { LOG_LEVEL: 'warn', ...env }),
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_WORKER_LOGS === '1' ? 'inherit' : 'ignore', 'inherit'],
   });
 }
 

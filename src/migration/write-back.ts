@@ -112,7 +112,7 @@ export async function writeBack(ctx: Stores, org: { name: string; guid: string }
   if (!writes.length) return 0;
   const dbName = orgDatabaseName(org.guid);
   await beforeWrite('write_back', { orgId: org.guid, orgName: org.name });
-  const results = await ctx.couch.call(() => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
+  const results = await ctx.couch.call('org_write', () => ctx.couch.server.use(dbName).bulk({ docs: writes }), `write back to ${dbName}`);
   const conflicts = results.filter((r) => r.error === 'conflict');
   const failed = results.filter((r) => r.error && r.error !== 'conflict');
   if (failed.length)
@@ -129,6 +129,7 @@ export async function writeBack(ctx: Stores, org: { name: string; guid: string }
     .map((r) => ({ _id: randomBytes(16).toString('hex'), json_class: TYPES.authJoin, user_object_id: r.id, auth_object_id: r.authz_id.trim() }));
   if (joins.length) {
     const res = await ctx.couch.call(
+      'account_write',
       () => ctx.couch.server.use(ctx.couch.accountDb).bulk({ docs: joins }),
       `write back to ${ctx.couch.accountDb}`,
       ctx.couch.accountDb,

@@ -1,4 +1,5 @@
-import { countRoundTrip } from './round-trips.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { countCouchRequest, type CouchOp } from './round-trips.js';
 import nano from 'nano';
 import { errorMessage, InfrastructureError, OrgDataError } from '../errors.js';
 import { recordCouchRequest } from './couch-latency.js';
@@ -49,6 +50,14 @@ export interface Change {
   doc?: CouchDoc;
 }
 
+/**
+ * The op of the request being sent, set around each nano call (Couch.labelled)
+ * and read by nano's request log, which sees every request nano sends: the
+ * count is complete by construction, and a request sent outside a label
+ * shows as `unlabelled`.
+ */
+const requestOp = new AsyncLocalStorage<CouchOp>();
+
 export class Couch {
   readonly server: nano.ServerScope;
   private caps?: Promise<CouchCapabilities>;
@@ -64,7 +73,19 @@ export class Couch {
   ) {
     // Uncompressed answers: CouchDB itself sends none compressed, and where something in front of it
     // (PouchDB Server, a proxy) would, mover sits next to it: gzip costs both ends more CPU than the bytes cost.
-    this.server = nano({ url, headers: { 'Accept-Encoding': 'identity' } });
+    this.server = nano({
+      url,
+      headers: { 'Accept-Encoding': 'identity' },
+      // nano logs each request as it sends it ({ method, url, headers }), and each answer ({ err, ... }): the requests are counted.
+      log: (entry: unknown) => {
+        if (entry && typeof entry === 'object' && 'method' in entry) countCouchRequest(requestOp.getStore() ?? 'unlabelled');
+      },
+    });
+  }
+
+  /** Runs fn (nano calls) with its requests counted as `op`; no retry (see call). */
+  labelled<T>(op: CouchOp, fn: () => Promise<T>): Promise<T> {
+    return requestOp.run(op, fn);
   }
 
   /**
@@ -74,12 +95,11 @@ export class Couch {
    * not an org's data problem but the account database missing or changed
    * under mover, an infrastructure error that opens the run's breaker with the reason.
    */
-  call<T>(fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
+  call<T>(op: CouchOp, fn: () => Promise<T>, what: string, dbName?: string): Promise<T> {
     return retryThroughOutage(this.outage, 'couchdb', what, async () => {
-      countRoundTrip('couchdb');
       const sent = performance.now();
       try {
-        return await couchCall(fn, what);
+        return await couchCall(() => this.labelled(op, fn), what);
       } catch (err) {
         if (dbName === this.accountDb && err instanceof OrgDataError && err.detail?.statusCode === 404) {
           throw new InfrastructureError(
@@ -109,8 +129,7 @@ export class Couch {
     const path = caps.server.startsWith('CouchDB 1.') ? '_stats/couchdb/request_time' : '_node/_local/_stats/couchdb/request_time';
     let body: unknown;
     try {
-      countRoundTrip('couchdb');
-      body = await this.server.request({ path, method: 'GET' });
+      body = await this.labelled('guard_stats', () => this.server.request({ path, method: 'GET' }));
     } catch (err) {
       return { p99Ms: null, why: `${caps.server} gives no request-time figures at /${path} (${errorMessage(err)})` };
     }
@@ -119,8 +138,9 @@ export class Couch {
     return { p99Ms: figure, source: path.startsWith('_stats') ? 'couchdb_1x_stats' : 'couchdb_stats' };
   }
 
+  /** The store probe of /readyz and the breaker check (src/stores/health.ts): sent once, never retried. */
   async ping(): Promise<void> {
-    await this.server.info();
+    await this.labelled('health', () => this.server.info());
   }
 
   /**
@@ -138,10 +158,10 @@ export class Couch {
   }
 
   private async askCapabilities(): Promise<CouchCapabilities> {
-    const { server, mango } = fromWelcome((await this.call(() => this.server.relax({ path: '' }), 'server info')) as Record<string, unknown>);
+    const { server, mango } = fromWelcome((await this.call('server_info', () => this.server.relax({ path: '' }), 'server info')) as Record<string, unknown>);
     if (mango !== undefined) return { mango, server };
     try {
-      await this.server.relax({ db: this.accountDb, path: '_index' });
+      await this.labelled('mango_probe', () => this.server.relax({ db: this.accountDb, path: '_index' }));
       return { mango: true, server };
     } catch (err) {
       const e = err as { statusCode?: number; reason?: string; description?: string };
@@ -168,7 +188,8 @@ export class Couch {
     const params: nano.DocumentFetchParams & { update_seq?: boolean } = { include_docs: true, limit: size + 1 };
     if (startkey !== undefined) params.start_key = startkey;
     if (withSeq) params.update_seq = true;
-    const res = (await this.call(() => db.list(params), `read ${dbName}`, dbName)) as nano.DocumentListResponse<Record<string, unknown>> & {
+    const op = dbName === this.accountDb ? 'account_read' : 'org_read';
+    const res = (await this.call(op, () => db.list(params), `read ${dbName}`, dbName)) as nano.DocumentListResponse<Record<string, unknown>> & {
       update_seq?: unknown;
     };
     // A server that answers 200 without rows (a proxy's error page, a server out of memory) must not pass for an empty page.
@@ -253,6 +274,7 @@ export class Couch {
     const out: CouchDoc[] = [];
     for (;;) {
       const res = await this.call(
+        'org_read',
         () => db.find({ selector: { $and: [{ _id: { $gt: after } }, typeMatch] }, sort: [{ _id: 'asc' }], limit: pageSize }),
         `read ${dbName}`,
       );
@@ -265,13 +287,13 @@ export class Couch {
 
   /** The database's update_seq (a number on 1.x, an opaque string on 2.x and later), as a string. */
   async updateSeq(dbName: string): Promise<string> {
-    const info = await this.call(() => this.server.db.get(dbName), `info of ${dbName}`);
+    const info = await this.call('org_seq', () => this.server.db.get(dbName), `info of ${dbName}`);
     return String(info.update_seq);
   }
 
   /** Every document changed in the database since `seq`, with its body (deleted ones without), and the seq it reached. */
   async changesSince(dbName: string, seq: string): Promise<{ changes: Change[]; lastSeq: string }> {
-    const res = await this.call(() => this.server.db.changes(dbName, { since: seq, include_docs: true }), `changes of ${dbName}`);
+    const res = await this.call('org_changes', () => this.server.db.changes(dbName, { since: seq, include_docs: true }), `changes of ${dbName}`);
     const changes = res.results.map((r) => {
       const doc = (r as { doc?: CouchDoc }).doc;
       return { id: r.id, deleted: !!r.deleted, ...(doc && !r.deleted ? { doc } : {}) };
@@ -293,11 +315,17 @@ export class Couch {
     };
     if (!(await this.capabilities()).mango) {
       await this.ensureAuthzLookup();
-      const res = await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }), `read ${this.accountDb}`, this.accountDb);
+      const res = await this.call(
+        'authz_lookup',
+        () => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { keys: couchIds }),
+        `read ${this.accountDb}`,
+        this.accountDb,
+      );
       for (const r of res.rows) keep(r.key, r.value);
       return out;
     }
     const res = await this.call(
+      'authz_lookup',
       () => db.find({ selector: { user_object_id: { $in: couchIds } }, limit: couchIds.length * 4 }),
       `read ${this.accountDb}`,
       this.accountDb,
@@ -318,10 +346,16 @@ export class Couch {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     await this.ensureAuthzLookup();
     if (!(await this.capabilities()).mango) {
-      await this.call(() => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { key: 'mover-warm-up' }), `read ${this.accountDb}`, this.accountDb);
+      await this.call(
+        'authz_lookup',
+        () => db.view<string>(AUTHZ_VIEW.ddoc, AUTHZ_VIEW.view, { key: 'mover-warm-up' }),
+        `read ${this.accountDb}`,
+        this.accountDb,
+      );
       return;
     }
     await this.call(
+      'authz_lookup',
       () => db.find({ selector: { user_object_id: 'mover-warm-up' }, use_index: [AUTHZ_INDEX.ddoc, AUTHZ_INDEX.name], limit: 1 }),
       `read ${this.accountDb}`,
       this.accountDb,
@@ -344,6 +378,7 @@ export class Couch {
     const db = this.server.use<Record<string, unknown>>(this.accountDb);
     if ((await this.capabilities()).mango) {
       await this.call(
+        'authz_index',
         () => db.createIndex({ index: { fields: ['user_object_id'] }, name: AUTHZ_INDEX.name, ddoc: AUTHZ_INDEX.ddoc }),
         `index ${this.accountDb}`,
         this.accountDb,
@@ -353,12 +388,13 @@ export class Couch {
     const id = `_design/${AUTHZ_VIEW.ddoc}`;
     let current: Record<string, unknown> | null = null;
     try {
-      current = await db.get(id);
+      current = await this.labelled('authz_index', () => db.get(id));
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw couchError(err, `read ${this.accountDb}/${id}`);
     }
     if (current && JSON.stringify(current.views) === JSON.stringify(AUTHZ_VIEW_DOC.views)) return;
     await this.call(
+      'authz_index',
       () => db.insert({ ...AUTHZ_VIEW_DOC, _id: id, ...(current ? { _rev: current._rev as string } : {}) }),
       `write ${this.accountDb}/${id}`,
       this.accountDb,
@@ -373,7 +409,7 @@ export class Couch {
    */
   async bulkDelete(dbName: string, docs: { _id: string; _rev: string }[]): Promise<{ id: string; error: string }[]> {
     const db = this.server.use(dbName);
-    const res = await this.call(() => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
+    const res = await this.call('org_write', () => db.bulk({ docs: docs.map((d) => ({ ...d, _deleted: true })) }), `delete from ${dbName}`);
     return res.filter((r) => r.error).map((r) => ({ id: r.id ?? '', error: String(r.error) }));
   }
 }
