@@ -1,0 +1,169 @@
+// npm run bench:live — the live-service guard (docs/operating.md): does a
+// migration at full concurrency hurt Chef's live traffic on CouchDB, and does
+// the CouchDB latency budget keep it within bounds? Chef's traffic is
+// scripts/lib/chef-load.ts: BENCH_LIVE_RPS (200) requests a second, open loop,
+// over every org database of the estate, timed from when each was due. First
+// BENCH_BASELINE_S (20) s of that traffic alone: its p99 there sets the budget
+// (BENCH_BUDGET_MS, default twice that p99). Then two runs, each of its own
+// fresh half of the BENCH_ORGS (2400) orgs, at BENCH_CONCURRENCY (300), the
+// drain wait BENCH_DRAIN_WAIT_MS (5000): guard off (budget 0), then guard on
+// (PUT /settings/couchdb-budget). The claim: guard off, the traffic's p99
+// breaks the budget; guard on, it stays within 1.1× the budget and orgs still
+// complete. A run past BENCH_RUN_LIMIT_S (300) s is halted. Stores as
+// bench:pacing's: a private redis-server and PostgreSQL, a CouchDB (PouchDB
+// Server in memory, or BENCH_COUCHDB_URL's), 3 worker processes and an api
+// (BENCH_DIST=1 starts them from the build: npm run build first).
+import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeContext, createContext } from '../src/context.js';
+import { migrate } from '../src/db/migrate.js';
+import { seedDarklaunchDefaults, seedEstate } from '../dev/estate.js';
+import { startPrivatePostgres, startPrivateRedis } from '../dev/private-stores.js';
+import { throwawayServers } from '../dev/processes.js';
+import * as accountRefresh from '../src/jobs/account_refresh.js';
+import { createLogger } from '../src/log.js';
+import { captureOrgs } from '../src/migration/capture.js';
+import { startChefLoad, summarize } from './lib/chef-load.js';
+import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
+import { benchConfig, spawnMover } from './lib/fleet.js';
+import { apiAt, measureRun, setBudget, type RunResult } from './lib/live-run.js';
+
+const N = Number(process.env.BENCH_ORGS ?? 2400);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 300);
+const RPS = Number(process.env.BENCH_LIVE_RPS ?? 200);
+const DRAIN_MS = Number(process.env.BENCH_DRAIN_WAIT_MS ?? 5000);
+const BASELINE_S = Number(process.env.BENCH_BASELINE_S ?? 20);
+const LIMIT_S = Number(process.env.BENCH_RUN_LIMIT_S ?? 300);
+/** Between runs: the fleet idle, the traffic back to its baseline before the next run starts. */
+const SETTLE_S = 10;
+const WORKERS = 3;
+const T = 'phase_2_migration';
+
+// The stores in process groups of their own: a Ctrl-C reaches this script, which stops them itself (below).
+throwawayServers.ownProcessGroup = true;
+/** What the bench made, undone last made first however it ends: processes, then the stores, the CouchDB last. */
+const teardown: (() => Promise<unknown>)[] = [];
+let ending: Promise<never> | undefined;
+function shutdown(code: number, why?: string): Promise<never> {
+  ending ??= (async () => {
+    if (why) console.error(why);
+    for (const undo of teardown.reverse()) await undo().catch((err: Error) => console.error(`cleaning up: ${err.message}`));
+    process.exit(code);
+  })();
+  return ending;
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(130, `${signal}: stopping what bench:live started`));
+process.on('uncaughtException', (err) => void shutdown(1, `bench:live failed: ${err.stack ?? err.message}`));
+process.on('unhandledRejection', (err) => void shutdown(1, `bench:live failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+
+const choice = await couchChoice();
+const couch = await startCouch(choice);
+teardown.push(() => couch.stop());
+const [redis, pg] = await Promise.all([startPrivateRedis(), startPrivatePostgres()]);
+teardown.push(
+  () => pg.stop(),
+  () => redis.stop(),
+);
+console.log(describeCouch(couch));
+const config = {
+  ...(await benchConfig({ databaseUrl: pg.url, redisUrl: redis.url, couchdbUrl: couch.url }, 'bench-live')),
+  ...(couch.accountDb !== 'opscode_account' ? { couchdbAccountDb: couch.accountDb } : {}),
+};
+const ctx = createContext(config, createLogger('silent', 'bench-live'), { dbPoolSize: 4 });
+teardown.push(() => closeContext(ctx));
+await migrate(ctx.db);
+await seedDarklaunchDefaults(ctx.darklaunchRedis);
+
+// Two halves, one per run, so each run starts on orgs never migrated; the live traffic goes to all of them throughout.
+const t0 = Date.now();
+const half = Math.floor(N / 2);
+const specs = ['off', 'on'].flatMap((g) => Array.from({ length: half }, (_, i) => ({ name: `live-${g}-${String(i).padStart(5, '0')}`, otherDocs: 3 })));
+const orgs = await seedEstate(couch.url, specs, { parallel: 8, accountDb: couch.accountDb });
+await accountRefresh.refreshAccounts(ctx);
+await captureOrgs(
+  ctx.db,
+  T,
+  orgs.map((o) => o.name),
+);
+console.log(`estate of ${orgs.length} orgs seeded and captured in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+const children: ChildProcess[] = [];
+teardown.push(async () => children.forEach((c) => c.kill('SIGKILL')));
+for (let i = 1; i <= WORKERS; i++) children.push(spawnMover(config, 'workers/worker'));
+children.push(spawnMover(config, 'api/server', { PORT: String(config.port) }));
+const api = apiAt(`http://127.0.0.1:${config.port}`, config.apiToken);
+for (let tries = 0; ; tries++) {
+  const up = await api('GET', '/healthz').catch(() => undefined); // not listening yet: asked again below, up to 30 s
+  if (up?.status === 200) break;
+  if (tries > 300) throw new Error('the api did not answer /healthz in 30 s');
+  await sleep(100);
+}
+if (DRAIN_MS !== 5000) await api('PUT', '/settings/drain-wait', { ms: DRAIN_MS, acknowledge_risk: true });
+const budgetBefore = await setBudget(api, 0);
+
+const load = startChefLoad(couch.url, orgs, RPS);
+teardown.push(() => load.stop());
+const baselineFrom = Date.now();
+await sleep(BASELINE_S * 1000);
+const baseline = summarize(load.samples, baselineFrom, Date.now());
+const budget = Number(process.env.BENCH_BUDGET_MS ?? Math.max(1, Math.ceil(2 * baseline.p99)));
+console.log(
+  `live traffic alone, ${BASELINE_S} s at ${RPS} requests/s: p50 ${baseline.p50} ms, p99 ${baseline.p99} ms, max ${baseline.max} ms; budget p99 ${budget} ms${process.env.BENCH_BUDGET_MS ? ' (BENCH_BUDGET_MS)' : ' (2 × baseline p99)'}`,
+);
+
+const results: RunResult[] = [];
+const guardAbsent = budgetBefore === 'absent';
+for (const [label, set, p99Ms] of [
+  ['guard off', 'off', 0],
+  ['guard on', 'on', budget],
+] as const) {
+  await setBudget(api, p99Ms);
+  await sleep(SETTLE_S * 1000);
+  const names = orgs.filter((o) => o.name.startsWith(`live-${set}-`)).map((o) => o.name);
+  console.log(`${label}: ${names.length} orgs at concurrency ${CONCURRENCY}${p99Ms ? `, budget p99 ${p99Ms} ms` : ''}`);
+  results.push(await measureRun(ctx, api, load, label, names, CONCURRENCY, LIMIT_S));
+}
+await setBudget(api, 0);
+await load.stop();
+
+const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
+const row = (name: string, base: string, f: (r: RunResult) => string) => console.log(`| ${name} | ${base} | ${results.map(f).join(' | ')} |`);
+console.log(
+  `\n${N} orgs (${half} a run), ${WORKERS} worker processes, concurrency ${CONCURRENCY}, drain wait ${DRAIN_MS} ms, live traffic ${RPS} requests/s, budget p99 ${budget} ms, ${couch.version}`,
+);
+if (guardAbsent) console.log('NOTE: this build has no PUT /settings/couchdb-budget (404): the "guard on" run ran unguarded');
+console.log(`| | traffic alone | ${results.map((r) => r.label).join(' | ')} |`);
+console.log(`|---|---|${results.map(() => '---').join('|')}|`);
+row('live p50', ms(baseline.p50), (r) => ms(r.live.p50));
+row('live p99', ms(baseline.p99), (r) => `**${ms(r.live.p99)}**`);
+row('live p99 / budget', (baseline.p99 / budget).toFixed(2), (r) => `**${(r.live.p99 / budget).toFixed(2)}×**`);
+row('live max', ms(baseline.max), (r) => ms(r.live.max));
+row('live requests (errors)', `${baseline.requests} (${baseline.errors})`, (r) => `${r.live.requests} (${r.live.errors})`);
+row('orgs completed / failed', '–', (r) => `${r.completed} / ${r.failed} of ${half}`);
+row('orgs/s', '–', (r) => `**${(r.completed / r.seconds).toFixed(1)}**`);
+row('dark p99', '–', (r) => `${r.darkP99S.toFixed(2)} s`);
+row('run time', `${BASELINE_S} s`, (r) => `${r.seconds.toFixed(1)} s${r.halted ? ' (halted)' : ''}`);
+for (const r of results) {
+  console.log(`${r.label}, live p99 each 5 s (ms): ${r.windows.map((v) => (Number.isFinite(v) ? v : '–')).join(' ')}`);
+  if (r.effective.some((v) => v !== null)) console.log(`${r.label}, effective concurrency each 5 s: ${r.effective.map((v) => v ?? '–').join(' ')}`);
+}
+const [off, on] = results;
+console.log(
+  `guard off: p99 ${off.live.p99 > budget ? 'breaks' : 'stays within'} the budget; guard on: p99 ${on.live.p99 <= 1.1 * budget ? 'within' : 'OVER'} 1.1× the budget, ${on.completed} orgs completed`,
+);
+if (load.dropped()) console.log(`live traffic: ${load.dropped()} requests not sent (over 2000 waiting for an answer)`);
+console.log(
+  JSON.stringify({
+    bench: 'live',
+    couchdb: couch.version,
+    orgs: N,
+    concurrency: CONCURRENCY,
+    rps: RPS,
+    drain_wait_ms: DRAIN_MS,
+    budget_p99_ms: budget,
+    guard_in_build: !guardAbsent,
+    baseline,
+    runs: results.map((r) => ({ ...r, orgs_per_s: r.completed / r.seconds })),
+  }),
+);
+await shutdown(0);
