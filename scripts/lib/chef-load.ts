@@ -38,6 +38,11 @@ export interface ChefLoad {
   samples: Sample[];
   /** Requests that were due while MAX_IN_FLIGHT were waiting: not sent. */
   dropped(): number;
+  /** What the last request that got no answer failed with, if any did. */
+  lastError(): string | undefined;
+  /** Resolves once every request due before `before` (epoch ms) has its answer (or its timeout). */
+  settled(before: number): Promise<void>;
+  /** Stops sending and cuts off the requests still waiting. */
   stop(): Promise<void>;
 }
 
@@ -99,12 +104,12 @@ export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number):
     const timed = async (kind: Op, from: number, method: string, path: string, body?: unknown) => {
       try {
         const res = await request(method, path, body);
-        samples.push({ at: from, ms: Date.now() - from, op: kind, status: res.status });
+        samples.push({ at: from, ms: Math.round(Date.now() - from), op: kind, status: res.status });
         return res;
       } catch (err) {
         // A request that got no answer is a sample too (status 0): the slowest kind there is.
-        samples.push({ at: from, ms: Date.now() - from, op: kind, status: 0 });
-        errors.push((err as Error).message);
+        samples.push({ at: from, ms: Math.round(Date.now() - from), op: kind, status: 0 });
+        if (!stopped) lastError = (err as Error).message;
         return undefined;
       }
     };
@@ -130,12 +135,13 @@ export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number):
   }
 
   const samples: Sample[] = [];
-  const errors: string[] = [];
+  let lastError: string | undefined;
   let inFlight = 0;
   let dropped = 0;
   let sent = 0;
   const started = Date.now();
-  const pending = new Set<Promise<void>>();
+  /** Requests waiting for an answer, each with when it was due. */
+  const pending = new Map<Promise<void>, number>();
   let stopped: Promise<void> | undefined;
   // A tick every 5 ms sends every request due since the last one, each stamped with its own due time.
   const timer = setInterval(() => {
@@ -146,23 +152,28 @@ export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number):
         continue;
       }
       inFlight++;
-      const p = perform(chooseOp(), started + (sent * 1000) / rps).finally(() => {
+      const at = started + (sent * 1000) / rps;
+      const p = perform(chooseOp(), at).finally(() => {
         inFlight--;
         pending.delete(p);
       });
-      pending.add(p);
+      pending.set(p, at);
     }
   }, 5);
 
   return {
     samples,
     dropped: () => dropped,
+    lastError: () => lastError,
+    async settled(before) {
+      await Promise.all([...pending].filter(([, at]) => at < before).map(([p]) => p));
+    },
     stop() {
+      // Whatever is still waiting is cut off: what was measured is in the samples already.
       stopped ??= (async () => {
         clearInterval(timer);
-        await Promise.all(pending);
         agent.destroy();
-        if (errors.length) console.error(`live traffic: ${errors.length} requests got no answer, e.g. ${errors[0]}`);
+        await Promise.all(pending.keys());
       })();
       return stopped;
     },
