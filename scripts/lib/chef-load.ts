@@ -23,13 +23,7 @@ export interface Sample {
 type Op = 'get_object' | 'get_node' | 'put_node' | 'all_docs' | 'put_object';
 
 /** Shares of the mix: mostly reads, node saves, a few container and group saves. */
-const MIX: [Op, number][] = [
-  ['get_object', 0.4],
-  ['get_node', 0.2],
-  ['put_node', 0.3],
-  ['all_docs', 0.08],
-  ['put_object', 0.02],
-];
+const MIX: Record<Op, number> = { get_object: 0.4, get_node: 0.2, put_node: 0.3, all_docs: 0.08, put_object: 0.02 };
 /** Past this many requests waiting for an answer, a due request is counted dropped instead of sent (the sockets stay bounded). */
 const MAX_IN_FLIGHT = 2000;
 const TIMEOUT_MS = 10_000;
@@ -91,7 +85,7 @@ export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number):
   const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)];
   const chooseOp = (): Op => {
     let r = Math.random();
-    for (const [op, share] of MIX) if ((r -= share) < 0) return op;
+    for (const [op, share] of Object.entries(MIX) as [Op, number][]) if ((r -= share) < 0) return op;
     return 'get_object';
   };
 

@@ -40,6 +40,27 @@ export async function setBudget(api: Api, p99Ms: number): Promise<'set' | 'absen
   return 'set';
 }
 
+/**
+ * Waits at least `minS`, then until the traffic's p99 over the last 5 s is
+ * within `budgetMs` again (at most `maxS`): the next run starts on a CouchDB
+ * that has caught up. Returns those last 5 s.
+ */
+export async function settle(load: ChefLoad, budgetMs: number, minS: number, maxS: number): Promise<LoadSummary> {
+  const from = Date.now();
+  await sleep(minS * 1000);
+  for (;;) {
+    const now = Date.now();
+    await load.settled(now); // its slowest answers count too
+    const last = summarize(load.samples, now - 5000, now);
+    if (last.p99 <= budgetMs) return last;
+    if (now - from > maxS * 1000) {
+      console.log(`the live traffic's p99 is still ${last.p99} ms after ${maxS} s idle: the run starts all the same`);
+      return last;
+    }
+    await sleep(1000);
+  }
+}
+
 export interface RunResult {
   label: string;
   seconds: number;
