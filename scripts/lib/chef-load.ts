@@ -44,7 +44,8 @@ export interface ChefLoad {
 export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number): ChefLoad {
   const url = new URL(couchUrl);
   const lib = url.protocol === 'https:' ? https : http;
-  const agent = new lib.Agent({ keepAlive: true, maxSockets: Infinity });
+  // Idle sockets closed after 4 s, before the server's own keep-alive timeout (Node's 5 s): else a request can go out on one the server is closing.
+  const agent = new lib.Agent({ keepAlive: true, maxSockets: Infinity, timeout: 4000 });
   const auth =
     url.username || url.password
       ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
