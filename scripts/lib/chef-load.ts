@@ -125,7 +125,7 @@ export function startChefLoad(couchUrl: string, orgs: SeededOrg[], rps: number):
     } else {
       // A container or group save: read it for its revision, write it back changed, as Chef does.
       const got = await timed('get_object', due, 'GET', `${db}/${pick(org.expected).id}`);
-      if (got?.status === 200) await timed(op, Date.now(), 'PUT', `${db}/${got.json._id}`, { ...got.json, live_write: Date.now() });
+      if (got?.status === 200) await timed(op, Date.now(), 'PUT', `${db}/${String(got.json._id)}`, { ...got.json, live_write: Date.now() });
     }
   }
 

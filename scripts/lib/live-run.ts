@@ -15,7 +15,7 @@ import { percentile } from './samplers.js';
 const T = 'phase_2_migration';
 
 /** A call to the api with the bearer token, as an operator's client makes it. */
-export type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; json: Record<string, any> }>;
+export type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; json: Record<string, unknown> }>;
 
 export function apiAt(url: string, token: string): Api {
   return async (method, path, body) => {
@@ -94,7 +94,7 @@ export async function measureRun(
     const row = await getRun(ctx.db, run.id);
     if (row?.state === 'ready') break;
     const status = await api('GET', `/migrations/${T}/status`);
-    guard.push({ t: Date.now(), effective: status.json.guard?.effective_concurrency ?? null });
+    guard.push({ t: Date.now(), effective: (status.json as { guard?: { effective_concurrency?: number } }).guard?.effective_concurrency ?? null });
     if (!halted && row?.state === 'working' && Date.now() - started > limitS * 1000) {
       // The orgs in flight finish (each its drain wait); the rest stay ready, outside this bench's measure.
       console.log(`${label}: still working after ${limitS} s (BENCH_RUN_LIMIT_S): halting it`);
