@@ -39,9 +39,6 @@ beforeAll(async () => {
   // No workers: the run stays working with its orgs ready, and the guard is driven pass by pass.
   const orgs = await seedReady(h, [{ name: 'gd-0' }, { name: 'gd-1' }, { name: 'gd-2' }]);
   guids = orgs.map((o) => o.guid);
-  const started = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 40 });
-  expect(started.status).toBe(202);
-  runId = started.body.run_id;
 });
 afterAll(() => h?.close());
 beforeEach(() => forgetCouchRequests());
@@ -61,6 +58,24 @@ describe('the CouchDB budget', () => {
 });
 
 describe('the guard', () => {
+  it('starts a run under a budget at a tenth of its concurrency, and says so', async () => {
+    const started = await h.api('POST', `/migrations/${T}/start`, { count: 'all', concurrency: 40 });
+    expect(started.status).toBe(202);
+    runId = started.body.run_id!;
+    expect((await getRun(h.ctx.db, runId))?.effective_concurrency).toBe(4);
+    expect(await h.ctx.queues[T].getGlobalConcurrency()).toBe(4);
+    const s = await status();
+    expect(s.guard).toMatchObject({ budget_p99_ms: 100, set_concurrency: 40, effective_concurrency: 4 });
+    expect(s.guard?.reason).toMatch(/starting at 4 of 40 under the CouchDB budget of 100 ms/);
+    // Within the budget it grows by a twentieth of 40 a pass, back to 40 and no hold.
+    requests(30, 10);
+    await pass();
+    expect((await getRun(h.ctx.db, runId))?.effective_concurrency).toBe(6);
+    for (let i = 0; i < 20; i++) await pass();
+    expect((await getRun(h.ctx.db, runId))?.effective_concurrency).toBeNull();
+    expect(await h.ctx.queues[T].getGlobalConcurrency()).toBe(40);
+  });
+
   it("falls back to mover's own request times where CouchDB gives none, and says why", async () => {
     requests(30, 5);
     const f = await measure(h.ctx);

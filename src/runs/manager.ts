@@ -53,10 +53,11 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   const queue = ctx.queues[type];
   let queued: { taken: Set<string>; enqueued: number };
   try {
-    await queue.setGlobalConcurrency(req.concurrency);
+    const starting = await gentleStart(ctx, kind, run.id, req.concurrency);
+    await queue.setGlobalConcurrency(starting);
     // A queue an earlier run's breaker paused (that run then halted by hand) must take jobs again.
     await queue.resume();
-    await pace(ctx, kind, queue, req.concurrency);
+    await pace(ctx, kind, queue, starting);
     queued = await enqueuePages(ctx, kind, run.id, req);
   } catch (err) {
     // Not all of its orgs were queued: the run must not pass for done. It halts (the orgs it queued
@@ -277,6 +278,23 @@ export async function setConcurrency(ctx: Context, type: string, concurrency: nu
   const run = await runs.latestRun(ctx.db, type);
   if (run && run.state !== 'ready') await runs.setRunConcurrency(ctx.db, run.id, concurrency);
   ctx.log.info({ migration_type: type, concurrency }, 'concurrency set');
+}
+
+/**
+ * Under a CouchDB budget a paced run starts at a tenth of its concurrency and
+ * the live-service guard lets it grow while CouchDB keeps within the budget
+ * (src/runs/couchdb-guard.ts): a run that opened at full concurrency would
+ * break the budget before the guard's first figure. Without one, it starts at
+ * its concurrency.
+ */
+async function gentleStart(ctx: Context, kind: RunKind, runId: string, concurrency: number): Promise<number> {
+  const { couchdbBudgetP99Ms: budget } = await getSettings(ctx.db);
+  if (budget <= 0 || !kind.run.paced) return concurrency;
+  const starting = Math.max(1, Math.ceil(concurrency / 10));
+  if (starting >= concurrency) return concurrency;
+  const reason = `starting at ${starting} of ${concurrency} under the CouchDB budget of ${budget} ms; speeding up while CouchDB keeps within it`;
+  await runs.setRunGuard(ctx.db, runId, { effective: starting, p99Ms: null, source: null, reason });
+  return starting;
 }
 
 /**
