@@ -27,7 +27,8 @@ let guids: string[];
 const requests = (n: number, ms: number) => {
   for (let i = 0; i < n; i++) recordCouchRequest(ms);
 };
-const pass = async () => guardRuns(h.ctx, await activeRuns(h.ctx.db), PACED);
+// Pass after pass, with none of the interval between decisions a fleet keeps.
+const pass = async () => guardRuns(h.ctx, await activeRuns(h.ctx.db), PACED, 0);
 /** Run status, its settings read afresh (the api reads them through a one-second cache in this process). */
 const status = async () => {
   forgetCachedSettings();
@@ -95,6 +96,10 @@ describe('the guard', () => {
     expect(s.guard?.reason).toMatch(/over the budget of 100 ms/);
     // A second slow pass within the window does not cut again: the figure lags the cut.
     await pass();
+    // Nor does a fleet's pass within its interval of the last decision: every worker runs it, one decides.
+    const decided = (await getRun(h.ctx.db, runId))?.guard_at?.getTime();
+    await guardRuns(h.ctx, await activeRuns(h.ctx.db), PACED);
+    expect((await getRun(h.ctx.db, runId))?.guard_at?.getTime()).toBe(decided);
     expect((await getRun(h.ctx.db, runId))?.effective_concurrency).toBe(20);
     const metrics = (await h.api('GET', '/metrics')).text;
     expect(metrics).toMatch(new RegExp(`mover_couchdb_guard\\{migration_type="${T}",run_id="${runId}",figure="effective_concurrency"\\} 20`));

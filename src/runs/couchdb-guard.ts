@@ -16,6 +16,8 @@ import { applyEffectiveConcurrency } from './manager.js';
 
 /** How far back mover's own request times are read, and how long a cut waits before another: CouchDB's stats cover about as long. */
 export const GUARD_WINDOW_MS = 10_000;
+/** How often the guard decides for a run, fleet-wide: every worker runs the pass, but one decision per interval (else three workers would speed a run up three times as fast). */
+export const GUARD_PASS_MS = 1900;
 /** Fewer requests than this in the window: too few for a p99, the guard holds where it is. */
 const MIN_REQUESTS = 20;
 
@@ -88,12 +90,15 @@ const lastCut = new Map<string, number>();
 const lastFallbackNote = new Map<string, string>();
 
 /** One pass over the working paced runs (`working`, as the fleet just read them), by one process at a time. */
-export async function guardRuns(ctx: Context, working: runs.RunRow[], pacedTypes: ReadonlySet<string>): Promise<void> {
-  const mine = working.filter((r) => r.state === 'working' && pacedTypes.has(r.migration_type));
-  if (!mine.length) return;
+export async function guardRuns(ctx: Context, working: runs.RunRow[], pacedTypes: ReadonlySet<string>, everyMs = GUARD_PASS_MS): Promise<void> {
+  const due = (r: runs.RunRow) => r.state === 'working' && (!r.guard_at || Date.now() - r.guard_at.getTime() >= everyMs);
+  if (!working.some((r) => pacedTypes.has(r.migration_type) && due(r))) return;
   const lock = await tryLock(ctx.db, 'mover-couchdb-guard', '0');
   if (!lock) return;
   try {
+    // Read again under the lock: another worker may have decided since this one read the runs.
+    const mine = (await runs.activeRuns(ctx.db)).filter((r) => pacedTypes.has(r.migration_type) && due(r));
+    if (!mine.length) return;
     const { couchdbBudgetP99Ms: budget } = await getSettings(ctx.db);
     const figure = budget > 0 ? await measure(ctx) : { p99Ms: null, source: null, note: 'no budget set' };
     for (const run of mine) await guardRun(ctx, run, figure, budget);
