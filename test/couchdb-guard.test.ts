@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GUARD_WINDOW_MS, guardRuns, measure, nextConcurrency } from '../src/runs/couchdb-guard.js';
 import { forgetCouchRequests, recordCouchRequest } from '../src/stores/couch-latency.js';
-import { requestTimeFigure } from '../src/stores/couch.js';
+import { Couch, requestTimeFigure } from '../src/stores/couch.js';
 import { activeRuns, getRun } from '../src/db/runs.js';
 import { forgetCachedSettings } from '../src/db/settings.js';
 import { createHarness, type Harness } from './support/harness.js';
@@ -82,8 +82,16 @@ describe('the guard', () => {
     const f = await measure(h.ctx);
     expect(f).toMatchObject({ source: 'mover_requests', p99Ms: 5 });
     expect(f.note).toMatch(/gives no request-time figures/);
+    // Too few of its own: three small requests, timed, the slowest its figure.
     forgetCouchRequests();
-    expect((await measure(h.ctx)).p99Ms).toBeNull();
+    const probed = await measure(h.ctx);
+    expect(probed).toMatchObject({ source: 'probe', p99Ms: expect.any(Number) });
+    expect(probed.note).toMatch(/sent 0 requests in the last 10 s; 3 probes/);
+    // A probe that fails gives no figure, with why; nothing is thrown.
+    const nowhere = new Couch(h.couchdb.url, { graceMs: 0, log: h.ctx.log }, 'mover_no_such_account_db');
+    const none = await measure({ ...h.ctx, couch: nowhere });
+    expect(none.p99Ms).toBeNull();
+    expect(none.note).toMatch(/a probe failed/);
   });
 
   it('halves the starts when CouchDB is over budget: the queue, the claim gate and run status follow', async () => {

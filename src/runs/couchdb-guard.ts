@@ -5,7 +5,8 @@
 // the run's starts are slowed when it is broken and sped up again once it
 // holds, AIMD-style, between the concurrency the operator set and 1. The
 // figure is CouchDB's own where it has one (Couch.requestTimeP99), else this
-// process's own request times (src/stores/couch-latency.ts).
+// process's own request times (src/stores/couch-latency.ts), else, with too
+// few of those, the slowest of three small requests it times (Couch.probeMs).
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
 import { getSettings } from '../db/settings.js';
@@ -20,6 +21,8 @@ export const GUARD_WINDOW_MS = 10_000;
 export const GUARD_PASS_MS = 1900;
 /** Fewer requests than this in the window: too few for a p99, the guard holds where it is. */
 const MIN_REQUESTS = 20;
+/** Small requests the guard times itself where it has too few of its own: the slowest is its figure. */
+const PROBES = 3;
 
 export interface GuardState {
   /** What the operator set. */
@@ -81,9 +84,16 @@ export async function measure(ctx: Context): Promise<Figure> {
     fallback = `reading CouchDB's figures failed: ${errorMessage(err)}`;
   }
   const mine = couchRequestP99(GUARD_WINDOW_MS);
-  if (mine.requests < MIN_REQUESTS)
-    return { p99Ms: null, source: null, note: `${fallback}; this process sent ${mine.requests} requests in the last ${GUARD_WINDOW_MS / 1000} s` };
-  return { p99Ms: mine.p99Ms, source: 'mover_requests', note: fallback };
+  if (mine.requests >= MIN_REQUESTS) return { p99Ms: mine.p99Ms, source: 'mover_requests', note: fallback };
+  // Too few of its own requests for a p99 (a run held low sends few): a few small requests, timed, the slowest taken.
+  const few = `${fallback}; this process sent ${mine.requests} requests in the last ${GUARD_WINDOW_MS / 1000} s`;
+  try {
+    let slowest = 0;
+    for (let i = 0; i < PROBES; i++) slowest = Math.max(slowest, await ctx.couch.probeMs());
+    return { p99Ms: slowest, source: 'probe', note: `${few}; ${PROBES} probes` };
+  } catch (err) {
+    return { p99Ms: null, source: null, note: `${few}; a probe failed: ${errorMessage(err)}` };
+  }
 }
 
 const lastCut = new Map<string, number>();

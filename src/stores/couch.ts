@@ -138,6 +138,18 @@ export class Couch {
     return { p99Ms: figure, source: path.startsWith('_stats') ? 'couchdb_1x_stats' : 'couchdb_stats' };
   }
 
+  /**
+   * How long CouchDB takes now to answer a small request as Chef sends them
+   * (the account database's info), in ms: the live-service guard's figure
+   * where CouchDB gives none and mover sent too few requests to tell. Sent
+   * once, never retried; an error is the caller's.
+   */
+  async probeMs(): Promise<number> {
+    const sent = performance.now();
+    await this.labelled('guard_probe', () => this.server.db.get(this.accountDb));
+    return performance.now() - sent;
+  }
+
   /** The store probe of /readyz and the breaker check (src/stores/health.ts): sent once, never retried. */
   async ping(): Promise<void> {
     await this.labelled('health', () => this.server.info());

@@ -37,6 +37,7 @@ export type CouchOp =
   | 'mango_probe'
   | 'health'
   | 'guard_stats'
+  | 'guard_probe'
   | 'unlabelled';
 
 export const storeRoundTrips = new client.Counter({

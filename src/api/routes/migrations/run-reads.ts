@@ -63,7 +63,7 @@ const Guard = Type.Object(
     measured_p99_ms: Type.Union([Type.Number(), Type.Null()], { description: "the guard's last figure; null when it had none" }),
     source: Type.Union([Type.String(), Type.Null()], {
       description:
-        "couchdb_stats (2.x/3.x's own), couchdb_1x_stats (estimated from mean and deviation), or mover_requests (mover's own request times, where CouchDB gives none)",
+        "couchdb_stats (2.x/3.x's own), couchdb_1x_stats (estimated from mean and deviation), mover_requests (mover's own request times, where CouchDB gives none), or probe (three small requests the guard times, where mover sent too few)",
     }),
     set_concurrency: Type.Integer({ description: 'the concurrency the operator set' }),
     effective_concurrency: Type.Integer({ description: 'what the run may have in flight now: lower while the budget is broken' }),
