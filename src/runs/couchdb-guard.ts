@@ -9,7 +9,7 @@
 // few of those, the slowest of three small requests it times (Couch.probeMs).
 import type { Context } from '../context.js';
 import * as runs from '../db/runs.js';
-import { getSettings } from '../db/settings.js';
+import { cachedSettings, getSettings } from '../db/settings.js';
 import { tryLock } from '../db/advisory-lock.js';
 import { couchRequestP99 } from '../stores/couch-latency.js';
 import { errorMessage } from '../errors.js';
@@ -102,7 +102,9 @@ const lastFallbackNote = new Map<string, string>();
 /** One pass over the working paced runs (`working`, as the fleet just read them), by one process at a time. */
 export async function guardRuns(ctx: Context, working: runs.RunRow[], pacedTypes: ReadonlySet<string>, everyMs = GUARD_PASS_MS): Promise<void> {
   const due = (r: runs.RunRow) => r.state === 'working' && (!r.guard_at || Date.now() - r.guard_at.getTime() >= everyMs);
-  if (!working.some((r) => pacedTypes.has(r.migration_type) && due(r))) return;
+  const candidates = working.filter((r) => pacedTypes.has(r.migration_type) && due(r));
+  // No budget and nothing held back: nothing to decide, so no lock and no read beyond the settings every worker caches.
+  if (!candidates.length || ((await cachedSettings(ctx)).couchdbBudgetP99Ms <= 0 && candidates.every((r) => r.effective_concurrency === null))) return;
   const lock = await tryLock(ctx.db, 'mover-couchdb-guard', '0');
   if (!lock) return;
   try {
