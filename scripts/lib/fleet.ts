@@ -36,8 +36,8 @@ export async function benchConfig(
  * the sources through tsx, whose loader adds some 40 MiB to each process.
  */
 export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
-  // The Procfile's V8 flag for workers (docs/operating.md, "Running the processes and scaling workers").
-  const flags = entry === 'workers/worker' ? ['--max-semi-space-size=2'] : [];
+  // BENCH_NODE_FLAGS: V8 flags for the workers, to try one side by side (e.g. `--max-semi-space-size=2`, `--perf-basic-prof` for perf).
+  const flags = entry === 'workers/worker' ? (process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []) : [];
   return [...flags, ...(process.env.BENCH_DIST === '1' ? [`dist/src/${entry}.js`] : ['--import', 'tsx', `src/${entry}.ts`])];
 }
 
