@@ -21,7 +21,7 @@ export default tseslint.config(
   // The runbook page's browser code has a project of its own (DOM types; src/api/page/browser/tsconfig.json).
   { files: ['src/api/page/browser/**/*.ts'], languageOptions: { parserOptions: { project: './src/api/page/browser/tsconfig.json' } } },
   // bin/mover.js and this file are outside the TypeScript project.
-  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['**/*.ts'],
     rules: {

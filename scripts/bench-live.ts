@@ -27,7 +27,7 @@ import { throwawayServers } from '../dev/processes.js';
 import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
-import { startChefLoad, summarize, type LoadSummary } from './lib/chef-load.js';
+import { startChefLoadThread, summarize, type LoadSummary } from './lib/chef-load.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover } from './lib/fleet.js';
 import { apiAt, measureRun, setBudget, settle, type RunResult } from './lib/live-run.js';
@@ -105,7 +105,7 @@ for (let tries = 0; ; tries++) {
 if (DRAIN_MS !== 5000) await api('PUT', '/settings/drain-wait', { ms: DRAIN_MS, acknowledge_risk: true });
 const budgetBefore = await setBudget(api, 0);
 
-const load = startChefLoad(couch.url, orgs, RPS);
+const load = startChefLoadThread(couch.url, orgs, RPS);
 teardown.push(() => load.stop());
 // The traffic's first seconds (its first nodes created, code not yet optimized) are not its steady state.
 await sleep(WARMUP_S * 1000);
@@ -168,6 +168,7 @@ console.log(
   `guard off: p99 ${off.live.p99 > budget ? 'breaks' : 'stays within'} the budget; guard on: p99 ${on.live.p99 <= 1.1 * budget ? 'within' : 'OVER'} 1.1× the budget, ${on.completed} orgs completed`,
 );
 if (results.some((r) => r.live.max >= 10_000)) console.log("(10 s is the live traffic's timeout: a request that got no answer counts as 10 s)");
+console.log(`live traffic: its own thread's event loop was held up ${load.loopDelayMaxMs().toFixed(0)} ms at most (a delay there would count as CouchDB's)`);
 if (load.dropped()) console.log(`live traffic: ${load.dropped()} requests not sent (over 2000 waiting for an answer)`);
 if (load.lastError()) console.log(`live traffic: requests got no answer, the last with: ${load.lastError()}`);
 console.log(

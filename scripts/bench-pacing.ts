@@ -24,6 +24,7 @@ import { captureOrgs } from '../src/migration/capture.js';
 import { runStatus, startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
+import { freePort } from '../dev/pouch-server.js';
 import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
@@ -57,7 +58,11 @@ console.log(`estate of ${N} orgs seeded and captured in ${((Date.now() - t0) / 1
 
 const children: Record<string, ChildProcess> = {};
 // Default settings: only the stores, the token and the logging are set.
-for (let i = 1; i <= WORKERS; i++) children[`worker-${i}`] = spawnMover(config, 'workers/worker');
+const metricsPorts: number[] = [];
+for (let i = 1; i <= WORKERS; i++) {
+  metricsPorts.push(await freePort());
+  children[`worker-${i}`] = spawnMover(config, 'workers/worker', { METRICS_PORT: String(metricsPorts.at(-1)) });
+}
 children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
 
@@ -96,6 +101,7 @@ const starts = Array.from(perSecond, (n) => n ?? 0);
 // Orgs in flight (claimed, not yet finished) at the middle of each second: how full the slots were.
 const inFlight = starts.map((_, i) => rows.filter((r) => Number(r.start_s) - first <= i + 0.5 && Number(r.end_s) - first > i + 0.5).length);
 const status = await runStatus(ctx, T);
+const steps = await stepTimes(metricsPorts);
 
 console.log(
   `\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`,
@@ -110,6 +116,7 @@ console.log(
 console.log(`org starts per second: ${starts.join(' ')}`);
 console.log(`orgs in flight, each second: ${inFlight.join(' ')}`);
 console.log(`start→end p50 ${percentile(span, 50).toFixed(2)} s (the copy, the drain wait and the catch-up, in the org's slot)`);
+console.log(`step times (mean; share past 0.5 s): ${steps}`);
 console.log(
   `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
 );
@@ -145,3 +152,23 @@ for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);
 await Promise.all([redis.stop(), pg.stop(), couch.stop()]);
 process.exit(0);
+
+/** Each step's mean time over the run, and the share of its runs past 0.5 s, from the workers' step histograms: where an org's slot goes beyond the drain wait. */
+async function stepTimes(ports: number[]): Promise<string> {
+  const sums = new Map<string, { sum: number; count: number; over: number }>();
+  for (const port of ports) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^mover_step_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
+      const step = /step="([^"]+)"/.exec(m[2])?.[1];
+      if (!step || !m[2].includes(`migration_type="${T}"`)) continue;
+      const e = sums.get(step) ?? { sum: 0, count: 0, over: 0 };
+      if (m[1] === 'sum') e.sum += Number(m[3]);
+      else if (m[1] === 'count') e.count += Number(m[3]);
+      else if (m[2].includes('le="0.5"')) e.over -= Number(m[3]);
+      sums.set(step, e);
+    }
+  }
+  return [...sums]
+    .map(([step, e]) => `${step} ${((e.sum / e.count) * 1000).toFixed(0)} ms (${((100 * (e.count + e.over)) / e.count).toFixed(1)}% > 0.5 s)`)
+    .join(', ');
+}

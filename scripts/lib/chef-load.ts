@@ -9,6 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import type { SeededOrg } from '../../dev/estate.js';
 import { percentile } from './samplers.js';
 
@@ -38,6 +39,59 @@ export interface ChefLoad {
   settled(before: number): Promise<void>;
   /** Stops sending and cuts off the requests still waiting. */
   stop(): Promise<void>;
+}
+
+/** What the load's thread (chef-load-thread.ts) sends, and what it is told. */
+export type ThreadMessage =
+  | { kind: 'samples'; samples: Sample[]; dropped: number; lastError?: string; loopDelayMaxMs: number }
+  | { kind: 'done'; id: number }
+  | { kind: 'failed'; id: number; error: string };
+export type ThreadOrder = { kind: 'settled'; id: number; before: number } | { kind: 'stop'; id: number };
+
+/**
+ * startChefLoad on a thread of its own, so nothing this thread does can
+ * delay a request (chef-load-thread.ts). Its samples arrive every 100 ms;
+ * settled() and stop() wait for the thread's last ones.
+ */
+export function startChefLoadThread(couchUrl: string, orgs: SeededOrg[], rps: number): ChefLoad & { loopDelayMaxMs(): number } {
+  const thread = new Worker(new URL('./chef-load-thread.mjs', import.meta.url), { workerData: { couchUrl, orgs, rps } });
+  const samples: Sample[] = [];
+  let dropped = 0;
+  let lastError: string | undefined;
+  let loopDelayMaxMs = 0;
+  let next = 0;
+  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  thread.on('message', (m: ThreadMessage) => {
+    if (m.kind === 'samples') {
+      for (const s of m.samples) samples.push(s);
+      ({ dropped, lastError, loopDelayMaxMs } = m);
+    } else {
+      const w = waiting.get(m.id);
+      waiting.delete(m.id);
+      if (m.kind === 'done') w?.resolve();
+      else w?.reject(new Error(`live traffic thread: ${m.error}`));
+    }
+  });
+  thread.on('error', (err) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+    lastError = `live traffic thread failed: ${err.message}`;
+  });
+  const ask = (order: Omit<ThreadOrder, 'id'>) =>
+    new Promise<void>((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, { resolve, reject });
+      thread.postMessage({ ...order, id });
+    });
+  let stopped: Promise<void> | undefined;
+  return {
+    samples,
+    dropped: () => dropped,
+    lastError: () => lastError,
+    loopDelayMaxMs: () => loopDelayMaxMs,
+    settled: (before) => ask({ kind: 'settled', before }),
+    stop: () => (stopped ??= ask({ kind: 'stop' }).finally(() => void thread.terminate())),
+  };
 }
 
 /** Starts sending `rps` requests a second to the orgs' databases at `couchUrl` until stopped. */
