@@ -152,7 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: c.read(() => int(env, 'PORT', 3000, 0, 65535), 0),
     logLevel,
     queuePrefix,
-    workerConcurrency: c.read(() => int(env, 'WORKER_CONCURRENCY', 128, 1, 256), 0),
+    workerConcurrency: c.read(() => int(env, 'WORKER_CONCURRENCY', 256, 1, 1024), 0),
     dryRun: c.read(() => bool(env, 'DRY_RUN', false), false),
     storeOutageGraceMs: c.read(() => int(env, 'STORE_OUTAGE_GRACE_MS', 60_000, 0, 3_600_000), 0),
     jobLockMs: c.read(() => int(env, 'JOB_LOCK_MS', 30_000, 5_000, 600_000), 0),

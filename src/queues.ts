@@ -21,10 +21,13 @@ export function createQueues(connection: Redis | Cluster, prefix: string, log: L
  * drain wait, whichever is longer. An org holds its slot for at least the
  * drain wait, so starts faster than that only come in waves: every slot
  * filled at once, the orgs dark at once, their work on the same cores at
- * once, their slots freed at once. The same rate is kept in windows a tenth as
- * long (at least one start each), so starts come evenly instead. Neither set:
+ * once, their slots freed at once. The same rate is kept in windows a fiftieth
+ * as long (at least one start each), so starts come evenly instead. Neither set:
  * no limit.
  */
+/** How many windows the pacing's rate is kept in, each as short (at least one start each): the evener the starts, the smaller each burst of copies CouchDB serves at once. */
+const PACING_SLICES = 50;
+
 export async function applyPacing(queue: Queue, concurrency: number, sleepTimeMs: number, drainWaitMs = 0): Promise<void> {
   const windowMs = Math.max(sleepTimeMs, drainWaitMs);
   if (windowMs <= 0) {
@@ -32,6 +35,6 @@ export async function applyPacing(queue: Queue, concurrency: number, sleepTimeMs
     return;
   }
   const n = Math.max(1, concurrency);
-  const perSlice = Math.ceil(n / 10);
+  const perSlice = Math.ceil(n / PACING_SLICES);
   await queue.setGlobalRateLimit(perSlice, Math.max(1, Math.round((windowMs * perSlice) / n)));
 }

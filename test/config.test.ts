@@ -53,7 +53,7 @@ describe('loadConfig: a complete env', () => {
       port: 3000,
       logLevel: 'info',
       queuePrefix: 'mover',
-      workerConcurrency: 128,
+      workerConcurrency: 256,
       dryRun: false,
       storeOutageGraceMs: 60_000,
       jobLockMs: 30_000,
@@ -243,11 +243,11 @@ describe('loadConfig: DARKLAUNCH_REDIS_URL', () => {
 });
 
 describe('loadConfig: whole numbers', () => {
-  it('defaults PORT to 3000 and WORKER_CONCURRENCY to 128 when unset, empty or blank', () => {
+  it('defaults PORT to 3000 and WORKER_CONCURRENCY to 256 when unset, empty or blank', () => {
     for (const value of [undefined, '', '  ']) {
       const cfg = loadConfig(env({ PORT: value, WORKER_CONCURRENCY: value }));
       expect(cfg.port).toBe(3000);
-      expect(cfg.workerConcurrency).toBe(128);
+      expect(cfg.workerConcurrency).toBe(256);
     }
   });
 
@@ -271,7 +271,7 @@ describe('loadConfig: whole numbers', () => {
     expect(loadConfig(env({ WORKER_CONCURRENCY: '1' })).workerConcurrency).toBe(1);
     expect(loadConfig(env({ WORKER_CONCURRENCY: '256' })).workerConcurrency).toBe(256);
     expectConfigError(env({ WORKER_CONCURRENCY: '0' }), 'WORKER_CONCURRENCY', 'must be between 1 and 256, got 0');
-    expectConfigError(env({ WORKER_CONCURRENCY: '257' }), 'WORKER_CONCURRENCY', 'must be between 1 and 256, got 257');
+    expectConfigError(env({ WORKER_CONCURRENCY: '1025' }), 'WORKER_CONCURRENCY', 'must be between 1 and 1024, got 1025');
     // The number, not the text, is quoted back.
     expectConfigError(env({ WORKER_CONCURRENCY: '0300' }), 'WORKER_CONCURRENCY', 'must be between 1 and 256, got 300');
   });
