@@ -267,13 +267,13 @@ describe('loadConfig: whole numbers', () => {
     expectConfigError(env({ PORT: '99999999999999999999' }), 'PORT', 'must be between 0 and 65535, got 100000000000000000000');
   });
 
-  it('keeps WORKER_CONCURRENCY within 1..256', () => {
+  it('keeps WORKER_CONCURRENCY within 1..1024', () => {
     expect(loadConfig(env({ WORKER_CONCURRENCY: '1' })).workerConcurrency).toBe(1);
-    expect(loadConfig(env({ WORKER_CONCURRENCY: '256' })).workerConcurrency).toBe(256);
-    expectConfigError(env({ WORKER_CONCURRENCY: '0' }), 'WORKER_CONCURRENCY', 'must be between 1 and 256, got 0');
+    expect(loadConfig(env({ WORKER_CONCURRENCY: '1024' })).workerConcurrency).toBe(1024);
+    expectConfigError(env({ WORKER_CONCURRENCY: '0' }), 'WORKER_CONCURRENCY', 'must be between 1 and 1024, got 0');
     expectConfigError(env({ WORKER_CONCURRENCY: '1025' }), 'WORKER_CONCURRENCY', 'must be between 1 and 1024, got 1025');
     // The number, not the text, is quoted back.
-    expectConfigError(env({ WORKER_CONCURRENCY: '0300' }), 'WORKER_CONCURRENCY', 'must be between 1 and 256, got 300');
+    expectConfigError(env({ WORKER_CONCURRENCY: '01025' }), 'WORKER_CONCURRENCY', 'must be between 1 and 1024, got 1025');
   });
 });
 
@@ -391,6 +391,6 @@ describe('loadConfigOrExit', () => {
     expect(exit).toHaveBeenCalledTimes(1);
     expect(exit).toHaveBeenCalledWith(1);
     expect(write).toHaveBeenCalledTimes(1);
-    expect(write).toHaveBeenCalledWith('config error: WORKER_CONCURRENCY: must be between 1 and 256, got 0\n');
+    expect(write).toHaveBeenCalledWith('config error: WORKER_CONCURRENCY: must be between 1 and 1024, got 0\n');
   });
 });
