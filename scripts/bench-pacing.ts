@@ -156,7 +156,10 @@ process.exit(0);
 /** Each step's mean time over the run, and the share of its runs past 0.5 s, from the workers' step histograms: where an org's slot goes beyond the drain wait. */
 async function stepTimes(ports: number[]): Promise<string> {
   const sums = new Map<string, { sum: number; count: number; over: number }>();
+  /** Orgs each worker copied: slots taken unevenly load one worker's event loop more than the others'. */
+  const perWorker: number[] = [];
   for (const port of ports) {
+    const before = sums.get('migrate')?.count ?? 0;
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const m of text.matchAll(/^mover_step_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
       const step = /step="([^"]+)"/.exec(m[2])?.[1];
@@ -167,8 +170,10 @@ async function stepTimes(ports: number[]): Promise<string> {
       else if (m[2].includes('le="0.5"')) e.over -= Number(m[3]);
       sums.set(step, e);
     }
+    perWorker.push((sums.get('migrate')?.count ?? 0) - before);
   }
   return [...sums]
     .map(([step, e]) => `${step} ${((e.sum / e.count) * 1000).toFixed(0)} ms (${((100 * (e.count + e.over)) / e.count).toFixed(1)}% > 0.5 s)`)
-    .join(', ');
+    .join(', ')
+    .concat(`; orgs copied by each worker: ${perWorker.join(' / ')}`);
 }
