@@ -196,6 +196,10 @@ function normalize(r: Record<string, unknown>): RunRow {
   return { ...(r as unknown as RunRow), id: String(r.id) };
 }
 
+/** What the run may have in flight now: the guard's hold where it holds one, never above what the operator set (as mover.claim_org's gate reads it). */
+export const effectiveConcurrency = (run: Pick<RunRow, 'concurrency' | 'effective_concurrency'>): number =>
+  Math.min(run.concurrency, run.effective_concurrency ?? run.concurrency);
+
 /** What the live-service guard decided for a working run (src/runs/couchdb-guard.ts): null effective concurrency lets the run go at its own. */
 export async function setRunGuard(
   q: Q,

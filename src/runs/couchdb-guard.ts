@@ -121,7 +121,7 @@ export async function guardRuns(ctx: Context, working: runs.RunRow[], pacedTypes
 
 async function guardRun(ctx: Context, run: runs.RunRow, figure: Figure, budget: number): Promise<void> {
   const log = ctx.log.child({ migration_type: run.migration_type, run_id: run.id });
-  const was = run.effective_concurrency ?? run.concurrency;
+  const was = runs.effectiveConcurrency(run);
   if (budget <= 0 && run.effective_concurrency === null) return;
   const next = nextConcurrency({ set: run.concurrency, effective: was, lastCutAt: lastCut.get(run.id) ?? 0 }, figure, budget, Date.now());
   if (next.cut) lastCut.set(run.id, Date.now());

@@ -251,7 +251,7 @@ export async function runStatus(ctx: Context, type: string, runId?: string): Pro
       measured_p99_ms: run.guard_p99_ms,
       source: run.guard_source,
       set_concurrency: run.concurrency,
-      effective_concurrency: Math.min(run.concurrency, run.effective_concurrency ?? run.concurrency),
+      effective_concurrency: runs.effectiveConcurrency(run),
       reason: run.guard_reason,
       at: run.guard_at?.toISOString() ?? null,
     },

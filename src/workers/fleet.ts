@@ -11,7 +11,7 @@ import { createQueueRedis } from '../stores/redis.js';
 import { reconcileOnce } from './reconciler.js';
 import { advancePhases } from '../phases/driver.js';
 import { checkBreakers } from '../frame/breaker.js';
-import { activeRuns, type RunRow } from '../db/runs.js';
+import { activeRuns, effectiveConcurrency, type RunRow } from '../db/runs.js';
 import { SAMPLE_EVERY_MS, sampleRuns } from '../runs/series.js';
 import { guardRuns } from '../runs/couchdb-guard.js';
 
@@ -105,7 +105,7 @@ function fitSlots(ctx: Context, workers: Worker[], most: number, runs: RunRow[])
   for (const w of workers) {
     const mine = runs.filter((r) => r.migration_type === w.name && r.state === 'working');
     if (!mine.length) continue;
-    const slots = Math.min(most, Math.max(1, ...mine.map((r) => Math.min(r.concurrency, r.effective_concurrency ?? r.concurrency))));
+    const slots = Math.min(most, Math.max(1, ...mine.map(effectiveConcurrency)));
     if (w.concurrency !== slots) {
       ctx.log.info({ migration_type: w.name, slots, was: w.concurrency }, 'worker slots fitted to the run concurrency');
       w.concurrency = slots;
