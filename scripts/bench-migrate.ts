@@ -310,22 +310,24 @@ const floorRun = async (name: string, pass: () => Promise<number>) => {
  * is, and a warm-up read of every database does not take it away), so no pass
  * may always be the one that pays it.
  */
-const passes: [string, () => Promise<number>][] = [
+const passes = (
   [
-    'fleet',
-    async () => {
-      const cpu0 = cpuByProcess();
-      const a = await fleetPass();
-      cpu.fleet = cpuSpent(cpu0, cpuByProcess());
-      keepCouchCpu('fleet', cpu.fleet);
-      perOrg = a.perOrg;
-      return a.ms;
-    },
-  ],
-  ['fleet query', () => floorRun('fleet query', () => floorPass(readLikeFleet))],
-  ['_all_docs', () => floorRun('_all_docs', () => floorPass(readAllDocs))],
-  ['protocol', () => floorRun('protocol', protocolPass)],
-].filter(([name]) => !ONLY || ONLY.includes(name)) as [string, () => Promise<number>][];
+    [
+      'fleet',
+      async () => {
+        const cpu0 = cpuByProcess();
+        const a = await fleetPass();
+        cpu.fleet = cpuSpent(cpu0, cpuByProcess());
+        keepCouchCpu('fleet', cpu.fleet);
+        perOrg = a.perOrg;
+        return a.ms;
+      },
+    ],
+    ['fleet query', () => floorRun('fleet query', () => floorPass(readLikeFleet))],
+    ['_all_docs', () => floorRun('_all_docs', () => floorPass(readAllDocs))],
+    ['protocol', () => floorRun('protocol', protocolPass)],
+  ] satisfies [string, () => Promise<number>][]
+).filter(([name]) => !ONLY || ONLY.includes(name));
 /**
  * Every pass once, unmeasured, before the rounds: the worker processes start
  * fresh, and V8 spends their first thousand orgs compiling (a sixth of their

@@ -46,7 +46,9 @@ export type ThreadMessage =
   | { kind: 'samples'; samples: Sample[]; dropped: number; lastError?: string; loopDelayMaxMs: number }
   | { kind: 'done'; id: number }
   | { kind: 'failed'; id: number; error: string };
-export type ThreadOrder = { kind: 'settled'; id: number; before: number } | { kind: 'stop'; id: number };
+/** What the bench asks of the load thread; the thread's answer names its id. */
+type ThreadAsk = { kind: 'settled'; before: number } | { kind: 'stop' };
+export type ThreadOrder = ThreadAsk & { id: number };
 
 /**
  * startChefLoad on a thread of its own, so nothing this thread does can
@@ -77,7 +79,7 @@ export function startChefLoadThread(couchUrl: string, orgs: SeededOrg[], rps: nu
     waiting.clear();
     lastError = `live traffic thread failed: ${err.message}`;
   });
-  const ask = (order: Omit<ThreadOrder, 'id'>) =>
+  const ask = (order: ThreadAsk) =>
     new Promise<void>((resolve, reject) => {
       const id = next++;
       waiting.set(id, { resolve, reject });
