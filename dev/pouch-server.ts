@@ -37,11 +37,24 @@ function binary(): string {
   return join(dir, 'node_modules', '.bin', 'pouchdb-server');
 }
 
+/**
+ * How node runs the server: with dev/pouch-all-dbs.cjs, which takes the
+ * database-list lookup every request makes out of its one-per-turn queue
+ * (why: that file), unless POUCHDB_STOCK=1; and with POUCHDB_NODE_FLAGS
+ * (e.g. `--perf-basic-prof` for perf), to look inside the stand-in.
+ */
+function nodeArgs(): string[] {
+  const flags = process.env.POUCHDB_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return process.env.POUCHDB_STOCK === '1' ? flags : [...flags, '--require', join(dirname(fileURLToPath(import.meta.url)), 'pouch-all-dbs.cjs')];
+}
+
 export async function startPouchServer(port?: number): Promise<PouchServer> {
   const p = port ?? (await freePort());
   // Its config.json and log.txt go to a scratch folder, not the repo.
   const dir = mkdtempSync(join(tmpdir(), 'mover-pouch-'));
-  const child = spawn(binary(), ['--in-memory', '--port', String(p), '--host', '127.0.0.1', '--no-stdout-logs', '--config', join(dir, 'config.json')], {
+  // -n, not --no-stdout-logs: its option parser reads that as "stdout-logs: false", and the server went on
+  // tailing its own log file to stdout, parsing and colouring a line per request.
+  const child = spawn(process.execPath, [...nodeArgs(), binary(), '--in-memory', '--port', String(p), '--host', '127.0.0.1', '-n', '--config', join(dir, 'config.json')], {
     cwd: dir,
     stdio: 'ignore',
     detached: throwawayServers.ownProcessGroup,

@@ -1,0 +1,54 @@
+// Loaded into PouchDB Server (node --require, from dev/pouch-server.ts) so
+// that the stand-in answers "which databases are there" the way a CouchDB
+// does: without a queue every request waits in.
+//
+// Why: PouchDB Server looks up the database list before every request to a
+// database (express-pouchdb's setDBOnReq). pouchdb-all-dbs answers that
+// list from a cache, but through a task queue that runs one task per turn of
+// the event loop. With a few hundred requests in the air (a run at
+// concurrency 300), each request waits behind all the others' lookups, and
+// the server falls into a slow regime that feeds itself: copies of 0.2-0.7 s
+// where the same load is otherwise served in 60-80 ms. CouchDB has no such
+// queue. docs/benchmarks-history.md ("the stand-in's queue") has the figures.
+//
+// What this changes: the answer is kept until a database is created or
+// destroyed; the first lookup after either still goes through the queue,
+// behind the task that records the change, so a database is listed as soon
+// as it was before, and no longer once it is gone. POUCHDB_STOCK=1 runs the
+// server without it, to compare.
+'use strict';
+
+const Module = require('node:module');
+
+const load = Module._load;
+Module._load = function loadWithListCache(request, parent, isMain) {
+  const exported = load.call(this, request, parent, isMain);
+  if (request !== 'pouchdb-all-dbs' || typeof exported !== 'function') return exported;
+  return function installAllDbs(Pouch) {
+    exported(Pouch);
+    const queued = Pouch.allDbs;
+    let names = null; // the queue's last answer, while no database was created or destroyed since it was asked
+    let changes = 0;
+    const changed = () => {
+      changes += 1;
+      names = null;
+    };
+    Pouch.on('created', changed);
+    Pouch.on('destroyed', changed);
+    Pouch.allDbs = function allDbs(callback) {
+      let answer;
+      if (names) answer = Promise.resolve(names.slice());
+      else {
+        const asked = changes;
+        answer = queued().then((list) => {
+          // Kept as fresh flat strings: the queue's are slices of its keys, which the decodeURIComponent
+          // express-pouchdb maps over the list on every request would otherwise flatten again each time.
+          if (asked === changes) names = list.map((name) => Buffer.from(name, 'utf8').toString('utf8'));
+          return list.slice();
+        });
+      }
+      if (typeof callback === 'function') answer.then((list) => callback(null, list), callback);
+      return answer;
+    };
+  };
+};
