@@ -25,7 +25,7 @@ import { runStatus, startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
 import { freePort } from '../dev/pouch-server.js';
-import { percentile, sampleConnections, sampleRss } from './lib/samplers.js';
+import { cpuSeconds, percentile, sampleConnections, sampleRss, serverCpuSeconds } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
@@ -74,11 +74,22 @@ const rss = sampleRss(() => ({
   ...(couchPid ? { couchdb: couchPid } : {}),
 }));
 const conns = sampleConnections(ctx.db);
+/** CPU seconds each part has used so far: where a run at the edge of the machine's cores spends them. */
+const cpuNow = (): Record<string, number> => ({
+  workers: Object.entries(children).reduce((n, [name, c]) => n + (name.startsWith('worker') ? cpuSeconds(c.pid ?? 0) : 0), 0),
+  api: cpuSeconds(children.api.pid ?? 0),
+  couchdb: couchPid ? cpuSeconds(couchPid, { reaped: true }) : 0,
+  postgres: serverCpuSeconds(`bin/postgres -D .* -p ${pg.port} `),
+  redis: serverCpuSeconds(`redis-server .*:${redis.port}`),
+  bench: cpuSeconds(process.pid),
+});
+const cpu0 = cpuNow();
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
 await waitForRunEnd(ctx.db, run.id, 20 * 60_000);
 const seconds = (Date.now() - started) / 1000;
 const peaks = rss.stop();
+const cpu = Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, v - cpu0[k]]));
 const peakConnections = await conns.stop();
 
 const { rows } = await ctx.db.query(
@@ -87,6 +98,7 @@ const { rows } = await ctx.db.query(
    FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE s.migration_type = $1 AND s.org_name = ANY($2)`,
   [T, names],
 );
+if (process.env.PACING_DUMP) (await import('node:fs')).writeFileSync(process.env.PACING_DUMP, JSON.stringify(rows));
 const completed = rows.filter((r) => r.state === 'completed').length;
 // Dark: from the write that set 503_mode to the one that cleared it (org_progress.dark_ms); start→end: the state row's claim to completion.
 const dark = rows.filter((r) => r.dark_ms !== null).map((r) => Number(r.dark_ms) / 1000);
@@ -121,6 +133,11 @@ console.log(
   `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
 );
 console.log(
+  `CPU over the run (ms per org): ${Object.entries(cpu)
+    .map(([n, v]) => `${n} ${((v * 1000) / N).toFixed(1)}`)
+    .join(', ')}; all ${((Object.values(cpu).reduce((a, b) => a + b, 0) / seconds) * 100).toFixed(0)}% of one core on average`,
+);
+console.log(
   `peak RSS (MiB): ${Object.entries(peaks)
     .map(([n, v]) => `${n} ${v.toFixed(0)}`)
     .join(', ')}`,
@@ -144,6 +161,7 @@ console.log(
     saturated: status.dark?.saturated ?? null,
     still_dark: stillDark,
     peak_connections: peakConnections,
+    cpu_s: cpu,
     peak_rss_mib: peaks,
   }),
 );

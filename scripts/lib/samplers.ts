@@ -1,6 +1,7 @@
 // What a benchmark samples while it runs: each process's resident memory
 // (from /proc, so any process, ours or a store's) and the Postgres
 // connections in use. Peaks are what the benchmarks print.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 
@@ -81,4 +82,15 @@ export function cpuSeconds(pid: number, opts: { reaped?: boolean } = {}): number
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
   }
+}
+
+const pgrep = (...args: string[]): number[] => spawnSync('pgrep', args, { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+
+/**
+ * CPU seconds a server on this machine has used so far, found by its command
+ * line (`pattern`, as pgrep -f takes it): the process, the children it has
+ * reaped (a postmaster's exited backends) and those still running.
+ */
+export function serverCpuSeconds(pattern: string): number {
+  return pgrep('-f', pattern).reduce((n, root) => n + cpuSeconds(root, { reaped: true }) + pgrep('-P', String(root)).reduce((m, c) => m + cpuSeconds(c), 0), 0);
 }
