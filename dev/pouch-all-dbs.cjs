@@ -14,8 +14,10 @@
 // What this changes: the answer is kept until a database is created or
 // destroyed; the first lookup after either still goes through the queue,
 // behind the task that records the change, so a database is listed as soon
-// as it was before, and no longer once it is gone. POUCHDB_STOCK=1 runs the
-// server without it, to compare.
+// as it was before, and no longer once it is gone. It is kept at each layer
+// express-pouchdb wraps around the lookup (one decodes every name on every
+// call), so a request no longer costs more the more databases there are.
+// POUCHDB_STOCK=1 runs the server without it, to compare.
 'use strict';
 
 const Module = require('node:module');
@@ -26,29 +28,40 @@ Module._load = function loadWithListCache(request, parent, isMain) {
   if (request !== 'pouchdb-all-dbs' || typeof exported !== 'function') return exported;
   return function installAllDbs(Pouch) {
     exported(Pouch);
-    const queued = Pouch.allDbs;
-    let names = null; // the queue's last answer, while no database was created or destroyed since it was asked
     let changes = 0;
     const changed = () => {
       changes += 1;
-      names = null;
     };
     Pouch.on('created', changed);
     Pouch.on('destroyed', changed);
-    Pouch.allDbs = function allDbs(callback) {
-      let answer;
-      if (names) answer = Promise.resolve(names.slice());
-      else {
-        const asked = changes;
-        answer = queued().then((list) => {
-          // Kept as fresh flat strings: the queue's are slices of its keys, which the decodeURIComponent
-          // express-pouchdb maps over the list on every request would otherwise flatten again each time.
-          if (asked === changes) names = list.map((name) => Buffer.from(name, 'utf8').toString('utf8'));
-          return list.slice();
-        });
-      }
-      if (typeof callback === 'function') answer.then((list) => callback(null, list), callback);
-      return answer;
+    /** `lookup` answered from its last answer while no database was created or destroyed since it was asked. */
+    const remembered = (lookup) => {
+      let kept = null;
+      return function allDbs(callback) {
+        let answer;
+        if (kept && kept.changes === changes) answer = Promise.resolve(kept.names.slice());
+        else {
+          const asked = changes;
+          answer = Promise.resolve(lookup.call(this)).then((names) => {
+            // Fresh flat strings: the queue's are slices of its keys, which every decodeURIComponent
+            // over the list would otherwise flatten again.
+            if (asked === changes) kept = { changes: asked, names: names.map((name) => Buffer.from(name, 'utf8').toString('utf8')) };
+            return names.slice();
+          });
+        }
+        if (typeof callback === 'function') answer.then((names) => callback(null, names), callback);
+        return answer;
+      };
     };
+    // express-pouchdb wraps allDbs by assigning a new function over it: each one is kept the same way.
+    let current = remembered(Pouch.allDbs);
+    Object.defineProperty(Pouch, 'allDbs', {
+      configurable: true,
+      enumerable: true,
+      get: () => current,
+      set: (lookup) => {
+        current = remembered(lookup);
+      },
+    });
   };
 };
