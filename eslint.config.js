@@ -20,8 +20,14 @@ export default tseslint.config(
   { languageOptions: { parserOptions: { project: './tsconfig.check.json', tsconfigRootDir: import.meta.dirname } } },
   // The runbook page's browser code has a project of its own (DOM types; src/api/page/browser/tsconfig.json).
   { files: ['src/api/page/browser/**/*.ts'], languageOptions: { parserOptions: { project: './src/api/page/browser/tsconfig.json' } } },
-  // bin/mover.js and this file are outside the TypeScript project.
-  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  // bin/mover.js, this file and the .mjs/.cjs loaders are outside the TypeScript project.
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  // A loader node --require's (dev/pouch-all-dbs.cjs) is CommonJS, run by Node.
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', Buffer: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   {
     files: ['**/*.ts'],
     rules: {

@@ -54,11 +54,15 @@ export async function startPouchServer(port?: number): Promise<PouchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mover-pouch-'));
   // -n, not --no-stdout-logs: its option parser reads that as "stdout-logs: false", and the server went on
   // tailing its own log file to stdout, parsing and colouring a line per request.
-  const child = spawn(process.execPath, [...nodeArgs(), binary(), '--in-memory', '--port', String(p), '--host', '127.0.0.1', '-n', '--config', join(dir, 'config.json')], {
-    cwd: dir,
-    stdio: 'ignore',
-    detached: throwawayServers.ownProcessGroup,
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs(), binary(), '--in-memory', '--port', String(p), '--host', '127.0.0.1', '-n', '--config', join(dir, 'config.json')],
+    {
+      cwd: dir,
+      stdio: 'ignore',
+      detached: throwawayServers.ownProcessGroup,
+    },
+  );
   const url = `http://127.0.0.1:${p}`;
   const deadline = Date.now() + 30_000;
   let lastError = 'no answer yet';
