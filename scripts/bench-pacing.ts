@@ -84,11 +84,15 @@ const cpuNow = (): Record<string, number> => ({
   bench: cpuSeconds(process.pid),
 });
 const cpu0 = cpuNow();
+/** Postgres sessions opened so far (every backend started: a pool that lets idle connections go opens them again). */
+const sessionsNow = async (): Promise<number> => Number((await ctx.db.query(`SELECT sum(sessions)::int AS n FROM pg_stat_database`)).rows[0].n);
+const sessions0 = await sessionsNow();
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
 await waitForRunEnd(ctx.db, run.id, 20 * 60_000);
 const seconds = (Date.now() - started) / 1000;
 const peaks = rss.stop();
+const sessions = (await sessionsNow()) - sessions0;
 const cpu = Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, v - cpu0[k]]));
 const peakConnections = await conns.stop();
 
@@ -132,6 +136,7 @@ console.log(`step times (mean; share past 0.5 s): ${steps}`);
 console.log(
   `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
 );
+console.log(`Postgres sessions opened during the run: ${sessions}`);
 console.log(
   `CPU over the run (ms per org): ${Object.entries(cpu)
     .map(([n, v]) => `${n} ${((v * 1000) / N).toFixed(1)}`)
@@ -162,6 +167,7 @@ console.log(
     still_dark: stillDark,
     peak_connections: peakConnections,
     cpu_s: cpu,
+    pg_sessions: sessions,
     peak_rss_mib: peaks,
   }),
 );
