@@ -19,7 +19,7 @@
 //   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_WARMUP (1 unmeasured round first)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)  BENCH_PASSES (all: fleet,fleet query,_all_docs,protocol)
 //   BENCH_COUCHDB_URL: unset, PouchDB Server in memory; a real CouchDB's URL, credentials in it (scripts/lib/couch.ts).
 //   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
-import { execSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
@@ -41,7 +41,7 @@ import { startRun } from '../src/runs/manager.js';
 import { isOrgObject, orgDatabaseName, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
 import { spawnMover } from './lib/fleet.js';
-import { cpuSeconds, median } from './lib/samplers.js';
+import { cpuSeconds, median, POSTMASTER, serverCpuSeconds } from './lib/samplers.js';
 import { describeCouch } from './lib/couch.js';
 import { couchTable, ownTrips, sumTrips, tripsSpent, workerTrips, type Trips } from './lib/round-trips.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
@@ -219,16 +219,14 @@ for (let i = 0; ; i++) {
 
 /** CPU seconds used so far by each group of processes on the box: where a pass's time goes. */
 function cpuByProcess(): Record<string, number> {
-  const pids = (pattern: string) => execSync(`pgrep -f '${pattern}' || true`).toString().split('\n').filter(Boolean).map(Number);
-  const sum = (ps: number[]) => ps.reduce((n, p) => n + cpuSeconds(p), 0);
   return {
-    workers: sum(children.map((c) => c.pid ?? 0)),
-    bench: sum([process.pid]),
+    workers: children.reduce((n, c) => n + cpuSeconds(c.pid ?? 0), 0),
+    bench: cpuSeconds(process.pid),
     // The server and its children (CouchDB's couchjs); those that exited are in the first one's reaped-children time.
     couchdb: couchCpu(stack.couch.pids()),
-    // Backends that exit mid-pass would take their CPU with them: the postmaster's reaped-children time keeps it.
-    postgres: sum(pids('postgres')) + pids('bin/postgres -D').reduce((n, p) => n + cpuSeconds(p, { reaped: true }) - cpuSeconds(p), 0),
-    redis: sum(pids('redis-server')),
+    // Every postmaster with its backends, those that exited mid-pass in its reaped-children time.
+    postgres: serverCpuSeconds(POSTMASTER),
+    redis: serverCpuSeconds('^redis-server'),
   };
 }
 function couchCpu([root, ...children]: number[]): number {

@@ -25,7 +25,7 @@ import { runStatus, startRun } from '../src/runs/manager.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
 import { freePort } from '../dev/pouch-server.js';
-import { cpuSeconds, percentile, sampleConnections, sampleRss, serverCpuSeconds } from './lib/samplers.js';
+import { cpuSeconds, percentile, POSTMASTER, sampleConnections, sampleRss, serverCpuSeconds } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 150);
@@ -79,7 +79,7 @@ const cpuNow = (): Record<string, number> => ({
   workers: Object.entries(children).reduce((n, [name, c]) => n + (name.startsWith('worker') ? cpuSeconds(c.pid ?? 0) : 0), 0),
   api: cpuSeconds(children.api.pid ?? 0),
   couchdb: couchPid ? cpuSeconds(couchPid, { reaped: true }) : 0,
-  postgres: serverCpuSeconds(`bin/postgres -D .* -p ${pg.port} `),
+  postgres: serverCpuSeconds(`${POSTMASTER} .* -p ${pg.port} `),
   redis: serverCpuSeconds(`redis-server .*:${redis.port}`),
   bench: cpuSeconds(process.pid),
 });

@@ -14,6 +14,9 @@ export function createQueues(connection: Redis | Cluster, prefix: string, log: L
   return out;
 }
 
+/** How many windows the pacing's rate is kept in, each as short (at least one start each): the evener the starts, the smaller each burst of copies CouchDB serves at once. */
+const PACING_SLICES = 50;
+
 /**
  * Pacing as the queue's global rate limit: at most `concurrency` org starts
  * per window, the window being the sleep time (legacy sleep_time: what the
@@ -21,13 +24,10 @@ export function createQueues(connection: Redis | Cluster, prefix: string, log: L
  * drain wait, whichever is longer. An org holds its slot for at least the
  * drain wait, so starts faster than that only come in waves: every slot
  * filled at once, the orgs dark at once, their work on the same cores at
- * once, their slots freed at once. The same rate is kept in windows a fiftieth
- * as long (at least one start each), so starts come evenly instead. Neither set:
+ * once, their slots freed at once. The same rate is kept in PACING_SLICES windows
+ * as short (at least one start each), so starts come evenly instead. Neither set:
  * no limit.
  */
-/** How many windows the pacing's rate is kept in, each as short (at least one start each): the evener the starts, the smaller each burst of copies CouchDB serves at once. */
-const PACING_SLICES = 50;
-
 export async function applyPacing(queue: Queue, concurrency: number, sleepTimeMs: number, drainWaitMs = 0): Promise<void> {
   const windowMs = Math.max(sleepTimeMs, drainWaitMs);
   if (windowMs <= 0) {

@@ -86,6 +86,9 @@ export function cpuSeconds(pid: number, opts: { reaped?: boolean } = {}): number
 
 const pgrep = (...args: string[]): number[] => spawnSync('pgrep', args, { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
 
+/** A postmaster's command line, as pgrep -f takes it: the server itself, not the `runuser … postgres -D` that started a private one (its child would count twice). */
+export const POSTMASTER = '^\\S*/bin/postgres -D';
+
 /**
  * CPU seconds a server on this machine has used so far, found by its command
  * line (`pattern`, as pgrep -f takes it): the process, the children it has
