@@ -16,7 +16,7 @@
 // (mover_couchdb_requests_total{op}: the read, _changes, probes, the refresh,
 // ...), the fleet's beside each loop's, with the CouchDB server's CPU per
 // org in each round (a local CouchDB's too: scripts/lib/couch.ts).
-//   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_WARMUP (1 unmeasured round first)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)  BENCH_PASSES (all: fleet,fleet query,_all_docs,protocol)
+//   BENCH_ORGS (5000)  BENCH_ROUNDS (3)  BENCH_WARMUP (1 unmeasured round first, the fleet's pass once per worker process)  BENCH_CONCURRENCY (8)  BENCH_WORKERS (2)  BENCH_PASSES (all: fleet,fleet query,_all_docs,protocol)
 //   BENCH_COUCHDB_URL: unset, PouchDB Server in memory; a real CouchDB's URL, credentials in it (scripts/lib/couch.ts).
 //   BENCH_CPU_PROF=<dir>: the workers write V8 CPU profiles there as they exit.
 import type { ChildProcess } from 'node:child_process';
@@ -279,6 +279,8 @@ const mangoMs: number[] = [];
 const allDocsMs: number[] = [];
 const protocolMs: number[] = [];
 const ratios: number[] = [];
+/** fleet / protocol loop in each round: the machine's speed drifts between rounds, so a round's own ratio is the side-by-side one. */
+const machineryRatios: number[] = [];
 let perOrg: Trips = {};
 const floorTrips: Record<string, Trips> = {};
 const cpu: Record<string, Record<string, number>> = {};
@@ -327,12 +329,23 @@ const passes = (
   ] satisfies [string, () => Promise<number>][]
 ).filter(([name]) => !ONLY || ONLY.includes(name));
 /**
- * Every pass once, unmeasured, before the rounds: the worker processes start
- * fresh, and V8 spends their first thousand orgs compiling (a sixth of their
- * CPU in a first pass, by perf), where this process is warm from the seeding.
- * A migration of tens of thousands of orgs runs warm; so is it measured.
+ * Every pass, unmeasured, before the rounds: the worker processes start
+ * fresh, and V8 spends each one's first thousand orgs or so compiling and
+ * running code not yet optimized (by perf, after a warm-up pass of 1,000 orgs
+ * shared by two workers: 3 ms an org more than the loop's process, in
+ * TurboFan and in inline-cache stubs), where the loops run in this one
+ * process. So the fleet's pass is run once for each worker process: each has
+ * then taken as many orgs as this process took in the protocol loop's one
+ * pass. A migration of tens of thousands of orgs runs warm; so is it
+ * measured. What a cold start costs is printed beside it.
  */
-for (let w = 0; w < WARMUP; w++) for (const [, pass] of passes) await pass();
+let coldFleet: Record<string, number> | undefined;
+for (let w = 0; w < WARMUP; w++)
+  for (const [name, pass] of passes)
+    for (let i = 0; i < (name === 'fleet' ? WORKERS : 1); i++) {
+      await pass();
+      if (name === 'fleet') coldFleet ??= cpuRounds.fleet[0];
+    }
 for (const k of Object.keys(cpuRounds)) delete cpuRounds[k];
 for (const k of Object.keys(couchCpuRounds)) delete couchCpuRounds[k];
 for (let r = 0; r < ROUNDS; r++) {
@@ -347,9 +360,10 @@ for (let r = 0; r < ROUNDS; r++) {
   allDocsMs.push(c);
   protocolMs.push(d);
   ratios.push(a / Math.min(b, c));
+  machineryRatios.push(a / d);
   const rate = (x: number) => (N / (x / 1000)).toFixed(0);
   console.log(
-    `round ${r + 1}: fleet ${rate(a)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a / Math.min(b, c)).toFixed(2)}`,
+    `round ${r + 1}: fleet ${rate(a)} orgs/s, floor (fleet query) ${rate(b)} orgs/s, floor (_all_docs) ${rate(c)} orgs/s, protocol ${rate(d)} orgs/s, fleet/fastest floor ${(a / Math.min(b, c)).toFixed(2)}, fleet/protocol ${(a / d).toFixed(2)}`,
   );
 }
 const fmt = (o: Record<string, number>) =>
@@ -368,6 +382,7 @@ console.log(`  fleet/fastest floor time ratio: ${median(ratios).toFixed(2)} (tar
 console.log(
   `  of which the protocol (protocol/fastest floor): ${(median(protocolMs) / Math.min(median(mangoMs), median(allDocsMs))).toFixed(2)}, and the fleet's machinery (fleet/protocol): ${(median(fleetMs) / median(protocolMs)).toFixed(2)}`,
 );
+console.log(`  fleet/protocol, each round's own: median ${median(machineryRatios).toFixed(2)} (rounds ${machineryRatios.map((x) => x.toFixed(2)).join(', ')})`);
 perOrg.bullmq_redis = fleetScripts - protocolScripts;
 console.log(`  round trips per org, fleet: ${fmt(perOrg)}`);
 for (const [name, t] of Object.entries(floorTrips)) console.log(`  round trips per org, floor (${name}): ${fmt(t)}`);
@@ -385,6 +400,10 @@ for (const [name, rounds] of Object.entries(cpuRounds)) {
   const all = (median(rounds.map((r) => Object.values(r).reduce((a, b) => a + b, 0))) * 1000) / N;
   console.log(`  CPU ms per org, ${name} (medians of ${rounds.length} rounds): ${fmt(per)}, all ${all.toFixed(2)}`);
 }
+if (coldFleet) {
+  const per = Object.fromEntries(Object.entries(coldFleet).map(([k, v]) => [k, (v * 1000) / N]));
+  console.log(`  CPU ms per org, fleet cold (its first warm-up pass, worker processes fresh): ${fmt(per)}`);
+}
 console.log(
   JSON.stringify({
     bench: 'migrate',
@@ -397,6 +416,7 @@ console.log(
     floor_all_docs_ms: median(allDocsMs),
     protocol_ms: median(protocolMs),
     ratio: median(ratios),
+    machinery_ratio: median(machineryRatios),
     round_trips_per_org: perOrg,
     floor_round_trips_per_org: floorTrips,
     cpu_s_last_round: cpu,

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { countCouchRequest, type CouchOp } from './round-trips.js';
 import nano from 'nano';
 import { errorMessage, InfrastructureError, OrgDataError } from '../errors.js';
@@ -54,9 +53,13 @@ export interface Change {
  * The op of the request being sent, set around each nano call (Couch.labelled)
  * and read by nano's request log, which sees every request nano sends: the
  * count is complete by construction, and a request sent outside a label
- * shows as `unlabelled`.
+ * shows as `unlabelled`. nano logs a request synchronously, in the call that
+ * sends it, so the op only has to hold for the synchronous part of that call.
+ * Not an AsyncLocalStorage: on this Node one turns on promise hooks for every
+ * promise the process makes, and a worker makes thousands per org
+ * (docs/benchmarks-history.md, "Where the workers' CPU went").
  */
-const requestOp = new AsyncLocalStorage<CouchOp>();
+let requestOp: CouchOp | undefined;
 
 export class Couch {
   readonly server: nano.ServerScope;
@@ -78,14 +81,20 @@ export class Couch {
       headers: { 'Accept-Encoding': 'identity' },
       // nano logs each request as it sends it ({ method, url, headers }), and each answer ({ err, ... }): the requests are counted.
       log: (entry: unknown) => {
-        if (entry && typeof entry === 'object' && 'method' in entry) countCouchRequest(requestOp.getStore() ?? 'unlabelled');
+        if (entry && typeof entry === 'object' && 'method' in entry) countCouchRequest(requestOp ?? 'unlabelled');
       },
     });
   }
 
   /** Runs fn (nano calls) with its requests counted as `op`; no retry (see call). */
   labelled<T>(op: CouchOp, fn: () => Promise<T>): Promise<T> {
-    return requestOp.run(op, fn);
+    const outer = requestOp;
+    requestOp = op;
+    try {
+      return fn();
+    } finally {
+      requestOp = outer;
+    }
   }
 
   /**
