@@ -146,18 +146,35 @@ describe('the guard', () => {
 });
 
 describe('nextConcurrency (AIMD, pure)', () => {
-  const f = (p99Ms: number | null) => ({ p99Ms, source: 'couchdb_stats', note: 'x' });
+  const f = (p99Ms: number | null) => ({ p99Ms, source: 'mover_requests', note: 'x' });
   it('halves over budget at most once a window, never below 1; adds a twentieth within it; holds with no figure', () => {
-    expect(nextConcurrency({ set: 300, effective: 300, lastCutAt: 0 }, f(900), 500, GUARD_WINDOW_MS)).toMatchObject({ effective: 150, cut: true });
-    expect(nextConcurrency({ set: 300, effective: 150, lastCutAt: 1000 }, f(900), 500, 2000)).toMatchObject({ effective: 150, cut: false });
-    expect(nextConcurrency({ set: 300, effective: 1, lastCutAt: 0 }, f(900), 500, GUARD_WINDOW_MS)).toMatchObject({ effective: 1 });
-    expect(nextConcurrency({ set: 300, effective: 150, lastCutAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 165 });
-    expect(nextConcurrency({ set: 300, effective: 295, lastCutAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 300 });
-    expect(nextConcurrency({ set: 300, effective: 300, lastCutAt: 0 }, f(100), 500, 1)).toEqual({ effective: 300, cut: false, reason: null });
-    expect(nextConcurrency({ set: 300, effective: 40, lastCutAt: 0 }, f(null), 500, 1).reason).toMatch(/no CouchDB figure/);
+    expect(nextConcurrency({ set: 300, effective: 300, lastCutAt: 0, lastChangeAt: 0 }, f(900), 500, GUARD_WINDOW_MS)).toMatchObject({
+      effective: 150,
+      cut: true,
+    });
+    expect(nextConcurrency({ set: 300, effective: 150, lastCutAt: 1000, lastChangeAt: 1000 }, f(900), 500, 2000)).toMatchObject({ effective: 150, cut: false });
+    expect(nextConcurrency({ set: 300, effective: 1, lastCutAt: 0, lastChangeAt: 0 }, f(900), 500, GUARD_WINDOW_MS)).toMatchObject({ effective: 1 });
+    expect(nextConcurrency({ set: 300, effective: 150, lastCutAt: 0, lastChangeAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 165 });
+    expect(nextConcurrency({ set: 300, effective: 295, lastCutAt: 0, lastChangeAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 300 });
+    expect(nextConcurrency({ set: 300, effective: 300, lastCutAt: 0, lastChangeAt: 0 }, f(100), 500, 1)).toEqual({ effective: 300, cut: false, reason: null });
+    expect(nextConcurrency({ set: 300, effective: 40, lastCutAt: 0, lastChangeAt: 0 }, f(null), 500, 1).reason).toMatch(/no CouchDB figure/);
     // The operator lowered the concurrency under the guard's: the operator's wins.
-    expect(nextConcurrency({ set: 10, effective: 40, lastCutAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 10 });
-    expect(nextConcurrency({ set: 300, effective: 20, lastCutAt: 0 }, f(900), 0, 1)).toEqual({ effective: 300, cut: false, reason: null });
+    expect(nextConcurrency({ set: 10, effective: 40, lastCutAt: 0, lastChangeAt: 0 }, f(100), 500, 1)).toMatchObject({ effective: 10 });
+    expect(nextConcurrency({ set: 300, effective: 20, lastCutAt: 0, lastChangeAt: 0 }, f(900), 0, 1)).toEqual({ effective: 300, cut: false, reason: null });
+  });
+
+  it("speeds up on CouchDB's own figure at most once a window, on mover's own request times every pass", () => {
+    const at = (source: string) => ({ p99Ms: 100, source, note: 'x' });
+    const justChanged = { set: 300, effective: 150, lastCutAt: 0, lastChangeAt: 50_000 };
+    for (const source of ['couchdb_stats', 'couchdb_1x_stats']) {
+      const held = nextConcurrency(justChanged, at(source), 500, 50_000 + GUARD_WINDOW_MS - 1);
+      expect(held).toMatchObject({ effective: 150, cut: false });
+      expect(held.reason).toMatch(/speeding up once CouchDB's next figure shows the last change/);
+      expect(nextConcurrency(justChanged, at(source), 500, 50_000 + GUARD_WINDOW_MS)).toMatchObject({ effective: 165 });
+    }
+    for (const source of ['mover_requests', 'probe']) expect(nextConcurrency(justChanged, at(source), 500, 50_001)).toMatchObject({ effective: 165 });
+    // Over the budget it still cuts, however recently it rose.
+    expect(nextConcurrency(justChanged, { ...at('couchdb_stats'), p99Ms: 900 }, 500, 50_001)).toMatchObject({ effective: 75, cut: true });
   });
 });
 

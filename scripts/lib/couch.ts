@@ -7,6 +7,7 @@
 // masked for printing.
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connectRealCouch, couchFetch, couchUnusable, EXAMPLE_URL, maskCredentials } from '../../dev/couchdb-server.js';
 import { dropEstate } from '../../dev/estate.js';
 import { startPouchServer } from '../../dev/pouch-server.js';
@@ -142,7 +143,23 @@ function dropOnAbort(drop: () => Promise<void>): () => void {
 /** One line for a benchmark's header: which server, where (credentials masked). */
 export function describeCouch(couch: BenchCouch): string {
   const from = { pouchdb: `${BENCH_URL_VAR} unset`, url: BENCH_URL_VAR, given: '--couchdb' }[couch.kind];
-  return `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (${from})`;
+  const spin = couch.kind === 'pouchdb' ? '' : couchBusyWait(couch.url);
+  return `CouchDB server: ${couch.version} at ${maskCredentials(couch.url)} (${from})${spin ? `; ${spin}` : ''}`;
+}
+
+/**
+ * Whether a local CouchDB's Erlang schedulers spin before they sleep, read
+ * off its VM's command line. By default they do, and the spin is counted as
+ * the server's CPU: a load that leaves CouchDB idle between requests (the
+ * fleet's, its workers busy elsewhere) shows more CPU a request than one that
+ * keeps it busy, for no more work (docs/operating.md, "CouchDB's CPU during a run").
+ */
+function couchBusyWait(url: string): string {
+  const [pid] = localCouchPids(url);
+  if (!pid) return '';
+  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const off = args.some((a, i) => a === '-sbwt' && args[i + 1] === 'none');
+  return off ? 'schedulers do not busy-wait (+sbwt none)' : "schedulers busy-wait when idle (Erlang's default): its CPU includes the spin";
 }
 
 /**

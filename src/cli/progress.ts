@@ -27,9 +27,10 @@ const rateOf = (seen: RateSample[], done: number) => recentRate(seen, { at: Date
 
 /** The live-service guard, when it holds the run below its concurrency (or has no figure): what, and why. */
 function guardText(g: RunStatus['guard']): string {
-  if (!g || g.budget_p99_ms === null || g.reason === null) return '';
+  const openDbs = g?.couchdb_open_dbs ? `  COUCHDB OPEN DATABASES: ${g.couchdb_open_dbs}` : '';
+  if (!g || g.budget_p99_ms === null || g.reason === null) return openDbs;
   const measured = g.measured_p99_ms === null ? 'no figure' : `p99 ${Math.round(g.measured_p99_ms)} ms`;
-  return `  GUARD ${g.effective_concurrency}/${g.set_concurrency} (CouchDB ${measured}, budget ${g.budget_p99_ms} ms): ${g.reason}`;
+  return `  GUARD ${g.effective_concurrency}/${g.set_concurrency} (CouchDB ${measured}, budget ${g.budget_p99_ms} ms): ${g.reason}${openDbs}`;
 }
 
 /** One line about a run from its status: the bar, rate, ETA, failures, dark orgs, breaker, the guard. */

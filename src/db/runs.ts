@@ -106,6 +106,14 @@ export async function setRunConcurrency(q: Q, id: string, concurrency: number): 
   await q.query(`UPDATE mover.migration_runs SET concurrency = $2, effective_concurrency = LEAST(effective_concurrency, $2) WHERE id = $1`, [id, concurrency]);
 }
 
+/** The run's warning about CouchDB's open-database limit (src/runs/couchdb-open-dbs.ts), kept in its params; null clears it. */
+export async function setOpenDbsWarning(q: Q, id: string, warning: string | null): Promise<void> {
+  await q.query(
+    `UPDATE mover.migration_runs SET params = CASE WHEN $2::text IS NULL THEN params - 'couchdb_open_dbs' ELSE params || jsonb_build_object('couchdb_open_dbs', $2::text) END WHERE id = $1`,
+    [id, warning],
+  );
+}
+
 /**
  * Counts an item of the run (an org skipped, a prep batch's orgs finished or
  * skipped) once: the same item counted again (a job delivered twice, a

@@ -31,6 +31,8 @@ export interface GuardState {
   effective: number;
   /** When the guard last cut it (ms since the epoch), so one slow window cuts once. */
   lastCutAt: number;
+  /** When the guard last changed it either way (ms since the epoch): CouchDB's own figure shows a change only a stats interval later. */
+  lastChangeAt: number;
 }
 
 export interface Figure {
@@ -44,6 +46,13 @@ export interface Figure {
  * One step of the guard: over the budget, halve (at most once a window);
  * within it, add a twentieth of what the operator set (at least 1) until
  * back at it. No figure: hold. A budget of 0 is no guard: the operator's.
+ * CouchDB's own figure is the histogram of its last stats interval (10 s),
+ * replaced once an interval: on it the guard speeds up at most once a
+ * window, so each rise is judged by a figure taken after it. Rising every
+ * pass on it, a run on CouchDB 3.5 climbed from 60 to 210 before the first
+ * figure that showed the load came, and the live p99 went to 3× the budget
+ * (docs/benchmarks-history.md, "The guard on CouchDB 3.5"). mover's own
+ * request times are a sliding window, fresh every pass.
  */
 export function nextConcurrency(s: GuardState, f: Figure, budgetMs: number, now: number): { effective: number; cut: boolean; reason: string | null } {
   if (budgetMs <= 0) return { effective: s.set, cut: false, reason: null };
@@ -65,6 +74,12 @@ export function nextConcurrency(s: GuardState, f: Figure, budgetMs: number, now:
       reason: `CouchDB p99 ${Math.round(f.p99Ms)} ms is over the budget of ${budgetMs} ms (${f.source}); at ${effective} of ${s.set}`,
     };
   if (effective >= s.set) return { effective: s.set, cut: false, reason: null };
+  if (STATS_SOURCES.has(f.source ?? '') && now - s.lastChangeAt < GUARD_WINDOW_MS)
+    return {
+      effective,
+      cut: false,
+      reason: `CouchDB p99 ${Math.round(f.p99Ms)} ms is within the budget of ${budgetMs} ms (${f.source}); at ${effective} of ${s.set}, speeding up once CouchDB's next figure shows the last change`,
+    };
   const to = Math.min(s.set, effective + Math.max(1, Math.ceil(s.set / 20)));
   return {
     effective: to,
@@ -96,7 +111,11 @@ export async function measure(ctx: Context): Promise<Figure> {
   }
 }
 
+/** Figures CouchDB computes over its own stats interval, not over mover's last requests. */
+const STATS_SOURCES = new Set(['couchdb_stats', 'couchdb_1x_stats']);
+
 const lastCut = new Map<string, number>();
+const lastChange = new Map<string, number>();
 const lastFallbackNote = new Map<string, string>();
 
 /** One pass over the working paced runs (`working`, as the fleet just read them), by one process at a time. */
@@ -123,8 +142,10 @@ async function guardRun(ctx: Context, run: runs.RunRow, figure: Figure, budget: 
   const log = ctx.log.child({ migration_type: run.migration_type, run_id: run.id });
   const was = runs.effectiveConcurrency(run);
   if (budget <= 0 && run.effective_concurrency === null) return;
-  const next = nextConcurrency({ set: run.concurrency, effective: was, lastCutAt: lastCut.get(run.id) ?? 0 }, figure, budget, Date.now());
+  const state = { set: run.concurrency, effective: was, lastCutAt: lastCut.get(run.id) ?? 0, lastChangeAt: lastChange.get(run.id) ?? 0 };
+  const next = nextConcurrency(state, figure, budget, Date.now());
   if (next.cut) lastCut.set(run.id, Date.now());
+  if (next.effective !== was) lastChange.set(run.id, Date.now());
   if (figure.source === 'mover_requests' && lastFallbackNote.get(run.id) !== figure.note) {
     lastFallbackNote.set(run.id, figure.note);
     log.warn({ reason: figure.note }, "the live-service guard reads mover's own CouchDB request times");

@@ -14,6 +14,7 @@ import { applyPacing } from '../queues.js';
 import { inTransaction } from '../stores/postgres.js';
 import { haltFleet } from '../frame/halt.js';
 import { routingPreflight } from './routing-preflight.js';
+import { checkOpenDbs } from './couchdb-open-dbs.js';
 import { darkTimeOf, type DarkTime } from './dark-time.js';
 import { darkNow } from './dark-now.js';
 import { runState, stopReason, type RunState } from './run-state.js';
@@ -48,7 +49,10 @@ export async function startRun(ctx: Context, type: string, req: RunRequest): Pro
   const requested = req.count !== 'all' ? req.count : req.orgs ? req.orgs.length : null;
   // The request's own id, kept with the run: an INSERT sent again after its answer was lost finds the run it made.
   const requestId = randomUUID();
-  const run = (await runs.createRun(ctx.db, type, requested, 0, req.concurrency, { ...req.params, requestId })) ?? (await ownRun(ctx, type, requestId));
+  // Said in run status for as long as the run works: a limit CouchDB breaks for it hurts the live traffic too.
+  const openDbs = kind.run.paced ? await checkOpenDbs(ctx, type, req.concurrency) : null;
+  const params = { ...req.params, requestId, ...(openDbs ? { couchdb_open_dbs: openDbs } : {}) };
+  const run = (await runs.createRun(ctx.db, type, requested, 0, req.concurrency, params)) ?? (await ownRun(ctx, type, requestId));
   if (!run) throw new StateConflictError(`a ${type} run is already active`, 'run_active');
   const queue = ctx.queues[type];
   let queued: { taken: Set<string>; enqueued: number };
@@ -190,6 +194,8 @@ export interface RunStatus {
     effective_concurrency: number;
     reason: string | null;
     at: string | null;
+    /** Set when the run's orgs pass CouchDB's open-database limit (src/runs/couchdb-open-dbs.ts). */
+    couchdb_open_dbs: string | null;
   };
   started_at?: string;
   finished_at?: string | null;
@@ -254,6 +260,7 @@ export async function runStatus(ctx: Context, type: string, runId?: string): Pro
       effective_concurrency: runs.effectiveConcurrency(run),
       reason: run.guard_reason,
       at: run.guard_at?.toISOString() ?? null,
+      couchdb_open_dbs: typeof run.params.couchdb_open_dbs === 'string' ? run.params.couchdb_open_dbs : null,
     },
     started_at: run.started_at.toISOString(),
     finished_at: run.finished_at ? run.finished_at.toISOString() : null,
@@ -276,7 +283,10 @@ export async function setConcurrency(ctx: Context, type: string, concurrency: nu
   await queue.setGlobalConcurrency(concurrency);
   await pace(ctx, kind, queue, concurrency);
   const run = await runs.latestRun(ctx.db, type);
-  if (run && run.state !== 'ready') await runs.setRunConcurrency(ctx.db, run.id, concurrency);
+  if (run && run.state !== 'ready') {
+    await runs.setRunConcurrency(ctx.db, run.id, concurrency);
+    if (kind.run.paced) await runs.setOpenDbsWarning(ctx.db, run.id, await checkOpenDbs(ctx, type, concurrency));
+  }
   ctx.log.info({ migration_type: type, concurrency }, 'concurrency set');
 }
 

@@ -159,6 +159,31 @@ export class Couch {
     return performance.now() - sent;
   }
 
+  /**
+   * How many database files CouchDB keeps open ([couchdb] max_dbs_open) and
+   * how many shard files an org's database is (opscode_account's
+   * `cluster.q`; 1 on 1.x, which has no shards), for the run start's check
+   * (src/runs/couchdb-open-dbs.ts). An admin's read: where it cannot be
+   * read, why. Sent once, never retried.
+   */
+  async openDbsLimit(): Promise<{ maxDbsOpen: number; shardsPerDb: number } | { why: string }> {
+    const caps = await this.capabilities();
+    const path = caps.server.startsWith('CouchDB 1.') ? '_config/couchdb/max_dbs_open' : '_node/_local/_config/couchdb/max_dbs_open';
+    let value: unknown;
+    let info: { cluster?: { q?: unknown } };
+    try {
+      value = await this.labelled('open_dbs_check', () => this.server.request({ path, method: 'GET' }));
+      info = (await this.labelled('open_dbs_check', () => this.server.db.get(this.accountDb))) as typeof info;
+    } catch (err) {
+      return { why: `${caps.server} did not answer /${path} or ${this.accountDb}'s info (${errorMessage(err)})` };
+    }
+    const maxDbsOpen = Number(value);
+    const q = info.cluster?.q ?? 1;
+    if (!Number.isInteger(maxDbsOpen) || maxDbsOpen <= 0 || typeof q !== 'number' || !Number.isInteger(q) || q < 1)
+      return { why: `${caps.server} gave max_dbs_open ${JSON.stringify(value)} and q ${JSON.stringify(q)}: not usable` };
+    return { maxDbsOpen, shardsPerDb: q };
+  }
+
   /** The store probe of /readyz and the breaker check (src/stores/health.ts): sent once, never retried. */
   async ping(): Promise<void> {
     await this.labelled('health', () => this.server.info());

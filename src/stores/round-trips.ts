@@ -38,6 +38,7 @@ export type CouchOp =
   | 'health'
   | 'guard_stats'
   | 'guard_probe'
+  | 'open_dbs_check'
   | 'unlabelled';
 
 export const storeRoundTrips = new client.Counter({

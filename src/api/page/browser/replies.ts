@@ -22,6 +22,7 @@ export interface RunStatus extends RunCounts {
     set_concurrency: number;
     effective_concurrency: number;
     reason: string | null;
+    couchdb_open_dbs?: string | null;
   };
 }
 

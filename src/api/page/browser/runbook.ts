@@ -89,13 +89,14 @@ async function tick() {
   byId('at').textContent = new Date().toLocaleTimeString();
 }
 
-/** The live-service guard: its budget, its figure, the concurrency it lets the run have and why; empty with no budget. */
+/** The live-service guard: its budget, its figure, the concurrency it lets the run have and why; CouchDB's open-database warning; empty with neither. */
 function guardLine(g: RunStatus['guard']): string {
-  if (!g || g.budget_p99_ms === null) return '';
+  const openDbs = g?.couchdb_open_dbs ? `CouchDB open databases: ${g.couchdb_open_dbs}` : '';
+  if (!g || g.budget_p99_ms === null) return openDbs;
   const measured = g.measured_p99_ms === null ? 'no figure yet' : `p99 ${Math.round(g.measured_p99_ms)} ms (${g.source ?? '?'})`;
   const held =
     g.effective_concurrency < g.set_concurrency ? `, held at ${g.effective_concurrency} of ${g.set_concurrency}` : `, concurrency ${g.set_concurrency}`;
-  return `CouchDB guard: budget p99 ${g.budget_p99_ms} ms, measured ${measured}${held}${g.reason ? ': ' + g.reason : ''}`;
+  return `CouchDB guard: budget p99 ${g.budget_p99_ms} ms, measured ${measured}${held}${g.reason ? ': ' + g.reason : ''}${openDbs ? `. ${openDbs}` : ''}`;
 }
 
 /** A read that failed is shown where the time of the last one is. */

@@ -71,6 +71,12 @@ const Guard = Type.Object(
       description: 'why the effective concurrency is lower (or why there is no figure); null at the set concurrency',
     }),
     at: Type.Union([Type.String(), Type.Null()], { description: 'when the guard last looked' }),
+    couchdb_open_dbs: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description:
+          "set when the run's orgs, held open through the drain wait, pass CouchDB's max_dbs_open (checked at start and when the concurrency is set): what it costs and what to raise; null when they fit or the limit could not be read",
+      }),
+    ),
   },
   { description: 'the live-service guard (src/runs/couchdb-guard.ts): starts slowed while CouchDB breaks its latency budget' },
 );
