@@ -136,6 +136,7 @@ console.log(`step times (mean; share past 0.5 s): ${steps}`);
 console.log(
   `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
 );
+if (status.guard?.couchdb_open_dbs) console.log(`run status, CouchDB's open databases: ${status.guard.couchdb_open_dbs}`);
 console.log(`Postgres sessions opened during the run: ${sessions}`);
 console.log(
   `CPU over the run (ms per org): ${Object.entries(cpu)
