@@ -157,7 +157,12 @@ export function describeCouch(couch: BenchCouch): string {
 function couchBusyWait(url: string): string {
   const [pid] = localCouchPids(url);
   if (!pid) return '';
-  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch (err) {
+    return `its command line could not be read (${(err as Error).message}): whether its schedulers spin is not known`;
+  }
   const off = args.some((a, i) => a === '-sbwt' && args[i + 1] === 'none');
   return off ? 'schedulers do not busy-wait (+sbwt none)' : "schedulers busy-wait when idle (Erlang's default): its CPU includes the spin";
 }
@@ -171,5 +176,6 @@ function couchBusyWait(url: string): string {
 export function localCouchPids(url: string): number[] {
   const host = new URL(url).hostname;
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return [];
-  return execSync(`pgrep -f 'beam.smp.*couchdb' || true`).toString().split('\n').filter(Boolean).map(Number);
+  // [b]: the shell execSync starts has the pattern in its own command line, and must not match it.
+  return execSync(`pgrep -f '[b]eam.smp.*couchdb' || true`).toString().split('\n').filter(Boolean).map(Number);
 }
