@@ -31,7 +31,7 @@ export interface GuardState {
   effective: number;
   /** When the guard last cut it (ms since the epoch), so one slow window cuts once. */
   lastCutAt: number;
-  /** When the guard last changed it either way (ms since the epoch): CouchDB's own figure shows a change only a stats interval later. */
+  /** When the guard last changed it either way (ms since the epoch): a figure covers the last window, so it shows a change only a window later. */
   lastChangeAt: number;
 }
 
