@@ -81,8 +81,8 @@ function pgBin(name: string): string {
 const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
   process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
 
-/** A throwaway PostgreSQL cluster (trust auth, no fsync: a test's data need not outlive it). */
-export async function startPrivatePostgres(): Promise<PrivateServer> {
+/** A throwaway PostgreSQL cluster (trust auth, no fsync: a test's data need not outlive it); `settings` are more of its `-c` options. */
+export async function startPrivatePostgres(settings: Record<string, string> = {}): Promise<PrivateServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mover-pg-'));
   const data = join(dir, 'data');
@@ -110,6 +110,7 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
       'fsync=off',
       '-c',
       'max_connections=200',
+      ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ]);
     child = spawn(cmd, args, { stdio: 'ignore', detached: throwawayServers.ownProcessGroup });
     await until(`postgres on ${port}`, async () => {

@@ -9,7 +9,10 @@
 // org's dark time (org_progress.dark_ms: from the write that set 503_mode to
 // the one that cleared it) p50/p99/max, each org's start→end (its state row)
 // p99, the org starts per second, what run status says of saturation, the
-// peak Postgres connections and every process's peak RSS.
+// peak Postgres connections, every process's peak RSS, and the Redis
+// commands an org cost (the private server's own counts).
+//   BENCH_PG_STATEMENTS=1: Postgres's statements per org too (pg_stat_statements, loaded for it).
+//   BENCH_NODE_FLAGS: V8 flags for the workers (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: they exit as an operator stops them).
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
@@ -22,8 +25,9 @@ import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { captureOrgs } from '../src/migration/capture.js';
 import { runStatus, startRun } from '../src/runs/manager.js';
+import { orgJobId } from '../src/frame/kind.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
-import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
+import { benchConfig, spawnMover, stopChild, waitForRunEnd } from './lib/fleet.js';
 import { freePort } from '../dev/pouch-server.js';
 import { cpuSeconds, percentile, POSTMASTER, sampleConnections, sampleRss, serverCpuSeconds } from './lib/samplers.js';
 
@@ -33,7 +37,12 @@ const WORKERS = 3;
 const T = 'phase_2_migration';
 
 const choice = await couchChoice();
-const [redis, pg, couch] = await Promise.all([startPrivateRedis(), startPrivatePostgres(), startCouch(choice)]);
+const PG_STATEMENTS = process.env.BENCH_PG_STATEMENTS === '1';
+const [redis, pg, couch] = await Promise.all([
+  startPrivateRedis(),
+  startPrivatePostgres(PG_STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
+  startCouch(choice),
+]);
 console.log(describeCouch(couch));
 // workerConcurrency is this script's own context's; the processes keep their default.
 const config = {
@@ -87,6 +96,8 @@ const cpu0 = cpuNow();
 /** Postgres sessions opened so far (every backend started: a pool that lets idle connections go opens them again). */
 const sessionsNow = async (): Promise<number> => Number((await ctx.db.query(`SELECT sum(sessions)::int AS n FROM pg_stat_database`)).rows[0].n);
 const sessions0 = await sessionsNow();
+if (PG_STATEMENTS) await ctx.db.query(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()`);
+await ctx.queueRedis.config('RESETSTAT');
 const started = Date.now();
 const { run } = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
 await waitForRunEnd(ctx.db, run.id, 20 * 60_000);
@@ -95,9 +106,11 @@ const peaks = rss.stop();
 const sessions = (await sessionsNow()) - sessions0;
 const cpu = Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, v - cpu0[k]]));
 const peakConnections = await conns.stop();
+const redisCalls = await redisCommandCounts();
+const pgCalls = PG_STATEMENTS ? await pgStatementCounts() : [];
 
 const { rows } = await ctx.db.query(
-  `SELECT s.state, extract(epoch FROM s.migration_end - s.migration_start)::float8 AS span_s, p.dark_ms,
+  `SELECT s.org_id, s.state, extract(epoch FROM s.migration_end - s.migration_start)::float8 AS span_s, p.dark_ms,
           extract(epoch FROM s.migration_start AT TIME ZONE 'utc')::float8 AS start_s, extract(epoch FROM s.migration_end AT TIME ZONE 'utc')::float8 AS end_s
    FROM org_migration_state s JOIN mover.org_progress p USING (migration_type, org_id) WHERE s.migration_type = $1 AND s.org_name = ANY($2)`,
   [T, names],
@@ -118,6 +131,7 @@ const starts = Array.from(perSecond, (n) => n ?? 0);
 const inFlight = starts.map((_, i) => rows.filter((r) => Number(r.start_s) - first <= i + 0.5 && Number(r.end_s) - first > i + 0.5).length);
 const status = await runStatus(ctx, T);
 const steps = await stepTimes(metricsPorts);
+const slotEdges = await slotOutsideOrg(run.id, rows);
 
 console.log(
   `\n${N} orgs, ${WORKERS} worker processes (default WORKER_CONCURRENCY), run concurrency ${CONCURRENCY}, drain wait ${drainWaitMs} ms, sleep time ${sleepTimeMs} ms, ${couch.version}`,
@@ -133,11 +147,18 @@ console.log(`org starts per second: ${starts.join(' ')}`);
 console.log(`orgs in flight, each second: ${inFlight.join(' ')}`);
 console.log(`start→end p50 ${percentile(span, 50).toFixed(2)} s (the copy, the drain wait and the catch-up, in the org's slot)`);
 console.log(`step times (mean; share past 0.5 s): ${steps}`);
+console.log(`a slot's time outside its org (BullMQ active, the org not in flight): ${slotEdges}`);
 console.log(
   `run status: dark p50 ${status.dark?.p50_ms} ms, p99 ${status.dark?.p99_ms} ms, max ${status.dark?.max_ms} ms, ${status.dark?.saturated ? `SATURATED (p99 ${status.dark?.past_drain_p99_ms} ms past the drain wait)` : 'not saturated'}`,
 );
 if (status.guard?.couchdb_open_dbs) console.log(`run status, CouchDB's open databases: ${status.guard.couchdb_open_dbs}`);
 console.log(`Postgres sessions opened during the run: ${sessions}`);
+const perOrg = (n: number) => (n / N).toFixed(2);
+console.log(`Redis commands per org (queue and darklaunch, one server): ${redisCalls.map(([c, n]) => `${c} ${perOrg(n)}`).join(', ')}`);
+if (PG_STATEMENTS) {
+  console.log(`Postgres statements per org, all: ${perOrg(pgCalls.reduce((a, r) => a + r.calls, 0))}; the most called:`);
+  for (const r of pgCalls.slice(0, 12)) console.log(`  ${perOrg(r.calls).padStart(6)}  ${r.query}`);
+}
 console.log(
   `CPU over the run (ms per org): ${Object.entries(cpu)
     .map(([n, v]) => `${n} ${((v * 1000) / N).toFixed(1)}`)
@@ -173,10 +194,50 @@ console.log(
   }),
 );
 
-for (const c of Object.values(children)) c.kill('SIGKILL');
+// Stopped as an operator stops them (a worker run with --cpu-prof writes its profile as it exits); killed past 10 s.
+await Promise.all(Object.values(children).map((c) => stopChild(c, 10_000)));
 await closeContext(ctx);
 await Promise.all([redis.stop(), pg.stop(), couch.stop()]);
 process.exit(0);
+
+/**
+ * How long each job held its slot (BullMQ active, counted in the queue's
+ * global concurrency) before its org's claim, and after its completion: a
+ * slot held while its org is not in flight is a start the run makes later.
+ */
+async function slotOutsideOrg(runId: string, orgRows: { org_id: string; start_s: number; end_s: number }[]): Promise<string> {
+  const jobs = await ctx.queues[T].getJobs(['completed'], 0, N + 100);
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  const before: number[] = [];
+  const after: number[] = [];
+  for (const org of orgRows) {
+    const job = byId.get(orgJobId(runId, org.org_id));
+    if (!job?.processedOn || !job.finishedOn) continue;
+    before.push(Number(org.start_s) * 1000 - job.processedOn);
+    after.push(job.finishedOn - Number(org.end_s) * 1000);
+  }
+  const ms = (xs: number[], p: number) => percentile(xs, p).toFixed(0);
+  return `before the claim p50 ${ms(before, 50)} ms, p99 ${ms(before, 99)} ms; after the completion p50 ${ms(after, 50)} ms, p99 ${ms(after, 99)} ms (${before.length} jobs)`;
+}
+
+/** Redis commands since RESETSTAT, by name (a script's own commands counted too: they are the server's work), most called first. */
+async function redisCommandCounts(): Promise<[string, number][]> {
+  const info = await ctx.queueRedis.info('commandstats');
+  return [...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)]
+    .map(([, c, n]): [string, number] => [c, Number(n)])
+    .filter(([c]) => !['info', 'config'].includes(c))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 14);
+}
+
+/** Postgres statements since the reset, by text (its first 110 characters, on one line), most called first. */
+async function pgStatementCounts(): Promise<{ calls: number; query: string }[]> {
+  const { rows } = await ctx.db.query(
+    `SELECT calls::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+     WHERE query NOT LIKE '%pg_stat_%' ORDER BY calls DESC`,
+  );
+  return rows;
+}
 
 /** Each step's mean time over the run, and the share of its runs past 0.5 s, from the workers' step histograms: where an org's slot goes beyond the drain wait. */
 async function stepTimes(ports: number[]): Promise<string> {

@@ -53,6 +53,16 @@ export function spawnMover(config: Config, entry: 'api/server' | 'workers/worker
   });
 }
 
+/** SIGTERM, then SIGKILL if the process has not exited within `ms`. */
+export async function stopChild(c: ChildProcess, ms: number): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** Polls the run until it is over (state 'ready'); throws past `timeoutMs`. */
 export async function waitForRunEnd(db: Db, runId: string, timeoutMs: number, everyMs = 200): Promise<RunRow> {
   const started = Date.now();
