@@ -157,7 +157,9 @@ const perOrg = (n: number) => (n / N).toFixed(2);
 console.log(`Redis commands per org (queue and darklaunch, one server): ${redisCalls.map(([c, n]) => `${c} ${perOrg(n)}`).join(', ')}`);
 if (PG_STATEMENTS) {
   console.log(`Postgres statements per org, all: ${perOrg(pgCalls.reduce((a, r) => a + r.calls, 0))}; the most called:`);
-  for (const r of pgCalls.slice(0, 12)) console.log(`  ${perOrg(r.calls).padStart(6)}  ${r.query}`);
+  // Execution time as Postgres counts it: a function's or trigger's statements are inside their caller's time too.
+  console.log(`  calls  exec ms (per org)`);
+  for (const r of pgCalls.slice(0, 14)) console.log(`  ${perOrg(r.calls).padStart(5)}  ${(r.ms / N).toFixed(3).padStart(7)}  ${r.query}`);
 }
 console.log(
   `CPU over the run (ms per org): ${Object.entries(cpu)
@@ -230,10 +232,10 @@ async function redisCommandCounts(): Promise<[string, number][]> {
     .slice(0, 14);
 }
 
-/** Postgres statements since the reset, by text (its first 110 characters, on one line), most called first. */
-async function pgStatementCounts(): Promise<{ calls: number; query: string }[]> {
+/** Postgres statements since the reset, by text (its first 110 characters, on one line), with their execution time, most called first. */
+async function pgStatementCounts(): Promise<{ calls: number; ms: number; query: string }[]> {
   const { rows } = await ctx.db.query(
-    `SELECT calls::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+    `SELECT calls::int, total_exec_time::float8 AS ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
      WHERE query NOT LIKE '%pg_stat_%' ORDER BY calls DESC`,
   );
   return rows;

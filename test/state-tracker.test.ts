@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as runs from '../src/db/runs.js';
 import * as tracker from '../src/db/state-tracker.js';
-import { getOrgState } from '../src/db/org-states.js';
+import { getOrgState, unheldStartedOrgs } from '../src/db/org-states.js';
 import { hex32 } from '../dev/estate.js';
 import { countObjects, insertObjects } from '../src/db/org-objects.js';
 import { OwnershipLostError } from '../src/errors.js';
@@ -157,6 +157,21 @@ describe('a delivery start: lease and claim in one round trip', () => {
     expect(await lease(guid, 'lc-ready', 'token-b', { runId: run.id })).toEqual({ leased: false });
     expect(await progress(guid)).toMatchObject({ lease_owner: 'token-a', state: 'started' });
     await tracker.failOrg(h.ctx.db, { type: T, orgId: guid, runId: run.id, leaseToken: 'token-a', generation: 0 }, { step: 'test', detail: 'done with it' });
+  });
+
+  it("shows the reconciler a started org only once nobody holds its lease: a delivery's is held, a lapsed or given-up one is not", async () => {
+    const guid = await org('lc-unheld');
+    const run = (await runs.createRun(h.ctx.db, 'lease-claim-unheld', null, 1, 1))!;
+    await lease(guid, 'lc-unheld', 'token-u', { runId: run.id });
+    const unheld = async () => (await unheldStartedOrgs(h.ctx.db, T, 'lease-claim-unheld')).filter((r) => r.org_id === guid).map((r) => r.state);
+    expect(await unheld()).toEqual([]);
+    // The lease's time has passed (its process died or stalled): the org is the reconciler's to look at.
+    await h.ctx.db.query(`UPDATE mover.org_progress SET lease_until = now() - interval '1 second' WHERE migration_type = $1 AND org_id = $2`, [T, guid]);
+    expect(await unheld()).toEqual(['started']);
+    // Given up (no owner): the same.
+    await h.ctx.db.query(`UPDATE mover.org_progress SET lease_owner = NULL, lease_until = NULL WHERE migration_type = $1 AND org_id = $2`, [T, guid]);
+    expect(await unheld()).toEqual(['started']);
+    expect(await progress(guid)).toMatchObject({ lease_owner: null, in_flight: true, state: 'started' });
   });
 
   it('claims nothing when the preflight refused the org or its guard counts rows against it, and says what it counted', async () => {

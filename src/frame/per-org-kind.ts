@@ -7,7 +7,7 @@
 // orgs unpaced (its own `run`).
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
-import { readyInRun, readyOrgs, requeuedInWorkingRuns, startedOrgs } from '../db/org-states.js';
+import { readyInRun, readyOrgs, requeuedInWorkingRuns, unheldStartedOrgs } from '../db/org-states.js';
 import { activeRuns, getRun } from '../db/runs.js';
 import * as tracker from '../db/state-tracker.js';
 import { MIGRATION_PATH } from '../db/state-tracker.js';
@@ -73,7 +73,7 @@ export function perOrgKind(def: OrgMigration): JobKind {
  */
 async function reconcileStarted(def: OrgMigration, ctx: Context, jobState: (jobId: string) => Promise<JobState>): Promise<string[]> {
   const resolved: string[] = [];
-  for (const row of await startedOrgs(ctx.db, def.orgType ?? def.type, def.type)) {
+  for (const row of await unheldStartedOrgs(ctx.db, def.orgType ?? def.type, def.type)) {
     if (!row.run_id) continue;
     const runId = row.run_id;
     const state = await jobState(orgJobId(runId, row.org_id));
