@@ -11,13 +11,17 @@
 // p99, the org starts per second, what run status says of saturation, the
 // peak Postgres connections, every process's peak RSS, and the Redis
 // commands an org cost (the private server's own counts).
+//   BENCH_WARMUP_ORGS (0): that many more orgs migrated first, unmeasured, at
+//     drain wait 0 and the same concurrency, so the workers run the measured
+//     run warm (V8 optimizes a function once it has run enough; a process's
+//     first few hundred orgs cost it twice the CPU), as a long run is.
 //   BENCH_PG_STATEMENTS=1: Postgres's statements per org too (pg_stat_statements, loaded for it).
 //   BENCH_NODE_FLAGS: V8 flags for the workers (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: they exit as an operator stops them).
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeContext, createContext } from '../src/context.js';
 import { migrate } from '../src/db/migrate.js';
-import { getSettings } from '../src/db/settings.js';
+import { getSettings, setSetting } from '../src/db/settings.js';
 import { readyHolding } from '../src/db/state-tracker.js';
 import { seedDarklaunchDefaults, seedEstate } from '../dev/estate.js';
 import { startPrivatePostgres, startPrivateRedis } from '../dev/private-stores.js';
@@ -53,16 +57,20 @@ const ctx = createContext(config, createLogger('silent', 'bench-pacing'), { dbPo
 await migrate(ctx.db);
 await seedDarklaunchDefaults(ctx.darklaunchRedis);
 
+const WARMUP = Number(process.env.BENCH_WARMUP_ORGS ?? 0);
 const t0 = Date.now();
 const orgs = await seedEstate(
   couch.url,
-  Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })),
+  [
+    ...Array.from({ length: N }, (_, i) => ({ name: `pace-${String(i).padStart(5, '0')}` })),
+    ...Array.from({ length: WARMUP }, (_, i) => ({ name: `warm-${String(i).padStart(5, '0')}` })),
+  ],
   { parallel: 8, accountDb: couch.accountDb },
 );
 await accountRefresh.refreshAccounts(ctx);
-const names = orgs.map((o) => o.name);
-await captureOrgs(ctx.db, T, names);
-await readyHolding(ctx.db, T, names);
+const names = orgs.filter((o) => o.name.startsWith('pace-')).map((o) => o.name);
+const warmNames = orgs.filter((o) => o.name.startsWith('warm-')).map((o) => o.name);
+await captureOrgs(ctx.db, T, [...names, ...warmNames]);
 console.log(`estate of ${N} orgs seeded and captured in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const children: Record<string, ChildProcess> = {};
@@ -74,6 +82,17 @@ for (let i = 1; i <= WORKERS; i++) {
 }
 children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
+if (WARMUP) {
+  const { drainWaitMs: drain } = await getSettings(ctx.db);
+  await setSetting(ctx.db, 'drainWaitMs', 0);
+  await readyHolding(ctx.db, T, warmNames);
+  const warm = await startRun(ctx, T, { count: 'all', concurrency: CONCURRENCY });
+  const ended = await waitForRunEnd(ctx.db, warm.run.id, 20 * 60_000);
+  await setSetting(ctx.db, 'drainWaitMs', drain);
+  console.log(`warm-up: ${WARMUP} orgs at drain wait 0, ${ended.orgs_finished} finished`);
+  await sleep(2000); // the workers' cached settings (1 s) see the drain wait again
+}
+await readyHolding(ctx.db, T, names);
 
 const { drainWaitMs, sleepTimeMs } = await getSettings(ctx.db);
 const [couchPid] = couch.pids(); // the server's own process (none for a CouchDB on another machine)
@@ -93,6 +112,7 @@ const cpuNow = (): Record<string, number> => ({
   bench: cpuSeconds(process.pid),
 });
 const cpu0 = cpuNow();
+const steps0 = await stepSums(metricsPorts);
 /** Postgres sessions opened so far (every backend started: a pool that lets idle connections go opens them again). */
 const sessionsNow = async (): Promise<number> => Number((await ctx.db.query(`SELECT sum(sessions)::int AS n FROM pg_stat_database`)).rows[0].n);
 const sessions0 = await sessionsNow();
@@ -130,7 +150,7 @@ const starts = Array.from(perSecond, (n) => n ?? 0);
 // Orgs in flight (claimed, not yet finished) at the middle of each second: how full the slots were.
 const inFlight = starts.map((_, i) => rows.filter((r) => Number(r.start_s) - first <= i + 0.5 && Number(r.end_s) - first > i + 0.5).length);
 const status = await runStatus(ctx, T);
-const steps = await stepTimes(metricsPorts);
+const steps = stepTimes(steps0, await stepSums(metricsPorts));
 const slotEdges = await slotOutsideOrg(run.id, rows);
 
 console.log(
@@ -241,27 +261,39 @@ async function pgStatementCounts(): Promise<{ calls: number; ms: number; query: 
   return rows;
 }
 
-/** Each step's mean time over the run, and the share of its runs past 0.5 s, from the workers' step histograms: where an org's slot goes beyond the drain wait. */
-async function stepTimes(ports: number[]): Promise<string> {
-  const sums = new Map<string, { sum: number; count: number; over: number }>();
-  /** Orgs each worker copied: slots taken unevenly load one worker's event loop more than the others'. */
+/** The workers' step histograms (where an org's slot goes beyond the drain wait), read before and after the measured run. */
+type StepSums = { steps: Map<string, { sum: number; count: number; over: number }>; perWorker: number[] };
+
+/** The workers' step histograms as they stand: each step's time summed, its count, and the count past 0.5 s; and the orgs each worker copied. */
+async function stepSums(ports: number[]): Promise<StepSums> {
+  const steps: StepSums['steps'] = new Map();
   const perWorker: number[] = [];
   for (const port of ports) {
-    const before = sums.get('migrate')?.count ?? 0;
+    const before = steps.get('migrate')?.count ?? 0;
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const m of text.matchAll(/^mover_step_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
       const step = /step="([^"]+)"/.exec(m[2])?.[1];
       if (!step || !m[2].includes(`migration_type="${T}"`)) continue;
-      const e = sums.get(step) ?? { sum: 0, count: 0, over: 0 };
+      const e = steps.get(step) ?? { sum: 0, count: 0, over: 0 };
       if (m[1] === 'sum') e.sum += Number(m[3]);
       else if (m[1] === 'count') e.count += Number(m[3]);
       else if (m[2].includes('le="0.5"')) e.over -= Number(m[3]);
-      sums.set(step, e);
+      steps.set(step, e);
     }
-    perWorker.push((sums.get('migrate')?.count ?? 0) - before);
+    perWorker.push((steps.get('migrate')?.count ?? 0) - before);
   }
-  return [...sums]
-    .map(([step, e]) => `${step} ${((e.sum / e.count) * 1000).toFixed(0)} ms (${((100 * (e.count + e.over)) / e.count).toFixed(1)}% > 0.5 s)`)
+  return { steps, perWorker };
+}
+
+/** Each step's mean time between two readings (the measured run's, not the warm-up's), and the share of its runs past 0.5 s. */
+function stepTimes(a: StepSums, b: StepSums): string {
+  const zero = { sum: 0, count: 0, over: 0 };
+  return [...b.steps]
+    .map(([step, y]) => {
+      const x = a.steps.get(step) ?? zero;
+      const e = { sum: y.sum - x.sum, count: y.count - x.count, over: y.over - x.over };
+      return `${step} ${((e.sum / e.count) * 1000).toFixed(0)} ms (${((100 * (e.count + e.over)) / e.count).toFixed(1)}% > 0.5 s)`;
+    })
     .join(', ')
-    .concat(`; orgs copied by each worker: ${perWorker.join(' / ')}`);
+    .concat(`; orgs copied by each worker: ${b.perWorker.map((n, i) => n - (a.perWorker[i] ?? 0)).join(' / ')}`);
 }
