@@ -38,14 +38,15 @@ describe('dark time of a run', () => {
     });
   });
 
-  it('says the fleet is saturated, and why, when p99 is past the drain wait by more than SATURATION_MS and half the drain wait', () => {
-    const slow = darkTimeOf(hist(...Array(50).fill(5050), ...Array(50).fill(8400)), 8450, 5000);
-    expect(slow).toMatchObject({ p50_ms: 5100, p99_ms: 8450, past_drain_p99_ms: 3450, saturated: true });
+  it('says the fleet is saturated, and why, when p99 is past the drain wait by more than SATURATION_MS and a fifth of the drain wait', () => {
+    const slow = darkTimeOf(hist(...Array(50).fill(5050), ...Array(50).fill(6750)), 6780, 5000);
+    expect(slow).toMatchObject({ p50_ms: 5100, p99_ms: 6780, past_drain_p99_ms: 1780, saturated: true });
     expect(slow.saturation).toBe(
-      'orgs stay dark 3.5 s past the 5.0 s drain wait at p99 (more than 2.5 s): the fleet holds them dark waiting for CPU, connections or a store; lower the concurrency or add workers',
+      'orgs stay dark 1.8 s past the 5.0 s drain wait at p99 (more than 1.0 s): the fleet holds them dark waiting for CPU, connections or a store; lower the concurrency or add workers',
     );
-    expect(saturationThresholdMs(5000)).toBe(2500);
-    expect(darkTimeOf(hist(7400), 7400, 5000)).toMatchObject({ past_drain_p99_ms: 2400, saturated: false, saturation: null });
+    expect(saturationThresholdMs(5000)).toBe(1000);
+    expect(saturationThresholdMs(60_000)).toBe(12_000);
+    expect(darkTimeOf(hist(5950), 5950, 5000)).toMatchObject({ past_drain_p99_ms: 950, saturated: false, saturation: null });
     // A healthy run on a busy machine with a short drain wait (the demo's 200 ms): a second of catch-up and switch is not saturation.
     expect(darkTimeOf(hist(...Array(100).fill(1150)), 1190, 200)).toMatchObject({ past_drain_p99_ms: 990, saturated: false });
     expect(saturationThresholdMs(200)).toBe(SATURATION_MS);

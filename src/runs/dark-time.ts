@@ -6,10 +6,12 @@
 /**
  * Past the drain wait, an org is dark only for its catch-up copy and the
  * switch: a few hundred ms, more on a busy machine. Orgs dark (at p99) more
- * than this, and more than half the drain wait, past it are held dark by the
- * fleet itself (waiting for CPU, connections or a store): worth acting on.
+ * than this, and more than a fifth of the drain wait, past it are held dark
+ * by the fleet itself (waiting for CPU, connections or a store): worth
+ * acting on. A second on a 5 s drain wait: a fleet that keeps orgs dark 7 s
+ * for 5 (bench:pacing at concurrency 450 on two cores, BENCHMARKS.md) says so.
  */
-export const SATURATION_MS = 2000;
+export const SATURATION_MS = 1000;
 const BUCKET_MS = 100;
 const LAST_BUCKET = 600;
 
@@ -40,8 +42,8 @@ function quantile(hist: number[], total: number, q: number, maxMs: number | null
   return maxMs;
 }
 
-/** How far past the drain wait p99 may go before the run is saturated: SATURATION_MS, or half the drain wait when longer. */
-export const saturationThresholdMs = (drainWaitMs: number) => Math.max(SATURATION_MS, drainWaitMs / 2);
+/** How far past the drain wait p99 may go before the run is saturated: SATURATION_MS, or a fifth of the drain wait when longer. */
+export const saturationThresholdMs = (drainWaitMs: number) => Math.max(SATURATION_MS, drainWaitMs / 5);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export function darkTimeOf(hist: number[] | null | undefined, maxMs: number | null, drainWaitMs: number): DarkTime {

@@ -43,7 +43,7 @@ const Dark = Type.Object(
     p99_ms: Ms,
     max_ms: Ms,
     past_drain_p99_ms: Type.Union([Type.Number(), Type.Null()], { description: 'p99 past the drain wait: what the fleet adds to the wait' }),
-    saturated: Type.Boolean({ description: 'p99 past the drain wait by more than 2 s and half the drain wait (src/runs/dark-time.ts)' }),
+    saturated: Type.Boolean({ description: 'p99 past the drain wait by more than 1 s and a fifth of the drain wait (src/runs/dark-time.ts)' }),
     saturation: Type.Union([Type.String(), Type.Null()], { description: 'why saturated, and what to do; null when not' }),
   },
   { description: 'how long its finished orgs were dark, from the write that set 503_mode to the one that cleared it' },
