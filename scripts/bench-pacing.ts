@@ -265,12 +265,24 @@ async function pgStatementCounts(): Promise<{ calls: number; ms: number; query: 
 type StepSums = { steps: Map<string, { sum: number; count: number; over: number }>; perWorker: number[] };
 
 /** The workers' step histograms as they stand: each step's time summed, its count, and the count past 0.5 s; and the orgs each worker copied. */
+/** A worker's metrics; a worker still starting (its metrics server not up yet) is asked again, for up to 60 s. */
+async function metricsOf(port: number): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch (err) {
+      if (i >= 120) throw err;
+      await sleep(500);
+    }
+  }
+}
+
 async function stepSums(ports: number[]): Promise<StepSums> {
   const steps: StepSums['steps'] = new Map();
   const perWorker: number[] = [];
   for (const port of ports) {
     const before = steps.get('migrate')?.count ?? 0;
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await metricsOf(port);
     for (const m of text.matchAll(/^mover_step_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
       const step = /step="([^"]+)"/.exec(m[2])?.[1];
       if (!step || !m[2].includes(`migration_type="${T}"`)) continue;
