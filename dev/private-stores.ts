@@ -1,7 +1,7 @@
 // Stores a fault test or the fault benchmark may crash and restart: a redis-server and a PostgreSQL
 // of its own on free ports (never the shared ones), and a TCP proxy in front
 // of PouchDB Server that can refuse every connection for a while.
-import { throwawayServers } from './processes.js';
+import { stopAtExit, throwawayServers } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -54,6 +54,7 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
     await until(`redis-server on ${port}`, () => answers(port));
   };
   await start();
+  const forget = stopAtExit(() => child.kill('SIGKILL'));
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -63,6 +64,7 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
     },
     restart: start,
     async stop() {
+      forget();
       child.kill('SIGKILL');
       await exited(child);
       rmSync(dir, { recursive: true, force: true });
@@ -120,8 +122,10 @@ export async function startPrivatePostgres(settings: Record<string, string> = {}
   };
   await start();
   // SIGQUIT is PostgreSQL's immediate shutdown: every backend dies at once, recovery runs at the next start.
+  const quitNow = () => spawnSync('pkill', ['-QUIT', '-f', `postgres -D ${data}`]);
+  const forget = stopAtExit(quitNow);
   const quit = async () => {
-    spawnSync('pkill', ['-QUIT', '-f', `postgres -D ${data}`]);
+    quitNow();
     await exited(child);
   };
   return {
@@ -130,6 +134,7 @@ export async function startPrivatePostgres(settings: Record<string, string> = {}
     crash: quit,
     restart: start,
     async stop() {
+      forget();
       await quit();
       rmSync(dir, { recursive: true, force: true });
     },

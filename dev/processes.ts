@@ -27,3 +27,21 @@ export function processEnv(config: Config, extra: Record<string, string | undefi
  * it off, so a killed test run takes its servers with it.
  */
 export const throwawayServers = { ownProcessGroup: false };
+
+/**
+ * What is left running if this process exits without stopping what it
+ * started (a benchmark that throws part-way would leave its workers and
+ * stores behind, busy on the shared cores): each one's synchronous kill, run
+ * by one 'exit' listener. Returns the call that takes it off again, for a
+ * process stopped as usual.
+ */
+const leftAtExit = new Set<() => void>();
+let exitHooked = false;
+export function stopAtExit(kill: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => leftAtExit.forEach((k) => k()));
+  }
+  leftAtExit.add(kill);
+  return () => leftAtExit.delete(kill);
+}

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../src/config.js';
 import { getRun, type RunRow } from '../../src/db/runs.js';
 import { freePort } from '../../dev/pouch-server.js';
-import { processEnv } from '../../dev/processes.js';
+import { processEnv, stopAtExit } from '../../dev/processes.js';
 import type { Db } from '../../src/stores/postgres.js';
 
 /** A config over the given stores (one Redis for queues and darklaunch), with a fresh token and api port. */
@@ -47,10 +47,14 @@ export function moverArgs(entry: 'api/server' | 'workers/worker'): string[] {
  * this process's stdout: a bench that sees an org read twice can tell why.
  */
 export function spawnMover(config: Config, entry: 'api/server' | 'workers/worker', env: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, ...moverArgs(entry)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...moverArgs(entry)], {
     env: processEnv(config, { LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', process.env.BENCH_WORKER_LOGS === '1' ? 'inherit' : 'ignore', 'inherit'],
   });
+  // A bench that throws part-way takes its processes with it; one that stops them first is not in the way.
+  const forget = stopAtExit(() => child.kill('SIGKILL'));
+  child.once('exit', forget);
+  return child;
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within `ms`. */
