@@ -40,10 +40,10 @@ import { createLogger } from '../src/log.js';
 import { startRun } from '../src/runs/manager.js';
 import { isOrgObject, orgDatabaseName, type CouchDoc } from '../src/stores/couch-docs.js';
 import { inTransaction } from '../src/stores/postgres.js';
-import { spawnMover } from './lib/fleet.js';
+import { spawnMover, stopChild } from './lib/fleet.js';
 import { cpuSeconds, median, POSTMASTER, serverCpuSeconds } from './lib/samplers.js';
 import { describeCouch } from './lib/couch.js';
-import { couchTable, ownTrips, sumTrips, tripsSpent, workerTrips, type Trips } from './lib/round-trips.js';
+import { couchTable, ownTrips, sumTrips, tripsSpent, waitForWorkers, workerTrips, type Trips } from './lib/round-trips.js';
 import { checkServicesOrExit, createStack } from './lib/stack.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 5000);
@@ -207,15 +207,7 @@ async function redisCommands(): Promise<{ trips: number }> {
   const calls = (cmd: string) => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   return { trips: calls('evalsha') + calls('eval') + calls('bzpopmin') + calls('evalsha_ro') };
 }
-for (let i = 0; ; i++) {
-  const up = await workerTrips(metricsPorts).then(
-    () => true,
-    () => false,
-  );
-  if (up) break;
-  if (i > 120) throw new Error('worker processes did not start');
-  await sleep(500);
-}
+await waitForWorkers(metricsPorts);
 
 /** CPU seconds used so far by each group of processes on the box: where a pass's time goes. */
 function cpuByProcess(): Record<string, number> {
@@ -423,8 +415,8 @@ console.log(
   }),
 );
 
-for (const c of children) c.kill('SIGTERM');
-await sleep(3000); // a worker writes its CPU profile (BENCH_CPU_PROF) as it exits
+// Stopped as an operator stops them: a worker writes its CPU profile (BENCH_CPU_PROF) as it exits.
+await Promise.all(children.map((c) => stopChild(c, 10_000)));
 await poller.end();
 await closeContext(ctx);
 await stack.dropAll();

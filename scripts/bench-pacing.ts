@@ -33,6 +33,7 @@ import { orgJobId } from '../src/frame/kind.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
 import { benchConfig, spawnMover, stopChild, waitForRunEnd } from './lib/fleet.js';
 import { freePort } from '../dev/pouch-server.js';
+import { waitForWorkers } from './lib/round-trips.js';
 import { cpuSeconds, percentile, POSTMASTER, sampleConnections, sampleRss, serverCpuSeconds } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 1200);
@@ -82,6 +83,7 @@ for (let i = 1; i <= WORKERS; i++) {
 }
 children.api = spawnMover(config, 'api/server', { PORT: String(config.port) });
 await sleep(3000); // the processes start (tsx compiles them) before the clock starts
+await waitForWorkers(metricsPorts);
 if (WARMUP) {
   const { drainWaitMs: drain } = await getSettings(ctx.db);
   await setSetting(ctx.db, 'drainWaitMs', 0);
@@ -265,24 +267,12 @@ async function pgStatementCounts(): Promise<{ calls: number; ms: number; query: 
 type StepSums = { steps: Map<string, { sum: number; count: number; over: number }>; perWorker: number[] };
 
 /** The workers' step histograms as they stand: each step's time summed, its count, and the count past 0.5 s; and the orgs each worker copied. */
-/** A worker's metrics; a worker still starting (its metrics server not up yet) is asked again, for up to 60 s. */
-async function metricsOf(port: number): Promise<string> {
-  for (let i = 0; ; i++) {
-    try {
-      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    } catch (err) {
-      if (i >= 120) throw err;
-      await sleep(500);
-    }
-  }
-}
-
 async function stepSums(ports: number[]): Promise<StepSums> {
   const steps: StepSums['steps'] = new Map();
   const perWorker: number[] = [];
   for (const port of ports) {
     const before = steps.get('migrate')?.count ?? 0;
-    const text = await metricsOf(port);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const m of text.matchAll(/^mover_step_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([\d.e+-]+)$/gm)) {
       const step = /step="([^"]+)"/.exec(m[2])?.[1];
       if (!step || !m[2].includes(`migration_type="${T}"`)) continue;

@@ -22,7 +22,7 @@ import * as accountRefresh from '../src/jobs/account_refresh.js';
 import { createLogger } from '../src/log.js';
 import { startSurvey } from '../src/runs/survey.js';
 import { couchChoice, describeCouch, startCouch } from './lib/couch.js';
-import { benchConfig, spawnMover, waitForRunEnd } from './lib/fleet.js';
+import { benchConfig, spawnMover, stopChild, waitForRunEnd } from './lib/fleet.js';
 import { cpuSeconds, sampleRss } from './lib/samplers.js';
 
 const N = Number(process.env.BENCH_ORGS ?? 10_000);
@@ -138,8 +138,9 @@ console.log(
   }),
 );
 
-for (const c of Object.values(children)) c.kill(PROF ? 'SIGTERM' : 'SIGKILL');
-if (PROF) await sleep(3000); // a worker writes its CPU profile as it exits
+// Profiled workers are stopped as an operator stops them: a worker writes its CPU profile as it exits.
+if (PROF) await Promise.all(Object.values(children).map((c) => stopChild(c, 10_000)));
+else for (const c of Object.values(children)) c.kill('SIGKILL');
 await closeContext(ctx);
 await Promise.all([redis.stop(), pg.stop(), couch.stop()]);
 process.exit(0);

@@ -22,6 +22,19 @@ export async function workerTrips(metricsPorts: number[]): Promise<Trips> {
   return sumTrips(texts.map(tripsOfMetrics));
 }
 
+/** Waits until every worker process answers on its metrics port (it has booted); throws past 60 s. */
+export async function waitForWorkers(metricsPorts: number[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    const up = await workerTrips(metricsPorts).then(
+      () => true,
+      () => false,
+    );
+    if (up) return;
+    if (i > 120) throw new Error('worker processes did not start');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** This process's own counts so far. */
 export function ownTrips(): Trips {
   const out: Trips = { ...roundTrips() };
